@@ -1,0 +1,1 @@
+"""Credit Consent Ledger: consent, access-control and audit for a credit-information platform."""

@@ -1,0 +1,95 @@
+"""Runtime configuration, read from ``CCL_*`` environment variables (pydantic-settings).
+
+Embedded mode (the default) runs everything in one process on a persistent in-process chain
+and SQLite, with development secrets derived deterministically so that the demo needs no
+setup. Any other mode refuses to start while a secret still has its development value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger_api.errors import InputError
+
+# Development-only secrets: public on purpose, refused outside embedded mode.
+_DEV_MASTER_KEY = hashlib.sha256(b"ccl-dev-master-key").hexdigest()
+_DEV_PSEUDONYM_KEY = hashlib.sha256(b"ccl-dev-pseudonym-key").hexdigest()
+# eth-tester's first funded account: the embedded chain's operator.
+_DEV_OPERATOR_KEY = "0x" + "0" * 63 + "1"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CCL_", env_file=None, extra="ignore")
+
+    mode: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path("var")
+    database_url: str = ""  # empty: SQLite file under data_dir
+    chain_url: str = ""  # empty: the embedded chain persisted under data_dir
+    deployment_file: Path | None = None  # default: data_dir / "deployment.json"
+
+    master_key: SecretStr = SecretStr(_DEV_MASTER_KEY)  # 32 bytes, hex
+    master_key_id: str = "dev-1"
+    pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
+    operator_key: SecretStr = SecretStr(_DEV_OPERATOR_KEY)  # the platform's relayer key
+
+    max_replica_lag_blocks: int = 2
+    strict_gate: bool = False  # check the chain directly on every gated request
+    indexer_poll_interval_s: float = 0.5
+    confirmation_depth: int = 0  # 0 is right for QBFT's immediate finality
+    reorg_window_blocks: int = 64
+    clock_skew_s: int = 60
+    access_log_anchor_every_s: float = 30.0
+    access_log_anchor_every_entries: int = 500
+    max_body_bytes: int = 16 * 1024 * 1024
+    max_page_size: int = 500
+    rate_limit_per_minute: int = 6000
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_embedded(self) -> Settings:
+        if self.mode != "embedded":
+            dev = {
+                "CCL_MASTER_KEY": (self.master_key, _DEV_MASTER_KEY),
+                "CCL_PSEUDONYM_KEY": (self.pseudonym_key, _DEV_PSEUDONYM_KEY),
+                "CCL_OPERATOR_KEY": (self.operator_key, _DEV_OPERATOR_KEY),
+            }
+            still_default = [n for n, (v, d) in dev.items() if v.get_secret_value() == d]
+            if still_default:
+                raise InputError(
+                    f"refusing to start in {self.mode} mode with development secrets: "
+                    + ", ".join(still_default)
+                )
+            if not self.chain_url or not self.database_url:
+                raise InputError(f"{self.mode} mode needs CCL_CHAIN_URL and CCL_DATABASE_URL")
+        return self
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ledger.sqlite'}"
+
+    @cached_property
+    def resolved_deployment_file(self) -> Path:
+        return self.deployment_file or self.data_dir / "deployment.json"
+
+    @cached_property
+    def master_key_bytes(self) -> bytes:
+        return _hex32(self.master_key, "CCL_MASTER_KEY")
+
+    @cached_property
+    def pseudonym_key_bytes(self) -> bytes:
+        return _hex32(self.pseudonym_key, "CCL_PSEUDONYM_KEY")
+
+
+def _hex32(secret: SecretStr, name: str) -> bytes:
+    try:
+        raw = bytes.fromhex(secret.get_secret_value().removeprefix("0x"))
+    except ValueError:
+        raise InputError(f"{name} must be hex") from None
+    if len(raw) != 32:
+        raise InputError(f"{name} must be 32 bytes (64 hex characters)")
+    return raw
