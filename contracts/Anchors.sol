@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+import {IAnchors} from "./interfaces/IAnchors.sol";
+import {Membership} from "./Membership.sol";
+
+abstract contract Anchors is IAnchors, Membership {
+    mapping(bytes32 root => Anchor) private _anchors;
+    uint48 private _anchorCount;
+
+    /// @inheritdoc IAnchors
+    function anchor(AnchorKind kind, bytes32 root, uint40 leafCount, bytes32 ref)
+        external
+        returns (uint256 sequence)
+    {
+        bytes32 role = kind == AnchorKind.DataBatch ? PROVIDER_ROLE : OPERATOR_ROLE;
+        if (!hasRole(role, msg.sender)) revert NotAllowedToAnchor(msg.sender, kind);
+        if (root == bytes32(0)) revert EmptyRoot();
+        if (leafCount == 0) revert EmptyTree();
+        Anchor storage slot = _anchors[root];
+        if (slot.sequence != 0) revert RootAlreadyAnchored(root, slot.sequence);
+        uint48 next = ++_anchorCount;
+        _anchors[root] = Anchor({submitter: msg.sender, kind: kind, leafCount: leafCount, sequence: next});
+        emit Anchored(root, kind, msg.sender, next, leafCount, ref);
+        return next;
+    }
+
+    function anchorOf(bytes32 root) public view returns (Anchor memory) {
+        return _anchors[root];
+    }
+
+    function anchorCount() external view returns (uint256) {
+        return _anchorCount;
+    }
+
+    /// @inheritdoc IAnchors
+    function verifyInclusion(bytes32 root, bytes32 leaf, bytes32[] calldata proof) public view returns (bool) {
+        return _anchors[root].sequence != 0 && MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+}

@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {Disputes} from "./Disputes.sol";
+import {Grants} from "./Grants.sol";
+import {Membership} from "./Membership.sol";
+
+/// @title Credit Consent Ledger
+/// @notice Members and roles, subjects, data-sharing agreements, grants, anchors and disputes of
+/// a provincial credit-information platform, in one contract so that the hot paths (issuing,
+/// checking and revoking grants) read every rule from local storage.
+contract ConsentLedger is Grants, Disputes {
+    constructor(address operator) Membership(operator) {}
+}

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/// @title Agreements: data-sharing agreements (数据共享协议) between the platform and an institution.
+/// @notice The operator proposes, the institution accepts on chain (only then is it active, and it
+/// replaces the institution's previous agreement), a regulator suspends, reinstates or terminates.
+interface IAgreements {
+    enum AgreementStatus {
+        None,
+        Proposed,
+        Active,
+        Suspended,
+        Terminated
+    }
+
+    /// @dev Fits in two slots: the packed terms, then the document hash.
+    struct Agreement {
+        uint32 institutionIndex;
+        uint32 categories;
+        uint16 purposes;
+        uint64 notBefore;
+        uint64 notAfter;
+        AgreementStatus status;
+        bytes32 documentHash;
+    }
+
+    error UnknownAgreement(uint256 agreementId);
+    error AgreementNotProposed(uint256 agreementId);
+    error AgreementNotActive(uint256 agreementId);
+    error AgreementNotSuspended(uint256 agreementId);
+    error AgreementAlreadyTerminated(uint256 agreementId);
+    error NotAgreementInstitution(uint256 agreementId, address caller);
+    error InvalidTerms();
+
+    event AgreementProposed(
+        uint256 indexed agreementId,
+        address indexed institution,
+        uint32 categories,
+        uint16 purposes,
+        uint64 notBefore,
+        uint64 notAfter,
+        bytes32 documentHash
+    );
+    event AgreementAccepted(uint256 indexed agreementId, address indexed institution, uint256 supersededAgreementId);
+    event AgreementSuspended(uint256 indexed agreementId, address indexed institution, address indexed regulator);
+    event AgreementReinstated(uint256 indexed agreementId, address indexed institution, address indexed regulator);
+    event AgreementTerminated(uint256 indexed agreementId, address indexed institution, address indexed regulator);
+
+    /// @notice Proposes an agreement covering `categories` (catalog bitmask) for `purposes`
+    /// (bitmask over Purpose) during [notBefore, notAfter). Operator only.
+    function proposeAgreement(
+        address institution,
+        uint32 categories,
+        uint16 purposes,
+        uint64 notBefore,
+        uint64 notAfter,
+        bytes32 documentHash
+    ) external returns (uint256 agreementId);
+
+    /// @notice The institution named in the agreement accepts it; it becomes its active agreement.
+    function acceptAgreement(uint256 agreementId) external;
+
+    /// @notice Stops every query by the institution at once. Regulator only.
+    function suspendAgreement(uint256 agreementId) external;
+
+    function reinstateAgreement(uint256 agreementId) external;
+
+    /// @notice Ends the agreement for good. Regulator only.
+    function terminateAgreement(uint256 agreementId) external;
+
+    function agreement(uint256 agreementId) external view returns (Agreement memory);
+}
