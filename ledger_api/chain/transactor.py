@@ -1,0 +1,115 @@
+"""Send transactions signed by a local key, with explicit gas and local nonce tracking.
+
+Gas is never estimated on the hot path: each call names its gas limit (see ``GAS_LIMITS``),
+which is both faster and deterministic. A refused transaction becomes a typed ChainError.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
+
+from ledger_api.chain.revert import as_chain_error, decode_revert, revert_data_from_exception
+from ledger_api.errors import ChainError
+
+# Upper bounds with headroom over the measured gas of each call (scripts/bench.py gas).
+GAS_LIMITS: dict[str, int] = {
+    "registerInstitution": 250_000,
+    "suspendInstitution": 80_000,
+    "reinstateInstitution": 80_000,
+    "grantRole": 120_000,
+    "revokeRole": 80_000,
+    "bindSubject": 200_000,
+    "rebindSubject": 200_000,
+    "increaseNonce": 80_000,
+    "increaseNonceBySig": 120_000,
+    "proposeAgreement": 200_000,
+    "acceptAgreement": 100_000,
+    "suspendAgreement": 80_000,
+    "reinstateAgreement": 80_000,
+    "terminateAgreement": 80_000,
+    "issueGrant": 150_000,
+    "issueGrantBySig": 180_000,
+    "revokeGrant": 100_000,
+    "revokeGrantBySig": 140_000,
+    "anchor": 150_000,
+    "openDispute": 400_000,
+    "openDisputeBySig": 450_000,
+    "resolveDispute": 120_000,
+}
+GAS_PER_BATCHED_GRANT = 90_000
+GAS_BATCH_BASE = 80_000
+DEPLOY_GAS = 7_000_000
+
+
+class Transactor:
+    """One signing account; thread-safe (the API relays from several threads)."""
+
+    def __init__(self, w3: Web3, account: LocalAccount) -> None:
+        self.w3 = w3
+        self.account = account
+        self.address = account.address
+        self._lock = threading.Lock()
+        self._nonce: int | None = None
+        self._chain_id = w3.eth.chain_id
+
+    def forget_nonce(self) -> None:
+        """Re-read the nonce from the chain on the next send (after a snapshot revert or reorg)."""
+        with self._lock:
+            self._nonce = None
+
+    def transact(self, call: ContractFunction, gas: int | None = None) -> TxReceipt:
+        limit = gas if gas is not None else GAS_LIMITS[call.fn_name]
+        with self._lock:
+            tx = call.build_transaction(self._tx_fields(limit))
+            return self._send(tx, call)
+
+    def deploy(self, contract_factory: Any, *args: Any, gas: int = DEPLOY_GAS) -> TxReceipt:
+        with self._lock:
+            tx = contract_factory.constructor(*args).build_transaction(self._tx_fields(gas))
+            return self._send(tx, None)
+
+    def _tx_fields(self, gas: int) -> dict[str, Any]:
+        if self._nonce is None:
+            self._nonce = self.w3.eth.get_transaction_count(self.address, "pending")
+        return {
+            "from": self.address,
+            "nonce": self._nonce,
+            "gas": gas,
+            "gasPrice": self.w3.eth.gas_price,
+            "chainId": self._chain_id,
+        }
+
+    def _send(self, tx: dict[str, Any], call: ContractFunction | None) -> TxReceipt:
+        signed = self.account.sign_transaction(tx)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception as exc:  # eth-tester executes on send and raises on revert
+            self._nonce = None  # unknown whether the node took the nonce: re-read it
+            if revert_data_from_exception(exc) is not None:
+                raise as_chain_error(exc) from None
+            raise ChainError(f"could not send transaction: {exc}") from exc
+        self._nonce = int(tx["nonce"]) + 1
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+        if receipt["status"] != 1:
+            raise self._explain_failure(tx, receipt, call)
+        return receipt
+
+    def _explain_failure(
+        self, tx: dict[str, Any], receipt: TxReceipt, call: ContractFunction | None
+    ) -> ChainError:
+        if receipt["gasUsed"] >= tx["gas"]:
+            return ChainError(f"transaction ran out of gas (limit {tx['gas']})", code="out_of_gas")
+        replay = {k: tx[k] for k in ("from", "to", "data", "gas") if k in tx}
+        try:
+            self.w3.eth.call(replay, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+        except Exception as exc:
+            data = revert_data_from_exception(exc)
+            if data is not None:
+                return decode_revert(data)
+        return ChainError("transaction reverted", code="contract_revert")
