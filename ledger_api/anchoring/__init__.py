@@ -1,0 +1,1 @@
+"""Merkle trees compatible with OpenZeppelin ``MerkleProof`` and the anchoring interface."""

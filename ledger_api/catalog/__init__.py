@@ -1,0 +1,27 @@
+"""The versioned credit-information catalog (DESIGN.md section 4): loader and masking rules."""
+
+from ledger_api.catalog.loader import (
+    Catalog,
+    Category,
+    Classification,
+    Field,
+    FieldType,
+    canonical_json,
+    default_catalog,
+    load_catalog,
+)
+from ledger_api.catalog.masking import MASKING_RULES, mask_record, mask_value
+
+__all__ = [
+    "MASKING_RULES",
+    "Catalog",
+    "Category",
+    "Classification",
+    "Field",
+    "FieldType",
+    "canonical_json",
+    "default_catalog",
+    "load_catalog",
+    "mask_record",
+    "mask_value",
+]

@@ -1,0 +1,1 @@
+"""Persistence: the shared declarative Base, engine/session factory, models, migrations."""

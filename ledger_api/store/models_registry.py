@@ -1,0 +1,11 @@
+"""Import every models module so ``Base.metadata`` is complete (Alembic env, tests).
+
+Add one import line per models module.
+"""
+
+from __future__ import annotations
+
+from ledger_api.store import models as data_plane_models  # noqa: F401
+from ledger_api.store.base import Base
+
+metadata = Base.metadata
