@@ -7,6 +7,7 @@ id, record keys and contents appear only as keyed hashes, and everything else is
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -110,3 +112,10 @@ class Record(Base):
     salt: Mapped[bytes] = mapped_column(Bytes)
     sealed: Mapped[bytes] = mapped_column(Bytes)  # nonce || AES-256-GCM ciphertext+tag
     proof: Mapped[bytes] = mapped_column(Bytes)  # concatenated 32-byte siblings
+
+
+# Typed Core handles for the bulk paths (no ORM object per row there).
+SUBJECTS = cast(Table, Subject.__table__)
+CATALOG_VERSIONS = cast(Table, CatalogVersion.__table__)
+BATCHES = cast(Table, IngestBatch.__table__)
+RECORDS = cast(Table, Record.__table__)

@@ -1,0 +1,81 @@
+"""Parse a batch (JSON lines or CSV) into ``(row_number, mapping | error)`` pairs.
+
+Row numbers are 1-based line numbers of the input (for CSV the header is line 1), so a
+provider can find the row in its own file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from ledger_api.errors import InputError
+
+Format = Literal["jsonl", "csv"]
+FORMATS: tuple[str, ...] = ("jsonl", "csv")
+ParsedRow = tuple[int, dict[str, Any] | None, str | None]
+
+
+def detect_format(name: str | None, data: bytes) -> Format:
+    """From a file name's extension, else from the first byte ('{' means JSON lines)."""
+    if name:
+        lower = name.lower()
+        if lower.endswith((".jsonl", ".ndjson", ".json")):
+            return "jsonl"
+        if lower.endswith(".csv"):
+            return "csv"
+    return "jsonl" if data.lstrip()[:1] == b"{" else "csv"
+
+
+def parse_rows(data: bytes, fmt: Format) -> Iterator[ParsedRow]:
+    """Yield ``(row, values, None)`` or ``(row, None, reason)`` for each non-blank row."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"batch is not UTF-8: {exc}", code="bad_encoding") from None
+    if fmt == "jsonl":
+        yield from _parse_jsonl(text)
+    elif fmt == "csv":
+        yield from _parse_csv(text)
+    else:
+        raise InputError(f"unknown batch format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _parse_jsonl(text: str) -> Iterator[ParsedRow]:
+    loads = json.loads
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = loads(line)
+        except ValueError as exc:
+            yield number, None, f"not valid JSON: {exc.args[0] if exc.args else exc}"
+            continue
+        if not isinstance(value, dict):
+            yield number, None, "a JSON line must be an object"
+            continue
+        yield number, value, None
+
+
+def _parse_csv(text: str) -> Iterator[ParsedRow]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.strip() for h in header]
+    if len(set(header)) != len(header) or not all(header):
+        raise InputError("CSV header has empty or repeated column names", code="bad_csv_header")
+    width = len(header)
+    for cells in reader:
+        number = reader.line_num
+        if not cells or all(not c.strip() for c in cells):
+            continue
+        if len(cells) != width:
+            yield number, None, f"has {len(cells)} columns, the header has {width}"
+            continue
+        # An empty CSV cell means "no value".
+        yield number, {k: v for k, v in zip(header, cells, strict=True) if v != ""}, None

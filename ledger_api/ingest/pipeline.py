@@ -1,0 +1,560 @@
+"""The crash-safe ingestion pipeline.
+
+A batch moves through persisted states (``BatchState``):
+
+``validated``   the batch row exists (committed before any record is written);
+``stored``      every new record, its salt, ciphertext and inclusion proof, and the batch's
+                Merkle root, committed in ONE transaction with the state change;
+``anchor_sent`` committed just before the anchor transaction is sent;
+``anchored``    the receipt is recorded.
+
+A crash between two steps leaves the batch in the earlier state. ``resume_pending()`` finishes
+``stored``/``anchor_sent`` batches, always asking the chain first whether the root is already
+anchored, so a batch is never anchored twice and an anchored root always matches stored rows.
+A ``validated`` batch holds no records (the input is not kept); re-submitting the same batch
+(same content, same batch id) completes it. Re-submitting a finished batch stores nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError as SQLIntegrityError
+
+from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind, AnchorReceipt
+from ledger_api.anchoring.keccak import keccak256
+from ledger_api.anchoring.merkle import MerkleTree
+from ledger_api.catalog.loader import Catalog, Category, default_catalog
+from ledger_api.crypto.envelope import NONCE_BYTES
+from ledger_api.crypto.keys import MasterKey, SubjectKeyring
+from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
+from ledger_api.identity.uscc import subject_id as make_subject_id
+from ledger_api.ingest.parse import Format, detect_format, parse_rows
+from ledger_api.ingest.validate import FieldProblem, RowError, RowValidator
+from ledger_api.settings import Settings
+from ledger_api.store.bulk import bulk_insert
+from ledger_api.store.models import BATCHES, RECORDS, BatchState
+from ledger_api.store.types import utcnow
+
+Progress = Callable[[int, int | None], None]
+FaultHook = Callable[[str], None]
+
+# Named points where an injected fault (tests) simulates a crash, in pipeline order.
+FAULT_STEPS = ("validated", "stored", "anchor_sent", "anchor_returned", "anchored")
+
+_BATCHES = BATCHES
+_RECORDS = RECORDS
+_RECORD_COLUMNS = (
+    "record_uid",
+    "batch_id",
+    "leaf_index",
+    "provider",
+    "category",
+    "subject_id",
+    "record_key_hash",
+    "content_digest",
+    "salt",
+    "sealed",
+    "proof",
+)
+_IN_CHUNK = 500
+_MAX_PROVIDER = 64
+
+
+@dataclass
+class IngestResult:
+    batch_id: bytes
+    provider: str
+    category: str
+    state: str
+    rows_total: int
+    accepted: int  # new records stored by this batch
+    duplicates: int  # rows already stored (by this or an earlier batch)
+    rejected: list[RowError] = field(default_factory=list)
+    root: bytes | None = None
+    leaf_count: int = 0
+    anchor_sequence: int | None = None
+    tx_hash: bytes | None = None
+    already_known: bool = False  # the batch id was seen before (re-submission or resume)
+
+    @property
+    def done(self) -> bool:
+        return self.state in BatchState.DONE
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "batch_id": "0x" + self.batch_id.hex(),
+            "provider": self.provider,
+            "category": self.category,
+            "state": self.state,
+            "rows_total": self.rows_total,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [e.as_dict() for e in self.rejected],
+            "root": None if self.root is None else "0x" + self.root.hex(),
+            "leaf_count": self.leaf_count,
+            "anchor_sequence": self.anchor_sequence,
+            "tx_hash": None if self.tx_hash is None else "0x" + self.tx_hash.hex(),
+            "already_known": self.already_known,
+        }
+
+
+@dataclass
+class _Prepared:
+    row: int
+    uid: bytes
+    subject_id: bytes
+    uscc: str
+    key_hash: bytes
+    digest: bytes
+    payload: bytes
+
+
+def batch_id_of(provider: str, category: Category, catalog_version: int, data: bytes) -> bytes:
+    """Content hash identifying a batch: same bytes from the same provider, same id."""
+    h = hashlib.sha256(b"ccl/batch/v1\x00")
+    h.update(f"{provider}\x00{category.name}\x00{catalog_version}\x00".encode())
+    h.update(data)
+    return h.digest()
+
+
+class Ingestor:
+    """Ingests batches into the database at ``engine`` and anchors them through ``anchorer``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        anchorer: Anchorer,
+        settings: Settings,
+        *,
+        catalog: Catalog | None = None,
+        fault_hook: FaultHook | None = None,
+        chunk_size: int = 5000,
+    ) -> None:
+        self.engine = engine
+        self.anchorer = anchorer
+        self.settings = settings
+        self.catalog = catalog or default_catalog()
+        self.fault_hook = fault_hook
+        self.chunk_size = chunk_size
+        self._pseudonym_key = settings.pseudonym_key_bytes
+        self._master = MasterKey.from_settings(settings)
+
+    # ------------------------------------------------------------------ public
+
+    def ingest(
+        self,
+        provider: str,
+        category: str,
+        data: bytes | Path,
+        *,
+        fmt: Format | None = None,
+        source_name: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestResult:
+        """Validate, encrypt, store and anchor one batch of ``category`` rows.
+
+        ``data`` is the raw batch (JSON lines or CSV; ``fmt`` or the file name decides).
+        Bad rows come back in ``result.rejected``; good rows are stored once, however often
+        the batch is submitted.
+        """
+        if isinstance(data, Path):
+            path = data
+            source_name = source_name or path.name
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise InputError(f"cannot read {path}: {exc.strerror}") from None
+        if not provider or len(provider) > _MAX_PROVIDER:
+            raise InputError(f"provider must be 1..{_MAX_PROVIDER} characters")
+        cat = self.catalog.category(category)
+        fmt = fmt or detect_format(source_name, data)
+        batch_id = batch_id_of(provider, cat, self.catalog.version, data)
+
+        rows_total, prepared, rejected, duplicates = self._validate(provider, cat, data, fmt)
+        existing = self._load_batch(batch_id)
+        if existing is not None and existing["state"] != BatchState.VALIDATED:
+            if existing["state"] in (BatchState.STORED, BatchState.ANCHOR_SENT):
+                self._anchor(batch_id)
+            return self._result(batch_id, rejected=rejected, resubmitted=True)
+
+        if existing is None:
+            self._insert_validated(batch_id, provider, cat, rows_total, len(rejected))
+        self._fault("validated")
+        self._store(batch_id, provider, cat, prepared, rejected, duplicates, progress)
+        self._fault("stored")
+        state = self._load_batch(batch_id)
+        if state is not None and state["state"] == BatchState.STORED:
+            self._anchor(batch_id)
+        return self._result(batch_id, rejected=rejected, already_known=existing is not None)
+
+    def resume_pending(self, progress: Progress | None = None) -> list[IngestResult]:
+        """Finish every batch a crash left between states; returns their results.
+
+        Batches still ``validated`` hold no records and wait for their re-submission.
+        """
+        with self.engine.connect() as conn:
+            pending = conn.execute(
+                select(_BATCHES.c.batch_id, _BATCHES.c.state)
+                .where(_BATCHES.c.state.in_(BatchState.PENDING))
+                .order_by(_BATCHES.c.created_at)
+            ).all()
+        results = []
+        for done, (batch_id, state) in enumerate(pending, start=1):
+            if state != BatchState.VALIDATED:
+                self._anchor(batch_id)
+            results.append(self._result(batch_id, already_known=True))
+            if progress is not None:
+                progress(done, len(pending))
+        return results
+
+    # ------------------------------------------------------------------ steps
+
+    def _validate(
+        self, provider: str, cat: Category, data: bytes, fmt: Format
+    ) -> tuple[int, list[_Prepared], list[RowError], int]:
+        validator = RowValidator(self.catalog, cat)
+        key = self._pseudonym_key
+        digest = hmac.digest
+        dumps = json.dumps
+        prefix_rk = f"rk\x00{provider}\x00{cat.bit}\x00".encode()
+        prefix_uid = f"uid\x00{provider}\x00{cat.bit}\x00".encode()
+        subjects: dict[str, bytes] = {}
+        seen_uid: set[bytes] = set()
+        seen_key: dict[bytes, int] = {}
+        prepared: list[_Prepared] = []
+        rejected: list[RowError] = []
+        duplicates = 0
+        total = 0
+        for number, raw, problem in parse_rows(data, fmt):
+            total += 1
+            if raw is None:
+                rejected.append(RowError(number, problem or "unreadable row"))
+                continue
+            try:
+                row = validator.normalise(raw)
+            except FieldProblem as exc:
+                rejected.append(RowError(number, str(exc)))
+                continue
+            payload = dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            payload_bytes = payload.encode()
+            key_hash = digest(key, prefix_rk + row["record_key"].encode(), "sha256")
+            content = digest(key, b"content\x00" + payload_bytes, "sha256")
+            uid = digest(key, prefix_uid + key_hash + content, "sha256")
+            if uid in seen_uid:
+                duplicates += 1
+                continue
+            first = seen_key.get(key_hash)
+            if first is not None:
+                rejected.append(
+                    RowError(
+                        number,
+                        f"record_key repeated in this batch with different content "
+                        f"(first at row {first})",
+                    )
+                )
+                continue
+            seen_uid.add(uid)
+            seen_key[key_hash] = number
+            uscc = row["uscc"]
+            sid = subjects.get(uscc)
+            if sid is None:
+                sid = subjects[uscc] = make_subject_id(uscc, key)
+            prepared.append(_Prepared(number, uid, sid, uscc, key_hash, content, payload_bytes))
+        return total, prepared, rejected, duplicates
+
+    def _insert_validated(
+        self, batch_id: bytes, provider: str, cat: Category, total: int, rejected: int
+    ) -> None:
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(_BATCHES).values(
+                        batch_id=batch_id,
+                        provider=provider,
+                        category=cat.bit,
+                        catalog_version=self.catalog.version,
+                        state=BatchState.VALIDATED,
+                        rows_total=total,
+                        rows_accepted=0,
+                        rows_duplicate=0,
+                        rows_rejected=rejected,
+                        leaf_count=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except SQLIntegrityError:
+            raise ConflictError(
+                f"batch 0x{batch_id.hex()} is being ingested concurrently; retry",
+                code="batch_in_progress",
+            ) from None
+
+    def _store(
+        self,
+        batch_id: bytes,
+        provider: str,
+        cat: Category,
+        prepared: list[_Prepared],
+        rejected: list[RowError],
+        duplicates: int,
+        progress: Progress | None,
+    ) -> None:
+        attempts = 2  # a concurrent ingest may create one of our subjects first
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    refused = self._store_in(
+                        conn, batch_id, provider, cat, prepared, len(rejected), duplicates, progress
+                    )
+                rejected.extend(refused)
+                rejected.sort(key=lambda e: e.row)
+                return
+            except SQLIntegrityError:
+                if attempt == attempts - 1:
+                    raise
+
+    def _store_in(
+        self,
+        conn: Connection,
+        batch_id: bytes,
+        provider: str,
+        cat: Category,
+        prepared: list[_Prepared],
+        rejected_count: int,
+        duplicates: int,
+        progress: Progress | None,
+    ) -> list[RowError]:
+        batch = conn.execute(
+            select(_BATCHES.c.state).where(_BATCHES.c.batch_id == batch_id)
+        ).scalar_one_or_none()
+        if batch != BatchState.VALIDATED:
+            raise ConflictError(f"batch 0x{batch_id.hex()} changed state concurrently")
+        total = len(prepared)
+        already = _existing_uids(conn, [p.uid for p in prepared])
+        fresh = [p for p in prepared if p.uid not in already]
+        duplicates += total - len(fresh)
+        keyring = SubjectKeyring(self._master)
+        ciphers, shredded = keyring.ensure(conn, {p.subject_id: p.uscc for p in fresh})
+        refused: list[RowError] = []
+        if shredded:
+            kept = []
+            for p in fresh:
+                if p.subject_id in shredded:
+                    refused.append(
+                        RowError(p.row, "subject was crypto-shredded; no new records accepted")
+                    )
+                else:
+                    kept.append(p)
+            fresh = kept
+        n = len(fresh)
+        work = 2 * n  # sealing + storing
+        if progress is not None:
+            progress(0, work)
+
+        # Seal and hash: the hot loop, no ORM objects, one urandom call for all salts/nonces.
+        randomness = os.urandom(44 * n)
+        sha256 = hashlib.sha256
+        k = keccak256
+        bit = cat.bit.to_bytes(32, "big")
+        ad_prefix = b"ccl/record/v1"
+        salts: list[bytes] = []
+        sealed_all: list[bytes] = []
+        leaves: list[bytes] = []
+        step = max(self.chunk_size, 1)
+        for i, p in enumerate(fresh):
+            off = 44 * i
+            salt = randomness[off : off + 32]
+            nonce = randomness[off + 32 : off + 44]
+            sealed = nonce + ciphers[p.subject_id].encrypt(
+                nonce, p.payload, ad_prefix + p.uid + p.subject_id
+            )
+            leaf = k(k(salt + p.uid + p.subject_id + bit + sha256(sealed).digest()))
+            salts.append(salt)
+            sealed_all.append(sealed)
+            leaves.append(leaf)
+            if progress is not None and (i + 1) % step == 0:
+                progress(i + 1, work)
+        assert NONCE_BYTES == 12
+
+        root: bytes | None = None
+        if n:
+            tree = MerkleTree(leaves)
+            root = tree.root
+            for start in range(0, n, step):
+                end = min(start + step, n)
+                rows = [
+                    (
+                        fresh[i].uid,
+                        batch_id,
+                        i,
+                        provider,
+                        cat.bit,
+                        fresh[i].subject_id,
+                        fresh[i].key_hash,
+                        fresh[i].digest,
+                        salts[i],
+                        sealed_all[i],
+                        tree.packed_proof(i),
+                    )
+                    for i in range(start, end)
+                ]
+                bulk_insert(conn, _RECORDS, _RECORD_COLUMNS, rows)
+                if progress is not None:
+                    progress(n + end, work)
+        conn.execute(
+            update(_BATCHES)
+            .where(_BATCHES.c.batch_id == batch_id)
+            .values(
+                state=BatchState.STORED if n else BatchState.EMPTY,
+                rows_accepted=n,
+                rows_duplicate=duplicates,
+                rows_rejected=rejected_count + len(refused),
+                root=root,
+                leaf_count=n,
+                manifest=b"".join(p.uid for p in fresh) if n else None,
+                updated_at=utcnow(),
+            )
+        )
+        return refused
+
+    def _anchor(self, batch_id: bytes) -> None:
+        with self.engine.connect() as conn:
+            batch = conn.execute(
+                select(
+                    _BATCHES.c.state, _BATCHES.c.root, _BATCHES.c.leaf_count, _BATCHES.c.tx_hash
+                ).where(_BATCHES.c.batch_id == batch_id)
+            ).one()
+        if batch.state in BatchState.DONE:
+            return
+        if batch.root is None:
+            raise IntegrityError(f"batch 0x{batch_id.hex()} is {batch.state} without a root")
+        root: bytes = batch.root
+        receipt: AnchorReceipt | None = None
+        on_chain = self.anchorer.anchored(root)
+        if on_chain is None:
+            if batch.state == BatchState.STORED:
+                self._set_state(batch_id, BatchState.ANCHOR_SENT)
+                self._fault("anchor_sent")
+            try:
+                receipt = self.anchorer.anchor(
+                    AnchorKind.DATA_BATCH, root, batch.leaf_count, batch_id
+                )
+            except ConflictError:
+                receipt = None  # anchored meanwhile (another worker, or an unseen retry)
+            self._fault("anchor_returned")
+            on_chain = self.anchorer.anchored(root)
+            if on_chain is None:
+                raise IntegrityError(f"root 0x{root.hex()} is not on chain after anchoring")
+        _check_anchor(batch_id, on_chain, batch.leaf_count)
+        self._set_state(
+            batch_id,
+            BatchState.ANCHORED,
+            anchor_sequence=on_chain.sequence,
+            anchored_at=on_chain.anchored_at,
+            tx_hash=receipt.tx_hash if receipt is not None else batch.tx_hash,
+            block_number=receipt.block_number if receipt is not None else None,
+        )
+        self._fault("anchored")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fault(self, step: str) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(step)
+
+    def _set_state(self, batch_id: bytes, state: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(_BATCHES)
+                .where(_BATCHES.c.batch_id == batch_id)
+                .values(state=state, updated_at=utcnow(), **values)
+            )
+
+    def _load_batch(self, batch_id: bytes) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(_BATCHES).where(_BATCHES.c.batch_id == batch_id)).first()
+        return None if row is None else dict(row._mapping)
+
+    def _result(
+        self,
+        batch_id: bytes,
+        *,
+        rejected: list[RowError] | None = None,
+        already_known: bool = False,
+        resubmitted: bool = False,
+    ) -> IngestResult:
+        """The batch as stored; a re-submission of a finished batch stored nothing new."""
+        batch = self._load_batch(batch_id)
+        if batch is None:
+            raise NotFoundError(f"no batch 0x{batch_id.hex()}")
+        rejected = list(rejected or [])
+        return IngestResult(
+            batch_id=batch_id,
+            provider=batch["provider"],
+            category=self.catalog.category(batch["category"]).name,
+            state=batch["state"],
+            rows_total=batch["rows_total"],
+            accepted=0 if resubmitted else batch["rows_accepted"],
+            duplicates=batch["rows_total"] - len(rejected)
+            if resubmitted
+            else batch["rows_duplicate"],
+            rejected=rejected,
+            root=batch["root"],
+            leaf_count=batch["leaf_count"],
+            anchor_sequence=batch["anchor_sequence"],
+            tx_hash=batch["tx_hash"],
+            already_known=already_known or resubmitted,
+        )
+
+
+def _existing_uids(conn: Connection, uids: Sequence[bytes]) -> set[bytes]:
+    found: set[bytes] = set()
+    column = _RECORDS.c.record_uid
+    for i in range(0, len(uids), _IN_CHUNK):
+        found.update(
+            conn.execute(select(column).where(column.in_(uids[i : i + _IN_CHUNK]))).scalars()
+        )
+    return found
+
+
+def _check_anchor(batch_id: bytes, on_chain: AnchoredRoot, leaf_count: int) -> None:
+    if on_chain.kind != AnchorKind.DATA_BATCH or on_chain.leaf_count != leaf_count:
+        raise IntegrityError(
+            f"root of batch 0x{batch_id.hex()} is anchored as {on_chain.kind.name} with "
+            f"{on_chain.leaf_count} leaves, expected DATA_BATCH with {leaf_count}"
+        )
+
+
+def ingest_batch(
+    engine: Engine,
+    anchorer: Anchorer,
+    settings: Settings,
+    *,
+    provider: str,
+    category: str,
+    data: bytes | Path,
+    fmt: Format | None = None,
+    source_name: str | None = None,
+    progress: Progress | None = None,
+    catalog: Catalog | None = None,
+) -> IngestResult:
+    """One-call entry point (the API endpoint and the CLI use this)."""
+    return Ingestor(engine, anchorer, settings, catalog=catalog).ingest(
+        provider, category, data, fmt=fmt, source_name=source_name, progress=progress
+    )
+
+
+def resume_pending(
+    engine: Engine, anchorer: Anchorer, settings: Settings, progress: Progress | None = None
+) -> list[IngestResult]:
+    return Ingestor(engine, anchorer, settings).resume_pending(progress)

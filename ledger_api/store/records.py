@@ -1,0 +1,198 @@
+"""Read stored records back: decrypted for a subject, or as a leaf with its inclusion proof.
+
+This is what the API and the wallet's "my data" call; masking for institutions is
+``ledger_api.catalog.mask_record`` on the decrypted ``fields``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ledger_api.anchoring.merkle import record_leaf, unpack_proof, verify_proof
+from ledger_api.catalog.loader import Catalog, default_catalog
+from ledger_api.crypto.envelope import open_record
+from ledger_api.crypto.keys import MasterKey, SubjectKeyring
+from ledger_api.errors import NotFoundError
+from ledger_api.settings import Settings
+from ledger_api.store.models import BATCHES, RECORDS, BatchState
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    record_uid: bytes
+    subject_id: bytes
+    provider: str
+    category: str
+    batch_id: bytes
+    leaf_index: int
+    fields: dict[str, Any]  # uscc, record_key and the category's fields, normalised
+
+    @property
+    def record_key(self) -> str:
+        return str(self.fields["record_key"])
+
+
+@dataclass(frozen=True)
+class RecordProof:
+    """Everything needed to check a record against the chain without decrypting it."""
+
+    record_uid: bytes
+    subject_id: bytes
+    category_bit: int
+    salt: bytes
+    ciphertext_digest: bytes  # sha256(nonce || ciphertext)
+    leaf: bytes
+    proof: list[bytes]
+    leaf_index: int
+    batch_id: bytes
+    root: bytes
+    anchored: bool
+    anchor_sequence: int | None
+    tx_hash: bytes | None
+
+    def verifies(self) -> bool:
+        return verify_proof(self.proof, self.root, self.leaf)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "record_uid": "0x" + self.record_uid.hex(),
+            "subject_id": "0x" + self.subject_id.hex(),
+            "category": self.category_bit,
+            "salt": "0x" + self.salt.hex(),
+            "ciphertext_digest": "0x" + self.ciphertext_digest.hex(),
+            "leaf": "0x" + self.leaf.hex(),
+            "proof": ["0x" + p.hex() for p in self.proof],
+            "leaf_index": self.leaf_index,
+            "batch_id": "0x" + self.batch_id.hex(),
+            "root": "0x" + self.root.hex(),
+            "anchored": self.anchored,
+            "anchor_sequence": self.anchor_sequence,
+            "tx_hash": None if self.tx_hash is None else "0x" + self.tx_hash.hex(),
+        }
+
+
+_READ_COLUMNS = (
+    RECORDS.c.id,
+    RECORDS.c.record_uid,
+    RECORDS.c.subject_id,
+    RECORDS.c.provider,
+    RECORDS.c.category,
+    RECORDS.c.batch_id,
+    RECORDS.c.leaf_index,
+    RECORDS.c.record_key_hash,
+    RECORDS.c.sealed,
+)
+
+
+def read_subject_records(
+    conn: Connection,
+    settings: Settings,
+    subject_id: bytes,
+    *,
+    categories: Iterable[str] | None = None,
+    latest_only: bool = True,
+    catalog: Catalog | None = None,
+    keyring: SubjectKeyring | None = None,
+) -> list[StoredRecord]:
+    """The subject's records, decrypted, oldest first.
+
+    ``latest_only`` keeps only the newest version of each (provider, category, record key).
+    Raises CryptoError ``subject_shredded`` once the subject's key is destroyed.
+    """
+    catalog = catalog or default_catalog()
+    keyring = keyring or SubjectKeyring(MasterKey.from_settings(settings))
+    query = select(*_READ_COLUMNS).where(RECORDS.c.subject_id == subject_id)
+    if categories is not None:
+        bits = [catalog.category(c).bit for c in categories]
+        query = query.where(RECORDS.c.category.in_(bits))
+    rows = conn.execute(query.order_by(RECORDS.c.id)).all()
+    if not rows:
+        return []
+    aead = keyring.aead(conn, subject_id)
+    if latest_only:
+        newest: dict[tuple[str, int, bytes], Any] = {}
+        for row in rows:
+            newest[(row.provider, row.category, row.record_key_hash)] = row
+        rows = sorted(newest.values(), key=lambda r: r.id)
+    return [
+        StoredRecord(
+            record_uid=row.record_uid,
+            subject_id=row.subject_id,
+            provider=row.provider,
+            category=catalog.category(row.category).name,
+            batch_id=row.batch_id,
+            leaf_index=row.leaf_index,
+            fields=json.loads(open_record(aead, row.record_uid, row.subject_id, row.sealed)),
+        )
+        for row in rows
+    ]
+
+
+def read_record(
+    conn: Connection, settings: Settings, record_uid: bytes, *, catalog: Catalog | None = None
+) -> StoredRecord:
+    catalog = catalog or default_catalog()
+    row = conn.execute(select(*_READ_COLUMNS).where(RECORDS.c.record_uid == record_uid)).first()
+    if row is None:
+        raise NotFoundError(f"no record 0x{record_uid.hex()}")
+    aead = SubjectKeyring(MasterKey.from_settings(settings)).aead(conn, row.subject_id)
+    return StoredRecord(
+        record_uid=row.record_uid,
+        subject_id=row.subject_id,
+        provider=row.provider,
+        category=catalog.category(row.category).name,
+        batch_id=row.batch_id,
+        leaf_index=row.leaf_index,
+        fields=json.loads(open_record(aead, row.record_uid, row.subject_id, row.sealed)),
+    )
+
+
+def record_proof(conn: Connection, record_uid: bytes) -> RecordProof:
+    """The record's leaf, stored inclusion proof and its batch's root and anchor."""
+    row = conn.execute(
+        select(
+            RECORDS.c.record_uid,
+            RECORDS.c.subject_id,
+            RECORDS.c.category,
+            RECORDS.c.salt,
+            RECORDS.c.sealed,
+            RECORDS.c.proof,
+            RECORDS.c.leaf_index,
+            RECORDS.c.batch_id,
+            BATCHES.c.root,
+            BATCHES.c.state,
+            BATCHES.c.anchor_sequence,
+            BATCHES.c.tx_hash,
+        )
+        .join(BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id)
+        .where(RECORDS.c.record_uid == record_uid)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no record 0x{record_uid.hex()}")
+    digest = hashlib.sha256(row.sealed).digest()
+    return RecordProof(
+        record_uid=row.record_uid,
+        subject_id=row.subject_id,
+        category_bit=row.category,
+        salt=row.salt,
+        ciphertext_digest=digest,
+        leaf=record_leaf(row.salt, row.record_uid, row.subject_id, row.category, digest),
+        proof=unpack_proof(row.proof),
+        leaf_index=row.leaf_index,
+        batch_id=row.batch_id,
+        root=row.root,
+        anchored=row.state == BatchState.ANCHORED,
+        anchor_sequence=row.anchor_sequence,
+        tx_hash=row.tx_hash,
+    )
+
+
+def subject_uscc(conn: Connection, settings: Settings, subject_id: bytes) -> str:
+    """The USCC behind a pseudonymous subject id (from the encrypted subject directory)."""
+    return SubjectKeyring(MasterKey.from_settings(settings)).uscc_of(conn, subject_id)

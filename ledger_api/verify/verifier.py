@@ -1,0 +1,281 @@
+"""Verify the database against the chain and name exactly what changed outside the platform.
+
+For every batch: recompute each record's salted leaf from its stored columns (no decryption:
+the leaf commits to ``sha256(nonce || ciphertext)``), rebuild the tree, compare the root with the
+one anchored on chain (and the anchored leaf count), and compare each stored proof with the
+rebuilt tree. When a batch does not match, each record is checked on its own against the
+anchored root and the batch manifest (record uids in leaf order) to name it:
+
+``record_altered``  a stored row whose leaf no longer proves into the anchored root;
+``record_removed``  a leaf position the chain counts but no row holds (named from the manifest);
+``record_added``    a row that belongs to no anchored leaf position.
+
+Crypto-shredded subjects' records verify like any other: their ciphertext is still there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from ledger_api.anchoring.anchorer import Anchorer, AnchorKind
+from ledger_api.anchoring.keccak import keccak256
+from ledger_api.anchoring.merkle import MerkleTree, unpack_proof, verify_proof
+from ledger_api.store.models import BATCHES, CATALOG_VERSIONS, RECORDS
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    detail: str
+    record_uid: bytes | None = None
+    batch_id: bytes | None = None
+    leaf_index: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "record_uid": None if self.record_uid is None else "0x" + self.record_uid.hex(),
+            "batch_id": None if self.batch_id is None else "0x" + self.batch_id.hex(),
+            "leaf_index": self.leaf_index,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class VerificationReport:
+    batches: int = 0
+    records: int = 0
+    catalog_versions: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def of_kind(self, kind: str) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "clean": self.clean,
+            "batches": self.batches,
+            "records": self.records,
+            "catalog_versions": self.catalog_versions,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+_ROW_COLUMNS = (
+    RECORDS.c.batch_id,
+    RECORDS.c.leaf_index,
+    RECORDS.c.record_uid,
+    RECORDS.c.subject_id,
+    RECORDS.c.category,
+    RECORDS.c.salt,
+    RECORDS.c.sealed,
+    RECORDS.c.proof,
+)
+Row = tuple[bytes, int, bytes, bytes, int, bytes, bytes, bytes]
+
+
+def verify_database(
+    engine: Engine, anchorer: Anchorer, *, progress: Progress | None = None
+) -> VerificationReport:
+    """Check every record, batch and published catalog version against ``anchorer``."""
+    report = VerificationReport()
+    with engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(RECORDS)).scalar_one()
+        if progress is not None:
+            progress(0, total)
+        _verify_catalogs(conn, anchorer, report)
+        batches = {
+            row.batch_id: row
+            for row in conn.execute(
+                select(
+                    BATCHES.c.batch_id,
+                    BATCHES.c.state,
+                    BATCHES.c.root,
+                    BATCHES.c.leaf_count,
+                    BATCHES.c.manifest,
+                )
+            )
+        }
+        seen: set[bytes] = set()
+        done = 0
+        for batch_id, rows in _rows_by_batch(conn):
+            seen.add(batch_id)
+            batch = batches.get(batch_id)
+            if batch is None:
+                for row in rows:
+                    report.findings.append(
+                        Finding(
+                            "record_added",
+                            "row of a batch that does not exist",
+                            row[2],
+                            batch_id,
+                            row[1],
+                        )
+                    )
+            else:
+                _verify_batch(batch, rows, anchorer, report)
+            report.records += len(rows)
+            done += len(rows)
+            if progress is not None:
+                progress(done, total)
+        for batch_id, batch in batches.items():
+            if batch_id not in seen and batch.root is not None:
+                _verify_batch(batch, [], anchorer, report)
+        report.batches = len(batches)
+    return report
+
+
+def _rows_by_batch(conn: Connection) -> Iterator[tuple[bytes, list[Row]]]:
+    result = conn.execution_options(stream_results=True, yield_per=20000).execute(
+        select(*_ROW_COLUMNS).order_by(RECORDS.c.batch_id, RECORDS.c.leaf_index)
+    )
+    current: bytes | None = None
+    group: list[Row] = []
+    for row in result.tuples():
+        if row[0] != current:
+            if current is not None:
+                yield current, group
+            current, group = row[0], []
+        group.append(row)
+    if current is not None:
+        yield current, group
+
+
+def _verify_batch(
+    batch: Any, rows: list[Row], anchorer: Anchorer, report: VerificationReport
+) -> None:
+    batch_id: bytes = batch.batch_id
+    if batch.root is None:
+        for row in rows:
+            report.findings.append(
+                Finding(
+                    "record_added",
+                    f"row of a batch with no leaves ({batch.state})",
+                    row[2],
+                    batch_id,
+                    row[1],
+                )
+            )
+        return
+    anchored = anchorer.anchored(batch.root)
+    if anchored is None or anchored.kind != AnchorKind.DATA_BATCH:
+        report.findings.append(
+            Finding(
+                "batch_not_anchored",
+                f"root 0x{batch.root.hex()} ({batch.state}) is not anchored as a data batch; "
+                f"its {len(rows)} records cannot be verified",
+                batch_id=batch_id,
+            )
+        )
+        return
+    count = anchored.leaf_count
+    manifest = batch.manifest or b""
+    uids = [manifest[i : i + 32] for i in range(0, len(manifest), 32)]
+    if len(uids) != count:
+        report.findings.append(
+            Finding(
+                "batch_altered",
+                f"manifest lists {len(uids)} records, chain counts {count}",
+                batch_id=batch_id,
+            )
+        )
+    leaves = _leaves(rows)
+    if (
+        len(rows) == count
+        and len(uids) == count
+        and all(row[1] == i and row[2] == uids[i] for i, row in enumerate(rows))
+    ):
+        tree = MerkleTree(leaves)
+        if tree.root == anchored.root:
+            for i, row in enumerate(rows):
+                if row[7] != tree.packed_proof(i):
+                    report.findings.append(
+                        Finding(
+                            "proof_altered",
+                            "stored inclusion proof differs from the tree",
+                            row[2],
+                            batch_id,
+                            i,
+                        )
+                    )
+            return
+    # Something differs: judge each row on its own against the anchored root.
+    present: set[int] = set()
+    for row, leaf in zip(rows, leaves, strict=True):
+        index, uid = row[1], row[2]
+        listed = 0 <= index < len(uids) and uids[index] == uid
+        proves = len(row[7]) % 32 == 0 and verify_proof(unpack_proof(row[7]), anchored.root, leaf)
+        if proves and listed and index < count:
+            present.add(index)
+        elif listed and index < count:
+            present.add(index)
+            report.findings.append(
+                Finding(
+                    "record_altered",
+                    "leaf does not prove into the anchored root",
+                    uid,
+                    batch_id,
+                    index,
+                )
+            )
+        else:
+            report.findings.append(
+                Finding(
+                    "record_added",
+                    "row is not one of the batch's anchored leaves",
+                    uid,
+                    batch_id,
+                    index,
+                )
+            )
+    for index in range(count):
+        if index not in present:
+            report.findings.append(
+                Finding(
+                    "record_removed",
+                    "anchored leaf has no row",
+                    uids[index] if index < len(uids) else None,
+                    batch_id,
+                    index,
+                )
+            )
+
+
+def _leaves(rows: list[Row]) -> list[bytes]:
+    k = keccak256
+    sha256 = hashlib.sha256
+    return [
+        k(k(salt + uid + subject + category.to_bytes(32, "big") + sha256(sealed).digest()))
+        for (_b, _i, uid, subject, category, salt, sealed, _p) in rows
+    ]
+
+
+def _verify_catalogs(conn: Connection, anchorer: Anchorer, report: VerificationReport) -> None:
+    for row in conn.execute(
+        select(
+            CATALOG_VERSIONS.c.version, CATALOG_VERSIONS.c.catalog_hash, CATALOG_VERSIONS.c.document
+        )
+    ):
+        report.catalog_versions += 1
+        if hashlib.sha256(row.document.encode()).digest() != row.catalog_hash:
+            report.findings.append(
+                Finding(
+                    "catalog_altered", f"catalog v{row.version} document does not match its hash"
+                )
+            )
+        anchored = anchorer.anchored(row.catalog_hash)
+        if anchored is None or anchored.kind != AnchorKind.CATALOG_VERSION:
+            report.findings.append(
+                Finding("catalog_not_anchored", f"catalog v{row.version} hash is not anchored")
+            )
