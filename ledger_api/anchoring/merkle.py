@@ -88,6 +88,21 @@ class MerkleTree:
             position = (position - 1) // 2
         return siblings
 
+    def packed_proofs(self) -> list[bytes]:
+        """Every leaf's packed proof, computed level by level (much faster than one by one)."""
+        nodes = self.nodes
+        size = len(nodes)
+        positions = [size - 1 - i for i in range(self.leaf_count)]
+        levels: list[list[bytes]] = []
+        while True:
+            if not any(positions):
+                break
+            levels.append([nodes[p - 1 if p % 2 == 0 else p + 1] if p else b"" for p in positions])
+            positions = [(p - 1) // 2 if p else 0 for p in positions]
+        if not levels:
+            return [b""] * self.leaf_count
+        return [b"".join(parts) for parts in zip(*levels, strict=True)]
+
     def packed_proof(self, index: int) -> bytes:
         """The proof as concatenated 32-byte siblings (how records store it)."""
         return b"".join(self.proof(index))

@@ -36,7 +36,6 @@ from ledger_api.catalog.loader import Catalog, Category, default_catalog
 from ledger_api.crypto.envelope import NONCE_BYTES
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
-from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.ingest.parse import Format, detect_format, parse_rows
 from ledger_api.ingest.validate import FieldProblem, RowError, RowValidator
 from ledger_api.settings import Settings
@@ -66,6 +65,9 @@ _RECORD_COLUMNS = (
     "proof",
 )
 _IN_CHUNK = 500
+_SUBJECT_CACHE = 1_000_000
+# Canonical payload: sorted keys, no whitespace, UTF-8 (what is encrypted and digested).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _MAX_PROVIDER = 64
 
 
@@ -147,6 +149,7 @@ class Ingestor:
         self.chunk_size = chunk_size
         self._pseudonym_key = settings.pseudonym_key_bytes
         self._master = MasterKey.from_settings(settings)
+        self._subject_ids: dict[str, bytes] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -223,8 +226,11 @@ class Ingestor:
     ) -> tuple[int, list[_Prepared], list[RowError], int]:
         validator = RowValidator(self.catalog, cat)
         key = self._pseudonym_key
-        digest = hmac.digest
-        dumps = json.dumps
+        blake2b = hashlib.blake2b
+        sha256 = hashlib.sha256
+        encode = _CANONICAL.encode
+        # Keyed hashes (BLAKE2b-256 MAC under the pseudonym key) so that nobody without the
+        # key can test a guessed record key or content against the database.
         prefix_rk = f"rk\x00{provider}\x00{cat.bit}\x00".encode()
         prefix_uid = f"uid\x00{provider}\x00{cat.bit}\x00".encode()
         subjects: dict[str, bytes] = {}
@@ -244,11 +250,12 @@ class Ingestor:
             except FieldProblem as exc:
                 rejected.append(RowError(number, str(exc)))
                 continue
-            payload = dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            payload_bytes = payload.encode()
-            key_hash = digest(key, prefix_rk + row["record_key"].encode(), "sha256")
-            content = digest(key, b"content\x00" + payload_bytes, "sha256")
-            uid = digest(key, prefix_uid + key_hash + content, "sha256")
+            payload = encode(row).encode()
+            key_hash = blake2b(
+                prefix_rk + row["record_key"].encode(), key=key, digest_size=32
+            ).digest()
+            content = blake2b(payload, key=key, digest_size=32, person=b"ccl/content").digest()
+            uid = sha256(prefix_uid + key_hash + content).digest()
             if uid in seen_uid:
                 duplicates += 1
                 continue
@@ -267,8 +274,14 @@ class Ingestor:
             uscc = row["uscc"]
             sid = subjects.get(uscc)
             if sid is None:
-                sid = subjects[uscc] = make_subject_id(uscc, key)
-            prepared.append(_Prepared(number, uid, sid, uscc, key_hash, content, payload_bytes))
+                sid = self._subject_ids.get(uscc)
+                if sid is None:
+                    # == identity.uscc.subject_id (HMAC-SHA256), minus re-validating the USCC
+                    sid = hmac.digest(key, uscc.encode(), "sha256")
+                    if len(self._subject_ids) < _SUBJECT_CACHE:
+                        self._subject_ids[uscc] = sid
+                subjects[uscc] = sid
+            prepared.append(_Prepared(number, uid, sid, uscc, key_hash, content, payload))
         return total, prepared, rejected, duplicates
 
     def _insert_validated(
@@ -356,6 +369,8 @@ class Ingestor:
                 else:
                     kept.append(p)
             fresh = kept
+        # Leaf order = subject order: the subject index then grows sequentially per batch.
+        fresh.sort(key=lambda p: p.subject_id)
         n = len(fresh)
         work = 2 * n  # sealing + storing
         if progress is not None:
@@ -390,6 +405,7 @@ class Ingestor:
         if n:
             tree = MerkleTree(leaves)
             root = tree.root
+            proofs = tree.packed_proofs()
             for start in range(0, n, step):
                 end = min(start + step, n)
                 rows = [
@@ -404,7 +420,7 @@ class Ingestor:
                         fresh[i].digest,
                         salts[i],
                         sealed_all[i],
-                        tree.packed_proof(i),
+                        proofs[i],
                     )
                     for i in range(start, end)
                 ]

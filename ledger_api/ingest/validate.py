@@ -68,7 +68,19 @@ def _integer(field: Field, value: Any) -> int:
     return number
 
 
+_PLAIN_DECIMAL = re.compile(r"^(-?[0-9]{1,30})(?:\.([0-9]{1,12}))?$")
+
+
 def _decimal(field: Field, value: Any) -> str:
+    scale = 2 if field.scale is None else field.scale
+    if isinstance(value, str):
+        plain = _PLAIN_DECIMAL.match(value)
+        if plain is not None and not value.startswith("-0"):  # fast path for "1234.50"
+            whole, frac = plain.groups()
+            frac = frac or ""
+            if len(frac) > scale:
+                raise FieldProblem(f"has more than {scale} decimal places")
+            return str(int(whole)) + ("." + frac.ljust(scale, "0") if scale else "")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FieldProblem(f"must be a decimal number, got {_show(value)}")
     try:
@@ -77,7 +89,6 @@ def _decimal(field: Field, value: Any) -> str:
         raise FieldProblem(f"must be a decimal number, got {_show(value)}") from None
     if not number.is_finite():
         raise FieldProblem("must be a finite number")
-    scale = 2 if field.scale is None else field.scale
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > scale:
         raise FieldProblem(f"has more than {scale} decimal places")
@@ -133,6 +144,7 @@ class RowValidator:
         self._known = frozenset(category.field_names) | {"uscc", "record_key"}
         self._required = [f.name for f in category.fields if f.required]
         self._key_max = catalog.common_fields[1].max_length or 128
+        self._uscc_problems: dict[str, str | None] = {}  # the same subject recurs in a batch
 
     def normalise(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         unknown = [k for k in raw if k not in self._known]
@@ -144,7 +156,10 @@ class RowValidator:
         if not isinstance(uscc, str) or not uscc.strip():
             raise FieldProblem("missing required field uscc")
         uscc = uscc.strip().upper()
-        problem = uscc_problem(uscc)
+        try:
+            problem = self._uscc_problems[uscc]
+        except KeyError:
+            problem = self._uscc_problems[uscc] = uscc_problem(uscc)
         if problem is not None:
             raise FieldProblem(f"uscc: {problem}")
         key = raw.get("record_key")
