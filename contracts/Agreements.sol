@@ -6,7 +6,6 @@ import {Membership} from "./Membership.sol";
 
 abstract contract Agreements is IAgreements, Membership {
     mapping(uint256 agreementId => Agreement) internal _agreements;
-    uint64 private _agreementCount;
 
     /// @inheritdoc IAgreements
     function proposeAgreement(
@@ -21,7 +20,7 @@ abstract contract Agreements is IAgreements, Membership {
         if (categories == 0 || purposes == 0 || notBefore >= notAfter || documentHash == bytes32(0)) {
             revert InvalidTerms();
         }
-        agreementId = ++_agreementCount;
+        agreementId = ++_counters.agreements;
         _agreements[agreementId] = Agreement({
             institutionIndex: institutionIndex,
             categories: categories,

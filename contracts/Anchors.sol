@@ -8,7 +8,6 @@ import {Membership} from "./Membership.sol";
 
 abstract contract Anchors is IAnchors, Membership {
     mapping(bytes32 root => Anchor) private _anchors;
-    uint48 private _anchorCount;
 
     /// @inheritdoc IAnchors
     function anchor(AnchorKind kind, bytes32 root, uint40 leafCount, bytes32 ref)
@@ -21,7 +20,7 @@ abstract contract Anchors is IAnchors, Membership {
         if (leafCount == 0) revert EmptyTree();
         Anchor storage slot = _anchors[root];
         if (slot.sequence != 0) revert RootAlreadyAnchored(root, slot.sequence);
-        uint48 next = ++_anchorCount;
+        uint48 next = ++_counters.anchors;
         _anchors[root] = Anchor({submitter: msg.sender, kind: kind, leafCount: leafCount, sequence: next});
         emit Anchored(root, kind, msg.sender, next, leafCount, ref);
         return next;
@@ -32,7 +31,7 @@ abstract contract Anchors is IAnchors, Membership {
     }
 
     function anchorCount() external view returns (uint256) {
-        return _anchorCount;
+        return _counters.anchors;
     }
 
     /// @inheritdoc IAnchors

@@ -9,7 +9,6 @@ abstract contract Disputes is IDisputes, Anchors {
     bytes32 public constant OPEN_DISPUTE_TYPEHASH = 0x08ce2fd07e23743311838d620acfdd7064828a2b992469fb856b4112354d4d93;
 
     mapping(uint256 disputeId => Dispute) private _disputes;
-    uint256 private _disputeCount;
 
     /// @inheritdoc IDisputes
     function openDispute(
@@ -66,7 +65,7 @@ abstract contract Disputes is IDisputes, Anchors {
     }
 
     function disputeCount() external view returns (uint256) {
-        return _disputeCount;
+        return _counters.disputes;
     }
 
     function _open(
@@ -80,7 +79,7 @@ abstract contract Disputes is IDisputes, Anchors {
         if (anchorOf(anchorRoot).kind != AnchorKind.DataBatch || !verifyInclusion(anchorRoot, leaf, proof)) {
             revert RecordNotInAnchor(anchorRoot, leaf);
         }
-        disputeId = ++_disputeCount;
+        disputeId = ++_counters.disputes;
         _disputes[disputeId] = Dispute({
             subjectIndex: subjectIndex,
             kind: kind,

@@ -31,21 +31,34 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
         address account;
     }
 
+    /// @dev Every id counter in one slot, made non-zero at deployment: bumping one then costs a
+    /// 2,900-gas rewrite instead of a 20,000-gas first write, and one cold access per transaction.
+    struct Counters {
+        uint64 grants;
+        uint48 anchors;
+        uint32 disputes;
+        uint32 agreements;
+        uint32 subjects;
+        uint32 institutions;
+        bool initialized;
+    }
+
+    Counters internal _counters;
+
     mapping(address account => Account) internal _accounts;
     mapping(uint32 subjectIndex => Subject) private _subjects;
     mapping(bytes32 subjectId => uint32) private _subjectIndexOf;
-    uint32 private _subjectCount;
 
     mapping(address account => Institution) internal _institutions;
     mapping(uint32 index => address) internal _institutionAt;
     mapping(address account => string) private _institutionNames;
-    uint32 private _institutionCount;
 
     constructor(address operator) {
         _grantRole(DEFAULT_ADMIN_ROLE, operator);
         _grantRole(OPERATOR_ROLE, operator);
         _setRoleAdmin(PROVIDER_ROLE, OPERATOR_ROLE);
         _setRoleAdmin(REGULATOR_ROLE, DEFAULT_ADMIN_ROLE);
+        _counters.initialized = true;
     }
 
     /// @inheritdoc IMembership
@@ -55,7 +68,7 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
     {
         if (_institutions[account].index != 0) revert InstitutionAlreadyRegistered(account);
         if (bytes(name).length == 0) revert InstitutionNameEmpty();
-        uint32 index = ++_institutionCount;
+        uint32 index = ++_counters.institutions;
         _institutions[account] = Institution({index: index, kind: kind, suspended: false, agreementId: 0});
         _institutionAt[index] = account;
         _institutionNames[account] = name;
@@ -81,7 +94,7 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
     {
         if (_subjectIndexOf[subjectId] != 0) revert SubjectAlreadyBound(subjectId);
         _requireRegistrationSignature(subjectId, account, deadline, signature);
-        uint32 subjectIndex = ++_subjectCount;
+        uint32 subjectIndex = ++_counters.subjects;
         _subjectIndexOf[subjectId] = subjectIndex;
         _subjects[subjectIndex] = Subject({id: subjectId, account: account});
         _accounts[account].subjectIndex = subjectIndex;

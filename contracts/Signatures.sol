@@ -29,4 +29,14 @@ abstract contract Signatures is EIP712 {
         }
         revert SignatureInvalid(signer);
     }
+
+    /// @dev EOA-only check of an EIP-2098 compact signature; high-s is rejected by tryRecover.
+    function _requireCompactSignature(address signer, bytes32 structHash, uint64 deadline, bytes32 r, bytes32 vs)
+        internal
+        view
+    {
+        if (block.timestamp > deadline) revert SignatureDeadlinePassed(deadline);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), r, vs);
+        if (err != ECDSA.RecoverError.NoError || recovered != signer) revert SignatureInvalid(signer);
+    }
 }

@@ -27,6 +27,17 @@ interface IGrants {
         bytes signature;
     }
 
+    /// @notice A signed grant inside a batch: an EIP-2098 compact signature (r, vs) keeps the
+    /// struct static, so a batch decodes without per-item offsets (about 3,000 gas an item less).
+    /// Smart-contract (ERC-1271) wallets, whose signatures are arbitrary bytes, relay singly.
+    struct CompactSignedGrant {
+        GrantTerms terms;
+        address signer;
+        uint64 deadline;
+        bytes32 r;
+        bytes32 vs;
+    }
+
     /// @notice A live grant as stored. `subjectIndex` and `institutionIndex` map through Membership.
     struct Grant {
         uint32 subjectIndex;
@@ -45,18 +56,15 @@ interface IGrants {
     error NotGrantSubject(uint256 grantId, address caller);
     error EmptyBatch();
 
+    /// @param terms the grant's storage word: see the layout in Grants.sol. One packed word
+    /// instead of six fields keeps the event (emitted once per grant, often 50 to a transaction)
+    /// about 2,500 gas cheaper; the indexer decodes it with ledger_api/chain/grant_layout.py.
     event GrantIssued(
-        uint256 indexed grantId,
-        uint32 indexed subjectIndex,
-        address indexed institution,
-        uint32 categories,
-        Purpose purpose,
-        AccessLevel level,
-        uint64 notBefore,
-        uint64 notAfter,
-        uint32 maxUses
+        uint256 indexed grantId, uint32 indexed subjectIndex, address indexed institution, uint256 terms
     );
-    event GrantRevoked(uint256 indexed grantId, uint32 indexed subjectIndex, address indexed institution);
+    /// @dev Carries the institution's index, not its address: looking the address up would cost
+    /// a cold storage read on every revocation, and GrantIssued already links the two.
+    event GrantRevoked(uint256 indexed grantId, uint32 indexed subjectIndex, uint32 indexed institutionIndex);
 
     /// @notice Issues a grant from the caller's subject.
     function issueGrant(GrantTerms calldata terms) external returns (uint256 grantId);
@@ -65,7 +73,7 @@ interface IGrants {
     function issueGrantBySig(SignedGrant calldata signed) external returns (uint256 grantId);
 
     /// @notice Issues many signed grants in one transaction; ids are consecutive from `firstGrantId`.
-    function issueGrantsBySig(SignedGrant[] calldata signed) external returns (uint256 firstGrantId);
+    function issueGrantsBySig(CompactSignedGrant[] calldata signed) external returns (uint256 firstGrantId);
 
     /// @notice Revokes a grant of the caller's subject. Final.
     function revokeGrant(uint256 grantId) external;

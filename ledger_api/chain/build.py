@@ -33,6 +33,7 @@ def standard_json_input() -> dict[str, Any]:
         "settings": {
             "evmVersion": EVM_VERSION,
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
+            "viaIR": True,
             "metadata": {"bytecodeHash": "none"},
             "outputSelection": {
                 "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}

@@ -33,7 +33,8 @@ from types import TracebackType
 from typing import IO, Any, TypeVar
 
 from eth.constants import BLANK_ROOT_HASH
-from eth.exceptions import CanonicalHeadNotFound
+from eth.db.schema import SchemaV1
+from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
 from eth_tester import EthereumTester
 from eth_tester.backends.pyevm.main import (
     ZERO_ADDRESS,
@@ -118,7 +119,38 @@ class _PersistentBackend(PyEVMBackend):
         return hashes
 
     def revert_to_snapshot(self, snapshot: bytes) -> None:
-        self._guard(lambda: PyEVMBackend.revert_to_snapshot(self, snapshot))
+        """Make the snapshot's block the canonical head, wherever it is in the block tree.
+
+        eth-tester's own revert leaves the block-number lookups above the new head in place;
+        reverting later onto a block of an abandoned branch then stops repairing ancestors at
+        the first stale lookup and leaves a canonical chain that does not link up. Here the
+        lookups above the head are removed and the path down to the common ancestor is
+        rewritten, so the canonical chain is always one linked path from genesis.
+        """
+        self._guard(lambda: self._set_head(snapshot))
+
+    def _set_head(self, block_hash: bytes) -> None:
+        chaindb = self.chain.chaindb
+        db = chaindb.db
+        target = chaindb.get_block_header_by_hash(block_hash)
+        number = target.block_number + 1
+        while True:
+            key = SchemaV1.make_block_number_to_hash_lookup_key(number)
+            if key not in db:
+                break
+            del db[key]
+            number += 1
+        header = target
+        while True:
+            try:
+                if chaindb.get_canonical_block_hash(header.block_number) == header.hash:
+                    break
+            except HeaderNotFound:
+                pass
+            chaindb._add_block_number_to_hash_lookup(db, header)
+            header = chaindb.get_block_header_by_hash(header.parent_hash)
+        db[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
+        self.chain = _tester_chain_class()(db)
 
     def apply_withdrawals(self, withdrawals_list: list[dict[str, int | str]]) -> None:
         self._guard(lambda: PyEVMBackend.apply_withdrawals(self, withdrawals_list))

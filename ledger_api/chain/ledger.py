@@ -88,6 +88,20 @@ class SignedGrant:
             self.signature,
         )
 
+    def as_compact_tuple(self) -> tuple[Any, ...]:
+        """The batch form: EIP-2098 (r, vs), for EOA signers (65-byte signatures)."""
+        if len(self.signature) != 65:
+            raise ValueError("batch relay needs a 65-byte EOA signature; relay contract wallets singly")
+        r, s, v = self.signature[:32], int.from_bytes(self.signature[32:64], "big"), self.signature[64]
+        vs = ((v - 27) << 255 | s).to_bytes(32, "big")
+        return (
+            self.terms.as_tuple(),
+            Web3.to_checksum_address(self.signer),
+            self.deadline,
+            r,
+            vs,
+        )
+
 
 @dataclass(frozen=True)
 class AnchorRecord:
@@ -243,7 +257,7 @@ class Ledger:
             receipt = self.transact(
                 relayer,
                 "issueGrantsBySig",
-                [s.as_tuple() for s in signed],
+                [s.as_compact_tuple() for s in signed],
                 gas=GAS_BATCH_BASE + GAS_PER_BATCHED_GRANT * len(signed),
             )
         return [int(e["args"]["grantId"]) for e in self.events(receipt, "GrantIssued")]

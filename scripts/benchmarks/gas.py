@@ -1,0 +1,85 @@
+"""Gas used by the ledger's hot paths on eth-tester, against the issue's budgets and EAS."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from eth_account import Account
+from eth_utils import keccak
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+
+from world import build_world, dev_key  # noqa: E402
+
+from ledger_api.chain.ledger import GrantTerms  # noqa: E402
+from ledger_api.chain.transactor import Transactor  # noqa: E402
+from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose  # noqa: E402
+
+BUDGETS = {"grant_direct": 60_000, "grant_signed": 75_000, "grant_batch_per_item": 40_000,
+           "revoke": 30_000, "anchor": 60_000}
+# Ethereum Attestation Service on eth-tester with the Prague rules (figures from the issue).
+EAS = {"grant_direct": 344_386, "grant_signed": 377_746, "grant_batch_per_item": 301_575,
+       "revoke": 81_771, "anchor": 45_869}
+BATCH = 50
+
+
+def run() -> dict[str, object]:
+    world = build_world()
+    ledger, operator = world.ledger, world.operator
+    now = int(time.time())
+    terms = GrantTerms(world.bank.address, 0b1100, Purpose.LOAN_APPLICATION, AccessLevel.QUERY,
+                       now - 60, now + 86400 * 90, 0)
+
+    def gas(receipt) -> int:  # type: ignore[no-untyped-def]
+        return int(receipt["gasUsed"])
+
+    direct = ledger.transact(world.subject_tx[0], "issueGrant", terms.as_tuple())
+    grant_id = ledger.events(direct, "GrantIssued")[0]["args"]["grantId"]
+    signed = ledger.sign_grant(world.subject_keys[2], terms)
+    relayed = ledger.transact(operator, "issueGrantBySig", signed.as_tuple())
+
+    # 50 distinct enterprises, as when the platform relays a morning's worth of consents.
+    keys = [Account.create() for _ in range(BATCH)]
+    for i, key in enumerate(keys):
+        deadline, sig = ledger.sign_registration(key, keccak(b"bench-subject-%d" % i))
+        ledger.bind_subject(operator, keccak(b"bench-subject-%d" % i), key.address, deadline, sig)
+    batch = ledger.transact(
+        operator, "issueGrantsBySig", [ledger.sign_grant(k, terms).as_compact_tuple() for k in keys],
+        gas=80_000 + 90_000 * BATCH,
+    )
+    revoke = ledger.transact(world.subject_tx[0], "revokeGrant", grant_id)
+    anchors = {}
+    for leaves in (1, 1000, 1_000_000):
+        _, receipt = ledger.anchor(world.provider, AnchorKind.DATA_BATCH, keccak(b"root-%d" % leaves),
+                                   leaves, keccak(b"batch"))
+        anchors[str(leaves)] = gas(receipt)
+    accept_id = ledger.propose_agreement(operator, world.bank_b.address, 1, 1, now, now + 10**6,
+                                         b"\x05" * 32)
+    accept = ledger.transact(world.bank_b, "acceptAgreement", accept_id)
+    leaf = keccak(keccak(b"record"))
+    other = keccak(keccak(b"other"))
+    root = keccak(b"".join(sorted((leaf, other))))
+    ledger.anchor(world.provider, AnchorKind.DATA_BATCH, root, 2, b"\x00" * 32)
+    dispute = ledger.transact(Transactor(world.w3, dev_key(8)), "openDispute",
+                              int(DisputeKind.OBJECTION), root, leaf, [other], keccak(b"reason"))
+
+    result: dict[str, object] = {
+        "grant_direct": gas(direct),
+        "grant_signed": gas(relayed),
+        "grant_batch_per_item": gas(batch) // BATCH,
+        "revoke": gas(revoke),
+        "anchor": anchors,
+        "agreement_accept": gas(accept),
+        "dispute_open": gas(dispute),
+    }
+    result["within_budget"] = {
+        name: (max(anchors.values()) if name == "anchor" else result[name]) <= budget  # type: ignore[operator]
+        for name, budget in BUDGETS.items()
+    }
+    result["ratio_to_eas"] = {
+        name: round((max(anchors.values()) if name == "anchor" else result[name]) / eas, 3)  # type: ignore[operator]
+        for name, eas in EAS.items()
+    }
+    return result
