@@ -1,0 +1,80 @@
+"""Read-only view of chain state that the API's grant gate and auth need.
+
+Two implementations answer the same questions:
+- ``indexer.replica.ReplicaState``: the indexer's SQL replica (fast; the default), and
+- ``ledger_api.chain.direct_state.DirectChainState``: the contract itself (strict mode).
+The gate never cares which one it has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from ledger_api.chain.grant_rules import AgreementState, GrantState, InstitutionState
+from ledger_api.chain.types import InstitutionType
+
+
+@dataclass(frozen=True)
+class InstitutionProfile:
+    address: str
+    index: int
+    kind: InstitutionType
+    name: str
+    suspended: bool
+    agreement_id: int
+
+
+@dataclass(frozen=True)
+class SubjectBinding:
+    subject_id: bytes
+    subject_index: int
+    account: str
+
+
+@dataclass(frozen=True)
+class StatePoint:
+    """The chain position a state reader reflects."""
+
+    block_number: int
+    block_timestamp: int
+
+
+class ChainState(Protocol):
+    def position(self) -> StatePoint:
+        """Block up to which this state is known (the replica's checkpoint, or the head)."""
+        ...
+
+    def grant(self, grant_id: int) -> GrantState | None: ...
+
+    def grants_of_subject(self, subject_index: int) -> list[GrantState]: ...
+
+    def institution(self, address: str) -> InstitutionProfile | None: ...
+
+    def institution_at(self, index: int) -> InstitutionProfile | None: ...
+
+    def agreement(self, agreement_id: int) -> AgreementState | None: ...
+
+    def subject_by_account(self, address: str) -> SubjectBinding | None: ...
+
+    def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None: ...
+
+    def subject_by_index(self, subject_index: int) -> SubjectBinding | None: ...
+
+    def roles_of(self, address: str) -> set[str]:
+        """Subset of {"operator", "provider", "regulator"} held by ``address``."""
+        ...
+
+    def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
+        """Leaves of the subject's records under an open objection/repair request."""
+        ...
+
+    def hidden_leaves(self, subject_index: int) -> set[bytes]:
+        """Leaves of records no longer shown: objection upheld or credit repaired."""
+        ...
+
+
+def institution_state(profile: InstitutionProfile | None) -> InstitutionState | None:
+    if profile is None:
+        return None
+    return InstitutionState(profile.index, profile.suspended, profile.agreement_id)
