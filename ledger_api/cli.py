@@ -1,0 +1,311 @@
+"""``ccl``: the operator / provider command line.
+
+Errors are one line on stderr and a non-zero exit code (``--debug`` shows the traceback).
+Secrets are read from the environment (``CCL_*``) or a hidden prompt, never from arguments.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ledger_api.anchoring.anchorer import Anchorer, FileAnchorer
+from ledger_api.errors import ChainError, InputError, LedgerError
+from ledger_api.settings import Settings
+
+app = typer.Typer(
+    name="ccl", help="Credit Consent Ledger operator CLI.", no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)  # fmt: skip
+catalog_app = typer.Typer(help="Credit-information catalog.", no_args_is_help=True)
+keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(keys_app, name="keys")
+
+_state: dict[str, bool] = {"debug": False}
+_err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def handles_errors(fn: F) -> F:
+    """One line on stderr and exit 1 (2 for bad input) instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LedgerError as exc:
+            if _state["debug"]:
+                raise
+            typer.echo(f"error: {exc.detail} [{exc.code}]", err=True)
+            raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+        except (SQLAlchemyError, OSError) as exc:
+            if _state["debug"]:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic ValidationError wraps our InputError
+        raise InputError(str(exc).splitlines()[-1].strip()) from None
+
+
+def _engine(settings: Settings) -> Engine:
+    from ledger_api.store.db import make_engine, migrate
+
+    url = settings.resolved_database_url
+    migrate(url)
+    return make_engine(url)
+
+
+def resolve_anchorer(settings: Settings) -> Anchorer:
+    """The chain-backed anchorer when ``ledger_api.chain`` provides one, else (embedded mode
+    only) a development file anchorer under the data directory."""
+    try:
+        from ledger_api.chain.anchorer import anchorer_from_settings
+    except ImportError:
+        if settings.mode != "embedded":
+            raise ChainError("no chain anchorer available (ledger_api.chain.anchorer)") from None
+        return FileAnchorer(settings.data_dir / "dev-anchors.json")
+    anchorer: Anchorer = anchorer_from_settings(settings)
+    return anchorer
+
+
+@contextmanager
+def _progress(
+    description: str, enabled: bool = True
+) -> Iterator[Callable[[int, int | None], None]]:
+    if not enabled or not _err.is_terminal:
+        yield lambda done, total: None
+        return
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )  # fmt: skip
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else "0x" + value.hex()
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+@app.command()
+@handles_errors
+def ingest(
+    file: Annotated[Path, typer.Argument(help="JSON lines (.jsonl) or CSV (.csv) batch.")],
+    category: Annotated[str, typer.Option("--category", "-c", help="Catalog category.")],
+    provider: Annotated[str, typer.Option("--provider", "-p", help="Providing department.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Validate, encrypt, store and anchor one batch. Exit 1 if any row was rejected."""
+    from ledger_api.ingest.pipeline import Ingestor
+
+    if fmt is not None and fmt not in ("jsonl", "csv"):
+        raise InputError("--format must be jsonl or csv")
+    settings = _settings()
+    engine = _engine(settings)
+    ingestor = Ingestor(engine, resolve_anchorer(settings), settings)
+    with _progress(f"ingest {file.name}", not as_json) as progress:
+        result = ingestor.ingest(provider, category, file, fmt=fmt, progress=progress)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
+    else:
+        typer.echo(
+            f"batch {_hex(result.batch_id)}: {result.state}; {result.accepted} stored, "
+            f"{result.duplicates} already stored, {len(result.rejected)} rejected"
+            + (f"; root {_hex(result.root)}" if result.root else "")
+        )
+        for error in result.rejected[:50]:
+            typer.echo(f"  row {error.row}: {error.reason}", err=True)
+        if len(result.rejected) > 50:
+            typer.echo(f"  ... and {len(result.rejected) - 50} more (use --json)", err=True)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def resume() -> None:
+    """Finish batches left half-way by a crash (anchors each at most once)."""
+    from ledger_api.ingest.pipeline import Ingestor
+
+    settings = _settings()
+    results = Ingestor(_engine(settings), resolve_anchorer(settings), settings).resume_pending()
+    for result in results:
+        typer.echo(f"batch {_hex(result.batch_id)}: {result.state}")
+    typer.echo(f"{len(results)} pending batch(es) processed")
+
+
+@app.command()
+@handles_errors
+def verify(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Recompute every leaf and root and compare with the chain. Exit 1 on any finding."""
+    from ledger_api.verify.verifier import verify_database
+
+    settings = _settings()
+    engine = _engine(settings)
+    with _progress("verify", not as_json) as progress:
+        report = verify_database(engine, resolve_anchorer(settings), progress=progress)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict()))
+    else:
+        for f in report.findings:
+            where = f" record {_hex(f.record_uid)}" if f.record_uid else ""
+            batch = f" batch {_hex(f.batch_id)}" if f.batch_id else ""
+            leaf = f" leaf {f.leaf_index}" if f.leaf_index is not None else ""
+            typer.echo(f"{f.kind}:{where}{batch}{leaf}: {f.detail}")
+        status = "clean" if report.clean else f"{len(report.findings)} finding(s)"
+        typer.echo(
+            f"verified {report.records} records in {report.batches} batches, "
+            f"{report.catalog_versions} catalog version(s): {status}"
+        )
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+@app.command()
+@handles_errors
+def synth(
+    enterprises: Annotated[int, typer.Option("--enterprises", "-n", min=1, max=10_000_000)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
+    seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
+) -> None:
+    """Write deterministic synthetic Henan records, one JSONL file per category."""
+    from ledger_api.synth.generator import write_jsonl
+
+    with _progress("synth") as progress:
+        counts = write_jsonl(enterprises, seed, out, progress=progress)
+    typer.echo(f"{sum(counts.values())} records for {enterprises} enterprises in {out}")
+
+
+@catalog_app.command("publish")
+@handles_errors
+def catalog_publish(
+    file: Annotated[Path | None, typer.Option("--file", help="Catalog file.")] = None,
+) -> None:
+    """Anchor the catalog version's canonical hash and record it."""
+    from ledger_api.catalog.loader import DEFAULT_CATALOG, load_catalog
+    from ledger_api.catalog.publish import publish_catalog
+
+    settings = _settings()
+    catalog = load_catalog(file or DEFAULT_CATALOG)
+    published = publish_catalog(_engine(settings), resolve_anchorer(settings), catalog)
+    verb = "already published" if published.already_published else "published"
+    typer.echo(f"catalog v{published.version} {verb}: hash {_hex(published.catalog_hash)}")
+
+
+@keys_app.command("rotate-master")
+@handles_errors
+def keys_rotate_master(
+    new_key_id: Annotated[str, typer.Option("--new-key-id", help="Id of the new master key.")],
+) -> None:
+    """Re-wrap every data key under a new master key (records are not re-encrypted).
+
+    The new key (64 hex characters) comes from CCL_NEW_MASTER_KEY or a hidden prompt; the
+    current one from CCL_MASTER_KEY / CCL_MASTER_KEY_ID. Afterwards set CCL_MASTER_KEY and
+    CCL_MASTER_KEY_ID to the new values.
+    """
+    from ledger_api.crypto.keys import MasterKey, rotate_master_key
+
+    settings = _settings()
+    raw = os.environ.get("CCL_NEW_MASTER_KEY") or typer.prompt(
+        "New master key (hex)", hide_input=True
+    )
+    try:
+        new_key = bytes.fromhex(raw.strip().removeprefix("0x"))
+    except ValueError:
+        raise InputError("the new master key must be hex") from None
+    new = MasterKey(key_id=new_key_id, key=new_key)
+    old = MasterKey.from_settings(settings)
+    if new.key_id == old.key_id:
+        raise InputError("the new master key needs a new key id")
+    engine = _engine(settings)
+    with _progress("re-wrap") as progress, engine.begin() as conn:
+        count = rotate_master_key(conn, old, new, progress=progress)
+    typer.echo(f"re-wrapped {count} data key(s) under master key {new_key_id!r}")
+
+
+@app.command()
+@handles_errors
+def shred(
+    uscc: Annotated[str | None, typer.Argument(help="The enterprise's USCC.")] = None,
+    subject: Annotated[str | None, typer.Option("--subject-id", help="Or its subject id.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Crypto-shred a subject: destroy its data key. Its records become unreadable forever;
+    anchors keep verifying."""
+    from ledger_api.crypto.keys import shred_subject
+    from ledger_api.identity.uscc import subject_id as make_subject_id
+
+    settings = _settings()
+    if (uscc is None) == (subject is None):
+        raise InputError("give either a USCC or --subject-id")
+    if uscc is not None:
+        sid = make_subject_id(uscc, settings.pseudonym_key_bytes)
+    else:
+        try:
+            sid = bytes.fromhex((subject or "").removeprefix("0x"))
+        except ValueError:
+            raise InputError("--subject-id must be hex") from None
+    if not yes and not typer.confirm(f"Destroy the data key of subject 0x{sid.hex()}?"):
+        raise typer.Exit(1)
+    engine = _engine(settings)
+    with engine.begin() as conn:
+        changed = shred_subject(conn, sid)
+    if engine.dialect.name == "sqlite":  # flush the old key bytes out of the WAL
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    typer.echo(f"subject 0x{sid.hex()} " + ("shredded" if changed else "was already shredded"))
+
+
+def main() -> None:
+    try:
+        app()
+    except LedgerError as exc:  # raised outside a command (e.g. settings)
+        print(f"error: {exc.detail} [{exc.code}]", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()
