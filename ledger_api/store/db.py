@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-HEAD = "head"
+HEAD = "heads"  # every branch: the API and indexer migrations branch from 0001
 
 
 def is_sqlite(url: str | Engine) -> bool:
