@@ -28,3 +28,37 @@ def world(base_world: World) -> Iterator[World]:
     finally:
         tester.revert_to_snapshot(snapshot)
         base_world.forget_nonces()
+
+
+# -- CI guard: integration tests against PostgreSQL and anvil must run, not skip ---------------
+
+INTEGRATION_MARKERS = ("postgres", "anvil")
+_integration_outcomes: dict[str, dict[str, int]] = {m: {} for m in INTEGRATION_MARKERS}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for marker in INTEGRATION_MARKERS:
+        if marker in report.keywords and (report.when == "call" or report.skipped):
+            outcome = report.outcome
+            _integration_outcomes[marker][outcome] = _integration_outcomes[marker].get(outcome, 0) + 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import os
+
+    if os.environ.get("CCL_REQUIRE_INTEGRATION") != "1" or hasattr(session.config, "workerinput"):
+        return
+    problems = []
+    for marker, outcomes in _integration_outcomes.items():
+        if not outcomes.get("passed"):
+            problems.append(f"no {marker} integration test passed")
+        if outcomes.get("skipped"):
+            problems.append(f"{outcomes['skipped']} {marker} integration tests were skipped")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    summary = ", ".join(f"{m}: {o}" for m, o in _integration_outcomes.items())
+    if reporter is not None:
+        reporter.write_line(f"integration tests: {summary}")
+    if problems:
+        if reporter is not None:
+            reporter.write_line("error: " + "; ".join(problems), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
