@@ -142,7 +142,7 @@ def _rows_by_batch(conn: Connection) -> Iterator[tuple[bytes, list[Row]]]:
     )
     current: bytes | None = None
     group: list[Row] = []
-    for row in result.tuples():
+    for row in result:
         if row[0] != current:
             if current is not None:
                 yield current, group

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from eth_abi import encode
+from eth_hash.auto import keccak
+
+from ledger_api.anchoring.anchorer import AnchorKind, FileAnchorer, InMemoryAnchorer
+from ledger_api.anchoring.merkle import (
+    MerkleTree,
+    hash_pair,
+    prove,
+    record_leaf,
+    record_leaf_reference,
+    verify_proof,
+)
+from ledger_api.errors import ConflictError
+
+
+def _leaves(n: int) -> list[bytes]:
+    return [keccak(i.to_bytes(4, "big")) for i in range(n)]
+
+
+def test_fast_leaf_encoding_equals_eth_abi_double_hash() -> None:
+    salt, uid, subject, digest = (os.urandom(32) for _ in range(4))
+    expected = keccak(
+        keccak(encode(["bytes32", "bytes32", "bytes32", "uint8", "bytes32"],
+                      [salt, uid, subject, 7, digest]))
+    )  # fmt: skip
+    assert record_leaf(salt, uid, subject, 7, digest) == expected
+    assert record_leaf_reference(salt, uid, subject, 7, digest) == expected
+
+
+def test_pair_hashing_is_commutative_sorted_keccak_like_openzeppelin() -> None:
+    a, b = keccak(b"a"), keccak(b"b")
+    assert hash_pair(a, b) == hash_pair(b, a) == keccak(min(a, b) + max(a, b))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 7, 8, 9, 31, 100])
+def test_every_proof_verifies_for_any_tree_size(n: int) -> None:
+    leaves = _leaves(n)
+    tree = MerkleTree(leaves)
+    packed = tree.packed_proofs()
+    for i in range(n):
+        proof = prove(leaves, i)
+        assert verify_proof(proof, tree.root, leaves[i])
+        assert b"".join(proof) == packed[i] == tree.packed_proof(i)
+
+
+def test_proof_fails_for_other_leaf_or_root() -> None:
+    leaves = _leaves(10)
+    tree = MerkleTree(leaves)
+    assert not verify_proof(tree.proof(3), tree.root, leaves[4])
+    assert not verify_proof(tree.proof(3), keccak(b"other"), leaves[3])
+
+
+def test_matches_openzeppelin_standard_tree_layout_for_three_leaves() -> None:
+    # StandardMerkleTree (unsorted): tree = [root, h(l0,l1)?..]: leaves at the end, reversed.
+    l0, l1, l2 = _leaves(3)
+    inner = hash_pair(l1, l0)  # positions 3,4 hold l1,l0 -> node 1
+    root = hash_pair(inner, l2)  # node 2 is l2
+    assert MerkleTree([l0, l1, l2]).root == root
+
+
+def test_in_memory_anchorer_refuses_to_overwrite_a_root() -> None:
+    anchorer = InMemoryAnchorer()
+    root = keccak(b"root")
+    receipt = anchorer.anchor(AnchorKind.DATA_BATCH, root, 3, b"\x01" * 32)
+    assert anchorer.anchored(root) is not None
+    assert anchorer.anchored(root).sequence == receipt.sequence  # type: ignore[union-attr]
+    with pytest.raises(ConflictError):
+        anchorer.anchor(AnchorKind.DATA_BATCH, root, 3, b"\x01" * 32)
+    assert anchorer.anchored(keccak(b"other")) is None
+
+
+def test_file_anchorer_persists_across_instances(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "anchors.json"
+    root = keccak(b"r")
+    FileAnchorer(path).anchor(AnchorKind.CATALOG_VERSION, root, 1, b"\x00" * 32)
+    again = FileAnchorer(path)
+    anchored = again.anchored(root)
+    assert anchored is not None and anchored.kind == AnchorKind.CATALOG_VERSION
+    with pytest.raises(ConflictError):
+        again.anchor(AnchorKind.CATALOG_VERSION, root, 1, b"\x00" * 32)

@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger_api.crypto.keys import shred_subject
+from ledger_api.identity.uscc import subject_id
+from ledger_api.ingest.pipeline import FAULT_STEPS, Ingestor
+from ledger_api.store.models import BATCHES, RECORDS, SUBJECTS, BatchState
+from ledger_api.store.records import read_subject_records
+from ledger_api.verify.verifier import verify_database
+
+from .conftest import USCC_A, USCC_B, jsonl, tax_row
+
+
+class Crash(Exception):
+    pass
+
+
+def _count(engine, table=RECORDS) -> int:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+
+def test_good_rows_are_stored_and_anchored_in_one_call(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+    rows = [tax_row(key=f"T-{i}") for i in range(10)]
+    result = ingestor.ingest("henan-tax", "tax", jsonl(rows), fmt="jsonl")
+    assert result.state == BatchState.ANCHORED
+    assert (result.accepted, result.duplicates, result.rejected) == (10, 0, [])
+    assert anchorer.calls == 1 and _count(engine) == 10
+    on_chain = anchorer.anchored(result.root)
+    assert on_chain is not None and on_chain.leaf_count == 10
+
+
+def test_bad_rows_are_returned_with_row_number_and_reason(ingestor, engine) -> None:  # type: ignore[no-untyped-def]
+    rows = [
+        tax_row(key="ok-1"),
+        tax_row(uscc="91350100M000100Y44", key="bad-uscc"),
+        tax_row(key="bad-date", period="2025-13"),
+        tax_row(key="bad-enum", tax_grade="Z"),
+        tax_row(key="bad-type", paid_on_time="perhaps"),
+        {**tax_row(key="unknown"), "colour": "red"},
+        {k: v for k, v in tax_row(key="missing").items() if k != "tax_paid"},
+        tax_row(key="bad-decimal", tax_paid="12.345"),
+        tax_row(key="ok-2"),
+    ]
+    data = jsonl(rows) + b"not json\n"
+    result = ingestor.ingest("henan-tax", "tax", data, fmt="jsonl")
+    reasons = {e.row: e.reason for e in result.rejected}
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8, 10]
+    assert "check character" in reasons[2]
+    assert reasons[3].startswith("period:")
+    assert reasons[4].startswith("tax_grade:")
+    assert reasons[5].startswith("paid_on_time:")
+    assert "unknown field" in reasons[6] and "colour" in reasons[6]
+    assert "missing required" in reasons[7] and "tax_paid" in reasons[7]
+    assert "decimal places" in reasons[8]
+    assert "JSON" in reasons[10]
+    assert result.accepted == 2 and _count(engine) == 2
+
+
+def test_dates_must_be_iso_8601_calendar_dates(ingestor) -> None:  # type: ignore[no-untyped-def]
+    row = {"uscc": USCC_A, "record_key": "J1", "case_no": "(2024)豫01民初1号", "case_type": "civil",
+           "court": "郑州市中级人民法院", "role": "defendant", "status": "judged"}  # fmt: skip
+    rows = [
+        {**row, "record_key": "a", "judgment_date": "2024-02-30"},
+        {**row, "record_key": "b", "judgment_date": "20240201"},
+        {**row, "record_key": "c", "judgment_date": "2024-02-29"},
+    ]
+    result = ingestor.ingest("court", "judicial", jsonl(rows), fmt="jsonl")
+    assert [e.row for e in result.rejected] == [1, 2] and result.accepted == 1
+
+
+def test_csv_batches_are_ingested_with_line_numbers(ingestor) -> None:  # type: ignore[no-untyped-def]
+    csv = (
+        "uscc,record_key,month,insured_headcount,paid_amount,arrears_months,arrears_amount\n"
+        f"{USCC_A},SI-1,2025-01,12,5400.00,0,0\n"
+        f"{USCC_B},SI-2,2025-01,twelve,5400.00,0,0\n"
+        f"{USCC_B},SI-3,2025-01,3,100,1,\n"
+    ).encode()
+    result = ingestor.ingest("hrss", "social_insurance", csv, source_name="si.csv")
+    assert [(e.row, e.reason.split(":")[0]) for e in result.rejected] == [
+        (3, "insured_headcount"), (4, "missing required field(s)")
+    ]  # fmt: skip
+    assert result.accepted == 1
+
+
+def test_resubmitting_a_batch_stores_nothing_twice(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+    data = jsonl([tax_row(key=f"T-{i}") for i in range(5)])
+    first = ingestor.ingest("henan-tax", "tax", data, fmt="jsonl")
+    again = ingestor.ingest("henan-tax", "tax", data, fmt="jsonl")
+    assert again.batch_id == first.batch_id and again.already_known
+    assert again.accepted == 0 and again.duplicates == 5
+    assert _count(engine) == 5 and anchorer.calls == 1
+
+
+def test_same_record_in_another_batch_is_a_duplicate_and_new_content_a_new_version(
+    ingestor, engine, settings
+) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="T-1")]), fmt="jsonl")
+    second = ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key="T-1"), tax_row(key="T-2")]), fmt="jsonl"
+    )
+    assert (second.accepted, second.duplicates) == (1, 1)
+    third = ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key="T-1", arrears_amount="99.00")]), fmt="jsonl"
+    )
+    assert third.accepted == 1 and _count(engine) == 3
+    with engine.connect() as conn:
+        latest = read_subject_records(
+            conn, settings, subject_id(USCC_A, settings.pseudonym_key_bytes)
+        )
+    by_key = {r.record_key: r.fields for r in latest}
+    assert set(by_key) == {"T-1", "T-2"} and by_key["T-1"]["arrears_amount"] == "99.00"
+
+
+def test_progress_is_reported_up_to_the_total(ingestor) -> None:  # type: ignore[no-untyped-def]
+    calls: list[tuple[int, int | None]] = []
+    ingestor.chunk_size = 3
+    ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(10)]),
+        fmt="jsonl", progress=lambda d, t: calls.append((d, t)),
+    )  # fmt: skip
+    assert calls[0] == (0, 20) and calls[-1] == (20, 20)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+@pytest.mark.parametrize("step", FAULT_STEPS)
+def test_a_crash_at_any_step_is_resumed_without_loss_duplication_or_second_anchor(
+    step, engine, anchorer, settings
+) -> None:  # type: ignore[no-untyped-def]
+    data = jsonl([tax_row(key=f"T-{i}") for i in range(20)])
+
+    def fault(at: str) -> None:
+        if at == step:
+            raise Crash(at)
+
+    with pytest.raises(Crash):
+        Ingestor(engine, anchorer, settings, fault_hook=fault).ingest(
+            "henan-tax", "tax", data, fmt="jsonl"
+        )
+    healthy = Ingestor(engine, anchorer, settings)
+    healthy.resume_pending()
+    result = healthy.ingest("henan-tax", "tax", data, fmt="jsonl")  # the provider retries
+    assert result.state == BatchState.ANCHORED
+    assert _count(engine) == 20
+    assert anchorer.calls == 1 and len(anchorer) == 1
+    on_chain = anchorer.anchored(result.root)
+    assert on_chain is not None and on_chain.leaf_count == 20
+    assert healthy.resume_pending() == []
+    assert verify_database(engine, anchorer).clean
+
+
+@pytest.mark.parametrize("step", ["stored", "anchor_sent", "anchor_returned"])
+def test_resume_pending_alone_finishes_a_stored_batch(step, engine, anchorer, settings) -> None:  # type: ignore[no-untyped-def]
+    def fault(at: str) -> None:
+        if at == step:
+            raise Crash(at)
+
+    with pytest.raises(Crash):
+        Ingestor(engine, anchorer, settings, fault_hook=fault).ingest(
+            "henan-tax", "tax", jsonl([tax_row(key="T-1")]), fmt="jsonl"
+        )
+    [result] = Ingestor(engine, anchorer, settings).resume_pending()
+    assert result.state == BatchState.ANCHORED and len(anchorer) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(BATCHES.c.anchor_sequence)).scalar_one() == 1
+
+
+def test_a_crash_before_storing_leaves_no_records(engine, anchorer, settings) -> None:  # type: ignore[no-untyped-def]
+    def fault(at: str) -> None:
+        if at == "validated":
+            raise Crash(at)
+
+    with pytest.raises(Crash):
+        Ingestor(engine, anchorer, settings, fault_hook=fault).ingest(
+            "henan-tax", "tax", jsonl([tax_row()]), fmt="jsonl"
+        )
+    assert _count(engine) == 0 and _count(engine, SUBJECTS) == 0 and len(anchorer) == 0
+    [pending] = Ingestor(engine, anchorer, settings).resume_pending()
+    assert pending.state == BatchState.VALIDATED  # waits for the re-submission
+
+
+def test_shredded_subject_gets_no_new_records(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="T-1")]), fmt="jsonl")
+    with engine.begin() as conn:
+        shred_subject(conn, subject_id(USCC_A, settings.pseudonym_key_bytes))
+    result = ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key="T-9"), tax_row(uscc=USCC_B, key="T-10")]),
+        fmt="jsonl",
+    )  # fmt: skip
+    assert [e.row for e in result.rejected] == [1] and result.accepted == 1
