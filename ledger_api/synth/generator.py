@@ -198,7 +198,7 @@ def iter_records(enterprise: Enterprise, seed: int = 0) -> Iterator[tuple[str, d
     # Tax: quarterly VAT for the last 4 quarters plus a yearly grade.
     grade = "A" if e.risk < 0.01 else "B" if e.risk < 0.2 else "C" if e.risk < 0.5 else "D"
     for q, month in enumerate(_MONTHS[0:12:3]):
-        arrears = e.risk > 0.35 and rng.random() < 0.5
+        arrears = e.risk > 0.7 and rng.random() < 0.6
         sales = rng.uniform(50_000, 5_000_000) * (1 + e.size / 50)
         yield "tax", {
             "uscc": u, "record_key": f"TAX-{u}-{month}-vat", "period": month, "tax_type": "vat",
@@ -210,7 +210,7 @@ def iter_records(enterprise: Enterprise, seed: int = 0) -> Iterator[tuple[str, d
     # Social insurance and housing fund: the last 6 months.
     heads = max(1, e.size)
     for month in _MONTHS[:6]:
-        owes = e.risk > 0.3 and rng.random() < 0.6
+        owes = e.risk > 0.6 and rng.random() < 0.6
         yield "social_insurance", {
             "uscc": u, "record_key": f"SI-{u}-{month}", "month": month,
             "insured_headcount": heads, "contribution_base_total": f"{heads * 4500:.2f}",
@@ -238,7 +238,7 @@ def iter_records(enterprise: Enterprise, seed: int = 0) -> Iterator[tuple[str, d
         }  # fmt: skip
 
     # Judicial: ~4% of enterprises, more with risk.
-    if rng.random() < 0.02 + 0.4 * e.risk:
+    if rng.random() < 0.015 + 0.2 * e.risk:
         for n in range(1 + int(e.risk * 3)):
             year = rng.randrange(2019, 2026)
             yield "judicial", {
@@ -261,7 +261,7 @@ def iter_records(enterprise: Enterprise, seed: int = 0) -> Iterator[tuple[str, d
             "kind": "licence", "licence_name": "食品经营许可证" if e.section == "H" else "经营许可",
             "valid_until": _day(rng, _TODAY, _TODAY + timedelta(days=1800)),
         }  # fmt: skip
-    if rng.random() < 0.03 + 0.3 * e.risk:
+    if rng.random() < 0.02 + 0.2 * e.risk:
         yield "administrative", {
             "uscc": u, "record_key": f"PEN-{u}", "decision_no": f"豫罚{rng.randrange(10**6):06d}",
             "decision_date": _day(rng, date(2021, 1, 1)), "authority": "市场监督管理局",

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import select, update
+
+import ledger_api.store.models_registry as registry
+from ledger_api.anchoring.anchorer import InMemoryAnchorer
+from ledger_api.crypto.envelope import open_record, seal_record
+from ledger_api.crypto.keys import MasterKey, SubjectKeyring, rotate_master_key, shred_subject
+from ledger_api.errors import CryptoError
+from ledger_api.identity.uscc import subject_id
+from ledger_api.ingest.pipeline import Ingestor
+from ledger_api.settings import Settings
+from ledger_api.store.db import make_engine, migrate
+from ledger_api.store.models import RECORDS, SUBJECTS
+from ledger_api.store.records import read_record, read_subject_records, record_proof, subject_uscc
+from ledger_api.synth.generator import iter_all_records
+from ledger_api.verify.verifier import verify_database
+
+from .conftest import USCC_A, USCC_B, jsonl, tax_row
+
+
+def test_migration_matches_the_models_and_sqlite_runs_in_wal_mode(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), registry.metadata) == []
+        version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+        assert version == "0001_data_plane"
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+
+
+def test_ciphertext_copied_to_another_row_or_subject_fails_to_decrypt() -> None:
+    aead = AESGCM(AESGCM.generate_key(bit_length=256))
+    uid, other_uid, subject, other_subject = b"u" * 32, b"v" * 32, b"s" * 32, b"t" * 32
+    sealed = seal_record(aead, uid, subject, b'{"x":1}')
+    assert open_record(aead, uid, subject, sealed) == b'{"x":1}'
+    for args in ((other_uid, subject), (uid, other_subject)):
+        with pytest.raises(CryptoError):
+            open_record(aead, *args, sealed)
+
+
+def test_row_swapped_in_the_database_fails_to_decrypt(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(key="2")]), fmt="jsonl")
+    with engine.begin() as conn:
+        (uid1, sealed1), (uid2, _s) = conn.execute(select(RECORDS.c.record_uid, RECORDS.c.sealed))
+        conn.execute(update(RECORDS).where(RECORDS.c.record_uid == uid2).values(sealed=sealed1))
+    with engine.connect() as conn:
+        assert read_record(conn, settings, uid1).record_key in ("1", "2")
+        with pytest.raises(CryptoError):
+            read_record(conn, settings, uid2)
+
+
+def test_no_plaintext_field_value_or_uscc_appears_in_the_database_file(tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    rows_by_category: dict[str, list[dict[str, object]]] = {}
+    for category, row in iter_all_records(40, seed=11):
+        rows_by_category.setdefault(category, []).append(row)
+    ingestor = Ingestor(engine, InMemoryAnchorer(), settings)
+    for category, rows in rows_by_category.items():
+        assert ingestor.ingest("prov", category, jsonl(rows), fmt="jsonl").rejected == []
+    engine.dispose()  # checkpoint the WAL into the file
+    blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("ledger"))
+    values = {str(v) for rows in rows_by_category.values() for r in rows for v in r.values()
+              if not isinstance(v, bool)}  # fmt: skip
+    # Short values ("B", "12", "vat") occur in any binary file by chance; all identifiers,
+    # names, amounts, dates, keys and USCCs are longer than 5 characters.
+    leaked = sorted(v for v in values if len(v) > 5 and v.encode() in blob)
+    assert leaked == []
+    usccs = {r["uscc"] for rows in rows_by_category.values() for r in rows}
+    assert usccs and not any(str(u).encode() in blob for u in usccs)
+
+
+def test_subject_records_read_back_decrypted_and_uscc_from_the_directory(
+    ingestor, engine, settings
+) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl")
+    sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
+    with engine.connect() as conn:
+        [record] = read_subject_records(conn, settings, sid, categories=["tax"])
+        assert subject_uscc(conn, settings, sid) == USCC_A
+        assert read_subject_records(conn, settings, sid, categories=["judicial"]) == []
+    assert record.fields == {
+        "uscc": USCC_A, "record_key": "1", "period": "2025-03", "tax_type": "vat",
+        "tax_paid": "1200.50", "arrears_amount": "0.00", "paid_on_time": True, "tax_grade": "B",
+    }  # fmt: skip
+
+
+def test_record_proof_verifies_against_the_anchored_root(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+    result = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=str(i)) for i in range(7)]),
+                             fmt="jsonl")  # fmt: skip
+    with engine.connect() as conn:
+        uids = list(conn.execute(select(RECORDS.c.record_uid)).scalars())
+        proofs = [record_proof(conn, uid) for uid in uids]
+    assert all(p.verifies() and p.anchored and p.root == result.root for p in proofs)
+    assert anchorer.anchored(result.root) is not None
+
+
+def test_master_key_rotation_rewraps_keys_without_touching_records(
+    ingestor, engine, settings
+) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl")
+    with engine.connect() as conn:
+        before = conn.execute(select(RECORDS.c.sealed).order_by(RECORDS.c.id)).scalars().all()
+        wrapped_before = conn.execute(select(SUBJECTS.c.wrapped_key)).scalars().all()
+    new = MasterKey("prod-2", bytes(range(32)))
+    with engine.begin() as conn:
+        assert rotate_master_key(conn, MasterKey.from_settings(settings), new) == 2
+    with engine.connect() as conn:
+        assert conn.execute(select(RECORDS.c.sealed).order_by(RECORDS.c.id)).scalars().all() == before
+        assert conn.execute(select(SUBJECTS.c.wrapped_key)).scalars().all() != wrapped_before
+        rotated = Settings(master_key=bytes(range(32)).hex(), master_key_id="prod-2")
+        sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
+        assert read_subject_records(conn, rotated, sid)[0].record_key == "1"
+        with pytest.raises(CryptoError) as old_key:
+            read_subject_records(conn, settings, sid)
+        assert old_key.value.code == "wrong_master_key"
+
+
+def test_crypto_shredding_makes_records_unreadable_and_verification_still_passes(
+    ingestor, anchorer, engine, settings
+) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl")
+    sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
+    with engine.begin() as conn:
+        assert shred_subject(conn, sid)
+        assert not shred_subject(conn, sid)
+    with engine.connect() as conn:
+        with pytest.raises(CryptoError) as shredded:
+            read_subject_records(conn, settings, sid)
+        assert shredded.value.code == "subject_shredded"
+        with pytest.raises(CryptoError):
+            subject_uscc(conn, settings, sid)
+        other = subject_id(USCC_B, settings.pseudonym_key_bytes)
+        assert read_subject_records(conn, settings, other)[0].record_key == "2"
+    assert verify_database(engine, anchorer).clean
+
+
+def test_keyring_caches_unwrapped_keys(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row()]), fmt="jsonl")
+    keyring = SubjectKeyring(MasterKey.from_settings(settings))
+    sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
+    with engine.connect() as conn:
+        assert keyring.aead(conn, sid) is keyring.aead(conn, sid)
+
+
+def test_pipeline_subject_id_is_the_identity_module_pseudonym(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row()]), fmt="jsonl")
+    with engine.connect() as conn:
+        stored = conn.execute(select(SUBJECTS.c.subject_id)).scalar_one()
+    assert stored == subject_id(USCC_A, settings.pseudonym_key_bytes)
+
+
+def test_catalog_file_is_data_not_code() -> None:
+    path = Path(__file__).parents[2] / "ledger_api" / "catalog" / "catalog-v1.json"
+    assert json.loads(path.read_text(encoding="utf-8"))["version"] == 1
