@@ -44,11 +44,9 @@ def _log(message: str) -> None:
 
 def _batches(target: int) -> dict[str, bytes]:
     lines: dict[str, list[str]] = defaultdict(list)
-    n = 0
-    for category, row in iter_all_records(target, SEED):  # far more enterprises than needed
+    for n, (category, row) in enumerate(iter_all_records(target, SEED), start=1):
         lines[category].append(json.dumps(row, ensure_ascii=False))
-        n += 1
-        if n == target:
+        if n == target:  # far more enterprises than needed: stop at the record count
             break
     return {c: ("\n".join(rows) + "\n").encode() for c, rows in lines.items()}
 

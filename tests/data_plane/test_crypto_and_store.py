@@ -81,7 +81,9 @@ def test_no_plaintext_field_value_or_uscc_appears_in_the_database_file(tmp_path,
 def test_subject_records_read_back_decrypted_and_uscc_from_the_directory(
     ingestor, engine, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl")
+    ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl"
+    )
     sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
     with engine.connect() as conn:
         [record] = read_subject_records(conn, settings, sid, categories=["tax"])
@@ -106,7 +108,9 @@ def test_record_proof_verifies_against_the_anchored_root(ingestor, anchorer, eng
 def test_master_key_rotation_rewraps_keys_without_touching_records(
     ingestor, engine, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl")
+    ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl"
+    )
     with engine.connect() as conn:
         before = conn.execute(select(RECORDS.c.sealed).order_by(RECORDS.c.id)).scalars().all()
         wrapped_before = conn.execute(select(SUBJECTS.c.wrapped_key)).scalars().all()
@@ -114,7 +118,9 @@ def test_master_key_rotation_rewraps_keys_without_touching_records(
     with engine.begin() as conn:
         assert rotate_master_key(conn, MasterKey.from_settings(settings), new) == 2
     with engine.connect() as conn:
-        assert conn.execute(select(RECORDS.c.sealed).order_by(RECORDS.c.id)).scalars().all() == before
+        assert (
+            conn.execute(select(RECORDS.c.sealed).order_by(RECORDS.c.id)).scalars().all() == before
+        )
         assert conn.execute(select(SUBJECTS.c.wrapped_key)).scalars().all() != wrapped_before
         rotated = Settings(master_key=bytes(range(32)).hex(), master_key_id="prod-2")
         sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
@@ -127,7 +133,9 @@ def test_master_key_rotation_rewraps_keys_without_touching_records(
 def test_crypto_shredding_makes_records_unreadable_and_verification_still_passes(
     ingestor, anchorer, engine, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl")
+    ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl"
+    )
     sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
     with engine.begin() as conn:
         assert shred_subject(conn, sid)

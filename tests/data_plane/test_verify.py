@@ -12,8 +12,12 @@ from .conftest import jsonl, tax_row
 
 
 def _ingest_two_batches(ingestor) -> None:  # type: ignore[no-untyped-def]
-    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"A{i}") for i in range(9)]), fmt="jsonl")
-    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"B{i}") for i in range(4)]), fmt="jsonl")
+    ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key=f"A{i}") for i in range(9)]), fmt="jsonl"
+    )
+    ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key=f"B{i}") for i in range(4)]), fmt="jsonl"
+    )
 
 
 def _uids(engine) -> list[bytes]:  # type: ignore[no-untyped-def]
@@ -33,7 +37,9 @@ def test_an_edited_row_is_named(ingestor, anchorer, engine) -> None:  # type: ig
     _ingest_two_batches(ingestor)
     victim = _uids(engine)[3]
     with engine.begin() as conn:
-        sealed = conn.execute(select(RECORDS.c.sealed).where(RECORDS.c.record_uid == victim)).scalar_one()
+        sealed = conn.execute(
+            select(RECORDS.c.sealed).where(RECORDS.c.record_uid == victim)
+        ).scalar_one()
         tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
         conn.execute(update(RECORDS).where(RECORDS.c.record_uid == victim).values(sealed=tampered))
     report = verify_database(engine, anchorer)
