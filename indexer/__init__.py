@@ -1,0 +1,1 @@
+"""Chain events -> SQL replica of ledger state, and the regulators' audit views."""
