@@ -34,7 +34,7 @@ from typing import IO, Any, TypeVar
 
 from eth.constants import BLANK_ROOT_HASH
 from eth.db.schema import SchemaV1
-from eth.exceptions import CanonicalHeadNotFound, HeaderNotFound
+from eth.exceptions import CanonicalHeadNotFound
 from eth_tester import EthereumTester
 from eth_tester.backends.pyevm.main import (
     ZERO_ADDRESS,
@@ -121,32 +121,23 @@ class _PersistentBackend(PyEVMBackend):
     def revert_to_snapshot(self, snapshot: bytes) -> None:
         """Make the snapshot's block the canonical head, wherever it is in the block tree.
 
-        eth-tester's own revert leaves the block-number lookups above the new head in place;
-        reverting later onto a block of an abandoned branch then stops repairing ancestors at
-        the first stale lookup and leaves a canonical chain that does not link up. Here the
-        lookups above the head are removed and the path down to the common ancestor is
-        rewritten, so the canonical chain is always one linked path from genesis.
+        eth-tester's own revert leaves the block-number lookups above the new head in place
+        (py-evm's gap tracking expects them) and, when reverting later onto a block of an
+        abandoned branch, stops repairing ancestors at the first such stale lookup, leaving a
+        canonical chain that does not link up. Here lookups are trusted only up to the
+        current head, so the path from the new head down to genesis is always rewritten.
         """
         self._guard(lambda: self._set_head(snapshot))
 
     def _set_head(self, block_hash: bytes) -> None:
         chaindb = self.chain.chaindb
         db = chaindb.db
+        current_head = chaindb.get_canonical_head().block_number
         target = chaindb.get_block_header_by_hash(block_hash)
-        number = target.block_number + 1
-        while True:
-            key = SchemaV1.make_block_number_to_hash_lookup_key(number)
-            if key not in db:
-                break
-            del db[key]
-            number += 1
         header = target
-        while True:
-            try:
-                if chaindb.get_canonical_block_hash(header.block_number) == header.hash:
-                    break
-            except HeaderNotFound:
-                pass
+        while header.block_number > current_head or (
+            chaindb.get_canonical_block_hash(header.block_number) != header.hash
+        ):
             chaindb._add_block_number_to_hash_lookup(db, header)
             header = chaindb.get_block_header_by_hash(header.parent_hash)
         db[SchemaV1.make_canonical_head_hash_lookup_key()] = target.hash
@@ -358,7 +349,8 @@ class _IndexedTester(EthereumTester):
         """eth-tester's filter creation, with the back-fill read from the index."""
         query, raw_address, raw_topics = self._query(from_block, to_block, address, topics)
         raw_filter_params = {
-            "from_block": from_block,
+            # eth-tester's matcher reads "earliest" as "pending only"; nodes mean block 0.
+            "from_block": 0 if from_block == "earliest" else from_block,
             "to_block": to_block,
             "addresses": raw_address,
             "topics": raw_topics,
@@ -369,7 +361,7 @@ class _IndexedTester(EthereumTester):
         )
         raw_filter_id = next(self._filter_counter)
         self._log_filters[raw_filter_id] = new_filter
-        if isinstance(from_block, int):
+        if isinstance(raw_filter_params["from_block"], int):
             new_filter.add(*self._indexed_entries(query))
         return self.normalizer.normalize_outbound_filter_id(raw_filter_id)
 
@@ -500,4 +492,3 @@ def open_embedded(data_dir: Path, *, durable: bool = False) -> EmbeddedChain:
     the default survives a killed process, which is what a development chain needs.
     """
     return EmbeddedChain(Path(data_dir), durable=durable)
-
