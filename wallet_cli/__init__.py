@@ -1,0 +1,1 @@
+"""``ccl-wallet``: the enterprise wallet CLI (keystores, signing, domain verbs)."""
