@@ -1,0 +1,220 @@
+"""``ReplicaState``: ``ledger_api.chain.state.ChainState`` answered from the indexer's tables.
+
+    state = ReplicaState(engine)              # the latest indexed state
+    past = ReplicaState(engine, at_block=N)   # the state right after block N (audit)
+    past = state.at(N)
+
+Every lookup is one indexed query on a short-lived connection, so one instance can be shared
+by the API's worker threads. ``position()`` is the checkpoint (or block N): the API compares it
+with the chain head to refuse decisions on a lagging replica.
+
+Difference from the contract, on purpose: a revoked grant keeps its terms here (the contract
+zeroes them); ``revoked`` is what every check looks at first, and auditors want the terms.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Select, Table, and_, or_, select
+
+from indexer.tables import (
+    AGREEMENTS,
+    BLOCKS,
+    CHECKPOINT,
+    DISPUTES,
+    GRANTS,
+    INSTITUTIONS,
+    ROLE_MEMBERS,
+    SUBJECT_BINDINGS,
+)
+from ledger_api.chain.grant_rules import AgreementState, GrantState
+from ledger_api.chain.state import InstitutionProfile, StatePoint, SubjectBinding
+from ledger_api.chain.types import (
+    AccessLevel,
+    AgreementStatus,
+    DisputeOutcome,
+    DisputeStatus,
+    InstitutionType,
+    Purpose,
+)
+
+_PROTOCOL_ROLES = frozenset({"operator", "provider", "regulator"})
+_HIDING_OUTCOMES = (int(DisputeOutcome.UPHELD), int(DisputeOutcome.REPAIRED))
+
+
+@lru_cache(maxsize=65536)
+def _address(value: str) -> str:
+    from web3 import Web3
+
+    return str(Web3.to_checksum_address(value))
+
+
+def grant_from_row(row: Any) -> GrantState:
+    return GrantState(
+        grant_id=row.grant_id,
+        subject_index=row.subject_index,
+        institution_index=row.institution_index,
+        categories=row.categories,
+        purpose=Purpose(row.purpose),
+        level=AccessLevel(row.level),
+        not_before=row.not_before,
+        not_after=row.not_after,
+        max_uses=row.max_uses,
+        revoked=bool(row.revoked),
+    )
+
+
+def _institution_from_row(row: Any) -> InstitutionProfile:
+    return InstitutionProfile(
+        address=row.address,
+        index=row.institution_index,
+        kind=InstitutionType(row.kind),
+        name=row.name,
+        suspended=bool(row.suspended),
+        agreement_id=row.agreement_id,
+    )
+
+
+def _subject_from_row(row: Any) -> SubjectBinding:
+    return SubjectBinding(subject_id=row.subject_id, subject_index=row.subject_index,
+                          account=row.account)  # fmt: skip
+
+
+class ReplicaState:
+    """The replica as a ``ChainState``, now or at a past block."""
+
+    def __init__(
+        self, engine: Engine, *, at_block: int | None = None, chain_id: int | None = None
+    ) -> None:
+        self.engine = engine
+        self.at_block = at_block
+        self.chain_id = chain_id
+
+    def at(self, block: int) -> ReplicaState:
+        return ReplicaState(self.engine, at_block=block, chain_id=self.chain_id)
+
+    def _live(self, table: Table) -> ColumnElement[bool]:
+        """Rows describing the state now, or right after ``at_block``."""
+        if self.at_block is None:
+            return table.c.valid_to_block.is_(None)
+        return and_(
+            table.c.valid_from_block <= self.at_block,
+            or_(table.c.valid_to_block.is_(None), table.c.valid_to_block > self.at_block),
+        )
+
+    def _first(self, query: Select[Any]) -> Any:
+        with self.engine.connect() as conn:
+            return conn.execute(query).first()
+
+    def _all(self, query: Select[Any]) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).all())
+
+    # -- ChainState ----------------------------------------------------------------------------
+    def position(self) -> StatePoint:
+        """The checkpoint (or ``at_block``); block -1 while nothing is indexed yet."""
+        query = select(CHECKPOINT.c.block_number, CHECKPOINT.c.block_timestamp)
+        if self.chain_id is not None:
+            query = query.where(CHECKPOINT.c.chain_id == self.chain_id)
+        row = self._first(query)
+        if row is None:
+            return StatePoint(block_number=-1, block_timestamp=0)
+        if self.at_block is None or self.at_block >= row.block_number:
+            return StatePoint(block_number=row.block_number, block_timestamp=row.block_timestamp)
+        return StatePoint(
+            block_number=self.at_block, block_timestamp=self.block_timestamp(self.at_block)
+        )
+
+    def grant(self, grant_id: int) -> GrantState | None:
+        row = self._first(select(GRANTS).where(GRANTS.c.grant_id == grant_id, self._live(GRANTS)))
+        return None if row is None else grant_from_row(row)
+
+    def grants_of_subject(self, subject_index: int) -> list[GrantState]:
+        rows = self._all(
+            select(GRANTS)
+            .where(GRANTS.c.subject_index == subject_index, self._live(GRANTS))
+            .order_by(GRANTS.c.grant_id)
+        )
+        return [grant_from_row(r) for r in rows]
+
+    def institution(self, address: str) -> InstitutionProfile | None:
+        row = self._first(
+            select(INSTITUTIONS).where(
+                INSTITUTIONS.c.address == _address(address), self._live(INSTITUTIONS)
+            )
+        )
+        return None if row is None else _institution_from_row(row)
+
+    def institution_at(self, index: int) -> InstitutionProfile | None:
+        row = self._first(
+            select(INSTITUTIONS).where(
+                INSTITUTIONS.c.institution_index == index, self._live(INSTITUTIONS)
+            )
+        )
+        return None if row is None else _institution_from_row(row)
+
+    def agreement(self, agreement_id: int) -> AgreementState | None:
+        row = self._first(
+            select(AGREEMENTS).where(
+                AGREEMENTS.c.agreement_id == agreement_id, self._live(AGREEMENTS)
+            )
+        )
+        if row is None:
+            return None
+        return AgreementState(row.categories, row.purposes, row.not_before, row.not_after,
+                              AgreementStatus(row.status))  # fmt: skip
+
+    def subject_by_account(self, address: str) -> SubjectBinding | None:
+        return self._subject(SUBJECT_BINDINGS.c.account == _address(address))
+
+    def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
+        return self._subject(SUBJECT_BINDINGS.c.subject_id == bytes(subject_id))
+
+    def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
+        return self._subject(SUBJECT_BINDINGS.c.subject_index == subject_index)
+
+    def _subject(self, condition: ColumnElement[bool]) -> SubjectBinding | None:
+        row = self._first(select(SUBJECT_BINDINGS).where(condition, self._live(SUBJECT_BINDINGS)))
+        return None if row is None else _subject_from_row(row)
+
+    def roles_of(self, address: str) -> set[str]:
+        rows = self._all(
+            select(ROLE_MEMBERS.c.role_name).where(
+                ROLE_MEMBERS.c.account == _address(address), self._live(ROLE_MEMBERS)
+            )
+        )
+        return {r.role_name for r in rows} & _PROTOCOL_ROLES
+
+    def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
+        rows = self._all(
+            select(DISPUTES.c.leaf).where(
+                DISPUTES.c.subject_index == subject_index,
+                DISPUTES.c.status == int(DisputeStatus.OPEN),
+                self._live(DISPUTES),
+            )
+        )
+        return {bytes(r.leaf) for r in rows}
+
+    def hidden_leaves(self, subject_index: int) -> set[bytes]:
+        rows = self._all(
+            select(DISPUTES.c.leaf).where(
+                DISPUTES.c.subject_index == subject_index,
+                DISPUTES.c.outcome.in_(_HIDING_OUTCOMES),
+                self._live(DISPUTES),
+            )
+        )
+        return {bytes(r.leaf) for r in rows}
+
+    # -- beyond the protocol -------------------------------------------------------------------
+    def block_timestamp(self, number: int) -> int:
+        """Timestamp of block ``number`` if stored, else of the closest stored block below it
+        (a lower bound: blocks without events are stored only near the head)."""
+        row = self._first(
+            select(BLOCKS.c.timestamp)
+            .where(BLOCKS.c.number <= number)
+            .order_by(BLOCKS.c.number.desc())
+            .limit(1)
+        )
+        return 0 if row is None else int(row.timestamp)

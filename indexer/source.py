@@ -1,0 +1,77 @@
+"""What the follower reads from a node: the head, a range of the ledger's logs, block headers.
+
+Only web3's public API: ``w3.eth.get_logs`` and ``w3.eth.get_block`` (batched with
+``w3.batch_requests()`` where the provider supports it, one by one otherwise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from web3 import Web3
+from web3.exceptions import BlockNotFound, Web3TypeError
+
+from indexer.decode import EventRecord, decode_log
+from indexer.store import BlockInfo
+
+_BATCH = 500  # blocks per JSON-RPC batch: well under common request-size limits
+
+
+def _block_info(block: Any) -> BlockInfo:
+    return BlockInfo(
+        number=int(block["number"]),
+        hash=bytes(block["hash"]),
+        parent_hash=bytes(block["parentHash"]),
+        timestamp=int(block["timestamp"]),
+    )
+
+
+class ChainSource:
+    def __init__(self, w3: Web3, address: str) -> None:
+        self.w3 = w3
+        self.address = Web3.to_checksum_address(address)
+        self._batching: bool | None = None  # unknown until tried
+
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def events(self, first: int, last: int) -> list[EventRecord]:
+        """The ledger's decoded events in blocks ``[first, last]``, in chain order."""
+        logs = self.w3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": self.address})
+        records = [r for r in map(decode_log, logs) if r is not None]
+        records.sort(key=lambda r: r.position)  # nodes return chain order; don't rely on it
+        return records
+
+    def block(self, number: int) -> BlockInfo | None:
+        try:
+            return _block_info(self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return None
+
+    def blocks(self, numbers: Iterable[int]) -> dict[int, BlockInfo]:
+        wanted = sorted(set(numbers))
+        if self._batching is not False and len(wanted) > 1:
+            try:
+                return self._batched(wanted)
+            except Web3TypeError:  # "Batch requests are not supported by this provider."
+                self._batching = False
+        found: dict[int, BlockInfo] = {}
+        for number in wanted:
+            info = self.block(number)
+            if info is not None:
+                found[number] = info
+        return found
+
+    def _batched(self, numbers: Sequence[int]) -> dict[int, BlockInfo]:
+        found: dict[int, BlockInfo] = {}
+        for start in range(0, len(numbers), _BATCH):
+            with self.w3.batch_requests() as batch:
+                for number in numbers[start : start + _BATCH]:
+                    batch.add(self.w3.eth.get_block(number))
+                for block in batch.execute():
+                    if block is not None and not isinstance(block, BaseException):
+                        info = _block_info(block)
+                        found[info.number] = info
+        self._batching = True
+        return found
