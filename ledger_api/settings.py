@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 16 * 1024 * 1024
     max_page_size: int = 500
     rate_limit_per_minute: int = 6000
+    rate_limit_burst: int = 200  # token-bucket capacity per actor
+    state_cache_ttl_s: float = 0.25  # how long the chain head / state lookups are reused
+    keyring_cache_ttl_s: float = 5.0  # unwrapped data keys are re-read this often (shredding)
+    nonce_retention_s: int = 600  # seen request nonces older than this are pruned
+    access_log_batch_max: int = 256  # entries per group commit of the access-log writer
+    api_workers: int = 1  # uvicorn workers in `ccl serve`
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_embedded(self) -> Settings:

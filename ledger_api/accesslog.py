@@ -1,0 +1,636 @@
+"""The access log's behaviour: group-committed appends, verification, anchoring, proofs.
+
+Entries (``ledger_api.store.access_log.AccessLogEntry``) form a hash chain:
+``entry_hash = sha256(prev_hash || canonical_entry)`` with ``prev_hash`` of the first entry 32
+zero bytes, and ids 1, 2, 3, ... without gaps. ``verify_access_log`` walks the chain and names
+the first entry that was edited and any ids that were deleted.
+
+Appends go through ONE writer thread per process (``AccessLogWriter``) that commits whatever
+has queued up in one transaction (group commit): at 32 concurrent requests that is one commit
+per ~32 entries instead of 32. Across processes on PostgreSQL the writers serialise on a
+transaction-scoped advisory lock taken before reading the last entry, so the chain never forks;
+SQLite runs one API worker (its database has a single writer anyway).
+
+The same writer reserves request nonces (``request_nonces`` primary key): a replayed nonce is
+refused by the database even when the replay reaches another worker.
+
+Usage caps are enforced at append time: an "allowed" entry under a capped grant is re-checked
+against the count of allowed entries in the same serialised transaction and turned into a
+"denied / usage_cap_reached" entry if the cap is reached, so concurrent requests can never
+exceed it.
+
+Anchoring (``AccessLogAnchoring``): ranges of entries become an OpenZeppelin-compatible Merkle
+tree (leaf = keccak256(keccak256(entry_hash))) whose root is anchored as AnchorKind.ACCESS_LOG.
+An anchor row moves pending -> sent -> anchored; every step is committed before the next, and a
+restart asks the chain whether a pending/sent root is already anchored before sending it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ledger_api.anchoring.anchorer import Anchorer, AnchorKind
+from ledger_api.anchoring.keccak import keccak256
+from ledger_api.anchoring.merkle import MerkleTree
+from ledger_api.api.models import REQUEST_NONCES
+from ledger_api.errors import ConflictError, LedgerError
+from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
+
+log = logging.getLogger(__name__)
+
+ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
+ANCHORS = cast(Table, AccessLogAnchor.__table__)
+GENESIS_HASH = b"\x00" * 32
+ALLOWED = "allowed"
+DENIED = "denied"
+USAGE_CAP_REACHED = "usage_cap_reached"
+# pg_advisory_xact_lock keys (arbitrary, fixed): one for appends, one for anchoring.
+_APPEND_LOCK_KEY = 0x43434C_01
+_ANCHOR_LOCK_KEY = 0x43434C_02
+_MAX_ANCHOR_RANGE = 50_000
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """What a request contributes to an entry; the writer adds id, time and hashes."""
+
+    actor: str
+    actor_role: str
+    action: str
+    decision: str
+    reason: str
+    subject_id: bytes | None = None
+    category: int | None = None
+    purpose: int | None = None
+    level: int | None = None
+    grant_id: int | None = None
+    checked_block: int | None = None
+    response_hash: bytes | None = None
+    max_uses: int = 0  # the grant's usage cap (0: none), re-checked at append time
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    entry_id: int
+    decision: str
+    reason: str
+    entry_hash: bytes
+
+
+def canonical_entry(row: Any) -> bytes:
+    """The bytes an entry's hash covers: its fields in a fixed order, as compact JSON."""
+    at: datetime = row.at
+    fields = [
+        int(row.id),
+        at.astimezone(UTC).isoformat(timespec="microseconds"),
+        row.actor,
+        row.actor_role,
+        row.action,
+        None if row.subject_id is None else row.subject_id.hex(),
+        row.category,
+        row.purpose,
+        row.level,
+        row.grant_id,
+        row.checked_block,
+        row.decision,
+        row.reason,
+        None if row.response_hash is None else row.response_hash.hex(),
+    ]
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
+def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
+    return hashlib.sha256(prev_hash + canonical).digest()
+
+
+def entry_leaf(entry_hash: bytes) -> bytes:
+    """Merkle leaf of an entry, double-hashed like OZ StandardMerkleTree leaves."""
+    return keccak256(keccak256(entry_hash))
+
+
+def used_count(conn: Connection | Session, grant_id: int) -> int:
+    """Allowed accesses recorded under ``grant_id``: what usage caps are compared with."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(ACCESS_LOG)
+            .where(ACCESS_LOG.c.grant_id == grant_id, ACCESS_LOG.c.decision == ALLOWED)
+        ).scalar_one()
+    )
+
+
+@dataclass
+class _Job:
+    kind: str  # "entry" | "nonce"
+    payload: Any
+    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+
+
+@dataclass(frozen=True)
+class _Row:
+    """Attribute view of an entry being built (what ``canonical_entry`` reads)."""
+
+    id: int
+    at: datetime
+    actor: str
+    actor_role: str
+    action: str
+    subject_id: bytes | None
+    category: int | None
+    purpose: int | None
+    level: int | None
+    grant_id: int | None
+    checked_block: int | None
+    decision: str
+    reason: str
+    response_hash: bytes | None
+
+
+class AccessLogWriter:
+    """The one writer thread of this process: appends entries and reserves nonces."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = time.time,
+        batch_max: int = 256,
+        nonce_retention_s: int = 600,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.batch_max = batch_max
+        self.nonce_retention_s = nonce_retention_s
+        self._postgres = engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgres else sqlite.insert
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._closed = False
+        self._last_prune = 0.0
+
+    # -- public ------------------------------------------------------------------------------
+    def submit(self, draft: EntryDraft) -> concurrent.futures.Future[AppendResult]:
+        return self._enqueue(_Job("entry", draft))
+
+    def append(self, draft: EntryDraft) -> AppendResult:
+        """Blocking append (sync callers, tests)."""
+        return self.submit(draft).result()
+
+    def reserve_nonce(self, address: str, nonce: str) -> concurrent.futures.Future[bool]:
+        """Resolves True when the nonce was unused (now reserved), False on a replay."""
+        return self._enqueue(_Job("nonce", (address, nonce)))
+
+    def close(self) -> None:
+        with self._start_lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            thread.join(timeout=10)
+
+    # -- thread ------------------------------------------------------------------------------
+    def _enqueue(self, job: _Job) -> concurrent.futures.Future[Any]:
+        with self._start_lock:
+            if self._closed:
+                raise LedgerError("the access log writer is closed", code="shutting_down")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="access-log-writer", daemon=True
+                )
+                self._thread.start()
+        self._queue.put(job)
+        return job.future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            stop = False
+            while len(jobs) < self.batch_max:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            self._commit_jobs(jobs)
+            if stop:
+                return
+
+    def _commit_jobs(self, jobs: list[_Job]) -> None:
+        try:
+            results = self._commit(jobs)
+        except Exception as exc:  # the whole batch failed: every waiter hears why
+            log.exception("access log commit failed")
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            job.future.set_result(result)
+        self._maybe_prune()
+
+    def _commit(self, jobs: list[_Job]) -> list[Any]:
+        now = self.clock()
+        at = datetime.fromtimestamp(now, UTC)
+        results: list[Any] = []
+        with self.engine.begin() as conn:
+            if self._postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK_KEY})
+            last = conn.execute(
+                select(ACCESS_LOG.c.id, ACCESS_LOG.c.entry_hash)
+                .order_by(ACCESS_LOG.c.id.desc())
+                .limit(1)
+            ).first()
+            next_id, prev_hash = (last.id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
+            rows: list[dict[str, Any]] = []
+            allowed_in_batch: dict[int, int] = {}
+            for job in jobs:
+                if job.kind == "nonce":
+                    address, nonce = job.payload
+                    stmt = (
+                        self._insert(REQUEST_NONCES)
+                        .values(address=address, nonce=nonce, seen_at=int(now))
+                        .on_conflict_do_nothing()
+                    )
+                    results.append(conn.execute(stmt).rowcount == 1)
+                    continue
+                draft: EntryDraft = job.payload
+                decision, reason = draft.decision, draft.reason
+                if decision == ALLOWED and draft.max_uses and draft.grant_id is not None:
+                    used = used_count(conn, draft.grant_id) + allowed_in_batch.get(
+                        draft.grant_id, 0
+                    )
+                    if used >= draft.max_uses:
+                        decision, reason = DENIED, USAGE_CAP_REACHED
+                if decision == ALLOWED and draft.grant_id is not None:
+                    allowed_in_batch[draft.grant_id] = allowed_in_batch.get(draft.grant_id, 0) + 1
+                row = _Row(
+                    id=next_id,
+                    at=at,
+                    actor=draft.actor,
+                    actor_role=draft.actor_role,
+                    action=draft.action,
+                    subject_id=draft.subject_id,
+                    category=draft.category,
+                    purpose=draft.purpose,
+                    level=draft.level,
+                    grant_id=draft.grant_id,
+                    checked_block=draft.checked_block,
+                    decision=decision,
+                    reason=reason,
+                    response_hash=draft.response_hash if decision == ALLOWED else None,
+                )
+                entry_hash = chain_hash(prev_hash, canonical_entry(row))
+                rows.append(
+                    {**row.__dict__, "prev_hash": prev_hash, "entry_hash": entry_hash}
+                )
+                results.append(AppendResult(next_id, decision, reason, entry_hash))
+                prev_hash = entry_hash
+                next_id += 1
+            if rows:
+                conn.execute(insert(ACCESS_LOG), rows)
+        return results
+
+    def _maybe_prune(self) -> None:
+        now = self.clock()
+        if now - self._last_prune < 60:
+            return
+        self._last_prune = now
+        prune_nonces(self.engine, int(now) - self.nonce_retention_s)
+
+
+def prune_nonces(engine: Engine, older_than: int) -> int:
+    """Forget nonces older than any timestamp the API still accepts."""
+    with engine.begin() as conn:
+        result = conn.execute(REQUEST_NONCES.delete().where(REQUEST_NONCES.c.seen_at < older_than))
+        return int(result.rowcount or 0)
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogFinding:
+    kind: str  # "edited" | "deleted" | "relinked" | "anchor_mismatch"
+    entry_id: int
+    detail: str
+
+
+@dataclass
+class AccessLogReport:
+    entries_checked: int = 0
+    findings: list[LogFinding] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def of_kind(self, kind: str) -> list[LogFinding]:
+        return [f for f in self.findings if f.kind == kind]
+
+
+def _iter_entries(session: Session | Connection, batch: int = 5000) -> Iterator[Any]:
+    after = 0
+    while True:
+        rows = session.execute(
+            select(ACCESS_LOG).where(ACCESS_LOG.c.id > after).order_by(ACCESS_LOG.c.id).limit(batch)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].id
+
+
+def verify_access_log(session: Session | Connection) -> AccessLogReport:
+    """Recompute the hash chain and the anchored roots; name every entry that does not fit.
+
+    - ``edited``: the entry's stored hash does not match its content;
+    - ``deleted``: ids missing from the sequence (or after the last entry, up to what an
+      anchor covered);
+    - ``relinked``: the entry's ``prev_hash`` is not the previous entry's hash;
+    - ``anchor_mismatch``: an anchored range no longer hashes to its root.
+    """
+    report = AccessLogReport()
+    expected_id = 1
+    prev_hash = GENESIS_HASH
+    last_id = 0
+    for row in _iter_entries(session):
+        report.entries_checked += 1
+        if row.id != expected_id:
+            missing = f"{expected_id}..{row.id - 1}" if row.id - 1 > expected_id else expected_id
+            report.findings.append(
+                LogFinding("deleted", expected_id, f"entries {missing} are missing")
+            )
+        if chain_hash(row.prev_hash, canonical_entry(row)) != row.entry_hash:
+            report.findings.append(
+                LogFinding("edited", row.id, f"entry {row.id} does not match its hash")
+            )
+        elif row.prev_hash != prev_hash and row.id == expected_id:
+            report.findings.append(
+                LogFinding("relinked", row.id, f"entry {row.id} does not follow its predecessor")
+            )
+        prev_hash = row.entry_hash
+        expected_id = row.id + 1
+        last_id = row.id
+    for anchor in session.execute(select(ANCHORS).order_by(ANCHORS.c.id)).all():
+        if anchor.last_entry > last_id:
+            report.findings.append(
+                LogFinding(
+                    "deleted",
+                    max(last_id + 1, anchor.first_entry),
+                    f"entries {max(last_id + 1, anchor.first_entry)}..{anchor.last_entry} "
+                    f"were anchored (root 0x{anchor.root.hex()}) but are missing",
+                )
+            )
+            continue
+        hashes = session.execute(
+            select(ACCESS_LOG.c.entry_hash)
+            .where(ACCESS_LOG.c.id.between(anchor.first_entry, anchor.last_entry))
+            .order_by(ACCESS_LOG.c.id)
+        ).scalars().all()
+        if not hashes or MerkleTree([entry_leaf(h) for h in hashes]).root != anchor.root:
+            report.findings.append(
+                LogFinding(
+                    "anchor_mismatch",
+                    anchor.first_entry,
+                    f"entries {anchor.first_entry}..{anchor.last_entry} no longer match "
+                    f"anchored root 0x{anchor.root.hex()}",
+                )
+            )
+    return report
+
+
+# -- anchoring and proofs --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntryProof:
+    entry_id: int
+    entry_hash: bytes
+    leaf: bytes
+    proof: list[bytes]
+    root: bytes
+    anchor_id: int
+    status: str
+    sequence: int | None
+    tx_hash: bytes | None
+
+
+class AccessLogAnchoring:
+    """Anchors unanchored ranges of the log through ``anchorer`` (AnchorKind.ACCESS_LOG)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        anchorer: Anchorer,
+        *,
+        every_s: float,
+        every_entries: int,
+        clock: Clock = time.time,
+    ) -> None:
+        self.engine = engine
+        self.anchorer = anchorer
+        self.every_s = every_s
+        self.every_entries = every_entries
+        self.clock = clock
+        self._postgres = engine.dialect.name == "postgresql"
+        self._local_lock = threading.Lock()  # one anchoring pass at a time in this process
+        self._trees: OrderedDict[int, tuple[list[int], MerkleTree]] = OrderedDict()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- the loop ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="access-log-anchor", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _loop(self) -> None:
+        poll = max(0.2, min(1.0, self.every_s / 4))
+        while not self._stop.wait(poll):
+            try:
+                if self.due():
+                    self.anchor_once()
+            except Exception:  # keep anchoring on the next pass; the state is crash-safe
+                log.exception("access log anchoring failed; will retry")
+
+    def due(self) -> bool:
+        with self.engine.connect() as conn:
+            count, oldest = conn.execute(
+                select(func.count(), func.min(ACCESS_LOG.c.at)).where(
+                    ACCESS_LOG.c.anchor_id.is_(None)
+                )
+            ).one()
+            pending = conn.execute(
+                select(func.count()).select_from(ANCHORS).where(ANCHORS.c.status != "anchored")
+            ).scalar_one()
+        if pending:
+            return True
+        if not count:
+            return False
+        if count >= self.every_entries:
+            return True
+        oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        return self.clock() - oldest_at.timestamp() >= self.every_s
+
+    # -- one pass ----------------------------------------------------------------------------
+    def anchor_once(self) -> int | None:
+        """Finish interrupted anchors, then anchor the unanchored tail; its anchor id or None."""
+        with self._local_lock:
+            self._resume()
+            anchor_id = self._cut_range()
+            if anchor_id is not None:
+                self._send(anchor_id)
+            return anchor_id
+
+    def _cut_range(self) -> int | None:
+        with self.engine.begin() as conn:
+            if self._postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ANCHOR_LOCK_KEY})
+            rows = conn.execute(
+                select(ACCESS_LOG.c.id, ACCESS_LOG.c.entry_hash)
+                .where(ACCESS_LOG.c.anchor_id.is_(None))
+                .order_by(ACCESS_LOG.c.id)
+                .limit(_MAX_ANCHOR_RANGE)
+            ).all()
+            if not rows:
+                return None
+            first, last = rows[0].id, rows[-1].id
+            # A range must be contiguous: stop at the first gap (deleted entries stay unanchored
+            # and verify_access_log reports them).
+            ids = [r.id for r in rows]
+            for i, entry_id in enumerate(ids):
+                if entry_id != first + i:
+                    rows = rows[:i]
+                    last = rows[-1].id
+                    break
+            tree = MerkleTree([entry_leaf(r.entry_hash) for r in rows])
+            anchor_id = int(
+                conn.execute(
+                    insert(ANCHORS)
+                    .values(
+                        first_entry=first,
+                        last_entry=last,
+                        root=tree.root,
+                        status="pending",
+                        created_at=datetime.fromtimestamp(self.clock(), UTC),
+                    )
+                    .returning(ANCHORS.c.id)
+                ).scalar_one()
+            )
+            conn.execute(
+                update(ACCESS_LOG)
+                .where(ACCESS_LOG.c.id.between(first, last))
+                .values(anchor_id=anchor_id)
+            )
+        return anchor_id
+
+    def _resume(self) -> None:
+        with self.engine.connect() as conn:
+            unfinished = conn.execute(
+                select(ANCHORS.c.id).where(ANCHORS.c.status != "anchored").order_by(ANCHORS.c.id)
+            ).scalars().all()
+        for anchor_id in unfinished:
+            self._send(anchor_id)
+
+    def _send(self, anchor_id: int) -> None:
+        with self.engine.connect() as conn:
+            anchor = conn.execute(select(ANCHORS).where(ANCHORS.c.id == anchor_id)).one()
+        if anchor.status == "anchored":
+            return
+        on_chain = self.anchorer.anchored(anchor.root)
+        if on_chain is None:
+            with self.engine.begin() as conn:
+                conn.execute(update(ANCHORS).where(ANCHORS.c.id == anchor_id).values(status="sent"))
+            reference = hashlib.sha256(
+                b"ccl/access-log/v1" + anchor.first_entry.to_bytes(8, "big")
+                + anchor.last_entry.to_bytes(8, "big")
+            ).digest()
+            leaf_count = anchor.last_entry - anchor.first_entry + 1
+            try:
+                receipt = self.anchorer.anchor(
+                    AnchorKind.ACCESS_LOG, anchor.root, leaf_count, reference
+                )
+            except ConflictError:  # another worker sent it meanwhile
+                on_chain = self.anchorer.anchored(anchor.root)
+                if on_chain is None:
+                    raise
+                values: dict[str, Any] = {"sequence": on_chain.sequence}
+            else:
+                values = {
+                    "sequence": receipt.sequence,
+                    "tx_hash": receipt.tx_hash,
+                    "block_number": receipt.block_number,
+                }
+        else:
+            values = {"sequence": on_chain.sequence}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(ANCHORS).where(ANCHORS.c.id == anchor_id).values(status="anchored", **values)
+            )
+
+    # -- proofs ------------------------------------------------------------------------------
+    def proof_of(self, conn: Connection | Session, entry_id: int) -> EntryProof | None:
+        """Inclusion proof of one entry against its anchor's root (None while unanchored)."""
+        row = conn.execute(
+            select(ACCESS_LOG.c.anchor_id, ACCESS_LOG.c.entry_hash).where(
+                ACCESS_LOG.c.id == entry_id
+            )
+        ).first()
+        if row is None or row.anchor_id is None:
+            return None
+        anchor = conn.execute(select(ANCHORS).where(ANCHORS.c.id == row.anchor_id)).one()
+        cached = self._trees.get(anchor.id)
+        if cached is None:
+            members = conn.execute(
+                select(ACCESS_LOG.c.id, ACCESS_LOG.c.entry_hash)
+                .where(ACCESS_LOG.c.id.between(anchor.first_entry, anchor.last_entry))
+                .order_by(ACCESS_LOG.c.id)
+            ).all()
+            cached = ([m.id for m in members], MerkleTree([entry_leaf(m.entry_hash) for m in members]))
+            self._trees[anchor.id] = cached
+            while len(self._trees) > 64:
+                self._trees.popitem(last=False)
+        ids, tree = cached
+        index = ids.index(entry_id)
+        return EntryProof(
+            entry_id=entry_id,
+            entry_hash=row.entry_hash,
+            leaf=tree.leaf(index),
+            proof=tree.proof(index),
+            root=anchor.root,
+            anchor_id=anchor.id,
+            status=anchor.status,
+            sequence=anchor.sequence,
+            tx_hash=anchor.tx_hash,
+        )

@@ -1,0 +1,300 @@
+"""Everything a request handler needs, built once per app: ``AppContext``.
+
+``build_context(settings)`` wires the production/embedded stack from settings; tests and the
+benchmark pass their own chain (``w3`` + ``deployment``), state provider and clock instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from ledger_api.accesslog import AccessLogAnchoring, AccessLogWriter
+from ledger_api.anchoring.anchorer import Anchorer
+from ledger_api.catalog.loader import Catalog, default_catalog
+from ledger_api.chain.anchorer import ChainAnchorer
+from ledger_api.chain.deployment import Deployment, check_deployment, deploy_ledger
+from ledger_api.chain.direct_state import DirectChainState
+from ledger_api.chain.grant_rules import AgreementState, GrantState
+from ledger_api.chain.ledger import Ledger
+from ledger_api.chain.state import ChainState, InstitutionProfile, StatePoint, SubjectBinding
+from ledger_api.chain.transactor import Transactor
+from ledger_api.crypto.keys import MasterKey, SubjectKeyring
+from ledger_api.settings import Settings
+from ledger_api.store.db import make_engine, migrate, session_factory
+
+Clock = Callable[[], float]
+StateProvider = Callable[[], ChainState]
+
+
+class CachedChainState:
+    """A ``ChainState`` whose answers are reused until the chain moves.
+
+    The head position is re-read at most every ``ttl_s`` seconds; every other answer is
+    cached for the block it was read at and dropped as soon as a new block is seen. A
+    revocation therefore reaches the gate within one block plus ``ttl_s``.
+    """
+
+    def __init__(self, inner: ChainState, ttl_s: float, clock: Clock = time.monotonic) -> None:
+        self.inner = inner
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._point: StatePoint | None = None
+        self._checked = float("-inf")
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _refresh(self) -> StatePoint:
+        now = self.clock()
+        point = self._point
+        if point is not None and now - self._checked < self.ttl_s:
+            return point
+        with self._lock:
+            fresh = self.inner.position()
+            if fresh != self._point:
+                self._cache = {}
+            self._point, self._checked = fresh, now
+            return fresh
+
+    def _get(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        self._refresh()
+        cache = self._cache
+        try:
+            return cache[key]
+        except KeyError:
+            value = read()
+            cache[key] = value
+            return value
+
+    def position(self) -> StatePoint:
+        return self._refresh()
+
+    def grant(self, grant_id: int) -> GrantState | None:
+        return self._get(("grant", grant_id), lambda: self.inner.grant(grant_id))  # type: ignore[no-any-return]
+
+    def grants_of_subject(self, subject_index: int) -> list[GrantState]:
+        return self._get(  # type: ignore[no-any-return]
+            ("grants_of", subject_index), lambda: self.inner.grants_of_subject(subject_index)
+        )
+
+    def institution(self, address: str) -> InstitutionProfile | None:
+        return self._get(("inst", address), lambda: self.inner.institution(address))  # type: ignore[no-any-return]
+
+    def institution_at(self, index: int) -> InstitutionProfile | None:
+        return self._get(("inst_at", index), lambda: self.inner.institution_at(index))  # type: ignore[no-any-return]
+
+    def agreement(self, agreement_id: int) -> AgreementState | None:
+        return self._get(("agr", agreement_id), lambda: self.inner.agreement(agreement_id))  # type: ignore[no-any-return]
+
+    def subject_by_account(self, address: str) -> SubjectBinding | None:
+        return self._get(("subj_acct", address), lambda: self.inner.subject_by_account(address))  # type: ignore[no-any-return]
+
+    def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
+        return self._get(("subj_id", subject_id), lambda: self.inner.subject_by_id(subject_id))  # type: ignore[no-any-return]
+
+    def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
+        return self._get(  # type: ignore[no-any-return]
+            ("subj_idx", subject_index), lambda: self.inner.subject_by_index(subject_index)
+        )
+
+    def roles_of(self, address: str) -> set[str]:
+        return self._get(("roles", address), lambda: self.inner.roles_of(address))  # type: ignore[no-any-return]
+
+    def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
+        return self._get(  # type: ignore[no-any-return]
+            ("open_leaves", subject_index), lambda: self.inner.open_dispute_leaves(subject_index)
+        )
+
+    def hidden_leaves(self, subject_index: int) -> set[bytes]:
+        return self._get(  # type: ignore[no-any-return]
+            ("hidden", subject_index), lambda: self.inner.hidden_leaves(subject_index)
+        )
+
+
+class ChainHead:
+    """The chain's latest block number, re-read at most every ``ttl_s`` seconds."""
+
+    def __init__(self, w3: Web3, ttl_s: float, clock: Clock = time.monotonic) -> None:
+        self.w3 = w3
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._number = -1
+        self._checked = float("-inf")
+
+    def __call__(self) -> int:
+        now = self.clock()
+        if self._number < 0 or now - self._checked >= self.ttl_s:
+            self._number = int(self.w3.eth.block_number)
+            self._checked = now
+        return self._number
+
+
+class KeyringCache:
+    """One ``SubjectKeyring`` reused for ``ttl_s`` seconds, then replaced.
+
+    Unwrapping a data key costs an AES key-unwrap and a query; reusing it across requests is
+    what makes reads fast. The bounded lifetime is why a crypto-shredded subject stops being
+    readable within ``ttl_s`` in every worker.
+    """
+
+    def __init__(self, master: MasterKey, ttl_s: float, clock: Clock = time.monotonic) -> None:
+        self.master = master
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._keyring = SubjectKeyring(master)
+        self._born = clock()
+
+    def current(self) -> SubjectKeyring:
+        if self.clock() - self._born >= self.ttl_s:
+            self._keyring = SubjectKeyring(self.master)
+            self._born = self.clock()
+        return self._keyring
+
+
+class RateLimiter:
+    """Token bucket per actor address (in memory, per worker)."""
+
+    def __init__(self, per_minute: int, burst: int, clock: Clock = time.monotonic) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(max(burst, 1))
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        tokens, last = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return False
+        self._buckets[key] = (tokens - 1.0, now)
+        return True
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    ledger: Ledger
+    relayer: Transactor  # the platform's key: relays subjects' signatures, anchors, binds
+    state_provider: StateProvider  # the gate's view of chain state (replica or cached direct)
+    strict_state: ChainState  # uncached contract views: strict mode
+    chain_head: Callable[[], int]
+    writer: AccessLogWriter
+    anchoring: AccessLogAnchoring
+    data_anchorer: Anchorer  # data batches (needs PROVIDER_ROLE on the relayer)
+    catalog: Catalog
+    keyrings: KeyringCache
+    rate_limiter: RateLimiter
+    clock: Clock = time.time
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+    @property
+    def platform_account(self) -> LocalAccount:
+        return self.relayer.account
+
+    def state(self) -> ChainState:
+        return self.strict_state if self.settings.strict_gate else self.state_provider()
+
+    def start_background(self) -> None:
+        self.anchoring.start()
+
+    def close(self) -> None:
+        self.anchoring.stop()
+        self.writer.close()
+        for closer in reversed(self.closers):
+            closer()
+
+
+def build_context(
+    settings: Settings,
+    *,
+    w3: Web3 | None = None,
+    deployment: Deployment | None = None,
+    engine: Engine | None = None,
+    state_provider: StateProvider | None = None,
+    data_anchorer: Anchorer | None = None,
+    log_anchorer: Anchorer | None = None,
+    clock: Clock = time.time,
+    monotonic: Clock = time.monotonic,
+    run_migrations: bool = True,
+) -> AppContext:
+    """Build the app's context from ``settings``; every keyword overrides one piece.
+
+    Without ``w3`` the chain is ``settings.chain_url`` (JSON-RPC) or the embedded chain under
+    ``settings.data_dir / "chain"``; in embedded mode a missing deployment is deployed.
+    """
+    closers: list[Callable[[], None]] = []
+    operator = Account.from_key(settings.operator_key.get_secret_value())
+    if w3 is None:
+        if settings.chain_url:
+            w3 = Web3(Web3.HTTPProvider(settings.chain_url))
+        else:
+            from ledger_api.chain.embedded import open_embedded
+
+            chain = open_embedded(settings.data_dir / "chain")
+            closers.append(chain.close)
+            w3 = chain.w3
+    relayer = Transactor(w3, operator)
+    if deployment is None:
+        path = settings.resolved_deployment_file
+        if settings.mode == "embedded" and not path.exists():
+            deployment = deploy_ledger(w3, relayer)
+            deployment.save(path)
+        else:
+            deployment = Deployment.load(path)
+    check_deployment(w3, deployment)
+    ledger = Ledger(w3, deployment)
+    if engine is None:
+        engine = make_engine(settings.resolved_database_url)
+        closers.append(engine.dispose)
+    if run_migrations:
+        migrate(engine)
+    direct = DirectChainState(ledger)
+    if state_provider is None:
+        cached = CachedChainState(direct, settings.state_cache_ttl_s, monotonic)
+        state_provider = lambda: cached  # noqa: E731
+    chain_anchorer = ChainAnchorer(ledger, relayer)
+    writer = AccessLogWriter(
+        engine,
+        clock=clock,
+        batch_max=settings.access_log_batch_max,
+        nonce_retention_s=settings.nonce_retention_s,
+    )
+    anchoring = AccessLogAnchoring(
+        engine,
+        log_anchorer or chain_anchorer,
+        every_s=settings.access_log_anchor_every_s,
+        every_entries=settings.access_log_anchor_every_entries,
+        clock=clock,
+    )
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        ledger=ledger,
+        relayer=relayer,
+        state_provider=state_provider,
+        strict_state=direct,
+        chain_head=ChainHead(w3, settings.state_cache_ttl_s, monotonic),
+        writer=writer,
+        anchoring=anchoring,
+        data_anchorer=data_anchorer or chain_anchorer,
+        catalog=default_catalog(),
+        keyrings=KeyringCache(MasterKey.from_settings(settings), settings.keyring_cache_ttl_s, monotonic),
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, monotonic),
+        clock=clock,
+        closers=closers,
+    )

@@ -1,0 +1,61 @@
+"""The data plane's ``Anchorer`` on the ledger contract: one transaction per Merkle root."""
+
+from __future__ import annotations
+
+from ledger_api.anchoring.anchorer import AnchoredRoot, AnchorKind, AnchorReceipt
+from ledger_api.chain.ledger import Ledger
+from ledger_api.chain.revert import ContractRevert
+from ledger_api.chain.transactor import Transactor
+from ledger_api.chain.types import AnchorKind as ChainAnchorKind
+from ledger_api.errors import ConflictError, InputError, IntegrityError
+
+
+class ChainAnchorer:
+    """Implements ``ledger_api.anchoring.anchorer.Anchorer``; ``transactor`` pays the gas.
+
+    DATA_BATCH roots need a sender with PROVIDER_ROLE, the other kinds OPERATOR_ROLE.
+    """
+
+    def __init__(self, ledger: Ledger, transactor: Transactor) -> None:
+        self.ledger = ledger
+        self.transactor = transactor
+
+    def anchor(
+        self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
+    ) -> AnchorReceipt:
+        if len(root) != 32 or len(reference) != 32:
+            raise InputError("root and reference must be 32 bytes")
+        try:
+            sequence, receipt = self.ledger.anchor(
+                self.transactor, ChainAnchorKind(int(kind)), root, leaf_count, reference
+            )
+        except ContractRevert as exc:
+            if exc.error_name == "RootAlreadyAnchored":
+                # Same contract as InMemoryAnchorer: the pipeline asks anchored() first.
+                raise ConflictError(str(exc), code="root_exists") from None
+            raise
+        return AnchorReceipt(
+            root=root,
+            sequence=sequence,
+            block_number=int(receipt["blockNumber"]),
+            tx_hash=bytes(receipt["transactionHash"]),
+        )
+
+    def anchored(self, root: bytes) -> AnchoredRoot | None:
+        record = self.ledger.anchor_of(root)
+        if record is None:
+            return None
+        try:
+            kind = AnchorKind(int(record.kind))
+        except ValueError:  # e.g. SUBJECT_STATEMENT, which the data plane never anchors
+            raise IntegrityError(
+                f"root 0x{root.hex()} is anchored as {record.kind.name}, not a data-plane kind"
+            ) from None
+        return AnchoredRoot(
+            root=root,
+            kind=kind,
+            leaf_count=record.leaf_count,
+            sequence=record.sequence,
+            submitter=record.submitter,
+            anchored_at=0,  # the contract keeps no time; the Anchored event's block has it
+        )
