@@ -405,8 +405,14 @@ class EmbeddedChain:
         self._lock_file = _acquire_lock(data_dir / LOCK_FILE)
         try:
             self.store = EmbeddedStore(data_dir / DB_FILE, durable=durable)
+        except BaseException:
+            self._lock_file.close()
+            raise
+        try:
             self._backend = _PersistentBackend(self.store)
         except BaseException:
+            self.store.rollback()
+            self.store.close()
             self._lock_file.close()
             raise
         self._lock = threading.RLock()

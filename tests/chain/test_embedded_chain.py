@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,21 @@ def test_revert_to_snapshot_rolls_back_head_and_log_index(tmp_path: Path) -> Non
         assert topics == [word(1), word(5)]
 
 
+def test_reset_to_genesis_keeps_the_funded_genesis_state(tmp_path: Path) -> None:
+    with open_embedded(tmp_path / "chain") as chain:
+        genesis = chain.w3.eth.get_block(0)["hash"]
+        contract = deploy(chain, LOG2_RUNTIME)
+        emit(chain, contract, word(1), word(1))
+        chain.tester.reset_to_genesis()
+        assert chain.head_number == 0
+        assert chain.w3.eth.get_logs({"fromBlock": 0}) == []
+        assert chain.w3.eth.get_code(contract) == b""
+    with open_embedded(tmp_path / "chain") as chain:
+        assert chain.head_number == 0 and chain.w3.eth.get_block(0)["hash"] == genesis
+        assert chain.w3.eth.get_balance(sender(chain)) == 10**24
+        assert deploy(chain, LOG2_RUNTIME) == contract  # same sender, same nonce
+
+
 Busy = tuple[EmbeddedChain, ChecksumAddress, ChecksumAddress]
 
 
@@ -519,6 +535,24 @@ def test_next_block_timestamp_and_time_travel(chain: EmbeddedChain) -> None:
     assert w3.eth.get_block("latest")["timestamp"] == now + 86_400
     with pytest.raises(Exception, match="must be after"):
         chain.set_next_block_timestamp(now)
+
+
+def test_first_block_after_an_idle_spell_carries_the_current_time(
+    chain: EmbeddedChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """py-evm stamps the pending block when the previous one is mined; grants expire by
+    block time, so a transaction after a quiet day must not be stamped a day early."""
+    contract = deploy(chain, LOG2_RUNTIME)
+    mined_at = chain.w3.eth.get_block("latest")["timestamp"]
+    monkeypatch.setattr(time, "time", lambda: float(mined_at + 86_400))
+    emit(chain, contract, word(1), word(1))
+    assert chain.w3.eth.get_block("latest")["timestamp"] == mined_at + 86_400
+
+
+def test_durable_mode_syncs_every_commit(tmp_path: Path) -> None:
+    with open_embedded(tmp_path / "chain", durable=True) as chain:
+        assert chain.store.connection.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert chain.store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_web3_over_the_embedded_provider_is_plain_web3(chain: EmbeddedChain) -> None:
