@@ -1,0 +1,130 @@
+"""Ledger activity touching every event type, in small steps the tests can index between."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from eth_account import Account
+from eth_utils import keccak
+from world import World
+
+from ledger_api.chain.ledger import GrantTerms
+from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, DisputeOutcome, Purpose
+
+TAX, SOCIAL = 2, 3
+
+
+def terms(world: World, institution: str | None = None, **overrides: object) -> GrantTerms:
+    now = int(time.time())
+    fields: dict[str, object] = {
+        "institution": institution or world.bank.address,
+        "categories": (1 << TAX) | (1 << SOCIAL),
+        "purpose": Purpose.LOAN_APPLICATION,
+        "level": AccessLevel.QUERY,
+        "not_before": now - 3600,
+        "not_after": now + 30 * 86400,
+        "max_uses": 0,
+    }
+    fields.update(overrides)
+    return GrantTerms(**fields)  # type: ignore[arg-type]
+
+
+def tree_of_two(a: bytes, b: bytes) -> bytes:
+    return keccak(b"".join(sorted((a, b))))
+
+
+def issue_grants(world: World) -> list[int]:
+    """Subject 0 issues directly; subject 1's signed grants are relayed in one batch."""
+    first = world.ledger.issue_grant(world.subject_tx[0], terms(world))
+    key = world.subject_keys[1]
+    nonce = world.ledger.nonce_of(key.address)
+    signed = [
+        world.ledger.sign_grant(key, terms(world, max_uses=3), nonce=nonce),
+        world.ledger.sign_grant(key, terms(world, world.bank_b.address), nonce=nonce + 1),
+        world.ledger.sign_grant(key, terms(world, purpose=Purpose.GUARANTEE), nonce=nonce + 2),
+    ]
+    return [first, *world.ledger.relay_grants(world.operator, signed)]
+
+
+def revoke_one(world: World, grant_id: int) -> None:
+    world.ledger.revoke_grant(world.subject_tx[0], grant_id)
+
+
+def membership_changes(world: World) -> None:
+    world.ledger.transact(world.regulator, "suspendInstitution", world.insurer.address)
+    world.ledger.transact(world.regulator, "reinstateInstitution", world.insurer.address)
+    world.ledger.transact(world.regulator, "suspendInstitution", world.insurer.address)
+    world.ledger.grant_role(world.operator, "PROVIDER_ROLE", world.bank_b.address)
+    world.ledger.transact(
+        world.operator, "revokeRole", keccak(text="PROVIDER_ROLE"), world.bank_b.address
+    )
+    world.ledger.transact(world.subject_tx[0], "increaseNonce", 50)
+
+
+def agreement_changes(world: World) -> int:
+    now = int(time.time())
+    agreement = world.ledger.propose_agreement(
+        world.operator, world.bank_b.address, 0b111111, 0b11, now - 60, now + 86400, b"\x02" * 32
+    )
+    world.ledger.transact(world.bank_b, "acceptAgreement", agreement)
+    world.ledger.transact(world.regulator, "suspendAgreement", agreement)
+    world.ledger.transact(world.regulator, "reinstateAgreement", agreement)
+    dropped = world.ledger.propose_agreement(
+        world.operator, world.insurer.address, 0b1, 0b1, now - 60, now + 86400, b"\x03" * 32
+    )
+    world.ledger.transact(world.regulator, "terminateAgreement", dropped)
+    return agreement
+
+
+def rebind_subject_2(world: World) -> str:
+    new_key = Account.create()
+    deadline, signature = world.ledger.sign_registration(new_key, world.subject_ids[2])
+    world.ledger.rebind_subject(
+        world.operator, world.subject_ids[2], new_key.address, deadline, signature
+    )
+    return str(new_key.address)
+
+
+def anchors_and_disputes(world: World, salt: bytes = b"") -> tuple[bytes, bytes, bytes]:
+    """Anchor a two-leaf batch, dispute both leaves; uphold one, leave one open."""
+    leaf_a, leaf_b = keccak(b"leaf-a" + salt), keccak(b"leaf-b" + salt)
+    root = tree_of_two(leaf_a, leaf_b)
+    world.ledger.anchor(world.provider, AnchorKind.DATA_BATCH, root, 2, keccak(b"batch" + salt))
+    world.ledger.anchor(
+        world.operator, AnchorKind.ACCESS_LOG, keccak(b"log" + salt), 7, b"\x00" * 32
+    )
+    sender = world.subject_tx[0]
+    receipt = world.ledger.transact(
+        sender, "openDispute", int(DisputeKind.OBJECTION), root, leaf_a, [leaf_b], keccak(b"why")
+    )
+    upheld = int(world.ledger.events(receipt, "DisputeOpened")[0]["args"]["disputeId"])
+    world.ledger.transact(
+        sender,
+        "openDispute",
+        int(DisputeKind.CREDIT_REPAIR),
+        root,
+        leaf_b,
+        [leaf_a],
+        keccak(b"fix"),
+    )
+    world.ledger.resolve_dispute(world.operator, upheld, DisputeOutcome.UPHELD, keccak(b"ok"))
+    return root, leaf_a, leaf_b
+
+
+STEPS: tuple[Callable[[World], object], ...] = (
+    issue_grants,
+    membership_changes,
+    agreement_changes,
+    rebind_subject_2,
+    anchors_and_disputes,
+)
+
+
+def everything(world: World) -> list[int]:
+    """Run every step; revokes the first grant at the end. Returns the grant ids."""
+    grants = issue_grants(world)
+    for step in STEPS[1:]:
+        step(world)
+    revoke_one(world, grants[0])
+    return grants

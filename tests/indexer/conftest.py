@@ -1,0 +1,79 @@
+"""Indexer fixtures: migrated databases (SQLite file; PostgreSQL schema) and indexer wiring."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from indexer.follower import Indexer
+from ledger_api.chain.deployment import Deployment
+from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
+from ledger_api.store.db import make_engine, migrate
+
+PG_URL = os.environ.get(
+    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _ready(engine: Engine) -> Engine:
+    migrate(engine)
+    # The access log's migration belongs to the API; create its tables if it has not landed.
+    for table in (AccessLogEntry.__table__, AccessLogAnchor.__table__):
+        table.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+    return engine
+
+
+@pytest.fixture
+def new_engine(tmp_path: Path) -> Iterator[Callable[[], Engine]]:
+    """A factory of fresh, migrated SQLite databases (several per test when comparing)."""
+    engines: list[Engine] = []
+
+    def make() -> Engine:
+        url = f"sqlite:///{tmp_path / f'replica-{len(engines)}.sqlite'}"
+        engine = _ready(make_engine(url))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(new_engine: Callable[[], Engine]) -> Engine:
+    return new_engine()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    schema = f"ccl_idx_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # pragma: no cover - depends on the environment
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    engine = make_engine(PG_URL, schema=schema)
+    try:
+        yield _ready(engine)
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def make_indexer(w3: Any, deployment: Deployment, engine: Engine, **kwargs: Any) -> Indexer:
+    kwargs.setdefault("confirmation_depth", 0)
+    kwargs.setdefault("reorg_window", 64)
+    return Indexer.for_engine(w3, deployment, engine, **kwargs)
