@@ -228,6 +228,7 @@ def build_context(
     state_provider: StateProvider | None = None,
     data_anchorer: Anchorer | None = None,
     log_anchorer: Anchorer | None = None,
+    relayer: Transactor | None = None,
     clock: Clock = time.time,
     monotonic: Clock = time.monotonic,
     run_migrations: bool = True,
@@ -248,7 +249,7 @@ def build_context(
             chain = open_embedded(settings.data_dir / "chain")
             closers.append(chain.close)
             w3 = chain.w3
-    relayer = Transactor(w3, operator)
+    relayer = relayer or Transactor(w3, operator)
     if deployment is None:
         path = settings.resolved_deployment_file
         if settings.mode == "embedded" and not path.exists():

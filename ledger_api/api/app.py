@@ -1,0 +1,131 @@
+"""``create_app(settings)``: the FastAPI application.
+
+Production / embedded::
+
+    app = create_app(Settings())          # builds chain, database, state from settings
+
+Tests and benchmarks inject a prepared context::
+
+    ctx = build_context(settings, w3=w3, deployment=deployment, engine=engine, clock=clock)
+    app = create_app(settings, context=ctx)
+
+The lifespan starts the access-log anchoring loop and closes the context on shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from ledger_api.api.context import AppContext, build_context
+from ledger_api.api.problems import (
+    PROBLEMS,
+    PayloadTooLargeError,
+    Problem,
+    install_problem_handlers,
+    problem_response,
+)
+from ledger_api.api.routes import audit, institution, meta, operator, subject
+from ledger_api.settings import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``max_bytes`` with 413 problem+json (pure ASGI: no per-request cost)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    too_large = int(value) > self.max_bytes
+                except ValueError:
+                    too_large = False
+                if too_large:
+                    await self._refuse(scope, receive, send)
+                    return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:  # chunked body: the handler mapping turns it to 413
+                    raise PayloadTooLargeError(
+                        f"request bodies are limited to {self.max_bytes} bytes"
+                    )
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413, "payload_too_large", "Payload too large",
+            f"request bodies are limited to {self.max_bytes} bytes", scope.get("path", ""),
+        )
+        await response(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
+    settings = settings or Settings()
+    ctx = context or build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.start_background()
+        try:
+            yield
+        finally:
+            ctx.close()
+
+    app = FastAPI(
+        title="Credit Consent Ledger API",
+        version="1.0.0",
+        description=(
+            "Signed requests only (EIP-191 over CCL-REQUEST-V1, see ledger_api.api.signing). "
+            "Restricted data is served only under a usable on-chain grant; every access, "
+            "allowed or denied, is written to a hash-chained, anchored access log. Errors are "
+            "RFC 9457 problem+json with a stable `code`."
+        ),
+        lifespan=lifespan,
+        responses={413: PROBLEMS[413], 422: PROBLEMS[422]},
+    )
+    app.state.ctx = ctx
+    install_problem_handlers(app)
+    for router in (meta.router, institution.router, subject.router, operator.router,
+                   operator.provider_router, audit.router):
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    _ensure_problem_schema(app)
+    return app
+
+
+def _ensure_problem_schema(app: FastAPI) -> None:
+    """Make ``#/components/schemas/Problem`` exist even for routes that reference it by $ref."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+                "Problem", Problem.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

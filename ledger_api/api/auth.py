@@ -1,0 +1,150 @@
+"""Signed-request authentication and role resolution from chain state.
+
+Every request is signed (``ledger_api.api.signing``); the role comes from the chain: a
+registered institution, an operator/provider/regulator role, or a bound subject. The only
+role-less requests allowed are a not-yet-registered key creating and signing its own
+registration (``SignerDep``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from web3 import Web3
+
+from ledger_api.api.context import AppContext
+from ledger_api.api.problems import RateLimitedError
+from ledger_api.api.signing import (
+    HEADER_ADDRESS,
+    HEADER_NONCE,
+    HEADER_SIGNATURE,
+    HEADER_TIMESTAMP,
+    canonical_query_string,
+    canonical_request,
+    recover_signer,
+)
+from ledger_api.chain.state import InstitutionProfile, SubjectBinding
+from ledger_api.errors import AuthError, ForbiddenError
+
+_NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def claimed_address(request: Request) -> str | None:
+    """The address a request claims to come from (for logging refusals), if well-formed."""
+    raw = request.headers.get(HEADER_ADDRESS)
+    if raw is None:
+        return None
+    try:
+        return str(Web3.to_checksum_address(raw))
+    except ValueError:
+        return None
+
+
+async def verify_signature(request: Request, ctx: AppContext) -> str:
+    """The checksum address that signed this request; its nonce is now spent."""
+    headers = request.headers
+    raw_address = headers.get(HEADER_ADDRESS)
+    raw_timestamp = headers.get(HEADER_TIMESTAMP)
+    nonce = headers.get(HEADER_NONCE)
+    signature = headers.get(HEADER_SIGNATURE)
+    if not (raw_address and raw_timestamp and nonce and signature):
+        raise AuthError(
+            "the request is not signed: X-CCL-Address, X-CCL-Timestamp, X-CCL-Nonce and "
+            "X-CCL-Signature are required",
+            code="missing_signature",
+        )
+    address = claimed_address(request)
+    if address is None:
+        raise AuthError("X-CCL-Address is not an address", code="bad_address")
+    try:
+        timestamp = int(raw_timestamp)
+    except ValueError:
+        raise AuthError("X-CCL-Timestamp must be UTC seconds", code="bad_timestamp") from None
+    skew = ctx.settings.clock_skew_s
+    if abs(ctx.clock() - timestamp) > skew:
+        raise AuthError(
+            f"the request timestamp is more than {skew} s from the server's clock",
+            code="stale_timestamp",
+        )
+    if not _NONCE.match(nonce):
+        raise AuthError("X-CCL-Nonce must be 8..64 characters [A-Za-z0-9_-]", code="bad_nonce")
+    body = await request.body()
+    canonical = canonical_request(
+        request.method,
+        request.url.path,
+        canonical_query_string(request.url.query),
+        body,
+        timestamp,
+        nonce,
+    )
+    try:
+        signer = recover_signer(canonical, signature)
+    except Exception:
+        raise AuthError("X-CCL-Signature is not a valid signature", code="bad_signature") from None
+    if signer != address:
+        raise AuthError(
+            "the signature does not match the request and X-CCL-Address", code="bad_signature"
+        )
+    if not await asyncio.wrap_future(ctx.writer.reserve_nonce(address, nonce)):
+        raise AuthError("this request nonce was already used", code="nonce_replayed")
+    if not ctx.rate_limiter.allow(address):
+        raise RateLimitedError(f"rate limit of {ctx.settings.rate_limit_per_minute}/min exceeded")
+    return address
+
+
+@dataclass(frozen=True)
+class Actor:
+    address: str
+    role: str  # the role this request acts in
+    institution: InstitutionProfile | None = None
+    subject: SubjectBinding | None = None
+
+
+async def _signer(request: Request, ctx: ContextDep) -> str:
+    return await verify_signature(request, ctx)
+
+
+SignerDep = Annotated[str, Depends(_signer)]
+
+
+def resolve_role(ctx: AppContext, address: str, role: str) -> Actor:
+    """``address`` acting as ``role``, or ForbiddenError ``role_required``."""
+    state = ctx.state()
+    if role == "institution":
+        profile = state.institution(address)
+        if profile is not None:
+            return Actor(address, role, institution=profile)
+    elif role == "subject":
+        binding = state.subject_by_account(address)
+        if binding is not None:
+            return Actor(address, role, subject=binding)
+    elif role in state.roles_of(address):
+        return Actor(address, role)
+    raise ForbiddenError(f"this endpoint needs the {role} role", code="role_required")
+
+
+def require_role(role: str) -> object:
+    async def dependency(request: Request, ctx: ContextDep, address: SignerDep) -> Actor:
+        return resolve_role(ctx, address, role)
+
+    dependency.__name__ = f"require_{role}"
+    return Depends(dependency)
+
+
+InstitutionDep = Annotated[Actor, require_role("institution")]
+SubjectDep = Annotated[Actor, require_role("subject")]
+OperatorDep = Annotated[Actor, require_role("operator")]
+ProviderDep = Annotated[Actor, require_role("provider")]
+RegulatorDep = Annotated[Actor, require_role("regulator")]

@@ -1,0 +1,314 @@
+"""THE gate: the one dependency every route that returns subject data goes through.
+
+``SubjectAccessGate(action)`` authenticates the signed request, resolves who asks for whose
+data under which grant, category, purpose and level, refuses when the chain-state replica lags,
+applies the canonical grant check (``grant_rules.check_grant`` over ``ChainState``, or the
+contract's ``checkGrant`` in strict mode) with usage counted from the access log, and writes a
+"denied" access-log entry for every refusal. An allowed request gets an ``Access``; its
+``respond()`` writes the "allowed" entry (re-checking the usage cap in the log's serialised
+append) and attaches the access receipt. Handlers never check grants themselves.
+
+Actions: ``report`` (PUBLIC fields, agreement only), ``records`` (QUERY/DETAIL), ``verify``
+(VERIFY, category from the predicate), ``score`` (VERIFY over the scorecard's categories),
+and ``own_data`` (a subject reading its own data; no grant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.messages import encode_defunct
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy import Connection
+
+from ledger_api.accesslog import ALLOWED, DENIED, EntryDraft, used_count
+from ledger_api.api.auth import ContextDep, claimed_address, resolve_role, verify_signature
+from ledger_api.api.context import AppContext
+from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
+from ledger_api.chain.state import ChainState, InstitutionProfile, institution_state
+from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose
+from ledger_api.errors import GrantError, InputError, LedgerError, NotFoundError, ReplicaLagError
+from ledger_api.identity.uscc import is_valid_uscc, subject_id
+from ledger_api.saferoom import scorecard
+from ledger_api.saferoom.predicates import predicate
+
+ANONYMOUS = "0x" + "00" * 20
+_LEVELS = {level.name.lower(): level for level in AccessLevel}
+_PURPOSES = {purpose.name.lower(): purpose for purpose in Purpose}
+
+
+def canonical_json(payload: Any) -> bytes:
+    return json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
+
+
+def parse_subject(raw: str, pseudonym_key: bytes) -> bytes:
+    """A 0x-prefixed 32-byte subject id, or a USCC turned into its pseudonymous id."""
+    if raw.startswith("0x") and len(raw) == 66:
+        try:
+            return bytes.fromhex(raw[2:])
+        except ValueError:
+            pass
+    elif is_valid_uscc(raw):
+        return subject_id(raw, pseudonym_key)
+    raise InputError("subject must be a 0x-prefixed 32-byte subject id or a valid USCC",
+                     code="invalid_subject")
+
+
+def parse_purpose(raw: str | None) -> Purpose:
+    if raw is None or raw not in _PURPOSES:
+        raise InputError(f"purpose must be one of {sorted(_PURPOSES)}", code="invalid_purpose")
+    return _PURPOSES[raw]
+
+
+def parse_level(raw: str | None, default: AccessLevel) -> AccessLevel:
+    if raw is None:
+        return default
+    if raw not in _LEVELS:
+        raise InputError(f"level must be one of {sorted(_LEVELS)}", code="invalid_level")
+    return _LEVELS[raw]
+
+
+def parse_grant_id(raw: str | None) -> int:
+    if raw is None:
+        raise InputError("grant_id is required", code="grant_id_required")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError("grant_id must be an integer", code="invalid_grant_id") from None
+    if not 1 <= value < 2**63:
+        raise InputError("grant_id must be positive", code="invalid_grant_id")
+    return value
+
+
+@dataclass
+class Access:
+    """An allowed request, waiting for its response to be logged and receipted."""
+
+    ctx: AppContext
+    action: str
+    actor: str
+    actor_role: str
+    subject_id: bytes
+    subject_index: int
+    checked_block: int
+    today_ts: float
+    purpose: Purpose | None = None
+    level: AccessLevel | None = None
+    category: int | None = None
+    categories: list[int] = field(default_factory=list)  # score: the categories assessed
+    grant: GrantState | None = None
+    institution: InstitutionProfile | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # gate-parsed inputs (predicate, ...)
+
+    def _draft(self, decision: str, reason: str, response_hash: bytes | None) -> EntryDraft:
+        return EntryDraft(
+            actor=self.actor,
+            actor_role=self.actor_role,
+            action=self.action,
+            decision=decision,
+            reason=reason,
+            subject_id=self.subject_id,
+            category=self.category,
+            purpose=None if self.purpose is None else int(self.purpose),
+            level=None if self.level is None else int(self.level),
+            grant_id=None if self.grant is None else self.grant.grant_id,
+            checked_block=self.checked_block,
+            response_hash=response_hash,
+            max_uses=0 if self.grant is None else self.grant.max_uses,
+        )
+
+    async def deny(self, error: LedgerError) -> None:
+        """Log a refusal the handler decided on (e.g. a record that is not the caller's)."""
+        await asyncio.wrap_future(self.ctx.writer.submit(self._draft(DENIED, error.code, None)))
+
+    async def respond(self, payload: dict[str, Any], *, sign_claims: dict[str, Any] | None = None,
+                      status_code: int = 200) -> Response:
+        """Log the allowed access and return ``payload`` with its access receipt.
+
+        ``response_hash`` is the SHA-256 of the canonical JSON (sorted keys, compact, UTF-8)
+        of the response without its ``receipt`` (and ``signed_receipt``).
+        """
+        response_hash = hashlib.sha256(canonical_json(payload)).digest()
+        result = await asyncio.wrap_future(
+            self.ctx.writer.submit(self._draft(ALLOWED, "ok", response_hash))
+        )
+        if result.decision != ALLOWED:  # the usage cap ran out between the check and now
+            raise GrantError(
+                f"grant {self.grant.grant_id if self.grant else '?'} is not usable: {result.reason}",
+                code=result.reason,
+            )
+        receipt = {
+            "grant_id": None if self.grant is None else self.grant.grant_id,
+            "checked_block": self.checked_block,
+            "access_log_id": result.entry_id,
+            "response_hash": "0x" + response_hash.hex(),
+        }
+        body = dict(payload)
+        body["receipt"] = receipt
+        if sign_claims is not None:
+            claims = {**sign_claims, **receipt, "institution": self.actor,
+                      "subject_id": "0x" + self.subject_id.hex()}
+            signed = self.ctx.platform_account.sign_message(
+                encode_defunct(primitive=canonical_json(claims))
+            )
+            body["signed_receipt"] = {
+                "claims": claims,
+                "signer": self.ctx.platform_account.address,
+                "signature": "0x" + bytes(signed.signature).hex(),
+            }
+        return Response(canonical_json(body), status_code=status_code,
+                        media_type="application/json")
+
+
+class SubjectAccessGate:
+    """The gate dependency for one ``action`` (see the module docstring)."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+
+    async def __call__(self, request: Request, ctx: ContextDep) -> Access:
+        entry: dict[str, Any] = {"actor": claimed_address(request) or ANONYMOUS,
+                                 "actor_role": "unauthenticated"}
+        try:
+            address = await verify_signature(request, ctx)
+            entry["actor"] = address
+            return self._decide(request, ctx, address, entry)
+        except LedgerError as error:
+            draft = EntryDraft(
+                actor=entry["actor"],
+                actor_role=entry["actor_role"],
+                action=self.action,
+                decision=DENIED,
+                reason=error.code,
+                subject_id=entry.get("subject_id"),
+                category=entry.get("category"),
+                purpose=entry.get("purpose"),
+                level=entry.get("level"),
+                grant_id=entry.get("grant_id"),
+                checked_block=entry.get("checked_block"),
+            )
+            await asyncio.wrap_future(ctx.writer.submit(draft))
+            raise
+
+    # -- the decision (synchronous: only cached state reads and one COUNT) ------------------
+    def _decide(
+        self, request: Request, ctx: AppContext, address: str, entry: dict[str, Any]
+    ) -> Access:
+        params = request.query_params
+        state = ctx.state()
+        if self.action == "own_data":
+            actor = resolve_role(ctx, address, "subject")
+            entry["actor_role"] = "subject"
+            assert actor.subject is not None
+            entry["subject_id"] = actor.subject.subject_id
+            point = self._fresh_point(ctx, state, entry)
+            return Access(ctx, self.action, address, "subject", actor.subject.subject_id,
+                          actor.subject.subject_index, point.block_number, ctx.clock())
+        actor = resolve_role(ctx, address, "institution")
+        entry["actor_role"] = "institution"
+        profile = actor.institution
+        assert profile is not None
+        sid = parse_subject(request.path_params.get("subject", ""),
+                            ctx.settings.pseudonym_key_bytes)
+        entry["subject_id"] = sid
+        purpose = parse_purpose(params.get("purpose"))
+        entry["purpose"] = int(purpose)
+        point = self._fresh_point(ctx, state, entry)
+        now = max(point.block_timestamp, int(ctx.clock()))
+        if self.action == "report":
+            self._check_agreement(state, profile, purpose, now)
+            binding = state.subject_by_id(sid)
+            return Access(ctx, self.action, address, "institution", sid,
+                          0 if binding is None else binding.subject_index, point.block_number,
+                          ctx.clock(), purpose=purpose, institution=profile)
+        binding = state.subject_by_id(sid)
+        if binding is None:
+            raise NotFoundError("no registered subject with this id", code="unknown_subject")
+        grant_id = parse_grant_id(params.get("grant_id"))
+        entry["grant_id"] = grant_id
+        grant = state.grant(grant_id)
+        if grant is not None and not grant.revoked and grant.subject_index != binding.subject_index:
+            raise GrantError(f"grant {grant_id} was not given by this subject", code="wrong_subject")
+        extra: dict[str, Any] = {}
+        if self.action == "records":
+            level = parse_level(params.get("level"), AccessLevel.QUERY)
+            if level < AccessLevel.QUERY:
+                raise InputError("records are read at level query or detail", code="invalid_level")
+            categories = [ctx.catalog.category(params.get("category") or "").bit]
+        elif self.action == "verify":
+            level = AccessLevel.VERIFY
+            chosen = predicate(params.get("predicate") or "")
+            extra["predicate"] = chosen
+            extra["argument"] = chosen.parse_argument(params.get("arg") or "")
+            categories = [ctx.catalog.category(chosen.category).bit]
+        else:  # score: every scorecard category the grant covers
+            level = AccessLevel.VERIFY
+            wanted = [ctx.catalog.category(name).bit for name in scorecard.CATEGORIES]
+            covered = [] if grant is None else [b for b in wanted if grant.categories >> b & 1]
+            categories = covered or wanted[:1]
+        entry["level"] = int(level)
+        entry["category"] = categories[0] if len(categories) == 1 else None
+        entry["checked_block"] = point.block_number
+        used = 0
+        if grant is not None and grant.max_uses:
+            with ctx.engine.connect() as conn:
+                used = used_count(conn, grant_id)
+        for bit in categories:
+            check = self._check(ctx, state, profile, grant, grant_id, address, bit, purpose,
+                                level, now, used, point.block_number)
+            if check != GrantCheck.USABLE:
+                raise GrantError(f"grant {grant_id} is not usable: {check.code}", code=check.code)
+        return Access(ctx, self.action, address, "institution", sid, binding.subject_index,
+                      point.block_number, ctx.clock(), purpose=purpose, level=level,
+                      category=entry["category"], categories=categories, grant=grant,
+                      institution=profile, extra=extra)
+
+    @staticmethod
+    def _fresh_point(ctx: AppContext, state: ChainState, entry: dict[str, Any]) -> Any:
+        point = state.position()
+        entry["checked_block"] = point.block_number
+        lag = ctx.chain_head() - point.block_number
+        if lag > ctx.settings.max_replica_lag_blocks:
+            raise ReplicaLagError(
+                f"chain state is {lag} blocks behind the chain head; try again shortly"
+            )
+        return point
+
+    @staticmethod
+    def _check(ctx: AppContext, state: ChainState, profile: InstitutionProfile,
+               grant: GrantState | None, grant_id: int, address: str, bit: int,
+               purpose: Purpose, level: AccessLevel, now: int, used: int, block: int) -> GrantCheck:
+        if ctx.settings.strict_gate:
+            return ctx.ledger.check_grant(grant_id, address, bit, purpose, level, min(used, 2**32 - 1))
+        agreement = state.agreement(profile.agreement_id) if profile.agreement_id else None
+        return check_grant(grant, institution_state(profile), agreement,
+                           AccessRequest(bit, purpose, level), now, used)
+
+    @staticmethod
+    def _check_agreement(state: ChainState, profile: InstitutionProfile, purpose: Purpose,
+                         now: int) -> None:
+        """The standard report needs an active agreement covering the purpose; no grant."""
+        if profile.suspended:
+            raise GrantError("the institution is suspended", code=GrantCheck.INSTITUTION_SUSPENDED.code)
+        agreement = state.agreement(profile.agreement_id) if profile.agreement_id else None
+        if agreement is None:
+            raise GrantError("the institution has no data-sharing agreement",
+                             code=GrantCheck.NO_AGREEMENT.code)
+        if (agreement.status != AgreementStatus.ACTIVE or now < agreement.not_before
+                or now >= agreement.not_after):
+            raise GrantError("the institution's agreement is not active",
+                             code=GrantCheck.AGREEMENT_NOT_ACTIVE.code)
+        if not agreement.purposes >> int(purpose) & 1:
+            raise GrantError("the agreement does not permit this purpose",
+                             code=GrantCheck.PURPOSE_NOT_IN_AGREEMENT.code)
+
+
+def read_connection(ctx: AppContext) -> Connection:
+    return ctx.engine.connect()

@@ -1,0 +1,1 @@
+"""Routers per audience: institution, subject, operator/provider, audit, meta."""

@@ -1,0 +1,34 @@
+"""Unsigned public endpoints: liveness and the chain the ledger lives on."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from web3 import Web3
+
+from ledger_api.api.auth import ContextDep
+from ledger_api.api.problems import PROBLEMS
+from ledger_api.api.schemas import ChainInfo, Health
+
+router = APIRouter(tags=["meta"], responses=PROBLEMS)
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/v1/chain", response_model=ChainInfo,
+            summary="Chain id, contract (the EIP-712 domain), head, and an account's nonce")
+def chain_info(
+    ctx: ContextDep,
+    account: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+) -> ChainInfo:
+    domain = ctx.ledger.domain
+    return ChainInfo(
+        chain_id=domain.chain_id, contract=domain.verifying_contract,
+        head_block=ctx.chain_head(), state_block=ctx.state().position().block_number,
+        account_nonce=None if account is None else ctx.ledger.nonce_of(
+            Web3.to_checksum_address(account)),
+    )
