@@ -5,8 +5,9 @@
     past = state.at(N)
 
 Every lookup is one indexed query on a short-lived connection, so one instance can be shared
-by the API's worker threads. ``position()`` is the checkpoint (or block N): the API compares it
-with the chain head to refuse decisions on a lagging replica.
+by the API's worker threads (given a ``Connection`` instead, it reads on that connection: the
+audit views do). ``position()`` is the checkpoint (or block N): the API compares it with the
+chain head to refuse decisions on a lagging replica.
 
 Difference from the contract, on purpose: a revoked grant keeps its terms here (the contract
 zeroes them); ``revoked`` is what every check looks at first, and auditors want the terms.
@@ -17,7 +18,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, Table, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, or_, select
 
 from indexer.tables import (
     AGREEMENTS,
@@ -45,7 +46,7 @@ _HIDING_OUTCOMES = (int(DisputeOutcome.UPHELD), int(DisputeOutcome.REPAIRED))
 
 
 @lru_cache(maxsize=65536)
-def _address(value: str) -> str:
+def checksum_address(value: str) -> str:
     from web3 import Web3
 
     return str(Web3.to_checksum_address(value))
@@ -86,7 +87,11 @@ class ReplicaState:
     """The replica as a ``ChainState``, now or at a past block."""
 
     def __init__(
-        self, engine: Engine, *, at_block: int | None = None, chain_id: int | None = None
+        self,
+        engine: Engine | Connection,
+        *,
+        at_block: int | None = None,
+        chain_id: int | None = None,
     ) -> None:
         self.engine = engine
         self.at_block = at_block
@@ -105,10 +110,14 @@ class ReplicaState:
         )
 
     def _first(self, query: Select[Any]) -> Any:
+        if isinstance(self.engine, Connection):
+            return self.engine.execute(query).first()
         with self.engine.connect() as conn:
             return conn.execute(query).first()
 
     def _all(self, query: Select[Any]) -> list[Any]:
+        if isinstance(self.engine, Connection):
+            return list(self.engine.execute(query).all())
         with self.engine.connect() as conn:
             return list(conn.execute(query).all())
 
@@ -142,7 +151,7 @@ class ReplicaState:
     def institution(self, address: str) -> InstitutionProfile | None:
         row = self._first(
             select(INSTITUTIONS).where(
-                INSTITUTIONS.c.address == _address(address), self._live(INSTITUTIONS)
+                INSTITUTIONS.c.address == checksum_address(address), self._live(INSTITUTIONS)
             )
         )
         return None if row is None else _institution_from_row(row)
@@ -167,7 +176,7 @@ class ReplicaState:
                               AgreementStatus(row.status))  # fmt: skip
 
     def subject_by_account(self, address: str) -> SubjectBinding | None:
-        return self._subject(SUBJECT_BINDINGS.c.account == _address(address))
+        return self._subject(SUBJECT_BINDINGS.c.account == checksum_address(address))
 
     def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
         return self._subject(SUBJECT_BINDINGS.c.subject_id == bytes(subject_id))
@@ -182,7 +191,7 @@ class ReplicaState:
     def roles_of(self, address: str) -> set[str]:
         rows = self._all(
             select(ROLE_MEMBERS.c.role_name).where(
-                ROLE_MEMBERS.c.account == _address(address), self._live(ROLE_MEMBERS)
+                ROLE_MEMBERS.c.account == checksum_address(address), self._live(ROLE_MEMBERS)
             )
         )
         return {r.role_name for r in rows} & _PROTOCOL_ROLES

@@ -1,0 +1,529 @@
+"""The regulators' audit views (DESIGN.md section 10): plain functions over a Session.
+
+Every view takes the same keyword filters and ignores the ones that do not apply to it:
+
+    institution: str | None   checksum or lowercase address of an institution
+    subject_id: bytes | None  pseudonymous subject id (32 bytes)
+    since, until: datetime | None   half-open window [since, until), timezone-aware
+    limit: int = 100, offset: int = 0   paging of list views
+
+Views (stable signatures; the API mounts them under /v1/audit):
+
+    access_audit(session, **filters) -> list[dict]   every access-log entry with the grant
+        check recomputed from the replica's state at the block it was checked
+    violations(session, **filters) -> list[dict]     entries logged "allowed" that had no
+        usable grant at that block (must be empty); same rows as access_audit
+    volumes(session, *, bucket="day"|"month", **filters) -> list[dict]   accesses per
+        institution, purpose, category and time bucket
+    grant_history(session, **filters) -> list[dict]  grants issued and revoked
+    agreements(session, **filters) -> list[dict]     agreement status history
+    anchors(session, **filters) -> list[dict]        anchored roots with their verification
+        status against the database (data batches, access-log ranges)
+    statistics(session, **filters) -> dict           the plan's KPIs
+
+Byte values are rendered 0x-hex, times ISO 8601 UTC, enums by name (lowercase).
+
+The grant check of an access is recomputed with ``grant_rules.check_grant`` over the state
+right after ``checked_block`` (the block the API's gate reported), at the time of the request
+(``at``: grant and agreement windows are judged by the request's clock), with the number of
+earlier allowed accesses under the same grant as the usage count.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Select, Table, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from indexer.replica import ReplicaState, checksum_address
+from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
+from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
+from ledger_api.chain.state import institution_state
+from ledger_api.chain.types import (
+    AccessLevel,
+    AgreementStatus,
+    AnchorKind,
+    GrantCheck,
+    Purpose,
+    bits_of,
+)
+from ledger_api.errors import InputError
+from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
+from ledger_api.store.models import BATCHES, RECORDS, BatchState
+
+__all__ = [
+    "VIEWS",
+    "access_audit",
+    "agreements",
+    "anchors",
+    "grant_history",
+    "statistics",
+    "violations",
+    "volumes",
+]
+
+ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
+ACCESS_LOG_ANCHORS = cast(Table, AccessLogAnchor.__table__)
+# Actions that serve restricted data and therefore need a grant (DESIGN.md section 8).
+GRANT_ACTIONS = frozenset({"records", "verify", "score"})
+_SCAN_BATCH = 1000
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else "0x" + bytes(value).hex()
+
+
+def _iso(value: datetime | int | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        value = datetime.fromtimestamp(value, UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def _epoch(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise InputError("since/until must be timezone-aware")
+    return int(value.timestamp())
+
+
+def _conn(session: Session) -> Connection:
+    return session.connection()
+
+
+def _page(limit: int, offset: int) -> tuple[int, int]:
+    if limit < 1 or offset < 0:
+        raise InputError("limit must be >= 1 and offset >= 0")
+    return limit, offset
+
+
+# -- access log joined with grant state --------------------------------------------------------
+
+
+def _entry_query(
+    institution: str | None, subject_id: bytes | None, since: datetime | None,
+    until: datetime | None,
+) -> Select[Any]:  # fmt: skip
+    log = ACCESS_LOG.c
+    query = select(ACCESS_LOG)
+    if institution is not None:
+        query = query.where(log.actor == checksum_address(institution))
+    if subject_id is not None:
+        query = query.where(log.subject_id == subject_id)
+    if since is not None:
+        query = query.where(log.at >= since)
+    if until is not None:
+        query = query.where(log.at < until)
+    return query.order_by(log.id)
+
+
+class _Rechecker:
+    """Recomputes grant checks, caching state per (block, key): a scan revisits the same few
+    grants and institutions at the same few blocks."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.state = ReplicaState(conn)
+        self._cache: dict[tuple[Any, ...], Any] = {}
+
+    def _cached(self, key: tuple[Any, ...], load: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = load()
+        return self._cache[key]
+
+    def _used_before(self, entry: Any) -> int:
+        log = ACCESS_LOG.c
+        return int(
+            self.conn.execute(
+                select(func.count()).where(
+                    log.grant_id == entry.grant_id, log.decision == "allowed", log.id < entry.id
+                )
+            ).scalar_one()
+        )
+
+    def check(self, entry: Any) -> tuple[GrantCheck | None, GrantState | None]:
+        """The recomputed check, or (None, None) when the entry used no grant."""
+        if entry.grant_id is None:
+            return None, None
+        block = entry.checked_block
+        state = self.state if block is None else self.state.at(block)
+        grant = self._cached(("g", block, entry.grant_id), lambda: state.grant(entry.grant_id))
+        profile = self._cached(("i", block, entry.actor), lambda: state.institution(entry.actor))
+        agreement = None
+        if profile is not None and profile.agreement_id:
+            agreement = self._cached(
+                ("a", block, profile.agreement_id), lambda: state.agreement(profile.agreement_id)
+            )
+        if entry.category is None or entry.purpose is None or entry.level is None:
+            return GrantCheck.UNKNOWN_GRANT if grant is None else None, grant
+        request = AccessRequest(entry.category, Purpose(entry.purpose), AccessLevel(entry.level))
+        now = int(entry.at.timestamp())
+        result = check_grant(grant, institution_state(profile), agreement, request, now,
+                             self._used_before(entry))  # fmt: skip
+        return result, grant
+
+
+def _grant_dict(grant: GrantState | None) -> dict[str, Any] | None:
+    if grant is None:
+        return None
+    return {
+        "grant_id": grant.grant_id,
+        "subject_index": grant.subject_index,
+        "institution_index": grant.institution_index,
+        "categories": bits_of(grant.categories),
+        "purpose": grant.purpose.name.lower(),
+        "level": grant.level.name.lower(),
+        "not_before": _iso(grant.not_before),
+        "not_after": _iso(grant.not_after),
+        "max_uses": grant.max_uses,
+        "revoked": grant.revoked,
+    }
+
+
+def _audit_row(entry: Any, result: GrantCheck | None, grant: GrantState | None) -> dict[str, Any]:
+    allowed = entry.decision == "allowed"
+    needs_grant = entry.actor_role == "institution" and entry.action in GRANT_ACTIONS
+    if result is None:
+        consistent = not (allowed and needs_grant)  # served restricted data with no grant
+    else:
+        consistent = not allowed or result == GrantCheck.USABLE
+    return {
+        "entry_id": entry.id,
+        "at": _iso(entry.at),
+        "actor": entry.actor,
+        "actor_role": entry.actor_role,
+        "action": entry.action,
+        "subject_id": _hex(entry.subject_id),
+        "category": entry.category,
+        "purpose": None if entry.purpose is None else Purpose(entry.purpose).name.lower(),
+        "level": None if entry.level is None else AccessLevel(entry.level).name.lower(),
+        "grant_id": entry.grant_id,
+        "checked_block": entry.checked_block,
+        "decision": entry.decision,
+        "reason": entry.reason,
+        "recomputed": None if result is None else result.code,
+        "consistent": consistent,
+        "grant_at_block": _grant_dict(grant),
+    }
+
+
+def _audited(session: Session, query: Select[Any]) -> Iterator[dict[str, Any]]:
+    conn = _conn(session)
+    checker = _Rechecker(conn)
+    last_id = None
+    while True:
+        page = query if last_id is None else query.where(
+            ACCESS_LOG.c.id > last_id
+        )  # fmt: skip
+        rows = conn.execute(page.limit(_SCAN_BATCH)).all()
+        for entry in rows:
+            yield _audit_row(entry, *checker.check(entry))
+        if len(rows) < _SCAN_BATCH:
+            return
+        last_id = rows[-1].id
+
+
+def access_audit(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Access-log entries (oldest first) with the grant state at their checked block."""
+    limit, offset = _page(limit, offset)
+    query = _entry_query(institution, subject_id, since, until).limit(limit).offset(offset)
+    conn = _conn(session)
+    checker = _Rechecker(conn)
+    return [_audit_row(e, *checker.check(e)) for e in conn.execute(query).all()]
+
+
+def violations(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Entries logged as allowed without a usable grant at their block. Must be empty."""
+    limit, offset = _page(limit, offset)
+    log = ACCESS_LOG.c
+    query = _entry_query(institution, subject_id, since, until).where(log.decision == "allowed")
+    found: list[dict[str, Any]] = []
+    for row in _audited(session, query):
+        if not row["consistent"]:
+            row["violation"] = row["recomputed"] or "no_grant"
+            found.append(row)
+            if len(found) >= offset + limit:
+                break
+    return found[offset:]
+
+
+# -- volumes -------------------------------------------------------------------------------------
+
+
+def _bucket(at: datetime, bucket: str) -> str:
+    at = at.astimezone(UTC)
+    if bucket == "day":
+        return at.strftime("%Y-%m-%d")
+    if bucket == "month":
+        return at.strftime("%Y-%m")
+    raise InputError("bucket must be 'day' or 'month'")
+
+
+def volumes(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0, bucket: str = "day",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Institutions' accesses per (bucket, institution, purpose, category), allowed/denied."""
+    limit, offset = _page(limit, offset)
+    log = ACCESS_LOG.c
+    query = (
+        _entry_query(institution, subject_id, since, until)
+        .where(log.actor_role == "institution")
+        .with_only_columns(log.at, log.actor, log.purpose, log.category, log.action, log.decision)
+    )
+    counts: dict[tuple[Any, ...], dict[str, int]] = defaultdict(
+        lambda: {"allowed": 0, "denied": 0, "verifications": 0}
+    )
+    for row in _conn(session).execute(query):
+        key = (_bucket(row.at, bucket), row.actor, row.purpose, row.category)
+        counts[key]["allowed" if row.decision == "allowed" else "denied"] += 1
+        counts[key]["verifications"] += row.action == "verify"
+    rows = [
+        {
+            "bucket": b,
+            "institution": actor,
+            "purpose": None if purpose is None else Purpose(purpose).name.lower(),
+            "category": category,
+            **c,
+            "total": c["allowed"] + c["denied"],
+        }
+        for (b, actor, purpose, category), c in counts.items()
+    ]
+    rows.sort(key=lambda r: (r["bucket"], r["institution"], str(r["purpose"]), str(r["category"])))
+    return rows[offset : offset + limit]
+
+
+# -- chain history -------------------------------------------------------------------------------
+
+
+def _subject_index(conn: Connection, subject_id: bytes) -> int:
+    row = conn.execute(
+        select(SUBJECT_BINDINGS.c.subject_index).where(SUBJECT_BINDINGS.c.subject_id == subject_id)
+    ).first()
+    return -1 if row is None else int(row.subject_index)
+
+
+def _time_window(query: Select[Any], since: datetime | None, until: datetime | None) -> Select[Any]:
+    if since is not None:
+        query = query.where(BLOCKS.c.timestamp >= _epoch(since))
+    if until is not None:
+        query = query.where(BLOCKS.c.timestamp < _epoch(until))
+    return query
+
+
+def grant_history(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Grants issued and revoked, in chain order."""
+    limit, offset = _page(limit, offset)
+    conn = _conn(session)
+    first_version = and_(GRANTS.c.valid_from_block == GRANTS.c.issued_block, ~GRANTS.c.revoked)
+    query = (
+        select(GRANTS, BLOCKS.c.timestamp)
+        .join(BLOCKS, BLOCKS.c.number == GRANTS.c.valid_from_block)
+        .where(or_(first_version, GRANTS.c.revoked))
+    )
+    if institution is not None:
+        query = query.where(GRANTS.c.institution == checksum_address(institution))
+    if subject_id is not None:
+        query = query.where(GRANTS.c.subject_index == _subject_index(conn, subject_id))
+    query = _time_window(query, since, until)
+    query = query.order_by(GRANTS.c.valid_from_block, GRANTS.c.valid_from_log)
+    rows = conn.execute(query.limit(limit).offset(offset)).all()
+    return [
+        {
+            "event": "revoked" if r.revoked else "issued",
+            "grant_id": r.grant_id,
+            "block": r.valid_from_block,
+            "at": _iso(r.timestamp),
+            "subject_index": r.subject_index,
+            "institution": r.institution,
+            "categories": bits_of(r.categories),
+            "purpose": Purpose(r.purpose).name.lower(),
+            "level": AccessLevel(r.level).name.lower(),
+            "not_before": _iso(r.not_before),
+            "not_after": _iso(r.not_after),
+            "max_uses": r.max_uses,
+            "tx_hash": _hex(r.issued_tx) if not r.revoked else None,
+        }
+        for r in rows
+    ]
+
+
+def agreements(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every status an agreement went through (proposed, active, suspended, ...)."""
+    limit, offset = _page(limit, offset)
+    query = select(AGREEMENTS, BLOCKS.c.timestamp).join(
+        BLOCKS, BLOCKS.c.number == AGREEMENTS.c.valid_from_block
+    )
+    if institution is not None:
+        query = query.where(AGREEMENTS.c.institution == checksum_address(institution))
+    query = _time_window(query, since, until).order_by(
+        AGREEMENTS.c.valid_from_block, AGREEMENTS.c.valid_from_log
+    )
+    rows = _conn(session).execute(query.limit(limit).offset(offset)).all()
+    return [
+        {
+            "agreement_id": r.agreement_id,
+            "institution": r.institution,
+            "status": AgreementStatus(r.status).name.lower(),
+            "block": r.valid_from_block,
+            "at": _iso(r.timestamp),
+            "current": r.valid_to_block is None,
+            "categories": bits_of(r.categories),
+            "purposes": [Purpose(p).name.lower() for p in bits_of(r.purposes)],
+            "not_before": _iso(r.not_before),
+            "not_after": _iso(r.not_after),
+            "document_hash": _hex(r.document_hash),
+        }
+        for r in rows
+    ]
+
+
+def _verify_anchor(conn: Connection, anchor: Any) -> str:
+    """How the database backs an anchored root up."""
+    if anchor.kind == AnchorKind.DATA_BATCH:
+        batch = conn.execute(
+            select(BATCHES.c.root, BATCHES.c.leaf_count).where(BATCHES.c.batch_id == anchor.ref)
+        ).first()
+        if batch is None:
+            by_root = conn.execute(select(BATCHES.c.batch_id).where(BATCHES.c.root == anchor.root))
+            return "batch_id_mismatch" if by_root.first() is not None else "unknown_batch"
+        if batch.root != anchor.root:
+            return "root_mismatch"
+        return "verified" if batch.leaf_count == anchor.leaf_count else "leaf_count_mismatch"
+    if anchor.kind == AnchorKind.ACCESS_LOG:
+        table = ACCESS_LOG_ANCHORS
+        found = conn.execute(select(table.c.id).where(table.c.root == anchor.root)).first()
+        return "verified" if found is not None else "unknown_log_range"
+    return "not_applicable"
+
+
+def anchors(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Anchored roots (by sequence) with their verification status; then data batches the
+    database holds as anchored whose root is not on chain ("missing_on_chain")."""
+    limit, offset = _page(limit, offset)
+    conn = _conn(session)
+    query = select(ANCHORS, BLOCKS.c.timestamp).join(
+        BLOCKS, BLOCKS.c.number == ANCHORS.c.block_number
+    )
+    query = _time_window(query, since, until).order_by(ANCHORS.c.sequence)
+    rows: list[dict[str, Any]] = [
+        {
+            "sequence": a.sequence,
+            "kind": AnchorKind(a.kind).name.lower(),
+            "root": _hex(a.root),
+            "ref": _hex(a.ref),
+            "leaf_count": a.leaf_count,
+            "submitter": a.submitter,
+            "block": a.block_number,
+            "at": _iso(a.timestamp),
+            "tx_hash": _hex(a.tx_hash),
+            "status": _verify_anchor(conn, a),
+        }
+        for a in conn.execute(query)
+    ]
+    claimed = select(BATCHES.c.batch_id, BATCHES.c.root, BATCHES.c.leaf_count).where(
+        BATCHES.c.state.in_((BatchState.ANCHORED, BatchState.ANCHOR_SENT)),
+        BATCHES.c.root.not_in(select(ANCHORS.c.root)),
+    )
+    for b in conn.execute(claimed.order_by(BATCHES.c.batch_id)):
+        rows.append({
+            "sequence": None, "kind": "data_batch", "root": _hex(b.root), "ref": _hex(b.batch_id),
+            "leaf_count": b.leaf_count, "submitter": None, "block": None, "at": None,
+            "tx_hash": None, "status": "missing_on_chain",
+        })  # fmt: skip
+    return rows[offset : offset + limit]
+
+
+# -- KPIs ----------------------------------------------------------------------------------------
+
+
+def statistics(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The plan's KPIs: information collected, coverage, grants, queries and verifications."""
+    conn = _conn(session)
+    records = (
+        select(RECORDS.c.category, RECORDS.c.provider, func.count().label("n"))
+        .join(BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id)
+        .group_by(RECORDS.c.category, RECORDS.c.provider)
+    )
+    covered = select(func.count(func.distinct(RECORDS.c.subject_id))).join(
+        BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id
+    )
+    if since is not None:
+        records = records.where(BATCHES.c.created_at >= since)
+        covered = covered.where(BATCHES.c.created_at >= since)
+    if until is not None:
+        records = records.where(BATCHES.c.created_at < until)
+        covered = covered.where(BATCHES.c.created_at < until)
+    live = GRANTS.c.valid_to_block.is_(None)
+    with_grant = select(func.count(func.distinct(GRANTS.c.subject_index)))
+    with_active = with_grant.where(live, ~GRANTS.c.revoked)
+    bound = select(func.count()).where(SUBJECT_BINDINGS.c.valid_to_block.is_(None))
+    log = ACCESS_LOG.c
+    per_institution = (
+        _entry_query(institution, subject_id, since, until)
+        .where(log.actor_role == "institution")
+        .with_only_columns(log.actor, log.action, log.decision, func.count().label("n"))
+        .group_by(log.actor, log.action, log.decision)
+        .order_by(None)
+    )
+    usage: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"queries": 0, "verifications": 0, "denied": 0}
+    )
+    for row in conn.execute(per_institution):
+        if row.decision != "allowed":
+            usage[row.actor]["denied"] += row.n
+        elif row.action == "verify":
+            usage[row.actor]["verifications"] += row.n
+        else:
+            usage[row.actor]["queries"] += row.n
+    return {
+        "records_by_category_provider": [
+            {"category": r.category, "provider": r.provider, "records": r.n}
+            for r in conn.execute(records.order_by(RECORDS.c.category, RECORDS.c.provider))
+        ],
+        "enterprises_covered": int(conn.execute(covered).scalar_one()),
+        "enterprises_bound": int(conn.execute(bound).scalar_one()),
+        "enterprises_with_any_grant": int(conn.execute(with_grant).scalar_one()),
+        "enterprises_with_active_grant": int(conn.execute(with_active).scalar_one()),
+        "usage_by_institution": [{"institution": k, **v} for k, v in sorted(usage.items())],
+    }
+
+
+VIEWS: dict[str, Callable[..., Any]] = {
+    "access": access_audit,
+    "violations": violations,
+    "volumes": volumes,
+    "grants": grant_history,
+    "agreements": agreements,
+    "anchors": anchors,
+    "statistics": statistics,
+}

@@ -1,0 +1,254 @@
+"""``ccl-indexer``: follow the ledger into SQL, report status, rebuild, print audit views.
+
+Settings come from ``CCL_*`` (ledger_api.settings): chain_url (empty: the embedded chain under
+data_dir/chain, which only one process may hold: the embedded stack runs the indexer in a
+thread instead), database_url, deployment_file, confirmation_depth, reorg_window_blocks,
+indexer_poll_interval_s. Errors are one line on stderr and a non-zero exit (``--debug`` shows
+the traceback).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+from web3 import Web3
+
+from indexer.audit_views import VIEWS
+from indexer.follower import Indexer
+from ledger_api.chain.deployment import Deployment, check_deployment
+from ledger_api.errors import InputError, LedgerError
+from ledger_api.settings import Settings
+
+app = typer.Typer(
+    name="ccl-indexer", help="Follow the ConsentLedger into SQL; audit views.",
+    no_args_is_help=True, pretty_exceptions_enable=False,
+)  # fmt: skip
+_state = {"debug": False}
+_err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def handles_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except LedgerError as exc:
+            if _state["debug"]:
+                raise
+            typer.echo(f"error: {exc.detail} [{exc.code}]", err=True)
+            raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+        except (SQLAlchemyError, OSError, ConnectionError) as exc:
+            if _state["debug"]:
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic wraps our InputError
+        raise InputError(str(exc).splitlines()[-1].strip()) from None
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int | None], None] | None]:
+    if not enabled or not _err.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("indexing blocks"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task("index", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@contextmanager
+def _indexer(progress: bool = False) -> Iterator[Indexer]:
+    from ledger_api.store.db import make_engine, migrate
+
+    settings = _settings()
+    with ExitStack() as stack:
+        if settings.chain_url:
+            w3 = Web3(Web3.HTTPProvider(settings.chain_url))
+        else:
+            from ledger_api.chain.embedded import open_embedded
+
+            chain = open_embedded(settings.data_dir / "chain")
+            stack.callback(chain.close)
+            w3 = chain.w3
+        deployment = Deployment.load(settings.resolved_deployment_file)
+        check_deployment(w3, deployment)
+        engine = make_engine(settings.resolved_database_url)
+        stack.callback(engine.dispose)
+        migrate(engine)
+        reporter = stack.enter_context(_progress(progress))
+        yield Indexer.for_engine(w3, deployment, engine, settings, progress=reporter)
+
+
+@app.command()
+@handles_errors
+def run() -> None:
+    """Follow the chain until interrupted (SIGINT/SIGTERM)."""
+    settings = _settings()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with _indexer(progress=True) as indexer:
+        typer.echo(f"following {indexer.contract} on chain {indexer.chain_id}", err=True)
+        indexer.run_forever(stop, settings.indexer_poll_interval_s)
+
+
+@app.command("catch-up")
+@handles_errors
+def catch_up() -> None:
+    """Index up to the confirmed head, then exit."""
+    with _indexer(progress=True) as indexer:
+        added = indexer.catch_up()
+        status = indexer.status()
+    typer.echo(f"indexed {added} event(s); at block {status.indexed_block}, lag {status.lag}")
+
+
+@app.command()
+@handles_errors
+def rebuild(
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Drop the replica and index everything again from the deployment block."""
+    if not yes and not typer.confirm("Drop the indexed replica and rebuild it?"):
+        raise typer.Exit(1)
+    with _indexer(progress=True) as indexer:
+        added = indexer.rebuild()
+    typer.echo(f"rebuilt: {added} event(s)")
+
+
+@app.command()
+@handles_errors
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Where the replica stands and how far it lags the confirmed head."""
+    with _indexer() as indexer:
+        report = indexer.status().as_dict()
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key:17} {value}")
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--{name}: not an ISO 8601 date/time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise InputError(f"--{name}: give a time zone (e.g. 2025-01-01T00:00:00+08:00)")
+    return parsed
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def _render(rows: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
+        sys.stdout.write(buffer.getvalue())
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    Console().print(table)
+
+
+@app.command()
+@handles_errors
+def audit(
+    view: Annotated[str, typer.Argument(help=f"One of: {', '.join(VIEWS)}.")],
+    institution: Annotated[str | None, typer.Option(help="Institution address.")] = None,
+    subject: Annotated[str | None, typer.Option(help="Subject id (0x-hex).")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 with zone, inclusive.")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 with zone, exclusive.")] = None,
+    limit: Annotated[int, typer.Option(help="Rows per page.")] = 100,
+    offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """Print an audit view (DESIGN.md section 10)."""
+    from sqlalchemy.orm import Session
+
+    from ledger_api.store.db import make_engine, migrate
+
+    if view not in VIEWS:
+        raise InputError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
+    if fmt not in ("table", "json", "csv"):
+        raise InputError("--format must be table, json or csv")
+    try:
+        subject_id = None if subject is None else bytes.fromhex(subject.removeprefix("0x"))
+    except ValueError:
+        raise InputError("--subject must be 0x-hex") from None
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            result = VIEWS[view](
+                session, institution=institution, subject_id=subject_id,
+                since=_parse_time(since, "since"), until=_parse_time(until, "until"),
+                limit=limit, offset=offset,
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+    if isinstance(result, dict):
+        if fmt == "json":
+            typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
+            return
+        result = [{"kpi": k, "value": v} for k, v in result.items()]
+    _render(result, fmt)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

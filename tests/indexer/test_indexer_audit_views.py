@@ -1,0 +1,200 @@
+"""Audit views over the access log and the replica (DESIGN.md section 10)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from activity import TAX, agreement_changes, anchors_and_disputes, issue_grants
+from conftest import make_indexer
+from eth_utils import keccak
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+from world import World
+
+from indexer import audit_views
+from indexer.cli import app
+from ledger_api.chain.types import AccessLevel, Purpose
+from ledger_api.store.access_log import AccessLogEntry
+from ledger_api.store.models import BATCHES, BatchState
+
+_ids = itertools.count(1)
+
+
+def log_access(
+    engine: Engine, world: World, *, actor: str, grant_id: int | None, decision: str = "allowed",
+    action: str = "records", category: int | None = TAX, purpose: Purpose = Purpose.LOAN_APPLICATION,
+    level: AccessLevel = AccessLevel.QUERY, at: datetime | None = None, subject: int = 0,
+) -> int:  # fmt: skip
+    """Append an access-log entry as the API would (hash chain faked: not audited here)."""
+    entry_id = next(_ids)
+    digest = hashlib.sha256(str(entry_id).encode()).digest()
+    with Session(engine) as session, session.begin():
+        session.add(AccessLogEntry(
+            id=entry_id, at=at or datetime.now(UTC), actor=actor, actor_role="institution",
+            action=action, subject_id=world.subject_ids[subject], category=category,
+            purpose=int(purpose), level=int(level), grant_id=grant_id,
+            checked_block=world.w3.eth.block_number, decision=decision,
+            reason="ok" if decision == "allowed" else "revoked", response_hash=None,
+            prev_hash=b"\x00" * 32, entry_hash=digest, anchor_id=None,
+        ))  # fmt: skip
+    return entry_id
+
+
+def view(engine: Engine, name: str, **filters: object) -> object:
+    with Session(engine) as session:
+        return audit_views.VIEWS[name](session, **filters)
+
+
+@pytest.fixture
+def grants(world: World, engine: Engine) -> list[int]:
+    ids = issue_grants(world)
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    return ids
+
+
+def test_normal_accesses_show_the_grant_state_and_no_violations(
+    world: World, engine: Engine, grants: list[int]
+) -> None:
+    ok = log_access(engine, world, actor=world.bank.address, grant_id=grants[0])
+    log_access(engine, world, actor=world.bank.address, grant_id=grants[0], action="verify",
+               level=AccessLevel.VERIFY)  # fmt: skip
+    log_access(engine, world, actor=world.bank_b.address, grant_id=grants[0], decision="denied")
+    assert view(engine, "violations") == []
+    rows = view(engine, "access")
+    assert isinstance(rows, list) and len(rows) == 3
+    first = rows[0]
+    assert first["entry_id"] == ok and first["recomputed"] == "usable" and first["consistent"]
+    assert first["grant_at_block"]["revoked"] is False
+    assert first["grant_at_block"]["categories"] == [2, 3]
+    assert rows[2]["recomputed"] == "wrong_institution" and rows[2]["consistent"]
+    assert (
+        view(engine, "access", institution=world.bank_b.address.lower())[0]["decision"] == "denied"
+    )
+
+
+def test_a_forged_allowed_entry_under_a_revoked_grant_is_named(
+    world: World, engine: Engine, grants: list[int]
+) -> None:
+    before = log_access(engine, world, actor=world.bank.address, grant_id=grants[0])
+    world.ledger.revoke_grant(world.subject_tx[0], grants[0])
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    forged = log_access(engine, world, actor=world.bank.address, grant_id=grants[0])
+    no_grant = log_access(engine, world, actor=world.bank.address, grant_id=None)
+    found = view(engine, "violations")
+    assert [(v["entry_id"], v["violation"]) for v in found] == [  # type: ignore[union-attr]
+        (forged, "revoked"),
+        (no_grant, "no_grant"),
+    ]
+    assert found[0]["grant_at_block"]["revoked"] is True  # type: ignore[index]
+    assert before not in {v["entry_id"] for v in found}  # type: ignore[union-attr]
+    assert view(engine, "violations", limit=1, offset=1)[0]["entry_id"] == no_grant  # type: ignore[index]
+
+
+def test_usage_caps_are_recounted_from_the_log(
+    world: World, engine: Engine, grants: list[int]
+) -> None:
+    capped = grants[1]  # max_uses = 3, subject 1
+    ids = [log_access(engine, world, actor=world.bank.address, grant_id=capped, subject=1)
+           for _ in range(4)]  # fmt: skip
+    assert [v["entry_id"] for v in view(engine, "violations")] == [ids[3]]  # type: ignore[union-attr]
+    assert view(engine, "violations")[0]["violation"] == "usage_cap_reached"  # type: ignore[index]
+
+
+def test_volumes_group_by_bucket_institution_purpose_and_category(
+    world: World, engine: Engine, grants: list[int]
+) -> None:
+    day1 = datetime(2025, 3, 1, 10, tzinfo=UTC)
+    for at in (day1, day1 + timedelta(hours=1), day1 + timedelta(days=1)):
+        log_access(engine, world, actor=world.bank.address, grant_id=grants[0], at=at)
+    log_access(engine, world, actor=world.bank.address, grant_id=grants[0], at=day1,
+               decision="denied")  # fmt: skip
+    rows = view(engine, "volumes")
+    assert [(r["bucket"], r["allowed"], r["denied"]) for r in rows] == [  # type: ignore[union-attr]
+        ("2025-03-01", 2, 1),
+        ("2025-03-02", 1, 0),
+    ]
+    assert rows[0]["purpose"] == "loan_application" and rows[0]["category"] == TAX  # type: ignore[index]
+    monthly = view(engine, "volumes", bucket="month", since=day1 + timedelta(days=1))
+    assert [(r["bucket"], r["total"]) for r in monthly] == [("2025-03", 1)]  # type: ignore[union-attr]
+
+
+def test_grant_history_and_agreements_come_from_the_chain(
+    world: World, engine: Engine, grants: list[int]
+) -> None:
+    world.ledger.revoke_grant(world.subject_tx[0], grants[0])
+    agreement = agreement_changes(world)
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    history = view(engine, "grants")
+    assert [(h["event"], h["grant_id"]) for h in history] == [  # type: ignore[union-attr]
+        ("issued", g) for g in grants
+    ] + [("revoked", grants[0])]
+    to_b = view(engine, "grants", institution=world.bank_b.address)
+    assert [h["grant_id"] for h in to_b] == [grants[2]]  # type: ignore[union-attr]
+    mine = view(engine, "grants", subject_id=world.subject_ids[0])
+    assert [h["event"] for h in mine] == ["issued", "revoked"]  # type: ignore[union-attr]
+    statuses = [a["status"] for a in view(engine, "agreements", institution=world.bank_b.address)]  # type: ignore[union-attr]
+    assert statuses == ["proposed", "active", "suspended", "active"]
+    assert view(engine, "agreements", since=datetime.now(UTC) + timedelta(days=3650)) == []
+    assert agreement == 2
+
+
+def test_anchors_are_verified_against_the_ingest_batches(world: World, engine: Engine) -> None:
+    root, _, _ = anchors_and_disputes(world)
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    base = dict(provider="tax", category=TAX, catalog_version=1, rows_total=2, rows_accepted=2,
+                rows_duplicate=0, rows_rejected=0, created_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC))  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(BATCHES).values(batch_id=keccak(b"batch"), root=root, leaf_count=2,
+                                            state=BatchState.ANCHORED, **base))  # fmt: skip
+        conn.execute(insert(BATCHES).values(batch_id=b"\x07" * 32, root=b"\x08" * 32,
+                                            leaf_count=5, state=BatchState.ANCHORED, **base))  # fmt: skip
+    rows = view(engine, "anchors")
+    assert [(r["kind"], r["status"]) for r in rows] == [  # type: ignore[union-attr]
+        ("data_batch", "verified"),
+        ("access_log", "unknown_log_range"),
+        ("data_batch", "missing_on_chain"),
+    ]
+    with engine.begin() as conn:  # someone rewrites the stored root
+        conn.execute(BATCHES.update().where(BATCHES.c.batch_id == keccak(b"batch"))
+                     .values(root=b"\x09" * 32))  # fmt: skip
+    assert view(engine, "anchors")[0]["status"] == "root_mismatch"  # type: ignore[index]
+
+
+def test_statistics_report_the_plan_kpis(world: World, engine: Engine, grants: list[int]) -> None:
+    log_access(engine, world, actor=world.bank.address, grant_id=grants[0])
+    log_access(engine, world, actor=world.bank.address, grant_id=grants[0], action="verify")
+    log_access(engine, world, actor=world.bank.address, grant_id=None, decision="denied")
+    stats = view(engine, "statistics")
+    assert isinstance(stats, dict)
+    assert stats["enterprises_bound"] == 3
+    assert stats["enterprises_with_any_grant"] == 2 == stats["enterprises_with_active_grant"]
+    assert stats["usage_by_institution"] == [
+        {"institution": world.bank.address, "queries": 1, "verifications": 1, "denied": 1}
+    ]
+    assert stats["records_by_category_provider"] == [] and stats["enterprises_covered"] == 0
+
+
+def test_cli_prints_views_as_json_and_csv(
+    world: World, engine: Engine, grants: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_access(engine, world, actor=world.bank.address, grant_id=grants[0])
+    monkeypatch.setenv("CCL_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    result = runner.invoke(app, ["audit", "access", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["recomputed"] == "usable"
+    result = runner.invoke(app, ["audit", "grants", "--format", "csv",
+                                 "--institution", world.bank_b.address])  # fmt: skip
+    assert result.exit_code == 0 and result.stdout.splitlines()[0].startswith("event,grant_id")
+    result = runner.invoke(app, ["audit", "violations", "--since", "yesterday"])
+    assert result.exit_code == 2 and "error: --since" in result.stderr
+    result = runner.invoke(app, ["audit", "nonsense"])
+    assert result.exit_code == 2 and "unknown view" in result.stderr
+    with engine.connect() as conn:
+        assert conn.execute(select(BATCHES)).first() is None
