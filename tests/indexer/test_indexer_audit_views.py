@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from activity import TAX, agreement_changes, anchors_and_disputes, issue_grants
@@ -27,8 +28,9 @@ _ids = itertools.count(1)
 
 def log_access(
     engine: Engine, world: World, *, actor: str, grant_id: int | None, decision: str = "allowed",
-    action: str = "records", category: int | None = TAX, purpose: Purpose = Purpose.LOAN_APPLICATION,
-    level: AccessLevel = AccessLevel.QUERY, at: datetime | None = None, subject: int = 0,
+    action: str = "records", category: int | None = TAX,
+    purpose: Purpose = Purpose.LOAN_APPLICATION, level: AccessLevel = AccessLevel.QUERY,
+    at: datetime | None = None, subject: int = 0,
 ) -> int:  # fmt: skip
     """Append an access-log entry as the API would (hash chain faked: not audited here)."""
     entry_id = next(_ids)
@@ -45,7 +47,7 @@ def log_access(
     return entry_id
 
 
-def view(engine: Engine, name: str, **filters: object) -> object:
+def view(engine: Engine, name: str, **filters: object) -> Any:
     with Session(engine) as session:
         return audit_views.VIEWS[name](session, **filters)
 
@@ -86,13 +88,13 @@ def test_a_forged_allowed_entry_under_a_revoked_grant_is_named(
     forged = log_access(engine, world, actor=world.bank.address, grant_id=grants[0])
     no_grant = log_access(engine, world, actor=world.bank.address, grant_id=None)
     found = view(engine, "violations")
-    assert [(v["entry_id"], v["violation"]) for v in found] == [  # type: ignore[union-attr]
+    assert [(v["entry_id"], v["violation"]) for v in found] == [
         (forged, "revoked"),
         (no_grant, "no_grant"),
     ]
-    assert found[0]["grant_at_block"]["revoked"] is True  # type: ignore[index]
-    assert before not in {v["entry_id"] for v in found}  # type: ignore[union-attr]
-    assert view(engine, "violations", limit=1, offset=1)[0]["entry_id"] == no_grant  # type: ignore[index]
+    assert found[0]["grant_at_block"]["revoked"] is True
+    assert before not in {v["entry_id"] for v in found}
+    assert view(engine, "violations", limit=1, offset=1)[0]["entry_id"] == no_grant
 
 
 def test_usage_caps_are_recounted_from_the_log(
@@ -101,8 +103,8 @@ def test_usage_caps_are_recounted_from_the_log(
     capped = grants[1]  # max_uses = 3, subject 1
     ids = [log_access(engine, world, actor=world.bank.address, grant_id=capped, subject=1)
            for _ in range(4)]  # fmt: skip
-    assert [v["entry_id"] for v in view(engine, "violations")] == [ids[3]]  # type: ignore[union-attr]
-    assert view(engine, "violations")[0]["violation"] == "usage_cap_reached"  # type: ignore[index]
+    assert [v["entry_id"] for v in view(engine, "violations")] == [ids[3]]
+    assert view(engine, "violations")[0]["violation"] == "usage_cap_reached"
 
 
 def test_volumes_group_by_bucket_institution_purpose_and_category(
@@ -114,13 +116,13 @@ def test_volumes_group_by_bucket_institution_purpose_and_category(
     log_access(engine, world, actor=world.bank.address, grant_id=grants[0], at=day1,
                decision="denied")  # fmt: skip
     rows = view(engine, "volumes")
-    assert [(r["bucket"], r["allowed"], r["denied"]) for r in rows] == [  # type: ignore[union-attr]
+    assert [(r["bucket"], r["allowed"], r["denied"]) for r in rows] == [
         ("2025-03-01", 2, 1),
         ("2025-03-02", 1, 0),
     ]
-    assert rows[0]["purpose"] == "loan_application" and rows[0]["category"] == TAX  # type: ignore[index]
+    assert rows[0]["purpose"] == "loan_application" and rows[0]["category"] == TAX
     monthly = view(engine, "volumes", bucket="month", since=day1 + timedelta(days=1))
-    assert [(r["bucket"], r["total"]) for r in monthly] == [("2025-03", 1)]  # type: ignore[union-attr]
+    assert [(r["bucket"], r["total"]) for r in monthly] == [("2025-03", 1)]
 
 
 def test_grant_history_and_agreements_come_from_the_chain(
@@ -130,14 +132,14 @@ def test_grant_history_and_agreements_come_from_the_chain(
     agreement = agreement_changes(world)
     make_indexer(world.w3, world.ledger.deployment, engine).run_once()
     history = view(engine, "grants")
-    assert [(h["event"], h["grant_id"]) for h in history] == [  # type: ignore[union-attr]
-        ("issued", g) for g in grants
-    ] + [("revoked", grants[0])]
+    assert [(h["event"], h["grant_id"]) for h in history] == [("issued", g) for g in grants] + [
+        ("revoked", grants[0])
+    ]
     to_b = view(engine, "grants", institution=world.bank_b.address)
-    assert [h["grant_id"] for h in to_b] == [grants[2]]  # type: ignore[union-attr]
+    assert [h["grant_id"] for h in to_b] == [grants[2]]
     mine = view(engine, "grants", subject_id=world.subject_ids[0])
-    assert [h["event"] for h in mine] == ["issued", "revoked"]  # type: ignore[union-attr]
-    statuses = [a["status"] for a in view(engine, "agreements", institution=world.bank_b.address)]  # type: ignore[union-attr]
+    assert [h["event"] for h in mine] == ["issued", "revoked"]
+    statuses = [a["status"] for a in view(engine, "agreements", institution=world.bank_b.address)]
     assert statuses == ["proposed", "active", "suspended", "active"]
     assert view(engine, "agreements", since=datetime.now(UTC) + timedelta(days=3650)) == []
     assert agreement == 2
@@ -153,9 +155,10 @@ def test_anchors_are_verified_against_the_ingest_batches(world: World, engine: E
         conn.execute(insert(BATCHES).values(batch_id=keccak(b"batch"), root=root, leaf_count=2,
                                             state=BatchState.ANCHORED, **base))  # fmt: skip
         conn.execute(insert(BATCHES).values(batch_id=b"\x07" * 32, root=b"\x08" * 32,
-                                            leaf_count=5, state=BatchState.ANCHORED, **base))  # fmt: skip
+                                            leaf_count=5, state=BatchState.ANCHORED,
+                                            **base))  # fmt: skip
     rows = view(engine, "anchors")
-    assert [(r["kind"], r["status"]) for r in rows] == [  # type: ignore[union-attr]
+    assert [(r["kind"], r["status"]) for r in rows] == [
         ("data_batch", "verified"),
         ("access_log", "unknown_log_range"),
         ("data_batch", "missing_on_chain"),
@@ -163,7 +166,7 @@ def test_anchors_are_verified_against_the_ingest_batches(world: World, engine: E
     with engine.begin() as conn:  # someone rewrites the stored root
         conn.execute(BATCHES.update().where(BATCHES.c.batch_id == keccak(b"batch"))
                      .values(root=b"\x09" * 32))  # fmt: skip
-    assert view(engine, "anchors")[0]["status"] == "root_mismatch"  # type: ignore[index]
+    assert view(engine, "anchors")[0]["status"] == "root_mismatch"
 
 
 def test_statistics_report_the_plan_kpis(world: World, engine: Engine, grants: list[int]) -> None:

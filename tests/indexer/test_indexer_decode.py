@@ -18,7 +18,7 @@ from indexer.decode import (
 )
 from ledger_api.chain.artifacts import ledger_abi
 
-ADDRESS = "0x00000000000000000000000000000000000000C1"
+ADDRESS = Web3.to_checksum_address("0x00000000000000000000000000000000000000c1")
 _counter = itertools.count(1)
 
 

@@ -76,7 +76,7 @@ def test_incremental_indexing_equals_a_rebuild_from_scratch(
 def test_reorg_on_eth_tester_leaves_the_replica_equal_to_a_clean_reindex(
     world: World, new_engine: Callable[[], Engine]
 ) -> None:
-    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester = world.w3.provider.ethereum_tester
     engine = new_engine()
     indexer = make_indexer(world.w3, world.ledger.deployment, engine)
     issue_grants(world)
@@ -99,7 +99,7 @@ def test_reorg_on_eth_tester_leaves_the_replica_equal_to_a_clean_reindex(
 def test_reorg_onto_a_shorter_branch_is_undone_too(
     world: World, new_engine: Callable[[], Engine]
 ) -> None:
-    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester = world.w3.provider.ethereum_tester
     engine = new_engine()
     indexer = make_indexer(world.w3, world.ledger.deployment, engine)
     indexer.run_once()
@@ -119,7 +119,7 @@ def test_reorg_onto_a_shorter_branch_is_undone_too(
 def test_reorg_deeper_than_the_window_stops_with_a_clear_error(
     world: World, new_engine: Callable[[], Engine]
 ) -> None:
-    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester = world.w3.provider.ethereum_tester
     engine = new_engine()
     indexer = make_indexer(world.w3, world.ledger.deployment, engine, reorg_window=2)
     indexer.run_once()
