@@ -1,0 +1,192 @@
+"""Subject flows (registration, grants, access log with proofs, disputes, commitments),
+provider ingestion, and access-log tamper detection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Api
+from eth_account import Account
+from sqlalchemy import delete, update
+from test_gate import read, sid
+from world import USCCS
+
+from ledger_api.accesslog import ACCESS_LOG, verify_access_log
+from ledger_api.anchoring.merkle import verify_proof
+from ledger_api.chain.ledger import GrantTerms
+from ledger_api.chain.types import AccessLevel, DisputeKind, Purpose
+from ledger_api.errors import GrantError, LedgerError
+
+
+def test_registration_is_requested_signed_and_approved(api: Api) -> None:
+    key = Account.create()
+    wallet = api.client(key)
+    w = api.world
+    with pytest.raises(LedgerError) as caught:
+        wallet.me()
+    assert caught.value.code == "role_required"
+    registration = wallet.request_registration(_free_uscc())
+    assert registration.status == "awaiting_signature" and "*" in registration.uscc_masked
+    signed = wallet.sign_registration(registration)
+    assert signed.status == "pending_approval"
+    operator = api.client(w.operator.account)
+    assert [r.id for r in operator.list_registrations("pending_approval")] == [registration.id]
+    approved = operator.approve_registration(registration.id)
+    assert approved.status == "bound" and wallet.registration_status(registration.id).status == "bound"
+    assert wallet.me().subject_id == registration.subject_id
+
+
+def _free_uscc() -> str:
+    from ledger_api.synth.generator import make_uscc
+
+    return make_uscc("410100", 987654)
+
+
+def test_subject_relays_grants_and_revocation_through_the_api(api: Api) -> None:
+    w = api.world
+    key = w.subject_keys[0]
+    wallet = api.client(key)
+    now = int(api.clock())
+    terms = GrantTerms(w.bank.address, 0b100, Purpose.LOAN_APPLICATION, AccessLevel.QUERY,
+                       now - 10, now + 3600)
+    [single] = wallet.relay_grants([w.ledger.sign_grant(key, terms)])
+    assert read(api, single).records
+    nonce = w.ledger.nonce_of(key.address)
+    batch = wallet.relay_grants([w.ledger.sign_grant(key, terms, nonce=nonce),
+                                 w.ledger.sign_grant(key, terms, nonce=nonce + 1)])
+    assert len(batch) == 2
+    statuses = {g.grant_id: g.status for g in wallet.my_grants()}
+    assert statuses[single] == "usable"
+    deadline, signature = w.ledger.sign_revocation(key, single)
+    wallet.relay_revocation(single, deadline, signature)
+    assert {g.grant_id: g.status for g in wallet.my_grants()}[single] == "revoked"
+    with pytest.raises(GrantError) as caught:
+        read(api, single)
+    assert caught.value.code == "revoked"
+    new_nonce = w.ledger.nonce_of(key.address) + 5
+    deadline, signature = w.ledger.sign_nonce_increase(key, new_nonce)
+    wallet.relay_nonce_increase(new_nonce, deadline, signature)
+    assert w.ledger.nonce_of(key.address) == new_nonce
+
+
+def test_own_data_is_unmasked_and_access_log_entries_prove_against_anchored_root(api: Api) -> None:
+    w = api.world
+    grant = api.grant(categories=0b1, level=AccessLevel.QUERY)
+    read(api, grant, category="registration")
+    wallet = api.client(w.subject_keys[0])
+    mine = wallet.my_records()
+    registration = next(r for r in mine.records if r.category == "registration")
+    assert registration.fields["legal_representative"] == "张三丰"
+    assert {r.category for r in mine.records} == {"registration", "tax", "social_insurance",
+                                                  "judicial"}
+    anchor_id = api.client(w.operator.account).anchor_access_log()
+    assert anchor_id is not None
+    page = wallet.my_access_log()
+    institution_reads = [e for e in page.entries if e.actor == w.bank.address]
+    assert institution_reads and institution_reads[0].grant_id == grant
+    entry = institution_reads[0]
+    proof = [bytes.fromhex(p[2:]) for p in entry.proof or []]
+    root, leaf = bytes.fromhex(entry.root[2:]), bytes.fromhex(entry.leaf[2:])
+    assert entry.anchor_status == "anchored" and entry.anchor_sequence
+    assert verify_proof(proof, root, leaf)
+    assert w.ledger.verify_inclusion(root, leaf, proof)
+    assert all(e.actor != w.subject_keys[1].address for e in page.entries)
+
+
+def test_objection_flags_the_record_and_an_upheld_one_hides_it(api: Api) -> None:
+    w = api.world
+    key = w.subject_keys[0]
+    wallet = api.client(key)
+    tax = [r for r in wallet.my_records("tax").records]
+    target = tax[0]
+    proof = wallet.record_proof(target.record_uid)
+    reason = b"\x07" * 32
+    deadline, signature = w.ledger.sign_dispute(
+        key, DisputeKind.OBJECTION, bytes.fromhex(proof.root[2:]), bytes.fromhex(proof.leaf[2:]),
+        reason)
+    dispute = wallet.open_dispute(target.record_uid, int(DisputeKind.OBJECTION), reason, deadline,
+                                  signature)
+    assert dispute.status == "open" and [d.dispute_id for d in wallet.my_disputes()] == [
+        dispute.dispute_id]
+    grant = api.grant()
+    flagged = {r.record_uid: r.disputed for r in read(api, grant).records}
+    assert flagged[target.record_uid] is True and sum(flagged.values()) == 1
+    api.client(w.operator.account).resolve_dispute(dispute.dispute_id, 1, b"\x08" * 32)
+    remaining = [r.record_uid for r in read(api, grant).records]
+    assert target.record_uid not in remaining and len(remaining) == len(tax) - 1
+    assert wallet.my_disputes()[0].outcome == "upheld"
+
+
+def test_credit_commitment_is_stored_and_anchored(api: Api) -> None:
+    wallet = api.client(api.world.subject_keys[0])
+    made = wallet.make_commitment("本企业承诺按期足额偿还融资款项。")
+    assert made.status == "anchored" and made.anchor_sequence
+    anchor = api.world.ledger.anchor_of(bytes.fromhex(made.leaf[2:]))
+    assert anchor is not None and anchor.kind.name == "SUBJECT_STATEMENT"
+    assert [c.id for c in wallet.my_commitments()] == [made.id]
+
+
+def test_provider_ingests_a_batch_anchored_on_chain(api: Api) -> None:
+    w = api.world
+    row = {"uscc": USCCS[2], "record_key": "u-1", "month": "2025-01", "account_no": "4101234567",
+           "water_arrears": "0.00", "electricity_arrears": "0.00", "gas_arrears": "0.00"}
+    bad = dict(row, record_key="u-2", month="2025-13")
+    data = (json.dumps(row) + "\n" + json.dumps(bad)).encode()
+    result = api.client(w.provider.account).ingest("utilities", data)
+    assert result.accepted == 1 and len(result.rejected) == 1 and result.state == "anchored"
+    assert w.ledger.anchor_of(bytes.fromhex(result.root[2:])) is not None
+    with pytest.raises(LedgerError) as caught:
+        api.client(w.bank.account).ingest("utilities", data)
+    assert caught.value.status == 403
+
+
+def test_access_log_detects_a_deleted_and_an_edited_entry(api: Api) -> None:
+    grant = api.grant()
+    for _ in range(5):
+        read(api, grant)
+    with api.engine.connect() as conn:
+        assert verify_access_log(conn).clean
+    with api.engine.begin() as conn:
+        conn.execute(update(ACCESS_LOG).where(ACCESS_LOG.c.id == 2).values(reason="edited"))
+        conn.execute(delete(ACCESS_LOG).where(ACCESS_LOG.c.id == 4))
+    with api.engine.connect() as conn:
+        report = verify_access_log(conn)
+    assert [f.entry_id for f in report.of_kind("edited")] == [2]
+    assert [f.entry_id for f in report.of_kind("deleted")] == [4]
+    verdict = api.client(api.world.operator.account).verify_access_log()
+    assert not verdict.clean and {f.kind for f in verdict.findings} == {"edited", "deleted"}
+
+
+def test_access_log_detects_deleted_tail_after_anchoring(api: Api) -> None:
+    grant = api.grant()
+    for _ in range(3):
+        read(api, grant)
+    api.ctx.anchoring.anchor_once()
+    with api.engine.begin() as conn:
+        last = api.last_entry()["id"]
+        conn.execute(delete(ACCESS_LOG).where(ACCESS_LOG.c.id == last))
+    with api.engine.connect() as conn:
+        report = verify_access_log(conn)
+    assert [f.entry_id for f in report.of_kind("deleted")] == [last]
+
+
+def test_audit_router_answers_501_without_the_indexer_views(api: Api) -> None:
+    import importlib.util
+
+    regulator = api.client(api.world.regulator.account)
+    if importlib.util.find_spec("indexer.audit_views") is not None:
+        pytest.skip("indexer.audit_views is installed")
+    with pytest.raises(LedgerError) as caught:
+        regulator.audit("violations")
+    assert caught.value.status == 501 and caught.value.code == "audit_views_unavailable"
+    with pytest.raises(LedgerError) as denied:
+        api.client(api.world.bank.account).audit("violations")
+    assert denied.value.code == "role_required"
+
+
+def test_subject_id_may_be_given_as_uscc(api: Api) -> None:
+    grant = api.grant()
+    page = api.client(api.world.bank.account).records(
+        USCCS[0], category="tax", purpose="loan_application", grant_id=grant)
+    assert page.subject_id == sid(api)
