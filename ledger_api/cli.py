@@ -299,6 +299,40 @@ def shred(
     typer.echo(f"subject 0x{sid.hex()} " + ("shredded" if changed else "was already shredded"))
 
 
+@app.command()
+@handles_errors
+def stack(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port.")] = 8700,
+) -> None:
+    """Run the embedded stack (chain, database, indexer, API) on localhost until Ctrl-C.
+
+    State persists under CCL_DATA_DIR (default ./var): stop and start again to continue.
+    """
+    import uvicorn
+
+    from ledger_api.stack import EmbeddedStack
+
+    settings = _settings()
+    running = EmbeddedStack(settings)
+    try:
+        running.start()
+        deployment = running.context.ledger.deployment
+        _err.print(
+            f"[bold]Credit Consent Ledger[/bold] ({settings.mode} mode, "
+            f"data in {settings.data_dir})\n"
+            f"  chain id {deployment.chain_id}, head block {running.w3.eth.block_number}\n"
+            f"  ledger   {deployment.address}\n"
+            f"  database {settings.resolved_database_url.split('@')[-1]}\n"
+            f"  API      http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)\n"
+            f"Point the wallet at it:  export CCL_WALLET_API_URL=http://{host}:{port}\n"
+            "Stop with Ctrl-C; starting again continues where it stopped."
+        )
+        uvicorn.run(running.app(), host=host, port=port, log_level="warning")
+    finally:
+        running.close()
+
+
 def main() -> None:
     try:
         app()

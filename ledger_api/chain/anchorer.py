@@ -8,6 +8,7 @@ from ledger_api.chain.revert import ContractRevert
 from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.types import AnchorKind as ChainAnchorKind
 from ledger_api.errors import ConflictError, InputError, IntegrityError
+from ledger_api.settings import Settings
 
 
 class ChainAnchorer:
@@ -59,3 +60,15 @@ class ChainAnchorer:
             submitter=record.submitter,
             anchored_at=0,  # the contract keeps no time; the Anchored event's block has it
         )
+
+
+def anchorer_from_settings(settings: Settings) -> ChainAnchorer:
+    """The platform's anchorer for CLI use: the chain from settings, the operator key pays.
+
+    The connection stays open for the life of the process (a CLI command).
+    """
+    from ledger_api.chain.connection import open_chain, open_ledger, operator_transactor
+
+    connection = open_chain(settings)
+    operator = operator_transactor(settings, connection.w3)
+    return ChainAnchorer(open_ledger(settings, connection), operator)

@@ -1,0 +1,49 @@
+"""Connect to the chain named by the settings: a JSON-RPC node, or the embedded chain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from web3 import Web3
+
+from ledger_api.chain.deployment import Deployment
+from ledger_api.chain.ledger import Ledger
+from ledger_api.chain.transactor import Transactor
+from ledger_api.errors import ChainError
+from ledger_api.settings import Settings
+
+
+@dataclass
+class ChainConnection:
+    w3: Web3
+    embedded: object | None = None  # the EmbeddedChain when in-process
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for closer in reversed(self.closers):
+            closer()
+        self.closers.clear()
+
+
+def open_chain(settings: Settings) -> ChainConnection:
+    if settings.chain_url:
+        w3 = Web3(Web3.HTTPProvider(settings.chain_url, request_kwargs={"timeout": 30}))
+        if not w3.is_connected():
+            raise ChainError(
+                f"chain node unreachable at {settings.chain_url}", code="chain_unreachable"
+            )
+        return ChainConnection(w3)
+    from ledger_api.chain.embedded import open_embedded
+
+    chain = open_embedded(settings.data_dir / "chain")
+    return ChainConnection(chain.w3, embedded=chain, closers=[chain.close])
+
+
+def operator_transactor(settings: Settings, w3: Web3) -> Transactor:
+    return Transactor(w3, Account.from_key(settings.operator_key.get_secret_value()))
+
+
+def open_ledger(settings: Settings, connection: ChainConnection) -> Ledger:
+    return Ledger(connection.w3, Deployment.load(settings.resolved_deployment_file))

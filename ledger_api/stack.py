@@ -1,0 +1,87 @@
+"""The embedded stack: chain, database, indexer and API in one process.
+
+`ccl stack` runs it for manual use on localhost, `scripts/demo.py` drives the whole mission
+through it. State lives under ``settings.data_dir`` (the chain's key/value store, the SQLite
+database and the deployment record), so stopping and starting again keeps every member, grant,
+anchor, record and access-log entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from fastapi import FastAPI
+
+from indexer.follower import Indexer
+from indexer.replica import ReplicaState
+from ledger_api.api.app import create_app
+from ledger_api.api.context import AppContext, CachedChainState, build_context
+from ledger_api.chain.connection import ChainConnection, open_chain
+from ledger_api.settings import Settings
+from ledger_api.store.db import make_engine, migrate
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedStack:
+    """Everything the platform runs, wired from ``settings`` (embedded chain unless
+    ``CCL_CHAIN_URL`` names a node)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.connection: ChainConnection = open_chain(settings)
+        self.engine = make_engine(settings.resolved_database_url)
+        migrate(self.engine)
+        replica = CachedChainState(
+            ReplicaState(self.engine, chain_id=self.connection.w3.eth.chain_id),
+            settings.state_cache_ttl_s,
+        )
+        # Deploys the ledger on first start in embedded mode; loads the record afterwards.
+        self.context: AppContext = build_context(
+            settings, w3=self.connection.w3, engine=self.engine, state_provider=lambda: replica,
+            run_migrations=False,
+        )
+        self._ensure_platform_roles()
+        self.indexer = Indexer.for_engine(
+            self.connection.w3, self.context.ledger.deployment, self.engine, settings
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def w3(self) -> Any:
+        return self.connection.w3
+
+    def _ensure_platform_roles(self) -> None:
+        """The platform's key anchors ingested batches on the providers' behalf: it needs
+        PROVIDER_ROLE besides the OPERATOR_ROLE it was deployed with."""
+        ledger, relayer = self.context.ledger, self.context.relayer
+        if not ledger.has_role("PROVIDER_ROLE", relayer.address):
+            ledger.grant_role(relayer, "PROVIDER_ROLE", relayer.address)
+
+    def catch_up(self) -> int:
+        return self.indexer.run_once()
+
+    def start(self) -> None:
+        """Catch the replica up, then follow the chain and anchor the access log in threads."""
+        self.catch_up()
+        self._thread = threading.Thread(
+            target=self.indexer.run_forever,
+            args=(self._stop, self.settings.indexer_poll_interval_s),
+            name="indexer",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def app(self) -> FastAPI:
+        return create_app(self.settings, context=self.context)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.context.close()
+        self.engine.dispose()
+        self.connection.close()
