@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from eth_abi import encode as abi_encode
 
-from ledger_api.anchoring.keccak import keccak256
+from ledger_api.anchoring.keccak import keccak256, keccak256_hasher
 from ledger_api.errors import InputError
 
 LEAF_TYPES = ("bytes32", "bytes32", "bytes32", "uint8", "bytes32")
@@ -62,11 +62,11 @@ class MerkleTree:
         size = 2 * n - 1
         nodes: list[bytes] = [b""] * size
         nodes[n - 1 :] = reversed(leaves)
-        k = keccak256
+        k = keccak256_hasher
         for i in range(n - 2, -1, -1):
             a = nodes[2 * i + 1]
             b = nodes[2 * i + 2]
-            nodes[i] = k(a + b) if a < b else k(b + a)
+            nodes[i] = k(a + b).digest() if a < b else k(b + a).digest()
         self.nodes = nodes
         self.leaf_count = n
 
@@ -89,19 +89,15 @@ class MerkleTree:
         return siblings
 
     def packed_proofs(self) -> list[bytes]:
-        """Every leaf's packed proof, computed level by level (much faster than one by one)."""
+        """Every leaf's packed proof (leaf order), top down: a node's proof is its sibling
+        followed by its parent's proof, so each proof is one concatenation."""
         nodes = self.nodes
         size = len(nodes)
-        positions = [size - 1 - i for i in range(self.leaf_count)]
-        levels: list[list[bytes]] = []
-        while True:
-            if not any(positions):
-                break
-            levels.append([nodes[p - 1 if p % 2 == 0 else p + 1] if p else b"" for p in positions])
-            positions = [(p - 1) // 2 if p else 0 for p in positions]
-        if not levels:
-            return [b""] * self.leaf_count
-        return [b"".join(parts) for parts in zip(*levels, strict=True)]
+        suffix: list[bytes] = [b""] * size
+        for p in range(1, size):
+            suffix[p] = nodes[p - 1 if p % 2 == 0 else p + 1] + suffix[(p - 1) >> 1]
+        last = size - 1
+        return [suffix[last - i] for i in range(self.leaf_count)]
 
     def packed_proof(self, index: int) -> bytes:
         """The proof as concatenated 32-byte siblings (how records store it)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -16,11 +18,11 @@ from ledger_api.crypto.envelope import (
     wrap_data_key,
 )
 from ledger_api.errors import CryptoError, InputError, NotFoundError
+from ledger_api.store.bulk import select_in
 from ledger_api.store.models import SUBJECTS
 from ledger_api.store.types import utcnow
 
 _SUBJECTS = SUBJECTS
-_IN_CHUNK = 500  # bound parameter lists well under SQLite's limit
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,71 @@ def shredded_error(subject_id: bytes) -> CryptoError:
     )
 
 
+class DataKeyCache:
+    """Unwrapped data keys kept across operations (bounded, least recently used first out).
+
+    An entry is keyed by what unwrapping depends on: the subject, the wrapping master key id
+    and the wrapped bytes. A keyring still reads every subject's row in its own transaction and
+    only skips the unwrap when the row is unchanged, so a key that was shredded (its row no
+    longer has wrapped bytes) or re-wrapped by a master-key rotation (other bytes, other key id)
+    is never served from here; the stale entry is dropped when the changed row is seen.
+    """
+
+    def __init__(self, master: MasterKey, max_keys: int = 100_000) -> None:
+        if max_keys < 1:
+            raise InputError("a data key cache holds at least one key")
+        self.master = master
+        self.max_keys = max_keys
+        self._entries: OrderedDict[bytes, tuple[str, bytes, AESGCM]] = OrderedDict()
+        self._lock = threading.Lock()  # an ingestor's writer thread and its caller share it
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, subject_id: bytes, key_id: str, wrapped: bytes) -> AESGCM | None:
+        with self._lock:
+            entry = self._entries.get(subject_id)
+            if entry is None:
+                return None
+            if entry[0] != key_id or entry[1] != wrapped:
+                del self._entries[subject_id]  # rotated or re-keyed: never serve the old key
+                return None
+            self._entries.move_to_end(subject_id)
+            return entry[2]
+
+    def put(self, subject_id: bytes, key_id: str, wrapped: bytes, aead: AESGCM) -> None:
+        if key_id != self.master.key_id:
+            return
+        with self._lock:
+            self._entries[subject_id] = (key_id, wrapped, aead)
+            self._entries.move_to_end(subject_id)
+            while len(self._entries) > self.max_keys:
+                self._entries.popitem(last=False)
+
+    def discard(self, subject_id: bytes) -> None:
+        """Forget the subject's key (it was shredded)."""
+        with self._lock:
+            self._entries.pop(subject_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 class SubjectKeyring:
     """Unwrapped per-subject AES-GCM objects, cached for the life of this keyring.
 
     Keep one keyring per operation (an ingest batch, a request): a key shredded elsewhere
-    stays usable only in keyrings created before the shred.
+    stays usable only in keyrings created before the shred. ``shared`` (a
+    :class:`DataKeyCache` of the same master key) saves re-unwrapping keys whose rows have not
+    changed since an earlier operation; the rows are still read by every keyring.
     """
 
-    def __init__(self, master: MasterKey) -> None:
+    def __init__(self, master: MasterKey, shared: DataKeyCache | None = None) -> None:
+        if shared is not None and shared.master != master:
+            raise InputError("a shared data key cache belongs to one master key")
         self.master = master
+        self.shared = shared
         self._cache: dict[bytes, AESGCM] = {}
         self._shredded: set[bytes] = set()
 
@@ -77,28 +135,37 @@ class SubjectKeyring:
             raise NotFoundError(f"no data key for subject 0x{subject_id.hex()}") from None
 
     def load(self, conn: Connection, subject_ids: Iterable[bytes]) -> None:
-        """Unwrap the keys of those subjects that exist (one query per 500 ids)."""
+        """Unwrap the keys of those subjects that exist (reads their rows in chunks)."""
         wanted = [s for s in dict.fromkeys(subject_ids) if s not in self._cache]
-        for i in range(0, len(wanted), _IN_CHUNK):
-            chunk = wanted[i : i + _IN_CHUNK]
-            rows = conn.execute(
-                select(_SUBJECTS.c.subject_id, _SUBJECTS.c.key_id, _SUBJECTS.c.wrapped_key).where(
-                    _SUBJECTS.c.subject_id.in_(chunk)
+        if not wanted:
+            return
+        shared = self.shared
+        master = self.master
+        rows = select_in(
+            conn,
+            _SUBJECTS,
+            (_SUBJECTS.c.subject_id, _SUBJECTS.c.key_id, _SUBJECTS.c.wrapped_key),
+            _SUBJECTS.c.subject_id,
+            wanted,
+        )
+        for subject_id, key_id, wrapped in rows:
+            if wrapped is None:
+                self._shredded.add(subject_id)
+                if shared is not None:
+                    shared.discard(subject_id)
+                continue
+            if key_id != master.key_id:
+                raise CryptoError(
+                    f"data keys are wrapped under master key {key_id!r}, "
+                    f"but the configured master key is {master.key_id!r}",
+                    code="wrong_master_key",
                 )
-            )
-            for subject_id, key_id, wrapped in rows:
-                if wrapped is None:
-                    self._shredded.add(subject_id)
-                    continue
-                if key_id != self.master.key_id:
-                    raise CryptoError(
-                        f"data keys are wrapped under master key {key_id!r}, "
-                        f"but the configured master key is {self.master.key_id!r}",
-                        code="wrong_master_key",
-                    )
-                self._cache[subject_id] = AESGCM(
-                    unwrap_data_key(self.master.key, key_id, subject_id, wrapped)
-                )
+            aead = None if shared is None else shared.get(subject_id, key_id, wrapped)
+            if aead is None:
+                aead = AESGCM(unwrap_data_key(master.key, key_id, subject_id, wrapped))
+                if shared is not None:
+                    shared.put(subject_id, key_id, wrapped, aead)
+            self._cache[subject_id] = aead
 
     def is_shredded(self, subject_id: bytes) -> bool:
         return subject_id in self._shredded
@@ -110,33 +177,35 @@ class SubjectKeyring:
 
         Returns the ciphers and the set of shredded subjects (which get no new key: a
         shredded subject's data stays erased). New subject rows are inserted on ``conn``
-        in the caller's transaction.
+        in the caller's transaction; they reach the shared cache only once read back by a
+        later keyring (the transaction may still roll back).
         """
         self.load(conn, subjects)
         new_rows = []
         now = utcnow()
+        master = self.master
+        cache = self._cache
+        shredded = self._shredded
         for subject_id, uscc in subjects.items():
-            if subject_id in self._cache or subject_id in self._shredded:
+            if subject_id in cache or subject_id in shredded:
                 continue
             data_key = AESGCM.generate_key(bit_length=256)
             aead = AESGCM(data_key)
             new_rows.append(
                 {
                     "subject_id": subject_id,
-                    "key_id": self.master.key_id,
-                    "wrapped_key": wrap_data_key(
-                        self.master.key, self.master.key_id, subject_id, data_key
-                    ),
+                    "key_id": master.key_id,
+                    "wrapped_key": wrap_data_key(master.key, master.key_id, subject_id, data_key),
                     "uscc_sealed": seal_uscc(aead, subject_id, uscc),
                     "created_at": now,
                     "shredded_at": None,
                 }
             )
-            self._cache[subject_id] = aead
+            cache[subject_id] = aead
         if new_rows:
             conn.execute(_SUBJECTS.insert(), new_rows)
-        ciphers = {s: self._cache[s] for s in subjects if s in self._cache}
-        return ciphers, {s for s in subjects if s in self._shredded}
+        ciphers = {s: cache[s] for s in subjects if s in cache}
+        return ciphers, {s for s in subjects if s in shredded}
 
     def forget(self, subject_ids: Iterable[bytes] | None = None) -> None:
         """Drop cached keys (all when ``subject_ids`` is None), e.g. after a rollback."""

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from json.scanner import make_scanner
 from typing import Any, Literal
 
 from ledger_api.errors import InputError
@@ -44,9 +45,24 @@ def parse_rows(data: bytes, fmt: Format) -> Iterator[ParsedRow]:
         raise InputError(f"unknown batch format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
+# The C scanner behind ``json.loads``, called directly for lines that are exactly one object
+# (the norm); anything else takes the ``json.loads`` path and gets its exact error message.
+_scan_object = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
 def _parse_jsonl(text: str) -> Iterator[ParsedRow]:
     loads = json.loads
+    scan = _scan_object
     for number, line in enumerate(text.splitlines(), start=1):
+        if line[:1] == "{" and line[-1:] == "}":
+            try:
+                value, end = scan(line, 0)
+            except (ValueError, StopIteration):
+                pass
+            else:
+                if end == len(line):
+                    yield number, value, None
+                    continue
         if not line.strip():
             continue
         try:

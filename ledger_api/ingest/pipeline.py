@@ -23,23 +23,24 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind, AnchorReceipt
-from ledger_api.anchoring.keccak import keccak256
+from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog, Category, default_catalog
 from ledger_api.crypto.envelope import NONCE_BYTES
-from ledger_api.crypto.keys import MasterKey, SubjectKeyring
+from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, parse_rows
 from ledger_api.ingest.validate import FieldProblem, RowError, RowValidator
 from ledger_api.settings import Settings
-from ledger_api.store.bulk import bulk_insert
+from ledger_api.store.bulk import bulk_insert, select_in
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
 from ledger_api.store.types import utcnow
 
@@ -64,7 +65,6 @@ _RECORD_COLUMNS = (
     "sealed",
     "proof",
 )
-_IN_CHUNK = 500
 _SUBJECT_CACHE = 1_000_000
 # Canonical payload: sorted keys, no whitespace, UTF-8 (what is encrypted and digested).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -109,15 +109,13 @@ class IngestResult:
         }
 
 
-@dataclass
-class _Prepared:
-    row: int
-    uid: bytes
-    subject_id: bytes
-    uscc: str
-    key_hash: bytes
-    digest: bytes
-    payload: bytes
+# A validated new row: (row number, record uid, subject id, USCC, record key hash,
+# content digest, canonical payload). Plain tuples: one is built per row on the hot path.
+_Prepared = tuple[int, bytes, bytes, str, bytes, bytes, bytes]
+_ROW: Final = 0
+_UID: Final = 1
+_SID: Final = 2
+_USCC: Final = 3
 
 
 def batch_id_of(provider: str, category: Category, catalog_version: int, data: bytes) -> bytes:
@@ -140,6 +138,7 @@ class Ingestor:
         catalog: Catalog | None = None,
         fault_hook: FaultHook | None = None,
         chunk_size: int = 5000,
+        data_key_cache: int = 100_000,
     ) -> None:
         self.engine = engine
         self.anchorer = anchorer
@@ -150,6 +149,10 @@ class Ingestor:
         self._pseudonym_key = settings.pseudonym_key_bytes
         self._master = MasterKey.from_settings(settings)
         self._subject_ids: dict[str, bytes] = {}
+        self._validators: dict[str, RowValidator] = {}
+        # Unwrapped data keys reused across batches; every batch still reads its subjects'
+        # rows, so a shredded or re-wrapped key is never used (see DataKeyCache).
+        self._data_keys = DataKeyCache(self._master, max_keys=data_key_cache)
 
     # ------------------------------------------------------------------ public
 
@@ -221,18 +224,28 @@ class Ingestor:
 
     # ------------------------------------------------------------------ steps
 
+    def _validator(self, cat: Category) -> RowValidator:
+        validator = self._validators.get(cat.name)
+        if validator is None:
+            validator = self._validators[cat.name] = RowValidator(self.catalog, cat)
+        return validator
+
     def _validate(
         self, provider: str, cat: Category, data: bytes, fmt: Format
     ) -> tuple[int, list[_Prepared], list[RowError], int]:
-        validator = RowValidator(self.catalog, cat)
+        normalise = self._validator(cat).normalise
         key = self._pseudonym_key
-        blake2b = hashlib.blake2b
-        sha256 = hashlib.sha256
         encode = _CANONICAL.encode
         # Keyed hashes (BLAKE2b-256 MAC under the pseudonym key) so that nobody without the
-        # key can test a guessed record key or content against the database.
-        prefix_rk = f"rk\x00{provider}\x00{cat.bit}\x00".encode()
-        prefix_uid = f"uid\x00{provider}\x00{cat.bit}\x00".encode()
+        # key can test a guessed record key or content against the database. The keyed,
+        # prefixed states are set up once and copied per row.
+        rk_mac = hashlib.blake2b(
+            f"rk\x00{provider}\x00{cat.bit}\x00".encode(), key=key, digest_size=32
+        ).copy
+        content_mac = hashlib.blake2b(key=key, digest_size=32, person=b"ccl/content").copy
+        uid_hash = hashlib.sha256(f"uid\x00{provider}\x00{cat.bit}\x00".encode()).copy
+        hmac_digest = hmac.digest
+        known_subjects = self._subject_ids
         subjects: dict[str, bytes] = {}
         seen_uid: set[bytes] = set()
         seen_key: dict[bytes, int] = {}
@@ -246,16 +259,20 @@ class Ingestor:
                 rejected.append(RowError(number, problem or "unreadable row"))
                 continue
             try:
-                row = validator.normalise(raw)
+                row = normalise(raw)
             except FieldProblem as exc:
                 rejected.append(RowError(number, str(exc)))
                 continue
             payload = encode(row).encode()
-            key_hash = blake2b(
-                prefix_rk + row["record_key"].encode(), key=key, digest_size=32
-            ).digest()
-            content = blake2b(payload, key=key, digest_size=32, person=b"ccl/content").digest()
-            uid = sha256(prefix_uid + key_hash + content).digest()
+            mac = rk_mac()
+            mac.update(row["record_key"].encode())
+            key_hash = mac.digest()
+            mac = content_mac()
+            mac.update(payload)
+            content = mac.digest()
+            sha = uid_hash()
+            sha.update(key_hash + content)
+            uid = sha.digest()
             if uid in seen_uid:
                 duplicates += 1
                 continue
@@ -274,14 +291,14 @@ class Ingestor:
             uscc = row["uscc"]
             sid = subjects.get(uscc)
             if sid is None:
-                sid = self._subject_ids.get(uscc)
+                sid = known_subjects.get(uscc)
                 if sid is None:
                     # == identity.uscc.subject_id (HMAC-SHA256), minus re-validating the USCC
-                    sid = hmac.digest(key, uscc.encode(), "sha256")
-                    if len(self._subject_ids) < _SUBJECT_CACHE:
-                        self._subject_ids[uscc] = sid
+                    sid = hmac_digest(key, uscc.encode(), "sha256")
+                    if len(known_subjects) < _SUBJECT_CACHE:
+                        known_subjects[uscc] = sid
                 subjects[uscc] = sid
-            prepared.append(_Prepared(number, uid, sid, uscc, key_hash, content, payload))
+            prepared.append((number, uid, sid, uscc, key_hash, content, payload))
         return total, prepared, rejected, duplicates
 
     def _insert_validated(
@@ -353,78 +370,72 @@ class Ingestor:
         if batch != BatchState.VALIDATED:
             raise ConflictError(f"batch 0x{batch_id.hex()} changed state concurrently")
         total = len(prepared)
-        already = _existing_uids(conn, [p.uid for p in prepared])
-        fresh = [p for p in prepared if p.uid not in already]
+        already = _existing_uids(conn, [p[_UID] for p in prepared])
+        fresh = [p for p in prepared if p[_UID] not in already] if already else list(prepared)
         duplicates += total - len(fresh)
-        keyring = SubjectKeyring(self._master)
-        ciphers, shredded = keyring.ensure(conn, {p.subject_id: p.uscc for p in fresh})
+        keyring = SubjectKeyring(self._master, self._data_keys)
+        ciphers, shredded = keyring.ensure(conn, {p[_SID]: p[_USCC] for p in fresh})
         refused: list[RowError] = []
         if shredded:
             kept = []
             for p in fresh:
-                if p.subject_id in shredded:
+                if p[_SID] in shredded:
                     refused.append(
-                        RowError(p.row, "subject was crypto-shredded; no new records accepted")
+                        RowError(p[_ROW], "subject was crypto-shredded; no new records accepted")
                     )
                 else:
                     kept.append(p)
             fresh = kept
         # Leaf order = subject order: the subject index then grows sequentially per batch.
-        fresh.sort(key=lambda p: p.subject_id)
+        fresh.sort(key=itemgetter(_SID))
         n = len(fresh)
         work = 2 * n  # sealing + storing
         if progress is not None:
             progress(0, work)
+        step = max(self.chunk_size, 1)
 
         # Seal and hash: the hot loop, no ORM objects, one urandom call for all salts/nonces.
         randomness = os.urandom(44 * n)
         sha256 = hashlib.sha256
-        k = keccak256
+        k = keccak256_hasher
         bit = cat.bit.to_bytes(32, "big")
         ad_prefix = b"ccl/record/v1"
-        salts: list[bytes] = []
-        sealed_all: list[bytes] = []
+        rows: list[tuple[Any, ...]] = []
         leaves: list[bytes] = []
-        step = max(self.chunk_size, 1)
-        for i, p in enumerate(fresh):
-            off = 44 * i
-            salt = randomness[off : off + 32]
-            nonce = randomness[off + 32 : off + 44]
-            sealed = nonce + ciphers[p.subject_id].encrypt(
-                nonce, p.payload, ad_prefix + p.uid + p.subject_id
-            )
-            leaf = k(k(salt + p.uid + p.subject_id + bit + sha256(sealed).digest()))
-            salts.append(salt)
-            sealed_all.append(sealed)
-            leaves.append(leaf)
-            if progress is not None and (i + 1) % step == 0:
-                progress(i + 1, work)
+        add_row = rows.append
+        add_leaf = leaves.append
+        provider_bit = cat.bit
         assert NONCE_BYTES == 12
+        for start in range(0, n, step):
+            end = min(start + step, n)
+            for i in range(start, end):
+                _row, uid, sid, _uscc, key_hash, digest, payload = fresh[i]
+                off = 44 * i
+                salt = randomness[off : off + 32]
+                nonce = randomness[off + 32 : off + 44]
+                sealed = nonce + ciphers[sid].encrypt(nonce, payload, ad_prefix + uid + sid)
+                add_leaf(k(k(salt + uid + sid + bit + sha256(sealed).digest()).digest()).digest())
+                add_row(
+                    (uid, batch_id, i, provider, provider_bit, sid, key_hash, digest, salt, sealed)
+                )
+            if progress is not None and end < n:
+                progress(end, work)
 
         root: bytes | None = None
         if n:
             tree = MerkleTree(leaves)
             root = tree.root
             proofs = tree.packed_proofs()
+            if progress is not None:
+                progress(n, work)
             for start in range(0, n, step):
                 end = min(start + step, n)
-                rows = [
-                    (
-                        fresh[i].uid,
-                        batch_id,
-                        i,
-                        provider,
-                        cat.bit,
-                        fresh[i].subject_id,
-                        fresh[i].key_hash,
-                        fresh[i].digest,
-                        salts[i],
-                        sealed_all[i],
-                        proofs[i],
-                    )
-                    for i in range(start, end)
-                ]
-                bulk_insert(conn, _RECORDS, _RECORD_COLUMNS, rows)
+                bulk_insert(
+                    conn,
+                    _RECORDS,
+                    _RECORD_COLUMNS,
+                    [rows[i] + (proofs[i],) for i in range(start, end)],
+                )
                 if progress is not None:
                     progress(n + end, work)
         conn.execute(
@@ -437,7 +448,7 @@ class Ingestor:
                 rows_rejected=rejected_count + len(refused),
                 root=root,
                 leaf_count=n,
-                manifest=b"".join(p.uid for p in fresh) if n else None,
+                manifest=b"".join(p[_UID] for p in fresh) if n else None,
                 updated_at=utcnow(),
             )
         )
@@ -534,13 +545,8 @@ class Ingestor:
 
 
 def _existing_uids(conn: Connection, uids: Sequence[bytes]) -> set[bytes]:
-    found: set[bytes] = set()
     column = _RECORDS.c.record_uid
-    for i in range(0, len(uids), _IN_CHUNK):
-        found.update(
-            conn.execute(select(column).where(column.in_(uids[i : i + _IN_CHUNK]))).scalars()
-        )
-    return found
+    return {row[0] for row in select_in(conn, _RECORDS, (column,), column, uids)}
 
 
 def _check_anchor(batch_id: bytes, on_chain: AnchoredRoot, leaf_count: int) -> None:

@@ -14,13 +14,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ledger_api.catalog.loader import Catalog, Category, Field
-from ledger_api.identity.uscc import uscc_problem
+from ledger_api.identity.uscc import CHARSET, LENGTH, WEIGHTS, uscc_problem
 
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _INT = re.compile(r"^[+-]?[0-9]+$")
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 _MAX_REASON_VALUE = 40
+_USCC_VALUE = {ch: i for i, ch in enumerate(CHARSET)}
+_DIGITS = frozenset("0123456789")
 
 
 @dataclass(frozen=True)
@@ -134,53 +136,164 @@ _CONVERTERS: Mapping[str, Callable[[Field, Any], Any]] = {
 }
 
 
+def _valid_uscc(code: str) -> bool:
+    """``uscc_problem(code) is None``, without building the reasons (the common case)."""
+    if len(code) != LENGTH or not _DIGITS.issuperset(code[2:8]):
+        return False
+    value = _USCC_VALUE.get
+    total = 0
+    for ch, weight in zip(code[:17], WEIGHTS, strict=True):
+        v = value(ch)
+        if v is None:
+            return False
+        total += v * weight
+    return code[17] in _USCC_VALUE and CHARSET[(31 - total % 31) % 31] == code[17]
+
+
+# Memoised conversions per field keep at most this many distinct inputs (dates and amounts recur).
+_MEMO_MAX = 65_536
+_MISSING = object()
+
+
+def _compile(field: Field) -> Callable[[Any], Any]:
+    """A converter for ``field`` with the common cases inlined and the rest delegated.
+
+    The fast path only accepts values the general converter would return unchanged, so the
+    result and every error message are the general converter's.
+    """
+    general = _CONVERTERS[field.type]
+
+    def slow(value: Any) -> Any:
+        return general(field, value)
+
+    kind = field.type
+    if kind == "string":
+        max_length = field.max_length
+        fullmatch = re.compile(field.pattern).fullmatch if field.pattern is not None else None
+
+        def string(value: Any) -> Any:
+            if (
+                type(value) is str
+                and (max_length is None or len(value) <= max_length)
+                and (fullmatch is None or fullmatch(value) is not None)
+            ):
+                return value
+            return slow(value)
+
+        return string
+    if kind == "enum":
+        members = frozenset(field.values)
+
+        def enum(value: Any) -> Any:
+            if type(value) is str and value in members:
+                return value
+            return slow(value)
+
+        return enum
+    if kind == "integer":
+        minimum = field.minimum
+
+        def integer(value: Any) -> Any:
+            if type(value) is int and (minimum is None or value >= minimum):
+                return value
+            return slow(value)
+
+        return integer
+    if kind == "boolean":
+
+        def boolean(value: Any) -> Any:
+            if type(value) is bool:
+                return value
+            return slow(value)
+
+        return boolean
+    # decimal, date: a pure function of the input string, so remember valid inputs.
+    memo: dict[str, Any] = {}
+
+    def memoised(value: Any) -> Any:
+        if type(value) is not str:
+            return slow(value)
+        hit = memo.get(value, _MISSING)
+        if hit is not _MISSING:
+            return hit
+        result = slow(value)  # raises FieldProblem: invalid inputs are not remembered
+        if len(memo) < _MEMO_MAX:
+            memo[value] = result
+        return result
+
+    return memoised
+
+
 class RowValidator:
-    """Validates rows of one category; ``normalise`` returns the clean row or raises."""
+    """Validates rows of one category; ``normalise`` returns the clean row or raises.
+
+    Converters are compiled once per validator (keep one per category to reuse them and their
+    memo across batches).
+    """
 
     def __init__(self, catalog: Catalog, category: Category) -> None:
         self.catalog = catalog
         self.category = category
-        self._fields = [(f.name, f, _CONVERTERS[f.type]) for f in category.fields]
+        self._fields = tuple((f.name, f.required, _compile(f)) for f in category.fields)
         self._known = frozenset(category.field_names) | {"uscc", "record_key"}
-        self._required = [f.name for f in category.fields if f.required]
         self._key_max = catalog.common_fields[1].max_length or 128
-        self._uscc_problems: dict[str, str | None] = {}  # the same subject recurs in a batch
+        # raw USCC -> (normalised, problem): the same subjects recur across rows and batches
+        self._usccs: dict[str, tuple[str, str | None]] = {}
 
     def normalise(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = [k for k in raw if k not in self._known]
-        if unknown:
+        if not raw.keys() <= self._known:
+            unknown = [k for k in raw if k not in self._known]
             raise FieldProblem(
                 f"unknown field(s) for category {self.category.name}: {', '.join(sorted(unknown))}"
             )
         uscc = raw.get("uscc")
-        if not isinstance(uscc, str) or not uscc.strip():
-            raise FieldProblem("missing required field uscc")
-        uscc = uscc.strip().upper()
-        try:
-            problem = self._uscc_problems[uscc]
-        except KeyError:
-            problem = self._uscc_problems[uscc] = uscc_problem(uscc)
+        if type(uscc) is not str:
+            if not isinstance(uscc, str):
+                raise FieldProblem("missing required field uscc")
+            uscc = str(uscc)
+        known = self._usccs.get(uscc)
+        if known is None:
+            known = self._check_uscc(uscc)
+        uscc, problem = known
         if problem is not None:
-            raise FieldProblem(f"uscc: {problem}")
+            raise FieldProblem(problem)
         key = raw.get("record_key")
-        if isinstance(key, int) and not isinstance(key, bool):
-            key = str(key)
-        if not isinstance(key, str) or not key.strip():
-            raise FieldProblem("missing required field record_key")
-        if len(key) > self._key_max:
+        if type(key) is not str:
+            if isinstance(key, int) and not isinstance(key, bool):
+                key = str(key)
+            if not isinstance(key, str):
+                raise FieldProblem("missing required field record_key")
+        if len(key) > self._key_max or not key.strip():
+            if not key.strip():
+                raise FieldProblem("missing required field record_key")
             raise FieldProblem(f"record_key: longer than {self._key_max} characters")
         out: dict[str, Any] = {"uscc": uscc, "record_key": key}
-        missing = []
-        for name, field, convert in self._fields:
-            value = raw.get(name)
-            if value is None or (isinstance(value, str) and value == ""):
-                if field.required:
-                    missing.append(name)
-                continue
-            try:
-                out[name] = convert(field, value)
-            except FieldProblem as exc:
-                raise FieldProblem(f"{name}: {exc}") from None
+        missing: list[str] | None = None
+        get = raw.get
+        name = ""
+        try:
+            for name, required, convert in self._fields:
+                value = get(name)
+                if value is None or value == "":
+                    if required:
+                        if missing is None:
+                            missing = [name]
+                        else:
+                            missing.append(name)
+                    continue
+                out[name] = convert(value)
+        except FieldProblem as exc:
+            raise FieldProblem(f"{name}: {exc}") from None
         if missing:
             raise FieldProblem(f"missing required field(s): {', '.join(missing)}")
         return out
+
+    def _check_uscc(self, raw: str) -> tuple[str, str | None]:
+        if not raw.strip():
+            return raw, "missing required field uscc"
+        uscc = raw.strip().upper()
+        problem = None if _valid_uscc(uscc) else uscc_problem(uscc)
+        known = (uscc, None if problem is None else f"uscc: {problem}")
+        if len(self._usccs) < _MEMO_MAX * 4:
+            self._usccs[raw] = known
+        return known
