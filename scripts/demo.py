@@ -1,0 +1,318 @@
+"""The whole mission, end to end, on the embedded chain and SQLite (`make demo`).
+
+The platform (chain, database, indexer, API) runs in this process and serves HTTP on a free
+localhost port; the bank, provider, regulator and operator talk to it with the signed client,
+and the enterprise uses the real wallet CLI (`ccl-wallet`) in subprocesses, as a finance
+officer would. Each step is narrated; the run ends with a summary and exits 0 only if every
+check held.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import uvicorn
+from eth_account import Account
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ledger_api.chain.anchorer import ChainAnchorer  # noqa: E402
+from ledger_api.chain.transactor import Transactor  # noqa: E402
+from ledger_api.chain.types import InstitutionType  # noqa: E402
+from ledger_api.client import LedgerClient  # noqa: E402
+from ledger_api.errors import LedgerError  # noqa: E402
+from ledger_api.settings import Settings  # noqa: E402
+from ledger_api.stack import EmbeddedStack  # noqa: E402
+from ledger_api.synth.generator import iter_all_records, iter_enterprises  # noqa: E402
+from ledger_api.verify import verify_database  # noqa: E402
+
+ENTERPRISES = 300
+SEED = 2026
+WALLET_PASSWORD = "demo-only-password"
+console = Console(highlight=False)
+T = TypeVar("T")
+checks: list[tuple[str, bool]] = []
+
+
+def step(number: int, text: str) -> None:
+    console.print(f"\n[bold cyan]Step {number}.[/bold cyan] [bold]{text}[/bold]")
+
+
+def say(text: str) -> None:
+    console.print(f"   {text}")
+
+
+def check(label: str, ok: bool) -> None:
+    checks.append((label, ok))
+    console.print(f"   {'[green]✓' if ok else '[red]✗'} {label}[/]")
+
+
+def wait_until(condition: Callable[[], T | None], what: str, timeout_s: float = 20.0) -> T:
+    """Poll until ``condition`` returns something truthy (the indexer works in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            value = condition()
+        except LedgerError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo failed: timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Wallet:
+    """The enterprise's side: the real `ccl-wallet` CLI in a subprocess."""
+
+    def __init__(self, home: Path, api_url: str) -> None:
+        self.env = {
+            **os.environ,
+            "CCL_WALLET_HOME": str(home),
+            "CCL_WALLET_API_URL": api_url,
+            "CCL_WALLET_PASSWORD": WALLET_PASSWORD,
+            # Lower scrypt work factor: the demo's throwaway wallet only (default is 2**18).
+            "CCL_WALLET_KDF_N": str(2**14),
+        }
+        self.exe = str(Path(sys.executable).with_name("ccl-wallet"))
+
+    def run(self, *args: str, json_output: bool = True) -> Any:
+        command = [self.exe, *(["--json"] if json_output else []), *args]
+        done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
+        shown = " ".join(a for a in args)
+        if done.returncode != 0:
+            raise SystemExit(f"demo failed: `ccl-wallet {shown}`: {done.stderr.strip()}")
+        say(f"[dim]$ ccl-wallet {shown}[/dim]")
+        return json.loads(done.stdout) if json_output and done.stdout.strip() else done.stdout
+
+
+def serve(stack: EmbeddedStack, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(
+        uvicorn.Config(stack.app(), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, name="api", daemon=True).start()
+    wait_until(lambda: server.started, "the API to start")
+    return server
+
+
+def main() -> int:
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="ccl-demo-"))
+    settings = Settings(
+        data_dir=workdir / "platform",
+        access_log_anchor_every_s=3600,  # the demo anchors the log explicitly (step 8)
+        indexer_poll_interval_s=0.2,
+    )
+    console.rule("[bold]Credit Consent Ledger — end-to-end demo")
+    say(f"Embedded chain and SQLite under {workdir}")
+
+    stack = EmbeddedStack(settings)
+    stack.start()
+    port = free_port()
+    server = serve(stack, port)
+    api = f"http://127.0.0.1:{port}"
+    deployment = stack.context.ledger.deployment
+    say(f"Ledger contract {deployment.address} on chain {deployment.chain_id}; API at {api}")
+
+    # Members use funded dev keys of the embedded chain so that they can send their own
+    # transactions (an institution accepts its agreement itself).
+    operator_key = Account.from_key(settings.operator_key.get_secret_value())
+    bank_key, provider_key, regulator_key = (
+        Account.from_key(i.to_bytes(32, "big")) for i in (2, 3, 4)
+    )
+    operator = LedgerClient(api, operator_key)
+    bank = LedgerClient(api, bank_key)
+    provider = LedgerClient(api, provider_key)
+    regulator = LedgerClient(api, regulator_key)
+    try:
+        step(1, "The operator registers a bank, a data provider and a regulator")
+        operator.register_institution(
+            bank_key.address, int(InstitutionType.BANK), "中原银行郑州分行"
+        )
+        operator.grant_role("PROVIDER_ROLE", provider_key.address)
+        operator.grant_role("REGULATOR_ROLE", regulator_key.address)
+        say(f"bank {bank_key.address}, provider {provider_key.address}, "
+            f"regulator {regulator_key.address}")
+        profile = stack.context.ledger.institution_profile(bank_key.address)
+        check("the bank is registered on chain"
+              + (f": {profile[0]} ({profile[1].name.lower()})" if profile else ""),
+              profile is not None)
+
+        step(2, "Data-sharing agreement: proposed by the operator, accepted by the bank on chain")
+        now = int(time.time())
+        agreement_id = operator.propose_agreement(
+            bank_key.address,
+            categories=["registration", "tax", "social_insurance", "judicial", "administrative",
+                        "utilities"],
+            purposes=["loan_application", "post_loan_monitoring"],
+            not_before=now - 60, not_after=now + 365 * 86400,
+            document_hash=bytes.fromhex("ab" * 32),
+        )
+        bank_tx = Transactor(stack.w3, bank_key)
+        stack.context.ledger.transact(bank_tx, "acceptAgreement", agreement_id)
+        check(f"agreement #{agreement_id} accepted by the bank", True)
+
+        step(3, f"The provider ingests generated records for {ENTERPRISES} Henan enterprises")
+        by_category: dict[str, list[str]] = {}
+        for category, row in iter_all_records(ENTERPRISES, SEED):
+            by_category.setdefault(category, []).append(json.dumps(row, ensure_ascii=False))
+        total = 0
+        for category, rows in sorted(by_category.items()):
+            result = provider.ingest(category, ("\n".join(rows) + "\n").encode())
+            total += result.accepted
+            if result.rejected:
+                raise SystemExit(f"demo failed: {category} rows rejected: {result.rejected[:3]}")
+        say(f"{total} records in {len(by_category)} batches, each anchored as one Merkle root")
+        check("every batch stored and anchored", total > 0)
+
+        step(4, "An enterprise creates a wallet, registers its USCC and is approved")
+        enterprise = next(iter_enterprises(1, SEED))
+        say(f"{enterprise.name} (USCC {enterprise.uscc})")
+        wallet = Wallet(workdir / "wallet", api)
+        wallet.run("new", "--name", "default")
+        registration = wallet.run("register", enterprise.uscc)
+        approved = operator.approve_registration(int(registration["id"]))
+        say(f"registration #{approved.id} approved; bound in transaction {approved.tx_hash}")
+        status = wallet.run("registration-status")
+        check("registration approved and bound on chain",
+              str(status.get("status", "")).lower() in {"approved", "bound"})
+
+        step(5, "The enterprise grants the bank QUERY on tax and social insurance "
+                "for a loan application")
+        granted = wallet.run(
+            "grant", "--institution", bank_key.address, "--categories", "tax,social_insurance",
+            "--purpose", "loan_application", "--level", "query", "--days", "90", "--yes",
+        )
+        grant_id = int(granted["grant_ids"][0] if "grant_ids" in granted else granted["grant_id"])
+        say(f"grant #{grant_id} signed with EIP-712 by the wallet and relayed by the platform")
+
+        step(6, "The bank reads the standard report, the granted records and a verification")
+        subject = enterprise.uscc
+        report = bank.report(subject, purpose="loan_application")
+        say(f"standard report (PUBLIC fields): {sum(len(v) for v in report.categories.values())} "
+            f"records; receipt {report.receipt.model_dump()}")
+        records = wait_until(
+            lambda: bank.records(subject, category="tax", purpose="loan_application",
+                                 grant_id=grant_id),
+            "the grant to reach the replica",
+        )
+        say(f"tax records under grant #{grant_id}: {len(records.records)}; access-log entry "
+            f"#{records.receipt.access_log_id}, checked at block {records.receipt.checked_block}")
+        check("granted records served with an access receipt", records.receipt.grant_id == grant_id)
+        verdict = bank.verify(subject, predicate="no_tax_arrears_months", arg=24,
+                              purpose="loan_application", grant_id=grant_id)
+        say(f"核验 no_tax_arrears_months(24) = {verdict.result} "
+            "(only the boolean left the platform)")
+        check("verification answered with a signed receipt",
+              verdict.receipt.grant_id == grant_id)
+        try:
+            bank.records(subject, category="judicial", purpose="loan_application",
+                         grant_id=grant_id)
+            check("a category outside the grant is refused", False)
+        except LedgerError as refused:
+            check(f"a category outside the grant is refused ({refused.code})", True)
+
+        step(7, "The enterprise sees its access log, each entry proven against an anchored root")
+        operator.anchor_access_log()
+        log = wallet.run("access-log")
+        entries = log["entries"] if isinstance(log, dict) else log
+        verified = [e for e in entries if str(e.get("proof_status", e.get("verified"))) in
+                    {"verified", "True", "true"}]
+        say(f"{len(entries)} entries, {len(verified)} verified against the chain")
+        check("the bank's reads appear in the enterprise's access log with valid proofs",
+              len(verified) >= 2)
+
+        step(8, "The enterprise objects to a record; the bank sees it flagged")
+        mine = wallet.run("my-data", "--category", "tax")
+        mine_records = mine["records"] if isinstance(mine, dict) else mine
+        disputed_uid = mine_records[0]["record_uid"]
+        wallet.run("object", disputed_uid, "--reason", "This period was paid on time.")
+        flagged = wait_until(
+            lambda: [r for r in bank.records(subject, category="tax", purpose="loan_application",
+                                             grant_id=grant_id).records if r.disputed],
+            "the objection to reach the replica",
+        )
+        check(f"the bank sees {len(flagged)} record flagged as under objection", len(flagged) == 1)
+
+        step(9, "The enterprise revokes the grant; the bank is refused")
+        wallet.run("revoke", str(grant_id))
+
+        def refused() -> str | None:
+            try:
+                bank.records(subject, category="tax", purpose="loan_application", grant_id=grant_id)
+            except LedgerError as exc:
+                return exc.code
+            return None
+
+        code = wait_until(refused, "the revocation to reach the gate")
+        check(f"the bank is refused after revocation ({code})", code == "revoked")
+        grants = wallet.run("grants")
+        grant_rows = grants["grants"] if isinstance(grants, dict) else grants
+        state = next(g for g in grant_rows if int(g["grant_id"]) == grant_id)
+        check("the wallet lists the grant as revoked", "revoked" in json.dumps(state).lower())
+
+        step(10, "The regulator audits: every access and its grant state; no violations")
+        operator.anchor_access_log()
+        wait_until(lambda: stack.indexer.lag() == 0, "the indexer to catch up")
+        audit = regulator.audit("access_audit")
+        allowed = [r for r in audit.rows if r.get("decision") == "allowed"]
+        table = Table("entry", "actor", "action", "decision", "grant", "block", "grant then")
+        for row in audit.rows[-8:]:
+            table.add_row(str(row["entry_id"]), str(row["actor"])[:10] + "…", str(row["action"]),
+                          str(row["decision"]), str(row["grant_id"]), str(row["checked_block"]),
+                          str(row["recomputed"]))
+        console.print(table)
+        violations = regulator.audit("violations")
+        check(f"{len(audit.rows)} accesses audited, {len(allowed)} allowed, each consistent with "
+              "its grant at the checked block", len(allowed) >= 3
+              and all(r["consistent"] for r in audit.rows))
+        check("violations view is empty", len(violations.rows) == 0)
+
+        step(11, "Tamper verification: every record and root recomputed against the chain")
+        anchorer = ChainAnchorer(stack.context.ledger, stack.context.relayer)
+        report_v = verify_database(stack.engine, anchorer)
+        say(f"{report_v.records} records in {report_v.batches} batches checked")
+        check("tamper verification passes", report_v.clean)
+        log_check = operator.verify_access_log()
+        check(f"the access log's hash chain is intact ({log_check.entries_checked} entries)",
+              log_check.clean)
+    finally:
+        for client in (operator, bank, provider, regulator):
+            client.close()
+        server.should_exit = True
+        time.sleep(0.5)
+        stack.close()
+
+    console.rule("[bold]Summary")
+    for label, ok in checks:
+        console.print(f"  {'[green]✓' if ok else '[red]✗'} {label}[/]")
+    failed = [label for label, ok in checks if not ok]
+    console.print(f"\n{len(checks) - len(failed)}/{len(checks)} checks held in "
+                  f"{time.monotonic() - started:.0f} s. State kept in {workdir}")
+    if not failed:
+        shutil.rmtree(workdir / "wallet", ignore_errors=True)  # the throwaway key
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
