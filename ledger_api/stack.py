@@ -85,3 +85,21 @@ class EmbeddedStack:
         self.context.close()
         self.engine.dispose()
         self.connection.close()
+
+
+def production_app() -> FastAPI:
+    """The API alone, for several workers beside one `ccl-indexer run` (uvicorn --factory).
+
+    The gate reads the indexer's replica in the shared database; nothing here writes it.
+    """
+    settings = Settings()
+    connection = open_chain(settings)
+    engine = make_engine(settings.resolved_database_url)
+    replica = CachedChainState(
+        ReplicaState(engine, chain_id=connection.w3.eth.chain_id), settings.state_cache_ttl_s
+    )
+    context = build_context(
+        settings, w3=connection.w3, engine=engine, state_provider=lambda: replica
+    )
+    context.closers.extend([connection.close, engine.dispose])
+    return create_app(settings, context=context)
