@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from ledger_api.anchoring.anchorer import Anchorer, AnchorKind
-from ledger_api.anchoring.keccak import keccak256
+from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree, unpack_proof, verify_proof
 from ledger_api.store.models import BATCHES, CATALOG_VERSIONS, RECORDS
 
@@ -136,13 +136,27 @@ def verify_database(
     return report
 
 
+_ROW_SQL_COLUMNS = ", ".join(c.name for c in _ROW_COLUMNS)
+_FETCH = 5000
+
+
 def _rows_by_batch(conn: Connection) -> Iterator[tuple[bytes, list[Row]]]:
-    result = conn.execution_options(stream_results=True, yield_per=20000).execute(
-        select(*_ROW_COLUMNS).order_by(RECORDS.c.batch_id, RECORDS.c.leaf_index)
-    )
+    """Every record row as a plain tuple, grouped by batch, in leaf order.
+
+    SQLite is read through the driver's own cursor (no per-value result processing: the
+    columns are bytes and ints as stored); other backends stream through SQLAlchemy.
+    """
+    rows: Iterator[Row]
+    if conn.dialect.name == "sqlite":
+        rows = _sqlite_rows(conn)
+    else:
+        result = conn.execution_options(stream_results=True, yield_per=_FETCH).execute(
+            select(*_ROW_COLUMNS).order_by(RECORDS.c.batch_id, RECORDS.c.leaf_index)
+        )
+        rows = (tuple(r) for r in result)
     current: bytes | None = None
     group: list[Row] = []
-    for row in result:
+    for row in rows:
         if row[0] != current:
             if current is not None:
                 yield current, group
@@ -150,6 +164,21 @@ def _rows_by_batch(conn: Connection) -> Iterator[tuple[bytes, list[Row]]]:
         group.append(row)
     if current is not None:
         yield current, group
+
+
+def _sqlite_rows(conn: Connection) -> Iterator[Row]:
+    quote = conn.dialect.identifier_preparer
+    cursor = conn.exec_driver_sql(
+        f"SELECT {_ROW_SQL_COLUMNS} FROM {quote.format_table(RECORDS)} "
+        "ORDER BY batch_id, leaf_index"
+    )
+    fetch = cursor.cursor.fetchmany  # the DB-API cursor itself: rows as tuples
+    while True:
+        chunk = fetch(_FETCH)
+        if not chunk:
+            break
+        yield from chunk
+    cursor.close()
 
 
 def _verify_batch(
@@ -198,8 +227,11 @@ def _verify_batch(
     ):
         tree = MerkleTree(leaves)
         if tree.root == anchored.root:
+            proofs = tree.packed_proofs()
+            if all(map(bytes.__eq__, (row[7] for row in rows), proofs)):
+                return
             for i, row in enumerate(rows):
-                if row[7] != tree.packed_proof(i):
+                if row[7] != proofs[i]:
                     report.findings.append(
                         Finding(
                             "proof_altered",
@@ -253,10 +285,19 @@ def _verify_batch(
 
 
 def _leaves(rows: list[Row]) -> list[bytes]:
-    k = keccak256
+    k = keccak256_hasher
     sha256 = hashlib.sha256
+    words = {c: c.to_bytes(32, "big") for c in {row[4] for row in rows} if 0 <= c < 2**256}
     return [
-        k(k(salt + uid + subject + category.to_bytes(32, "big") + sha256(sealed).digest()))
+        k(
+            k(
+                salt
+                + uid
+                + subject
+                + (words.get(category) or category.to_bytes(32, "big"))
+                + sha256(sealed).digest()
+            ).digest()
+        ).digest()
         for (_b, _i, uid, subject, category, salt, sealed, _p) in rows
     ]
 
