@@ -304,9 +304,7 @@ class AccessLogWriter:
                     response_hash=draft.response_hash if decision == ALLOWED else None,
                 )
                 entry_hash = chain_hash(prev_hash, canonical_entry(row))
-                rows.append(
-                    {**row.__dict__, "prev_hash": prev_hash, "entry_hash": entry_hash}
-                )
+                rows.append({**row.__dict__, "prev_hash": prev_hash, "entry_hash": entry_hash})
                 results.append(AppendResult(next_id, decision, reason, entry_hash))
                 prev_hash = entry_hash
                 next_id += 1
@@ -406,11 +404,15 @@ def verify_access_log(session: Session | Connection) -> AccessLogReport:
                 )
             )
             continue
-        hashes = session.execute(
-            select(ACCESS_LOG.c.entry_hash)
-            .where(ACCESS_LOG.c.id.between(anchor.first_entry, anchor.last_entry))
-            .order_by(ACCESS_LOG.c.id)
-        ).scalars().all()
+        hashes = (
+            session.execute(
+                select(ACCESS_LOG.c.entry_hash)
+                .where(ACCESS_LOG.c.id.between(anchor.first_entry, anchor.last_entry))
+                .order_by(ACCESS_LOG.c.id)
+            )
+            .scalars()
+            .all()
+        )
         if not hashes or MerkleTree([entry_leaf(h) for h in hashes]).root != anchor.root:
             report.findings.append(
                 LogFinding(
@@ -466,7 +468,9 @@ class AccessLogAnchoring:
     def start(self) -> None:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="access-log-anchor", daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, name="access-log-anchor", daemon=True
+            )
             self._thread.start()
 
     def stop(self) -> None:
@@ -557,9 +561,15 @@ class AccessLogAnchoring:
 
     def _resume(self) -> None:
         with self.engine.connect() as conn:
-            unfinished = conn.execute(
-                select(ANCHORS.c.id).where(ANCHORS.c.status != "anchored").order_by(ANCHORS.c.id)
-            ).scalars().all()
+            unfinished = (
+                conn.execute(
+                    select(ANCHORS.c.id)
+                    .where(ANCHORS.c.status != "anchored")
+                    .order_by(ANCHORS.c.id)
+                )
+                .scalars()
+                .all()
+            )
         for anchor_id in unfinished:
             self._send(anchor_id)
 
@@ -573,7 +583,8 @@ class AccessLogAnchoring:
             with self.engine.begin() as conn:
                 conn.execute(update(ANCHORS).where(ANCHORS.c.id == anchor_id).values(status="sent"))
             reference = hashlib.sha256(
-                b"ccl/access-log/v1" + anchor.first_entry.to_bytes(8, "big")
+                b"ccl/access-log/v1"
+                + anchor.first_entry.to_bytes(8, "big")
                 + anchor.last_entry.to_bytes(8, "big")
             ).digest()
             leaf_count = anchor.last_entry - anchor.first_entry + 1
@@ -617,7 +628,10 @@ class AccessLogAnchoring:
                 .where(ACCESS_LOG.c.id.between(anchor.first_entry, anchor.last_entry))
                 .order_by(ACCESS_LOG.c.id)
             ).all()
-            cached = ([m.id for m in members], MerkleTree([entry_leaf(m.entry_hash) for m in members]))
+            cached = (
+                [m.id for m in members],
+                MerkleTree([entry_leaf(m.entry_hash) for m in members]),
+            )
             self._trees[anchor.id] = cached
             while len(self._trees) > 64:
                 self._trees.popitem(last=False)

@@ -142,10 +142,10 @@ class LedgerClient:
         if content_type is not None:
             headers["content-type"] = content_type
         clean = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        headers.update(self.signed_headers(method, path, clean, body, nonce=nonce,
-                                           timestamp=timestamp))
-        return self.http.request(method, path, params=clean, content=body or None,
-                                 headers=headers)
+        headers.update(
+            self.signed_headers(method, path, clean, body, nonce=nonce, timestamp=timestamp)
+        )
+        return self.http.request(method, path, params=clean, content=body or None, headers=headers)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.send(method, path, **kwargs)
@@ -168,32 +168,46 @@ class LedgerClient:
 
     # -- institution ---------------------------------------------------------------------------
     def report(self, subject: str, purpose: str) -> schemas.CreditReport:
-        return self._model(schemas.CreditReport, "GET", f"/v1/institution/subjects/{subject}/report",
-                           params={"purpose": purpose})
-
-    def records(self, subject: str, *, category: str, purpose: str, grant_id: int,
-                level: str = "query") -> schemas.RecordsPage:
         return self._model(
-            schemas.RecordsPage, "GET", f"/v1/institution/subjects/{subject}/records",
-            params={"category": category, "purpose": purpose, "grant_id": grant_id,
-                    "level": level},
+            schemas.CreditReport,
+            "GET",
+            f"/v1/institution/subjects/{subject}/report",
+            params={"purpose": purpose},
         )
 
-    def verify(self, subject: str, *, predicate: str, arg: str | int, purpose: str,
-               grant_id: int) -> schemas.Verification:
+    def records(
+        self, subject: str, *, category: str, purpose: str, grant_id: int, level: str = "query"
+    ) -> schemas.RecordsPage:
         return self._model(
-            schemas.Verification, "GET", f"/v1/institution/subjects/{subject}/verify",
+            schemas.RecordsPage,
+            "GET",
+            f"/v1/institution/subjects/{subject}/records",
+            params={"category": category, "purpose": purpose, "grant_id": grant_id, "level": level},
+        )
+
+    def verify(
+        self, subject: str, *, predicate: str, arg: str | int, purpose: str, grant_id: int
+    ) -> schemas.Verification:
+        return self._model(
+            schemas.Verification,
+            "GET",
+            f"/v1/institution/subjects/{subject}/verify",
             params={"predicate": predicate, "arg": arg, "purpose": purpose, "grant_id": grant_id},
         )
 
     def score(self, subject: str, *, purpose: str, grant_id: int) -> schemas.Score:
-        return self._model(schemas.Score, "GET", f"/v1/institution/subjects/{subject}/score",
-                           params={"purpose": purpose, "grant_id": grant_id})
+        return self._model(
+            schemas.Score,
+            "GET",
+            f"/v1/institution/subjects/{subject}/score",
+            params={"purpose": purpose, "grant_id": grant_id},
+        )
 
     # -- subject -------------------------------------------------------------------------------
     def request_registration(self, uscc: str) -> schemas.Registration:
-        return self._model(schemas.Registration, "POST", "/v1/subject/registrations",
-                           json_body={"uscc": uscc})
+        return self._model(
+            schemas.Registration, "POST", "/v1/subject/registrations", json_body={"uscc": uscc}
+        )
 
     def sign_registration(self, registration: schemas.Registration) -> schemas.Registration:
         """Sign the registration's EIP-712 message with this key and submit the signature."""
@@ -202,24 +216,27 @@ class LedgerClient:
         signable = encode_typed_data(full_message=registration.typed_data)
         signature = Account.sign_message(signable, self.account.key).signature
         return self._model(
-            schemas.Registration, "POST", f"/v1/subject/registrations/{registration.id}/signature",
+            schemas.Registration,
+            "POST",
+            f"/v1/subject/registrations/{registration.id}/signature",
             json_body={"signature": "0x" + bytes(signature).hex()},
         )
 
     def registration_status(self, registration_id: int) -> schemas.Registration:
-        return self._model(schemas.Registration, "GET",
-                           f"/v1/subject/registrations/{registration_id}")
+        return self._model(
+            schemas.Registration, "GET", f"/v1/subject/registrations/{registration_id}"
+        )
 
     def me(self) -> schemas.SubjectMe:
         return self._model(schemas.SubjectMe, "GET", "/v1/subject/me")
 
     def my_records(self, category: str | None = None) -> schemas.RecordsPage:
-        return self._model(schemas.RecordsPage, "GET", "/v1/subject/records",
-                           params={"category": category})
+        return self._model(
+            schemas.RecordsPage, "GET", "/v1/subject/records", params={"category": category}
+        )
 
     def record_proof(self, record_uid: str) -> schemas.RecordProofOut:
-        return self._model(schemas.RecordProofOut, "GET",
-                           f"/v1/subject/records/{record_uid}/proof")
+        return self._model(schemas.RecordProofOut, "GET", f"/v1/subject/records/{record_uid}/proof")
 
     def relay_grants(self, signed: list[SignedGrant]) -> list[int]:
         body = {"grants": [_signed_grant_json(s) for s in signed]}
@@ -229,23 +246,54 @@ class LedgerClient:
         return self._models(schemas.GrantStatus, "GET", "/v1/subject/grants")
 
     def relay_revocation(self, grant_id: int, deadline: int, signature: bytes) -> schemas.TxResult:
-        return self._model(schemas.TxResult, "POST", "/v1/subject/revocations", json_body={
-            "grant_id": grant_id, "deadline": deadline, "signature": "0x" + signature.hex()})
+        return self._model(
+            schemas.TxResult,
+            "POST",
+            "/v1/subject/revocations",
+            json_body={
+                "grant_id": grant_id,
+                "deadline": deadline,
+                "signature": "0x" + signature.hex(),
+            },
+        )
 
-    def relay_nonce_increase(self, new_nonce: int, deadline: int,
-                             signature: bytes) -> schemas.TxResult:
-        return self._model(schemas.TxResult, "POST", "/v1/subject/nonce-increases", json_body={
-            "new_nonce": new_nonce, "deadline": deadline, "signature": "0x" + signature.hex()})
+    def relay_nonce_increase(
+        self, new_nonce: int, deadline: int, signature: bytes
+    ) -> schemas.TxResult:
+        return self._model(
+            schemas.TxResult,
+            "POST",
+            "/v1/subject/nonce-increases",
+            json_body={
+                "new_nonce": new_nonce,
+                "deadline": deadline,
+                "signature": "0x" + signature.hex(),
+            },
+        )
 
     def my_access_log(self, limit: int = 100, offset: int = 0) -> schemas.AccessLogPage:
-        return self._model(schemas.AccessLogPage, "GET", "/v1/subject/access-log",
-                           params={"limit": limit, "offset": offset})
+        return self._model(
+            schemas.AccessLogPage,
+            "GET",
+            "/v1/subject/access-log",
+            params={"limit": limit, "offset": offset},
+        )
 
-    def open_dispute(self, record_uid: str, kind: int, reason_hash: bytes, deadline: int,
-                     signature: bytes) -> schemas.DisputeOut:
-        return self._model(schemas.DisputeOut, "POST", "/v1/subject/disputes", json_body={
-            "record_uid": record_uid, "kind": kind, "reason_hash": "0x" + reason_hash.hex(),
-            "deadline": deadline, "signature": "0x" + signature.hex()})
+    def open_dispute(
+        self, record_uid: str, kind: int, reason_hash: bytes, deadline: int, signature: bytes
+    ) -> schemas.DisputeOut:
+        return self._model(
+            schemas.DisputeOut,
+            "POST",
+            "/v1/subject/disputes",
+            json_body={
+                "record_uid": record_uid,
+                "kind": kind,
+                "reason_hash": "0x" + reason_hash.hex(),
+                "deadline": deadline,
+                "signature": "0x" + signature.hex(),
+            },
+        )
 
     def my_disputes(self) -> list[schemas.DisputeOut]:
         return self._models(schemas.DisputeOut, "GET", "/v1/subject/disputes")
@@ -253,41 +301,75 @@ class LedgerClient:
     def make_commitment(self, text: str) -> schemas.CommitmentOut:
         """Sign ``text`` (EIP-191) with this key and have it stored and anchored."""
         signature = Account.sign_message(encode_defunct(text=text), self.account.key).signature
-        return self._model(schemas.CommitmentOut, "POST", "/v1/subject/commitments",
-                           json_body={"text": text, "signature": "0x" + bytes(signature).hex()})
+        return self._model(
+            schemas.CommitmentOut,
+            "POST",
+            "/v1/subject/commitments",
+            json_body={"text": text, "signature": "0x" + bytes(signature).hex()},
+        )
 
     def my_commitments(self) -> list[schemas.CommitmentOut]:
         return self._models(schemas.CommitmentOut, "GET", "/v1/subject/commitments")
 
     # -- operator / provider / regulator -------------------------------------------------------
     def list_registrations(self, status: str | None = None) -> list[schemas.Registration]:
-        return self._models(schemas.Registration, "GET", "/v1/operator/registrations",
-                            params={"status": status})
+        return self._models(
+            schemas.Registration, "GET", "/v1/operator/registrations", params={"status": status}
+        )
 
     def approve_registration(self, registration_id: int) -> schemas.Registration:
-        return self._model(schemas.Registration, "POST",
-                           f"/v1/operator/registrations/{registration_id}/approve")
+        return self._model(
+            schemas.Registration, "POST", f"/v1/operator/registrations/{registration_id}/approve"
+        )
 
     def register_institution(self, address: str, kind: int, name: str) -> schemas.TxResult:
-        return self._model(schemas.TxResult, "POST", "/v1/operator/institutions",
-                           json_body={"address": address, "kind": kind, "name": name})
+        return self._model(
+            schemas.TxResult,
+            "POST",
+            "/v1/operator/institutions",
+            json_body={"address": address, "kind": kind, "name": name},
+        )
 
     def grant_role(self, role: str, address: str) -> schemas.TxResult:
-        return self._model(schemas.TxResult, "POST", "/v1/operator/roles",
-                           json_body={"role": role, "address": address})
+        return self._model(
+            schemas.TxResult,
+            "POST",
+            "/v1/operator/roles",
+            json_body={"role": role, "address": address},
+        )
 
-    def propose_agreement(self, institution: str, categories: list[str], purposes: list[str],
-                          not_before: int, not_after: int, document_hash: bytes) -> int:
-        return self._model(schemas.AgreementOut, "POST", "/v1/operator/agreements", json_body={
-            "institution": institution, "categories": categories, "purposes": purposes,
-            "not_before": not_before, "not_after": not_after,
-            "document_hash": "0x" + document_hash.hex()}).agreement_id
+    def propose_agreement(
+        self,
+        institution: str,
+        categories: list[str],
+        purposes: list[str],
+        not_before: int,
+        not_after: int,
+        document_hash: bytes,
+    ) -> int:
+        return self._model(
+            schemas.AgreementOut,
+            "POST",
+            "/v1/operator/agreements",
+            json_body={
+                "institution": institution,
+                "categories": categories,
+                "purposes": purposes,
+                "not_before": not_before,
+                "not_after": not_after,
+                "document_hash": "0x" + document_hash.hex(),
+            },
+        ).agreement_id
 
-    def resolve_dispute(self, dispute_id: int, outcome: int,
-                        resolution_hash: bytes) -> schemas.TxResult:
-        return self._model(schemas.TxResult, "POST", f"/v1/operator/disputes/{dispute_id}/resolve",
-                           json_body={"outcome": outcome,
-                                      "resolution_hash": "0x" + resolution_hash.hex()})
+    def resolve_dispute(
+        self, dispute_id: int, outcome: int, resolution_hash: bytes
+    ) -> schemas.TxResult:
+        return self._model(
+            schemas.TxResult,
+            "POST",
+            f"/v1/operator/disputes/{dispute_id}/resolve",
+            json_body={"outcome": outcome, "resolution_hash": "0x" + resolution_hash.hex()},
+        )
 
     def anchor_access_log(self) -> int | None:
         return self._model(schemas.AnchorOut, "POST", "/v1/operator/access-log/anchor").anchor_id
@@ -297,9 +379,14 @@ class LedgerClient:
 
     def ingest(self, category: str, data: bytes, fmt: str = "jsonl") -> schemas.IngestOut:
         content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
-        return self._model(schemas.IngestOut, "POST", "/v1/provider/batches",
-                           params={"category": category, "format": fmt}, content=data,
-                           content_type=content_type)
+        return self._model(
+            schemas.IngestOut,
+            "POST",
+            "/v1/provider/batches",
+            params={"category": category, "format": fmt},
+            content=data,
+            content_type=content_type,
+        )
 
     def audit(self, view: str, **filters: Any) -> schemas.AuditRows:
         return self._model(schemas.AuditRows, "GET", f"/v1/audit/{view}", params=filters)
@@ -319,9 +406,15 @@ def _param(value: Any) -> str:
 def _signed_grant_json(signed: SignedGrant) -> dict[str, Any]:
     t = signed.terms
     return {
-        "terms": {"institution": t.institution, "categories": t.categories,
-                  "purpose": int(t.purpose), "level": int(t.level), "not_before": t.not_before,
-                  "not_after": t.not_after, "max_uses": t.max_uses},
+        "terms": {
+            "institution": t.institution,
+            "categories": t.categories,
+            "purpose": int(t.purpose),
+            "level": int(t.level),
+            "not_before": t.not_before,
+            "not_after": t.not_after,
+            "max_uses": t.max_uses,
+        },
         "signer": signed.signer,
         "deadline": signed.deadline,
         "signature": "0x" + signed.signature.hex(),

@@ -75,8 +75,11 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(
-            413, "payload_too_large", "Payload too large",
-            f"request bodies are limited to {self.max_bytes} bytes", scope.get("path", ""),
+            413,
+            "payload_too_large",
+            "Payload too large",
+            f"request bodies are limited to {self.max_bytes} bytes",
+            scope.get("path", ""),
         )
         await response(scope, receive, send)
 
@@ -107,8 +110,14 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     )
     app.state.ctx = ctx
     install_problem_handlers(app)
-    for router in (meta.router, institution.router, subject.router, operator.router,
-                   operator.provider_router, audit.router):
+    for router in (
+        meta.router,
+        institution.router,
+        subject.router,
+        operator.router,
+        operator.provider_router,
+        audit.router,
+    ):
         app.include_router(router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     _ensure_problem_schema(app)

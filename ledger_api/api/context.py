@@ -79,45 +79,43 @@ class CachedChainState:
         return self._refresh()
 
     def grant(self, grant_id: int) -> GrantState | None:
-        return self._get(("grant", grant_id), lambda: self.inner.grant(grant_id))  # type: ignore[no-any-return]
+        return self._get(("grant", grant_id), lambda: self.inner.grant(grant_id))
 
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
-        return self._get(  # type: ignore[no-any-return]
+        return self._get(
             ("grants_of", subject_index), lambda: self.inner.grants_of_subject(subject_index)
         )
 
     def institution(self, address: str) -> InstitutionProfile | None:
-        return self._get(("inst", address), lambda: self.inner.institution(address))  # type: ignore[no-any-return]
+        return self._get(("inst", address), lambda: self.inner.institution(address))
 
     def institution_at(self, index: int) -> InstitutionProfile | None:
-        return self._get(("inst_at", index), lambda: self.inner.institution_at(index))  # type: ignore[no-any-return]
+        return self._get(("inst_at", index), lambda: self.inner.institution_at(index))
 
     def agreement(self, agreement_id: int) -> AgreementState | None:
-        return self._get(("agr", agreement_id), lambda: self.inner.agreement(agreement_id))  # type: ignore[no-any-return]
+        return self._get(("agr", agreement_id), lambda: self.inner.agreement(agreement_id))
 
     def subject_by_account(self, address: str) -> SubjectBinding | None:
-        return self._get(("subj_acct", address), lambda: self.inner.subject_by_account(address))  # type: ignore[no-any-return]
+        return self._get(("subj_acct", address), lambda: self.inner.subject_by_account(address))
 
     def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
-        return self._get(("subj_id", subject_id), lambda: self.inner.subject_by_id(subject_id))  # type: ignore[no-any-return]
+        return self._get(("subj_id", subject_id), lambda: self.inner.subject_by_id(subject_id))
 
     def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
-        return self._get(  # type: ignore[no-any-return]
+        return self._get(
             ("subj_idx", subject_index), lambda: self.inner.subject_by_index(subject_index)
         )
 
     def roles_of(self, address: str) -> set[str]:
-        return self._get(("roles", address), lambda: self.inner.roles_of(address))  # type: ignore[no-any-return]
+        return self._get(("roles", address), lambda: self.inner.roles_of(address))
 
     def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
-        return self._get(  # type: ignore[no-any-return]
+        return self._get(
             ("open_leaves", subject_index), lambda: self.inner.open_dispute_leaves(subject_index)
         )
 
     def hidden_leaves(self, subject_index: int) -> set[bytes]:
-        return self._get(  # type: ignore[no-any-return]
-            ("hidden", subject_index), lambda: self.inner.hidden_leaves(subject_index)
-        )
+        return self._get(("hidden", subject_index), lambda: self.inner.hidden_leaves(subject_index))
 
 
 class ChainHead:
@@ -294,8 +292,12 @@ def build_context(
         anchoring=anchoring,
         data_anchorer=data_anchorer or chain_anchorer,
         catalog=default_catalog(),
-        keyrings=KeyringCache(MasterKey.from_settings(settings), settings.keyring_cache_ttl_s, monotonic),
-        rate_limiter=RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst, monotonic),
+        keyrings=KeyringCache(
+            MasterKey.from_settings(settings), settings.keyring_cache_ttl_s, monotonic
+        ),
+        rate_limiter=RateLimiter(
+            settings.rate_limit_per_minute, settings.rate_limit_burst, monotonic
+        ),
         clock=clock,
         closers=closers,
     )

@@ -57,8 +57,9 @@ def parse_subject(raw: str, pseudonym_key: bytes) -> bytes:
             pass
     elif is_valid_uscc(raw):
         return subject_id(raw, pseudonym_key)
-    raise InputError("subject must be a 0x-prefixed 32-byte subject id or a valid USCC",
-                     code="invalid_subject")
+    raise InputError(
+        "subject must be a 0x-prefixed 32-byte subject id or a valid USCC", code="invalid_subject"
+    )
 
 
 def parse_purpose(raw: str | None) -> Purpose:
@@ -128,8 +129,13 @@ class Access:
         """Log a refusal the handler decided on (e.g. a record that is not the caller's)."""
         await asyncio.wrap_future(self.ctx.writer.submit(self._draft(DENIED, error.code, None)))
 
-    async def respond(self, payload: dict[str, Any], *, sign_claims: dict[str, Any] | None = None,
-                      status_code: int = 200) -> Response:
+    async def respond(
+        self,
+        payload: dict[str, Any],
+        *,
+        sign_claims: dict[str, Any] | None = None,
+        status_code: int = 200,
+    ) -> Response:
         """Log the allowed access and return ``payload`` with its access receipt.
 
         ``response_hash`` is the SHA-256 of the canonical JSON (sorted keys, compact, UTF-8)
@@ -153,8 +159,12 @@ class Access:
         body = dict(payload)
         body["receipt"] = receipt
         if sign_claims is not None:
-            claims = {**sign_claims, **receipt, "institution": self.actor,
-                      "subject_id": "0x" + self.subject_id.hex()}
+            claims = {
+                **sign_claims,
+                **receipt,
+                "institution": self.actor,
+                "subject_id": "0x" + self.subject_id.hex(),
+            }
             signed = self.ctx.platform_account.sign_message(
                 encode_defunct(primitive=canonical_json(claims))
             )
@@ -163,8 +173,9 @@ class Access:
                 "signer": self.ctx.platform_account.address,
                 "signature": "0x" + bytes(signed.signature).hex(),
             }
-        return Response(canonical_json(body), status_code=status_code,
-                        media_type="application/json")
+        return Response(
+            canonical_json(body), status_code=status_code, media_type="application/json"
+        )
 
 
 class SubjectAccessGate:
@@ -174,8 +185,10 @@ class SubjectAccessGate:
         self.action = action
 
     async def __call__(self, request: Request, ctx: ContextDep) -> Access:
-        entry: dict[str, Any] = {"actor": claimed_address(request) or ANONYMOUS,
-                                 "actor_role": "unauthenticated"}
+        entry: dict[str, Any] = {
+            "actor": claimed_address(request) or ANONYMOUS,
+            "actor_role": "unauthenticated",
+        }
         try:
             address = await verify_signature(request, ctx)
             entry["actor"] = address
@@ -209,14 +222,23 @@ class SubjectAccessGate:
             assert actor.subject is not None
             entry["subject_id"] = actor.subject.subject_id
             point = self._fresh_point(ctx, state, entry)
-            return Access(ctx, self.action, address, "subject", actor.subject.subject_id,
-                          actor.subject.subject_index, point.block_number, ctx.clock())
+            return Access(
+                ctx,
+                self.action,
+                address,
+                "subject",
+                actor.subject.subject_id,
+                actor.subject.subject_index,
+                point.block_number,
+                ctx.clock(),
+            )
         actor = resolve_role(ctx, address, "institution")
         entry["actor_role"] = "institution"
         profile = actor.institution
         assert profile is not None
-        sid = parse_subject(request.path_params.get("subject", ""),
-                            ctx.settings.pseudonym_key_bytes)
+        sid = parse_subject(
+            request.path_params.get("subject", ""), ctx.settings.pseudonym_key_bytes
+        )
         entry["subject_id"] = sid
         purpose = parse_purpose(params.get("purpose"))
         entry["purpose"] = int(purpose)
@@ -225,9 +247,18 @@ class SubjectAccessGate:
         if self.action == "report":
             self._check_agreement(state, profile, purpose, now)
             binding = state.subject_by_id(sid)
-            return Access(ctx, self.action, address, "institution", sid,
-                          0 if binding is None else binding.subject_index, point.block_number,
-                          ctx.clock(), purpose=purpose, institution=profile)
+            return Access(
+                ctx,
+                self.action,
+                address,
+                "institution",
+                sid,
+                0 if binding is None else binding.subject_index,
+                point.block_number,
+                ctx.clock(),
+                purpose=purpose,
+                institution=profile,
+            )
         binding = state.subject_by_id(sid)
         if binding is None:
             raise NotFoundError("no registered subject with this id", code="unknown_subject")
@@ -235,7 +266,9 @@ class SubjectAccessGate:
         entry["grant_id"] = grant_id
         grant = state.grant(grant_id)
         if grant is not None and not grant.revoked and grant.subject_index != binding.subject_index:
-            raise GrantError(f"grant {grant_id} was not given by this subject", code="wrong_subject")
+            raise GrantError(
+                f"grant {grant_id} was not given by this subject", code="wrong_subject"
+            )
         extra: dict[str, Any] = {}
         if self.action == "records":
             level = parse_level(params.get("level"), AccessLevel.QUERY)
@@ -261,14 +294,39 @@ class SubjectAccessGate:
             with ctx.engine.connect() as conn:
                 used = used_count(conn, grant_id)
         for bit in categories:
-            check = self._check(ctx, state, profile, grant, grant_id, address, bit, purpose,
-                                level, now, used, point.block_number)
+            check = self._check(
+                ctx,
+                state,
+                profile,
+                grant,
+                grant_id,
+                address,
+                bit,
+                purpose,
+                level,
+                now,
+                used,
+                point.block_number,
+            )
             if check != GrantCheck.USABLE:
                 raise GrantError(f"grant {grant_id} is not usable: {check.code}", code=check.code)
-        return Access(ctx, self.action, address, "institution", sid, binding.subject_index,
-                      point.block_number, ctx.clock(), purpose=purpose, level=level,
-                      category=entry["category"], categories=categories, grant=grant,
-                      institution=profile, extra=extra)
+        return Access(
+            ctx,
+            self.action,
+            address,
+            "institution",
+            sid,
+            binding.subject_index,
+            point.block_number,
+            ctx.clock(),
+            purpose=purpose,
+            level=level,
+            category=entry["category"],
+            categories=categories,
+            grant=grant,
+            institution=profile,
+            extra=extra,
+        )
 
     @staticmethod
     def _fresh_point(ctx: AppContext, state: ChainState, entry: dict[str, Any]) -> Any:
@@ -282,32 +340,62 @@ class SubjectAccessGate:
         return point
 
     @staticmethod
-    def _check(ctx: AppContext, state: ChainState, profile: InstitutionProfile,
-               grant: GrantState | None, grant_id: int, address: str, bit: int,
-               purpose: Purpose, level: AccessLevel, now: int, used: int, block: int) -> GrantCheck:
+    def _check(
+        ctx: AppContext,
+        state: ChainState,
+        profile: InstitutionProfile,
+        grant: GrantState | None,
+        grant_id: int,
+        address: str,
+        bit: int,
+        purpose: Purpose,
+        level: AccessLevel,
+        now: int,
+        used: int,
+        block: int,
+    ) -> GrantCheck:
         if ctx.settings.strict_gate:
-            return ctx.ledger.check_grant(grant_id, address, bit, purpose, level, min(used, 2**32 - 1))
+            return ctx.ledger.check_grant(
+                grant_id, address, bit, purpose, level, min(used, 2**32 - 1)
+            )
         agreement = state.agreement(profile.agreement_id) if profile.agreement_id else None
-        return check_grant(grant, institution_state(profile), agreement,
-                           AccessRequest(bit, purpose, level), now, used)
+        return check_grant(
+            grant,
+            institution_state(profile),
+            agreement,
+            AccessRequest(bit, purpose, level),
+            now,
+            used,
+        )
 
     @staticmethod
-    def _check_agreement(state: ChainState, profile: InstitutionProfile, purpose: Purpose,
-                         now: int) -> None:
+    def _check_agreement(
+        state: ChainState, profile: InstitutionProfile, purpose: Purpose, now: int
+    ) -> None:
         """The standard report needs an active agreement covering the purpose; no grant."""
         if profile.suspended:
-            raise GrantError("the institution is suspended", code=GrantCheck.INSTITUTION_SUSPENDED.code)
+            raise GrantError(
+                "the institution is suspended", code=GrantCheck.INSTITUTION_SUSPENDED.code
+            )
         agreement = state.agreement(profile.agreement_id) if profile.agreement_id else None
         if agreement is None:
-            raise GrantError("the institution has no data-sharing agreement",
-                             code=GrantCheck.NO_AGREEMENT.code)
-        if (agreement.status != AgreementStatus.ACTIVE or now < agreement.not_before
-                or now >= agreement.not_after):
-            raise GrantError("the institution's agreement is not active",
-                             code=GrantCheck.AGREEMENT_NOT_ACTIVE.code)
+            raise GrantError(
+                "the institution has no data-sharing agreement", code=GrantCheck.NO_AGREEMENT.code
+            )
+        if (
+            agreement.status != AgreementStatus.ACTIVE
+            or now < agreement.not_before
+            or now >= agreement.not_after
+        ):
+            raise GrantError(
+                "the institution's agreement is not active",
+                code=GrantCheck.AGREEMENT_NOT_ACTIVE.code,
+            )
         if not agreement.purposes >> int(purpose) & 1:
-            raise GrantError("the agreement does not permit this purpose",
-                             code=GrantCheck.PURPOSE_NOT_IN_AGREEMENT.code)
+            raise GrantError(
+                "the agreement does not permit this purpose",
+                code=GrantCheck.PURPOSE_NOT_IN_AGREEMENT.code,
+            )
 
 
 def read_connection(ctx: AppContext) -> Connection:

@@ -129,7 +129,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
     return problem_response(
-        422, "validation_error", "Invalid input", f"{where}: {first['msg']}", request.url.path,
+        422,
+        "validation_error",
+        "Invalid input",
+        f"{where}: {first['msg']}",
+        request.url.path,
         errors=errors,
     )
 

@@ -14,7 +14,9 @@ from ledger_api.chain.types import AccessLevel, Purpose
 
 HexStr = str
 PurposeName = Enum("PurposeName", {p.name.lower(): p.name.lower() for p in Purpose}, type=str)  # type: ignore[misc]
-LevelName = Enum("LevelName", {level.name.lower(): level.name.lower() for level in AccessLevel}, type=str)  # type: ignore[misc]
+LevelName = Enum(
+    "LevelName", {level.name.lower(): level.name.lower() for level in AccessLevel}, type=str
+)  # type: ignore[misc]
 
 
 class Health(BaseModel):

@@ -107,20 +107,55 @@ def _no_utility_arrears(records: Records, months: int, today: date) -> bool:
 PREDICATES: dict[str, Predicate] = {
     p.name: p
     for p in (
-        Predicate("no_tax_arrears_months", "tax", "months",
-                  "No tax arrears in the last N months", _no_tax_arrears),
-        Predicate("tax_grade_at_least", "tax", "grade",
-                  "Latest tax credit grade is at least G (A > B > M > C > D)", _tax_grade_at_least),
-        Predicate("insured_headcount_at_least", "social_insurance", "count",
-                  "Latest social-insurance headcount is at least N", _insured_headcount_at_least),
-        Predicate("no_social_insurance_arrears", "social_insurance", "months",
-                  "No social-insurance arrears in the last N months", _no_social_insurance_arrears),
-        Predicate("no_judgments_as_defendant", "judicial", "months",
-                  "No judgment as defendant in the last N months", _no_judgments_as_defendant),
-        Predicate("no_admin_penalties", "administrative", "months",
-                  "No administrative penalty in the last N months", _no_admin_penalties),
-        Predicate("no_utility_arrears", "utilities", "months",
-                  "No water, electricity or gas arrears in the last N months", _no_utility_arrears),
+        Predicate(
+            "no_tax_arrears_months",
+            "tax",
+            "months",
+            "No tax arrears in the last N months",
+            _no_tax_arrears,
+        ),
+        Predicate(
+            "tax_grade_at_least",
+            "tax",
+            "grade",
+            "Latest tax credit grade is at least G (A > B > M > C > D)",
+            _tax_grade_at_least,
+        ),
+        Predicate(
+            "insured_headcount_at_least",
+            "social_insurance",
+            "count",
+            "Latest social-insurance headcount is at least N",
+            _insured_headcount_at_least,
+        ),
+        Predicate(
+            "no_social_insurance_arrears",
+            "social_insurance",
+            "months",
+            "No social-insurance arrears in the last N months",
+            _no_social_insurance_arrears,
+        ),
+        Predicate(
+            "no_judgments_as_defendant",
+            "judicial",
+            "months",
+            "No judgment as defendant in the last N months",
+            _no_judgments_as_defendant,
+        ),
+        Predicate(
+            "no_admin_penalties",
+            "administrative",
+            "months",
+            "No administrative penalty in the last N months",
+            _no_admin_penalties,
+        ),
+        Predicate(
+            "no_utility_arrears",
+            "utilities",
+            "months",
+            "No water, electricity or gas arrears in the last N months",
+            _no_utility_arrears,
+        ),
     )
 }
 

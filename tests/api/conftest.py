@@ -50,30 +50,61 @@ def _month(offset: int) -> str:
 
 def sample_rows(uscc: str, *, arrears: str = "0.00", headcount: int = 25) -> dict[str, list[dict]]:
     return {
-        "registration": [{
-            "uscc": uscc, "record_key": "reg-1", "enterprise_name": "郑州示例科技有限公司",
-            "enterprise_type": "limited_company", "industry_section": "C",
-            "division_code": "410100", "registered_capital": "1000000.00",
-            "established_on": "2015-03-01", "business_status": "active",
-            "legal_representative": "张三丰", "legal_rep_id_number": "410101199001011234",
-            "contact_phone": "13800138000",
-        }],
-        "tax": [{
-            "uscc": uscc, "record_key": f"tax-{i}", "period": _month(i), "tax_type": "vat",
-            "taxable_sales": "50000.00", "tax_paid": "3000.00",
-            "arrears_amount": arrears if i == 1 else "0.00", "paid_on_time": True,
-            "tax_grade": "A",
-        } for i in range(1, 4)],
-        "social_insurance": [{
-            "uscc": uscc, "record_key": f"si-{i}", "month": _month(i),
-            "insured_headcount": headcount, "contribution_base_total": "90000.00",
-            "paid_amount": "20000.00", "arrears_months": 0, "arrears_amount": "0.00",
-        } for i in range(1, 3)],
-        "judicial": [{
-            "uscc": uscc, "record_key": "case-1", "case_no": "(2024)豫01民初1号",
-            "case_type": "civil", "court": "郑州市中级人民法院", "role": "plaintiff",
-            "judgment_date": "2024-05-01", "status": "closed",
-        }],
+        "registration": [
+            {
+                "uscc": uscc,
+                "record_key": "reg-1",
+                "enterprise_name": "郑州示例科技有限公司",
+                "enterprise_type": "limited_company",
+                "industry_section": "C",
+                "division_code": "410100",
+                "registered_capital": "1000000.00",
+                "established_on": "2015-03-01",
+                "business_status": "active",
+                "legal_representative": "张三丰",
+                "legal_rep_id_number": "410101199001011234",
+                "contact_phone": "13800138000",
+            }
+        ],
+        "tax": [
+            {
+                "uscc": uscc,
+                "record_key": f"tax-{i}",
+                "period": _month(i),
+                "tax_type": "vat",
+                "taxable_sales": "50000.00",
+                "tax_paid": "3000.00",
+                "arrears_amount": arrears if i == 1 else "0.00",
+                "paid_on_time": True,
+                "tax_grade": "A",
+            }
+            for i in range(1, 4)
+        ],
+        "social_insurance": [
+            {
+                "uscc": uscc,
+                "record_key": f"si-{i}",
+                "month": _month(i),
+                "insured_headcount": headcount,
+                "contribution_base_total": "90000.00",
+                "paid_amount": "20000.00",
+                "arrears_months": 0,
+                "arrears_amount": "0.00",
+            }
+            for i in range(1, 3)
+        ],
+        "judicial": [
+            {
+                "uscc": uscc,
+                "record_key": "case-1",
+                "case_no": "(2024)豫01民初1号",
+                "case_type": "civil",
+                "court": "郑州市中级人民法院",
+                "role": "plaintiff",
+                "judgment_date": "2024-05-01",
+                "status": "closed",
+            }
+        ],
     }
 
 
@@ -93,9 +124,13 @@ def api_world(base_world: World, tmp_path_factory: pytest.TempPathFactory) -> It
     """
     tester = base_world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     snapshot = tester.take_snapshot()
-    settings = Settings(pseudonym_key=PSEUDONYM_KEY.hex(), state_cache_ttl_s=0.0,
-                        keyring_cache_ttl_s=0.0, rate_limit_per_minute=600_000,
-                        rate_limit_burst=10_000)
+    settings = Settings(
+        pseudonym_key=PSEUDONYM_KEY.hex(),
+        state_cache_ttl_s=0.0,
+        keyring_cache_ttl_s=0.0,
+        rate_limit_per_minute=600_000,
+        rate_limit_burst=10_000,
+    )
     # The platform relayer anchors data batches on providers' behalf (ingest endpoint).
     base_world.ledger.grant_role(base_world.operator, "PROVIDER_ROLE", base_world.operator.address)
     template = tmp_path_factory.mktemp("api") / "template.sqlite"
@@ -131,16 +166,27 @@ class Api:
     def client(self, account: LocalAccount) -> LedgerClient:
         return LedgerClient("http://testserver", account, transport=self.http, clock=self.clock)
 
-    def grant(self, subject: int = 0, institution: str | None = None, *, categories: int = 0b1111,
-              purpose: Purpose = Purpose.LOAN_APPLICATION, level: AccessLevel = AccessLevel.QUERY,
-              not_before: int | None = None, not_after: int | None = None,
-              max_uses: int = 0) -> int:
+    def grant(
+        self,
+        subject: int = 0,
+        institution: str | None = None,
+        *,
+        categories: int = 0b1111,
+        purpose: Purpose = Purpose.LOAN_APPLICATION,
+        level: AccessLevel = AccessLevel.QUERY,
+        not_before: int | None = None,
+        not_after: int | None = None,
+        max_uses: int = 0,
+    ) -> int:
         now = int(self.clock())
         terms = GrantTerms(
-            institution=institution or self.world.bank.address, categories=categories,
-            purpose=purpose, level=level,
+            institution=institution or self.world.bank.address,
+            categories=categories,
+            purpose=purpose,
+            level=level,
             not_before=now - 60 if not_before is None else not_before,
-            not_after=now + 86400 if not_after is None else not_after, max_uses=max_uses,
+            not_after=now + 86400 if not_after is None else not_after,
+            max_uses=max_uses,
         )
         return self.world.ledger.issue_grant(self.world.subject_tx[subject], terms)
 
@@ -160,8 +206,12 @@ def make_api(api_world: ApiWorld, world: World, tmp_path: Path, **overrides: obj
     settings = api_world.settings.model_copy(update=overrides)
     clock = FakeClock()
     ctx = build_context(
-        settings, w3=world.w3, deployment=world.ledger.deployment,
-        engine=make_engine(f"sqlite:///{db}"), relayer=world.operator, clock=clock,
+        settings,
+        w3=world.w3,
+        deployment=world.ledger.deployment,
+        engine=make_engine(f"sqlite:///{db}"),
+        relayer=world.operator,
+        clock=clock,
         run_migrations=False,
     )
     return Api(world, ctx, TestClient(create_app(settings, context=ctx)), clock, settings)

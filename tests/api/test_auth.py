@@ -35,8 +35,9 @@ def test_body_changed_after_signing_is_refused(api: Api) -> None:
     client = api.client(api.world.bank.account)
     headers = client.signed_headers("GET", _path(api), _params(grant), b"")
     before = api.entry_count()
-    response = api.http.request("GET", _path(api), params=_params(grant), content=b"tampered",
-                                headers=headers)
+    response = api.http.request(
+        "GET", _path(api), params=_params(grant), content=b"tampered", headers=headers
+    )
     assert response.status_code == 401 and response.json()["code"] == "bad_signature"
     assert api.entry_count() == before + 1
     assert api.last_entry()["actor"] == api.world.bank.address
@@ -47,8 +48,9 @@ def test_timestamp_61_seconds_off_is_refused(api: Api) -> None:
     client = api.client(api.world.bank.account)
     for skew in (-61, 61):
         before = api.entry_count()
-        response = client.send("GET", _path(api), params=_params(grant),
-                               timestamp=int(api.clock()) + skew)
+        response = client.send(
+            "GET", _path(api), params=_params(grant), timestamp=int(api.clock()) + skew
+        )
         assert response.status_code == 401 and response.json()["code"] == "stale_timestamp"
         assert api.entry_count() == before + 1
     ok = client.send("GET", _path(api), params=_params(grant), timestamp=int(api.clock()) - 59)
@@ -67,8 +69,9 @@ def test_subject_cannot_read_another_subjects_data(api: Api) -> None:
     mine = api.client(w.subject_keys[0])
     assert_denied(api, lambda: mine.record_proof(other), 404, "not_your_record")
     grant = api.grant(subject=1)
-    assert_denied(api, lambda: read(api, grant, who=w.subject_keys[0], subject=1), 403,
-                  "role_required")
+    assert_denied(
+        api, lambda: read(api, grant, who=w.subject_keys[0], subject=1), 403, "role_required"
+    )
 
 
 def test_unsigned_request_gets_problem_json(api: Api) -> None:
@@ -79,10 +82,13 @@ def test_unsigned_request_gets_problem_json(api: Api) -> None:
     assert set(problem) >= {"type", "title", "status", "detail", "code", "instance"}
 
 
-@pytest.mark.parametrize(("method", "path", "status", "code"), [
-    ("GET", "/nowhere", 404, "not_found"),
-    ("DELETE", "/healthz", 405, "method_not_allowed"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/nowhere", 404, "not_found"),
+        ("DELETE", "/healthz", 405, "method_not_allowed"),
+    ],
+)
 def test_http_errors_are_problems(api: Api, method: str, path: str, status: int, code: str) -> None:
     response = api.http.request(method, path)
     assert response.status_code == status and response.json()["code"] == code

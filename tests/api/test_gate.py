@@ -17,11 +17,20 @@ def sid(api: Api, i: int = 0) -> str:
     return "0x" + api.world.subject_ids[i].hex()
 
 
-def read(api: Api, grant_id: int, *, who=None, subject: int = 0, category: str = "tax",
-         purpose: str = "loan_application", level: str = "query"):
+def read(
+    api: Api,
+    grant_id: int,
+    *,
+    who=None,
+    subject: int = 0,
+    category: str = "tax",
+    purpose: str = "loan_application",
+    level: str = "query",
+):
     client = api.client(who or api.world.bank.account)
-    return client.records(sid(api, subject), category=category, purpose=purpose,
-                          grant_id=grant_id, level=level)
+    return client.records(
+        sid(api, subject), category=category, purpose=purpose, grant_id=grant_id, level=level
+    )
 
 
 def assert_denied(api: Api, call, status: int, code: str) -> None:
@@ -65,8 +74,9 @@ def test_sensitive_fields_are_masked_below_detail(api: Api) -> None:
 
 def test_institution_cannot_use_a_grant_made_to_another(api: Api) -> None:
     grant = api.grant(institution=api.world.bank.address)
-    assert_denied(api, lambda: read(api, grant, who=api.world.bank_b.account), 403,
-                  "wrong_institution")
+    assert_denied(
+        api, lambda: read(api, grant, who=api.world.bank_b.account), 403, "wrong_institution"
+    )
 
 
 def test_grant_of_another_subject_is_refused(api: Api) -> None:
@@ -103,8 +113,7 @@ def test_suspended_institution_is_refused(api: Api) -> None:
 
 def test_missing_agreement_is_refused(api: Api) -> None:
     grant = api.grant(institution=api.world.bank_b.address)
-    assert_denied(api, lambda: read(api, grant, who=api.world.bank_b.account), 403,
-                  "no_agreement")
+    assert_denied(api, lambda: read(api, grant, who=api.world.bank_b.account), 403, "no_agreement")
 
 
 def test_suspended_agreement_is_refused(api: Api) -> None:
@@ -117,12 +126,17 @@ def test_suspended_agreement_is_refused(api: Api) -> None:
 def test_purpose_outside_the_agreement_is_refused(api: Api) -> None:
     w = api.world
     now = int(api.clock())
-    agreement = w.ledger.propose_agreement(w.operator, w.bank_b.address, 0b1111, 1 << 0,
-                                           now - 60, now + 86400, b"\x02" * 32)
+    agreement = w.ledger.propose_agreement(
+        w.operator, w.bank_b.address, 0b1111, 1 << 0, now - 60, now + 86400, b"\x02" * 32
+    )
     w.ledger.transact(w.bank_b, "acceptAgreement", agreement)
     grant = api.grant(institution=w.bank_b.address, purpose=Purpose.CREDIT_RATING)
-    assert_denied(api, lambda: read(api, grant, who=w.bank_b.account, purpose="credit_rating"),
-                  403, "purpose_not_in_agreement")
+    assert_denied(
+        api,
+        lambda: read(api, grant, who=w.bank_b.account, purpose="credit_rating"),
+        403,
+        "purpose_not_in_agreement",
+    )
 
 
 def test_category_outside_the_grant_is_refused(api: Api) -> None:
@@ -153,30 +167,47 @@ def test_verification_returns_only_the_boolean_and_a_signed_receipt(api: Api) ->
 
     grant = api.grant(level=AccessLevel.VERIFY)
     client = api.client(api.world.bank.account)
-    result = client.verify(sid(api), predicate="no_tax_arrears_months", arg=12,
-                           purpose="loan_application", grant_id=grant)
+    result = client.verify(
+        sid(api),
+        predicate="no_tax_arrears_months",
+        arg=12,
+        purpose="loan_application",
+        grant_id=grant,
+    )
     assert result.result is True
     raw = result.model_dump()
     assert set(raw) == {"predicate", "argument", "result", "receipt", "signed_receipt"}
     claims = result.signed_receipt.claims
     assert claims["result"] is True and claims["access_log_id"] == result.receipt.access_log_id
-    signer = Account.recover_message(encode_defunct(primitive=canonical_json(claims)),
-                                     signature=result.signed_receipt.signature)
+    signer = Account.recover_message(
+        encode_defunct(primitive=canonical_json(claims)), signature=result.signed_receipt.signature
+    )
     assert signer == api.world.operator.address == result.signed_receipt.signer
     grant_b = api.grant(subject=1, level=AccessLevel.VERIFY)
-    arrears = client.verify(sid(api, 1), predicate="no_tax_arrears_months", arg=12,
-                            purpose="loan_application", grant_id=grant_b)
+    arrears = client.verify(
+        sid(api, 1),
+        predicate="no_tax_arrears_months",
+        arg=12,
+        purpose="loan_application",
+        grant_id=grant_b,
+    )
     assert arrears.result is False
-    headcount = client.verify(sid(api, 1), predicate="insured_headcount_at_least", arg=10,
-                              purpose="loan_application", grant_id=grant_b)
+    headcount = client.verify(
+        sid(api, 1),
+        predicate="insured_headcount_at_least",
+        arg=10,
+        purpose="loan_application",
+        grant_id=grant_b,
+    )
     assert headcount.result is False
     assert "1200" not in json.dumps(arrears.model_dump())
 
 
 def test_score_returns_only_score_and_reason_codes(api: Api) -> None:
     grant = api.grant(categories=0b1111, level=AccessLevel.VERIFY)
-    score = api.client(api.world.bank.account).score(sid(api), purpose="loan_application",
-                                                     grant_id=grant)
+    score = api.client(api.world.bank.account).score(
+        sid(api), purpose="loan_application", grant_id=grant
+    )
     assert 300 <= score.score <= 900 and score.band in "ABCD"
     assert "TAX_GRADE_A" in score.reason_codes
     assert set(score.categories_used) == {"registration", "tax", "judicial", "social_insurance"}
@@ -189,8 +220,12 @@ def test_report_holds_public_fields_only_and_needs_an_agreement(api: Api) -> Non
     assert "legal_representative" not in registration and "registered_address" not in registration
     assert "paid_on_time" not in report.categories["tax"][0].fields
     assert report.receipt.grant_id is None
-    assert_denied(api, lambda: api.client(api.world.bank_b.account).report(
-        sid(api), purpose="loan_application"), 403, "no_agreement")
+    assert_denied(
+        api,
+        lambda: api.client(api.world.bank_b.account).report(sid(api), purpose="loan_application"),
+        403,
+        "no_agreement",
+    )
 
 
 def test_replica_lag_refuses_with_503(api: Api) -> None:

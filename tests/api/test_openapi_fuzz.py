@@ -26,14 +26,20 @@ def test_fuzzing_the_api_finds_no_server_errors(api: Api) -> None:
         op = operation.ok()
 
         @given(op.as_strategy())
-        @settings(max_examples=8, derandomize=True, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=8,
+            derandomize=True,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case: schemathesis.Case) -> None:
             response = case.call()
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.path}: {response.status_code} "
-                                f"{response.text[:200]}")
+                failures.append(
+                    f"{case.method} {case.path}: {response.status_code} {response.text[:200]}"
+                )
 
         check()
     assert not failures, failures

@@ -33,7 +33,9 @@ def test_registration_is_requested_signed_and_approved(api: Api) -> None:
     operator = api.client(w.operator.account)
     assert [r.id for r in operator.list_registrations("pending_approval")] == [registration.id]
     approved = operator.approve_registration(registration.id)
-    assert approved.status == "bound" and wallet.registration_status(registration.id).status == "bound"
+    assert (
+        approved.status == "bound" and wallet.registration_status(registration.id).status == "bound"
+    )
     assert wallet.me().subject_id == registration.subject_id
 
 
@@ -48,13 +50,18 @@ def test_subject_relays_grants_and_revocation_through_the_api(api: Api) -> None:
     key = w.subject_keys[0]
     wallet = api.client(key)
     now = int(api.clock())
-    terms = GrantTerms(w.bank.address, 0b100, Purpose.LOAN_APPLICATION, AccessLevel.QUERY,
-                       now - 10, now + 3600)
+    terms = GrantTerms(
+        w.bank.address, 0b100, Purpose.LOAN_APPLICATION, AccessLevel.QUERY, now - 10, now + 3600
+    )
     [single] = wallet.relay_grants([w.ledger.sign_grant(key, terms)])
     assert read(api, single).records
     nonce = w.ledger.nonce_of(key.address)
-    batch = wallet.relay_grants([w.ledger.sign_grant(key, terms, nonce=nonce),
-                                 w.ledger.sign_grant(key, terms, nonce=nonce + 1)])
+    batch = wallet.relay_grants(
+        [
+            w.ledger.sign_grant(key, terms, nonce=nonce),
+            w.ledger.sign_grant(key, terms, nonce=nonce + 1),
+        ]
+    )
     assert len(batch) == 2
     statuses = {g.grant_id: g.status for g in wallet.my_grants()}
     assert statuses[single] == "usable"
@@ -78,8 +85,12 @@ def test_own_data_is_unmasked_and_access_log_entries_prove_against_anchored_root
     mine = wallet.my_records()
     registration = next(r for r in mine.records if r.category == "registration")
     assert registration.fields["legal_representative"] == "张三丰"
-    assert {r.category for r in mine.records} == {"registration", "tax", "social_insurance",
-                                                  "judicial"}
+    assert {r.category for r in mine.records} == {
+        "registration",
+        "tax",
+        "social_insurance",
+        "judicial",
+    }
     anchor_id = api.client(w.operator.account).anchor_access_log()
     assert anchor_id is not None
     page = wallet.my_access_log()
@@ -103,12 +114,18 @@ def test_objection_flags_the_record_and_an_upheld_one_hides_it(api: Api) -> None
     proof = wallet.record_proof(target.record_uid)
     reason = b"\x07" * 32
     deadline, signature = w.ledger.sign_dispute(
-        key, DisputeKind.OBJECTION, bytes.fromhex(proof.root[2:]), bytes.fromhex(proof.leaf[2:]),
-        reason)
-    dispute = wallet.open_dispute(target.record_uid, int(DisputeKind.OBJECTION), reason, deadline,
-                                  signature)
+        key,
+        DisputeKind.OBJECTION,
+        bytes.fromhex(proof.root[2:]),
+        bytes.fromhex(proof.leaf[2:]),
+        reason,
+    )
+    dispute = wallet.open_dispute(
+        target.record_uid, int(DisputeKind.OBJECTION), reason, deadline, signature
+    )
     assert dispute.status == "open" and [d.dispute_id for d in wallet.my_disputes()] == [
-        dispute.dispute_id]
+        dispute.dispute_id
+    ]
     grant = api.grant()
     flagged = {r.record_uid: r.disputed for r in read(api, grant).records}
     assert flagged[target.record_uid] is True and sum(flagged.values()) == 1
@@ -129,8 +146,15 @@ def test_credit_commitment_is_stored_and_anchored(api: Api) -> None:
 
 def test_provider_ingests_a_batch_anchored_on_chain(api: Api) -> None:
     w = api.world
-    row = {"uscc": USCCS[2], "record_key": "u-1", "month": "2025-01", "account_no": "4101234567",
-           "water_arrears": "0.00", "electricity_arrears": "0.00", "gas_arrears": "0.00"}
+    row = {
+        "uscc": USCCS[2],
+        "record_key": "u-1",
+        "month": "2025-01",
+        "account_no": "4101234567",
+        "water_arrears": "0.00",
+        "electricity_arrears": "0.00",
+        "gas_arrears": "0.00",
+    }
     bad = dict(row, record_key="u-2", month="2025-13")
     data = (json.dumps(row) + "\n" + json.dumps(bad)).encode()
     result = api.client(w.provider.account).ingest("utilities", data)
@@ -188,5 +212,6 @@ def test_audit_router_answers_501_without_the_indexer_views(api: Api) -> None:
 def test_subject_id_may_be_given_as_uscc(api: Api) -> None:
     grant = api.grant()
     page = api.client(api.world.bank.account).records(
-        USCCS[0], category="tax", purpose="loan_application", grant_id=grant)
+        USCCS[0], category="tax", purpose="loan_application", grant_id=grant
+    )
     assert page.subject_id == sid(api)

@@ -14,11 +14,21 @@ from ledger_api.api.problems import PROBLEMS, UnavailableFeatureError, _problem_
 from ledger_api.api.schemas import AuditRows
 from ledger_api.errors import NotFoundError
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"],
-                   responses={**PROBLEMS, 501: _problem_doc("Audit views not installed")})
+router = APIRouter(
+    prefix="/v1/audit",
+    tags=["audit"],
+    responses={**PROBLEMS, 501: _problem_doc("Audit views not installed")},
+)
 
-VIEWS = ("access_audit", "violations", "volumes", "grant_history", "agreements", "anchors",
-         "statistics")
+VIEWS = (
+    "access_audit",
+    "violations",
+    "volumes",
+    "grant_history",
+    "agreements",
+    "anchors",
+    "statistics",
+)
 
 
 def _views() -> Any:
@@ -47,10 +57,16 @@ def audit_view(
         raise NotFoundError(f"unknown audit view {view!r}; known: {', '.join(VIEWS)}")
     function = getattr(_views(), view, None)
     if function is None:
-        raise UnavailableFeatureError(f"audit view {view} is not implemented yet",
-                                      code="audit_views_unavailable")
-    filters: dict[str, Any] = {"institution": institution, "since": since, "until": until,
-                               "limit": min(limit, ctx.settings.max_page_size), "offset": offset}
+        raise UnavailableFeatureError(
+            f"audit view {view} is not implemented yet", code="audit_views_unavailable"
+        )
+    filters: dict[str, Any] = {
+        "institution": institution,
+        "since": since,
+        "until": until,
+        "limit": min(limit, ctx.settings.max_page_size),
+        "offset": offset,
+    }
     if subject_id is not None:
         filters["subject_id"] = bytes.fromhex(subject_id[2:])
     with Session(ctx.engine) as session:

@@ -19,16 +19,22 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/v1/chain", response_model=ChainInfo,
-            summary="Chain id, contract (the EIP-712 domain), head, and an account's nonce")
+@router.get(
+    "/v1/chain",
+    response_model=ChainInfo,
+    summary="Chain id, contract (the EIP-712 domain), head, and an account's nonce",
+)
 def chain_info(
     ctx: ContextDep,
     account: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
 ) -> ChainInfo:
     domain = ctx.ledger.domain
     return ChainInfo(
-        chain_id=domain.chain_id, contract=domain.verifying_contract,
-        head_block=ctx.chain_head(), state_block=ctx.state().position().block_number,
-        account_nonce=None if account is None else ctx.ledger.nonce_of(
-            Web3.to_checksum_address(account)),
+        chain_id=domain.chain_id,
+        contract=domain.verifying_contract,
+        head_block=ctx.chain_head(),
+        state_block=ctx.state().position().block_number,
+        account_nonce=None
+        if account is None
+        else ctx.ledger.nonce_of(Web3.to_checksum_address(account)),
     )

@@ -36,14 +36,20 @@ provider_router = APIRouter(prefix="/v1/provider", tags=["provider"], responses=
 
 
 def _tx(receipt: Any) -> TxResult:
-    return TxResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-                    block_number=int(receipt["blockNumber"]))
+    return TxResult(
+        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        block_number=int(receipt["blockNumber"]),
+    )
 
 
-@router.get("/registrations", response_model=list[Registration],
-            summary="Registrations, optionally by status")
+@router.get(
+    "/registrations",
+    response_model=list[Registration],
+    summary="Registrations, optionally by status",
+)
 def list_registrations(
-    ctx: ContextDep, actor: OperatorDep,
+    ctx: ContextDep,
+    actor: OperatorDep,
     status: Annotated[str | None, Query(max_length=24)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[Registration]:
@@ -54,86 +60,145 @@ def list_registrations(
         return [registration_out(r) for r in conn.execute(query).all()]
 
 
-@router.post("/registrations/{registration_id}/approve", response_model=Registration,
-             summary="Approve a signed registration: bind the subject on chain")
-def approve_registration(registration_id: RegistrationPath, ctx: ContextDep,
-                         actor: OperatorDep) -> Registration:
+@router.post(
+    "/registrations/{registration_id}/approve",
+    response_model=Registration,
+    summary="Approve a signed registration: bind the subject on chain",
+)
+def approve_registration(
+    registration_id: RegistrationPath, ctx: ContextDep, actor: OperatorDep
+) -> Registration:
     with ctx.engine.connect() as conn:
-        row = conn.execute(select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)).first()
+        row = conn.execute(
+            select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
+        ).first()
     if row is None:
         raise NotFoundError(f"no registration {registration_id}")
     if row.status != "pending_approval" or row.signature is None:
         raise ConflictError(f"registration is {row.status}", code="registration_not_signed")
-    receipt = ctx.ledger.bind_subject(ctx.relayer, row.subject_id, row.account, row.deadline,
-                                      row.signature)
+    receipt = ctx.ledger.bind_subject(
+        ctx.relayer, row.subject_id, row.account, row.deadline, row.signature
+    )
     with ctx.engine.begin() as conn:
-        conn.execute(update(REGISTRATIONS).where(REGISTRATIONS.c.id == row.id).values(
-            status="bound", tx_hash=bytes(receipt["transactionHash"])))
+        conn.execute(
+            update(REGISTRATIONS)
+            .where(REGISTRATIONS.c.id == row.id)
+            .values(status="bound", tx_hash=bytes(receipt["transactionHash"]))
+        )
         row = conn.execute(select(REGISTRATIONS).where(REGISTRATIONS.c.id == row.id)).one()
     return registration_out(row)
 
 
-@router.post("/institutions", response_model=TxResult, status_code=201,
-             summary="Register an institution")
+@router.post(
+    "/institutions", response_model=TxResult, status_code=201, summary="Register an institution"
+)
 def register_institution(body: InstitutionIn, ctx: ContextDep, actor: OperatorDep) -> TxResult:
-    return _tx(ctx.ledger.register_institution(ctx.relayer, body.address,
-                                               InstitutionType(body.kind), body.name))
+    return _tx(
+        ctx.ledger.register_institution(
+            ctx.relayer, body.address, InstitutionType(body.kind), body.name
+        )
+    )
 
 
-@router.post("/roles", response_model=TxResult, status_code=201,
-             summary="Grant OPERATOR/PROVIDER/REGULATOR role")
+@router.post(
+    "/roles",
+    response_model=TxResult,
+    status_code=201,
+    summary="Grant OPERATOR/PROVIDER/REGULATOR role",
+)
 def grant_role(body: RoleIn, ctx: ContextDep, actor: OperatorDep) -> TxResult:
     return _tx(ctx.ledger.grant_role(ctx.relayer, body.role, body.address))
 
 
-@router.post("/agreements", response_model=AgreementOut, status_code=201,
-             summary="Propose a data-sharing agreement (the institution accepts it on chain)")
+@router.post(
+    "/agreements",
+    response_model=AgreementOut,
+    status_code=201,
+    summary="Propose a data-sharing agreement (the institution accepts it on chain)",
+)
 def propose_agreement(body: AgreementIn, ctx: ContextDep, actor: OperatorDep) -> AgreementOut:
     if body.not_before >= body.not_after:
         raise InputError("not_before must be before not_after")
     purposes = mask_of([Purpose[p.value.upper()] for p in body.purposes])
     agreement_id = ctx.ledger.propose_agreement(
-        ctx.relayer, Web3.to_checksum_address(body.institution), ctx.catalog.bitmask(body.categories),
-        purposes, body.not_before, body.not_after, bytes.fromhex(body.document_hash[2:]),
+        ctx.relayer,
+        Web3.to_checksum_address(body.institution),
+        ctx.catalog.bitmask(body.categories),
+        purposes,
+        body.not_before,
+        body.not_after,
+        bytes.fromhex(body.document_hash[2:]),
     )
     return AgreementOut(agreement_id=agreement_id)
 
 
-@router.post("/disputes/{dispute_id}/resolve", response_model=TxResult,
-             summary="Resolve an objection or credit-repair request")
-def resolve_dispute(dispute_id: Annotated[int, Path(ge=1, lt=2**63)], body: DisputeResolveIn,
-                    ctx: ContextDep, actor: OperatorDep) -> TxResult:
-    return _tx(ctx.ledger.resolve_dispute(ctx.relayer, dispute_id, DisputeOutcome(body.outcome),
-                                          bytes.fromhex(body.resolution_hash[2:])))
+@router.post(
+    "/disputes/{dispute_id}/resolve",
+    response_model=TxResult,
+    summary="Resolve an objection or credit-repair request",
+)
+def resolve_dispute(
+    dispute_id: Annotated[int, Path(ge=1, lt=2**63)],
+    body: DisputeResolveIn,
+    ctx: ContextDep,
+    actor: OperatorDep,
+) -> TxResult:
+    return _tx(
+        ctx.ledger.resolve_dispute(
+            ctx.relayer,
+            dispute_id,
+            DisputeOutcome(body.outcome),
+            bytes.fromhex(body.resolution_hash[2:]),
+        )
+    )
 
 
-@router.post("/access-log/anchor", response_model=AnchorOut,
-             summary="Anchor the unanchored tail of the access log now")
+@router.post(
+    "/access-log/anchor",
+    response_model=AnchorOut,
+    summary="Anchor the unanchored tail of the access log now",
+)
 def anchor_access_log(ctx: ContextDep, actor: OperatorDep) -> AnchorOut:
     return AnchorOut(anchor_id=ctx.anchoring.anchor_once())
 
 
-@router.get("/access-log/verify", response_model=LogVerification,
-            summary="Recompute the access log's hash chain and anchored roots")
+@router.get(
+    "/access-log/verify",
+    response_model=LogVerification,
+    summary="Recompute the access log's hash chain and anchored roots",
+)
 def verify_log(ctx: ContextDep, actor: OperatorDep) -> LogVerification:
     with ctx.engine.connect() as conn:
         report = verify_access_log(conn)
     return LogVerification(
-        clean=report.clean, entries_checked=report.entries_checked,
-        findings=[LogFindingOut(kind=f.kind, entry_id=f.entry_id, detail=f.detail)
-                  for f in report.findings],
+        clean=report.clean,
+        entries_checked=report.entries_checked,
+        findings=[
+            LogFindingOut(kind=f.kind, entry_id=f.entry_id, detail=f.detail)
+            for f in report.findings
+        ],
     )
 
 
 @provider_router.post(
-    "/batches", response_model=IngestOut, status_code=201,
+    "/batches",
+    response_model=IngestOut,
+    status_code=201,
     summary="Ingest a batch (JSON lines or CSV body) of one category; anchored on chain",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/x-ndjson": {"schema": {"type": "string"}},
-        "text/csv": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-ndjson": {"schema": {"type": "string"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
 )
 async def ingest(
-    request: Request, ctx: ContextDep, actor: ProviderDep,
+    request: Request,
+    ctx: ContextDep,
+    actor: ProviderDep,
     category: Annotated[str, Query(max_length=64)],
     fmt: Annotated[str | None, Query(alias="format", pattern="^(jsonl|csv)$")] = None,
 ) -> IngestOut:
@@ -145,8 +210,14 @@ async def ingest(
     from starlette.concurrency import run_in_threadpool
 
     result = await run_in_threadpool(
-        ingest_batch, ctx.engine, ctx.data_anchorer, ctx.settings, provider=actor.address,
-        category=category, data=data, fmt=chosen,  # type: ignore[arg-type]
+        ingest_batch,
+        ctx.engine,
+        ctx.data_anchorer,
+        ctx.settings,
+        provider=actor.address,
+        category=category,
+        data=data,
+        fmt=chosen,  # type: ignore[arg-type]
         catalog=ctx.catalog,
     )
     return IngestOut(**result.as_dict())

@@ -66,8 +66,10 @@ def _sig(value: str) -> bytes:
 
 
 def _tx(receipt: Any) -> TxResult:
-    return TxResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-                    block_number=int(receipt["blockNumber"]))
+    return TxResult(
+        tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+        block_number=int(receipt["blockNumber"]),
+    )
 
 
 def mask_uscc(uscc: str) -> str:
@@ -78,19 +80,34 @@ def mask_uscc(uscc: str) -> str:
 
 
 def registration_out(row: Any, typed_data: dict[str, Any] | None = None) -> Registration:
-    return Registration(id=row.id, account=row.account, subject_id="0x" + row.subject_id.hex(),
-                        uscc_masked=row.uscc_masked, status=row.status, deadline=row.deadline,
-                        typed_data=typed_data, tx_hash=_hex(row.tx_hash))
+    return Registration(
+        id=row.id,
+        account=row.account,
+        subject_id="0x" + row.subject_id.hex(),
+        uscc_masked=row.uscc_masked,
+        status=row.status,
+        deadline=row.deadline,
+        typed_data=typed_data,
+        tx_hash=_hex(row.tx_hash),
+    )
 
 
 def registration_typed_data(ctx: Any, row: Any) -> dict[str, Any]:
-    message = {"subjectId": "0x" + row.subject_id.hex(), "account": row.account,
-               "nonce": row.chain_nonce, "deadline": row.deadline}
+    message = {
+        "subjectId": "0x" + row.subject_id.hex(),
+        "account": row.account,
+        "nonce": row.chain_nonce,
+        "deadline": row.deadline,
+    }
     return eip712.typed_message(ctx.ledger.domain, "Registration", message)
 
 
-@router.post("/registrations", response_model=Registration, status_code=201,
-             summary="Ask to bind this key to an enterprise (returns the EIP-712 message to sign)")
+@router.post(
+    "/registrations",
+    response_model=Registration,
+    status_code=201,
+    summary="Ask to bind this key to an enterprise (returns the EIP-712 message to sign)",
+)
 def create_registration(body: RegistrationIn, ctx: ContextDep, signer: SignerDep) -> Registration:
     uscc = validate_uscc(body.uscc.strip().upper())
     sid = make_subject_id(uscc, ctx.settings.pseudonym_key_bytes)
@@ -102,11 +119,16 @@ def create_registration(body: RegistrationIn, ctx: ContextDep, signer: SignerDep
     deadline = int(ctx.clock()) + DEFAULT_SIGNATURE_TTL_S * 24
     with ctx.engine.begin() as conn:
         new_id = conn.execute(
-            insert(REGISTRATIONS).values(
-                account=signer, subject_id=sid, uscc_masked=mask_uscc(uscc),
-                status="awaiting_signature", deadline=deadline,
+            insert(REGISTRATIONS)
+            .values(
+                account=signer,
+                subject_id=sid,
+                uscc_masked=mask_uscc(uscc),
+                status="awaiting_signature",
+                deadline=deadline,
                 chain_nonce=ctx.ledger.nonce_of(signer),
-            ).returning(REGISTRATIONS.c.id)
+            )
+            .returning(REGISTRATIONS.c.id)
         ).scalar_one()
         row = conn.execute(select(REGISTRATIONS).where(REGISTRATIONS.c.id == new_id)).one()
     return registration_out(row, registration_typed_data(ctx, row))
@@ -125,34 +147,53 @@ def _registration(ctx: Any, registration_id: int) -> Any:
 RegistrationPath = Annotated[int, Path(ge=1, lt=2**63)]
 
 
-@router.post("/registrations/{registration_id}/signature", response_model=Registration,
-             summary="Submit the signed EIP-712 Registration message")
-def sign_registration(registration_id: RegistrationPath, body: SignatureIn, ctx: ContextDep,
-                      signer: SignerDep) -> Registration:
+@router.post(
+    "/registrations/{registration_id}/signature",
+    response_model=Registration,
+    summary="Submit the signed EIP-712 Registration message",
+)
+def sign_registration(
+    registration_id: RegistrationPath, body: SignatureIn, ctx: ContextDep, signer: SignerDep
+) -> Registration:
     row = _registration(ctx, registration_id)
     if row.account != signer:
         raise ForbiddenError("only the registering key may sign its registration")
     if row.status not in ("awaiting_signature", "pending_approval"):
         raise ConflictError(f"registration is {row.status}", code="registration_closed")
-    message = {"subjectId": row.subject_id, "account": row.account, "nonce": row.chain_nonce,
-               "deadline": row.deadline}
+    message = {
+        "subjectId": row.subject_id,
+        "account": row.account,
+        "nonce": row.chain_nonce,
+        "deadline": row.deadline,
+    }
     try:
-        recovered = eip712.recover_typed(ctx.ledger.domain, "Registration", message, _sig(body.signature))
+        recovered = eip712.recover_typed(
+            ctx.ledger.domain, "Registration", message, _sig(body.signature)
+        )
     except Exception:
         recovered = None
     if recovered != row.account:
-        raise InputError("the signature is not the account's over this registration",
-                         code="bad_registration_signature")
+        raise InputError(
+            "the signature is not the account's over this registration",
+            code="bad_registration_signature",
+        )
     with ctx.engine.begin() as conn:
-        conn.execute(update(REGISTRATIONS).where(REGISTRATIONS.c.id == row.id)
-                     .values(signature=_sig(body.signature), status="pending_approval"))
+        conn.execute(
+            update(REGISTRATIONS)
+            .where(REGISTRATIONS.c.id == row.id)
+            .values(signature=_sig(body.signature), status="pending_approval")
+        )
     return registration_out(_registration(ctx, registration_id))
 
 
-@router.get("/registrations/{registration_id}", response_model=Registration,
-            summary="Status of a registration (its key or an operator)")
-def registration_status(registration_id: RegistrationPath, ctx: ContextDep,
-                        signer: SignerDep) -> Registration:
+@router.get(
+    "/registrations/{registration_id}",
+    response_model=Registration,
+    summary="Status of a registration (its key or an operator)",
+)
+def registration_status(
+    registration_id: RegistrationPath, ctx: ContextDep, signer: SignerDep
+) -> Registration:
     row = _registration(ctx, registration_id)
     if row.account != signer:
         resolve_role(ctx, signer, "operator")
@@ -165,12 +206,18 @@ def registration_status(registration_id: RegistrationPath, ctx: ContextDep,
 @router.get("/me", response_model=SubjectMe, summary="The subject bound to the signing key")
 async def me(actor: SubjectDep) -> SubjectMe:
     assert actor.subject is not None
-    return SubjectMe(subject_id="0x" + actor.subject.subject_id.hex(),
-                     subject_index=actor.subject.subject_index, account=actor.address)
+    return SubjectMe(
+        subject_id="0x" + actor.subject.subject_id.hex(),
+        subject_index=actor.subject.subject_index,
+        account=actor.address,
+    )
 
 
-@router.get("/records", response_model=RecordsPage,
-            summary="All the platform holds about me, unmasked (objected records flagged)")
+@router.get(
+    "/records",
+    response_model=RecordsPage,
+    summary="All the platform holds about me, unmasked (objected records flagged)",
+)
 async def own_records(
     access: OwnData,
     category: Annotated[str | None, Query(max_length=64)] = None,
@@ -179,21 +226,39 @@ async def own_records(
     bits = None if category is None else [ctx.catalog.category(category).bit]
     state = ctx.state()
     with ctx.engine.connect() as conn:
-        records = read_records(conn, ctx.keyrings.current(), ctx.catalog, access.subject_id, bits,
-                               open_leaves=state.open_dispute_leaves(access.subject_index),
-                               with_leaves=True)
-    return await access.respond({
-        "subject_id": "0x" + access.subject_id.hex(),
-        "category": category,
-        "level": "owner",
-        "records": [{"record_uid": "0x" + r.record_uid.hex(), "category": r.category,
-                     "fields": r.fields, "disputed": r.disputed, "leaf": _hex(r.leaf)}
-                    for r in records],
-    })
+        records = read_records(
+            conn,
+            ctx.keyrings.current(),
+            ctx.catalog,
+            access.subject_id,
+            bits,
+            open_leaves=state.open_dispute_leaves(access.subject_index),
+            with_leaves=True,
+        )
+    return await access.respond(
+        {
+            "subject_id": "0x" + access.subject_id.hex(),
+            "category": category,
+            "level": "owner",
+            "records": [
+                {
+                    "record_uid": "0x" + r.record_uid.hex(),
+                    "category": r.category,
+                    "fields": r.fields,
+                    "disputed": r.disputed,
+                    "leaf": _hex(r.leaf),
+                }
+                for r in records
+            ],
+        }
+    )
 
 
-@router.get("/records/{record_uid}/proof", response_model=RecordProofOut,
-            summary="A record's leaf, inclusion proof and anchored root (for disputes)")
+@router.get(
+    "/records/{record_uid}/proof",
+    response_model=RecordProofOut,
+    summary="A record's leaf, inclusion proof and anchored root (for disputes)",
+)
 async def own_record_proof(
     record_uid: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")],
     access: OwnData,
@@ -207,11 +272,16 @@ async def own_record_proof(
         error = exc if isinstance(exc, NotFoundError) else NotFoundError("bad record id")
         await access.deny(error)
         raise error from None
-    return await access.respond({
-        "record_uid": record_uid, "leaf": "0x" + proof.leaf.hex(),
-        "proof": ["0x" + p.hex() for p in proof.proof], "root": "0x" + proof.root.hex(),
-        "anchored": proof.anchored, "anchor_sequence": proof.anchor_sequence,
-    })
+    return await access.respond(
+        {
+            "record_uid": record_uid,
+            "leaf": "0x" + proof.leaf.hex(),
+            "proof": ["0x" + p.hex() for p in proof.proof],
+            "root": "0x" + proof.root.hex(),
+            "anchored": proof.anchored,
+            "anchor_sequence": proof.anchor_sequence,
+        }
+    )
 
 
 # -- grants ----------------------------------------------------------------------------------
@@ -219,20 +289,35 @@ async def own_record_proof(
 
 def _signed_grant(item: SignedGrantIn) -> SignedGrant:
     t = item.terms
-    terms = GrantTerms(institution=t.institution, categories=t.categories,
-                       purpose=Purpose(t.purpose), level=AccessLevel(t.level),
-                       not_before=t.not_before, not_after=t.not_after, max_uses=t.max_uses)
-    return SignedGrant(terms=terms, signer=Web3.to_checksum_address(item.signer),
-                       deadline=item.deadline, signature=_sig(item.signature))
+    terms = GrantTerms(
+        institution=t.institution,
+        categories=t.categories,
+        purpose=Purpose(t.purpose),
+        level=AccessLevel(t.level),
+        not_before=t.not_before,
+        not_after=t.not_after,
+        max_uses=t.max_uses,
+    )
+    return SignedGrant(
+        terms=terms,
+        signer=Web3.to_checksum_address(item.signer),
+        deadline=item.deadline,
+        signature=_sig(item.signature),
+    )
 
 
-@router.post("/grants", response_model=GrantIds, status_code=201,
-             summary="Relay signed grants (one, or a batch in one transaction)")
+@router.post(
+    "/grants",
+    response_model=GrantIds,
+    status_code=201,
+    summary="Relay signed grants (one, or a batch in one transaction)",
+)
 def relay_grants(body: GrantBatchIn, ctx: ContextDep, actor: SubjectDep) -> GrantIds:
     signed = [_signed_grant(g) for g in body.grants]
     if any(s.signer != actor.address for s in signed):
-        raise ForbiddenError("grants must be signed by the requesting subject's key",
-                             code="signer_mismatch")
+        raise ForbiddenError(
+            "grants must be signed by the requesting subject's key", code="signer_mismatch"
+        )
     return GrantIds(grant_ids=ctx.ledger.relay_grants(ctx.relayer, signed))
 
 
@@ -247,45 +332,72 @@ def list_grants(ctx: ContextDep, actor: SubjectDep) -> list[GrantStatus]:
         for grant in state.grants_of_subject(actor.subject.subject_index):
             profile = state.institution_at(grant.institution_index)
             used = used_count(conn, grant.grant_id)
-            agreement = state.agreement(profile.agreement_id) if profile and profile.agreement_id else None
+            agreement = (
+                state.agreement(profile.agreement_id) if profile and profile.agreement_id else None
+            )
             bits = bits_of(grant.categories)
             check = check_grant(
-                grant, institution_state(profile), agreement,
-                AccessRequest(bits[0] if bits else 0, grant.purpose, AccessLevel.VERIFY), now, used,
+                grant,
+                institution_state(profile),
+                agreement,
+                AccessRequest(bits[0] if bits else 0, grant.purpose, AccessLevel.VERIFY),
+                now,
+                used,
             )
-            out.append(GrantStatus(
-                grant_id=grant.grant_id, institution_index=grant.institution_index,
-                institution=None if profile is None else profile.address,
-                categories=grant.categories, purpose=grant.purpose.name.lower(),
-                level=grant.level.name.lower(), not_before=grant.not_before,
-                not_after=grant.not_after, max_uses=grant.max_uses, used=used,
-                status="usable" if check.code == "usable" else check.code,
-            ))
+            out.append(
+                GrantStatus(
+                    grant_id=grant.grant_id,
+                    institution_index=grant.institution_index,
+                    institution=None if profile is None else profile.address,
+                    categories=grant.categories,
+                    purpose=grant.purpose.name.lower(),
+                    level=grant.level.name.lower(),
+                    not_before=grant.not_before,
+                    not_after=grant.not_after,
+                    max_uses=grant.max_uses,
+                    used=used,
+                    status="usable" if check.code == "usable" else check.code,
+                )
+            )
     return out
 
 
 @router.post("/revocations", response_model=TxResult, summary="Relay a signed revocation")
 def relay_revocation(body: RevocationIn, ctx: ContextDep, actor: SubjectDep) -> TxResult:
-    receipt = ctx.ledger.relay_revocation(ctx.relayer, body.grant_id, actor.address,
-                                          body.deadline, _sig(body.signature))
+    receipt = ctx.ledger.relay_revocation(
+        ctx.relayer, body.grant_id, actor.address, body.deadline, _sig(body.signature)
+    )
     return _tx(receipt)
 
 
-@router.post("/nonce-increases", response_model=TxResult,
-             summary="Relay a signed nonce increase: every outstanding signature becomes invalid")
+@router.post(
+    "/nonce-increases",
+    response_model=TxResult,
+    summary="Relay a signed nonce increase: every outstanding signature becomes invalid",
+)
 def relay_nonce_increase(body: NonceIncreaseIn, ctx: ContextDep, actor: SubjectDep) -> TxResult:
-    receipt = ctx.ledger.transact(ctx.relayer, "increaseNonceBySig", actor.address,
-                                  body.new_nonce, body.deadline, _sig(body.signature))
+    receipt = ctx.ledger.transact(
+        ctx.relayer,
+        "increaseNonceBySig",
+        actor.address,
+        body.new_nonce,
+        body.deadline,
+        _sig(body.signature),
+    )
     return _tx(receipt)
 
 
 # -- access log ------------------------------------------------------------------------------
 
 
-@router.get("/access-log", response_model=AccessLogPage,
-            summary="Who read my data: entries with inclusion proofs against anchored roots")
+@router.get(
+    "/access-log",
+    response_model=AccessLogPage,
+    summary="Who read my data: entries with inclusion proofs against anchored roots",
+)
 def own_access_log(
-    ctx: ContextDep, actor: SubjectDep,
+    ctx: ContextDep,
+    actor: SubjectDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, lt=2**62)] = 0,
 ) -> AccessLogPage:
@@ -294,31 +406,49 @@ def own_access_log(
     entries = []
     with ctx.engine.connect() as conn:
         rows = conn.execute(
-            select(ACCESS_LOG).where(ACCESS_LOG.c.subject_id == actor.subject.subject_id)
-            .order_by(ACCESS_LOG.c.id.desc()).limit(limit).offset(offset)
+            select(ACCESS_LOG)
+            .where(ACCESS_LOG.c.subject_id == actor.subject.subject_id)
+            .order_by(ACCESS_LOG.c.id.desc())
+            .limit(limit)
+            .offset(offset)
         ).all()
         for row in rows:
             proof = ctx.anchoring.proof_of(conn, row.id)
-            entries.append(AccessLogEntryOut(
-                id=row.id, at=row.at.isoformat(), actor=row.actor, actor_role=row.actor_role,
-                action=row.action, category=row.category, purpose=row.purpose, level=row.level,
-                grant_id=row.grant_id, checked_block=row.checked_block, decision=row.decision,
-                reason=row.reason, entry_hash="0x" + row.entry_hash.hex(),
-                leaf=None if proof is None else "0x" + proof.leaf.hex(),
-                proof=None if proof is None else ["0x" + p.hex() for p in proof.proof],
-                root=None if proof is None else "0x" + proof.root.hex(),
-                anchor_status=None if proof is None else proof.status,
-                anchor_sequence=None if proof is None else proof.sequence,
-                anchor_tx=None if proof is None else _hex(proof.tx_hash),
-            ))
+            entries.append(
+                AccessLogEntryOut(
+                    id=row.id,
+                    at=row.at.isoformat(),
+                    actor=row.actor,
+                    actor_role=row.actor_role,
+                    action=row.action,
+                    category=row.category,
+                    purpose=row.purpose,
+                    level=row.level,
+                    grant_id=row.grant_id,
+                    checked_block=row.checked_block,
+                    decision=row.decision,
+                    reason=row.reason,
+                    entry_hash="0x" + row.entry_hash.hex(),
+                    leaf=None if proof is None else "0x" + proof.leaf.hex(),
+                    proof=None if proof is None else ["0x" + p.hex() for p in proof.proof],
+                    root=None if proof is None else "0x" + proof.root.hex(),
+                    anchor_status=None if proof is None else proof.status,
+                    anchor_sequence=None if proof is None else proof.sequence,
+                    anchor_tx=None if proof is None else _hex(proof.tx_hash),
+                )
+            )
     return AccessLogPage(entries=entries, limit=limit, offset=offset)
 
 
 # -- disputes (objections 异议, credit repair 信用修复) --------------------------------------
 
 
-@router.post("/disputes", response_model=DisputeOut, status_code=201,
-             summary="Relay a signed objection or credit-repair request about one of my records")
+@router.post(
+    "/disputes",
+    response_model=DisputeOut,
+    status_code=201,
+    summary="Relay a signed objection or credit-repair request about one of my records",
+)
 def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> DisputeOut:
     assert actor.subject is not None
     with ctx.engine.connect() as conn:
@@ -328,19 +458,33 @@ def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> Dispute
     if not proof.anchored:
         raise ConflictError("the record's batch is not anchored yet", code="not_anchored")
     dispute_id = ctx.ledger.relay_dispute(
-        ctx.relayer, DisputeKind(body.kind), proof.root, proof.leaf, proof.proof,
-        _sig(body.reason_hash), actor.address, body.deadline, _sig(body.signature),
+        ctx.relayer,
+        DisputeKind(body.kind),
+        proof.root,
+        proof.leaf,
+        proof.proof,
+        _sig(body.reason_hash),
+        actor.address,
+        body.deadline,
+        _sig(body.signature),
     )
-    return next(d for d in _disputes(ctx, actor.subject.subject_index)
-                if d.dispute_id == dispute_id)
+    return next(
+        d for d in _disputes(ctx, actor.subject.subject_index) if d.dispute_id == dispute_id
+    )
 
 
 def _disputes(ctx: Any, subject_index: int) -> list[DisputeOut]:
     return [
-        DisputeOut(dispute_id=d["dispute_id"], kind=DisputeKind(d["kind"]).name.lower(),
-                   status=d["status"].name.lower(), outcome=d["outcome"].name.lower(),
-                   opened_at=d["opened_at"], resolved_at=d["resolved_at"],
-                   anchor_root="0x" + d["anchor_root"].hex(), leaf="0x" + d["leaf"].hex())
+        DisputeOut(
+            dispute_id=d["dispute_id"],
+            kind=DisputeKind(d["kind"]).name.lower(),
+            status=d["status"].name.lower(),
+            outcome=d["outcome"].name.lower(),
+            opened_at=d["opened_at"],
+            resolved_at=d["resolved_at"],
+            anchor_root="0x" + d["anchor_root"].hex(),
+            leaf="0x" + d["leaf"].hex(),
+        )
         for d in DirectChainState(ctx.ledger).disputes_of_subject(subject_index)
     ]
 
@@ -363,12 +507,22 @@ def commitment_leaf(subject_id: bytes, text: str, signature: bytes) -> bytes:
 
 
 def _commitment_out(row: Any) -> CommitmentOut:
-    return CommitmentOut(id=row.id, text=row.text, leaf="0x" + row.leaf.hex(), status=row.status,
-                         anchor_sequence=row.anchor_sequence, tx_hash=_hex(row.tx_hash))
+    return CommitmentOut(
+        id=row.id,
+        text=row.text,
+        leaf="0x" + row.leaf.hex(),
+        status=row.status,
+        anchor_sequence=row.anchor_sequence,
+        tx_hash=_hex(row.tx_hash),
+    )
 
 
-@router.post("/commitments", response_model=CommitmentOut, status_code=201,
-             summary="Make a signed credit commitment; it is stored and anchored on chain")
+@router.post(
+    "/commitments",
+    response_model=CommitmentOut,
+    status_code=201,
+    summary="Make a signed credit commitment; it is stored and anchored on chain",
+)
 def make_commitment(body: CommitmentIn, ctx: ContextDep, actor: SubjectDep) -> CommitmentOut:
     assert actor.subject is not None
     signature = _sig(body.signature)
@@ -377,20 +531,37 @@ def make_commitment(body: CommitmentIn, ctx: ContextDep, actor: SubjectDep) -> C
     except Exception:
         signer = None
     if signer != actor.address:
-        raise InputError("the signature is not the subject's personal_sign over the text",
-                         code="bad_commitment_signature")
+        raise InputError(
+            "the signature is not the subject's personal_sign over the text",
+            code="bad_commitment_signature",
+        )
     leaf = commitment_leaf(actor.subject.subject_id, body.text, signature)
     with ctx.engine.begin() as conn:
-        new_id = conn.execute(insert(STATEMENTS).values(
-            subject_id=actor.subject.subject_id, account=actor.address, text=body.text,
-            signature=signature, leaf=leaf, status="pending",
-        ).returning(STATEMENTS.c.id)).scalar_one()
-    sequence, receipt = ctx.ledger.anchor(ctx.relayer, AnchorKind.SUBJECT_STATEMENT, leaf, 1,
-                                          actor.subject.subject_id)
+        new_id = conn.execute(
+            insert(STATEMENTS)
+            .values(
+                subject_id=actor.subject.subject_id,
+                account=actor.address,
+                text=body.text,
+                signature=signature,
+                leaf=leaf,
+                status="pending",
+            )
+            .returning(STATEMENTS.c.id)
+        ).scalar_one()
+    sequence, receipt = ctx.ledger.anchor(
+        ctx.relayer, AnchorKind.SUBJECT_STATEMENT, leaf, 1, actor.subject.subject_id
+    )
     with ctx.engine.begin() as conn:
-        conn.execute(update(STATEMENTS).where(STATEMENTS.c.id == new_id).values(
-            status="anchored", anchor_sequence=sequence,
-            tx_hash=bytes(receipt["transactionHash"])))
+        conn.execute(
+            update(STATEMENTS)
+            .where(STATEMENTS.c.id == new_id)
+            .values(
+                status="anchored",
+                anchor_sequence=sequence,
+                tx_hash=bytes(receipt["transactionHash"]),
+            )
+        )
         row = conn.execute(select(STATEMENTS).where(STATEMENTS.c.id == new_id)).one()
     return _commitment_out(row)
 
@@ -399,6 +570,9 @@ def make_commitment(body: CommitmentIn, ctx: ContextDep, actor: SubjectDep) -> C
 def list_commitments(ctx: ContextDep, actor: SubjectDep) -> list[CommitmentOut]:
     assert actor.subject is not None
     with ctx.engine.connect() as conn:
-        rows = conn.execute(select(STATEMENTS).where(
-            STATEMENTS.c.subject_id == actor.subject.subject_id).order_by(STATEMENTS.c.id)).all()
+        rows = conn.execute(
+            select(STATEMENTS)
+            .where(STATEMENTS.c.subject_id == actor.subject.subject_id)
+            .order_by(STATEMENTS.c.id)
+        ).all()
     return [_commitment_out(r) for r in rows]
