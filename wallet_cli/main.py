@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from wallet_cli import keys
+from wallet_cli import disputes, grants, keys, mydata, registration
 from wallet_cli.config import API_URL_ENV, DEFAULT_API_URL, HOME_ENV, load_config, using_config
 from wallet_cli.output import run_guarded
 
@@ -104,6 +104,10 @@ def global_options(
 
 
 keys.register(app)
+registration.register(app)
+grants.register(app)
+mydata.register(app)
+disputes.register(app)
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from rich.text import Text
 from ledger_api.errors import InputError, LedgerError
 from wallet_cli.config import current_config
 
+PIPED_WIDTH = 250
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -93,7 +94,9 @@ class Output:
             table.add_column(column.header, no_wrap=column.no_wrap, justify=column.justify)
         for row in rows:
             table.add_row(*(Text(format_value(row.get(c.key))) for c in columns))
-        Console(highlight=False, soft_wrap=False).print(table)
+        # Piped output keeps whole values (addresses, ids) instead of squeezing to 80 columns.
+        width = None if sys.stdout.isatty() else PIPED_WIDTH
+        Console(highlight=False, soft_wrap=False, width=width).print(table)
 
     def done(self, text: str, data: Mapping[str, Any]) -> None:
         """The outcome of an action: one sentence, or ``data`` as JSON."""

@@ -1,0 +1,303 @@
+"""Grants: ``grant``, ``revoke``, ``revoke-all``, ``grants``.
+
+A grant is signed as the EIP-712 ``Grant`` message and relayed by the platform (no gas), or,
+with ``--rpc URL``, issued by the wallet's own funded key directly on that node. Before
+anything is signed the wallet shows it in words: who (the institution's name and type as
+registered ON CHAIN), what (catalog categories), why (purpose), how much (level, usage cap),
+how long (dates), and where (chain id, contract).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from eth_account.signers.local import LocalAccount
+
+from ledger_api.api import schemas
+from ledger_api.chain import eip712
+from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, SignedGrant
+from ledger_api.client import LedgerClient
+from ledger_api.errors import ChainError, LedgerError, NotFoundError
+from wallet_cli.chain import (
+    ChainUrlOption,
+    ContractOption,
+    InstitutionInfo,
+    RpcOption,
+    checksum,
+    read_url,
+)
+from wallet_cli.keys import keystore_dir, unlock
+from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
+from wallet_cli.output import Column, get_output, note
+from wallet_cli.platform import platform
+from wallet_cli.preview import show_and_confirm
+from wallet_cli.target import Target, resolve_target
+from wallet_cli.terms import category_names, parse_categories, parse_level, parse_purpose, utc_time
+
+MAX_DAYS = 3650
+UNVERIFIED = "NOT VERIFIED (the platform offers no institution lookup; pass --chain-url)"
+
+
+def _deadline() -> int:
+    return int(time.time()) + DEFAULT_SIGNATURE_TTL_S
+
+
+@contextmanager
+def _chain_refusals(institution: str | None = None) -> Iterator[None]:
+    """Contract refusals that deserve words of their own."""
+    try:
+        yield
+    except ChainError as exc:
+        if exc.code == "unknown_institution":
+            who = f"institution {institution}" if institution else "the institution"
+            raise NotFoundError(
+                f"{who} is not registered on the ledger", code="unknown_institution"
+            ) from exc
+        if exc.code == "grant_already_revoked":
+            raise LedgerError(exc.detail, code=exc.code) from exc
+        raise
+
+
+def _institution(target: Target, address: str) -> InstitutionInfo | None:
+    """The institution as registered on chain, when a node can be read; unknown -> error."""
+    if target.reader is None:
+        return None
+    info = target.reader.institution(address)
+    if info is None:
+        raise NotFoundError(
+            f"institution {address} is not registered on the ledger", code="unknown_institution"
+        )
+    return info
+
+
+def grant(
+    institution: Annotated[
+        str, typer.Option("--institution", help="The institution's address (0x...).")
+    ],
+    categories: Annotated[
+        str, typer.Option("--categories", help="Catalog categories, comma-separated "
+                          "(e.g. tax,social_insurance).")
+    ],
+    purpose: Annotated[
+        str, typer.Option("--purpose", help="loan_application, post_loan_monitoring, guarantee, "
+                          "insurance_underwriting, credit_rating or supply_chain_finance.")
+    ],
+    level: Annotated[str, typer.Option("--level", help="verify, query or detail.")] = "query",
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=MAX_DAYS, help="Validity in days from now.")
+    ] = 90,
+    max_uses: Annotated[
+        int, typer.Option("--max-uses", min=0, max=2**32 - 1,
+                          help="Most queries the institution may make (0: no cap).")
+    ] = 0,
+    rpc: RpcOption = None,
+    chain_url: ChainUrlOption = None,
+    contract: ContractOption = None,
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+    yes: AssumeYes = False,
+) -> None:
+    """Authorize an institution to read some of your categories, for a purpose and a time."""
+    institution = checksum(institution, "institution")
+    names, mask = parse_categories(categories)
+    chosen_purpose, chosen_level = parse_purpose(purpose), parse_level(level)
+    keystore_dir().find(name)
+    account = unlock(name, password_file=password_file)
+    now = int(time.time())
+    terms = GrantTerms(institution=institution, categories=mask, purpose=chosen_purpose,
+                       level=chosen_level, not_before=now - 60, not_after=now + days * 86400,
+                       max_uses=max_uses)
+    with platform(account) as client:
+        target = resolve_target(client, rpc=rpc, chain_url=chain_url, contract=contract)
+        profile = _institution(target, institution)
+        preview: dict[str, Any] = {
+            "institution": institution,
+            "institution_name": profile.name if profile else UNVERIFIED,
+            "institution_type": profile.kind.name.lower() if profile else "unknown",
+            "categories": names,
+            "purpose": chosen_purpose.name.lower(),
+            "access_level": chosen_level.name.lower(),
+            "valid_from": utc_time(terms.not_before),
+            "valid_until": f"{utc_time(terms.not_after)} ({days} days)",
+            "usage_cap": f"{max_uses} queries" if max_uses else "no cap",
+            "chain_id": target.domain.chain_id,
+            "contract": target.domain.verifying_contract,
+            "submitted": target.via,
+        }
+        show_and_confirm("You are about to sign this grant:", preview,
+                         "Sign and submit this grant?", assume_yes=yes)
+        with _chain_refusals(institution):
+            if target.direct is not None:
+                grant_id = target.direct.ledger.issue_grant(target.direct.sender(account), terms)
+            else:
+                nonce = target.nonce(client, account)
+                deadline = _deadline()
+                signature = eip712.sign_typed(account.key, target.domain, "Grant",
+                                              terms.as_message(nonce, deadline))
+                signed = SignedGrant(terms=terms, signer=account.address, deadline=deadline,
+                                     signature=signature)
+                grant_id = client.relay_grants([signed])[0]
+    get_output().done(
+        f"Grant {grant_id} issued to {profile.name if profile else institution}",
+        {"grant_id": grant_id, **preview, "not_before": terms.not_before,
+         "not_after": terms.not_after, "max_uses": max_uses, "categories_mask": mask},
+    )
+
+
+# -- listing -------------------------------------------------------------------------------
+
+
+def _grant_row(g: schemas.GrantStatus, names: dict[str, str]) -> dict[str, Any]:
+    return {
+        "grant_id": g.grant_id,
+        "institution": g.institution,
+        "institution_name": names.get(g.institution or ""),
+        "categories": category_names(g.categories),
+        "purpose": g.purpose,
+        "level": g.level,
+        "valid_from": utc_time(g.not_before),
+        "valid_until": utc_time(g.not_after),
+        "used": g.used,
+        "max_uses": g.max_uses,
+        "uses": f"{g.used}/{g.max_uses}" if g.max_uses else f"{g.used}/-",
+        "status": g.status,
+    }
+
+
+def grants(
+    chain_url: ChainUrlOption = None,
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+) -> None:
+    """List your grants with their live status (usable, revoked, expired, ...)."""
+    keystore_dir().find(name)
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        mine = client.my_grants()
+        names: dict[str, str] = {}
+        if read_url(None, chain_url):
+            target = resolve_target(client, rpc=None, chain_url=chain_url)
+            for address in {g.institution for g in mine if g.institution}:
+                assert target.reader is not None
+                found = target.reader.institution(address)
+                if found is not None:
+                    names[address] = found.name
+    rows = [_grant_row(g, names) for g in sorted(mine, key=lambda g: g.grant_id)]
+    columns = [Column("grant_id", "Grant", justify="right"),
+               Column("institution", "Institution", no_wrap=True)]
+    if names:
+        columns.append(Column("institution_name", "Name"))
+    columns += [Column("categories", "Categories"), Column("purpose", "Purpose"),
+                Column("level", "Level"), Column("valid_until", "Valid until"),
+                Column("uses", "Used/cap", justify="right"), Column("status", "Status")]
+    get_output().rows(rows, columns, empty="no grants yet (issue one with 'ccl-wallet grant')")
+
+
+# -- revocation ----------------------------------------------------------------------------
+
+
+def _revoke_one(client: LedgerClient, target: Target, account: LocalAccount,
+                grant_id: int) -> schemas.TxResult:
+    with _chain_refusals():
+        if target.direct is not None:
+            receipt = target.direct.ledger.revoke_grant(target.direct.sender(account), grant_id)
+            return schemas.TxResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+                                    block_number=int(receipt["blockNumber"]))
+        nonce = target.nonce(client, account)
+        deadline = _deadline()
+        signature = eip712.sign_typed(account.key, target.domain, "Revocation",
+                                      {"grantId": grant_id, "nonce": nonce, "deadline": deadline})
+        return client.relay_revocation(grant_id, deadline, signature)
+
+
+def revoke(
+    grant_id: Annotated[int, typer.Argument(help="The grant to revoke (see 'ccl-wallet grants').",
+                                            min=1, max=2**63 - 1)],
+    rpc: RpcOption = None,
+    contract: ContractOption = None,
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+    yes: AssumeYes = False,
+) -> None:
+    """Revoke a grant (final: the institution can no longer use it)."""
+    keystore_dir().find(name)
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        mine = {g.grant_id: g for g in client.my_grants()}
+        if grant_id not in mine:
+            raise NotFoundError(f"no grant {grant_id} among yours", code="unknown_grant")
+        current = mine[grant_id]
+        if current.status == "revoked":
+            raise LedgerError(f"grant {grant_id} is already revoked", code="already_revoked")
+        target = resolve_target(client, rpc=rpc, contract=contract)
+        show_and_confirm(
+            f"You are about to revoke grant {grant_id} (final):",
+            {"grant_id": grant_id, "institution": current.institution,
+             "categories": category_names(current.categories), "purpose": current.purpose,
+             "valid_until": utc_time(current.not_after), "chain_id": target.domain.chain_id,
+             "contract": target.domain.verifying_contract, "submitted": target.via},
+            "Sign and submit this revocation?", assume_yes=yes,
+        )
+        tx = _revoke_one(client, target, account, grant_id)
+    get_output().done(f"Grant {grant_id} revoked (block {tx.block_number})",
+                      {"grant_id": grant_id, "revoked": True, **tx.model_dump()})
+
+
+def revoke_all(
+    rpc: RpcOption = None,
+    contract: ContractOption = None,
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+    yes: AssumeYes = False,
+) -> None:
+    """Invalidate every signature you gave out (nonce increase), then revoke every grant."""
+    keystore_dir().find(name)
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        target = resolve_target(client, rpc=rpc, contract=contract)
+        live = [g for g in client.my_grants() if g.status != "revoked"]
+        show_and_confirm(
+            "You are about to invalidate all your outstanding signatures and revoke "
+            f"{len(live)} grant(s):",
+            {"grants": [g.grant_id for g in live] or "none", "chain_id": target.domain.chain_id,
+             "contract": target.domain.verifying_contract, "submitted": target.via},
+            "Sign and submit?", assume_yes=yes,
+        )
+        # Signatures first: a grant signed earlier but not yet relayed can no longer appear
+        # behind our back once the nonce has moved; then re-list, to revoke what exists now.
+        nonce = target.nonce(client, account)
+        new_nonce = nonce + 1
+        if target.direct is not None:
+            with _chain_refusals():
+                target.direct.ledger.transact(target.direct.sender(account), "increaseNonce",
+                                              new_nonce)
+        else:
+            deadline = _deadline()
+            signature = eip712.sign_typed(
+                account.key, target.domain, "IncreaseNonce",
+                {"newNonce": new_nonce, "nonce": nonce, "deadline": deadline})
+            client.relay_nonce_increase(new_nonce, deadline, signature)
+        revoked: list[dict[str, Any]] = []
+        for g in sorted(client.my_grants(), key=lambda g: g.grant_id):
+            if g.status == "revoked":
+                continue
+            tx = _revoke_one(client, target, account, g.grant_id)
+            note(f"revoked grant {g.grant_id}")
+            revoked.append({"grant_id": g.grant_id, **tx.model_dump()})
+    get_output().done(
+        f"Outstanding signatures invalidated (nonce {new_nonce}); "
+        f"{len(revoked)} grant(s) revoked",
+        {"new_nonce": new_nonce, "revoked": revoked},
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("grant")(grant)
+    app.command("grants")(grants)
+    app.command("revoke")(revoke)
+    app.command("revoke-all")(revoke_all)
+
