@@ -21,7 +21,8 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -118,6 +119,19 @@ _SID: Final = 2
 _USCC: Final = 3
 
 
+@dataclass
+class _Checked:
+    """A parsed and validated batch, ready to be stored."""
+
+    provider: str
+    category: Category
+    batch_id: bytes
+    rows_total: int
+    prepared: list[_Prepared]
+    rejected: list[RowError]
+    duplicates: int
+
+
 def batch_id_of(provider: str, category: Category, catalog_version: int, data: bytes) -> bytes:
     """Content hash identifying a batch: same bytes from the same provider, same id."""
     h = hashlib.sha256(b"ccl/batch/v1\x00")
@@ -172,6 +186,54 @@ class Ingestor:
         Bad rows come back in ``result.rejected``; good rows are stored once, however often
         the batch is submitted.
         """
+        return self._finish(self._check(provider, category, data, fmt, source_name), progress)
+
+    def ingest_many(
+        self,
+        provider: str,
+        batches: Iterable[tuple[str, bytes | Path]],
+        *,
+        fmt: Format | None = None,
+        progress: Progress | None = None,
+    ) -> list[IngestResult]:
+        """Ingest ``(category, data)`` batches in order, each exactly as :meth:`ingest` would.
+
+        While one batch is stored and anchored (on a writer thread; SQLite and the network
+        release the GIL), the next one is parsed and validated. Stops at the first batch
+        that raises, after the batches before it are finished. ``progress`` counts batches.
+        """
+        items = list(batches)
+        results: list[IngestResult] = []
+        if progress is not None:
+            progress(0, len(items))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccl-ingest-writer") as writer:
+            storing: Future[IngestResult] | None = None
+            for category, data in items:
+                source_name = data.name if isinstance(data, Path) else None
+                try:
+                    checked = self._check(provider, category, data, fmt, source_name)
+                finally:
+                    if storing is not None:
+                        results.append(storing.result())
+                        storing = None
+                        if progress is not None:
+                            progress(len(results), len(items))
+                storing = writer.submit(self._finish, checked, None)
+            if storing is not None:
+                results.append(storing.result())
+                if progress is not None:
+                    progress(len(results), len(items))
+        return results
+
+    def _check(
+        self,
+        provider: str,
+        category: str,
+        data: bytes | Path,
+        fmt: Format | None,
+        source_name: str | None,
+    ) -> _Checked:
+        """Read, parse and validate a batch: CPU only, no database access."""
         if isinstance(data, Path):
             path = data
             source_name = source_name or path.name
@@ -184,8 +246,13 @@ class Ingestor:
         cat = self.catalog.category(category)
         fmt = fmt or detect_format(source_name, data)
         batch_id = batch_id_of(provider, cat, self.catalog.version, data)
-
         rows_total, prepared, rejected, duplicates = self._validate(provider, cat, data, fmt)
+        return _Checked(provider, cat, batch_id, rows_total, prepared, rejected, duplicates)
+
+    def _finish(self, checked: _Checked, progress: Progress | None) -> IngestResult:
+        """Store and anchor a checked batch, or finish / report it when it is known."""
+        batch_id, provider, cat = checked.batch_id, checked.provider, checked.category
+        rejected = checked.rejected
         existing = self._load_batch(batch_id)
         if existing is not None and existing["state"] != BatchState.VALIDATED:
             if existing["state"] in (BatchState.STORED, BatchState.ANCHOR_SENT):
@@ -193,9 +260,11 @@ class Ingestor:
             return self._result(batch_id, rejected=rejected, resubmitted=True)
 
         if existing is None:
-            self._insert_validated(batch_id, provider, cat, rows_total, len(rejected))
+            self._insert_validated(batch_id, provider, cat, checked.rows_total, len(rejected))
         self._fault("validated")
-        self._store(batch_id, provider, cat, prepared, rejected, duplicates, progress)
+        self._store(
+            batch_id, provider, cat, checked.prepared, rejected, checked.duplicates, progress
+        )
         self._fault("stored")
         state = self._load_batch(batch_id)
         if state is not None and state["state"] == BatchState.STORED:

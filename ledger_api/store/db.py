@@ -45,6 +45,9 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # 16 KiB pages (SQLite's default is 4 KiB): records are ~1 KiB, so bulk writes and WAL
+    # checkpoints touch a quarter of the pages. Takes effect only when the file is created.
+    cursor.execute("PRAGMA page_size=16384")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL
     cursor.execute("PRAGMA foreign_keys=ON")

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import SecretStr
 from sqlalchemy import select, update
 
 import ledger_api.store.models_registry as registry
@@ -125,7 +126,7 @@ def test_master_key_rotation_rewraps_keys_without_touching_records(
             conn.execute(select(RECORDS.c.sealed).order_by(RECORDS.c.id)).scalars().all() == before
         )
         assert conn.execute(select(SUBJECTS.c.wrapped_key)).scalars().all() != wrapped_before
-        rotated = Settings(master_key=bytes(range(32)).hex(), master_key_id="prod-2")
+        rotated = Settings(master_key=SecretStr(bytes(range(32)).hex()), master_key_id="prod-2")
         sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
         assert read_subject_records(conn, rotated, sid)[0].record_key == "1"
         with pytest.raises(CryptoError) as old_key:
@@ -172,3 +173,55 @@ def test_pipeline_subject_id_is_the_identity_module_pseudonym(ingestor, engine, 
 def test_catalog_file_is_data_not_code() -> None:
     path = Path(__file__).parents[2] / "ledger_api" / "catalog" / "catalog-v1.json"
     assert json.loads(path.read_text(encoding="utf-8"))["version"] == 1
+
+
+def test_data_key_cache_serves_unchanged_keys_and_never_shredded_or_rotated_ones(
+    engine, anchorer, settings
+) -> None:  # type: ignore[no-untyped-def]
+    ingestor = Ingestor(engine, anchorer, settings)
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
+    cache = ingestor._data_keys
+    assert len(cache) == 0  # new keys reach the cache only once read back committed
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="3"), tax_row(USCC_B, "4")]))
+    assert len(cache) == 2
+    sid_a = subject_id(USCC_A, settings.pseudonym_key_bytes)
+    sid_b = subject_id(USCC_B, settings.pseudonym_key_bytes)
+
+    with engine.begin() as conn:
+        shred_subject(conn, sid_a)
+    result = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="5"), tax_row(USCC_B, "6")]))
+    assert [e.row for e in result.rejected] == [1] and result.accepted == 1
+    assert len(cache) == 1  # the shredded subject's key is dropped from memory too
+
+    new = MasterKey("prod-2", bytes(range(32)))
+    with engine.begin() as conn:
+        rotate_master_key(conn, MasterKey.from_settings(settings), new)
+    with pytest.raises(CryptoError) as stale:  # the cached key is not used behind the rotation
+        ingestor.ingest("henan-tax", "tax", jsonl([tax_row(USCC_B, "7")]))
+    assert stale.value.code == "wrong_master_key"
+    rotated = Settings(master_key=SecretStr(bytes(range(32)).hex()), master_key_id="prod-2")
+    fresh = Ingestor(engine, anchorer, rotated)
+    assert fresh.ingest("henan-tax", "tax", jsonl([tax_row(USCC_B, "8")])).accepted == 1
+    with engine.connect() as conn:
+        keyring = SubjectKeyring(new, fresh._data_keys)
+        assert {r.record_key for r in read_subject_records(conn, rotated, sid_b)} >= {"2", "8"}
+        assert keyring.aead(conn, sid_b) is fresh._data_keys.get(
+            sid_b, "prod-2", conn.execute(
+                select(SUBJECTS.c.wrapped_key).where(SUBJECTS.c.subject_id == sid_b)
+            ).scalar_one()
+        )  # fmt: skip
+
+
+def test_data_key_cache_is_bounded_and_least_recently_used_goes_first() -> None:
+    from ledger_api.crypto.keys import DataKeyCache
+
+    master = MasterKey("k", bytes(32))
+    cache = DataKeyCache(master, max_keys=2)
+    ciphers = [AESGCM(AESGCM.generate_key(bit_length=256)) for _ in range(3)]
+    cache.put(b"a", "k", b"wa", ciphers[0])
+    cache.put(b"b", "k", b"wb", ciphers[1])
+    assert cache.get(b"a", "k", b"wa") is ciphers[0]  # "b" is now the least recently used
+    cache.put(b"c", "k", b"wc", ciphers[2])
+    assert cache.get(b"b", "k", b"wb") is None and len(cache) == 2
+    assert cache.get(b"a", "k", b"other") is None  # re-wrapped: dropped, not served
+    assert cache.get(b"a", "k", b"wa") is None

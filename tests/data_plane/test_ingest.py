@@ -60,8 +60,10 @@ def test_bad_rows_are_returned_with_row_number_and_reason(ingestor, engine) -> N
 
 
 def test_dates_must_be_iso_8601_calendar_dates(ingestor) -> None:  # type: ignore[no-untyped-def]
-    row = {"uscc": USCC_A, "record_key": "J1", "case_no": "(2024)豫01民初1号", "case_type": "civil",
-           "court": "郑州市中级人民法院", "role": "defendant", "status": "judged"}  # fmt: skip
+    row: dict[str, object] = {
+        "uscc": USCC_A, "record_key": "J1", "case_no": "(2024)豫01民初1号", "case_type": "civil",
+        "court": "郑州市中级人民法院", "role": "defendant", "status": "judged",
+    }  # fmt: skip
     rows = [
         {**row, "record_key": "a", "judgment_date": "2024-02-30"},
         {**row, "record_key": "b", "judgment_date": "20240201"},
@@ -190,3 +192,56 @@ def test_shredded_subject_gets_no_new_records(ingestor, engine, settings) -> Non
         fmt="jsonl",
     )  # fmt: skip
     assert [e.row for e in result.rejected] == [1] and result.accepted == 1
+
+
+def test_ingest_many_matches_one_by_one_and_overlaps_nothing_observable(
+    ingestor, anchorer, engine
+) -> None:  # type: ignore[no-untyped-def]
+    batches = [
+        ("tax", jsonl([tax_row(key=f"T-{i}") for i in range(6)])),
+        ("tax", jsonl([tax_row(key="T-0"), tax_row(USCC_B, key="T-9")])),  # one duplicate
+        ("tax", jsonl([tax_row(key="bad", tax_grade="Z")])),
+    ]
+    seen: list[tuple[int, int | None]] = []
+    results = ingestor.ingest_many(
+        "henan-tax", batches, fmt="jsonl", progress=lambda d, t: seen.append((d, t))
+    )
+    assert [(r.accepted, r.duplicates, len(r.rejected)) for r in results] == [
+        (6, 0, 0), (1, 1, 0), (0, 0, 1)
+    ]  # fmt: skip
+    assert [r.state for r in results] == [BatchState.ANCHORED, BatchState.ANCHORED, "empty"]
+    assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert _count(engine) == 7 and anchorer.calls == 2
+    assert verify_database(engine, anchorer).clean
+
+
+def test_ingest_many_stops_at_a_failing_batch_after_finishing_the_ones_before(
+    ingestor, anchorer, engine
+) -> None:  # type: ignore[no-untyped-def]
+    from ledger_api.errors import NotFoundError
+
+    batches = [
+        ("tax", jsonl([tax_row(key="T-1")])),
+        ("no-such-category", jsonl([tax_row(key="T-2")])),
+        ("tax", jsonl([tax_row(key="T-3")])),
+    ]
+    with pytest.raises(NotFoundError):
+        ingestor.ingest_many("henan-tax", batches, fmt="jsonl")
+    assert _count(engine) == 1 and anchorer.calls == 1
+
+
+def test_a_crash_while_storing_in_ingest_many_is_raised_and_resumed(
+    engine, anchorer, settings
+) -> None:  # type: ignore[no-untyped-def]
+    def fault(at: str) -> None:
+        if at == "anchor_sent":
+            raise Crash(at)
+
+    data = jsonl([tax_row(key=f"T-{i}") for i in range(4)])
+    with pytest.raises(Crash):
+        Ingestor(engine, anchorer, settings, fault_hook=fault).ingest_many(
+            "henan-tax", [("tax", data), ("tax", jsonl([tax_row(key="X")]))], fmt="jsonl"
+        )
+    [resumed] = Ingestor(engine, anchorer, settings).resume_pending()
+    assert resumed.state == BatchState.ANCHORED and _count(engine) == 4
+    assert verify_database(engine, anchorer).clean
