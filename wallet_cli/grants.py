@@ -21,7 +21,7 @@ from ledger_api.api import schemas
 from ledger_api.chain import eip712
 from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, SignedGrant
 from ledger_api.client import LedgerClient
-from ledger_api.errors import ChainError, LedgerError, NotFoundError
+from ledger_api.errors import LedgerError, NotFoundError
 from wallet_cli.chain import (
     ChainUrlOption,
     ContractOption,
@@ -48,18 +48,29 @@ def _deadline() -> int:
 
 @contextmanager
 def _chain_refusals(institution: str | None = None) -> Iterator[None]:
-    """Contract refusals that deserve words of their own."""
+    """Contract refusals (direct, or relayed back as problem+json) in words of their own."""
     try:
         yield
-    except ChainError as exc:
+    except LedgerError as exc:
         if exc.code == "unknown_institution":
             who = f"institution {institution}" if institution else "the institution"
             raise NotFoundError(
                 f"{who} is not registered on the ledger", code="unknown_institution"
             ) from exc
-        if exc.code == "grant_already_revoked":
-            raise LedgerError(exc.detail, code=exc.code) from exc
+        if exc.code in _REFUSALS:
+            raise LedgerError(f"{_REFUSALS[exc.code]} ({exc.detail})", code=exc.code) from exc
         raise
+
+
+_REFUSALS = {
+    "grant_already_revoked": "the grant is already revoked",
+    "not_grant_subject": "the grant is not yours",
+    "not_a_subject": "this account is not bound to an enterprise yet (register first)",
+    "invalid_signature": "the ledger refused the signature (was the nonce moved by revoke-all?)",
+    "signature_invalid": "the ledger refused the signature (was the nonce moved by revoke-all?)",
+    "signature_expired": "the signature expired before it reached the chain",
+    "invalid_grant_terms": "the ledger refused these grant terms",
+}
 
 
 def _institution(target: Target, address: str) -> InstitutionInfo | None:
@@ -270,7 +281,8 @@ def revoke_all(
         # Signatures first: a grant signed earlier but not yet relayed can no longer appear
         # behind our back once the nonce has moved; then re-list, to revoke what exists now.
         nonce = target.nonce(client, account)
-        new_nonce = nonce + 1
+        # The relayed form spends `nonce` on its own signature, then must still move forward.
+        new_nonce = nonce + 1 if target.direct is not None else nonce + 2
         if target.direct is not None:
             with _chain_refusals():
                 target.direct.ledger.transact(target.direct.sender(account), "increaseNonce",
