@@ -97,8 +97,8 @@ def _checksum(raw20: bytes) -> str:
     return str(to_checksum_address(raw20))
 
 
-def _decode_topic(abi_type: str, word: bytes) -> Any:
-    # Every indexed argument of the ledger is a static single-word type.
+def _decode_word(abi_type: str, word: bytes) -> Any:
+    """A static one-word value (every indexed argument and most data fields of the ledger)."""
     if abi_type == "address":
         return _checksum(word[12:])
     if abi_type.startswith("uint"):
@@ -108,11 +108,14 @@ def _decode_topic(abi_type: str, word: bytes) -> Any:
     return abi_decode([abi_type], word)[0]
 
 
+_STATIC_WORD_TYPES = frozenset({"address", "bytes32"} | {f"uint{n}" for n in range(8, 257, 8)})
+
+
 def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return bytes.fromhex(value[2:] if value.startswith("0x") else value)
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    if isinstance(value, str):
-        return bytes.fromhex(value.removeprefix("0x"))
     raise DecodeError(f"not bytes: {value!r}")
 
 
@@ -120,11 +123,25 @@ def _as_int(value: Any) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
 
-def _get(log: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        if key in log:
-            return log[key]
-    raise DecodeError(f"log has no {keys[0]}")
+def _get(log: Mapping[str, Any], key: str, alias: str) -> Any:
+    value = log.get(key)
+    if value is None:
+        value = log.get(alias)
+        if value is None:
+            raise DecodeError(f"log has no {key}")
+    return value
+
+
+def _decode_data(spec: EventSpec, data: bytes) -> list[Any]:
+    types = [t for _, t in spec.data]
+    if len(data) == 32 * len(types) and all(t in _STATIC_WORD_TYPES for t in types):
+        # Slicing words is ~10x faster than eth_abi's general decoder (pointer validation).
+        return [_decode_word(t, data[32 * i : 32 * i + 32]) for i, t in enumerate(types)]
+    decoded = abi_decode(types, data)
+    return [
+        _checksum(bytes.fromhex(v[2:])) if t == "address" else v
+        for t, v in zip(types, decoded, strict=True)
+    ]
 
 
 def decode_log(
@@ -136,7 +153,7 @@ def decode_log(
     follower can skip it instead of stopping.
     """
     specs = ledger_event_specs() if specs is None else specs
-    topics = [_as_bytes(t) for t in _get(log, "topics")]
+    topics = [_as_bytes(t) for t in log["topics"]]
     if not topics:
         return None
     spec = specs.get(topics[0])
@@ -146,11 +163,11 @@ def decode_log(
         raise DecodeError(f"{spec.name}: expected {len(spec.indexed)} indexed topics")
     values: dict[str, Any] = {}
     for (name, abi_type), word in zip(spec.indexed, topics[1:], strict=True):
-        values[name] = _decode_topic(abi_type, word)
+        values[name] = _decode_word(abi_type, word)
     if spec.data:
-        decoded = abi_decode([t for _, t in spec.data], _as_bytes(_get(log, "data")))
-        for (name, abi_type), value in zip(spec.data, decoded, strict=True):
-            values[name] = _checksum(bytes.fromhex(value[2:])) if abi_type == "address" else value
+        data = _decode_data(spec, _as_bytes(log["data"]))
+        for (name, _), value in zip(spec.data, data, strict=True):
+            values[name] = value
     return EventRecord(
         name=spec.name,
         block_number=_as_int(_get(log, "blockNumber", "block_number")),
@@ -158,7 +175,9 @@ def decode_log(
         log_index=_as_int(_get(log, "logIndex", "log_index")),
         tx_hash=_as_bytes(_get(log, "transactionHash", "transaction_hash")),
         tx_index=_as_int(_get(log, "transactionIndex", "transaction_index")),
-        args={name: values[name] for name in spec.order},
+        args=values
+        if len(spec.indexed) == 0 or not spec.data
+        else {name: values[name] for name in spec.order},
     )
 
 

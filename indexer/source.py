@@ -1,7 +1,7 @@
 """What the follower reads from a node: the head, a range of the ledger's logs, block headers.
 
-Only web3's public API: ``w3.eth.get_logs`` and ``w3.eth.get_block`` (batched with
-``w3.batch_requests()`` where the provider supports it, one by one otherwise).
+Only web3's public API: the provider's ``make_request("eth_getLogs")`` and ``w3.eth.get_block``
+(batched with ``w3.batch_requests()`` where the provider supports it, one by one otherwise).
 """
 
 from __future__ import annotations
@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from web3 import Web3
+from web3 import EthereumTesterProvider, Web3
 from web3.exceptions import BlockNotFound, Web3TypeError
+from web3.types import RPCEndpoint
 
 from indexer.decode import EventRecord, decode_log
 from indexer.store import BlockInfo
+from ledger_api.errors import ChainError
 
 _BATCH = 500  # blocks per JSON-RPC batch: well under common request-size limits
 
@@ -32,14 +34,34 @@ class ChainSource:
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
         self._batching: bool | None = None  # unknown until tried
+        self._in_process = isinstance(w3.provider, EthereumTesterProvider)
 
     def head(self) -> int:
         return int(self.w3.eth.block_number)
 
     def events(self, first: int, last: int) -> list[EventRecord]:
-        """The ledger's decoded events in blocks ``[first, last]``, in chain order."""
-        logs = self.w3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": self.address})
-        records = [r for r in map(decode_log, logs) if r is not None]
+        """The ledger's decoded events in blocks ``[first, last]``, in chain order.
+
+        Asks the provider directly (``make_request``, public API) for the raw JSON-RPC logs:
+        ``w3.eth.get_logs`` runs web3's result formatters over every field of every log,
+        which measured 10x slower than fetching and decoding together (decode_log takes the
+        hex strings as they come). eth-tester's provider only understands formatted requests,
+        so in-process chains go through ``w3.eth.get_logs``.
+        """
+        if self._in_process:
+            logs = self.w3.eth.get_logs(
+                {"fromBlock": first, "toBlock": last, "address": self.address}
+            )
+            return sorted(
+                (r for r in map(decode_log, logs) if r is not None), key=lambda r: r.position
+            )
+        params = {"fromBlock": hex(first), "toBlock": hex(last), "address": self.address}
+        response = self.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [params])
+        if "error" in response or "result" not in response:
+            error = response.get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            raise ChainError(f"eth_getLogs {first}-{last} failed: {message}")
+        records = [r for r in map(decode_log, response["result"]) if r is not None]
         records.sort(key=lambda r: r.position)  # nodes return chain order; don't rely on it
         return records
 
