@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,7 @@ GENESIS_HASH = b"\x00" * 32
 ALLOWED = "allowed"
 DENIED = "denied"
 USAGE_CAP_REACHED = "usage_cap_reached"
+NONCE_REPLAYED = "nonce_replayed"
 # pg_advisory_xact_lock keys (arbitrary, fixed): one for appends, one for anchoring.
 _APPEND_LOCK_KEY = 0x43434C_01
 _ANCHOR_LOCK_KEY = 0x43434C_02
@@ -84,6 +85,9 @@ class EntryDraft:
     checked_block: int | None = None
     response_hash: bytes | None = None
     max_uses: int = 0  # the grant's usage cap (0: none), re-checked at append time
+    # (address, nonce) of the signed request, reserved in the same transaction as the entry:
+    # when it was already used the entry becomes "denied / nonce_replayed".
+    nonce: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -267,18 +271,15 @@ class AccessLogWriter:
             next_id, prev_hash = (last.id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
             rows: list[dict[str, Any]] = []
             allowed_in_batch: dict[int, int] = {}
+            fresh = iter(self._reserve_nonces(conn, jobs, int(now)))
             for job in jobs:
                 if job.kind == "nonce":
-                    address, nonce = job.payload
-                    stmt = (
-                        self._insert(REQUEST_NONCES)
-                        .values(address=address, nonce=nonce, seen_at=int(now))
-                        .on_conflict_do_nothing()
-                    )
-                    results.append(conn.execute(stmt).rowcount == 1)
+                    results.append(next(fresh))
                     continue
                 draft: EntryDraft = job.payload
                 decision, reason = draft.decision, draft.reason
+                if draft.nonce is not None and not next(fresh):
+                    decision, reason = DENIED, NONCE_REPLAYED
                 if decision == ALLOWED and draft.max_uses and draft.grant_id is not None:
                     used = used_count(conn, draft.grant_id) + allowed_in_batch.get(
                         draft.grant_id, 0
@@ -311,6 +312,43 @@ class AccessLogWriter:
             if rows:
                 conn.execute(insert(ACCESS_LOG), rows)
         return results
+
+    def _reserve_nonces(self, conn: Connection, jobs: list[_Job], now: int) -> list[bool]:
+        """Reserve every nonce the batch carries, in job order: True when it was unused.
+
+        One look-up and one multi-row insert per batch; the first of two equal nonces in a
+        batch wins. Runs inside the append transaction (under the append lock on PostgreSQL).
+        """
+        pairs: list[tuple[str, str]] = []
+        for job in jobs:
+            if job.kind == "nonce":
+                pairs.append(job.payload)
+            elif job.payload.nonce is not None:
+                pairs.append(job.payload.nonce)
+        if not pairs:
+            return []
+        seen: set[tuple[str, str]] = set()
+        wanted = list(dict.fromkeys(pairs))
+        for start in range(0, len(wanted), 400):
+            chunk = wanted[start : start + 400]
+            found = conn.execute(
+                select(REQUEST_NONCES.c.address, REQUEST_NONCES.c.nonce).where(
+                    tuple_(REQUEST_NONCES.c.address, REQUEST_NONCES.c.nonce).in_(chunk)
+                )
+            ).all()
+            seen.update((str(a), str(n)) for a, n in found)
+        fresh: list[bool] = []
+        new_rows: list[dict[str, Any]] = []
+        for address, nonce in pairs:
+            if (address, nonce) in seen:
+                fresh.append(False)
+                continue
+            seen.add((address, nonce))
+            fresh.append(True)
+            new_rows.append({"address": address, "nonce": nonce, "seen_at": now})
+        if new_rows:
+            conn.execute(self._insert(REQUEST_NONCES).on_conflict_do_nothing(), new_rows)
+        return fresh
 
     def _maybe_prune(self) -> None:
         now = self.clock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,7 +26,7 @@ from ledger_api.api.signing import (
     HEADER_TIMESTAMP,
     canonical_query_string,
     canonical_request,
-    recover_signer,
+    recover_address_bytes,
 )
 from ledger_api.chain.state import InstitutionProfile, SubjectBinding
 from ledger_api.errors import AuthError, ForbiddenError
@@ -41,19 +42,28 @@ def get_context(request: Request) -> AppContext:
 ContextDep = Annotated[AppContext, Depends(get_context)]
 
 
-def claimed_address(request: Request) -> str | None:
-    """The address a request claims to come from (for logging refusals), if well-formed."""
-    raw = request.headers.get(HEADER_ADDRESS)
-    if raw is None:
-        return None
+@lru_cache(maxsize=65536)
+def _checksum(raw: str) -> str | None:
     try:
         return str(Web3.to_checksum_address(raw))
     except ValueError:
         return None
 
 
-async def verify_signature(request: Request, ctx: AppContext) -> str:
-    """The checksum address that signed this request; its nonce is now spent."""
+def claimed_address(request: Request) -> str | None:
+    """The address a request claims to come from (for logging refusals), if well-formed."""
+    raw = request.headers.get(HEADER_ADDRESS)
+    if raw is None or len(raw) > 64:
+        return None
+    return _checksum(raw)
+
+
+async def authenticate(request: Request, ctx: AppContext) -> tuple[str, str]:
+    """``(checksum address, nonce)`` of a correctly signed, fresh request.
+
+    The nonce is NOT reserved here: the caller reserves it (``verify_signature`` at once; the
+    gate in the same transaction as the request's access-log entry, before any data leaves).
+    """
     headers = request.headers
     raw_address = headers.get(HEADER_ADDRESS)
     raw_timestamp = headers.get(HEADER_TIMESTAMP)
@@ -81,26 +91,36 @@ async def verify_signature(request: Request, ctx: AppContext) -> str:
     if not _NONCE.match(nonce):
         raise AuthError("X-CCL-Nonce must be 8..64 characters [A-Za-z0-9_-]", code="bad_nonce")
     body = await request.body()
-    canonical = canonical_request(
-        request.method,
-        request.url.path,
-        canonical_query_string(request.url.query),
-        body,
-        timestamp,
-        nonce,
-    )
     try:
-        signer = recover_signer(canonical, signature)
+        canonical = canonical_request(
+            request.method,
+            request.url.path,
+            canonical_query_string(request.scope.get("query_string", b"").decode()),
+            body,
+            timestamp,
+            nonce,
+        )
+        signer = recover_address_bytes(canonical, signature)
     except Exception:
         raise AuthError("X-CCL-Signature is not a valid signature", code="bad_signature") from None
-    if signer != address:
+    if signer != bytes.fromhex(address[2:]):
         raise AuthError(
             "the signature does not match the request and X-CCL-Address", code="bad_signature"
         )
-    if not await asyncio.wrap_future(ctx.writer.reserve_nonce(address, nonce)):
-        raise AuthError("this request nonce was already used", code="nonce_replayed")
+    return address, nonce
+
+
+def check_rate(ctx: AppContext, address: str) -> None:
     if not ctx.rate_limiter.allow(address):
         raise RateLimitedError(f"rate limit of {ctx.settings.rate_limit_per_minute}/min exceeded")
+
+
+async def verify_signature(request: Request, ctx: AppContext) -> str:
+    """The checksum address that signed this request; its nonce is now spent."""
+    address, nonce = await authenticate(request, ctx)
+    if not await asyncio.wrap_future(ctx.writer.reserve_nonce(address, nonce)):
+        raise AuthError("this request nonce was already used", code="nonce_replayed")
+    check_rate(ctx, address)
     return address
 
 

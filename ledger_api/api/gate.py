@@ -21,18 +21,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from eth_account.messages import encode_defunct
 from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy import Connection
 
-from ledger_api.accesslog import ALLOWED, DENIED, EntryDraft, used_count
-from ledger_api.api.auth import ContextDep, claimed_address, resolve_role, verify_signature
+from ledger_api.accesslog import ALLOWED, DENIED, NONCE_REPLAYED, EntryDraft, used_count
+from ledger_api.api.auth import ContextDep, authenticate, check_rate, claimed_address, resolve_role
 from ledger_api.api.context import AppContext
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.state import ChainState, InstitutionProfile, institution_state
 from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose
-from ledger_api.errors import GrantError, InputError, LedgerError, NotFoundError, ReplicaLagError
+from ledger_api.errors import AuthError, GrantError, InputError, LedgerError, NotFoundError, ReplicaLagError
 from ledger_api.identity.uscc import is_valid_uscc, subject_id
 from ledger_api.saferoom import scorecard
 from ledger_api.saferoom.predicates import predicate
@@ -42,10 +43,23 @@ _LEVELS = {level.name.lower(): level for level in AccessLevel}
 _PURPOSES = {purpose.name.lower(): purpose for purpose in Purpose}
 
 
+_ORJSON_OPTIONS = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_NON_STR_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
 def canonical_json(payload: Any) -> bytes:
-    return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-    ).encode()
+    """Sorted keys, compact separators, UTF-8 (not ASCII-escaped); unknown types as ``str``."""
+    try:
+        return orjson.dumps(payload, default=str, option=_ORJSON_OPTIONS)
+    except TypeError:  # e.g. integers beyond 64 bits
+        return json.dumps(
+            payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode()
 
 
 def parse_subject(raw: str, pseudonym_key: bytes) -> bytes:
@@ -107,9 +121,12 @@ class Access:
     grant: GrantState | None = None
     institution: InstitutionProfile | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # gate-parsed inputs (predicate, ...)
+    nonce: tuple[str, str] | None = None  # reserved with the entry this request writes
 
     def _draft(self, decision: str, reason: str, response_hash: bytes | None) -> EntryDraft:
+        nonce, self.nonce = self.nonce, None  # a nonce is reserved once, by the first entry
         return EntryDraft(
+            nonce=nonce,
             actor=self.actor,
             actor_role=self.actor_role,
             action=self.action,
@@ -127,7 +144,11 @@ class Access:
 
     async def deny(self, error: LedgerError) -> None:
         """Log a refusal the handler decided on (e.g. a record that is not the caller's)."""
-        await asyncio.wrap_future(self.ctx.writer.submit(self._draft(DENIED, error.code, None)))
+        result = await asyncio.wrap_future(
+            self.ctx.writer.submit(self._draft(DENIED, error.code, None))
+        )
+        if result.reason == NONCE_REPLAYED:
+            raise _replayed() from error
 
     async def respond(
         self,
@@ -145,6 +166,8 @@ class Access:
         result = await asyncio.wrap_future(
             self.ctx.writer.submit(self._draft(ALLOWED, "ok", response_hash))
         )
+        if result.reason == NONCE_REPLAYED:
+            raise _replayed()
         if result.decision != ALLOWED:  # the usage cap ran out between the check and now
             raise GrantError(
                 f"grant {self.grant.grant_id if self.grant else '?'} is not usable: {result.reason}",
@@ -178,6 +201,10 @@ class Access:
         )
 
 
+def _replayed() -> AuthError:
+    return AuthError("this request nonce was already used", code="nonce_replayed")
+
+
 class SubjectAccessGate:
     """The gate dependency for one ``action`` (see the module docstring)."""
 
@@ -189,12 +216,18 @@ class SubjectAccessGate:
             "actor": claimed_address(request) or ANONYMOUS,
             "actor_role": "unauthenticated",
         }
+        nonce: tuple[str, str] | None = None
         try:
-            address = await verify_signature(request, ctx)
+            address, raw_nonce = await authenticate(request, ctx)
+            nonce = (address, raw_nonce)
             entry["actor"] = address
-            return self._decide(request, ctx, address, entry)
+            check_rate(ctx, address)
+            access = self._decide(request, ctx, address, entry)
+            access.nonce = nonce
+            return access
         except LedgerError as error:
             draft = EntryDraft(
+                nonce=nonce,
                 actor=entry["actor"],
                 actor_role=entry["actor_role"],
                 action=self.action,
@@ -207,7 +240,9 @@ class SubjectAccessGate:
                 grant_id=entry.get("grant_id"),
                 checked_block=entry.get("checked_block"),
             )
-            await asyncio.wrap_future(ctx.writer.submit(draft))
+            result = await asyncio.wrap_future(ctx.writer.submit(draft))
+            if result.reason == NONCE_REPLAYED:
+                raise _replayed() from error
             raise
 
     # -- the decision (synchronous: only cached state reads and one COUNT) ------------------

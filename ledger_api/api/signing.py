@@ -6,16 +6,23 @@ A request is signed with EIP-191 ``personal_sign`` over::
 
 and sent with the headers below. The nonce is single-use; the timestamp (UTC seconds) must be
 within ``settings.clock_skew_s`` of the server's clock.
+
+Signing and recovery call libsecp256k1 (coincurve) directly on the EIP-191 hash: the same
+signatures as ``eth_account``'s ``sign_message`` / ``recover_message`` (65 bytes r||s||v with
+v in {27, 28}), at a fraction of their per-call overhead, which matters on every request.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
+import coincurve
+from eth_utils import to_checksum_address
+
+from ledger_api.anchoring.keccak import keccak256
 
 SCHEME = "CCL-REQUEST-V1"
 HEADER_ADDRESS = "X-CCL-Address"
@@ -23,12 +30,16 @@ HEADER_TIMESTAMP = "X-CCL-Timestamp"
 HEADER_NONCE = "X-CCL-Nonce"
 HEADER_SIGNATURE = "X-CCL-Signature"
 
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
 
 def canonical_query(items: Iterable[tuple[str, str]]) -> str:
     return urlencode(sorted((str(k), str(v)) for k, v in items))
 
 
+@lru_cache(maxsize=4096)
 def canonical_query_string(query_string: str) -> str:
+    """The canonical form of a raw query string (memoised: clients repeat their queries)."""
     return canonical_query(parse_qsl(query_string, keep_blank_values=True))
 
 
@@ -40,10 +51,53 @@ def canonical_request(
     return f"{SCHEME}\n{method.upper()}\n{path}\n{query}\n{digest}\n{timestamp}\n{nonce}"
 
 
+def personal_message_hash(text: str) -> bytes:
+    """EIP-191 version 0x45 (``personal_sign``) hash of ``text``."""
+    message = text.encode()
+    return keccak256(b"\x19Ethereum Signed Message:\n%d" % len(message) + message)
+
+
+@lru_cache(maxsize=256)
+def _private_key(secret: bytes) -> coincurve.PrivateKey:
+    return coincurve.PrivateKey(secret)
+
+
 def sign_request(private_key: object, canonical: str) -> str:
-    signed = Account.sign_message(encode_defunct(text=canonical), private_key)
-    return "0x" + bytes(signed.signature).hex()
+    """0x-hex 65-byte signature (v = 27/28) of ``canonical`` by ``private_key`` (bytes/hex)."""
+    if isinstance(private_key, str):
+        secret = bytes.fromhex(private_key.removeprefix("0x"))
+    else:
+        secret = bytes(private_key)  # type: ignore[call-overload]
+    signature = _private_key(secret).sign_recoverable(
+        personal_message_hash(canonical), hasher=None
+    )
+    return "0x" + signature[:64].hex() + format(signature[64] + 27, "02x")
+
+
+@lru_cache(maxsize=65536)
+def checksum_of(address_bytes: bytes) -> str:
+    return str(to_checksum_address(address_bytes))
+
+
+def recover_address_bytes(canonical: str, signature: str) -> bytes:
+    """The 20-byte address that signed ``canonical``; ValueError for a malformed signature."""
+    raw = bytes.fromhex(signature[2:] if signature[:2] in ("0x", "0X") else signature)
+    if len(raw) != 65:
+        raise ValueError("a signature is 65 bytes")
+    v = raw[64]
+    if v >= 27:
+        v -= 27
+    if v not in (0, 1):
+        raise ValueError("bad recovery id")
+    s = int.from_bytes(raw[32:64], "big")
+    if not 0 < s < _SECP256K1_N:
+        raise ValueError("signature s is out of range")
+    public = coincurve.PublicKey.from_signature_and_message(
+        raw[:64] + bytes((v,)), personal_message_hash(canonical), hasher=None
+    )
+    return keccak256(public.format(compressed=False)[1:])[-20:]
 
 
 def recover_signer(canonical: str, signature: str) -> str:
-    return str(Account.recover_message(encode_defunct(text=canonical), signature=signature))
+    """The checksum address that signed ``canonical`` (as ``Account.recover_message``)."""
+    return checksum_of(recover_address_bytes(canonical, signature))
