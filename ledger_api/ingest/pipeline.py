@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,7 +38,7 @@ from ledger_api.crypto.envelope import NONCE_BYTES
 from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, parse_rows
-from ledger_api.ingest.validate import FieldProblem, RowError, RowValidator
+from ledger_api.ingest.validate import CANONICAL, FieldProblem, RowError, RowValidator
 from ledger_api.settings import Settings
 from ledger_api.store.bulk import bulk_insert, select_in
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
@@ -68,7 +67,7 @@ _RECORD_COLUMNS = (
 )
 _SUBJECT_CACHE = 1_000_000
 # Canonical payload: sorted keys, no whitespace, UTF-8 (what is encrypted and digested).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_CANONICAL = CANONICAL
 _MAX_PROVIDER = 64
 
 
@@ -302,9 +301,10 @@ class Ingestor:
     def _validate(
         self, provider: str, cat: Category, data: bytes, fmt: Format
     ) -> tuple[int, list[_Prepared], list[RowError], int]:
-        normalise = self._validator(cat).normalise
+        validator = self._validator(cat)
+        normalise = validator.normalise
+        encode = validator.canonical
         key = self._pseudonym_key
-        encode = _CANONICAL.encode
         # Keyed hashes (BLAKE2b-256 MAC under the pseudonym key) so that nobody without the
         # key can test a guessed record key or content against the database. The keyed,
         # prefixed states are set up once and copied per row.
@@ -332,7 +332,7 @@ class Ingestor:
             except FieldProblem as exc:
                 rejected.append(RowError(number, str(exc)))
                 continue
-            payload = encode(row).encode()
+            payload = encode(row)
             mac = rk_mac()
             mac.update(row["record_key"].encode())
             key_hash = mac.digest()

@@ -6,11 +6,13 @@ strings with the field's scale, dates as ``YYYY-MM-DD``, booleans as bools, the 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring
 from typing import Any
 
 from ledger_api.catalog.loader import Catalog, Category, Field
@@ -22,6 +24,14 @@ _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 _MAX_REASON_VALUE = 40
 _USCC_VALUE = {ch: i for i, ch in enumerate(CHARSET)}
+# raw USCC -> (normalised, problem), shared by every validator: subjects recur across rows,
+# categories and batches. Bounded; a pure function of the key, so never stale.
+_USCCS: dict[str, tuple[str, str | None]] = {}
+_USCCS_MAX = 1_000_000
+# The canonical form of a row: sorted keys, no whitespace, UTF-8 (encrypted and digested, so
+# it must never change: record uids of stored rows depend on it).
+CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_encode_string: Callable[[str], str] = encode_basestring
 _DIGITS = frozenset("0123456789")
 
 
@@ -155,6 +165,24 @@ _MEMO_MAX = 65_536
 _MISSING = object()
 
 
+def _plain_decimal(field: Field, general: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``_decimal`` for plain non-negative ASCII amounts ("1234.5"), without a regex."""
+    scale = 2 if field.scale is None else field.scale
+
+    def decimal(value: Any) -> Any:
+        whole, dot, frac = value.partition(".")
+        if (
+            0 < len(whole) <= 30
+            and whole.isascii()
+            and whole.isdigit()
+            and (not dot or (0 < len(frac) <= scale and frac.isascii() and frac.isdigit()))
+        ):
+            return str(int(whole)) + ("." + frac.ljust(scale, "0") if scale else "")
+        return general(value)
+
+    return decimal
+
+
 def _compile(field: Field) -> Callable[[Any], Any]:
     """A converter for ``field`` with the common cases inlined and the rest delegated.
 
@@ -207,6 +235,7 @@ def _compile(field: Field) -> Callable[[Any], Any]:
             return slow(value)
 
         return boolean
+    from_string = _plain_decimal(field, slow) if kind == "decimal" else slow
     # decimal, date: a pure function of the input string, so remember valid inputs.
     memo: dict[str, Any] = {}
 
@@ -216,7 +245,7 @@ def _compile(field: Field) -> Callable[[Any], Any]:
         hit = memo.get(value, _MISSING)
         if hit is not _MISSING:
             return hit
-        result = slow(value)  # raises FieldProblem: invalid inputs are not remembered
+        result = from_string(value)  # raises FieldProblem: invalid inputs are not remembered
         if len(memo) < _MEMO_MAX:
             memo[value] = result
         return result
@@ -237,8 +266,10 @@ class RowValidator:
         self._fields = tuple((f.name, f.required, _compile(f)) for f in category.fields)
         self._known = frozenset(category.field_names) | {"uscc", "record_key"}
         self._key_max = catalog.common_fields[1].max_length or 128
-        # raw USCC -> (normalised, problem): the same subjects recur across rows and batches
-        self._usccs: dict[str, tuple[str, str | None]] = {}
+        self._usccs = _USCCS
+        names = sorted({"uscc", "record_key", *category.field_names})
+        # canonical JSON, key by key: '"name":' heads in sorted order
+        self._heads = tuple((name, _encode_string(name) + ":") for name in names)
 
     def normalise(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         if not raw.keys() <= self._known:
@@ -294,6 +325,27 @@ class RowValidator:
         uscc = raw.strip().upper()
         problem = None if _valid_uscc(uscc) else uscc_problem(uscc)
         known = (uscc, None if problem is None else f"uscc: {problem}")
-        if len(self._usccs) < _MEMO_MAX * 4:
+        if len(self._usccs) < _USCCS_MAX:
             self._usccs[raw] = known
         return known
+
+    def canonical(self, row: Mapping[str, Any]) -> bytes:
+        """``CANONICAL.encode(row)`` as UTF-8, built from precomputed keys for a normalised row."""
+        parts = []
+        encode = _encode_string
+        for name, head in self._heads:
+            value = row.get(name, _MISSING)
+            if value is _MISSING:
+                continue
+            kind = type(value)
+            if kind is str:
+                parts.append(head + encode(value))
+            elif kind is int:
+                parts.append(head + int.__repr__(value))
+            elif kind is bool:
+                parts.append(head + ("true" if value else "false"))
+            else:
+                return CANONICAL.encode(row).encode()
+        if len(parts) != len(row):
+            return CANONICAL.encode(row).encode()
+        return ("{" + ",".join(parts) + "}").encode()

@@ -13,7 +13,7 @@ from ledger_api.catalog import default_catalog
 from ledger_api.catalog.loader import Category
 from ledger_api.identity.uscc import CHARSET, uscc_problem
 from ledger_api.ingest.parse import parse_rows
-from ledger_api.ingest.validate import _CONVERTERS, FieldProblem, RowValidator
+from ledger_api.ingest.validate import _CONVERTERS, CANONICAL, FieldProblem, RowValidator
 from ledger_api.synth.generator import iter_all_records
 
 
@@ -67,7 +67,8 @@ _ODD_VALUES: list[Any] = [
     None, "", " ", "0", "-0", "-0.5", "12.345", "1e3", "NaN", "inf", "1234.5\n", "0012.50",
     "2024-02-29", "2024-02-30", "2024-2-1", "20240201", "2024-01-01\n", 7, -3, 0, 1, 2, 1.0,
     1.5, True, False, "true", "N", "yes", "maybe", "A", "B", "Z", "vat", "x" * 400, [], {},
-    "410100", "41010", "410100\n", "12", "+12", " 12 ", "１２",
+    "410100", "41010", "410100\n", "12", "+12", " 12 ", "１２", "12.", ".5", "٣.5", "1.234",
+    "00.10", "1" * 31, "1." + "0" * 13, "²", 'say "hi"\\', "tab\there", "é中\u2028",
 ]  # fmt: skip
 
 
@@ -102,6 +103,9 @@ def test_compiled_validator_matches_the_plain_rules_on_generated_and_mutated_row
             expected = _outcome(_reference, category, raw)
             assert _outcome(validator.normalise, raw) == expected, raw
             assert _outcome(validator.normalise, raw) == expected, raw
+            if expected[0] == "ok":
+                row = validator.normalise(raw)
+                assert validator.canonical(row) == CANONICAL.encode(row).encode()
             checked += 1
     assert checked > 1000
 
