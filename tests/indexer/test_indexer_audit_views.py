@@ -201,3 +201,19 @@ def test_cli_prints_views_as_json_and_csv(
     assert result.exit_code == 2 and "unknown view" in result.stderr
     with engine.connect() as conn:
         assert conn.execute(select(BATCHES)).first() is None
+
+
+@pytest.mark.postgres
+def test_views_on_postgres_name_the_forged_entry(world: World, pg_engine: Engine) -> None:
+    grants = issue_grants(world)
+    world.ledger.revoke_grant(world.subject_tx[0], grants[0])
+    make_indexer(world.w3, world.ledger.deployment, pg_engine).run_once()
+    fine = log_access(pg_engine, world, actor=world.bank.address, grant_id=grants[1], subject=1)
+    forged = log_access(pg_engine, world, actor=world.bank.address, grant_id=grants[0])
+    assert [(v["entry_id"], v["violation"]) for v in view(pg_engine, "violations")] == [
+        (forged, "revoked")
+    ]
+    assert view(pg_engine, "access")[0]["entry_id"] == fine
+    assert [h["event"] for h in view(pg_engine, "grants")][-1] == "revoked"
+    assert view(pg_engine, "statistics")["enterprises_with_any_grant"] == 2
+    assert view(pg_engine, "volumes")[0]["allowed"] == 2

@@ -275,3 +275,24 @@ def test_run_forever_follows_the_embedded_chain_from_a_thread(
         assert not thread.is_alive()
         assert indexer.lag() == 0
         assert event_count(engine) == ledger_log_count(world)
+
+
+@pytest.mark.postgres
+def test_postgres_replica_through_a_reorg_equals_a_clean_sqlite_replica(
+    world: World, pg_engine: Engine, new_engine: Callable[[], Engine]
+) -> None:
+    tester = world.w3.provider.ethereum_tester
+    indexer = make_indexer(world.w3, world.ledger.deployment, pg_engine, chunk_blocks=3)
+    grants = issue_grants(world)
+    indexer.run_once()
+    fork = tester.take_snapshot()
+    membership_changes(world)
+    indexer.run_once()
+    tester.revert_to_snapshot(fork)
+    world.forget_nonces()
+    agreement_changes(world)
+    revoke_one(world, grants[0])
+    indexer.run_once()
+    assert dump_state(pg_engine) == clean_dump(world, new_engine)
+    grant = ReplicaState(pg_engine).grant(grants[0])
+    assert grant is not None and grant.revoked
