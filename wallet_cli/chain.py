@@ -17,16 +17,13 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
+from eth_utils import is_address, to_checksum_address
 
 from ledger_api.chain import eip712
-from ledger_api.chain.deployment import Deployment
-from ledger_api.chain.ledger import AnchorRecord, Ledger
-from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.types import InstitutionType
 from ledger_api.errors import ChainError, InputError, LedgerError
 
@@ -57,10 +54,18 @@ ContractOption = Annotated[
     ),
 ]
 
-Web3Factory = Callable[[str], Web3]
+if TYPE_CHECKING:  # web3 is slow to import: only commands that reach a node load it
+    from web3 import Web3
+
+    from ledger_api.chain.ledger import AnchorRecord
+    from ledger_api.chain.transactor import Transactor
+
+Web3Factory = Callable[[str], "Web3"]
 
 
 def _default_web3(url: str) -> Web3:
+    from web3 import Web3
+
     return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": NODE_TIMEOUT_S}))
 
 
@@ -81,23 +86,25 @@ def read_url(rpc: str | None, chain_url: str | None) -> str | None:
 
 
 def checksum(address: str, what: str) -> str:
-    try:
-        return str(Web3.to_checksum_address(address))
-    except ValueError:
-        raise InputError(f"{what} {address!r} is not an address (0x and 40 hex digits)") from None
+    if not is_address(address.lower()):
+        raise InputError(f"{what} {address!r} is not an address (0x and 40 hex digits)")
+    return str(to_checksum_address(address))
 
 
 class Node:
     """The ledger contract as seen through one JSON-RPC node."""
 
     def __init__(self, url: str, contract: str) -> None:
+        from ledger_api.chain.deployment import Deployment
+        from ledger_api.chain.ledger import Ledger
+
         self.url = url
         with node_errors(url):
             self.w3 = WEB3_FACTORY(url)
             if not self.w3.is_connected():
                 raise ChainError(f"chain node unreachable at {url}", code="node_unreachable")
             address = checksum(contract, "contract")
-            if not self.w3.eth.get_code(Web3.to_checksum_address(address)):
+            if not self.w3.eth.get_code(to_checksum_address(address)):
                 raise ChainError(
                     f"no ledger contract at {address} on the node at {url}", code="not_deployed"
                 )
@@ -129,6 +136,8 @@ class Node:
             return self.ledger.nonce_of(address)
 
     def sender(self, account: LocalAccount) -> Transactor:
+        from ledger_api.chain.transactor import Transactor
+
         with node_errors(self.url):
             return Transactor(self.w3, account)
 

@@ -9,7 +9,6 @@ your reason (the reason text itself stays off chain). The platform relays it.
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +17,6 @@ from eth_utils import keccak
 
 from ledger_api.anchoring.merkle import verify_proof
 from ledger_api.chain import eip712
-from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S
 from ledger_api.chain.types import DisputeKind
 from ledger_api.errors import ConflictError, InputError, IntegrityError
 from wallet_cli.keys import keystore_dir, unlock
@@ -26,6 +24,7 @@ from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, Password
 from wallet_cli.output import Column, get_output
 from wallet_cli.platform import account_nonce, domain_of, platform
 from wallet_cli.preview import show_and_confirm
+from wallet_cli.target import signature_deadline
 from wallet_cli.terms import utc_time
 
 _RECORD_UID = re.compile(r"^0x[0-9a-fA-F]{64}$")
@@ -62,7 +61,7 @@ def _open(kind: DisputeKind, record_uid: str, reason: str, name: str,
             )
         info, nonce = account_nonce(client)
         domain = domain_of(info)
-        deadline = int(time.time()) + DEFAULT_SIGNATURE_TTL_S
+        deadline = signature_deadline()
         label = "objection" if kind is DisputeKind.OBJECTION else "credit-repair request"
         show_and_confirm(
             f"You are about to sign this {label}:",

@@ -12,15 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from eth_account.signers.local import LocalAccount
 
 from ledger_api.api import schemas
 from ledger_api.chain import eip712
-from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, SignedGrant
-from ledger_api.client import LedgerClient
 from ledger_api.errors import LedgerError, NotFoundError
 from wallet_cli.chain import (
     ChainUrlOption,
@@ -35,15 +33,14 @@ from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, Password
 from wallet_cli.output import Column, get_output, note
 from wallet_cli.platform import platform
 from wallet_cli.preview import show_and_confirm
-from wallet_cli.target import Target, resolve_target
+from wallet_cli.target import Target, resolve_target, signature_deadline
 from wallet_cli.terms import category_names, parse_categories, parse_level, parse_purpose, utc_time
+
+if TYPE_CHECKING:
+    from ledger_api.client import LedgerClient
 
 MAX_DAYS = 3650
 UNVERIFIED = "NOT VERIFIED (the platform offers no institution lookup; pass --chain-url)"
-
-
-def _deadline() -> int:
-    return int(time.time()) + DEFAULT_SIGNATURE_TTL_S
 
 
 @contextmanager
@@ -113,6 +110,8 @@ def grant(
     yes: AssumeYes = False,
 ) -> None:
     """Authorize an institution to read some of your categories, for a purpose and a time."""
+    from ledger_api.chain.ledger import GrantTerms, SignedGrant  # web3: only when granting
+
     institution = checksum(institution, "institution")
     names, mask = parse_categories(categories)
     chosen_purpose, chosen_level = parse_purpose(purpose), parse_level(level)
@@ -146,7 +145,7 @@ def grant(
                 grant_id = target.direct.ledger.issue_grant(target.direct.sender(account), terms)
             else:
                 nonce = target.nonce(client, account)
-                deadline = _deadline()
+                deadline = signature_deadline()
                 signature = eip712.sign_typed(account.key, target.domain, "Grant",
                                               terms.as_message(nonce, deadline))
                 signed = SignedGrant(terms=terms, signer=account.address, deadline=deadline,
@@ -219,7 +218,7 @@ def _revoke_one(client: LedgerClient, target: Target, account: LocalAccount,
             return schemas.TxResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
                                     block_number=int(receipt["blockNumber"]))
         nonce = target.nonce(client, account)
-        deadline = _deadline()
+        deadline = signature_deadline()
         signature = eip712.sign_typed(account.key, target.domain, "Revocation",
                                       {"grantId": grant_id, "nonce": nonce, "deadline": deadline})
         return client.relay_revocation(grant_id, deadline, signature)
@@ -288,7 +287,7 @@ def revoke_all(
                 target.direct.ledger.transact(target.direct.sender(account), "increaseNonce",
                                               new_nonce)
         else:
-            deadline = _deadline()
+            deadline = signature_deadline()
             signature = eip712.sign_typed(
                 account.key, target.domain, "IncreaseNonce",
                 {"newNonce": new_nonce, "nonce": nonce, "deadline": deadline})

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger_api.accesslog import entry_leaf
 from ledger_api.anchoring.merkle import verify_proof
 from ledger_api.api import schemas
 from ledger_api.chain.types import AccessLevel, AnchorKind, Purpose
@@ -84,6 +83,8 @@ def check_entry(entry: schemas.AccessLogEntryOut, node: Node | None) -> ProofChe
         entry_hash = _hex(entry.entry_hash)
     except ValueError:
         return ProofCheck(INVALID, "malformed proof data")
+    from ledger_api.accesslog import entry_leaf  # SQLAlchemy-heavy: only when checking
+
     if leaf != entry_leaf(entry_hash):
         return ProofCheck(INVALID, "the leaf is not this entry's hash")
     if not verify_proof(proof, root, leaf):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 from eth_account.signers.local import LocalAccount
@@ -22,15 +23,19 @@ from pydantic import ValidationError
 
 from ledger_api.api import schemas
 from ledger_api.chain import eip712
-from ledger_api.client import LedgerClient
 from ledger_api.errors import LedgerError, ReplicaLagError
 from wallet_cli.config import current_config
 
-ClientFactory = Callable[[str, LocalAccount], LedgerClient]
+if TYPE_CHECKING:  # the client pulls in FastAPI: imported only when a command needs it
+    from ledger_api.client import LedgerClient
+
+ClientFactory = Callable[[str, LocalAccount], "LedgerClient"]
 REQUEST_TIMEOUT_S = 30.0
 
 
 def _default_factory(api_url: str, account: LocalAccount) -> LedgerClient:
+    from ledger_api.client import LedgerClient
+
     return LedgerClient(api_url, account, timeout=REQUEST_TIMEOUT_S)
 
 

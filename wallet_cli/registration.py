@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from web3 import Web3
+from eth_utils import to_checksum_address
 
 from ledger_api.api import schemas
 from ledger_api.errors import InputError, NotFoundError
@@ -44,9 +44,9 @@ def _check_message(reg: schemas.Registration, address: str, info: schemas.ChainI
     message = typed.get("message", {})
     expected = domain_of(info).as_dict()
     try:
-        same_contract = Web3.to_checksum_address(str(domain.get("verifyingContract"))) == (
-            Web3.to_checksum_address(expected["verifyingContract"]))
-        same_account = Web3.to_checksum_address(str(message.get("account"))) == address
+        same_contract = to_checksum_address(str(domain.get("verifyingContract"))) == (
+            to_checksum_address(expected["verifyingContract"]))
+        same_account = to_checksum_address(str(message.get("account"))) == address
     except ValueError:
         same_contract = same_account = False
     if (

@@ -8,16 +8,27 @@ the platform can be asked (a signature for another deployment would be useless, 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from eth_account.signers.local import LocalAccount
 
 from ledger_api.api import schemas
 from ledger_api.chain import eip712
-from ledger_api.client import LedgerClient
 from ledger_api.errors import ChainError, InputError
 from wallet_cli.chain import Node, read_url
 from wallet_cli.platform import account_nonce, domain_of
+
+if TYPE_CHECKING:
+    from ledger_api.client import LedgerClient
+
+
+def signature_deadline() -> int:
+    """Until when a signature may be submitted (short: an unused one should soon be void)."""
+    from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S
+
+    return int(time.time()) + DEFAULT_SIGNATURE_TTL_S
 
 
 @dataclass
