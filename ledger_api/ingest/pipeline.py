@@ -38,7 +38,7 @@ from ledger_api.crypto.envelope import NONCE_BYTES
 from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, parse_rows
-from ledger_api.ingest.validate import CANONICAL, FieldProblem, RowError, RowValidator
+from ledger_api.ingest.validate import FieldProblem, RowError, RowValidator
 from ledger_api.settings import Settings
 from ledger_api.store.bulk import bulk_insert, select_in
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
@@ -66,8 +66,6 @@ _RECORD_COLUMNS = (
     "proof",
 )
 _SUBJECT_CACHE = 1_000_000
-# Canonical payload: sorted keys, no whitespace, UTF-8 (what is encrypted and digested).
-_CANONICAL = CANONICAL
 _MAX_PROVIDER = 64
 
 
@@ -312,7 +310,8 @@ class Ingestor:
             f"rk\x00{provider}\x00{cat.bit}\x00".encode(), key=key, digest_size=32
         ).copy
         content_mac = hashlib.blake2b(key=key, digest_size=32, person=b"ccl/content").copy
-        uid_hash = hashlib.sha256(f"uid\x00{provider}\x00{cat.bit}\x00".encode()).copy
+        prefix_uid = f"uid\x00{provider}\x00{cat.bit}\x00".encode()
+        sha256 = hashlib.sha256
         hmac_digest = hmac.digest
         known_subjects = self._subject_ids
         subjects: dict[str, bytes] = {}
@@ -339,9 +338,7 @@ class Ingestor:
             mac = content_mac()
             mac.update(payload)
             content = mac.digest()
-            sha = uid_hash()
-            sha.update(key_hash + content)
-            uid = sha.digest()
+            uid = sha256(prefix_uid + key_hash + content).digest()
             if uid in seen_uid:
                 duplicates += 1
                 continue
