@@ -50,6 +50,14 @@ def _wait_for(condition, what: str):  # type: ignore[no-untyped-def]
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _stored(stack: EmbeddedStack) -> tuple[int, list[bytes]]:
+    """Record count and the access log's hash chain, straight from the database."""
+    with stack.engine.connect() as conn:
+        records = conn.execute(select(func.count()).select_from(Record)).scalar_one()
+        chain = conn.execute(select(ACCESS_LOG.c.entry_hash).order_by(ACCESS_LOG.c.id))
+        return int(records), [bytes(row[0]) for row in chain]
+
+
 def test_stopping_and_starting_the_stack_keeps_grants_anchors_records_and_access_log(
     tmp_path: Path,
 ) -> None:
@@ -89,9 +97,7 @@ def test_stopping_and_starting_the_stack_keeps_grants_anchors_records_and_access
             )
             anchored_log = operator.anchor_access_log()
         head = stack.w3.eth.get_block("latest")
-        with stack.engine.connect() as conn:
-            records_before = conn.execute(select(func.count()).select_from(Record)).scalar_one()
-            log_before = conn.execute(select(ACCESS_LOG.c.entry_hash).order_by(ACCESS_LOG.c.id)).all()
+        records_before, log_before = _stored(stack)
     finally:
         stack.close()
 
@@ -108,9 +114,8 @@ def test_stopping_and_starting_the_stack_keeps_grants_anchors_records_and_access
         assert ledger.anchor_of(bytes.fromhex(ingested.root[2:])) is not None
         replica = restarted.context.state()
         assert replica.grant(grant_id) is not None
-        with restarted.engine.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(Record)).scalar_one() == records_before
-            log_after = conn.execute(select(ACCESS_LOG.c.entry_hash).order_by(ACCESS_LOG.c.id)).all()
+        records_after, log_after = _stored(restarted)
+        assert records_after == records_before
         assert log_after == log_before and len(log_before) >= 1
         with TestClient(restarted.app()) as http:
             again = _client(http, BANK).records(
