@@ -125,7 +125,8 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
     function increaseNonceBySig(address signer, uint256 newNonce, uint64 deadline, bytes calldata signature)
         external
     {
-        uint256 nonce = _useNonce(signer);
+        // Signed over the current nonce, which the increase itself then voids (no separate use).
+        uint256 nonce = _accounts[signer].nonce;
         _requireSignature(
             signer, keccak256(abi.encode(INCREASE_NONCE_TYPEHASH, newNonce, nonce, deadline)), deadline, signature
         );

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ledger_api.anchoring.anchorer import Anchorer, FileAnchorer
-from ledger_api.errors import ChainError, InputError, LedgerError
+from ledger_api.anchoring.anchorer import Anchorer
+from ledger_api.errors import InputError, LedgerError
 from ledger_api.settings import Settings
 
 app = typer.Typer(
@@ -89,14 +89,9 @@ def _engine(settings: Settings) -> Engine:
 
 
 def resolve_anchorer(settings: Settings) -> Anchorer:
-    """The chain-backed anchorer when ``ledger_api.chain`` provides one, else (embedded mode
-    only) a development file anchorer under the data directory."""
-    try:
-        from ledger_api.chain.anchorer import anchorer_from_settings
-    except ImportError:
-        if settings.mode != "embedded":
-            raise ChainError("no chain anchorer available (ledger_api.chain.anchorer)") from None
-        return FileAnchorer(settings.data_dir / "dev-anchors.json")
+    """The ledger contract on the chain named by the settings (embedded unless CCL_CHAIN_URL)."""
+    from ledger_api.chain.anchorer import anchorer_from_settings
+
     anchorer: Anchorer = anchorer_from_settings(settings)
     return anchorer
 

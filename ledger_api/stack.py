@@ -18,7 +18,7 @@ from indexer.follower import Indexer
 from indexer.replica import ReplicaState
 from ledger_api.api.app import create_app
 from ledger_api.api.context import AppContext, CachedChainState, build_context
-from ledger_api.chain.connection import ChainConnection, open_chain
+from ledger_api.chain.connection import ChainConnection, ensure_platform_roles, open_chain
 from ledger_api.settings import Settings
 from ledger_api.store.db import make_engine, migrate
 
@@ -43,7 +43,7 @@ class EmbeddedStack:
             settings, w3=self.connection.w3, engine=self.engine, state_provider=lambda: replica,
             run_migrations=False,
         )
-        self._ensure_platform_roles()
+        ensure_platform_roles(self.context.ledger, self.context.relayer)
         self.indexer = Indexer.for_engine(
             self.connection.w3, self.context.ledger.deployment, self.engine, settings
         )
@@ -53,13 +53,6 @@ class EmbeddedStack:
     @property
     def w3(self) -> Any:
         return self.connection.w3
-
-    def _ensure_platform_roles(self) -> None:
-        """The platform's key anchors ingested batches on the providers' behalf: it needs
-        PROVIDER_ROLE besides the OPERATOR_ROLE it was deployed with."""
-        ledger, relayer = self.context.ledger, self.context.relayer
-        if not ledger.has_role("PROVIDER_ROLE", relayer.address):
-            ledger.grant_role(relayer, "PROVIDER_ROLE", relayer.address)
 
     def catch_up(self) -> int:
         return self.indexer.run_once()

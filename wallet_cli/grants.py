@@ -280,8 +280,7 @@ def revoke_all(
         # Signatures first: a grant signed earlier but not yet relayed can no longer appear
         # behind our back once the nonce has moved; then re-list, to revoke what exists now.
         nonce = target.nonce(client, account)
-        # The relayed form spends `nonce` on its own signature, then must still move forward.
-        new_nonce = nonce + 1 if target.direct is not None else nonce + 2
+        new_nonce = nonce + 1
         if target.direct is not None:
             with _chain_refusals():
                 target.direct.ledger.transact(target.direct.sender(account), "increaseNonce",

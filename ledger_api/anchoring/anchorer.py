@@ -7,23 +7,16 @@ in-process twin used by tests and by the benchmark's in-process mode.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import threading
 import time
 from dataclasses import dataclass
-from enum import IntEnum
-from pathlib import Path
 from typing import Protocol
 
+from ledger_api.chain.types import AnchorKind
 from ledger_api.errors import ConflictError, InputError
 
-
-class AnchorKind(IntEnum):  # matches the Solidity enum order
-    DATA_BATCH = 0
-    ACCESS_LOG = 1
-    CATALOG_VERSION = 2
-    RECORD_STATUS = 3
+# One enum for the chain and the data plane (the Solidity order is the ABI).
+__all__ = ["AnchorKind", "AnchorReceipt", "AnchoredRoot", "Anchorer", "InMemoryAnchorer"]
 
 
 @dataclass(frozen=True)
@@ -99,58 +92,3 @@ class InMemoryAnchorer:
 
     def __len__(self) -> int:
         return len(self._roots)
-
-
-class FileAnchorer(InMemoryAnchorer):
-    """Development stand-in that persists its anchors to a JSON file.
-
-    Lets the CLI (``ccl ingest`` then ``ccl verify``) work across processes before the
-    chain-backed anchorer is configured. Not a security boundary: whoever can write the
-    file can forge anchors. Embedded mode only.
-    """
-
-    def __init__(self, path: Path, submitter: str = "0x" + "00" * 20) -> None:
-        super().__init__(submitter)
-        self.path = path
-        if path.exists():
-            try:
-                document = json.loads(path.read_text())
-                for entry in document["anchors"]:
-                    root = bytes.fromhex(entry["root"])
-                    self._roots[root] = AnchoredRoot(
-                        root=root,
-                        kind=AnchorKind(entry["kind"]),
-                        leaf_count=entry["leaf_count"],
-                        sequence=entry["sequence"],
-                        submitter=entry["submitter"],
-                        anchored_at=entry["anchored_at"],
-                    )
-                    self._references[root] = bytes.fromhex(entry["reference"])
-            except (OSError, ValueError, KeyError) as exc:
-                raise InputError(f"anchor file {path} is unreadable: {exc}") from None
-
-    def anchor(
-        self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
-    ) -> AnchorReceipt:
-        receipt = super().anchor(kind, root, leaf_count, reference)
-        self._save()
-        return receipt
-
-    def _save(self) -> None:
-        with self._lock:
-            entries = [
-                {
-                    "root": a.root.hex(),
-                    "kind": int(a.kind),
-                    "leaf_count": a.leaf_count,
-                    "sequence": a.sequence,
-                    "submitter": a.submitter,
-                    "anchored_at": a.anchored_at,
-                    "reference": self._references[a.root].hex(),
-                }
-                for a in sorted(self._roots.values(), key=lambda a: a.sequence)
-            ]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"anchors": entries}, indent=1))
-        os.replace(tmp, self.path)

@@ -67,8 +67,16 @@ def anchorer_from_settings(settings: Settings) -> ChainAnchorer:
 
     The connection stays open for the life of the process (a CLI command).
     """
-    from ledger_api.chain.connection import open_chain, open_ledger, operator_transactor
+    from ledger_api.chain.connection import (
+        ensure_platform_roles,
+        open_chain,
+        open_ledger,
+        operator_transactor,
+    )
 
     connection = open_chain(settings)
     operator = operator_transactor(settings, connection.w3)
-    return ChainAnchorer(open_ledger(settings, connection), operator)
+    ledger = open_ledger(settings, connection)
+    if settings.mode == "embedded":
+        ensure_platform_roles(ledger, operator)
+    return ChainAnchorer(ledger, operator)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from eth_account import Account
 from web3 import Web3
 
-from ledger_api.chain.deployment import Deployment
+from ledger_api.chain.deployment import Deployment, deploy_ledger
 from ledger_api.chain.ledger import Ledger
 from ledger_api.chain.transactor import Transactor
 from ledger_api.errors import ChainError
@@ -46,4 +46,17 @@ def operator_transactor(settings: Settings, w3: Web3) -> Transactor:
 
 
 def open_ledger(settings: Settings, connection: ChainConnection) -> Ledger:
-    return Ledger(connection.w3, Deployment.load(settings.resolved_deployment_file))
+    """The deployed ledger; in embedded mode a fresh chain gets it deployed first."""
+    path = settings.resolved_deployment_file
+    if settings.mode == "embedded" and not path.exists():
+        deployment = deploy_ledger(connection.w3, operator_transactor(settings, connection.w3))
+        deployment.save(path)
+        return Ledger(connection.w3, deployment)
+    return Ledger(connection.w3, Deployment.load(path))
+
+
+def ensure_platform_roles(ledger: Ledger, platform: Transactor) -> None:
+    """The platform's key anchors ingested batches on the providers' behalf: it needs
+    PROVIDER_ROLE besides the OPERATOR_ROLE it was deployed with."""
+    if not ledger.has_role("PROVIDER_ROLE", platform.address):
+        ledger.grant_role(platform, "PROVIDER_ROLE", platform.address)

@@ -6,7 +6,7 @@ import pytest
 from eth_abi import encode
 from eth_hash.auto import keccak
 
-from ledger_api.anchoring.anchorer import AnchorKind, FileAnchorer, InMemoryAnchorer
+from ledger_api.anchoring.anchorer import AnchorKind, InMemoryAnchorer
 from ledger_api.anchoring.merkle import (
     MerkleTree,
     hash_pair,
@@ -74,12 +74,3 @@ def test_in_memory_anchorer_refuses_to_overwrite_a_root() -> None:
     assert anchorer.anchored(keccak(b"other")) is None
 
 
-def test_file_anchorer_persists_across_instances(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "anchors.json"
-    root = keccak(b"r")
-    FileAnchorer(path).anchor(AnchorKind.CATALOG_VERSION, root, 1, b"\x00" * 32)
-    again = FileAnchorer(path)
-    anchored = again.anchored(root)
-    assert anchored is not None and anchored.kind == AnchorKind.CATALOG_VERSION
-    with pytest.raises(ConflictError):
-        again.anchor(AnchorKind.CATALOG_VERSION, root, 1, b"\x00" * 32)
