@@ -27,7 +27,9 @@ restart asks the chain whether a pending/sent root is already anchored before se
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import logging
@@ -40,8 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, func, insert, select, text, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from ledger_api.anchoring.anchorer import Anchorer, AnchorKind
@@ -144,7 +145,19 @@ def used_count(conn: Connection | Session, grant_id: int) -> int:
 class _Job:
     kind: str  # "entry" | "nonce"
     payload: Any
-    future: concurrent.futures.Future[Any] = field(default_factory=concurrent.futures.Future)
+    future: concurrent.futures.Future[Any] | None = None  # thread callers
+    waiter: asyncio.Future[Any] | None = None  # event-loop callers (resolved per batch)
+
+
+def _resolve(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """Runs on the event loop: wake every waiter of one batch with one loop wake-up."""
+    for waiter, result, error in outcomes:
+        if waiter.done():  # the request was cancelled (client went away)
+            continue
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(result)
 
 
 @dataclass(frozen=True)
@@ -183,8 +196,9 @@ class AccessLogWriter:
         self.batch_max = batch_max
         self.nonce_retention_s = nonce_retention_s
         self._postgres = engine.dialect.name == "postgresql"
-        self._insert = postgresql.insert if self._postgres else sqlite.insert
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
+        self._loop_batches: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        self._nonce_sql_cache: dict[int, str] = {}
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -192,7 +206,44 @@ class AccessLogWriter:
 
     # -- public ------------------------------------------------------------------------------
     def submit(self, draft: EntryDraft) -> concurrent.futures.Future[AppendResult]:
-        return self._enqueue(_Job("entry", draft))
+        job = _Job("entry", draft, future=concurrent.futures.Future())
+        self._enqueue(job)
+        assert job.future is not None
+        return job.future
+
+    async def append_async(self, draft: EntryDraft) -> AppendResult:
+        """Append from an event loop. Every job submitted during one pass of the loop goes to
+        the writer thread as one batch, and the batch's waiters are woken with one call."""
+        result: AppendResult = await self._submit_from_loop(_Job("entry", draft))
+        return result
+
+    async def reserve_nonce_async(self, address: str, nonce: str) -> bool:
+        return bool(await self._submit_from_loop(_Job("nonce", (address, nonce))))
+
+    def _submit_from_loop(self, job: _Job) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        job.waiter = loop.create_future()
+        with self._start_lock:
+            if self._closed:
+                raise LedgerError("the access log writer is closed", code="shutting_down")
+            batch = self._loop_batches.get(loop)
+            if batch is None:
+                batch = self._loop_batches[loop] = []
+                loop.call_soon(self._flush_loop_batch, loop)
+            batch.append(job)
+        return job.waiter
+
+    def _flush_loop_batch(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._start_lock:
+            batch = self._loop_batches.pop(loop, [])
+        if not batch:
+            return
+        try:
+            self._enqueue(batch)
+        except LedgerError as error:  # closed meanwhile
+            for job in batch:
+                if job.waiter is not None and not job.waiter.done():
+                    job.waiter.set_exception(error)
 
     def append(self, draft: EntryDraft) -> AppendResult:
         """Blocking append (sync callers, tests)."""
@@ -200,7 +251,10 @@ class AccessLogWriter:
 
     def reserve_nonce(self, address: str, nonce: str) -> concurrent.futures.Future[bool]:
         """Resolves True when the nonce was unused (now reserved), False on a replay."""
-        return self._enqueue(_Job("nonce", (address, nonce)))
+        job = _Job("nonce", (address, nonce), future=concurrent.futures.Future())
+        self._enqueue(job)
+        assert job.future is not None
+        return job.future
 
     def close(self) -> None:
         with self._start_lock:
@@ -211,7 +265,7 @@ class AccessLogWriter:
             thread.join(timeout=10)
 
     # -- thread ------------------------------------------------------------------------------
-    def _enqueue(self, job: _Job) -> concurrent.futures.Future[Any]:
+    def _enqueue(self, job: _Job | list[_Job]) -> None:
         with self._start_lock:
             if self._closed:
                 raise LedgerError("the access log writer is closed", code="shutting_down")
@@ -221,16 +275,15 @@ class AccessLogWriter:
                 )
                 self._thread.start()
         self._queue.put(job)
-        return job.future
 
     def _run(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
                 return
-            jobs = [first]
+            jobs = list(first) if isinstance(first, list) else [first]
             stop = False
-            while len(jobs) < self.batch_max:
+            while len(jobs) < self.batch_max:  # whatever queued up meanwhile: no timer
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -238,23 +291,37 @@ class AccessLogWriter:
                 if nxt is None:
                     stop = True
                     break
-                jobs.append(nxt)
+                if isinstance(nxt, list):
+                    jobs.extend(nxt)
+                else:
+                    jobs.append(nxt)
             self._commit_jobs(jobs)
             if stop:
                 return
 
     def _commit_jobs(self, jobs: list[_Job]) -> None:
+        error: BaseException | None = None
+        results: list[Any] = [None] * len(jobs)
         try:
             results = self._commit(jobs)
         except Exception as exc:  # the whole batch failed: every waiter hears why
             log.exception("access log commit failed")
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
-            return
+            error = exc
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for job, result in zip(jobs, results, strict=True):
-            job.future.set_result(result)
-        self._maybe_prune()
+            if job.waiter is not None:
+                outcome = (job.waiter, result, error)
+                by_loop.setdefault(job.waiter.get_loop(), []).append(outcome)
+            elif job.future is not None and not job.future.done():
+                if error is not None:
+                    job.future.set_exception(error)
+                else:
+                    job.future.set_result(result)
+        for loop, outcomes in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_resolve, outcomes)
+        if error is None:
+            self._maybe_prune()
 
     def _commit(self, jobs: list[_Job]) -> list[Any]:
         now = self.clock()
@@ -327,28 +394,34 @@ class AccessLogWriter:
                 pairs.append(job.payload.nonce)
         if not pairs:
             return []
-        seen: set[tuple[str, str]] = set()
-        wanted = list(dict.fromkeys(pairs))
-        for start in range(0, len(wanted), 400):
-            chunk = wanted[start : start + 400]
-            found = conn.execute(
-                select(REQUEST_NONCES.c.address, REQUEST_NONCES.c.nonce).where(
-                    tuple_(REQUEST_NONCES.c.address, REQUEST_NONCES.c.nonce).in_(chunk)
-                )
-            ).all()
-            seen.update((str(a), str(n)) for a, n in found)
+        # One INSERT .. ON CONFLICT DO NOTHING RETURNING: the rows it returns are the fresh
+        # nonces (SQLite >= 3.35 and PostgreSQL); of two equal nonces in a batch the first wins.
+        unique = list(dict.fromkeys(pairs))
+        inserted: set[tuple[str, str]] = set()
+        for start in range(0, len(unique), 300):
+            chunk = unique[start : start + 300]
+            params: list[Any] = []
+            for address, nonce in chunk:
+                params.extend((address, nonce, now))
+            rows = conn.exec_driver_sql(self._nonce_sql(len(chunk)), tuple(params)).all()
+            inserted.update((str(a), str(n)) for a, n in rows)
         fresh: list[bool] = []
-        new_rows: list[dict[str, Any]] = []
-        for address, nonce in pairs:
-            if (address, nonce) in seen:
-                fresh.append(False)
-                continue
-            seen.add((address, nonce))
-            fresh.append(True)
-            new_rows.append({"address": address, "nonce": nonce, "seen_at": now})
-        if new_rows:
-            conn.execute(self._insert(REQUEST_NONCES).on_conflict_do_nothing(), new_rows)
+        for pair in pairs:
+            fresh.append(pair in inserted)
+            inserted.discard(pair)
         return fresh
+
+    def _nonce_sql(self, count: int) -> str:
+        sql = self._nonce_sql_cache.get(count)
+        if sql is None:
+            mark = "%s" if self._postgres else "?"
+            values = ", ".join([f"({mark}, {mark}, {mark})"] * count)
+            sql = (
+                f"INSERT INTO {REQUEST_NONCES.name} (address, nonce, seen_at) VALUES {values} "
+                "ON CONFLICT DO NOTHING RETURNING address, nonce"
+            )
+            self._nonce_sql_cache[count] = sql
+        return sql
 
     def _maybe_prune(self) -> None:
         now = self.clock()

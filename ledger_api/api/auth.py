@@ -8,7 +8,6 @@ registration (``SignerDep``).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,7 +33,7 @@ from ledger_api.errors import AuthError, ForbiddenError
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -118,7 +117,7 @@ def check_rate(ctx: AppContext, address: str) -> None:
 async def verify_signature(request: Request, ctx: AppContext) -> str:
     """The checksum address that signed this request; its nonce is now spent."""
     address, nonce = await authenticate(request, ctx)
-    if not await asyncio.wrap_future(ctx.writer.reserve_nonce(address, nonce)):
+    if not await ctx.writer.reserve_nonce_async(address, nonce):
         raise AuthError("this request nonce was already used", code="nonce_replayed")
     check_rate(ctx, address)
     return address

@@ -6,6 +6,7 @@ benchmark pass their own chain (``w3`` + ``deployment``), state provider and clo
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from ledger_api.chain.transactor import Transactor
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
 from ledger_api.settings import Settings
 from ledger_api.store.db import make_engine, migrate, session_factory
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 StateProvider = Callable[[], ChainState]
@@ -119,7 +122,13 @@ class CachedChainState:
 
 
 class ChainHead:
-    """The chain's latest block number, re-read at most every ``ttl_s`` seconds."""
+    """The chain's latest block number, re-read at most every ``ttl_s`` seconds.
+
+    Only the first read blocks. Afterwards a stale number is refreshed by a background thread
+    while callers keep getting the last one read, so a request never waits on the chain (the
+    embedded chain serialises every call behind one lock, held for whole transactions). The
+    number is therefore at most ``ttl_s`` plus one read old.
+    """
 
     def __init__(self, w3: Web3, ttl_s: float, clock: Clock = time.monotonic) -> None:
         self.w3 = w3
@@ -127,13 +136,35 @@ class ChainHead:
         self.clock = clock
         self._number = -1
         self._checked = float("-inf")
+        self._lock = threading.Lock()
+        self._refreshing = False
 
     def __call__(self) -> int:
         now = self.clock()
-        if self._number < 0 or now - self._checked >= self.ttl_s:
-            self._number = int(self.w3.eth.block_number)
-            self._checked = now
+        if self._number < 0:
+            self._read(now)
+        elif now - self._checked >= self.ttl_s:
+            with self._lock:
+                start = not self._refreshing
+                self._refreshing = True
+            if start:
+                threading.Thread(
+                    target=self._background, args=(now,), name="chain-head", daemon=True
+                ).start()
         return self._number
+
+    def _read(self, now: float) -> None:
+        self._number = int(self.w3.eth.block_number)
+        self._checked = now
+
+    def _background(self, now: float) -> None:
+        try:
+            self._read(now)
+        except Exception:  # keep the last number; the next stale call retries
+            log.warning("reading the chain head failed", exc_info=True)
+        finally:
+            with self._lock:
+                self._refreshing = False
 
 
 class KeyringCache:

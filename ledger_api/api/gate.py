@@ -15,7 +15,6 @@ and ``own_data`` (a subject reading its own data; no grant).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -33,7 +32,14 @@ from ledger_api.api.context import AppContext
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.state import ChainState, InstitutionProfile, institution_state
 from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose
-from ledger_api.errors import AuthError, GrantError, InputError, LedgerError, NotFoundError, ReplicaLagError
+from ledger_api.errors import (
+    AuthError,
+    GrantError,
+    InputError,
+    LedgerError,
+    NotFoundError,
+    ReplicaLagError,
+)
 from ledger_api.identity.uscc import is_valid_uscc, subject_id
 from ledger_api.saferoom import scorecard
 from ledger_api.saferoom.predicates import predicate
@@ -144,9 +150,7 @@ class Access:
 
     async def deny(self, error: LedgerError) -> None:
         """Log a refusal the handler decided on (e.g. a record that is not the caller's)."""
-        result = await asyncio.wrap_future(
-            self.ctx.writer.submit(self._draft(DENIED, error.code, None))
-        )
+        result = await self.ctx.writer.append_async(self._draft(DENIED, error.code, None))
         if result.reason == NONCE_REPLAYED:
             raise _replayed() from error
 
@@ -163,14 +167,13 @@ class Access:
         of the response without its ``receipt`` (and ``signed_receipt``).
         """
         response_hash = hashlib.sha256(canonical_json(payload)).digest()
-        result = await asyncio.wrap_future(
-            self.ctx.writer.submit(self._draft(ALLOWED, "ok", response_hash))
-        )
+        result = await self.ctx.writer.append_async(self._draft(ALLOWED, "ok", response_hash))
         if result.reason == NONCE_REPLAYED:
             raise _replayed()
         if result.decision != ALLOWED:  # the usage cap ran out between the check and now
+            grant_id = self.grant.grant_id if self.grant else "?"
             raise GrantError(
-                f"grant {self.grant.grant_id if self.grant else '?'} is not usable: {result.reason}",
+                f"grant {grant_id} is not usable: {result.reason}",
                 code=result.reason,
             )
         receipt = {
@@ -240,7 +243,7 @@ class SubjectAccessGate:
                 grant_id=entry.get("grant_id"),
                 checked_block=entry.get("checked_block"),
             )
-            result = await asyncio.wrap_future(ctx.writer.submit(draft))
+            result = await ctx.writer.append_async(draft)
             if result.reason == NONCE_REPLAYED:
                 raise _replayed() from error
             raise

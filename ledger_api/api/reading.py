@@ -10,9 +10,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from ledger_api.anchoring.merkle import record_leaf
 from ledger_api.catalog.loader import Catalog
@@ -29,6 +29,50 @@ _COLUMNS = (
     RECORDS.c.salt,
     RECORDS.c.sealed,
 )
+
+
+_SQL_CACHE: dict[tuple[str, int], str] = {}
+
+
+def _records_sql(paramstyle: str, categories: int) -> str:
+    """``SELECT .. FROM records WHERE subject_id = ? [AND category IN (?, ..)] ORDER BY id``."""
+    sql = _SQL_CACHE.get((paramstyle, categories))
+    if sql is None:
+        mark = "?" if paramstyle == "qmark" else "%s"
+        columns = ", ".join(c.name for c in _COLUMNS)
+        where = f"subject_id = {mark}"
+        if categories == 1:
+            where += f" AND category = {mark}"
+        elif categories > 1:
+            where += f" AND category IN ({', '.join([mark] * categories)})"
+        sql = f"SELECT {columns} FROM {RECORDS.name} WHERE {where} ORDER BY id"
+        _SQL_CACHE[(paramstyle, categories)] = sql
+    return sql
+
+
+def _select_rows(conn: Connection, subject_id: bytes, bits: list[int] | None) -> list[_Row]:
+    """The subject's record rows on the driver's own cursor: this runs on every read, and
+    building, compiling and wrapping a Core statement costs more than the query itself."""
+    if bits is not None and not bits:
+        return []
+    params = (bytes(subject_id), *(bits or ()))
+    sql = _records_sql(conn.dialect.paramstyle, 0 if bits is None else len(bits))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return [_Row(*row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+class _Row(NamedTuple):
+    id: int
+    record_uid: bytes
+    provider: str
+    category: int
+    record_key_hash: bytes
+    salt: bytes
+    sealed: bytes
 
 
 @dataclass(frozen=True)
@@ -54,16 +98,11 @@ def read_records(
     with_leaves: bool = False,
 ) -> list[ReadRecord]:
     """Newest version of each record, oldest first; records in ``hidden_leaves`` left out."""
-    query = select(*_COLUMNS).where(RECORDS.c.subject_id == subject_id)
-    if category_bits is not None:
-        bits = list(category_bits)
-        query = query.where(
-            RECORDS.c.category == bits[0] if len(bits) == 1 else RECORDS.c.category.in_(bits)
-        )
-    rows = conn.execute(query.order_by(RECORDS.c.id)).all()
+    bits = None if category_bits is None else list(category_bits)
+    rows = _select_rows(conn, subject_id, bits)
     if not rows:
         return []
-    newest: dict[tuple[str, int, bytes], Any] = {}
+    newest: dict[tuple[str, int, bytes], _Row] = {}
     for row in rows:
         newest[(row.provider, row.category, row.record_key_hash)] = row
     aead = keyring.aead(conn, subject_id)

@@ -2,7 +2,8 @@
 
 A request is signed with EIP-191 ``personal_sign`` over::
 
-    CCL-REQUEST-V1\\n{METHOD}\\n{path}\\n{sorted, url-encoded query}\\n{sha256 hex of body}\\n{timestamp}\\n{nonce}
+    CCL-REQUEST-V1\\n{METHOD}\\n{path}\\n{sorted, url-encoded query}\\n{sha256 hex of body}
+    \\n{timestamp}\\n{nonce}
 
 and sent with the headers below. The nonce is single-use; the timestamp (UTC seconds) must be
 within ``settings.clock_skew_s`` of the server's clock.

@@ -47,9 +47,13 @@ from ledger_api.store.db import make_engine, migrate
 from ledger_api.synth.generator import make_uscc
 
 SUBJECTS = 200
-REQUESTS = int(os.environ.get("CCL_BENCH_READS", "2000"))
+REQUESTS = int(os.environ.get("CCL_BENCH_READS", "6000"))
+WARMUP = 1500
 CONCURRENCY = 32
+SPARE_SUBJECTS = 10  # grants kept out of the timed reads, one revoked per run
 SEED = 7
+# Reuse a seeded directory between runs (development): CCL_BENCH_READS_DIR=/some/dir
+REUSE_DIR = os.environ.get("CCL_BENCH_READS_DIR", "")
 SERVER_ENV = {
     "CCL_MODE": "embedded",
     "CCL_RATE_LIMIT_PER_MINUTE": "100000000",
@@ -58,13 +62,22 @@ SERVER_ENV = {
     "CCL_ACCESS_LOG_ANCHOR_EVERY_ENTRIES": "1000000",
     "CCL_STATE_CACHE_TTL_S": "0.25",
     "CCL_KEYRING_CACHE_TTL_S": "5",
+    "CCL_INDEXER_POLL_INTERVAL_S": "0.5",
 }
+# The server: the embedded stack (chain + SQLite + indexer following the chain + API) with the
+# gate reading the indexer's replica through CachedChainState, served by uvicorn on uvloop and
+# httptools. One process: the embedded chain is owned by exactly one process.
 SERVER_CODE = (
-    "import uvicorn, sys\n"
-    "from ledger_api.api.app import create_app\n"
+    "import sys, uvicorn\n"
     "from ledger_api.settings import Settings\n"
-    "uvicorn.run(create_app(Settings()), host='127.0.0.1', port=int(sys.argv[1]),"
-    " log_level='warning', access_log=False)\n"
+    "from ledger_api.stack import EmbeddedStack\n"
+    "stack = EmbeddedStack(Settings())\n"
+    "stack.start()\n"
+    "try:\n"
+    "    uvicorn.run(stack.app(), host='127.0.0.1', port=int(sys.argv[1]), loop='uvloop',\n"
+    "                http='httptools', log_level='warning', access_log=False)\n"
+    "finally:\n"
+    "    stack.close()\n"
 )
 
 
@@ -152,44 +165,98 @@ def _free_port() -> int:
 
 def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, **SERVER_ENV, "CCL_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen([sys.executable, "-c", SERVER_CODE, str(port)], env=env)
-    deadline = time.time() + 60
+    command = [sys.executable, "-c", SERVER_CODE, str(port)]
+    process = subprocess.Popen(command, env=env)
+    deadline = time.time() + 120
     while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API server exited with {process.returncode}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
         except httpx.HTTPError:
-            time.sleep(0.1)
+            time.sleep(0.2)
     process.kill()
     raise RuntimeError("the API server did not start")
 
 
-async def _drive(base: str, requests: list[tuple[str, dict[str, str]]]) -> list[float]:
-    """Send every request at CONCURRENCY; returns per-request latencies (seconds)."""
+# -- the load generator (a separate process) ---------------------------------------------------
+#
+# Raw HTTP/1.1 over CONCURRENCY keep-alive asyncio connections (uvloop), requests pre-built as
+# bytes: per request the generator writes one buffer and parses one status line and
+# Content-Length, so it costs a small fraction of what the server spends on the request.
+
+
+async def _drive_raw(port: int, requests: list[bytes]) -> dict[str, Any]:
     latencies: list[float] = []
-    queue: asyncio.Queue[tuple[str, dict[str, str]]] = asyncio.Queue()
-    for item in requests:
-        queue.put_nowait(item)
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+    statuses: dict[int, int] = {}
+    failures: list[str] = []
+    next_index = 0
 
-        async def worker() -> None:
-            while not queue.empty():
-                url, headers = queue.get_nowait()
+    async def worker() -> None:
+        nonlocal next_index
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while next_index < len(requests):
+                raw = requests[next_index]
+                next_index += 1
                 started = time.perf_counter()
-                response = await http.get(url, headers=headers)
+                writer.write(raw)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                        break
+                body = await reader.readexactly(length) if length else b""
                 latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+                statuses[status] = statuses.get(status, 0) + 1
+                if status != 200 and len(failures) < 3:
+                    failures.append(f"{status} {body[:200]!r}")
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    return latencies
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - started
+    return {"elapsed": elapsed, "latencies": latencies, "statuses": statuses, "failures": failures}
+
+
+def _driver_main(port: int, requests_file: str, results_file: str) -> None:
+    import uvloop
+
+    requests = json.loads(Path(requests_file).read_text())
+    phases: dict[str, Any] = {}
+    for name, items in requests.items():
+        raw = [item.encode("latin-1") for item in items]
+        phases[name] = uvloop.run(_drive_raw(port, raw))
+    Path(results_file).write_text(json.dumps(phases))
+
+
+def _run_driver(port: int, phases: dict[str, list[str]], work: Path) -> dict[str, Any]:
+    """Run the load generator in its own process; returns its measurements per phase."""
+    requests_file, results_file = work / "requests.json", work / "results.json"
+    requests_file.write_text(json.dumps(phases))
+    subprocess.run(
+        [sys.executable, __file__, "drive", str(port), str(requests_file), str(results_file)],
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    results: dict[str, Any] = json.loads(results_file.read_text())
+    return results
+
+
+def _raw_get(target: str, headers: dict[str, str]) -> str:
+    lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1"]
+    lines.extend(f"{k}: {v}" for k, v in headers.items())
+    return "\r\n".join(lines) + "\r\n\r\n"
 
 
 def _presign(
     client: LedgerClient, subjects: list[tuple[str, LocalAccount]], grants: list[int], count: int
-) -> list[tuple[str, dict[str, str]]]:
-    rng = random.Random(SEED)
+) -> list[str]:
+    rng = random.Random(SEED + count)
     out = []
     for _ in range(count):
         i = rng.randrange(len(subjects))
@@ -202,7 +269,7 @@ def _presign(
         }
         headers = client.signed_headers("GET", path, params)
         query = "&".join(f"{k}={v}" for k, v in params.items())
-        out.append((f"{path}?{query}", headers))
+        out.append(_raw_get(f"{path}?{query}", headers))
     return out
 
 
@@ -211,60 +278,94 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _seeded(data_dir: Path, settings: Settings) -> dict[str, Any]:
+    """Seed ``data_dir`` (or reuse an earlier seeding of it, see ``REUSE_DIR``)."""
+    marker = data_dir / "bench-seed.json"
+    if marker.exists():
+        saved = json.loads(marker.read_text())
+        subjects = [(sid, _key("subject", i)) for i, sid in enumerate(saved["subjects"])]
+        bank = Account.from_key((2).to_bytes(32, "big"))
+        _log(f"reusing the seeding in {data_dir}")
+        revoked = int(saved.get("revoked", 0))
+    else:
+        saved = seed(data_dir, settings)
+        saved["subjects"] = [s for s, _ in saved.pop("subjects")]
+        saved.pop("bank")
+        revoked = 0
+        subjects = [(sid, _key("subject", i)) for i, sid in enumerate(saved["subjects"])]
+        bank = Account.from_key((2).to_bytes(32, "big"))
+    if revoked >= SPARE_SUBJECTS:
+        raise RuntimeError(f"{data_dir} has no unrevoked spare grant left: seed a new directory")
+    # The timed reads use the first subjects; each run revokes one of the spare ones at the end.
+    target = SUBJECTS - 1 - revoked
+    marker.write_text(json.dumps({**saved, "revoked": revoked + 1}))
+    return {
+        "bank": bank,
+        "subjects": subjects[: SUBJECTS - SPARE_SUBJECTS],
+        "grants": saved["grants"][: SUBJECTS - SPARE_SUBJECTS],
+        "revoke": (subjects[target], saved["grants"][target]),
+    }
+
+
 def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ccl-bench-reads-") as tmp:
-        data_dir = Path(tmp)
+        data_dir = Path(REUSE_DIR) if REUSE_DIR else Path(tmp)
+        data_dir.mkdir(parents=True, exist_ok=True)
         settings = Settings(data_dir=data_dir)
-        seeded = seed(data_dir, settings)
+        seeded = _seeded(data_dir, settings)
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         server = _start_server(data_dir, port)
         try:
             bank_client = LedgerClient(base, seeded["bank"])
             subjects, grants = seeded["subjects"], seeded["grants"]
-            # Warm-up (untimed): caches, connections, keyrings.
-            warm = _presign(bank_client, subjects, grants, 400)
-            t0 = time.perf_counter()
-            asyncio.run(_drive(base, warm))
-            _log(f"warm-up: {len(warm) / (time.perf_counter() - t0):.0f} reads/s")
-            signed = _presign(bank_client, subjects, grants, REQUESTS)
-            _log(f"pre-signed {len(signed)} reads; driving at concurrency {CONCURRENCY}")
             started = time.perf_counter()
-            latencies = asyncio.run(_drive(base, signed))
-            reads_elapsed = time.perf_counter() - started
-            health: list[tuple[str, dict[str, str]]] = [("/healthz", {})] * REQUESTS
-            started = time.perf_counter()
-            asyncio.run(_drive(base, health))
-            baseline_elapsed = time.perf_counter() - started
-            revocation_s = _measure_revocation(base, bank_client, subjects, grants)
+            phases = {
+                "warmup": _presign(bank_client, subjects, grants, WARMUP),
+                "reads": _presign(bank_client, subjects, grants, REQUESTS),
+                "baseline": [_raw_get("/healthz", {})] * REQUESTS,
+            }
+            _log(
+                f"pre-signed {WARMUP + REQUESTS} reads in {time.perf_counter() - started:.1f}s; "
+                f"driving at concurrency {CONCURRENCY} from a separate process"
+            )
+            results = _run_driver(port, phases, Path(tmp))
+            for name, phase in results.items():
+                bad = {s: n for s, n in phase["statuses"].items() if s != "200"}
+                if bad:
+                    raise RuntimeError(f"{name}: non-200 responses {bad}: {phase['failures']}")
+                _log(f"{name}: {len(phase['latencies']) / phase['elapsed']:.0f} requests/s")
+            revocation_s = _measure_revocation(base, bank_client, *seeded["revoke"])
         finally:
             server.terminate()
             server.wait(timeout=30)
-        reads_per_s = REQUESTS / reads_elapsed
-        baseline_rps = REQUESTS / baseline_elapsed
+        reads, baseline = results["reads"], results["baseline"]
+        reads_per_s = len(reads["latencies"]) / reads["elapsed"]
+        baseline_rps = len(baseline["latencies"]) / baseline["elapsed"]
+        load = os.getloadavg()
         return {
             "authorized_reads_per_s": round(reads_per_s, 1),
-            "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2),
-            "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2),
+            "p50_ms": round(_percentile(reads["latencies"], 0.50) * 1000, 2),
+            "p99_ms": round(_percentile(reads["latencies"], 0.99) * 1000, 2),
             "baseline_rps": round(baseline_rps, 1),
             "ratio": round(reads_per_s / baseline_rps, 3),
             "revocation_enforcement_s": round(revocation_s, 3),
             "requests": REQUESTS,
             "concurrency": CONCURRENCY,
             "subjects": SUBJECTS,
+            "state": "replica",
+            "server": "uvicorn, 1 worker, uvloop + httptools, embedded stack",
+            "load_generator": "separate process, raw HTTP/1.1 keep-alive, pre-signed",
             "cpu_count": os.cpu_count(),
+            "loadavg_1m_at_end": round(load[0], 2),
         }
 
 
 def _measure_revocation(
-    base: str,
-    bank_client: LedgerClient,
-    subjects: list[tuple[str, LocalAccount]],
-    grants: list[int],
+    base: str, bank_client: LedgerClient, subject: tuple[str, LocalAccount], grant_id: int
 ) -> float:
     """Seconds from the revocation's receipt (relay response) to the first refused read."""
-    subject_hex, key = subjects[0]
-    grant_id = grants[0]
+    subject_hex, key = subject
     wallet = LedgerClient(base, key)
     info = wallet.chain_info(key.address)
     from ledger_api.chain import eip712
@@ -296,4 +397,7 @@ def _measure_revocation(
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    if len(sys.argv) == 5 and sys.argv[1] == "drive":
+        _driver_main(int(sys.argv[2]), sys.argv[3], sys.argv[4])
+    else:
+        print(json.dumps(run(), indent=2))
