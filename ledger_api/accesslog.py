@@ -64,6 +64,7 @@ NONCE_REPLAYED = "nonce_replayed"
 # pg_advisory_xact_lock keys (arbitrary, fixed): one for appends, one for anchoring.
 _APPEND_LOCK_KEY = 0x43434C_01
 _ANCHOR_LOCK_KEY = 0x43434C_02
+_ANCHOR_PASS_LOCK_KEY = 0x43434C_03  # session lock: one anchoring pass across processes
 _MAX_ANCHOR_RANGE = 50_000
 
 Clock = Callable[[], float]
@@ -622,11 +623,31 @@ class AccessLogAnchoring:
     def anchor_once(self) -> int | None:
         """Finish interrupted anchors, then anchor the unanchored tail; its anchor id or None."""
         with self._local_lock:
-            self._resume()
-            anchor_id = self._cut_range()
-            if anchor_id is not None:
-                self._send(anchor_id)
-            return anchor_id
+            if not self._postgres:
+                return self._anchor_pass()
+            # Across processes: one anchoring pass at a time. A worker that finds another one
+            # anchoring skips this pass (the other one anchors the tail too).
+            with self.engine.connect() as lock_conn:
+                got = lock_conn.execute(
+                    text("SELECT pg_try_advisory_lock(:k)"), {"k": _ANCHOR_PASS_LOCK_KEY}
+                ).scalar_one()
+                lock_conn.commit()
+                if not got:
+                    return None
+                try:
+                    return self._anchor_pass()
+                finally:
+                    lock_conn.execute(
+                        text("SELECT pg_advisory_unlock(:k)"), {"k": _ANCHOR_PASS_LOCK_KEY}
+                    )
+                    lock_conn.commit()
+
+    def _anchor_pass(self) -> int | None:
+        self._resume()
+        anchor_id = self._cut_range()
+        if anchor_id is not None:
+            self._send(anchor_id)
+        return anchor_id
 
     def _cut_range(self) -> int | None:
         with self.engine.begin() as conn:
