@@ -166,6 +166,10 @@ class LedgerClient:
     def chain_info(self, account: str | None = None) -> schemas.ChainInfo:
         return self._model(schemas.ChainInfo, "GET", "/v1/chain", params={"account": account})
 
+    def institution(self, address: str) -> schemas.InstitutionOut:
+        """The public directory entry of an institution (name and type as registered on chain)."""
+        return self._model(schemas.InstitutionOut, "GET", f"/v1/institutions/{address}")
+
     # -- institution ---------------------------------------------------------------------------
     def report(self, subject: str, purpose: str) -> schemas.CreditReport:
         return self._model(

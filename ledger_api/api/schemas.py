@@ -23,6 +23,17 @@ class Health(BaseModel):
     status: str
 
 
+class InstitutionOut(BaseModel):
+    """An institution as registered on chain: what a wallet shows before signing a grant."""
+
+    address: str
+    name: str
+    kind: str  # bank, insurer, guarantor, credit_service
+    suspended: bool
+    agreement_id: int
+    state_block: int
+
+
 class ChainInfo(BaseModel):
     chain_id: int
     contract: str

@@ -184,7 +184,9 @@ def test_high_s_malleable_signature_is_refused(world: World) -> None:
 
 
 def test_signature_past_its_deadline_is_refused(world: World) -> None:
-    signed = world.ledger.sign_grant(world.subject_keys[2], terms_for(world), deadline=int(time.time()) - 1)
+    # Chain time, not wall time: eth-tester stamps a block when the previous one was mined.
+    chain_now = int(world.w3.eth.get_block("latest")["timestamp"])
+    signed = world.ledger.sign_grant(world.subject_keys[2], terms_for(world), deadline=chain_now - 1)
     with refused("SignatureDeadlinePassed"):
         world.ledger.relay_grants(world.operator, [signed])
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from web3 import Web3
 
 from ledger_api.api.auth import ContextDep
 from ledger_api.api.problems import PROBLEMS
-from ledger_api.api.schemas import ChainInfo, Health
+from ledger_api.api.schemas import ChainInfo, Health, InstitutionOut
+from ledger_api.errors import NotFoundError
 
 router = APIRouter(tags=["meta"], responses=PROBLEMS)
 
@@ -37,4 +38,28 @@ def chain_info(
         account_nonce=None
         if account is None
         else ctx.ledger.nonce_of(Web3.to_checksum_address(account)),
+    )
+
+
+@router.get(
+    "/v1/institutions/{address}",
+    response_model=InstitutionOut,
+    summary="An institution's registered name, type and status (the public directory)",
+)
+def institution(
+    ctx: ContextDep,
+    address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")],
+) -> InstitutionOut:
+    state = ctx.state()
+    profile = state.institution(Web3.to_checksum_address(address))
+    if profile is None:
+        raise NotFoundError(f"no institution is registered at {address}",
+                            code="unknown_institution")
+    return InstitutionOut(
+        address=profile.address,
+        name=profile.name,
+        kind=profile.kind.name.lower(),
+        suspended=profile.suspended,
+        agreement_id=profile.agreement_id,
+        state_block=state.position().block_number,
     )
