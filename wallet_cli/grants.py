@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from ledger_api.client import LedgerClient
 
 MAX_DAYS = 3650
-UNVERIFIED = "NOT VERIFIED (the platform offers no institution lookup; pass --chain-url)"
 
 
 @contextmanager
@@ -70,11 +69,20 @@ _REFUSALS = {
 }
 
 
-def _institution(target: Target, address: str) -> InstitutionInfo | None:
-    """The institution as registered on chain, when a node can be read; unknown -> error."""
-    if target.reader is None:
-        return None
-    info = target.reader.institution(address)
+def _institution(client: Any, target: Target, address: str) -> InstitutionInfo:
+    """The institution as registered on chain: read from a node when one is given, else from
+    the platform's public directory (its replica of the chain); unknown -> one-line error."""
+    if target.reader is not None:
+        info = target.reader.institution(address)
+    else:
+        try:
+            found = client.institution(address)
+        except NotFoundError:
+            info = None
+        else:
+            from ledger_api.chain.types import InstitutionType
+
+            info = InstitutionInfo(found.address, found.name, InstitutionType[found.kind.upper()])
     if info is None:
         raise NotFoundError(
             f"institution {address} is not registered on the ledger", code="unknown_institution"
@@ -123,11 +131,11 @@ def grant(
                        max_uses=max_uses)
     with platform(account) as client:
         target = resolve_target(client, rpc=rpc, chain_url=chain_url, contract=contract)
-        profile = _institution(target, institution)
+        profile = _institution(client, target, institution)
         preview: dict[str, Any] = {
             "institution": institution,
-            "institution_name": profile.name if profile else UNVERIFIED,
-            "institution_type": profile.kind.name.lower() if profile else "unknown",
+            "institution_name": profile.name,
+            "institution_type": profile.kind.name.lower(),
             "categories": names,
             "purpose": chosen_purpose.name.lower(),
             "access_level": chosen_level.name.lower(),
@@ -152,7 +160,7 @@ def grant(
                                      signature=signature)
                 grant_id = client.relay_grants([signed])[0]
     get_output().done(
-        f"Grant {grant_id} issued to {profile.name if profile else institution}",
+        f"Grant {grant_id} issued to {profile.name}",
         {"grant_id": grant_id, **preview, "not_before": terms.not_before,
          "not_after": terms.not_after, "max_uses": max_uses, "categories_mask": mask},
     )
