@@ -143,7 +143,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     return problem_response(
-        exc.status_code, code, title, detail, request.url.path, headers=exc.headers
+        exc.status_code,
+        code,
+        title,
+        detail,
+        request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
     )
 
 

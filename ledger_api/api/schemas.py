@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 from ledger_api.chain.types import AccessLevel, Purpose
 
 HexStr = str
-PurposeName = Enum("PurposeName", {p.name.lower(): p.name.lower() for p in Purpose}, type=str)  # type: ignore[misc]
-LevelName = Enum(
-    "LevelName", {level.name.lower(): level.name.lower() for level in AccessLevel}, type=str
-)  # type: ignore[misc]
+_PURPOSE_NAMES = {p.name.lower(): p.name.lower() for p in Purpose}
+_LEVEL_NAMES = {level.name.lower(): level.name.lower() for level in AccessLevel}
+PurposeName = Enum("PurposeName", _PURPOSE_NAMES, type=str)  # type: ignore[misc]
+LevelName = Enum("LevelName", _LEVEL_NAMES, type=str)  # type: ignore[misc]
 
 
 class Health(BaseModel):
@@ -264,7 +264,7 @@ class RoleIn(BaseModel):
 class AgreementIn(BaseModel):
     institution: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     categories: list[str] = Field(min_length=1, max_length=64)
-    purposes: list[PurposeName] = Field(min_length=1)  # type: ignore[valid-type]
+    purposes: list[PurposeName] = Field(min_length=1)
     not_before: int = Field(ge=0, lt=2**64)
     not_after: int = Field(ge=0, lt=2**64)
     document_hash: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{64}$")

@@ -69,9 +69,7 @@ def sign_request(private_key: object, canonical: str) -> str:
         secret = bytes.fromhex(private_key.removeprefix("0x"))
     else:
         secret = bytes(private_key)  # type: ignore[call-overload]
-    signature = _private_key(secret).sign_recoverable(
-        personal_message_hash(canonical), hasher=None
-    )
+    signature = _private_key(secret).sign_recoverable(personal_message_hash(canonical), hasher=None)
     return "0x" + signature[:64].hex() + format(signature[64] + 27, "02x")
 
 

@@ -5,19 +5,23 @@ fixed number of points, so the same records on the same day always give the same
 
 Base 600, clamped to 300..900. Bands: A >= 750, B >= 650, C >= 550, else D.
 
-| category          | factor                                              | points | reason code              |
-|-------------------|-----------------------------------------------------|--------|--------------------------|
-| registration      | business status not active                          | -200   | REG_NOT_ACTIVE           |
-| registration      | established >= 5 years / >= 2 years                 | +30/+15| REG_ESTABLISHED_5Y/_2Y   |
-| tax               | latest grade A / B / M / C / D                      | +60/+30/0/-40/-80 | TAX_GRADE_<G> |
-| tax               | arrears in the last 12 months / none                | -60/+20| TAX_ARREARS_12M / TAX_CLEAN_12M |
-| social_insurance  | latest headcount >=50 / >=10 / >=1 / 0              | +40/+25/+10/-10 | SI_HEADCOUNT_50/10/1/0 |
-| social_insurance  | arrears in the last 12 months                       | -50    | SI_ARREARS_12M           |
-| judicial          | each judgment as defendant in 24 months (max 4)     | -30    | JUD_DEFENDANT_24M        |
-| judicial          | listed as dishonest enforcee                        | -150   | JUD_DISHONEST            |
-| administrative    | each penalty in 24 months (max 4)                   | -25    | ADM_PENALTY_24M          |
-| utilities         | arrears in the last 12 months                       | -30    | UTIL_ARREARS_12M         |
-| environment       | latest rating green/blue/yellow/red/black           | +20/+10/-10/-40/-80 | ENV_<RATING> |
+| category         | factor                                          | points            |
+|------------------|-------------------------------------------------|-------------------|
+| registration     | business status not active                      | -200              |
+| registration     | established >= 5 years / >= 2 years             | +30 / +15         |
+| tax              | latest grade A / B / M / C / D                  | +60/+30/0/-40/-80 |
+| tax              | arrears in the last 12 months / none            | -60 / +20         |
+| social_insurance | latest headcount >=50 / >=10 / >=1 / 0          | +40/+25/+10/-10   |
+| social_insurance | arrears in the last 12 months                   | -50               |
+| judicial         | each judgment as defendant in 24 months (max 4) | -30               |
+| judicial         | listed as dishonest enforcee                    | -150              |
+| administrative   | each penalty in 24 months (max 4)               | -25               |
+| utilities        | arrears in the last 12 months                   | -30               |
+| environment      | latest rating green/blue/yellow/red/black       | +20/+10/-10/-40/-80 |
+
+Reason codes, in the same order: REG_NOT_ACTIVE, REG_ESTABLISHED_5Y / _2Y, TAX_GRADE_<G>,
+TAX_ARREARS_12M / TAX_CLEAN_12M, SI_HEADCOUNT_50/10/1/0, SI_ARREARS_12M, JUD_DEFENDANT_24M,
+JUD_DISHONEST, ADM_PENALTY_24M, UTIL_ARREARS_12M, ENV_<RATING>.
 
 A category the grant does not cover is not assessed (reason ``NOT_ASSESSED_<CATEGORY>``).
 """

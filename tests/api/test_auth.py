@@ -102,7 +102,7 @@ def test_validation_errors_are_problems(api: Api) -> None:
 
 
 def test_oversized_body_is_refused_with_413(api: Api) -> None:
-    api.ctx.settings  # limits come from the settings the app was built with
+    assert api.ctx.settings.max_body_bytes == 16 * 1024 * 1024  # the limit under test
     response = api.http.post("/v1/subject/commitments", content=b"x" * (16 * 1024 * 1024 + 1))
     assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
 

@@ -34,7 +34,7 @@ router = APIRouter(
 SubjectPath = Annotated[
     str, Path(description="0x subject id (32 bytes) or the USCC", min_length=18, max_length=66)
 ]
-PurposeQuery = Annotated[PurposeName, Query(description="why the data is read")]  # type: ignore[valid-type]
+PurposeQuery = Annotated[PurposeName, Query(description="why the data is read")]
 GrantQuery = Annotated[int, Query(ge=1, lt=2**63, description="the subject's grant")]
 
 
@@ -97,7 +97,7 @@ async def category_records(
     grant_id: GrantQuery,
     category: Annotated[str, Query(max_length=64, description="catalog category name")],
     access: Annotated[Access, Depends(SubjectAccessGate("records"))],
-    level: Annotated[LevelName, Query()] = LevelName("query"),  # type: ignore[valid-type]
+    level: Annotated[LevelName, Query()] = LevelName("query"),
 ) -> Response:
     detail = access.level == AccessLevel.DETAIL
     cat = access.ctx.catalog.category(access.categories[0])

@@ -53,8 +53,9 @@ def institution(
     state = ctx.state()
     profile = state.institution(Web3.to_checksum_address(address))
     if profile is None:
-        raise NotFoundError(f"no institution is registered at {address}",
-                            code="unknown_institution")
+        raise NotFoundError(
+            f"no institution is registered at {address}", code="unknown_institution"
+        )
     return InstitutionOut(
         address=profile.address,
         name=profile.name,
