@@ -2,16 +2,24 @@
 
 Setup (untimed): a fresh embedded chain + SQLite in a temp dir; deploy; an institution with an
 accepted agreement; SUBJECTS subjects bound on chain, each with tax records (ingested and
-anchored) and a QUERY grant to the institution. Then the API runs under uvicorn on 127.0.0.1
-(random free port) in a subprocess that owns the chain.
+anchored) and a QUERY grant to the institution.
 
-Timed: REQUESTS pre-signed record reads at concurrency 32 (httpx async), then the same number
-of GET /healthz on the same server as the baseline. Finally a subject revokes one grant through
-the API (the relay returns after the transaction's receipt) and reads under that grant are
-retried until the first refusal: ``revocation_enforcement_s``.
+Server: the embedded stack (``ledger_api.stack.EmbeddedStack``: chain, database, the indexer
+following the chain, and the API whose gate reads the indexer's replica through
+``CachedChainState``) under uvicorn with uvloop and httptools, one process (the embedded chain
+belongs to one process), in a subprocess.
+
+Load generator: another process, CONCURRENCY keep-alive connections speaking raw HTTP/1.1 with
+requests pre-signed (coincurve) before the clock starts. Timed: WARMUP reads (discarded), then
+REQUESTS record reads (each signed, authenticated, gated, decrypted and access-logged), then
+REQUESTS GET /healthz on the same server as the baseline. Finally a subject revokes a grant
+through the API (the relay returns after the transaction's receipt) and reads under that grant
+are retried until the first refusal: ``revocation_enforcement_s``.
 
 ``run()`` returns {"authorized_reads_per_s", "p50_ms", "p99_ms", "baseline_rps", "ratio",
-"revocation_enforcement_s", ...}. The client and server share this machine's cores.
+"revocation_enforcement_s", "server_cpu_ms_per_read", ...}. The generator, the server and
+whatever else runs on the machine share its cores: ``cpu_count`` and the load average are
+reported with the figures, and the server's CPU time per read is independent of that load.
 """
 
 from __future__ import annotations
@@ -247,6 +255,12 @@ def _run_driver(port: int, phases: dict[str, list[str]], work: Path) -> dict[str
     return results
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _raw_get(target: str, headers: dict[str, str]) -> str:
     lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1"]
     lines.extend(f"{k}: {v}" for k, v in headers.items())
@@ -329,7 +343,12 @@ def run() -> dict[str, Any]:
                 f"pre-signed {WARMUP + REQUESTS} reads in {time.perf_counter() - started:.1f}s; "
                 f"driving at concurrency {CONCURRENCY} from a separate process"
             )
-            results = _run_driver(port, phases, Path(tmp))
+            results: dict[str, Any] = {}
+            cpu: dict[str, float] = {}
+            for name, items in phases.items():
+                before = _cpu_seconds(server.pid)
+                results.update(_run_driver(port, {name: items}, Path(tmp)))
+                cpu[name] = _cpu_seconds(server.pid) - before
             for name, phase in results.items():
                 bad = {s: n for s, n in phase["statuses"].items() if s != "200"}
                 if bad:
@@ -350,6 +369,8 @@ def run() -> dict[str, Any]:
             "baseline_rps": round(baseline_rps, 1),
             "ratio": round(reads_per_s / baseline_rps, 3),
             "revocation_enforcement_s": round(revocation_s, 3),
+            "server_cpu_ms_per_read": round(cpu["reads"] / REQUESTS * 1000, 3),
+            "server_cpu_ms_per_baseline_request": round(cpu["baseline"] / REQUESTS * 1000, 3),
             "requests": REQUESTS,
             "concurrency": CONCURRENCY,
             "subjects": SUBJECTS,
