@@ -40,7 +40,10 @@ class EmbeddedStack:
         )
         # Deploys the ledger on first start in embedded mode; loads the record afterwards.
         self.context: AppContext = build_context(
-            settings, w3=self.connection.w3, engine=self.engine, state_provider=lambda: replica,
+            settings,
+            w3=self.connection.w3,
+            engine=self.engine,
+            state_provider=lambda: replica,
             run_migrations=False,
         )
         ensure_platform_roles(self.context.ledger, self.context.relayer)

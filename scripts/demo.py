@@ -151,21 +151,32 @@ def main() -> int:
         )
         operator.grant_role("PROVIDER_ROLE", provider_key.address)
         operator.grant_role("REGULATOR_ROLE", regulator_key.address)
-        say(f"bank {bank_key.address}, provider {provider_key.address}, "
-            f"regulator {regulator_key.address}")
+        say(
+            f"bank {bank_key.address}, provider {provider_key.address}, "
+            f"regulator {regulator_key.address}"
+        )
         profile = stack.context.ledger.institution_profile(bank_key.address)
-        check("the bank is registered on chain"
-              + (f": {profile[0]} ({profile[1].name.lower()})" if profile else ""),
-              profile is not None)
+        check(
+            "the bank is registered on chain"
+            + (f": {profile[0]} ({profile[1].name.lower()})" if profile else ""),
+            profile is not None,
+        )
 
         step(2, "Data-sharing agreement: proposed by the operator, accepted by the bank on chain")
         now = int(time.time())
         agreement_id = operator.propose_agreement(
             bank_key.address,
-            categories=["registration", "tax", "social_insurance", "judicial", "administrative",
-                        "utilities"],
+            categories=[
+                "registration",
+                "tax",
+                "social_insurance",
+                "judicial",
+                "administrative",
+                "utilities",
+            ],
             purposes=["loan_application", "post_loan_monitoring"],
-            not_before=now - 60, not_after=now + 365 * 86400,
+            not_before=now - 60,
+            not_after=now + 365 * 86400,
             document_hash=bytes.fromhex("ab" * 32),
         )
         bank_tx = Transactor(stack.w3, bank_key)
@@ -194,14 +205,29 @@ def main() -> int:
         approved = operator.approve_registration(int(registration["registration_id"]))
         say(f"registration #{approved.id} approved; bound in transaction {approved.tx_hash}")
         status = wallet.run("registration-status")
-        check("registration approved and bound on chain",
-              str(status.get("status", "")).lower() in {"approved", "bound"})
+        check(
+            "registration approved and bound on chain",
+            str(status.get("status", "")).lower() in {"approved", "bound"},
+        )
 
-        step(5, "The enterprise grants the bank QUERY on tax and social insurance "
-                "for a loan application")
+        step(
+            5,
+            "The enterprise grants the bank QUERY on tax and social insurance "
+            "for a loan application",
+        )
         granted = wallet.run(
-            "grant", "--institution", bank_key.address, "--categories", "tax,social_insurance",
-            "--purpose", "loan_application", "--level", "query", "--days", "90", "--yes",
+            "grant",
+            "--institution",
+            bank_key.address,
+            "--categories",
+            "tax,social_insurance",
+            "--purpose",
+            "loan_application",
+            "--level",
+            "query",
+            "--days",
+            "90",
+            "--yes",
         )
         grant_id = int(granted["grant_id"])
         say(f"grant #{grant_id} signed with EIP-712 by the wallet and relayed by the platform")
@@ -209,28 +235,40 @@ def main() -> int:
         step(6, "The bank reads the standard report, the granted records and a verification")
         subject = enterprise.uscc
         report = bank.report(subject, purpose="loan_application")
-        say(f"standard report (PUBLIC fields): {sum(len(v) for v in report.categories.values())} "
-            f"records; receipt {report.receipt.model_dump()}")
+        say(
+            f"standard report (PUBLIC fields): {sum(len(v) for v in report.categories.values())} "
+            f"records; receipt {report.receipt.model_dump()}"
+        )
         records = wait_until(
-            lambda: bank.records(subject, category="tax", purpose="loan_application",
-                                 grant_id=grant_id),
+            lambda: bank.records(
+                subject, category="tax", purpose="loan_application", grant_id=grant_id
+            ),
             "the grant to reach the replica",
         )
-        say(f"tax records under grant #{grant_id}: {len(records.records)}; access-log entry "
-            f"#{records.receipt.access_log_id}, checked at block {records.receipt.checked_block}")
+        say(
+            f"tax records under grant #{grant_id}: {len(records.records)}; access-log entry "
+            f"#{records.receipt.access_log_id}, checked at block {records.receipt.checked_block}"
+        )
         check("granted records served with an access receipt", records.receipt.grant_id == grant_id)
-        verdict = bank.verify(subject, predicate="no_tax_arrears_months", arg=24,
-                              purpose="loan_application", grant_id=grant_id)
-        say(f"核验 no_tax_arrears_months(24) = {verdict.result} "
-            "(only the boolean left the platform)")
-        check("verification answered with a signed receipt",
-              verdict.receipt.grant_id == grant_id)
+        verdict = bank.verify(
+            subject,
+            predicate="no_tax_arrears_months",
+            arg=24,
+            purpose="loan_application",
+            grant_id=grant_id,
+        )
+        say(
+            f"核验 no_tax_arrears_months(24) = {verdict.result} "
+            "(only the boolean left the platform)"
+        )
+        check("verification answered with a signed receipt", verdict.receipt.grant_id == grant_id)
         try:
-            bank.records(subject, category="judicial", purpose="loan_application",
-                         grant_id=grant_id)
+            bank.records(
+                subject, category="judicial", purpose="loan_application", grant_id=grant_id
+            )
             check("a category outside the grant is refused", False)
-        except LedgerError as refused:
-            check(f"a category outside the grant is refused ({refused.code})", True)
+        except LedgerError as outside:
+            check(f"a category outside the grant is refused ({outside.code})", True)
 
         step(7, "The enterprise sees its access log, each entry proven against an anchored root")
         operator.anchor_access_log()
@@ -239,24 +277,35 @@ def main() -> int:
         # The wallet checked each leaf and proof up to its root; the root's anchor is checked
         # here against the chain itself (the wallet would do it with --chain-url on a node).
         on_chain = [
-            e for e in bank_reads
+            e
+            for e in bank_reads
             if e["proof"] == "verified"
             and (anchor := stack.context.ledger.anchor_of(bytes.fromhex(e["root"][2:])))
             and anchor.kind.name == "ACCESS_LOG"
         ]
         for entry in bank_reads:
-            say(f"#{entry['id']} {entry['at']} {entry['action']} {entry['category'] or ''} "
-                f"grant {entry['grant_id']} {entry['decision']}: proof {entry['proof']}")
-        check(f"the bank's {len(bank_reads)} reads are in the enterprise's access log, each "
-              "proven against a root anchored on chain", len(on_chain) == len(bank_reads) >= 3)
+            say(
+                f"#{entry['id']} {entry['at']} {entry['action']} {entry['category'] or ''} "
+                f"grant {entry['grant_id']} {entry['decision']}: proof {entry['proof']}"
+            )
+        check(
+            f"the bank's {len(bank_reads)} reads are in the enterprise's access log, each "
+            "proven against a root anchored on chain",
+            len(on_chain) == len(bank_reads) >= 3,
+        )
 
         step(8, "The enterprise objects to a record; the bank sees it flagged")
         mine = wallet.run("my-data", "--category", "tax")
         disputed_uid = mine["records"][0]["record_uid"]
         wallet.run("object", disputed_uid, "--reason", "This period was paid on time.", "--yes")
         flagged = wait_until(
-            lambda: [r for r in bank.records(subject, category="tax", purpose="loan_application",
-                                             grant_id=grant_id).records if r.disputed],
+            lambda: [
+                r
+                for r in bank.records(
+                    subject, category="tax", purpose="loan_application", grant_id=grant_id
+                ).records
+                if r.disputed
+            ],
             "the objection to reach the replica",
         )
         check(f"the bank sees {len(flagged)} record flagged as under objection", len(flagged) == 1)
@@ -264,14 +313,14 @@ def main() -> int:
         step(9, "The enterprise revokes the grant; the bank is refused")
         wallet.run("revoke", str(grant_id), "--yes")
 
-        def refused() -> str | None:
+        def refusal_code() -> str | None:
             try:
                 bank.records(subject, category="tax", purpose="loan_application", grant_id=grant_id)
             except LedgerError as exc:
                 return exc.code
             return None
 
-        code = wait_until(refused, "the revocation to reach the gate")
+        code: str = wait_until(refusal_code, "the revocation to reach the gate")
         check(f"the bank is refused after revocation ({code})", code == "revoked")
         state = next(g for g in wallet.run("grants") if int(g["grant_id"]) == grant_id)
         check("the wallet lists the grant as revoked", "revoked" in json.dumps(state).lower())
@@ -284,14 +333,22 @@ def main() -> int:
         allowed = [r for r in audited if r["decision"] == "allowed"]
         table = Table("entry", "actor", "action", "decision", "grant", "block", "grant then")
         for row in audited[-8:]:
-            table.add_row(str(row["entry_id"]), str(row["actor"])[:10] + "…", str(row["action"]),
-                          str(row["decision"]), str(row["grant_id"]), str(row["checked_block"]),
-                          str(row["recomputed"]))
+            table.add_row(
+                str(row["entry_id"]),
+                str(row["actor"])[:10] + "…",
+                str(row["action"]),
+                str(row["decision"]),
+                str(row["grant_id"]),
+                str(row["checked_block"]),
+                str(row["recomputed"]),
+            )
         console.print(table)
         violations = regulator.audit("violations").result
-        check(f"{len(audited)} accesses audited, {len(allowed)} allowed, each consistent with "
-              "its grant at the checked block", len(allowed) >= 3
-              and all(r["consistent"] for r in audited))
+        check(
+            f"{len(audited)} accesses audited, {len(allowed)} allowed, each consistent with "
+            "its grant at the checked block",
+            len(allowed) >= 3 and all(r["consistent"] for r in audited),
+        )
         check("violations view is empty", violations == [])
 
         step(11, "Tamper verification: every record and root recomputed against the chain")
@@ -300,8 +357,10 @@ def main() -> int:
         say(f"{report_v.records} records in {report_v.batches} batches checked")
         check("tamper verification passes", report_v.clean)
         log_check = operator.verify_access_log()
-        check(f"the access log's hash chain is intact ({log_check.entries_checked} entries)",
-              log_check.clean)
+        check(
+            f"the access log's hash chain is intact ({log_check.entries_checked} entries)",
+            log_check.clean,
+        )
     finally:
         for client in (operator, bank, provider, regulator):
             client.close()
@@ -313,8 +372,10 @@ def main() -> int:
     for label, ok in checks:
         console.print(f"  {'[green]✓' if ok else '[red]✗'} {label}[/]")
     failed = [label for label, ok in checks if not ok]
-    console.print(f"\n{len(checks) - len(failed)}/{len(checks)} checks held in "
-                  f"{time.monotonic() - started:.0f} s. State kept in {workdir}")
+    console.print(
+        f"\n{len(checks) - len(failed)}/{len(checks)} checks held in "
+        f"{time.monotonic() - started:.0f} s. State kept in {workdir}"
+    )
     if not failed:
         shutil.rmtree(workdir / "wallet", ignore_errors=True)  # the throwaway key
     return 1 if failed else 0

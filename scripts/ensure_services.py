@@ -46,7 +46,9 @@ def main() -> int:
         start_postgres()
     print("PostgreSQL: listening on 127.0.0.1:5432", file=sys.stderr)
     if not ANVIL.exists() and not glob.glob(str(ANVIL)):
-        sys.exit("error: anvil missing; run `make setup` (npm ci installs @foundry-rs/anvil-linux-amd64)")
+        sys.exit(
+            "error: anvil missing; run `make setup` (npm ci installs @foundry-rs/anvil-linux-amd64)"
+        )
     version = subprocess.run([str(ANVIL), "--version"], capture_output=True, text=True, check=True)
     print(f"anvil: {version.stdout.splitlines()[0]}", file=sys.stderr)
     return 0

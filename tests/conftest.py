@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from world import World, build_world  # noqa: E402
+from world import World, build_world
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +40,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for marker in INTEGRATION_MARKERS:
         if marker in report.keywords and (report.when == "call" or report.skipped):
             outcome = report.outcome
-            _integration_outcomes[marker][outcome] = _integration_outcomes[marker].get(outcome, 0) + 1
+            _integration_outcomes[marker][outcome] = (
+                _integration_outcomes[marker].get(outcome, 0) + 1
+            )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -43,8 +43,15 @@ class World:
 
     @property
     def transactors(self) -> list[Transactor]:
-        return [self.operator, self.regulator, self.provider, self.bank, self.bank_b, self.insurer,
-                *self.subject_tx]
+        return [
+            self.operator,
+            self.regulator,
+            self.provider,
+            self.bank,
+            self.bank_b,
+            self.insurer,
+            *self.subject_tx,
+        ]
 
     def forget_nonces(self) -> None:
         for t in self.transactors:
@@ -63,7 +70,13 @@ def build_world(w3: Web3 | None = None) -> World:
     ledger.register_institution(operator, insurer.address, InstitutionType.INSURER, "Insurer C")
     now = int(time.time())
     agreement = ledger.propose_agreement(
-        operator, bank.address, ALL_CATEGORIES, ALL_PURPOSES, now - 60, now + 365 * 86400, b"\x01" * 32
+        operator,
+        bank.address,
+        ALL_CATEGORIES,
+        ALL_PURPOSES,
+        now - 60,
+        now + 365 * 86400,
+        b"\x01" * 32,
     )
     ledger.transact(bank, "acceptAgreement", agreement)
     # Subjects 0 and 1 hold funded dev keys (7, 8) so they can also send transactions directly.
@@ -72,7 +85,18 @@ def build_world(w3: Web3 | None = None) -> World:
     for key, sid in zip(keys, ids, strict=True):
         deadline, signature = ledger.sign_registration(key, sid)
         ledger.bind_subject(operator, sid, key.address, deadline, signature)
-    world = World(w3, ledger, operator, regulator, provider, bank, bank_b, insurer, keys, ids,
-                  agreement_id=agreement)
+    world = World(
+        w3,
+        ledger,
+        operator,
+        regulator,
+        provider,
+        bank,
+        bank_b,
+        insurer,
+        keys,
+        ids,
+        agreement_id=agreement,
+    )
     world.subject_tx = [Transactor(w3, keys[0]), Transactor(w3, keys[1])]
     return world

@@ -12,8 +12,8 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 @cache
 def load_artifact(name: str = "ConsentLedger", directory: Path = ARTIFACTS) -> dict[str, Any]:
-    return json.loads((directory / f"{name}.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((directory / f"{name}.json").read_text())
 
 
 def ledger_abi() -> list[dict[str, Any]]:
-    return load_artifact()["abi"]  # type: ignore[no-any-return]
+    return load_artifact()["abi"]

@@ -58,7 +58,11 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
             artifacts[name] = {
                 "contractName": name,
                 "sourceName": source,
-                "compiler": {"solc": SOLC_VERSION, "evmVersion": EVM_VERSION, "runs": OPTIMIZER_RUNS},
+                "compiler": {
+                    "solc": SOLC_VERSION,
+                    "evmVersion": EVM_VERSION,
+                    "runs": OPTIMIZER_RUNS,
+                },
                 "abi": compiled["abi"],
                 "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],

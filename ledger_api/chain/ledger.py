@@ -11,7 +11,7 @@ from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, TxReceipt
 
 from ledger_api.chain import eip712
 from ledger_api.chain.artifacts import ledger_abi
@@ -91,8 +91,14 @@ class SignedGrant:
     def as_compact_tuple(self) -> tuple[Any, ...]:
         """The batch form: EIP-2098 (r, vs), for EOA signers (65-byte signatures)."""
         if len(self.signature) != 65:
-            raise ValueError("batch relay needs a 65-byte EOA signature; relay contract wallets singly")
-        r, s, v = self.signature[:32], int.from_bytes(self.signature[32:64], "big"), self.signature[64]
+            raise ValueError(
+                "batch relay needs a 65-byte EOA signature; relay contract wallets singly"
+            )
+        r, s, v = (
+            self.signature[:32],
+            int.from_bytes(self.signature[32:64], "big"),
+            self.signature[64],
+        )
         vs = ((v - 27) << 255 | s).to_bytes(32, "big")
         return (
             self.terms.as_tuple(),
@@ -134,7 +140,9 @@ class Ledger:
         except Exception as exc:
             raise as_chain_error(exc) from None
 
-    def transact(self, sender: Transactor, fn: str, *args: Any, gas: int | None = None) -> TxReceipt:
+    def transact(
+        self, sender: Transactor, fn: str, *args: Any, gas: int | None = None
+    ) -> TxReceipt:
         return sender.transact(getattr(self.contract.functions, fn)(*args), gas)
 
     def events(self, receipt: TxReceipt, event: str) -> list[Any]:
@@ -186,14 +194,24 @@ class Ledger:
         self, operator: Transactor, subject_id: bytes, account: str, deadline: int, signature: bytes
     ) -> TxReceipt:
         return self.transact(
-            operator, "bindSubject", subject_id, Web3.to_checksum_address(account), deadline, signature
+            operator,
+            "bindSubject",
+            subject_id,
+            Web3.to_checksum_address(account),
+            deadline,
+            signature,
         )
 
     def rebind_subject(
         self, operator: Transactor, subject_id: bytes, account: str, deadline: int, signature: bytes
     ) -> TxReceipt:
         return self.transact(
-            operator, "rebindSubject", subject_id, Web3.to_checksum_address(account), deadline, signature
+            operator,
+            "rebindSubject",
+            subject_id,
+            Web3.to_checksum_address(account),
+            deadline,
+            signature,
         )
 
     def subject_of(self, account: str) -> tuple[bytes, int]:
@@ -238,11 +256,17 @@ class Ledger:
 
     # -- grants --------------------------------------------------------------------------------
     def sign_grant(
-        self, key: LocalAccount, terms: GrantTerms, nonce: int | None = None, deadline: int | None = None
+        self,
+        key: LocalAccount,
+        terms: GrantTerms,
+        nonce: int | None = None,
+        deadline: int | None = None,
     ) -> SignedGrant:
         nonce = self.nonce_of(key.address) if nonce is None else nonce
         deadline = deadline or int(time.time()) + DEFAULT_SIGNATURE_TTL_S
-        signature = eip712.sign_typed(key.key, self.domain, "Grant", terms.as_message(nonce, deadline))
+        signature = eip712.sign_typed(
+            key.key, self.domain, "Grant", terms.as_message(nonce, deadline)
+        )
         return SignedGrant(terms=terms, signer=key.address, deadline=deadline, signature=signature)
 
     def issue_grant(self, subject: Transactor, terms: GrantTerms) -> int:
@@ -263,7 +287,11 @@ class Ledger:
         return [int(e["args"]["grantId"]) for e in self.events(receipt, "GrantIssued")]
 
     def sign_revocation(
-        self, key: LocalAccount, grant_id: int, nonce: int | None = None, deadline: int | None = None
+        self,
+        key: LocalAccount,
+        grant_id: int,
+        nonce: int | None = None,
+        deadline: int | None = None,
     ) -> tuple[int, bytes]:
         nonce = self.nonce_of(key.address) if nonce is None else nonce
         deadline = deadline or int(time.time()) + DEFAULT_SIGNATURE_TTL_S
@@ -317,10 +345,15 @@ class Ledger:
         purpose: Purpose,
         level: AccessLevel,
         used_count: int = 0,
-        block: int | str = "latest",
+        block: BlockIdentifier = "latest",
     ) -> GrantCheck:
         fn = self.contract.functions.checkGrant(
-            grant_id, Web3.to_checksum_address(institution), category, int(purpose), int(level), used_count
+            grant_id,
+            Web3.to_checksum_address(institution),
+            category,
+            int(purpose),
+            int(level),
+            used_count,
         )
         try:
             return GrantCheck(fn.call(block_identifier=block))

@@ -84,7 +84,9 @@ def decode_revert(data: bytes) -> ChainError:
     if selector == _PANIC_SELECTOR:
         return ChainError(f"panic 0x{decode(['uint256'], payload)[0]:02x}", code="contract_panic")
     if not data:
-        return ChainError("reverted without data (out of gas or invalid call)", code="contract_revert")
+        return ChainError(
+            "reverted without data (out of gas or invalid call)", code="contract_revert"
+        )
     return ChainError(f"reverted with unknown data 0x{data.hex()}", code="contract_revert")
 
 

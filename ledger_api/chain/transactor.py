@@ -7,12 +7,12 @@ which is both faster and deterministic. A refused transaction becomes a typed Ch
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.types import TxReceipt
+from web3.types import TxParams, TxReceipt
 
 from ledger_api.chain.revert import as_chain_error, decode_revert, revert_data_from_exception
 from ledger_api.errors import ChainError
@@ -66,13 +66,13 @@ class Transactor:
     def transact(self, call: ContractFunction, gas: int | None = None) -> TxReceipt:
         limit = gas if gas is not None else GAS_LIMITS[call.fn_name]
         with self._lock:
-            tx = call.build_transaction(self._tx_fields(limit))
-            return self._send(tx, call)
+            tx = call.build_transaction(cast(TxParams, self._tx_fields(limit)))
+            return self._send(dict(tx), call)
 
     def deploy(self, contract_factory: Any, *args: Any, gas: int = DEPLOY_GAS) -> TxReceipt:
         with self._lock:
             tx = contract_factory.constructor(*args).build_transaction(self._tx_fields(gas))
-            return self._send(tx, None)
+            return self._send(dict(tx), None)
 
     def _tx_fields(self, gas: int) -> dict[str, Any]:
         if self._nonce is None:

@@ -85,7 +85,7 @@ class DisputeOutcome(IntEnum):
     REPAIRED = 3
 
 
-def mask_of(bits: "list[int] | tuple[int, ...] | set[int]") -> int:
+def mask_of(bits: list[int] | tuple[int, ...] | set[int]) -> int:
     """Bitmask with the given bit positions set (catalog categories, agreement purposes)."""
     mask = 0
     for bit in bits:

@@ -5,23 +5,34 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from world import build_world, dev_key  # noqa: E402
+from world import build_world, dev_key
 
-from ledger_api.chain.ledger import GrantTerms  # noqa: E402
-from ledger_api.chain.transactor import Transactor  # noqa: E402
-from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose  # noqa: E402
+from ledger_api.chain.ledger import GrantTerms
+from ledger_api.chain.transactor import Transactor
+from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose
 
-BUDGETS = {"grant_direct": 60_000, "grant_signed": 75_000, "grant_batch_per_item": 40_000,
-           "revoke": 30_000, "anchor": 60_000}
+BUDGETS = {
+    "grant_direct": 60_000,
+    "grant_signed": 75_000,
+    "grant_batch_per_item": 40_000,
+    "revoke": 30_000,
+    "anchor": 60_000,
+}
 # Ethereum Attestation Service on eth-tester with the Prague rules (figures from the issue).
-EAS = {"grant_direct": 344_386, "grant_signed": 377_746, "grant_batch_per_item": 301_575,
-       "revoke": 81_771, "anchor": 45_869}
+EAS = {
+    "grant_direct": 344_386,
+    "grant_signed": 377_746,
+    "grant_batch_per_item": 301_575,
+    "revoke": 81_771,
+    "anchor": 45_869,
+}
 BATCH = 50
 
 
@@ -29,10 +40,17 @@ def run() -> dict[str, object]:
     world = build_world()
     ledger, operator = world.ledger, world.operator
     now = int(time.time())
-    terms = GrantTerms(world.bank.address, 0b1100, Purpose.LOAN_APPLICATION, AccessLevel.QUERY,
-                       now - 60, now + 86400 * 90, 0)
+    terms = GrantTerms(
+        world.bank.address,
+        0b1100,
+        Purpose.LOAN_APPLICATION,
+        AccessLevel.QUERY,
+        now - 60,
+        now + 86400 * 90,
+        0,
+    )
 
-    def gas(receipt) -> int:  # type: ignore[no-untyped-def]
+    def gas(receipt: Any) -> int:
         return int(receipt["gasUsed"])
 
     direct = ledger.transact(world.subject_tx[0], "issueGrant", terms.as_tuple())
@@ -46,24 +64,39 @@ def run() -> dict[str, object]:
         deadline, sig = ledger.sign_registration(key, keccak(b"bench-subject-%d" % i))
         ledger.bind_subject(operator, keccak(b"bench-subject-%d" % i), key.address, deadline, sig)
     batch = ledger.transact(
-        operator, "issueGrantsBySig", [ledger.sign_grant(k, terms).as_compact_tuple() for k in keys],
+        operator,
+        "issueGrantsBySig",
+        [ledger.sign_grant(k, terms).as_compact_tuple() for k in keys],
         gas=80_000 + 90_000 * BATCH,
     )
     revoke = ledger.transact(world.subject_tx[0], "revokeGrant", grant_id)
     anchors = {}
     for leaves in (1, 1000, 1_000_000):
-        _, receipt = ledger.anchor(world.provider, AnchorKind.DATA_BATCH, keccak(b"root-%d" % leaves),
-                                   leaves, keccak(b"batch"))
+        _, receipt = ledger.anchor(
+            world.provider,
+            AnchorKind.DATA_BATCH,
+            keccak(b"root-%d" % leaves),
+            leaves,
+            keccak(b"batch"),
+        )
         anchors[str(leaves)] = gas(receipt)
-    accept_id = ledger.propose_agreement(operator, world.bank_b.address, 1, 1, now, now + 10**6,
-                                         b"\x05" * 32)
+    accept_id = ledger.propose_agreement(
+        operator, world.bank_b.address, 1, 1, now, now + 10**6, b"\x05" * 32
+    )
     accept = ledger.transact(world.bank_b, "acceptAgreement", accept_id)
     leaf = keccak(keccak(b"record"))
     other = keccak(keccak(b"other"))
     root = keccak(b"".join(sorted((leaf, other))))
     ledger.anchor(world.provider, AnchorKind.DATA_BATCH, root, 2, b"\x00" * 32)
-    dispute = ledger.transact(Transactor(world.w3, dev_key(8)), "openDispute",
-                              int(DisputeKind.OBJECTION), root, leaf, [other], keccak(b"reason"))
+    dispute = ledger.transact(
+        Transactor(world.w3, dev_key(8)),
+        "openDispute",
+        int(DisputeKind.OBJECTION),
+        root,
+        leaf,
+        [other],
+        keccak(b"reason"),
+    )
 
     result: dict[str, object] = {
         "grant_direct": gas(direct),

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import Api
+from api_support import Api
 
 from ledger_api.api.gate import canonical_json
 from ledger_api.chain.types import AccessLevel, Purpose

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import schemathesis
-from conftest import Api
+from api_support import Api
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis.core import NOT_SET
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Api
+from api_support import Api
 from eth_account import Account
 from sqlalchemy import delete, update
 from test_gate import read, sid

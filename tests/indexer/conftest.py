@@ -7,15 +7,12 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from indexer.follower import Indexer
-from ledger_api.chain.deployment import Deployment
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
 from ledger_api.store.db import make_engine, migrate
 
@@ -73,7 +70,3 @@ def pg_engine() -> Iterator[Engine]:
         admin.dispose()
 
 
-def make_indexer(w3: Any, deployment: Deployment, engine: Engine, **kwargs: Any) -> Indexer:
-    kwargs.setdefault("confirmation_depth", 0)
-    kwargs.setdefault("reorg_window", 64)
-    return Indexer.for_engine(w3, deployment, engine, **kwargs)

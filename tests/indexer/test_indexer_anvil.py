@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_indexer
 from eth_account import Account
 from eth_utils import keccak
+from indexer_support import make_indexer
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 from web3 import Web3

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from activity import TAX, agreement_changes, anchors_and_disputes, issue_grants
-from conftest import make_indexer
 from eth_utils import keccak
+from indexer_support import make_indexer
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -162,7 +162,7 @@ def test_anchors_are_verified_against_the_ingest_batches(world: World, engine: E
         ("data_batch", "verified"),
         ("access_log", "unknown_log_range"),
         ("data_batch", "missing_on_chain"),
-    ]
+    ], rows
     with engine.begin() as conn:  # someone rewrites the stored root
         conn.execute(BATCHES.update().where(BATCHES.c.batch_id == keccak(b"batch"))
                      .values(root=b"\x09" * 32))  # fmt: skip

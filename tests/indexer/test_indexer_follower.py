@@ -18,7 +18,7 @@ from activity import (
     revoke_one,
     terms,
 )
-from conftest import make_indexer
+from indexer_support import make_indexer
 from sqlalchemy import Engine, func, select
 from world import World, build_world
 

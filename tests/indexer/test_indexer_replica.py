@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 from activity import everything
-from conftest import make_indexer
+from indexer_support import make_indexer
 from sqlalchemy import Engine
 from web3 import Web3
 from world import World

@@ -72,8 +72,12 @@ def test_stopping_and_starting_the_stack_keeps_grants_anchors_records_and_access
             operator.grant_role("PROVIDER_ROLE", PROVIDER.address)
             now = int(time.time())
             agreement = operator.propose_agreement(
-                BANK.address, ["tax", "social_insurance"], ["loan_application"],
-                now - 60, now + 86400, b"\x01" * 32,
+                BANK.address,
+                ["tax", "social_insurance"],
+                ["loan_application"],
+                now - 60,
+                now + 86400,
+                b"\x01" * 32,
             )
             stack.context.ledger.transact(Transactor(stack.w3, BANK), "acceptAgreement", agreement)
             rows = [json.dumps(r) for c, r in iter_all_records(3, seed=7) if c == "tax"]
@@ -84,15 +88,22 @@ def test_stopping_and_starting_the_stack_keeps_grants_anchors_records_and_access
             subject = _client(http, ENTERPRISE)
             registration = subject.sign_registration(subject.request_registration(enterprise.uscc))
             operator.approve_registration(registration.id)
-            terms = GrantTerms(BANK.address, 1 << 2, Purpose.LOAN_APPLICATION, AccessLevel.QUERY,
-                               now - 60, now + 86400)
+            terms = GrantTerms(
+                BANK.address,
+                1 << 2,
+                Purpose.LOAN_APPLICATION,
+                AccessLevel.QUERY,
+                now - 60,
+                now + 86400,
+            )
             _wait_for(subject.me, "the subject binding in the replica")
             signed = stack.context.ledger.sign_grant(ENTERPRISE, terms)
             (grant_id,) = subject.relay_grants([signed])
             bank = _client(http, BANK)
             page = _wait_for(
-                lambda: bank.records(enterprise.uscc, category="tax", purpose="loan_application",
-                                     grant_id=grant_id),
+                lambda: bank.records(
+                    enterprise.uscc, category="tax", purpose="loan_application", grant_id=grant_id
+                ),
                 "the grant in the replica",
             )
             anchored_log = operator.anchor_access_log()
@@ -122,7 +133,10 @@ def test_stopping_and_starting_the_stack_keeps_grants_anchors_records_and_access
                 enterprise.uscc, category="tax", purpose="loan_application", grant_id=grant_id
             )
             assert [r.record_uid for r in again.records] == [r.record_uid for r in page.records]
-            assert _client(http, Account.from_key(settings.operator_key.get_secret_value())) \
-                .verify_access_log().clean
+            assert (
+                _client(http, Account.from_key(settings.operator_key.get_secret_value()))
+                .verify_access_log()
+                .clean
+            )
     finally:
         restarted.close()
