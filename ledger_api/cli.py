@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from ledger_api.admin_cli import admin_app
 from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.errors import InputError, LedgerError
 from ledger_api.settings import Settings
@@ -33,6 +34,7 @@ catalog_app = typer.Typer(help="Credit-information catalog.", no_args_is_help=Tr
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(keys_app, name="keys")
+app.add_typer(admin_app, name="admin")
 
 _state: dict[str, bool] = {"debug": False}
 _err = Console(stderr=True)

@@ -1,0 +1,189 @@
+"""``ccl admin``: the platform operator's everyday tasks, through the API with the operator key.
+
+The key comes from ``CCL_OPERATOR_KEY`` (never an argument); the API from ``--api-url`` or
+``CCL_API_URL`` (default: the embedded stack on http://127.0.0.1:8700).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from eth_account import Account
+
+from ledger_api.chain.types import DisputeOutcome, InstitutionType
+from ledger_api.client import LedgerClient
+from ledger_api.errors import ChainError, InputError, LedgerError
+from ledger_api.settings import Settings
+
+admin_app = typer.Typer(help="Operator tasks through the platform API.", no_args_is_help=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_line_errors(fn: F) -> F:
+    """One line on stderr and exit 1 (2 for bad input) instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LedgerError as exc:
+            typer.echo(f"error: {exc.detail} [{exc.code}]", err=True)
+            raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+ApiUrl = Annotated[
+    str,
+    typer.Option("--api-url", envvar="CCL_API_URL", help="The platform API."),
+]
+DEFAULT_API = "http://127.0.0.1:8700"
+
+
+@contextmanager
+def operator_client(api_url: str) -> Iterator[LedgerClient]:
+    key = Settings().operator_key.get_secret_value()
+    client = LedgerClient(api_url, Account.from_key(key))
+    try:
+        yield client
+    except httpx.TransportError:
+        raise ChainError(
+            f"platform unreachable at {api_url}", code="platform_unreachable"
+        ) from None
+    finally:
+        client.close()
+
+
+def _print(data: Any) -> None:
+    if hasattr(data, "model_dump"):
+        data = data.model_dump(mode="json")
+    elif isinstance(data, list):
+        data = [d.model_dump(mode="json") if hasattr(d, "model_dump") else d for d in data]
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _enum(enum: Any, name: str, what: str) -> Any:
+    try:
+        return enum[name.strip().upper()]
+    except KeyError:
+        known = ", ".join(m.name.lower() for m in enum)
+        raise InputError(f"unknown {what} {name!r}; known: {known}") from None
+
+
+@admin_app.command("register-institution")
+@one_line_errors
+def register_institution(
+    address: str,
+    kind: Annotated[str, typer.Option("--type", help="bank, insurer, guarantor, credit_service")],
+    name: Annotated[str, typer.Option("--name", help="Registered name, shown to enterprises.")],
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Register an institution on chain with its type and name."""
+    kind_value = _enum(InstitutionType, kind, "institution type")
+    with operator_client(api_url) as client:
+        _print(client.register_institution(address, int(kind_value), name))
+
+
+@admin_app.command("grant-role")
+@one_line_errors
+def grant_role(
+    role: Annotated[str, typer.Argument(help="provider or regulator")],
+    address: str,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Give an address the provider or regulator role."""
+    if role.lower() not in {"provider", "regulator"}:
+        raise InputError("role must be provider or regulator")
+    with operator_client(api_url) as client:
+        _print(client.grant_role(f"{role.upper()}_ROLE", address))
+
+
+@admin_app.command("propose-agreement")
+@one_line_errors
+def propose_agreement(
+    institution: str,
+    categories: Annotated[str, typer.Option(help="Comma-separated catalog categories.")],
+    purposes: Annotated[str, typer.Option(help="Comma-separated purposes.")],
+    days: Annotated[int, typer.Option(min=1, help="Term in days from now.")] = 365,
+    document: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="The signed agreement document.")
+    ] = Path("/dev/null"),
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Propose a data-sharing agreement; the institution accepts it on chain."""
+    if document == Path("/dev/null"):
+        raise InputError("pass --document FILE: its SHA-256 is anchored in the agreement")
+    digest = hashlib.sha256(document.read_bytes()).digest()
+    now = int(time.time())
+    with operator_client(api_url) as client:
+        agreement_id = client.propose_agreement(
+            institution,
+            [c.strip() for c in categories.split(",") if c.strip()],
+            [p.strip() for p in purposes.split(",") if p.strip()],
+            now,
+            now + days * 86400,
+            digest,
+        )
+    _print({"agreement_id": agreement_id, "document_sha256": "0x" + digest.hex()})
+
+
+@admin_app.command("registrations")
+@one_line_errors
+def registrations(
+    status: Annotated[str | None, typer.Option(help="e.g. signed, bound")] = None,
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Real-name registration requests waiting for approval (or all)."""
+    with operator_client(api_url) as client:
+        _print(client.list_registrations(status=status))
+
+
+@admin_app.command("approve")
+@one_line_errors
+def approve(registration_id: int, api_url: ApiUrl = DEFAULT_API) -> None:
+    """Approve a signed registration: binds the enterprise's subject id to its wallet on chain."""
+    with operator_client(api_url) as client:
+        _print(client.approve_registration(registration_id))
+
+
+@admin_app.command("resolve-dispute")
+@one_line_errors
+def resolve_dispute(
+    dispute_id: int,
+    outcome: Annotated[str, typer.Option(help="upheld, rejected or repaired")],
+    note: Annotated[str, typer.Option(help="Resolution text; only its hash goes on chain.")],
+    api_url: ApiUrl = DEFAULT_API,
+) -> None:
+    """Resolve an objection or a credit-repair request."""
+    value = _enum(DisputeOutcome, outcome, "outcome")
+    with operator_client(api_url) as client:
+        resolution = hashlib.sha256(note.encode()).digest()
+        _print(client.resolve_dispute(dispute_id, int(value), resolution))
+
+
+@admin_app.command("anchor-log")
+@one_line_errors
+def anchor_log(api_url: ApiUrl = DEFAULT_API) -> None:
+    """Anchor the access log's pending entries now (it is also anchored periodically)."""
+    with operator_client(api_url) as client:
+        _print({"anchor_id": client.anchor_access_log()})
+
+
+@admin_app.command("verify-log")
+@one_line_errors
+def verify_log(api_url: ApiUrl = DEFAULT_API) -> None:
+    """Check the access log's hash chain; exit 1 on any finding."""
+    with operator_client(api_url) as client:
+        result = client.verify_access_log()
+    _print(result)
+    if not result.clean:
+        raise typer.Exit(1)
+
