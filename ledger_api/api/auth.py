@@ -57,6 +57,30 @@ def claimed_address(request: Request) -> str | None:
     return _checksum(raw)
 
 
+_URL_ESCAPED = ("?", "#", "\\")
+
+
+def _signed_path(request: Request) -> str:
+    """``request.url.path`` without building the URL (the path is what the client signed)."""
+    path: str = request.scope["path"]
+    if any(char in path for char in _URL_ESCAPED):  # the URL escapes these: same answer
+        return request.url.path
+    return path
+
+
+async def _body(request: Request) -> bytes:
+    """The request body; an HTTP/1.x request that announces none (no Content-Length nor
+    Transfer-Encoding: then it has no body) is not read from the server."""
+    headers = request.headers
+    if (
+        request.scope.get("http_version") in ("1.0", "1.1")
+        and "content-length" not in headers
+        and "transfer-encoding" not in headers
+    ):
+        return b""
+    return await request.body()
+
+
 async def authenticate(request: Request, ctx: AppContext) -> tuple[str, str]:
     """``(checksum address, nonce)`` of a correctly signed, fresh request.
 
@@ -89,11 +113,11 @@ async def authenticate(request: Request, ctx: AppContext) -> tuple[str, str]:
         )
     if not _NONCE.match(nonce):
         raise AuthError("X-CCL-Nonce must be 8..64 characters [A-Za-z0-9_-]", code="bad_nonce")
-    body = await request.body()
+    body = await _body(request)
     try:
         canonical = canonical_request(
             request.method,
-            request.url.path,
+            _signed_path(request),
             canonical_query_string(request.scope.get("query_string", b"").decode()),
             body,
             timestamp,
