@@ -10,7 +10,6 @@ the traceback).
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import signal
@@ -19,19 +18,19 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 from web3 import Web3
 
 from indexer.audit_views import VIEWS
 from indexer.follower import Indexer
 from ledger_api.chain.deployment import Deployment, check_deployment
-from ledger_api.errors import InputError, LedgerError
+from ledger_api.cli_errors import one_line_errors
+from ledger_api.errors import InputError
 from ledger_api.settings import Settings
 
 app = typer.Typer(
@@ -40,7 +39,6 @@ app = typer.Typer(
 )  # fmt: skip
 _state = {"debug": False}
 _err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @app.callback()
@@ -50,26 +48,7 @@ def _root(
     _state["debug"] = debug
 
 
-def handles_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except LedgerError as exc:
-            if _state["debug"]:
-                raise
-            typer.echo(f"error: {exc.detail} [{exc.code}]", err=True)
-            raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
-        except (SQLAlchemyError, OSError, ConnectionError) as exc:
-            if _state["debug"]:
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
+handles_errors = one_line_errors(lambda: _state["debug"])
 
 
 def _settings() -> Settings:

@@ -6,40 +6,27 @@ The key comes from ``CCL_OPERATOR_KEY`` (never an argument); the API from ``--ap
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import httpx
 import typer
 from eth_account import Account
 
 from ledger_api.chain.types import DisputeOutcome, InstitutionType
+from ledger_api.cli_errors import one_line_errors
 from ledger_api.client import LedgerClient
-from ledger_api.errors import ChainError, InputError, LedgerError
+from ledger_api.errors import ChainError, InputError
 from ledger_api.settings import Settings
 
 admin_app = typer.Typer(help="Operator tasks through the platform API.", no_args_is_help=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def one_line_errors(fn: F) -> F:
-    """One line on stderr and exit 1 (2 for bad input) instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except LedgerError as exc:
-            typer.echo(f"error: {exc.detail} [{exc.code}]", err=True)
-            raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
-
-    return wrapper  # type: ignore[return-value]
+# The admin commands have no --debug of their own: bad input and platform errors are one line.
+one_line = one_line_errors(lambda: False)
 
 ApiUrl = Annotated[
     str,
@@ -79,7 +66,7 @@ def _enum(enum: Any, name: str, what: str) -> Any:
 
 
 @admin_app.command("register-institution")
-@one_line_errors
+@one_line
 def register_institution(
     address: str,
     kind: Annotated[str, typer.Option("--type", help="bank, insurer, guarantor, credit_service")],
@@ -93,7 +80,7 @@ def register_institution(
 
 
 @admin_app.command("grant-role")
-@one_line_errors
+@one_line
 def grant_role(
     role: Annotated[str, typer.Argument(help="provider or regulator")],
     address: str,
@@ -107,7 +94,7 @@ def grant_role(
 
 
 @admin_app.command("propose-agreement")
-@one_line_errors
+@one_line
 def propose_agreement(
     institution: str,
     categories: Annotated[str, typer.Option(help="Comma-separated catalog categories.")],
@@ -136,7 +123,7 @@ def propose_agreement(
 
 
 @admin_app.command("registrations")
-@one_line_errors
+@one_line
 def registrations(
     status: Annotated[str | None, typer.Option(help="e.g. signed, bound")] = None,
     api_url: ApiUrl = DEFAULT_API,
@@ -147,7 +134,7 @@ def registrations(
 
 
 @admin_app.command("approve")
-@one_line_errors
+@one_line
 def approve(registration_id: int, api_url: ApiUrl = DEFAULT_API) -> None:
     """Approve a signed registration: binds the enterprise's subject id to its wallet on chain."""
     with operator_client(api_url) as client:
@@ -155,7 +142,7 @@ def approve(registration_id: int, api_url: ApiUrl = DEFAULT_API) -> None:
 
 
 @admin_app.command("resolve-dispute")
-@one_line_errors
+@one_line
 def resolve_dispute(
     dispute_id: int,
     outcome: Annotated[str, typer.Option(help="upheld, rejected or repaired")],
@@ -170,7 +157,7 @@ def resolve_dispute(
 
 
 @admin_app.command("anchor-log")
-@one_line_errors
+@one_line
 def anchor_log(api_url: ApiUrl = DEFAULT_API) -> None:
     """Anchor the access log's pending entries now (it is also anchored periodically)."""
     with operator_client(api_url) as client:
@@ -178,7 +165,7 @@ def anchor_log(api_url: ApiUrl = DEFAULT_API) -> None:
 
 
 @admin_app.command("verify-log")
-@one_line_errors
+@one_line
 def verify_log(api_url: ApiUrl = DEFAULT_API) -> None:
     """Check the access log's hash chain; exit 1 on any finding."""
     with operator_client(api_url) as client:

@@ -6,23 +6,22 @@ Secrets are read from the environment (``CCL_*``) or a hidden prompt, never from
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from ledger_api.admin_cli import admin_app
 from ledger_api.anchoring.anchorer import Anchorer
+from ledger_api.cli_errors import one_line_errors
 from ledger_api.errors import InputError, LedgerError
 from ledger_api.settings import Settings
 
@@ -38,7 +37,6 @@ app.add_typer(admin_app, name="admin")
 
 _state: dict[str, bool] = {"debug": False}
 _err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @app.callback()
@@ -48,28 +46,7 @@ def _root(
     _state["debug"] = debug
 
 
-def handles_errors(fn: F) -> F:
-    """One line on stderr and exit 1 (2 for bad input) instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except LedgerError as exc:
-            if _state["debug"]:
-                raise
-            typer.echo(f"error: {exc.detail} [{exc.code}]", err=True)
-            raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
-        except (SQLAlchemyError, OSError) as exc:
-            if _state["debug"]:
-                raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
+handles_errors = one_line_errors(lambda: _state["debug"])
 
 
 # ---------------------------------------------------------------------------- plumbing
