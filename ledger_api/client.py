@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, TypeAdapter
 
 from ledger_api.api import schemas
-from ledger_api.api.problems import PayloadTooLargeError, RateLimitedError, UnavailableFeatureError
+from ledger_api.api.problems import PayloadTooLargeError, RateLimitedError
 from ledger_api.api.signing import (
     HEADER_ADDRESS,
     HEADER_NONCE,
@@ -58,7 +58,6 @@ _BY_STATUS: dict[int, type[LedgerError]] = {
     413: PayloadTooLargeError,
     422: InputError,
     429: RateLimitedError,
-    501: UnavailableFeatureError,
     502: ChainError,
     503: ReplicaLagError,
 }

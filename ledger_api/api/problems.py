@@ -49,12 +49,6 @@ class RateLimitedError(LedgerError):
     title = "Too many requests"
 
 
-class UnavailableFeatureError(LedgerError):
-    code = "not_implemented"
-    status = 501
-    title = "Not implemented"
-
-
 class Problem(BaseModel):
     type: str
     title: str

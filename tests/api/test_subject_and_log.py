@@ -195,15 +195,12 @@ def test_access_log_detects_deleted_tail_after_anchoring(api: Api) -> None:
     assert [f.entry_id for f in report.of_kind("deleted")] == [last]
 
 
-def test_audit_router_answers_501_without_the_indexer_views(api: Api) -> None:
-    import importlib.util
-
+def test_audit_views_are_for_regulators_only_and_unknown_views_are_404(api: Api) -> None:
     regulator = api.client(api.world.regulator.account)
-    if importlib.util.find_spec("indexer.audit_views") is not None:
-        pytest.skip("indexer.audit_views is installed")
-    with pytest.raises(LedgerError) as caught:
-        regulator.audit("violations")
-    assert caught.value.status == 501 and caught.value.code == "audit_views_unavailable"
+    assert regulator.audit("violations").result == []
+    with pytest.raises(LedgerError) as unknown:
+        regulator.audit("gossip")
+    assert unknown.value.status == 404 and "access_audit" in unknown.value.detail
     with pytest.raises(LedgerError) as denied:
         api.client(api.world.bank.account).audit("violations")
     assert denied.value.code == "role_required"

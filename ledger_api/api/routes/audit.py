@@ -1,44 +1,33 @@
-"""Regulator audit views: a thin shell over ``indexer.audit_views`` (501 until it exists)."""
+"""Regulator audit views: a thin shell over ``indexer.audit_views`` (DESIGN.md section 10)."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
+from indexer import audit_views
 from ledger_api.api.auth import ContextDep, RegulatorDep
-from ledger_api.api.problems import PROBLEMS, UnavailableFeatureError, _problem_doc
+from ledger_api.api.problems import PROBLEMS
 from ledger_api.api.schemas import AuditRows
 from ledger_api.errors import NotFoundError
 
-router = APIRouter(
-    prefix="/v1/audit",
-    tags=["audit"],
-    responses={**PROBLEMS, 501: _problem_doc("Audit views not installed")},
-)
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEMS)
 
-VIEWS = (
-    "access_audit",
-    "violations",
-    "volumes",
-    "grant_history",
-    "agreements",
-    "anchors",
-    "statistics",
-)
-
-
-def _views() -> Any:
-    try:
-        return importlib.import_module("indexer.audit_views")
-    except ImportError:
-        raise UnavailableFeatureError(
-            "audit views are not available: the indexer's audit_views module is not installed",
-            code="audit_views_unavailable",
-        ) from None
+# Every view takes the same filters: (session, *, institution, subject_id, since, until,
+# limit, offset).
+VIEWS: dict[str, Callable[..., Any]] = {
+    "access_audit": audit_views.access_audit,
+    "violations": audit_views.violations,
+    "volumes": audit_views.volumes,
+    "grant_history": audit_views.grant_history,
+    "agreements": audit_views.agreements,
+    "anchors": audit_views.anchors,
+    "statistics": audit_views.statistics,
+}
 
 
 @router.get("/{view}", response_model=AuditRows, summary="One audit view: " + ", ".join(VIEWS))
@@ -53,13 +42,9 @@ def audit_view(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, lt=2**62)] = 0,
 ) -> AuditRows:
-    if view not in VIEWS:
-        raise NotFoundError(f"unknown audit view {view!r}; known: {', '.join(VIEWS)}")
-    function = getattr(_views(), view, None)
+    function = VIEWS.get(view)
     if function is None:
-        raise UnavailableFeatureError(
-            f"audit view {view} is not implemented yet", code="audit_views_unavailable"
-        )
+        raise NotFoundError(f"unknown audit view {view!r}; known: {', '.join(VIEWS)}")
     filters: dict[str, Any] = {
         "institution": institution,
         "since": since,
@@ -70,8 +55,5 @@ def audit_view(
     if subject_id is not None:
         filters["subject_id"] = bytes.fromhex(subject_id[2:])
     with Session(ctx.engine) as session:
-        try:
-            result = function(session, **{k: v for k, v in filters.items() if v is not None})
-        except TypeError:  # a view that takes fewer filters
-            result = function(session)
+        result = function(session, **{k: v for k, v in filters.items() if v is not None})
     return AuditRows(view=view, result=result)
