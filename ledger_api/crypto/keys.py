@@ -66,13 +66,20 @@ class DataKeyCache:
             raise InputError("a data key cache holds at least one key")
         self.master = master
         self.max_keys = max_keys
-        self._entries: OrderedDict[bytes, tuple[str, bytes, AESGCM]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[str, bytes, AESGCM, bytes | None]] = OrderedDict()
         self._lock = threading.Lock()  # an ingestor's writer thread and its caller share it
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, subject_id: bytes, key_id: str, wrapped: bytes) -> AESGCM | None:
+        found = self.lookup(subject_id, key_id, wrapped)
+        return None if found is None else found[0]
+
+    def lookup(
+        self, subject_id: bytes, key_id: str, wrapped: bytes
+    ) -> tuple[AESGCM, bytes | None] | None:
+        """The cached cipher and its raw key (None if it was put without one)."""
         with self._lock:
             entry = self._entries.get(subject_id)
             if entry is None:
@@ -81,13 +88,20 @@ class DataKeyCache:
                 del self._entries[subject_id]  # rotated or re-keyed: never serve the old key
                 return None
             self._entries.move_to_end(subject_id)
-            return entry[2]
+            return entry[2], entry[3]
 
-    def put(self, subject_id: bytes, key_id: str, wrapped: bytes, aead: AESGCM) -> None:
+    def put(
+        self,
+        subject_id: bytes,
+        key_id: str,
+        wrapped: bytes,
+        aead: AESGCM,
+        raw: bytes | None = None,
+    ) -> None:
         if key_id != self.master.key_id:
             return
         with self._lock:
-            self._entries[subject_id] = (key_id, wrapped, aead)
+            self._entries[subject_id] = (key_id, wrapped, aead, raw)
             self._entries.move_to_end(subject_id)
             while len(self._entries) > self.max_keys:
                 self._entries.popitem(last=False)
@@ -117,6 +131,8 @@ class SubjectKeyring:
         self.master = master
         self.shared = shared
         self._cache: dict[bytes, AESGCM] = {}
+        # Raw data keys of the cached ciphers, for sealing in worker processes (never logged).
+        self._raw: dict[bytes, bytes] = {}
         self._shredded: set[bytes] = set()
 
     def aead(self, conn: Connection, subject_id: bytes) -> AESGCM:
@@ -160,12 +176,16 @@ class SubjectKeyring:
                     f"but the configured master key is {master.key_id!r}",
                     code="wrong_master_key",
                 )
-            aead = None if shared is None else shared.get(subject_id, key_id, wrapped)
-            if aead is None:
-                aead = AESGCM(unwrap_data_key(master.key, key_id, subject_id, wrapped))
+            found = None if shared is None else shared.lookup(subject_id, key_id, wrapped)
+            if found is None or found[1] is None:
+                raw = unwrap_data_key(master.key, key_id, subject_id, wrapped)
+                aead = AESGCM(raw)
                 if shared is not None:
-                    shared.put(subject_id, key_id, wrapped, aead)
+                    shared.put(subject_id, key_id, wrapped, aead, raw)
+            else:
+                aead, raw = found[0], found[1]
             self._cache[subject_id] = aead
+            self._raw[subject_id] = raw
 
     def is_shredded(self, subject_id: bytes) -> bool:
         return subject_id in self._shredded
@@ -202,19 +222,27 @@ class SubjectKeyring:
                 }
             )
             cache[subject_id] = aead
+            self._raw[subject_id] = data_key
         if new_rows:
             conn.execute(_SUBJECTS.insert(), new_rows)
         ciphers = {s: cache[s] for s in subjects if s in cache}
         return ciphers, {s for s in subjects if s in shredded}
 
+    def raw_keys(self, subject_ids: Iterable[bytes]) -> dict[bytes, bytes]:
+        """The raw data keys of cached subjects (to seal in a worker process; keep secret)."""
+        raw = self._raw
+        return {s: raw[s] for s in subject_ids}
+
     def forget(self, subject_ids: Iterable[bytes] | None = None) -> None:
         """Drop cached keys (all when ``subject_ids`` is None), e.g. after a rollback."""
         if subject_ids is None:
             self._cache.clear()
+            self._raw.clear()
             self._shredded.clear()
             return
         for s in subject_ids:
             self._cache.pop(s, None)
+            self._raw.pop(s, None)
 
     def uscc_of(self, conn: Connection, subject_id: bytes) -> str:
         aead = self.aead(conn, subject_id)

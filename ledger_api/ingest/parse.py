@@ -51,9 +51,22 @@ _scan_object = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def _parse_jsonl(text: str) -> Iterator[ParsedRow]:
+    return parse_jsonl_lines(text.splitlines(), 1)
+
+
+def jsonl_lines(data: bytes) -> list[str]:
+    """The lines of a JSON-lines batch, as ``parse_rows`` numbers them (from 1)."""
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"batch is not UTF-8: {exc}", code="bad_encoding") from None
+
+
+def parse_jsonl_lines(lines: list[str], first: int) -> Iterator[ParsedRow]:
+    """Parse JSON lines numbered from ``first`` (a slice of ``jsonl_lines``)."""
     loads = json.loads
     scan = _scan_object
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=first):
         if line[:1] == "{" and line[-1:] == "}":
             try:
                 value, end = scan(line, 0)

@@ -18,11 +18,13 @@ A ``validated`` batch holds no records (the input is not kept); re-submitting th
 from __future__ import annotations
 
 import hashlib
-import hmac
+import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -31,14 +33,21 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind, AnchorReceipt
-from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog, Category, default_catalog
-from ledger_api.crypto.envelope import NONCE_BYTES
 from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
-from ledger_api.ingest.parse import Format, detect_format, parse_rows
-from ledger_api.ingest.validate import FieldProblem, RowError, RowValidator
+from ledger_api.ingest.parse import Format, detect_format, jsonl_lines, parse_rows
+from ledger_api.ingest.validate import RowError, RowValidator
+from ledger_api.ingest.workers import (
+    Checked,
+    check_chunk,
+    check_rows,
+    init_worker,
+    pool_warmup,
+    seal_chunk,
+    seal_rows,
+)
 from ledger_api.settings import Settings
 from ledger_api.store.bulk import bulk_insert, select_in
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
@@ -65,8 +74,20 @@ _RECORD_COLUMNS = (
     "sealed",
     "proof",
 )
-_SUBJECT_CACHE = 1_000_000
 _MAX_PROVIDER = 64
+# Batches with at least this many rows are validated and sealed in a process pool.
+POOL_THRESHOLD = 5000
+
+
+def default_workers() -> int:
+    """``CCL_INGEST_WORKERS`` if set, else one per CPU (1 means no pool)."""
+    configured = os.environ.get("CCL_INGEST_WORKERS")
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise InputError("CCL_INGEST_WORKERS must be an integer") from None
+    return os.cpu_count() or 1
 
 
 @dataclass
@@ -150,6 +171,8 @@ class Ingestor:
         fault_hook: FaultHook | None = None,
         chunk_size: int = 5000,
         data_key_cache: int = 100_000,
+        workers: int | None = None,
+        pool_threshold: int = POOL_THRESHOLD,
     ) -> None:
         self.engine = engine
         self.anchorer = anchorer
@@ -164,6 +187,42 @@ class Ingestor:
         # Unwrapped data keys reused across batches; every batch still reads its subjects'
         # rows, so a shredded or re-wrapped key is never used (see DataKeyCache).
         self._data_keys = DataKeyCache(self._master, max_keys=data_key_cache)
+        # Worker processes for the CPU-bound steps of large batches (validation, sealing,
+        # leaf hashes); the database work stays in this process. Started per call of
+        # ingest / ingest_many when a batch is large enough, shut down when it returns.
+        self.workers = default_workers() if workers is None else max(1, workers)
+        self.pool_threshold = pool_threshold
+        self._pool: ProcessPoolExecutor | None = None
+
+    @contextmanager
+    def _pool_for(self, rows: int) -> Iterator[None]:
+        """A process pool while the block runs, if ``rows`` (largest batch) calls for one."""
+        if self._pool is not None or self.workers < 2 or rows < self.pool_threshold:
+            yield
+            return
+        # fork where the platform has it: a worker starts in milliseconds with everything
+        # imported. The workers are forked here, before the caller's writer thread exists
+        # (the first submit launches them all), and only run the pure functions of
+        # ledger_api.ingest.workers. Elsewhere, spawn.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=context,
+            initializer=init_worker,
+            initargs=(self.catalog, self._pseudonym_key),
+        )
+        try:
+            pool.submit(pool_warmup).result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        self._pool = pool
+        try:
+            yield
+        finally:
+            self._pool = None
+            pool.shutdown(wait=True, cancel_futures=True)
 
     # ------------------------------------------------------------------ public
 
@@ -183,7 +242,9 @@ class Ingestor:
         Bad rows come back in ``result.rejected``; good rows are stored once, however often
         the batch is submitted.
         """
-        return self._finish(self._check(provider, category, data, fmt, source_name), progress)
+        with self._pool_for(_row_estimate(data)):
+            checked = self._check(provider, category, data, fmt, source_name)
+            return self._finish(checked, progress)
 
     def ingest_many(
         self,
@@ -203,7 +264,11 @@ class Ingestor:
         results: list[IngestResult] = []
         if progress is not None:
             progress(0, len(items))
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccl-ingest-writer") as writer:
+        largest = max((_row_estimate(data) for _c, data in items), default=0)
+        with (
+            self._pool_for(largest),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccl-ingest-writer") as writer,
+        ):
             storing: Future[IngestResult] | None = None
             for category, data in items:
                 source_name = data.name if isinstance(data, Path) else None
@@ -299,46 +364,38 @@ class Ingestor:
     def _validate(
         self, provider: str, cat: Category, data: bytes, fmt: Format
     ) -> tuple[int, list[_Prepared], list[RowError], int]:
-        validator = self._validator(cat)
-        normalise = validator.normalise
-        encode = validator.canonical
-        key = self._pseudonym_key
-        # Keyed hashes (BLAKE2b-256 MAC under the pseudonym key) so that nobody without the
-        # key can test a guessed record key or content against the database. The keyed,
-        # prefixed states are set up once and copied per row.
-        rk_mac = hashlib.blake2b(
-            f"rk\x00{provider}\x00{cat.bit}\x00".encode(), key=key, digest_size=32
-        ).copy
-        content_mac = hashlib.blake2b(key=key, digest_size=32, person=b"ccl/content").copy
-        prefix_uid = f"uid\x00{provider}\x00{cat.bit}\x00".encode()
-        sha256 = hashlib.sha256
-        hmac_digest = hmac.digest
-        known_subjects = self._subject_ids
-        subjects: dict[str, bytes] = {}
+        pool = self._pool
+        checked: Iterable[Checked]
+        if pool is not None and fmt == "jsonl" and data.count(b"\n") >= self.pool_threshold:
+            lines = jsonl_lines(data)
+            size = -(-len(lines) // (2 * self.workers)) or 1
+            futures = [
+                pool.submit(check_chunk, provider, cat.name, lines[i : i + size], i + 1)
+                for i in range(0, len(lines), size)
+            ]
+            checked = chain.from_iterable(f.result() for f in futures)
+        else:
+            checked = check_rows(
+                self._validator(cat),
+                self._pseudonym_key,
+                provider,
+                parse_rows(data, fmt),
+                self._subject_ids,
+            )
+        # The batch-level pass, in row order: same content twice is a duplicate, the same
+        # record key with other content is refused.
         seen_uid: set[bytes] = set()
         seen_key: dict[bytes, int] = {}
         prepared: list[_Prepared] = []
         rejected: list[RowError] = []
         duplicates = 0
         total = 0
-        for number, raw, problem in parse_rows(data, fmt):
+        for item in checked:
             total += 1
-            if raw is None:
-                rejected.append(RowError(number, problem or "unreadable row"))
+            if len(item) == 2:
+                rejected.append(RowError(item[0], item[1]))
                 continue
-            try:
-                row = normalise(raw)
-            except FieldProblem as exc:
-                rejected.append(RowError(number, str(exc)))
-                continue
-            payload = encode(row)
-            mac = rk_mac()
-            mac.update(row["record_key"].encode())
-            key_hash = mac.digest()
-            mac = content_mac()
-            mac.update(payload)
-            content = mac.digest()
-            uid = sha256(prefix_uid + key_hash + content).digest()
+            number, uid, _sid, _uscc, key_hash, _content, _payload = item
             if uid in seen_uid:
                 duplicates += 1
                 continue
@@ -354,17 +411,7 @@ class Ingestor:
                 continue
             seen_uid.add(uid)
             seen_key[key_hash] = number
-            uscc = row["uscc"]
-            sid = subjects.get(uscc)
-            if sid is None:
-                sid = known_subjects.get(uscc)
-                if sid is None:
-                    # == identity.uscc.subject_id (HMAC-SHA256), minus re-validating the USCC
-                    sid = hmac_digest(key, uscc.encode(), "sha256")
-                    if len(known_subjects) < _SUBJECT_CACHE:
-                        known_subjects[uscc] = sid
-                subjects[uscc] = sid
-            prepared.append((number, uid, sid, uscc, key_hash, content, payload))
+            prepared.append(item)
         return total, prepared, rejected, duplicates
 
     def _insert_validated(
@@ -460,32 +507,50 @@ class Ingestor:
             progress(0, work)
         step = max(self.chunk_size, 1)
 
-        # Seal and hash: the hot loop, no ORM objects, one urandom call for all salts/nonces.
+        # Seal and hash: the hot loop, no ORM objects, one urandom call for all salts/nonces
+        # (drawn here even when a pool seals, so both paths store the same bytes).
         randomness = os.urandom(44 * n)
-        sha256 = hashlib.sha256
-        k = keccak256_hasher
-        bit = cat.bit.to_bytes(32, "big")
-        ad_prefix = b"ccl/record/v1"
-        rows: list[tuple[Any, ...]] = []
+        items = [(p[_UID], p[_SID], p[6]) for p in fresh]
+        salts: list[bytes] = []
+        sealed_values: list[bytes] = []
         leaves: list[bytes] = []
-        add_row = rows.append
-        add_leaf = leaves.append
-        provider_bit = cat.bit
-        assert NONCE_BYTES == 12
-        for start in range(0, n, step):
-            end = min(start + step, n)
-            for i in range(start, end):
-                _row, uid, sid, _uscc, key_hash, digest, payload = fresh[i]
-                off = 44 * i
-                salt = randomness[off : off + 32]
-                nonce = randomness[off + 32 : off + 44]
-                sealed = nonce + ciphers[sid].encrypt(nonce, payload, ad_prefix + uid + sid)
-                add_leaf(k(k(salt + uid + sid + bit + sha256(sealed).digest()).digest()).digest())
-                add_row(
-                    (uid, batch_id, i, provider, provider_bit, sid, key_hash, digest, salt, sealed)
+        pool = self._pool
+        if pool is not None and n >= self.pool_threshold:
+            size = -(-n // self.workers)
+            futures = [
+                pool.submit(
+                    seal_chunk,
+                    keyring.raw_keys({p[_SID] for p in fresh[i : i + size]}),
+                    items[i : i + size],
+                    randomness[44 * i : 44 * (i + size)],
+                    cat.bit,
                 )
-            if progress is not None and end < n:
-                progress(end, work)
+                for i in range(0, n, size)
+            ]
+            for future in futures:
+                part = future.result()
+                salts += part[0]
+                sealed_values += part[1]
+                leaves += part[2]
+            if progress is not None and n:
+                progress(n, work)
+        else:
+            for start in range(0, n, step):
+                end = min(start + step, n)
+                part = seal_rows(
+                    ciphers.__getitem__, items[start:end], randomness[44 * start : 44 * end],
+                    cat.bit,
+                )  # fmt: skip
+                salts += part[0]
+                sealed_values += part[1]
+                leaves += part[2]
+                if progress is not None and end < n:
+                    progress(end, work)
+        provider_bit = cat.bit
+        rows: list[tuple[Any, ...]] = [
+            (p[_UID], batch_id, i, provider, provider_bit, p[_SID], p[4], p[5], salt, sealed)
+            for i, (p, salt, sealed) in enumerate(zip(fresh, salts, sealed_values, strict=True))
+        ]
 
         root: bytes | None = None
         if n:
@@ -608,6 +673,16 @@ class Ingestor:
             tx_hash=batch["tx_hash"],
             already_known=already_known or resubmitted,
         )
+
+
+def _row_estimate(data: bytes | Path) -> int:
+    """About how many rows a batch holds (its line count; a file's size / 64)."""
+    if isinstance(data, Path):
+        try:
+            return data.stat().st_size // 64
+        except OSError:
+            return 0
+    return data.count(b"\n")
 
 
 def _existing_uids(conn: Connection, uids: Sequence[bytes]) -> set[bytes]:

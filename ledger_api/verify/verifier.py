@@ -16,13 +16,17 @@ Crypto-shredded subjects' records verify like any other: their ciphertext is sti
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+import multiprocessing
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, func, select
 
-from ledger_api.anchoring.anchorer import Anchorer, AnchorKind
+from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind
 from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree, unpack_proof, verify_proof
 from ledger_api.store.models import BATCHES, CATALOG_VERSIONS, RECORDS
@@ -85,18 +89,53 @@ _ROW_COLUMNS = (
 Row = tuple[bytes, int, bytes, bytes, int, bytes, bytes, bytes]
 
 
+# Databases with at least this many records are verified by a process pool (SQLite files).
+POOL_THRESHOLD = 5000
+_IDS_PER_CHUNK = 2000  # batch ids per worker query: well under SQLite's variable limit
+
+
+class _Batch(NamedTuple):
+    batch_id: bytes
+    state: str
+    root: bytes | None
+    leaf_count: int
+    manifest: bytes | None
+
+
+def default_workers() -> int:
+    """``CCL_VERIFY_WORKERS`` if set, else one per CPU (1 means no pool)."""
+    configured = os.environ.get("CCL_VERIFY_WORKERS")
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise ValueError("CCL_VERIFY_WORKERS must be an integer") from None
+    return os.cpu_count() or 1
+
+
 def verify_database(
-    engine: Engine, anchorer: Anchorer, *, progress: Progress | None = None
+    engine: Engine,
+    anchorer: Anchorer,
+    *,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    pool_threshold: int = POOL_THRESHOLD,
 ) -> VerificationReport:
-    """Check every record, batch and published catalog version against ``anchorer``."""
+    """Check every record, batch and published catalog version against ``anchorer``.
+
+    A large SQLite file is verified by ``workers`` processes (batches split between them, each
+    reading through its own read-only connection; the parent asks the anchorer and merges the
+    findings in batch order, so the report is the one the sequential pass gives).
+    """
     report = VerificationReport()
+    workers = default_workers() if workers is None else max(1, workers)
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(RECORDS)).scalar_one()
         if progress is not None:
             progress(0, total)
         _verify_catalogs(conn, anchorer, report)
         batches = {
-            row.batch_id: row
+            row.batch_id: _Batch(*row)
             for row in conn.execute(
                 select(
                     BATCHES.c.batch_id,
@@ -107,33 +146,125 @@ def verify_database(
                 )
             )
         }
-        seen: set[bytes] = set()
-        done = 0
-        for batch_id, rows in _rows_by_batch(conn):
-            seen.add(batch_id)
-            batch = batches.get(batch_id)
-            if batch is None:
-                for row in rows:
-                    report.findings.append(
-                        Finding(
-                            "record_added",
-                            "row of a batch that does not exist",
-                            row[2],
-                            batch_id,
-                            row[1],
-                        )
-                    )
-            else:
-                _verify_batch(batch, rows, anchorer, report)
-            report.records += len(rows)
-            done += len(rows)
-            if progress is not None:
-                progress(done, total)
+        path = _sqlite_file(engine)
+        if workers >= 2 and total >= pool_threshold and path is not None:
+            seen = _verify_in_pool(conn, path, batches, anchorer, report, workers, progress, total)
+        else:
+            seen = set()
+            done = 0
+            for batch_id, rows in _rows_by_batch(conn):
+                seen.add(batch_id)
+                batch = batches.get(batch_id)
+                _verify_group(batch_id, batch, _anchored(batch, anchorer), rows, report)
+                done += len(rows)
+                if progress is not None:
+                    progress(done, total)
         for batch_id, batch in batches.items():
             if batch_id not in seen and batch.root is not None:
-                _verify_batch(batch, [], anchorer, report)
+                _verify_batch(batch, [], _anchored(batch, anchorer), report)
         report.batches = len(batches)
     return report
+
+
+def _anchored(batch: _Batch | None, anchorer: Anchorer) -> AnchoredRoot | None:
+    if batch is None or batch.root is None:
+        return None
+    return anchorer.anchored(batch.root)
+
+
+def _verify_group(
+    batch_id: bytes,
+    batch: _Batch | None,
+    anchored: AnchoredRoot | None,
+    rows: list[Row],
+    report: VerificationReport,
+) -> None:
+    if batch is None:
+        for row in rows:
+            report.findings.append(
+                Finding(
+                    "record_added", "row of a batch that does not exist", row[2], batch_id, row[1]
+                )
+            )
+    else:
+        _verify_batch(batch, rows, anchored, report)
+    report.records += len(rows)
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    """The database file of a SQLite engine (None for other backends and memory databases)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return os.path.abspath(database)
+
+
+def _verify_in_pool(
+    conn: Connection,
+    path: str,
+    batches: dict[bytes, _Batch],
+    anchorer: Anchorer,
+    report: VerificationReport,
+    workers: int,
+    progress: Progress | None,
+    total: int,
+) -> set[bytes]:
+    quote = conn.dialect.identifier_preparer
+    sizes = conn.exec_driver_sql(
+        f"SELECT batch_id, count(*) FROM {quote.format_table(RECORDS)} "
+        "GROUP BY batch_id ORDER BY batch_id"
+    ).all()
+    # Chunks of whole batches, about total / (2 * workers) records each, in batch order.
+    target = max(1, -(-total // (2 * workers)))
+    chunks: list[list[tuple[bytes, _Batch | None, AnchoredRoot | None]]] = [[]]
+    filled = 0
+    for batch_id, count in sizes:
+        if filled >= target or len(chunks[-1]) >= _IDS_PER_CHUNK:
+            chunks.append([])
+            filled = 0
+        batch = batches.get(batch_id)
+        chunks[-1].append((batch_id, batch, _anchored(batch, anchorer)))
+        filled += count
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures: list[Future[tuple[list[Finding], int]]] = [
+            pool.submit(_verify_chunk, path, chunk) for chunk in chunks if chunk
+        ]
+        done = 0
+        for future in futures:
+            findings, records = future.result()
+            report.findings.extend(findings)
+            report.records += records
+            done += records
+            if progress is not None:
+                progress(done, total)
+    return {batch_id for batch_id, _count in sizes}
+
+
+def _verify_chunk(
+    path: str, chunk: Sequence[tuple[bytes, _Batch | None, AnchoredRoot | None]]
+) -> tuple[list[Finding], int]:
+    """In a pool worker: verify whole batches, reading them through a read-only connection."""
+    report = VerificationReport()
+    wanted = {batch_id: (batch, anchored) for batch_id, batch, anchored in chunk}
+    marks = ",".join("?" * len(wanted))
+    table = RECORDS.name
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        cursor = connection.execute(
+            f'SELECT {_ROW_SQL_COLUMNS} FROM "{table}" WHERE batch_id IN ({marks}) '
+            "ORDER BY batch_id, leaf_index",
+            tuple(wanted),
+        )
+        for batch_id, rows in _grouped(_fetch_all(cursor.fetchmany)):
+            batch, anchored = wanted[batch_id]
+            _verify_group(batch_id, batch, anchored, rows, report)
+    finally:
+        connection.close()
+    return report.findings, report.records
 
 
 _ROW_SQL_COLUMNS = ", ".join(c.name for c in _ROW_COLUMNS)
@@ -154,6 +285,10 @@ def _rows_by_batch(conn: Connection) -> Iterator[tuple[bytes, list[Row]]]:
             select(*_ROW_COLUMNS).order_by(RECORDS.c.batch_id, RECORDS.c.leaf_index)
         )
         rows = (tuple(r) for r in result)
+    return _grouped(rows)
+
+
+def _grouped(rows: Iterator[Row]) -> Iterator[tuple[bytes, list[Row]]]:
     current: bytes | None = None
     group: list[Row] = []
     for row in rows:
@@ -172,17 +307,20 @@ def _sqlite_rows(conn: Connection) -> Iterator[Row]:
         f"SELECT {_ROW_SQL_COLUMNS} FROM {quote.format_table(RECORDS)} "
         "ORDER BY batch_id, leaf_index"
     )
-    fetch = cursor.cursor.fetchmany  # the DB-API cursor itself: rows as tuples
+    yield from _fetch_all(cursor.cursor.fetchmany)  # the DB-API cursor itself: rows as tuples
+    cursor.close()
+
+
+def _fetch_all(fetch: Callable[[int], Sequence[Any]]) -> Iterator[Row]:
     while True:
         chunk = fetch(_FETCH)
         if not chunk:
             break
         yield from chunk
-    cursor.close()
 
 
 def _verify_batch(
-    batch: Any, rows: list[Row], anchorer: Anchorer, report: VerificationReport
+    batch: _Batch, rows: list[Row], anchored: AnchoredRoot | None, report: VerificationReport
 ) -> None:
     batch_id: bytes = batch.batch_id
     if batch.root is None:
@@ -197,7 +335,6 @@ def _verify_batch(
                 )
             )
         return
-    anchored = anchorer.anchored(batch.root)
     if anchored is None or anchored.kind != AnchorKind.DATA_BATCH:
         report.findings.append(
             Finding(

@@ -1,0 +1,249 @@
+"""The process-pool path (large batches) stores exactly what the sequential path stores."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, delete, select, update
+
+from ledger_api.anchoring.anchorer import AnchorKind, InMemoryAnchorer
+from ledger_api.ingest.pipeline import FAULT_STEPS, Ingestor
+from ledger_api.settings import Settings
+from ledger_api.store.db import make_engine, migrate
+from ledger_api.store.models import BATCHES, RECORDS, SUBJECTS, BatchState
+from ledger_api.synth.generator import iter_all_records
+from ledger_api.verify.verifier import verify_database
+
+from .conftest import jsonl
+
+_BATCH_COLUMNS = (
+    "batch_id",
+    "state",
+    "rows_total",
+    "rows_accepted",
+    "rows_duplicate",
+    "rows_rejected",
+    "root",
+    "leaf_count",
+    "manifest",
+)
+
+
+class Crash(Exception):
+    pass
+
+
+class _CountingPool(ProcessPoolExecutor):
+    tasks = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        type(self).tasks += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+def _rows(category: str, count: int) -> list[dict[str, Any]]:
+    by_category: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for cat, row in iter_all_records(count * 6, 7):
+        by_category[cat].append(row)
+        if len(by_category[category]) == count:
+            break
+    return by_category[category]
+
+
+def _batch(rows: list[dict[str, Any]]) -> bytes:
+    """Good rows plus a duplicate, a repeated key with other content and two bad lines."""
+    changed = dict(rows[3])
+    changed["arrears_amount"] = "12345.00"
+    extra = [rows[5], changed, {**rows[7], "record_key": ""}]
+    return jsonl(rows[:40]) + b"not json\n\n" + jsonl(extra + rows[40:])
+
+
+def _dump(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        records = [
+            tuple(r)
+            for r in conn.execute(
+                select(*[c for c in RECORDS.columns if c.name != "id"]).order_by(
+                    RECORDS.c.record_uid
+                )
+            )
+        ]
+        batches = [
+            tuple(r)
+            for r in conn.execute(
+                select(*[BATCHES.c[c] for c in _BATCH_COLUMNS]).order_by(BATCHES.c.batch_id)
+            )
+        ]
+    return records, batches
+
+
+def _copy_sqlite(src: Path, dst: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{src}{suffix}").exists():
+            shutil.copy(f"{src}{suffix}", f"{dst}{suffix}")
+
+
+def _urandom_stream(seed: int) -> Any:
+    rng = random.Random(seed)
+    return lambda n: rng.randbytes(n)
+
+
+def test_pool_stores_byte_identical_rows_to_the_sequential_path(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _rows("tax", 120)
+    data = _batch(rows)
+    # Same subjects (same data keys) in both databases: create them, then copy the file.
+    a_file, b_file = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
+    migrate(f"sqlite:///{a_file}")
+    engine_a = make_engine(f"sqlite:///{a_file}")
+    seed = [{**r, "record_key": "seed-" + str(r["record_key"])} for r in rows]
+    anchor_a, anchor_b = InMemoryAnchorer(), InMemoryAnchorer()
+    seeded = Ingestor(engine_a, anchor_a, settings, workers=1).ingest(
+        "henan-tax", "tax", jsonl(seed), fmt="jsonl"
+    )
+    assert seeded.root is not None
+    anchor_b.anchor(AnchorKind.DATA_BATCH, seeded.root, seeded.leaf_count, seeded.batch_id)
+    engine_a.dispose()
+    _copy_sqlite(a_file, b_file)
+    engine_a = make_engine(f"sqlite:///{a_file}")
+    engine_b = make_engine(f"sqlite:///{b_file}")
+    try:
+        with engine_a.connect() as conn:
+            subjects_before = conn.execute(select(SUBJECTS.c.subject_id)).all()
+
+        monkeypatch.setattr("ledger_api.ingest.pipeline.ProcessPoolExecutor", _CountingPool)
+        _CountingPool.tasks = 0
+        monkeypatch.setattr("os.urandom", _urandom_stream(42))
+        pooled = Ingestor(engine_a, anchor_a, settings, workers=2, pool_threshold=10)
+        result_a = pooled.ingest("henan-tax", "tax", data, fmt="jsonl")
+        monkeypatch.setattr("os.urandom", _urandom_stream(42))
+        sequential = Ingestor(engine_b, anchor_b, settings, workers=1)
+        result_b = sequential.ingest("henan-tax", "tax", data, fmt="jsonl")
+
+        assert pooled._pool is None  # shut down when the call returned
+        assert result_a.as_dict() == result_b.as_dict()
+        assert (result_a.accepted, result_a.duplicates, len(result_a.rejected)) == (
+            len(rows),
+            1,
+            3,
+        )
+        assert _CountingPool.tasks >= 4  # validation and sealing chunks went to the pool
+        assert _dump(engine_a) == _dump(engine_b)
+        with engine_a.connect() as conn:
+            assert conn.execute(select(SUBJECTS.c.subject_id)).all() == subjects_before
+        assert verify_database(engine_a, anchor_a).clean
+        assert verify_database(engine_b, anchor_b).clean
+    finally:
+        engine_a.dispose()
+        engine_b.dispose()
+
+
+def test_pool_creates_new_subjects_and_many_batches_verify(
+    sqlite_engine: Engine, settings: Settings
+) -> None:
+    anchorer = InMemoryAnchorer()
+    ingestor = Ingestor(sqlite_engine, anchorer, settings, workers=2, pool_threshold=10)
+    batches = [(cat, jsonl(_rows(cat, 30))) for cat in ("tax", "utilities", "social_insurance")]
+    results = ingestor.ingest_many("p", batches, fmt="jsonl")
+    assert [r.state for r in results] == [BatchState.ANCHORED] * 3
+    assert all(r.accepted == 30 and not r.rejected for r in results)
+    again = ingestor.ingest_many("p", batches, fmt="jsonl")
+    assert all(r.accepted == 0 and r.already_known for r in again)
+    report = verify_database(sqlite_engine, anchorer)
+    assert report.clean and report.records == 90
+
+
+@pytest.mark.parametrize("step", FAULT_STEPS)
+def test_pool_crash_at_any_step_then_resubmit_or_resume(
+    sqlite_engine: Engine, settings: Settings, step: str
+) -> None:
+    anchorer = InMemoryAnchorer()
+    data = jsonl(_rows("tax", 30))
+
+    def fault(at: str) -> None:
+        if at == step:
+            raise Crash(at)
+
+    crashing = Ingestor(
+        sqlite_engine, anchorer, settings, fault_hook=fault, workers=2, pool_threshold=10
+    )
+    with pytest.raises(Crash):
+        crashing.ingest("henan-tax", "tax", data, fmt="jsonl")
+    assert crashing._pool is None
+    healthy = Ingestor(sqlite_engine, anchorer, settings, workers=2, pool_threshold=10)
+    healthy.resume_pending()
+    result = healthy.ingest("henan-tax", "tax", data, fmt="jsonl")
+    assert result.state == BatchState.ANCHORED and anchorer.calls == 1
+    report = verify_database(sqlite_engine, anchorer)
+    assert report.clean and report.records == 30
+
+
+def test_pool_size_is_configurable(
+    sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCL_INGEST_WORKERS", "3")
+    assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings).workers == 3
+    assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=1).workers == 1
+
+
+def test_jsonl_rows_numbered_alike_by_both_paths() -> None:
+    from ledger_api.ingest.parse import jsonl_lines, parse_jsonl_lines, parse_rows
+
+    data = b'{"a":1}\n\nnope\n{"b":2}\r\n[1]\n'
+    lines = jsonl_lines(data)
+    split = list(parse_jsonl_lines(lines[:2], 1)) + list(parse_jsonl_lines(lines[2:], 3))
+    assert split == list(parse_rows(data, "jsonl"))
+    assert json.loads('{"a":1}') == split[0][1]
+
+
+def test_pool_verification_reports_exactly_what_the_sequential_pass_reports(
+    sqlite_engine: Engine, settings: Settings
+) -> None:
+    anchorer = InMemoryAnchorer()
+    ingestor = Ingestor(sqlite_engine, anchorer, settings, workers=1)
+    batches = [(cat, jsonl(_rows(cat, 25))) for cat in ("tax", "utilities", "social_insurance")]
+    ingestor.ingest_many("p", batches, fmt="jsonl")
+    clean_seq = verify_database(sqlite_engine, anchorer, workers=1)
+    clean_pool = verify_database(sqlite_engine, anchorer, workers=2, pool_threshold=1)
+    assert clean_seq.clean and clean_pool.as_dict() == clean_seq.as_dict()
+    with sqlite_engine.begin() as conn:
+        uids = list(conn.execute(select(RECORDS.c.record_uid).order_by(RECORDS.c.id)).scalars())
+        first_batch = conn.execute(
+            select(RECORDS.c.batch_id).where(RECORDS.c.record_uid == uids[0])
+        ).scalar_one()
+        sealed = conn.execute(
+            select(RECORDS.c.sealed).where(RECORDS.c.record_uid == uids[3])
+        ).scalar_one()
+        conn.execute(
+            update(RECORDS)
+            .where(RECORDS.c.record_uid == uids[3])
+            .values(sealed=sealed[:-1] + bytes([sealed[-1] ^ 1]))
+        )
+        conn.execute(delete(RECORDS).where(RECORDS.c.record_uid == uids[55]))
+        conn.execute(
+            update(RECORDS)
+            .where(RECORDS.c.record_uid == uids[60])
+            .values(batch_id=first_batch, leaf_index=999)
+        )
+        conn.execute(update(RECORDS).where(RECORDS.c.record_uid == uids[40]).values(proof=b""))
+    seen: list[tuple[int, int | None]] = []
+    sequential = verify_database(sqlite_engine, anchorer, workers=1)
+    pooled = verify_database(
+        sqlite_engine,
+        anchorer,
+        workers=2,
+        pool_threshold=1,
+        progress=lambda d, t: seen.append((d, t)),
+    )
+    kinds = {f.kind for f in sequential.findings}
+    assert {"record_altered", "record_removed", "record_added", "proof_altered"} <= kinds
+    assert pooled.as_dict() == sequential.as_dict()
+    assert seen[0] == (0, 74) and seen[-1] == (74, 74)
