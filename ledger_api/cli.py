@@ -160,7 +160,11 @@ def verify(
     settings = _settings()
     engine = _engine(settings)
     with _progress("verify", not as_json) as progress:
-        report = verify_database(engine, resolve_anchorer(settings), progress=progress)
+        # Run alone, verification may fork one reader per CPU (env CCL_VERIFY_WORKERS wins).
+        workers = int(os.environ.get("CCL_VERIFY_WORKERS") or os.cpu_count() or 1)
+        report = verify_database(
+            engine, resolve_anchorer(settings), progress=progress, workers=workers
+        )
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
     else:

@@ -103,14 +103,19 @@ class _Batch(NamedTuple):
 
 
 def default_workers() -> int:
-    """``CCL_VERIFY_WORKERS`` if set, else one per CPU (1 means no pool)."""
+    """``CCL_VERIFY_WORKERS`` if set, else 1 (no pool).
+
+    The library stays single-process because it is also called from threaded servers (the
+    demo, the API), where forking is best avoided; ``ccl verify`` and the benchmark, which
+    run alone, ask for one worker per CPU.
+    """
     configured = os.environ.get("CCL_VERIFY_WORKERS")
     if configured:
         try:
             return max(1, int(configured))
         except ValueError:
             raise ValueError("CCL_VERIFY_WORKERS must be an integer") from None
-    return os.cpu_count() or 1
+    return 1
 
 
 def verify_database(

@@ -189,6 +189,8 @@ def test_pool_crash_at_any_step_then_resubmit_or_resume(
 def test_pool_size_is_configurable(
     sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("CCL_INGEST_WORKERS", raising=False)
+    assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings).workers == 1  # off by default
     monkeypatch.setenv("CCL_INGEST_WORKERS", "3")
     assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings).workers == 3
     assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=1).workers == 1
