@@ -54,7 +54,6 @@ class Settings(BaseSettings):
     keyring_cache_ttl_s: float = 5.0  # unwrapped data keys are re-read this often (shredding)
     nonce_retention_s: int = 600  # seen request nonces older than this are pruned
     access_log_batch_max: int = 256  # entries per group commit of the access-log writer
-    api_workers: int = 1  # uvicorn workers in `ccl serve`
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_embedded(self) -> Settings:
