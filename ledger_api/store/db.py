@@ -64,7 +64,10 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # ConfigParser interpolates "%": escape it, or percent-encoded passwords and options
+    # (postgresql://u:p%40ss@db/x?options=-csearch_path%3Ds) would break every migration.
+    url = engine.url.render_as_string(hide_password=False)
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.attributes["engine"] = engine
     return config
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +10,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 from indexer_support import make_indexer
+from nodes import ANVIL_KEY, anvil_node
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 from web3 import Web3
@@ -28,36 +26,10 @@ from ledger_api.chain.types import AnchorKind, InstitutionType
 
 pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("anvil")]
 
-ANVIL = Path(__file__).resolve().parents[2] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def anvil() -> Iterator[Web3]:
-    if not ANVIL.exists():
-        pytest.skip("anvil binary not installed (npm ci)")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    w3 = Web3(Web3.HTTPProvider(f"http://127.0.0.1:{port}"))
-    try:
-        deadline = time.monotonic() + 30  # bound on start-up, not a timing assertion
-        while not w3.is_connected():
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("anvil did not start")
-            time.sleep(0.05)
+    with anvil_node() as (_url, w3):
         yield w3
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 class Setup:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from eth_account import Account
+from nodes import free_port
 from typer.testing import CliRunner
 
 from ledger_api.cli import app
@@ -20,17 +20,11 @@ from ledger_api.stack import EmbeddedStack
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def running_stack(tmp_path: Path) -> Iterator[tuple[EmbeddedStack, str]]:
     stack = EmbeddedStack(Settings(data_dir=tmp_path / "platform", indexer_poll_interval_s=0.05))
     stack.start()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(stack.app(), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -87,7 +81,7 @@ def test_admin_errors_are_one_line_with_a_non_zero_exit(
         "credit_service [invalid_input]"
     ]
     unreachable = runner.invoke(
-        app, ["admin", "registrations"], env={"CCL_API_URL": f"http://127.0.0.1:{_free_port()}"}
+        app, ["admin", "registrations"], env={"CCL_API_URL": f"http://127.0.0.1:{free_port()}"}
     )
     assert unreachable.exit_code == 1
     assert len(unreachable.stderr.strip().splitlines()) == 1

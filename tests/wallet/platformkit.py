@@ -13,8 +13,6 @@ import io
 import json
 import logging
 import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +26,7 @@ import pytest
 import uvicorn
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
+from nodes import anvil_node, free_port
 from web3 import Web3
 from world import PSEUDONYM_KEY, World, build_world, dev_key
 
@@ -39,7 +38,6 @@ from ledger_api.settings import Settings
 from ledger_api.store.db import make_engine, migrate
 
 CHAIN_URL = "http://chain.invalid:8545"  # what in-process tests pass as --chain-url / --rpc
-ANVIL = Path(__file__).resolve().parents[2] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 
 
 def make_uscc(serial: int, division: str = "410100") -> str:
@@ -157,35 +155,6 @@ def migrated_template(directory: Path) -> Path:
 
 
 # -- a real node and a real server ----------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def anvil_node() -> Iterator[tuple[str, Web3]]:
-    if not ANVIL.exists():
-        pytest.skip("anvil binary not installed (npm ci)")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    w3 = Web3(Web3.HTTPProvider(url))
-    try:
-        deadline = time.monotonic() + 30  # a bound on start-up, not a timing assertion
-        while not w3.is_connected():
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("anvil did not start")
-            time.sleep(0.05)
-        yield url, w3
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def fund(w3: Web3, address: str, ether: int = 100) -> None:

@@ -1,0 +1,48 @@
+"""Real services for integration tests: free localhost ports and an anvil JSON-RPC node."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+ANVIL = Path(__file__).resolve().parents[1] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+# anvil's first funded dev account (public, deterministic test key).
+ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def anvil_node() -> Iterator[tuple[str, Web3]]:
+    """A fresh anvil on a free port; yields its URL and a connected Web3."""
+    if not ANVIL.exists():
+        pytest.skip("anvil binary not installed (npm ci)")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    w3 = Web3(Web3.HTTPProvider(url))
+    try:
+        deadline = time.monotonic() + 30  # a bound on start-up, not a timing assertion
+        while not w3.is_connected():
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("anvil did not start")
+            time.sleep(0.05)
+        yield url, w3
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
