@@ -13,7 +13,7 @@ from ledger_api.accesslog import verify_access_log
 from ledger_api.api.auth import ContextDep, OperatorDep, ProviderDep
 from ledger_api.api.models import REGISTRATIONS
 from ledger_api.api.problems import PROBLEMS
-from ledger_api.api.routes.subject import RegistrationPath, registration_out
+from ledger_api.api.routes.subject import RegistrationPath, load_registration, registration_out
 from ledger_api.api.schemas import (
     AgreementIn,
     AgreementOut,
@@ -28,7 +28,7 @@ from ledger_api.api.schemas import (
     TxResult,
 )
 from ledger_api.chain.types import DisputeOutcome, InstitutionType, Purpose, mask_of
-from ledger_api.errors import ConflictError, InputError, NotFoundError
+from ledger_api.errors import ConflictError, InputError
 from ledger_api.ingest.pipeline import ingest_batch
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=PROBLEMS)
@@ -68,12 +68,7 @@ def list_registrations(
 def approve_registration(
     registration_id: RegistrationPath, ctx: ContextDep, actor: OperatorDep
 ) -> Registration:
-    with ctx.engine.connect() as conn:
-        row = conn.execute(
-            select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
-        ).first()
-    if row is None:
-        raise NotFoundError(f"no registration {registration_id}")
+    row = load_registration(ctx, registration_id)
     if row.status != "pending_approval" or row.signature is None:
         raise ConflictError(f"registration is {row.status}", code="registration_not_signed")
     receipt = ctx.ledger.bind_subject(

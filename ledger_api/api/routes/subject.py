@@ -134,7 +134,8 @@ def create_registration(body: RegistrationIn, ctx: ContextDep, signer: SignerDep
     return registration_out(row, registration_typed_data(ctx, row))
 
 
-def _registration(ctx: Any, registration_id: int) -> Any:
+def load_registration(ctx: Any, registration_id: int) -> Any:
+    """The registration row, or 404."""
     with ctx.engine.connect() as conn:
         row = conn.execute(
             select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
@@ -155,7 +156,7 @@ RegistrationPath = Annotated[int, Path(ge=1, lt=2**63)]
 def sign_registration(
     registration_id: RegistrationPath, body: SignatureIn, ctx: ContextDep, signer: SignerDep
 ) -> Registration:
-    row = _registration(ctx, registration_id)
+    row = load_registration(ctx, registration_id)
     if row.account != signer:
         raise ForbiddenError("only the registering key may sign its registration")
     if row.status not in ("awaiting_signature", "pending_approval"):
@@ -183,7 +184,7 @@ def sign_registration(
             .where(REGISTRATIONS.c.id == row.id)
             .values(signature=_sig(body.signature), status="pending_approval")
         )
-    return registration_out(_registration(ctx, registration_id))
+    return registration_out(load_registration(ctx, registration_id))
 
 
 @router.get(
@@ -194,7 +195,7 @@ def sign_registration(
 def registration_status(
     registration_id: RegistrationPath, ctx: ContextDep, signer: SignerDep
 ) -> Registration:
-    row = _registration(ctx, registration_id)
+    row = load_registration(ctx, registration_id)
     if row.account != signer:
         resolve_role(ctx, signer, "operator")
     return registration_out(row)
