@@ -39,6 +39,17 @@ def test_registration_is_requested_signed_and_approved(api: Api) -> None:
     assert wallet.me().subject_id == registration.subject_id
 
 
+def test_asking_again_returns_the_open_registration_instead_of_a_duplicate(api: Api) -> None:
+    wallet = api.client(Account.create())
+    first = wallet.request_registration(_free_uscc())
+    again = wallet.request_registration(_free_uscc())
+    assert again.id == first.id and again.typed_data == first.typed_data
+    wallet.sign_registration(first)
+    assert wallet.request_registration(_free_uscc()).id == first.id  # still open, now signed
+    operator = api.client(api.world.operator.account)
+    assert [r.id for r in operator.list_registrations()] == [first.id]
+
+
 def _free_uscc() -> str:
     from ledger_api.synth.generator import make_uscc
 

@@ -116,6 +116,24 @@ def create_registration(body: RegistrationIn, ctx: ContextDep, signer: SignerDep
         raise ConflictError("this key is already bound to a subject", code="account_already_bound")
     if state.subject_by_id(sid) is not None:
         raise ConflictError("this enterprise is already registered", code="subject_already_bound")
+    nonce = ctx.ledger.nonce_of(signer)
+    with ctx.engine.connect() as conn:
+        # Asking again (a retry, a second click) returns the open request instead of piling up
+        # duplicates, as long as its signature could still be used on chain.
+        open_request = conn.execute(
+            select(REGISTRATIONS)
+            .where(
+                REGISTRATIONS.c.account == signer,
+                REGISTRATIONS.c.subject_id == sid,
+                REGISTRATIONS.c.status.in_(("awaiting_signature", "pending_approval")),
+                REGISTRATIONS.c.chain_nonce == nonce,
+                REGISTRATIONS.c.deadline > int(ctx.clock()) + DEFAULT_SIGNATURE_TTL_S,
+            )
+            .order_by(REGISTRATIONS.c.id.desc())
+            .limit(1)
+        ).first()
+    if open_request is not None:
+        return registration_out(open_request, registration_typed_data(ctx, open_request))
     deadline = int(ctx.clock()) + DEFAULT_SIGNATURE_TTL_S * 24
     with ctx.engine.begin() as conn:
         new_id = conn.execute(
@@ -126,7 +144,7 @@ def create_registration(body: RegistrationIn, ctx: ContextDep, signer: SignerDep
                 uscc_masked=mask_uscc(uscc),
                 status="awaiting_signature",
                 deadline=deadline,
-                chain_nonce=ctx.ledger.nonce_of(signer),
+                chain_nonce=nonce,
             )
             .returning(REGISTRATIONS.c.id)
         ).scalar_one()
