@@ -8,7 +8,8 @@ import json
 import pytest
 from api_support import Api
 from eth_account import Account
-from sqlalchemy import delete, update
+from eth_account.messages import encode_defunct
+from sqlalchemy import delete, insert, update
 from test_gate import read, sid
 from world import USCCS
 
@@ -153,6 +154,32 @@ def test_credit_commitment_is_stored_and_anchored(api: Api) -> None:
     anchor = api.world.ledger.anchor_of(bytes.fromhex(made.leaf[2:]))
     assert anchor is not None and anchor.kind.name == "SUBJECT_STATEMENT"
     assert [c.id for c in wallet.my_commitments()] == [made.id]
+
+
+@pytest.mark.parametrize("crash_after_anchor", [False, True])
+def test_commitment_left_pending_by_a_crash_is_anchored_exactly_once(
+    api: Api, crash_after_anchor: bool
+) -> None:
+    from ledger_api.api.models import STATEMENTS
+    from ledger_api.api.routes.subject import commitment_leaf
+    from ledger_api.chain.types import AnchorKind
+
+    key, subject_id = api.world.subject_keys[0], api.world.subject_ids[0]
+    text = "本企业承诺如实报送信息。"
+    signature = bytes(Account.sign_message(encode_defunct(text=text), key.key).signature)
+    leaf = commitment_leaf(subject_id, text, signature)
+    with api.engine.begin() as conn:  # the row as stored just before the crash
+        conn.execute(insert(STATEMENTS).values(subject_id=subject_id, account=key.address,
+                                               text=text, signature=signature, leaf=leaf,
+                                               status="pending"))  # fmt: skip
+    if crash_after_anchor:  # the anchor transaction went through, the update did not
+        api.world.ledger.anchor(api.world.operator, AnchorKind.SUBJECT_STATEMENT, leaf, 1,
+                                subject_id)  # fmt: skip
+    anchors_before = api.world.ledger.contract.functions.anchorCount().call()
+    (listed,) = api.client(key).my_commitments()
+    assert listed.status == "anchored" and listed.anchor_sequence
+    anchors_after = api.world.ledger.contract.functions.anchorCount().call()
+    assert anchors_after - anchors_before == (0 if crash_after_anchor else 1)
 
 
 def test_provider_ingests_a_batch_anchored_on_chain(api: Api) -> None:
