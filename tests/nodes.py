@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from web3 import Web3
 
 ANVIL = Path(__file__).resolve().parents[1] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
@@ -46,3 +49,28 @@ def anvil_node() -> Iterator[tuple[str, Web3]]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+PG_URL = os.environ.get(
+    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@contextmanager
+def postgres_schema(prefix: str = "ccl_test") -> Iterator[str]:
+    """A private schema on the PostgreSQL test server (concurrent workers share the server),
+    dropped afterwards."""
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    try:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # pragma: no cover - depends on the environment; CI fails on it
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    try:
+        yield schema
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

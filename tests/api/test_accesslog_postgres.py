@@ -6,14 +6,13 @@ worker processes would; they share one database in a private schema.
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 
 import pytest
-from sqlalchemy import Engine, create_engine, func, select, text
+from nodes import PG_URL, postgres_schema
+from sqlalchemy import Engine, func, select
 
 from ledger_api.accesslog import (
     ACCESS_LOG,
@@ -31,34 +30,19 @@ from ledger_api.store.db import make_engine, migrate
 
 pytestmark = pytest.mark.postgres
 
-PG_URL = os.environ.get(
-    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 PER_WRITER = 300
 WAIT_S = 60  # a bound on waiting for the other thread, not a timing assertion
 
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
-    schema = f"ccl_test_log_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # pragma: no cover - depends on the environment
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    engine = make_engine(PG_URL, schema=schema)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
-    try:
+    with postgres_schema("ccl_test_log") as schema:
+        engine = make_engine(PG_URL, schema=schema)
+        try:
+            migrate(engine)
+        finally:
+            engine.dispose()
         yield schema
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from nodes import PG_URL, postgres_schema
+from sqlalchemy import Engine
 
 from ledger_api.anchoring.anchorer import InMemoryAnchorer
 from ledger_api.ingest.pipeline import Ingestor
 from ledger_api.settings import Settings
 from ledger_api.store.db import make_engine, migrate
 
-PG_URL = os.environ.get(
-    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 # Two valid USCCs that are not produced by the generator.
 USCC_A = "91350100M000100Y43"
 USCC_B = "91110000600037341L"
@@ -40,24 +36,13 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    # Unique schema per test: concurrent workers may share the server.
-    schema = f"ccl_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # pragma: no cover - depends on the environment
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    eng = make_engine(PG_URL, schema=schema)
-    try:
-        migrate(eng)
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as schema:
+        eng = make_engine(PG_URL, schema=schema)
+        try:
+            migrate(eng)
+            yield eng
+        finally:
+            eng.dispose()
 
 
 @pytest.fixture

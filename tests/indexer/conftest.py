@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from nodes import PG_URL, postgres_schema
+
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
 from ledger_api.store.db import make_engine, migrate
-
-PG_URL = os.environ.get(
-    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 def _ready(engine: Engine) -> Engine:
@@ -52,21 +48,11 @@ def engine(new_engine: Callable[[], Engine]) -> Engine:
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    schema = f"ccl_idx_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # pragma: no cover - depends on the environment
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    engine = make_engine(PG_URL, schema=schema)
-    try:
-        yield _ready(engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("ccl_idx") as schema:
+        engine = make_engine(PG_URL, schema=schema)
+        try:
+            yield _ready(engine)
+        finally:
+            engine.dispose()
 
 

@@ -3,16 +3,13 @@ gate reading the replica that one separate indexer writes."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
-from nodes import ANVIL_KEY, anvil_node
-from sqlalchemy import text
+from nodes import ANVIL_KEY, PG_URL, anvil_node, postgres_schema
 
 from indexer.follower import Indexer
 from ledger_api.chain.deployment import deploy_ledger
@@ -26,9 +23,6 @@ from ledger_api.store.db import make_engine
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.xdist_group("anvil")]
 
-PG_URL = os.environ.get(
-    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 SECRETS = {
     "CCL_MASTER_KEY": "a1" * 32,
     "CCL_PSEUDONYM_KEY": "b2" * 32,
@@ -38,16 +32,8 @@ SECRETS = {
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
-    schema = f"prod_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    with postgres_schema("ccl_prod") as schema:
         yield schema
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_production_mode_refuses_development_secrets() -> None:
