@@ -23,7 +23,8 @@ from ledger_api.accesslog import AccessLogAnchoring, AccessLogWriter
 from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.catalog.loader import Catalog, default_catalog
 from ledger_api.chain.anchorer import ChainAnchorer
-from ledger_api.chain.deployment import Deployment, check_deployment, deploy_ledger
+from ledger_api.chain.connection import load_or_deploy, open_chain
+from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.chain.direct_state import DirectChainState
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.ledger import Ledger
@@ -270,22 +271,12 @@ def build_context(
     closers: list[Callable[[], None]] = []
     operator = Account.from_key(settings.operator_key.get_secret_value())
     if w3 is None:
-        if settings.chain_url:
-            w3 = Web3(Web3.HTTPProvider(settings.chain_url))
-        else:
-            from ledger_api.chain.embedded import open_embedded
-
-            chain = open_embedded(settings.data_dir / "chain")
-            closers.append(chain.close)
-            w3 = chain.w3
+        connection = open_chain(settings)
+        closers.append(connection.close)
+        w3 = connection.w3
     relayer = relayer or Transactor(w3, operator)
     if deployment is None:
-        path = settings.resolved_deployment_file
-        if settings.mode == "embedded" and not path.exists():
-            deployment = deploy_ledger(w3, relayer)
-            deployment.save(path)
-        else:
-            deployment = Deployment.load(path)
+        deployment = load_or_deploy(settings, w3, relayer)
     check_deployment(w3, deployment)
     ledger = Ledger(w3, deployment)
     if engine is None:

@@ -18,7 +18,6 @@ from ledger_api.settings import Settings
 @dataclass
 class ChainConnection:
     w3: Web3
-    embedded: object | None = None  # the EmbeddedChain when in-process
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -38,21 +37,26 @@ def open_chain(settings: Settings) -> ChainConnection:
     from ledger_api.chain.embedded import open_embedded
 
     chain = open_embedded(settings.data_dir / "chain")
-    return ChainConnection(chain.w3, embedded=chain, closers=[chain.close])
+    return ChainConnection(chain.w3, closers=[chain.close])
 
 
 def operator_transactor(settings: Settings, w3: Web3) -> Transactor:
     return Transactor(w3, Account.from_key(settings.operator_key.get_secret_value()))
 
 
-def open_ledger(settings: Settings, connection: ChainConnection) -> Ledger:
-    """The deployed ledger; in embedded mode a fresh chain gets it deployed first."""
+def load_or_deploy(settings: Settings, w3: Web3, operator: Transactor) -> Deployment:
+    """The deployment record; in embedded mode a fresh chain gets the ledger deployed first."""
     path = settings.resolved_deployment_file
     if settings.mode == "embedded" and not path.exists():
-        deployment = deploy_ledger(connection.w3, operator_transactor(settings, connection.w3))
+        deployment = deploy_ledger(w3, operator)
         deployment.save(path)
-        return Ledger(connection.w3, deployment)
-    return Ledger(connection.w3, Deployment.load(path))
+        return deployment
+    return Deployment.load(path)
+
+
+def open_ledger(settings: Settings, connection: ChainConnection) -> Ledger:
+    operator = operator_transactor(settings, connection.w3)
+    return Ledger(connection.w3, load_or_deploy(settings, connection.w3, operator))
 
 
 def ensure_platform_roles(ledger: Ledger, platform: Transactor) -> None:
