@@ -1,6 +1,8 @@
 """Institution queries: standard report, records, verification (核验), safe-room score.
 
-Every handler takes an ``Access`` from the gate and answers through ``access.respond``.
+Every handler takes an ``Access`` from the gate and answers through ``access.respond``. The
+gate parses the subject, purpose, grant and action parameters (``Access`` carries them); the
+routes only document them (``gate_params``).
 """
 
 from __future__ import annotations
@@ -8,34 +10,35 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from ledger_api.api.gate import Access, SubjectAccessGate
+from ledger_api.api.gate_params import (
+    ARGUMENT,
+    CATEGORY,
+    GRANT_ID,
+    PREDICATE,
+    PURPOSE,
+    READ_LEVEL,
+    SUBJECT,
+    gate_parameters,
+)
 from ledger_api.api.problems import PROBLEMS
 from ledger_api.api.reading import ReadRecord, read_records
-from ledger_api.api.schemas import (
-    CreditReport,
-    LevelName,
-    PurposeName,
-    RecordsPage,
-    Score,
-    Verification,
-)
+from ledger_api.api.schemas import CreditReport, RecordsPage, Score, Verification
 from ledger_api.catalog.masking import mask_record
 from ledger_api.chain.types import AccessLevel
 from ledger_api.saferoom import scorecard
-from ledger_api.saferoom.predicates import PREDICATES
 
 router = APIRouter(
     prefix="/v1/institution/subjects/{subject}", tags=["institution"], responses=PROBLEMS
 )
 
-SubjectPath = Annotated[
-    str, Path(description="0x subject id (32 bytes) or the USCC", min_length=18, max_length=66)
-]
-PurposeQuery = Annotated[PurposeName, Query(description="why the data is read")]
-GrantQuery = Annotated[int, Query(ge=1, lt=2**63, description="the subject's grant")]
+ReportAccess = Annotated[Access, Depends(SubjectAccessGate("report"))]
+RecordsAccess = Annotated[Access, Depends(SubjectAccessGate("records"))]
+VerifyAccess = Annotated[Access, Depends(SubjectAccessGate("verify"))]
+ScoreAccess = Annotated[Access, Depends(SubjectAccessGate("score"))]
 
 
 def _today(access: Access) -> date:
@@ -48,7 +51,7 @@ def _records(access: Access, bits: list[int] | None) -> list[ReadRecord]:
     index = access.subject_index
     open_leaves = state.open_dispute_leaves(index) if index else set()
     hidden = state.hidden_leaves(index) if index else set()
-    with ctx.engine.connect() as conn:
+    with ctx.reads.connect() as conn:
         return read_records(
             conn,
             ctx.keyrings.current(),
@@ -61,13 +64,12 @@ def _records(access: Access, bits: list[int] | None) -> list[ReadRecord]:
 
 
 @router.get(
-    "/report", response_model=CreditReport, summary="Standard credit report (PUBLIC fields)"
+    "/report",
+    response_model=CreditReport,
+    summary="Standard credit report (PUBLIC fields)",
+    openapi_extra=gate_parameters(SUBJECT, PURPOSE),
 )
-async def credit_report(
-    subject: SubjectPath,
-    purpose: PurposeQuery,
-    access: Annotated[Access, Depends(SubjectAccessGate("report"))],
-) -> Response:
+async def credit_report(access: ReportAccess) -> Response:
     by_category: dict[str, list[dict[str, Any]]] = {}
     for record in _records(access, None):
         category = access.ctx.catalog.category(record.category_bit)
@@ -90,15 +92,9 @@ async def credit_report(
     "/records",
     response_model=RecordsPage,
     summary="Records of one category (grant at QUERY or DETAIL)",
+    openapi_extra=gate_parameters(SUBJECT, PURPOSE, GRANT_ID, CATEGORY, READ_LEVEL),
 )
-async def category_records(
-    subject: SubjectPath,
-    purpose: PurposeQuery,
-    grant_id: GrantQuery,
-    category: Annotated[str, Query(max_length=64, description="catalog category name")],
-    access: Annotated[Access, Depends(SubjectAccessGate("records"))],
-    level: Annotated[LevelName, Query()] = LevelName("query"),
-) -> Response:
+async def category_records(access: RecordsAccess) -> Response:
     detail = access.level == AccessLevel.DETAIL
     cat = access.ctx.catalog.category(access.categories[0])
     limit = access.ctx.settings.max_page_size
@@ -126,17 +122,9 @@ async def category_records(
     "/verify",
     response_model=Verification,
     summary="Verification (核验): a yes/no answer with a signed receipt, never the data",
+    openapi_extra=gate_parameters(SUBJECT, PURPOSE, GRANT_ID, PREDICATE, ARGUMENT),
 )
-async def verify(
-    subject: SubjectPath,
-    purpose: PurposeQuery,
-    grant_id: GrantQuery,
-    predicate: Annotated[
-        str, Query(description="one of: " + ", ".join(sorted(PREDICATES)), max_length=64)
-    ],
-    arg: Annotated[str, Query(max_length=16, description="months, a count or a tax grade")],
-    access: Annotated[Access, Depends(SubjectAccessGate("verify"))],
-) -> Response:
+async def verify(access: VerifyAccess) -> Response:
     chosen = access.extra["predicate"]
     argument = access.extra["argument"]
     fields = [r.fields for r in _records(access, access.categories)]
@@ -149,13 +137,9 @@ async def verify(
     "/score",
     response_model=Score,
     summary="Credit score computed in the data safe room (score and reason codes only)",
+    openapi_extra=gate_parameters(SUBJECT, PURPOSE, GRANT_ID),
 )
-async def credit_score(
-    subject: SubjectPath,
-    purpose: PurposeQuery,
-    grant_id: GrantQuery,
-    access: Annotated[Access, Depends(SubjectAccessGate("score"))],
-) -> Response:
+async def credit_score(access: ScoreAccess) -> Response:
     by_category: dict[str, list[dict[str, Any]]] = {
         access.ctx.catalog.category(bit).name: [] for bit in access.categories
     }
