@@ -21,6 +21,7 @@ from web3 import Web3
 
 from ledger_api.accesslog import AccessLogAnchoring, AccessLogWriter
 from ledger_api.anchoring.anchorer import Anchorer
+from ledger_api.api.read_connections import ReadConnections
 from ledger_api.catalog.loader import Catalog, default_catalog
 from ledger_api.chain.anchorer import ChainAnchorer
 from ledger_api.chain.connection import load_or_deploy, open_chain
@@ -227,6 +228,10 @@ class AppContext:
     rate_limiter: RateLimiter
     clock: Clock = time.time
     closers: list[Callable[[], None]] = field(default_factory=list)
+    reads: ReadConnections = field(init=False)  # the event loop's long-lived read connection
+
+    def __post_init__(self) -> None:
+        self.reads = ReadConnections(self.engine)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -245,6 +250,7 @@ class AppContext:
     def close(self) -> None:
         self.anchoring.stop()
         self.writer.close()
+        self.reads.close()
         for closer in reversed(self.closers):
             closer()
 

@@ -24,7 +24,6 @@ import orjson
 from eth_account.messages import encode_defunct
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import Connection
 
 from ledger_api.accesslog import ALLOWED, DENIED, NONCE_REPLAYED, EntryDraft, used_count
 from ledger_api.api.auth import authenticate, check_rate, claimed_address, resolve_role
@@ -331,7 +330,7 @@ class SubjectAccessGate:
         entry["checked_block"] = point.block_number
         used = 0
         if grant is not None and grant.max_uses:
-            with ctx.engine.connect() as conn:
+            with ctx.reads.connect() as conn:
                 used = used_count(conn, grant_id)
         for bit in categories:
             check = self._check(
@@ -436,7 +435,3 @@ class SubjectAccessGate:
                 "the agreement does not permit this purpose",
                 code=GrantCheck.PURPOSE_NOT_IN_AGREEMENT.code,
             )
-
-
-def read_connection(ctx: AppContext) -> Connection:
-    return ctx.engine.connect()

@@ -244,7 +244,7 @@ async def own_records(
     ctx = access.ctx
     bits = None if category is None else [ctx.catalog.category(category).bit]
     state = ctx.state()
-    with ctx.engine.connect() as conn:
+    with ctx.reads.connect() as conn:
         records = read_records(
             conn,
             ctx.keyrings.current(),
@@ -283,7 +283,7 @@ async def own_record_proof(
     access: OwnData,
 ) -> Response:
     try:
-        with access.ctx.engine.connect() as conn:
+        with access.ctx.reads.connect() as conn:
             proof = record_proof(conn, bytes.fromhex(record_uid[2:]))
         if proof.subject_id != access.subject_id:
             raise NotFoundError("no such record among yours", code="not_your_record")
