@@ -14,6 +14,7 @@ The lifespan starts the access-log anchoring loop and closes the context on shut
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -91,6 +92,11 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.start_background()
+        # Everything built so far (routes, schemas, catalog, chain and ORM metadata) lives as
+        # long as the process: move it out of the cyclic collector's generations, or every
+        # full collection re-scans it. Measured: about a tenth of the CPU of a gated read.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
