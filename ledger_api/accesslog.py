@@ -38,7 +38,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -100,10 +100,14 @@ class AppendResult:
     entry_hash: bytes
 
 
+# One encoder for every entry (json.dumps with arguments builds a new one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def canonical_entry(row: Any) -> bytes:
     """The bytes an entry's hash covers: its fields in a fixed order, as compact JSON."""
     at: datetime = row.at
-    fields = [
+    values = [
         int(row.id),
         at.astimezone(UTC).isoformat(timespec="microseconds"),
         row.actor,
@@ -119,7 +123,7 @@ def canonical_entry(row: Any) -> bytes:
         row.reason,
         None if row.response_hash is None else row.response_hash.hex(),
     ]
-    return json.dumps(fields, separators=(",", ":")).encode()
+    return _COMPACT_JSON.encode(values).encode()
 
 
 def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
@@ -181,6 +185,10 @@ class _Row:
     response_hash: bytes | None
 
 
+_ROW_FIELDS = tuple(f.name for f in fields(_Row))
+_INSERTED_COLUMNS = (*_ROW_FIELDS, "prev_hash", "entry_hash")
+
+
 class AccessLogWriter:
     """The one writer thread of this process: appends entries and reserves nonces."""
 
@@ -200,6 +208,14 @@ class AccessLogWriter:
         self._queue: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
         self._loop_batches: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._nonce_sql_cache: dict[int, str] = {}
+        dialect = engine.dialect
+        columns = [ACCESS_LOG.c[name] for name in _INSERTED_COLUMNS]
+        mark = "%s" if self._postgres else "?"
+        self._insert_sql = (
+            f"INSERT INTO {ACCESS_LOG.name} ({', '.join(c.name for c in columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})"
+        )
+        self._bind_processors = [c.type.bind_processor(dialect) for c in columns]
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -373,13 +389,23 @@ class AccessLogWriter:
                     response_hash=draft.response_hash if decision == ALLOWED else None,
                 )
                 entry_hash = chain_hash(prev_hash, canonical_entry(row))
-                rows.append({**row.__dict__, "prev_hash": prev_hash, "entry_hash": entry_hash})
+                rows.append(self._entry_params(row, prev_hash, entry_hash))
                 results.append(AppendResult(next_id, decision, reason, entry_hash))
                 prev_hash = entry_hash
                 next_id += 1
             if rows:
-                conn.execute(insert(ACCESS_LOG), rows)
+                # The driver's executemany with bound values prepared once per column: the
+                # Core insert re-processed every parameter dict on every append (measured at
+                # about a fifth of the writer's time).
+                conn.exec_driver_sql(self._insert_sql, rows)
         return results
+
+    def _entry_params(self, row: _Row, prev_hash: bytes, entry_hash: bytes) -> tuple[Any, ...]:
+        values = (*(getattr(row, name) for name in _ROW_FIELDS), prev_hash, entry_hash)
+        return tuple(
+            value if process is None or value is None else process(value)
+            for value, process in zip(values, self._bind_processors, strict=True)
+        )
 
     def _reserve_nonces(self, conn: Connection, jobs: list[_Job], now: int) -> list[bool]:
         """Reserve every nonce the batch carries, in job order: True when it was unused.

@@ -40,7 +40,7 @@ class AccessLogEntry(Base):
     reason: Mapped[str] = mapped_column(String(48))  # GrantCheck code, auth error code, or "ok"
     response_hash: Mapped[bytes | None] = mapped_column(Bytes, nullable=True)
     prev_hash: Mapped[bytes] = mapped_column(Bytes)
-    entry_hash: Mapped[bytes] = mapped_column(Bytes, unique=True)
+    entry_hash: Mapped[bytes] = mapped_column(Bytes)
     anchor_id: Mapped[int | None] = mapped_column(BigId, nullable=True, index=True)
 
 
