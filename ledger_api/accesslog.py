@@ -51,6 +51,7 @@ from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.api.models import REQUEST_NONCES
 from ledger_api.errors import ConflictError, LedgerError
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
+from ledger_api.store.wal import WalCheckpointer, disable_autocheckpoint
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +221,11 @@ class AccessLogWriter:
         self._start_lock = threading.Lock()
         self._closed = False
         self._last_prune = 0.0
+        # The writer thread's own connection. On SQLite its commits leave checkpoints to a
+        # background thread (``ledger_api.store.wal``): a checkpoint inside a commit made
+        # every request waiting on that commit wait for it too.
+        self._conn: Connection | None = None
+        self._checkpointer = WalCheckpointer(engine) if engine.dialect.name == "sqlite" else None
 
     # -- public ------------------------------------------------------------------------------
     def submit(self, draft: EntryDraft) -> concurrent.futures.Future[AppendResult]:
@@ -280,6 +286,8 @@ class AccessLogWriter:
         if thread is not None:
             self._queue.put(None)
             thread.join(timeout=10)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
     # -- thread ------------------------------------------------------------------------------
     def _enqueue(self, job: _Job | list[_Job]) -> None:
@@ -287,6 +295,8 @@ class AccessLogWriter:
             if self._closed:
                 raise LedgerError("the access log writer is closed", code="shutting_down")
             if self._thread is None:
+                if self._checkpointer is not None:
+                    self._checkpointer.start()
                 self._thread = threading.Thread(
                     target=self._run, name="access-log-writer", daemon=True
                 )
@@ -294,6 +304,12 @@ class AccessLogWriter:
         self._queue.put(job)
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._drop_connection()
+
+    def _serve(self) -> None:
         while True:
             first = self._queue.get()
             if first is None:
@@ -343,61 +359,85 @@ class AccessLogWriter:
     def _commit(self, jobs: list[_Job]) -> list[Any]:
         now = self.clock()
         at = datetime.fromtimestamp(now, UTC)
+        conn = self._connection()
+        try:
+            results = self._append(conn, jobs, now, at)
+            conn.commit()
+        except BaseException:
+            self._drop_connection()  # a failed statement may have left it unusable
+            raise
+        return results
+
+    def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is None:
+            conn = self.engine.connect()
+            conn.detach()  # the writer's own for life: never handed back to the pool
+            if self._checkpointer is not None:
+                disable_autocheckpoint(conn)
+            self._conn = conn
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken, or shutting down
+                conn.close()
+
+    def _append(self, conn: Connection, jobs: list[_Job], now: float, at: datetime) -> list[Any]:
+        """One batch in the open transaction of ``conn``; the caller commits."""
         results: list[Any] = []
-        with self.engine.begin() as conn:
-            if self._postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK_KEY})
-            last = conn.execute(
-                select(ACCESS_LOG.c.id, ACCESS_LOG.c.entry_hash)
-                .order_by(ACCESS_LOG.c.id.desc())
-                .limit(1)
-            ).first()
-            next_id, prev_hash = (last.id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
-            rows: list[dict[str, Any]] = []
-            allowed_in_batch: dict[int, int] = {}
-            fresh = iter(self._reserve_nonces(conn, jobs, int(now)))
-            for job in jobs:
-                if job.kind == "nonce":
-                    results.append(next(fresh))
-                    continue
-                draft: EntryDraft = job.payload
-                decision, reason = draft.decision, draft.reason
-                if draft.nonce is not None and not next(fresh):
-                    decision, reason = DENIED, NONCE_REPLAYED
-                if decision == ALLOWED and draft.max_uses and draft.grant_id is not None:
-                    used = used_count(conn, draft.grant_id) + allowed_in_batch.get(
-                        draft.grant_id, 0
-                    )
-                    if used >= draft.max_uses:
-                        decision, reason = DENIED, USAGE_CAP_REACHED
-                if decision == ALLOWED and draft.grant_id is not None:
-                    allowed_in_batch[draft.grant_id] = allowed_in_batch.get(draft.grant_id, 0) + 1
-                row = _Row(
-                    id=next_id,
-                    at=at,
-                    actor=draft.actor,
-                    actor_role=draft.actor_role,
-                    action=draft.action,
-                    subject_id=draft.subject_id,
-                    category=draft.category,
-                    purpose=draft.purpose,
-                    level=draft.level,
-                    grant_id=draft.grant_id,
-                    checked_block=draft.checked_block,
-                    decision=decision,
-                    reason=reason,
-                    response_hash=draft.response_hash if decision == ALLOWED else None,
-                )
-                entry_hash = chain_hash(prev_hash, canonical_entry(row))
-                rows.append(self._entry_params(row, prev_hash, entry_hash))
-                results.append(AppendResult(next_id, decision, reason, entry_hash))
-                prev_hash = entry_hash
-                next_id += 1
-            if rows:
-                # The driver's executemany with bound values prepared once per column: the
-                # Core insert re-processed every parameter dict on every append (measured at
-                # about a fifth of the writer's time).
-                conn.exec_driver_sql(self._insert_sql, rows)
+        if self._postgres:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK_KEY})
+        last = conn.execute(
+            select(ACCESS_LOG.c.id, ACCESS_LOG.c.entry_hash)
+            .order_by(ACCESS_LOG.c.id.desc())
+            .limit(1)
+        ).first()
+        next_id, prev_hash = (last.id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
+        rows: list[tuple[Any, ...]] = []
+        allowed_in_batch: dict[int, int] = {}
+        fresh = iter(self._reserve_nonces(conn, jobs, int(now)))
+        for job in jobs:
+            if job.kind == "nonce":
+                results.append(next(fresh))
+                continue
+            draft: EntryDraft = job.payload
+            decision, reason = draft.decision, draft.reason
+            if draft.nonce is not None and not next(fresh):
+                decision, reason = DENIED, NONCE_REPLAYED
+            if decision == ALLOWED and draft.max_uses and draft.grant_id is not None:
+                used = used_count(conn, draft.grant_id) + allowed_in_batch.get(draft.grant_id, 0)
+                if used >= draft.max_uses:
+                    decision, reason = DENIED, USAGE_CAP_REACHED
+            if decision == ALLOWED and draft.grant_id is not None:
+                allowed_in_batch[draft.grant_id] = allowed_in_batch.get(draft.grant_id, 0) + 1
+            row = _Row(
+                id=next_id,
+                at=at,
+                actor=draft.actor,
+                actor_role=draft.actor_role,
+                action=draft.action,
+                subject_id=draft.subject_id,
+                category=draft.category,
+                purpose=draft.purpose,
+                level=draft.level,
+                grant_id=draft.grant_id,
+                checked_block=draft.checked_block,
+                decision=decision,
+                reason=reason,
+                response_hash=draft.response_hash if decision == ALLOWED else None,
+            )
+            entry_hash = chain_hash(prev_hash, canonical_entry(row))
+            rows.append(self._entry_params(row, prev_hash, entry_hash))
+            results.append(AppendResult(next_id, decision, reason, entry_hash))
+            prev_hash = entry_hash
+            next_id += 1
+        if rows:
+            # The driver's executemany with bound values prepared once per column: the
+            # Core insert re-processed every parameter dict on every append (measured at
+            # about a fifth of the writer's time).
+            conn.exec_driver_sql(self._insert_sql, rows)
         return results
 
     def _entry_params(self, row: _Row, prev_hash: bytes, entry_hash: bytes) -> tuple[Any, ...]:

@@ -1,0 +1,76 @@
+"""SQLite WAL checkpoints run in the background, not inside the access-log writer's commits."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sqlalchemy import text
+
+from ledger_api.accesslog import AccessLogWriter, EntryDraft
+from ledger_api.store.db import make_engine, migrate
+from ledger_api.store.wal import WalCheckpointer, disable_autocheckpoint
+
+WAIT_S = 30  # a bound on waiting for the background thread, not a timing assertion
+
+
+def _draft(n: int) -> EntryDraft:
+    return EntryDraft(
+        actor="0x" + "ab" * 20,
+        actor_role="institution",
+        action="records",
+        decision="allowed",
+        reason="ok",
+        subject_id=n.to_bytes(32, "big"),
+        nonce=("0x" + "ab" * 20, f"nonce-{n:08d}"),
+    )
+
+
+def test_the_access_log_writer_never_checkpoints_inside_its_commits(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    writer = AccessLogWriter(engine)
+    try:
+        assert [writer.append(_draft(n)).entry_id for n in range(3)] == [1, 2, 3]
+        conn = writer._conn  # the writer thread's own connection
+        assert conn is not None
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+        conn.rollback()
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path: Path) -> None:
+    path = tmp_path / "wal.sqlite"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE blobs (id INTEGER PRIMARY KEY, data BLOB)"))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").all()
+    before = path.stat().st_size
+
+    writer = engine.connect()
+    writer.detach()  # keeps its pragma away from the pool
+    disable_autocheckpoint(writer)
+    for i in range(50):  # 50 commits of 40 KiB: they stay in the log until checkpointed
+        writer.execute(text("INSERT INTO blobs (data) VALUES (:d)"), {"d": bytes([i]) * 40_960})
+        writer.commit()
+    assert path.stat().st_size == before
+
+    checkpointer = WalCheckpointer(engine, interval_s=0.01)
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while path.stat().st_size < before + 50 * 40_960 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert path.stat().st_size >= before + 50 * 40_960
+    finally:
+        checkpointer.close()
+        writer.close()
+        engine.dispose()
+    reopened = make_engine(f"sqlite:///{path}")
+    with reopened.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM blobs")).scalar_one() == 50
+    reopened.dispose()
