@@ -1,23 +1,38 @@
 """Bulk inserts and ``IN`` look-ups without an ORM object (or even a dict) per row.
 
-On SQLite the statements go to the driver with plain tuples: inserts are compiled once from the
-Core ``insert()`` and handed to ``executemany`` (~3x faster than SQLAlchemy's per-row parameter
-processing), and look-ups by a list of keys use one ``IN (?, ?, ...)`` statement per chunk
-instead of SQLAlchemy's per-call expansion of the bound list. Other backends use Core
-``insert()`` executemany (insertmanyvalues) and ``column.in_()``.
+On SQLite the statements go to the driver directly: inserts are multi-row ``INSERT .. VALUES
+(?, ..), (?, ..)`` statements of up to ``INSERT_ROWS`` rows each, and look-ups by a list of
+keys use one ``IN (?, ?, ...)`` statement per chunk instead of SQLAlchemy's per-call
+expansion of the bound list. Two properties of Python's ``sqlite3`` module make this pay:
 
-Only columns whose values the driver takes as they are (bytes, int, str) may go through here.
+* ``executemany`` releases the GIL around every row's step: while another thread of the
+  process runs Python, each row then waits for the GIL (tens of seconds per 100k rows). One
+  multi-row statement releases it once, for the whole chunk, so other threads run meanwhile.
+* a ``bytes`` parameter goes through the adapter registry (a tuple, a dict look-up and two
+  attribute look-ups per value); ``bytearray`` is bound directly. Both bind as the same BLOB,
+  so values are handed over as ``bytearray``: about 40% less CPU on 100k ~1 KiB records.
+
+Other backends use Core ``insert()`` executemany (insertmanyvalues) and ``column.in_()``.
+
+Only columns whose values the driver takes as they are (bytes, int, str, None) may go through
+here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Column, Connection, Table, insert, select
 
 # Keys per look-up statement: well under SQLite's 32766 variables and PostgreSQL's 65535.
 IN_CHUNK = 2000
+# Rows per multi-row INSERT on SQLite (fewer when the columns would pass the variable limit).
+INSERT_ROWS = 500
+# SQLITE_MAX_VARIABLE_NUMBER of SQLite before 3.32; newer libraries report their own limit.
+_OLD_VARIABLE_LIMIT = 999
 
 
 def bulk_insert(
@@ -26,9 +41,34 @@ def bulk_insert(
     if not rows:
         return
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(insert_sql(conn, table, columns), list(rows))
+        _sqlite_insert(conn, table, columns, rows)
         return
     conn.execute(insert(table), [dict(zip(columns, r, strict=True)) for r in rows])
+
+
+def _sqlite_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    width = len(columns)
+    per = max(1, min(INSERT_ROWS, _variable_limit(conn) // width))
+    first = insert_sql(conn, table, columns)  # INSERT .. VALUES (?, ..): the first row
+    more = ", (" + ", ".join("?" * width) + ")"  # each further row
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        sql = first + more * (len(part) - 1)
+        conn.exec_driver_sql(sql, as_blobs(chain.from_iterable(part)))
+
+
+def as_blobs(values: Iterable[Any]) -> tuple[Any, ...]:
+    """The values as the SQLite driver binds them fastest (``bytes`` as ``bytearray``)."""
+    return tuple([bytearray(v) if type(v) is bytes else v for v in values])
+
+
+def _variable_limit(conn: Connection) -> int:
+    driver = conn.connection.driver_connection
+    if isinstance(driver, sqlite3.Connection):
+        return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    return _OLD_VARIABLE_LIMIT
 
 
 def insert_sql(conn: Connection, table: Table, columns: Sequence[str]) -> str:
@@ -61,7 +101,7 @@ def select_in(
         for i in range(0, len(values), chunk):
             part = values[i : i + chunk]
             sql = head + "(" + ",".join("?" * len(part)) + ")"
-            found.extend(conn.exec_driver_sql(sql, tuple(part)).fetchall())
+            found.extend(conn.exec_driver_sql(sql, as_blobs(part)).fetchall())
         return found
     for i in range(0, len(values), chunk):
         part = list(values[i : i + chunk])
