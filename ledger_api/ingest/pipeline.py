@@ -333,9 +333,7 @@ class Ingestor:
             batch_id, provider, cat, checked.prepared, rejected, checked.duplicates, progress
         )
         self._fault("stored")
-        state = self._load_batch(batch_id)
-        if state is not None and state["state"] == BatchState.STORED:
-            self._anchor(batch_id)
+        self._anchor(batch_id, just_stored=True)  # no-op if nothing was new (state EMPTY)
         return self._result(batch_id, rejected=rejected, already_known=existing is not None)
 
     def resume_pending(self, progress: Progress | None = None) -> list[IngestResult]:
@@ -590,7 +588,14 @@ class Ingestor:
         )
         return refused
 
-    def _anchor(self, batch_id: bytes) -> None:
+    def _anchor(self, batch_id: bytes, *, just_stored: bool = False) -> None:
+        """Anchor a stored batch's root, or record the anchor a crash left unrecorded.
+
+        ``just_stored``: this call committed the batch a moment ago, so its root (over fresh
+        random salts) cannot be on chain unless a concurrent ``resume_pending`` anchored it
+        since; then the anchorer refuses the second anchor (ConflictError) and the check after
+        sending finds the first. Asking the chain first is for batches a crash left behind.
+        """
         with self.engine.connect() as conn:
             batch = conn.execute(
                 select(
@@ -603,7 +608,8 @@ class Ingestor:
             raise IntegrityError(f"batch 0x{batch_id.hex()} is {batch.state} without a root")
         root: bytes = batch.root
         receipt: AnchorReceipt | None = None
-        on_chain = self.anchorer.anchored(root)
+        fresh = just_stored and batch.state == BatchState.STORED
+        on_chain = None if fresh else self.anchorer.anchored(root)
         if on_chain is None:
             if batch.state == BatchState.STORED:
                 self._set_state(batch_id, BatchState.ANCHOR_SENT)

@@ -245,3 +245,21 @@ def test_a_crash_while_storing_in_ingest_many_is_raised_and_resumed(
     [resumed] = Ingestor(engine, anchorer, settings).resume_pending()
     assert resumed.state == BatchState.ANCHORED and _count(engine) == 4
     assert verify_database(engine, anchorer).clean
+
+
+def test_a_batch_anchored_by_a_concurrent_resume_is_not_anchored_twice(
+    engine, anchorer, settings
+) -> None:  # type: ignore[no-untyped-def]
+    # The ingest that stored the batch sends its anchor without asking the chain first; a
+    # resume that anchored the root just before makes the anchorer refuse the second one.
+    def resume_meanwhile(at: str) -> None:
+        if at == "anchor_sent":
+            [resumed] = Ingestor(engine, anchorer, settings).resume_pending()
+            assert resumed.state == BatchState.ANCHORED
+
+    result = Ingestor(engine, anchorer, settings, fault_hook=resume_meanwhile).ingest(
+        "henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(3)]), fmt="jsonl"
+    )
+    assert result.state == BatchState.ANCHORED and result.anchor_sequence == 1
+    assert anchorer.calls == 2 and len(anchorer) == 1  # the second anchor was refused
+    assert verify_database(engine, anchorer).clean
