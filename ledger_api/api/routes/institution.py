@@ -24,6 +24,7 @@ from ledger_api.api.gate_params import (
     SUBJECT,
     gate_parameters,
 )
+from ledger_api.api.gate_route import GatedRoute
 from ledger_api.api.problems import PROBLEMS
 from ledger_api.api.reading import ReadRecord, read_records
 from ledger_api.api.schemas import CreditReport, RecordsPage, Score, Verification
@@ -32,7 +33,10 @@ from ledger_api.chain.types import AccessLevel
 from ledger_api.saferoom import scorecard
 
 router = APIRouter(
-    prefix="/v1/institution/subjects/{subject}", tags=["institution"], responses=PROBLEMS
+    prefix="/v1/institution/subjects/{subject}",
+    tags=["institution"],
+    responses=PROBLEMS,
+    route_class=GatedRoute,  # every route here takes only its gate's Access
 )
 
 ReportAccess = Annotated[Access, Depends(SubjectAccessGate("report"))]
