@@ -10,8 +10,9 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from json.scanner import make_scanner
 from typing import Any, Literal
+
+import orjson
 
 from ledger_api.errors import InputError
 
@@ -45,9 +46,12 @@ def parse_rows(data: bytes, fmt: Format) -> Iterator[ParsedRow]:
         raise InputError(f"unknown batch format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-# The C scanner behind ``json.loads``, called directly for lines that are exactly one object
-# (the norm); anything else takes the ``json.loads`` path and gets its exact error message.
-_scan_object = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+# Lines that are one flat object (the norm) are parsed by orjson (about 4x faster than the
+# json module). It is trusted only where it returns what ``json.loads`` returns: values that
+# are strings, integers, booleans or null (orjson turns integers beyond 64 bits into floats,
+# so any float, and any nested value, goes to ``json.loads``), and anything orjson refuses
+# (NaN, lone surrogates, ...) is parsed by ``json.loads``, which also words the errors.
+_PLAIN_VALUES = frozenset({str, int, bool, type(None)})
 
 
 def _parse_jsonl(text: str) -> Iterator[ParsedRow]:
@@ -65,15 +69,16 @@ def jsonl_lines(data: bytes) -> list[str]:
 def parse_jsonl_lines(lines: list[str], first: int) -> Iterator[ParsedRow]:
     """Parse JSON lines numbered from ``first`` (a slice of ``jsonl_lines``)."""
     loads = json.loads
-    scan = _scan_object
+    fast_loads = orjson.loads
+    plain = _PLAIN_VALUES.issuperset
     for number, line in enumerate(lines, start=first):
         if line[:1] == "{" and line[-1:] == "}":
             try:
-                value, end = scan(line, 0)
-            except (ValueError, StopIteration):
+                value = fast_loads(line)
+            except ValueError:  # orjson.JSONDecodeError
                 pass
             else:
-                if end == len(line):
+                if plain(map(type, value.values())):
                     yield number, value, None
                     continue
         if not line.strip():
