@@ -1,0 +1,91 @@
+"""The bulk insert and IN look-up helpers return exactly what plain SQLAlchemy statements do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+)
+
+from ledger_api.store.bulk import INSERT_ROWS, bulk_insert, select_in
+from ledger_api.store.types import Bytes, UTCDateTime
+
+_METADATA = MetaData()
+_ITEMS = Table(
+    "bulk_items",
+    _METADATA,
+    Column("id", Integer, primary_key=True),
+    Column("key", Bytes, nullable=False, unique=True),
+    Column("blob", Bytes),
+    Column("text", String(64)),
+    Column("number", BigInteger),
+)
+_COLUMNS = ("key", "blob", "text", "number")
+
+
+@pytest.fixture
+def table(engine: Engine) -> Iterator[Table]:
+    _METADATA.create_all(engine)
+    yield _ITEMS
+    _METADATA.drop_all(engine)
+
+
+def _rows(count: int) -> list[tuple[Any, ...]]:
+    odd: list[tuple[Any, ...]] = [
+        (b"k-none", None, None, None),
+        (b"k-empty", b"", "", 0),
+        (b"k-\x00", b"\x00\xff\x00", 'quote " backslash \\ tab \t nul-free', 2**63 - 1),
+        (b"k-unicode", bytes(range(256)), "中原银行 \u2028 é", -(2**63)),
+    ]
+    return odd + [(f"k-{i}".encode(), i.to_bytes(4, "big"), f"t{i}", i) for i in range(count)]
+
+
+def test_bulk_insert_and_select_in_round_trip_every_value(engine: Engine, table: Table) -> None:
+    rows = _rows(2 * INSERT_ROWS + 7)  # full statements and a short last one
+    with engine.begin() as conn:
+        bulk_insert(conn, table, _COLUMNS, rows)
+        bulk_insert(conn, table, _COLUMNS, [])
+    with engine.connect() as conn:
+        stored = [tuple(r) for r in conn.execute(select(*[table.c[c] for c in _COLUMNS]))]
+        assert sorted(stored) == sorted(rows)
+        wanted = [r[0] for r in rows[::3]] + [b"absent"]
+        found = select_in(
+            conn, table, [table.c[c] for c in _COLUMNS], table.c.key, wanted, chunk=50
+        )
+    assert sorted(found) == sorted(r for r in rows if r[0] in wanted)
+    assert all(type(v) is bytes for r in found for v in r[:2] if v is not None)
+
+
+def test_select_in_falls_back_to_plain_rows_for_other_column_types(
+    engine: Engine, table: Table
+) -> None:
+    metadata = MetaData()
+    stamped = Table(
+        "bulk_stamped",
+        metadata,
+        Column("key", Bytes, primary_key=True),
+        Column("at", UTCDateTime),
+    )
+    metadata.create_all(engine)
+    try:
+        at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+        with engine.begin() as conn:
+            conn.execute(stamped.insert(), [{"key": b"a", "at": at}, {"key": b"b", "at": at}])
+        with engine.connect() as conn:
+            found = select_in(conn, stamped, [stamped.c.key], stamped.c.key, [b"a", b"c"])
+            assert found == [(b"a",)]
+            found = select_in(conn, stamped, [stamped.c.at], stamped.c.key, [b"b"])
+            assert len(found) == 1
+    finally:
+        metadata.drop_all(engine)
