@@ -6,6 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, select, update
@@ -116,6 +117,21 @@ class DataKeyCache:
             self._entries.clear()
 
 
+@dataclass(frozen=True)
+class SubjectKeys:
+    """What :meth:`SubjectKeyring.keys_for` found or created for a set of subjects."""
+
+    ciphers: dict[bytes, AESGCM]
+    shredded: set[bytes]
+    new_subjects: list[dict[str, Any]]  # ``subjects`` rows still to insert
+
+
+def insert_subjects(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert new subjects' rows (from :class:`SubjectKeys`) in the caller's transaction."""
+    if rows:
+        conn.execute(_SUBJECTS.insert(), rows)
+
+
 class SubjectKeyring:
     """Unwrapped per-subject AES-GCM objects, cached for the life of this keyring.
 
@@ -190,18 +206,16 @@ class SubjectKeyring:
     def is_shredded(self, subject_id: bytes) -> bool:
         return subject_id in self._shredded
 
-    def ensure(
-        self, conn: Connection, subjects: Mapping[bytes, str]
-    ) -> tuple[dict[bytes, AESGCM], set[bytes]]:
+    def keys_for(self, conn: Connection, subjects: Mapping[bytes, str]) -> SubjectKeys:
         """Keys for ``subjects`` (subject id -> USCC), creating new subjects' keys.
 
-        Returns the ciphers and the set of shredded subjects (which get no new key: a
-        shredded subject's data stays erased). New subject rows are inserted on ``conn``
-        in the caller's transaction; they reach the shared cache only once read back by a
-        later keyring (the transaction may still roll back).
+        Reads only: the rows of new subjects come back in ``new_subjects``, for the caller to
+        insert in the transaction that stores what they encrypt (keys that were never stored
+        encrypt nothing stored). Shredded subjects get no new key: their data stays erased.
+        New keys reach the shared cache only once read back by a later keyring.
         """
         self.load(conn, subjects)
-        new_rows = []
+        new_rows: list[dict[str, Any]] = []
         now = utcnow()
         master = self.master
         cache = self._cache
@@ -223,10 +237,11 @@ class SubjectKeyring:
             )
             cache[subject_id] = aead
             self._raw[subject_id] = data_key
-        if new_rows:
-            conn.execute(_SUBJECTS.insert(), new_rows)
-        ciphers = {s: cache[s] for s in subjects if s in cache}
-        return ciphers, {s for s in subjects if s in shredded}
+        return SubjectKeys(
+            ciphers={s: cache[s] for s in subjects if s in cache},
+            shredded={s for s in subjects if s in shredded},
+            new_subjects=new_rows,
+        )
 
     def raw_keys(self, subject_ids: Iterable[bytes]) -> dict[bytes, bytes]:
         """The raw data keys of cached subjects (to seal in a worker process; keep secret)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,13 +30,14 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
 from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind, AnchorReceipt
 from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog, Category, default_catalog
-from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring
+from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring, insert_subjects
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, jsonl_lines, parse_rows
 from ledger_api.ingest.validate import RowError, RowValidator
@@ -155,6 +157,33 @@ class _Checked:
     duplicates: int
 
 
+@dataclass
+class _Sealed:
+    """A batch's new records, encrypted and hashed, ready to be written (nothing written)."""
+
+    records: list[tuple[Any, ...]]  # _RECORD_COLUMNS, in leaf order
+    root: bytes | None
+    manifest: bytes | None  # record uids in leaf order
+    new_subjects: list[dict[str, Any]]  # keys created for the batch, stored with it
+    duplicates: int
+    refused: list[RowError]  # rows of crypto-shredded subjects
+
+
+@dataclass
+class _Stored:
+    """A batch after storing: what anchoring and reporting it still need."""
+
+    batch_id: bytes
+    rejected: list[RowError]
+    known: bool  # the batch id was seen before
+    resubmitted: bool  # ... past storing: nothing was stored now
+    unanchored: bool  # its root may still need anchoring
+
+
+def _nothing() -> None:
+    pass
+
+
 def batch_id_of(provider: str, category: Category, catalog_version: int, data: bytes) -> bytes:
     """Content hash identifying a batch: same bytes from the same provider, same id."""
     h = hashlib.sha256(b"ccl/batch/v1\x00")
@@ -249,7 +278,7 @@ class Ingestor:
         """
         with self._pool_for(_row_estimate(data)):
             checked = self._check(provider, category, data, fmt, source_name)
-            return self._finish(checked, progress)
+            return self._finish(self._store_batch(checked, progress, _nothing))
 
     def ingest_many(
         self,
@@ -261,12 +290,22 @@ class Ingestor:
     ) -> list[IngestResult]:
         """Ingest ``(category, data)`` batches in order, each exactly as :meth:`ingest` would.
 
-        While one batch is stored and anchored (on a writer thread; SQLite and the network
-        release the GIL), the next one is parsed and validated. Stops at the first batch
-        that raises, after the batches before it are finished. ``progress`` counts batches.
+        Overlapped on a writer thread (SQLite, the pool's pipes and the network release the
+        GIL): while one batch is stored, the next one is parsed and validated; the batch
+        stored before it is anchored while its records are sealed. With a process pool, the
+        next batch is validated only once this one's sealing is queued, so the pool never
+        makes the writer wait behind work it does not need yet. Stops at the first batch that
+        raises, after the batches before it are finished. ``progress`` counts batches.
         """
         items = list(batches)
         results: list[IngestResult] = []
+
+        def finished(done: list[IngestResult]) -> None:
+            for result in done:
+                results.append(result)
+                if progress is not None:
+                    progress(len(results), len(items))
+
         if progress is not None:
             progress(0, len(items))
         largest = max((_row_estimate(data) for _c, data in items), default=0)
@@ -274,22 +313,27 @@ class Ingestor:
             self._pool_for(largest),
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="ccl-ingest-writer") as writer,
         ):
-            storing: Future[IngestResult] | None = None
-            for category, data in items:
-                source_name = data.name if isinstance(data, Path) else None
-                try:
-                    checked = self._check(provider, category, data, fmt, source_name)
-                finally:
-                    if storing is not None:
-                        results.append(storing.result())
-                        storing = None
-                        if progress is not None:
-                            progress(len(results), len(items))
-                storing = writer.submit(self._finish, checked, None)
-            if storing is not None:
-                results.append(storing.result())
-                if progress is not None:
-                    progress(len(results), len(items))
+            behind = _AnchorBehind(self)
+            storing: Future[list[IngestResult]] | None = None
+            sealing_queued = threading.Event()
+            sealing_queued.set()
+            try:
+                for category, data in items:
+                    sealing_queued.wait()
+                    source_name = data.name if isinstance(data, Path) else None
+                    try:
+                        checked = self._check(provider, category, data, fmt, source_name)
+                    finally:
+                        if storing is not None:
+                            finished(storing.result())
+                            storing = None
+                    sealing_queued = threading.Event()
+                    storing = writer.submit(behind.store, checked, sealing_queued.set)
+                if storing is not None:
+                    finished(storing.result())
+            finally:
+                # The last batch stored is anchored even when a later one fails to validate.
+                finished(writer.submit(behind.flush).result())
         return results
 
     def _check(
@@ -316,25 +360,33 @@ class Ingestor:
         rows_total, prepared, rejected, duplicates = self._validate(provider, cat, data, fmt)
         return _Checked(provider, cat, batch_id, rows_total, prepared, rejected, duplicates)
 
-    def _finish(self, checked: _Checked, progress: Progress | None) -> IngestResult:
-        """Store and anchor a checked batch, or finish / report it when it is known."""
-        batch_id, provider, cat = checked.batch_id, checked.provider, checked.category
-        rejected = checked.rejected
+    def _store_batch(
+        self, checked: _Checked, progress: Progress | None, while_sealing: Callable[[], None]
+    ) -> _Stored:
+        """Store a checked batch's new records, or find it known; ``_finish`` anchors it.
+
+        ``while_sealing`` runs once, while the pool seals (or just before sealing here).
+        """
+        batch_id = checked.batch_id
         existing = self._load_batch(batch_id)
         if existing is not None and existing["state"] != BatchState.VALIDATED:
-            if existing["state"] in (BatchState.STORED, BatchState.ANCHOR_SENT):
-                self._anchor(batch_id)
-            return self._result(batch_id, rejected=rejected, resubmitted=True)
-
-        if existing is None:
-            self._insert_validated(batch_id, provider, cat, checked.rows_total, len(rejected))
-        self._fault("validated")
-        self._store(
-            batch_id, provider, cat, checked.prepared, rejected, checked.duplicates, progress
-        )
+            while_sealing()
+            unanchored = existing["state"] in (BatchState.STORED, BatchState.ANCHOR_SENT)
+            return _Stored(batch_id, checked.rejected, True, True, unanchored)
+        rejected = self._store(checked, existing is None, progress, while_sealing)
         self._fault("stored")
-        self._anchor(batch_id, just_stored=True)  # no-op if nothing was new (state EMPTY)
-        return self._result(batch_id, rejected=rejected, already_known=existing is not None)
+        return _Stored(batch_id, rejected, existing is not None, False, True)
+
+    def _finish(self, stored: _Stored) -> IngestResult:
+        """Anchor a stored batch (if it needs it) and report it."""
+        if stored.unanchored:
+            self._anchor(stored.batch_id, just_stored=not stored.resubmitted)
+        return self._result(
+            stored.batch_id,
+            rejected=stored.rejected,
+            already_known=stored.known,
+            resubmitted=stored.resubmitted,
+        )
 
     def resume_pending(self, progress: Progress | None = None) -> list[IngestResult]:
         """Finish every batch a crash left between states; returns their results.
@@ -417,23 +469,21 @@ class Ingestor:
             prepared.append(item)
         return total, prepared, rejected, duplicates
 
-    def _insert_validated(
-        self, batch_id: bytes, provider: str, cat: Category, total: int, rejected: int
-    ) -> None:
+    def _insert_validated(self, checked: _Checked) -> None:
         now = utcnow()
         try:
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(_BATCHES).values(
-                        batch_id=batch_id,
-                        provider=provider,
-                        category=cat.bit,
+                        batch_id=checked.batch_id,
+                        provider=checked.provider,
+                        category=checked.category.bit,
                         catalog_version=self.catalog.version,
                         state=BatchState.VALIDATED,
-                        rows_total=total,
+                        rows_total=checked.rows_total,
                         rows_accepted=0,
                         rows_duplicate=0,
-                        rows_rejected=rejected,
+                        rows_rejected=len(checked.rejected),
                         leaf_count=0,
                         created_at=now,
                         updated_at=now,
@@ -441,61 +491,55 @@ class Ingestor:
                 )
         except SQLIntegrityError:
             raise ConflictError(
-                f"batch 0x{batch_id.hex()} is being ingested concurrently; retry",
+                f"batch 0x{checked.batch_id.hex()} is being ingested concurrently; retry",
                 code="batch_in_progress",
             ) from None
 
     def _store(
         self,
-        batch_id: bytes,
-        provider: str,
-        cat: Category,
-        prepared: list[_Prepared],
-        rejected: list[RowError],
-        duplicates: int,
+        checked: _Checked,
+        new_batch: bool,
         progress: Progress | None,
-    ) -> None:
-        attempts = 2  # a concurrent ingest may create one of our subjects first
+        while_sealing: Callable[[], None],
+    ) -> list[RowError]:
+        """Seal and store the batch's new records; returns every rejected row, in row order.
+
+        Sealing only reads (existing records, subjects' keys); new subjects' keys, the records
+        and the batch's root are then written in one transaction.
+        """
+        attempts = 2  # a concurrent ingest may store one of our subjects or records first
         for attempt in range(attempts):
+            sealed = self._seal(checked, progress, while_sealing)
+            if attempt == 0:
+                if new_batch:
+                    self._insert_validated(checked)
+                self._fault("validated")
             try:
                 with self.engine.begin() as conn:
-                    refused = self._store_in(
-                        conn, batch_id, provider, cat, prepared, len(rejected), duplicates, progress
-                    )
-                rejected.extend(refused)
-                rejected.sort(key=lambda e: e.row)
-                return
+                    self._write(conn, checked, sealed, progress)
             except SQLIntegrityError:
                 if attempt == attempts - 1:
                     raise
+                continue
+            return sorted(checked.rejected + sealed.refused, key=lambda e: e.row)
+        raise AssertionError("unreachable")
 
-    def _store_in(
-        self,
-        conn: Connection,
-        batch_id: bytes,
-        provider: str,
-        cat: Category,
-        prepared: list[_Prepared],
-        rejected_count: int,
-        duplicates: int,
-        progress: Progress | None,
-    ) -> list[RowError]:
-        batch = conn.execute(
-            select(_BATCHES.c.state).where(_BATCHES.c.batch_id == batch_id)
-        ).scalar_one_or_none()
-        if batch != BatchState.VALIDATED:
-            raise ConflictError(f"batch 0x{batch_id.hex()} changed state concurrently")
-        total = len(prepared)
-        already = _existing_uids(conn, [p[_UID] for p in prepared])
-        fresh = [p for p in prepared if p[_UID] not in already] if already else list(prepared)
-        duplicates += total - len(fresh)
+    def _seal(
+        self, checked: _Checked, progress: Progress | None, while_sealing: Callable[[], None]
+    ) -> _Sealed:
+        """Encrypt and hash the batch's new records (reads the database, writes nothing)."""
+        prepared = checked.prepared
         keyring = SubjectKeyring(self._master, self._data_keys)
-        ciphers, shredded = keyring.ensure(conn, {p[_SID]: p[_USCC] for p in fresh})
+        with self.engine.connect() as conn:
+            already = _existing_uids(conn, [p[_UID] for p in prepared])
+            fresh = [p for p in prepared if p[_UID] not in already] if already else list(prepared)
+            keys = keyring.keys_for(conn, {p[_SID]: p[_USCC] for p in fresh})
+        duplicates = checked.duplicates + len(prepared) - len(fresh)
         refused: list[RowError] = []
-        if shredded:
+        if keys.shredded:
             kept = []
             for p in fresh:
-                if p[_SID] in shredded:
+                if p[_SID] in keys.shredded:
                     refused.append(
                         RowError(p[_ROW], "subject was crypto-shredded; no new records accepted")
                     )
@@ -505,15 +549,51 @@ class Ingestor:
         # Leaf order = subject order: the subject index then grows sequentially per batch.
         fresh.sort(key=itemgetter(_SID))
         n = len(fresh)
-        work = 2 * n  # sealing + storing
         if progress is not None:
-            progress(0, work)
-        step = max(self.chunk_size, 1)
-
-        # Seal and hash: the hot loop, no ORM objects, one urandom call for all salts/nonces
-        # (drawn here even when a pool seals, so both paths store the same bytes).
+            progress(0, 2 * n)  # sealing + storing
+        # One urandom call for all salts/nonces (drawn here even when a pool seals, so both
+        # paths store the same bytes).
         randomness = os.urandom(44 * n)
         items = [(p[_UID], p[_SID], p[6]) for p in fresh]
+        salts, sealed_values, leaves = self._seal_items(
+            keyring, keys.ciphers, items, randomness, checked.category.bit, progress, while_sealing
+        )
+        root: bytes | None = None
+        records: list[tuple[Any, ...]] = []
+        if n:
+            tree = MerkleTree(leaves)
+            root = tree.root
+            batch_id, provider, bit = checked.batch_id, checked.provider, checked.category.bit
+            records = [
+                (p[_UID], batch_id, i, provider, bit, p[_SID], p[4], p[5], salt, value, proof)
+                for i, (p, salt, value, proof) in enumerate(
+                    zip(fresh, salts, sealed_values, tree.packed_proofs(), strict=True)
+                )
+            ]
+            if progress is not None:
+                progress(n, 2 * n)
+        return _Sealed(
+            records=records,
+            root=root,
+            manifest=b"".join(p[_UID] for p in fresh) if n else None,
+            new_subjects=keys.new_subjects,
+            duplicates=duplicates,
+            refused=refused,
+        )
+
+    def _seal_items(
+        self,
+        keyring: SubjectKeyring,
+        ciphers: dict[bytes, AESGCM],
+        items: list[tuple[bytes, bytes, bytes]],
+        randomness: bytes,
+        bit: int,
+        progress: Progress | None,
+        while_sealing: Callable[[], None],
+    ) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        """Salts, sealed values and leaves of ``items``: in the pool if there is one and the
+        batch is large, else here, in chunks (with progress)."""
+        n = len(items)
         salts: list[bytes] = []
         sealed_values: list[bytes] = []
         leaves: list[bytes] = []
@@ -523,70 +603,69 @@ class Ingestor:
             futures = [
                 pool.submit(
                     seal_chunk,
-                    keyring.raw_keys({p[_SID] for p in fresh[i : i + size]}),
+                    keyring.raw_keys({item[1] for item in items[i : i + size]}),
                     items[i : i + size],
                     randomness[44 * i : 44 * (i + size)],
-                    cat.bit,
+                    bit,
                 )
                 for i in range(0, n, size)
             ]
+            while_sealing()
             for future in futures:
                 part = future.result()
                 salts += part[0]
                 sealed_values += part[1]
                 leaves += part[2]
             if progress is not None and n:
-                progress(n, work)
-        else:
-            for start in range(0, n, step):
-                end = min(start + step, n)
-                part = seal_rows(
-                    ciphers.__getitem__, items[start:end], randomness[44 * start : 44 * end],
-                    cat.bit,
-                )  # fmt: skip
-                salts += part[0]
-                sealed_values += part[1]
-                leaves += part[2]
-                if progress is not None and end < n:
-                    progress(end, work)
-        provider_bit = cat.bit
-        rows: list[tuple[Any, ...]] = [
-            (p[_UID], batch_id, i, provider, provider_bit, p[_SID], p[4], p[5], salt, sealed)
-            for i, (p, salt, sealed) in enumerate(zip(fresh, salts, sealed_values, strict=True))
-        ]
+                progress(n, 2 * n)
+            return salts, sealed_values, leaves
+        while_sealing()
+        step = max(self.chunk_size, 1)
+        for start in range(0, n, step):
+            end = min(start + step, n)
+            part = seal_rows(
+                ciphers.__getitem__, items[start:end], randomness[44 * start : 44 * end], bit
+            )
+            salts += part[0]
+            sealed_values += part[1]
+            leaves += part[2]
+            if progress is not None and end < n:
+                progress(end, 2 * n)
+        return salts, sealed_values, leaves
 
-        root: bytes | None = None
-        if n:
-            tree = MerkleTree(leaves)
-            root = tree.root
-            proofs = tree.packed_proofs()
+    def _write(
+        self, conn: Connection, checked: _Checked, sealed: _Sealed, progress: Progress | None
+    ) -> None:
+        """One transaction: new subjects, the records, and the batch's root and counts."""
+        batch_id = checked.batch_id
+        state = conn.execute(
+            select(_BATCHES.c.state).where(_BATCHES.c.batch_id == batch_id)
+        ).scalar_one_or_none()
+        if state != BatchState.VALIDATED:
+            raise ConflictError(f"batch 0x{batch_id.hex()} changed state concurrently")
+        insert_subjects(conn, sealed.new_subjects)
+        records = sealed.records
+        n = len(records)
+        step = max(self.chunk_size, 1)
+        for start in range(0, n, step):
+            end = min(start + step, n)
+            bulk_insert(conn, _RECORDS, _RECORD_COLUMNS, records[start:end])
             if progress is not None:
-                progress(n, work)
-            for start in range(0, n, step):
-                end = min(start + step, n)
-                bulk_insert(
-                    conn,
-                    _RECORDS,
-                    _RECORD_COLUMNS,
-                    [rows[i] + (proofs[i],) for i in range(start, end)],
-                )
-                if progress is not None:
-                    progress(n + end, work)
+                progress(n + end, 2 * n)
         conn.execute(
             update(_BATCHES)
             .where(_BATCHES.c.batch_id == batch_id)
             .values(
                 state=BatchState.STORED if n else BatchState.EMPTY,
                 rows_accepted=n,
-                rows_duplicate=duplicates,
-                rows_rejected=rejected_count + len(refused),
-                root=root,
+                rows_duplicate=sealed.duplicates,
+                rows_rejected=len(checked.rejected) + len(sealed.refused),
+                root=sealed.root,
                 leaf_count=n,
-                manifest=b"".join(p[_UID] for p in fresh) if n else None,
+                manifest=sealed.manifest,
                 updated_at=utcnow(),
             )
         )
-        return refused
 
     def _anchor(self, batch_id: bytes, *, just_stored: bool = False) -> None:
         """Anchor a stored batch's root, or record the anchor a crash left unrecorded.
@@ -684,6 +763,43 @@ class Ingestor:
             tx_hash=batch["tx_hash"],
             already_known=already_known or resubmitted,
         )
+
+
+class _AnchorBehind:
+    """``ingest_many``'s writer: each batch is anchored while the next one is sealed.
+
+    Anchoring is mostly Python (the web3 client, the embedded chain), sealing runs in the
+    pool: overlapped, the anchor costs the writer little. It still completes before the next
+    batch writes anything, so a failing anchor stops the run exactly where anchoring batch by
+    batch would. Used from the writer thread only.
+    """
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        self.pending: _Stored | None = None  # stored, anchored during the next batch
+
+    def store(self, checked: _Checked, sealing_queued: Callable[[], None]) -> list[IngestResult]:
+        """Store ``checked``; returns the batches finished meanwhile (in order)."""
+        done: list[IngestResult] = []
+
+        def while_sealing() -> None:
+            sealing_queued()
+            done.extend(self.flush())
+
+        try:
+            stored = self.ingestor._store_batch(checked, None, while_sealing)
+        finally:
+            sealing_queued()  # also when storing failed before sealing: never leave it waiting
+        if stored.resubmitted:
+            done.append(self.ingestor._finish(stored))
+        else:
+            self.pending = stored
+        return done
+
+    def flush(self) -> list[IngestResult]:
+        """Anchor the pending batch, if any."""
+        stored, self.pending = self.pending, None
+        return [] if stored is None else [self.ingestor._finish(stored)]
 
 
 def _row_estimate(data: bytes | Path) -> int:
