@@ -79,6 +79,8 @@ _RECORD_COLUMNS = (
 _MAX_PROVIDER = 64
 # Batches with at least this many rows are validated and sealed in a process pool.
 POOL_THRESHOLD = 5000
+# Records of a batch looked up before storing it without looking them all up (see _seal).
+_PROBE_ROWS = 32
 
 
 def default_workers() -> int:
@@ -507,9 +509,12 @@ class Ingestor:
         Sealing only reads (existing records, subjects' keys); new subjects' keys, the records
         and the batch's root are then written in one transaction.
         """
-        attempts = 2  # a concurrent ingest may store one of our subjects or records first
+        # The first attempt looks up every record only if a probe finds some of them stored;
+        # a record stored after all fails the transaction on its unique key, and the next
+        # attempt looks them all up. The last one is for a subject a concurrent ingest created.
+        attempts = 3
         for attempt in range(attempts):
-            sealed = self._seal(checked, progress, while_sealing)
+            sealed = self._seal(checked, progress, while_sealing, look_up_all=attempt > 0)
             if attempt == 0:
                 if new_batch:
                     self._insert_validated(checked)
@@ -525,15 +530,33 @@ class Ingestor:
         raise AssertionError("unreachable")
 
     def _seal(
-        self, checked: _Checked, progress: Progress | None, while_sealing: Callable[[], None]
+        self,
+        checked: _Checked,
+        progress: Progress | None,
+        while_sealing: Callable[[], None],
+        *,
+        look_up_all: bool,
     ) -> _Sealed:
-        """Encrypt and hash the batch's new records (reads the database, writes nothing)."""
+        """Encrypt and hash the batch's new records (reads the database, writes nothing).
+
+        Records already stored are left out if ``look_up_all`` or a probe of the batch finds
+        some; otherwise inserting one fails on its unique key (see ``_store``).
+        """
         prepared = checked.prepared
         keyring = SubjectKeyring(self._master, self._data_keys)
         with self.engine.connect() as conn:
-            already = _existing_uids(conn, [p[_UID] for p in prepared])
-            fresh = [p for p in prepared if p[_UID] not in already] if already else list(prepared)
+            uids = [p[_UID] for p in prepared]
+            probe = uids[:: max(1, len(uids) // _PROBE_ROWS)]
+            if look_up_all or _existing_uids(conn, probe):
+                already = _existing_uids(conn, uids)
+                fresh = [p for p in prepared if p[_UID] not in already]
+            else:
+                fresh = list(prepared)
             keys = keyring.keys_for(conn, {p[_SID]: p[_USCC] for p in fresh})
+            if keys.shredded and not look_up_all:
+                # A shredded subject's row is refused, unless it is a duplicate: look those up.
+                stored = _existing_uids(conn, [p[_UID] for p in fresh if p[_SID] in keys.shredded])
+                fresh = [p for p in fresh if p[_UID] not in stored]
         duplicates = checked.duplicates + len(prepared) - len(fresh)
         refused: list[RowError] = []
         if keys.shredded:

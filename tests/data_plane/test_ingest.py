@@ -263,3 +263,22 @@ def test_a_batch_anchored_by_a_concurrent_resume_is_not_anchored_twice(
     assert result.state == BatchState.ANCHORED and result.anchor_sequence == 1
     assert anchorer.calls == 2 and len(anchorer) == 1  # the second anchor was refused
     assert verify_database(engine, anchorer).clean
+
+
+def test_a_duplicate_the_probe_misses_is_still_found_and_nothing_is_stored_twice(
+    ingestor, anchorer, engine, settings
+) -> None:  # type: ignore[no-untyped-def]
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="old")]), fmt="jsonl")
+    # Row 2 of 201 is not among the probed rows: the first attempt fails on the unique key,
+    # the second looks every record up. USCC_B is a new subject in both attempts.
+    rows = [tax_row(USCC_B, key="new-0"), tax_row(key="old")]
+    rows += [tax_row(USCC_B, key=f"new-{i}") for i in range(1, 200)]
+    result = ingestor.ingest("henan-tax", "tax", jsonl(rows), fmt="jsonl")
+    assert (result.accepted, result.duplicates, result.rejected) == (200, 1, [])
+    assert _count(engine) == 201 and _count(engine, SUBJECTS) == 2
+    with engine.connect() as conn:
+        records = read_subject_records(
+            conn, settings, subject_id(USCC_B, settings.pseudonym_key_bytes)
+        )
+    assert len(records) == 200  # sealed under the key that was stored
+    assert verify_database(engine, anchorer).clean
