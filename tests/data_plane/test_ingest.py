@@ -282,3 +282,19 @@ def test_a_duplicate_the_probe_misses_is_still_found_and_nothing_is_stored_twice
         )
     assert len(records) == 200  # sealed under the key that was stored
     assert verify_database(engine, anchorer).clean
+
+
+def test_ingest_many_on_sqlite_hands_checkpoints_back_to_the_connections(
+    sqlite_engine, anchorer, settings
+) -> None:  # type: ignore[no-untyped-def]
+    # While ingest_many runs, a checkpointer thread checkpoints the WAL and the writer's
+    # commits do not; afterwards every pooled connection checkpoints on commit again.
+    ingestor = Ingestor(sqlite_engine, anchorer, settings)
+    batches = [("tax", jsonl([tax_row(key=f"T-{i}") for i in range(3)])) for _ in range(2)]
+    batches[1] = ("tax", jsonl([tax_row(USCC_B, key="B")]))
+    results = ingestor.ingest_many("henan-tax", batches, fmt="jsonl")
+    assert [r.state for r in results] == [BatchState.ANCHORED] * 2
+    assert ingestor._checkpointer is None
+    with sqlite_engine.connect() as a, sqlite_engine.connect() as b, sqlite_engine.connect() as c:
+        for conn in (a, b, c):
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
