@@ -117,7 +117,10 @@ def ingest(
         raise InputError("--format must be jsonl or csv")
     settings = _settings()
     engine = _engine(settings)
-    ingestor = Ingestor(engine, resolve_anchorer(settings), settings)
+    # Run alone, a large batch is validated and sealed by one worker per CPU (env
+    # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
+    workers = int(os.environ.get("CCL_INGEST_WORKERS") or os.cpu_count() or 1)
+    ingestor = Ingestor(engine, resolve_anchorer(settings), settings, workers=workers)
     with _progress(f"ingest {file.name}", not as_json) as progress:
         result = ingestor.ingest(provider, category, file, fmt=fmt, progress=progress)  # type: ignore[arg-type]
     if as_json:

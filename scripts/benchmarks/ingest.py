@@ -93,7 +93,8 @@ def run(records: int = RECORDS_TARGET) -> dict[str, Any]:
         world = build_world()  # a deployed ledger; the provider holds PROVIDER_ROLE
         anchorer = ChainAnchorer(world.ledger, world.provider)
         first_block = world.w3.eth.block_number
-        ingestor = Ingestor(engine, anchorer, settings)
+        # As `ccl ingest` runs it: one worker process per CPU validates and seals.
+        ingestor = Ingestor(engine, anchorer, settings, workers=os.cpu_count() or 1)
         _log(f"ingesting {len(batches)} batches")
         start = time.perf_counter()
         stored = 0
