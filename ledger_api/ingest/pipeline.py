@@ -738,8 +738,8 @@ class Ingestor:
 
         ``just_stored``: this call committed the batch a moment ago, so its root (over fresh
         random salts) cannot be on chain unless a concurrent ``resume_pending`` anchored it
-        since; then the anchorer refuses the second anchor (ConflictError) and the check after
-        sending finds the first. Asking the chain first is for batches a crash left behind.
+        since; then the anchorer refuses the second anchor (ConflictError) and the chain is
+        asked for the first. Asking the chain first is for batches a crash left behind.
         """
         with self.engine.connect() as conn:
             batch = conn.execute(
@@ -766,18 +766,30 @@ class Ingestor:
             except ConflictError:
                 receipt = None  # anchored meanwhile (another worker, or an unseen retry)
             self._fault("anchor_returned")
-            on_chain = self.anchorer.anchored(root)
-            if on_chain is None:
-                raise IntegrityError(f"root 0x{root.hex()} is not on chain after anchoring")
-        _check_anchor(batch_id, on_chain, batch.leaf_count)
-        self._set_state(
-            batch_id,
-            BatchState.ANCHORED,
-            anchor_sequence=on_chain.sequence,
-            anchored_at=on_chain.anchored_at,
-            tx_hash=receipt.tx_hash if receipt is not None else batch.tx_hash,
-            block_number=receipt.block_number if receipt is not None else None,
-        )
+            if receipt is None:
+                on_chain = self.anchorer.anchored(root)
+                if on_chain is None:
+                    raise IntegrityError(f"root 0x{root.hex()} is not on chain after anchoring")
+        if receipt is not None:
+            # The receipt of this anchor is the chain's answer: the contract recorded the root
+            # with the kind and leaf count sent, under the receipt's sequence.
+            self._set_state(
+                batch_id,
+                BatchState.ANCHORED,
+                anchor_sequence=receipt.sequence,
+                tx_hash=receipt.tx_hash,
+                block_number=receipt.block_number,
+            )
+        else:
+            assert on_chain is not None
+            _check_anchor(batch_id, on_chain, batch.leaf_count)
+            self._set_state(
+                batch_id,
+                BatchState.ANCHORED,
+                anchor_sequence=on_chain.sequence,
+                anchored_at=on_chain.anchored_at,
+                tx_hash=batch.tx_hash,
+            )
         self._fault("anchored")
 
     # ------------------------------------------------------------------ helpers
