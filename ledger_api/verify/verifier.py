@@ -16,6 +16,7 @@ Crypto-shredded subjects' records verify like any other: their ciphertext is sti
 from __future__ import annotations
 
 import hashlib
+import heapq
 import multiprocessing
 import os
 import sqlite3
@@ -221,55 +222,75 @@ def _verify_in_pool(
         f"SELECT batch_id, count(*) FROM {quote.format_table(RECORDS)} "
         "GROUP BY batch_id ORDER BY batch_id"
     ).all()
-    # Chunks of whole batches, about total / (2 * workers) records each, in batch order.
-    target = max(1, -(-total // (2 * workers)))
-    chunks: list[list[tuple[bytes, _Batch | None, AnchoredRoot | None]]] = [[]]
-    filled = 0
-    for batch_id, count in sizes:
-        if filled >= target or len(chunks[-1]) >= _IDS_PER_CHUNK:
-            chunks.append([])
-            filled = 0
-        batch = batches.get(batch_id)
-        chunks[-1].append((batch_id, batch, _anchored(batch, anchorer)))
-        filled += count
+    groups = _balanced(sizes, workers)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    found: dict[bytes, list[Finding]] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures: list[Future[tuple[list[Finding], int]]] = [
-            pool.submit(_verify_chunk, path, chunk) for chunk in chunks if chunk
+        futures: list[Future[tuple[list[tuple[bytes, list[Finding]]], int]]] = [
+            pool.submit(
+                _verify_chunk,
+                path,
+                [(b, batches.get(b), _anchored(batches.get(b), anchorer)) for b in group],
+            )
+            for group in groups
         ]
         done = 0
         for future in futures:
-            findings, records = future.result()
-            report.findings.extend(findings)
+            per_batch, records = future.result()
+            found.update(per_batch)
             report.records += records
             done += records
             if progress is not None:
                 progress(done, total)
+    for batch_id, _count in sizes:  # batch order, as the sequential pass reports
+        report.findings.extend(found.get(batch_id, ()))
     return {batch_id for batch_id, _count in sizes}
+
+
+def _balanced(sizes: Sequence[tuple[bytes, int]], parts: int) -> list[list[bytes]]:
+    """Batch ids in ``parts`` groups of about equal record counts, one group per worker
+    (largest batch first, each to the least loaded group). Chunks of consecutive batches left
+    one worker verifying a large batch long after the other had finished."""
+    loads = [(0, i) for i in range(parts)]
+    groups: list[list[bytes]] = [[] for _ in range(parts)]
+    for batch_id, count in sorted(sizes, key=lambda size: -size[1]):
+        load, i = heapq.heappop(loads)
+        groups[i].append(batch_id)
+        heapq.heappush(loads, (load + count, i))
+    return [sorted(group) for group in groups if group]
 
 
 def _verify_chunk(
     path: str, chunk: Sequence[tuple[bytes, _Batch | None, AnchoredRoot | None]]
-) -> tuple[list[Finding], int]:
-    """In a pool worker: verify whole batches, reading them through a read-only connection."""
-    report = VerificationReport()
+) -> tuple[list[tuple[bytes, list[Finding]]], int]:
+    """In a pool worker: verify whole batches, reading them through a read-only connection.
+
+    Returns each batch's findings (the parent reports them in batch order) and the records.
+    """
     wanted = {batch_id: (batch, anchored) for batch_id, batch, anchored in chunk}
-    marks = ",".join("?" * len(wanted))
+    ids = list(wanted)
     table = RECORDS.name
+    per_batch: list[tuple[bytes, list[Finding]]] = []
+    records = 0
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
-        cursor = connection.execute(
-            f'SELECT {_ROW_SQL_COLUMNS} FROM "{table}" WHERE batch_id IN ({marks}) '
-            "ORDER BY batch_id, leaf_index",
-            tuple(wanted),
-        )
-        for batch_id, rows in _grouped(_fetch_all(cursor.fetchmany)):
-            batch, anchored = wanted[batch_id]
-            _verify_group(batch_id, batch, anchored, rows, report)
+        for start in range(0, len(ids), _IDS_PER_CHUNK):
+            part = ids[start : start + _IDS_PER_CHUNK]
+            cursor = connection.execute(
+                f'SELECT {_ROW_SQL_COLUMNS} FROM "{table}" '
+                f"WHERE batch_id IN ({','.join('?' * len(part))}) ORDER BY batch_id, leaf_index",
+                part,
+            )
+            for batch_id, rows in _grouped(_fetch_all(cursor.fetchmany)):
+                report = VerificationReport()
+                batch, anchored = wanted[batch_id]
+                _verify_group(batch_id, batch, anchored, rows, report)
+                per_batch.append((batch_id, report.findings))
+                records += report.records
     finally:
         connection.close()
-    return report.findings, report.records
+    return per_batch, records
 
 
 _ROW_SQL_COLUMNS = ", ".join(c.name for c in _ROW_COLUMNS)

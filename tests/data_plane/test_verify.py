@@ -114,3 +114,16 @@ def test_shredded_subjects_records_still_verify(ingestor, anchorer, engine, sett
     with engine.begin() as conn:
         shred_subject(conn, subject_id(USCC_A, settings.pseudonym_key_bytes))
     assert verify_database(engine, anchorer).clean
+
+
+def test_pool_workers_get_about_equal_shares_of_records() -> None:
+    from ledger_api.verify.verifier import _balanced
+
+    sizes = [(bytes([i]) * 32, count) for i, count in enumerate([35, 23, 17, 10, 6, 2, 2, 1, 1])]
+    groups = _balanced(sizes, 2)
+    counts = dict(sizes)
+    assert sorted(b for group in groups for b in group) == sorted(counts)
+    loads = sorted(sum(counts[b] for b in group) for group in groups)
+    assert loads == [48, 49]
+    assert all(group == sorted(group) for group in groups)  # each worker reads in batch order
+    assert _balanced(sizes[:1], 4) == [[sizes[0][0]]]
