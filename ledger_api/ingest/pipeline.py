@@ -51,7 +51,7 @@ from ledger_api.ingest.workers import (
     seal_rows,
 )
 from ledger_api.settings import Settings
-from ledger_api.store.bulk import bulk_insert, select_in
+from ledger_api.store.bulk import insert_columns, select_in
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
 from ledger_api.store.types import utcnow
 from ledger_api.store.wal import WalCheckpointer
@@ -64,19 +64,6 @@ FAULT_STEPS = ("validated", "stored", "anchor_sent", "anchor_returned", "anchore
 
 _BATCHES = BATCHES
 _RECORDS = RECORDS
-_RECORD_COLUMNS = (
-    "record_uid",
-    "batch_id",
-    "leaf_index",
-    "provider",
-    "category",
-    "subject_id",
-    "record_key_hash",
-    "content_digest",
-    "salt",
-    "sealed",
-    "proof",
-)
 _MAX_PROVIDER = 64
 # Batches with at least this many rows are validated and sealed in a process pool.
 POOL_THRESHOLD = 5000
@@ -164,7 +151,7 @@ class _Checked:
 class _Sealed:
     """A batch's new records, encrypted and hashed, ready to be written (nothing written)."""
 
-    records: list[tuple[Any, ...]]  # _RECORD_COLUMNS, in leaf order
+    records: dict[str, list[Any]]  # records' columns but batch, provider, category; leaf order
     root: bytes | None
     manifest: bytes | None  # record uids in leaf order
     new_subjects: list[dict[str, Any]]  # keys created for the batch, stored with it
@@ -625,23 +612,27 @@ class Ingestor:
             keyring, keys.ciphers, items, randomness, checked.category.bit, progress, while_sealing
         )
         root: bytes | None = None
-        records: list[tuple[Any, ...]] = []
+        proofs: list[bytes] = []
         if n:
             tree = MerkleTree(leaves)
             root = tree.root
-            batch_id, provider, bit = checked.batch_id, checked.provider, checked.category.bit
-            records = [
-                (p[_UID], batch_id, i, provider, bit, p[_SID], p[4], p[5], salt, value, proof)
-                for i, (p, salt, value, proof) in enumerate(
-                    zip(fresh, salts, sealed_values, tree.packed_proofs(), strict=True)
-                )
-            ]
+            proofs = tree.packed_proofs()
             if progress is not None:
                 progress(n, 2 * n)
+        uids = [p[_UID] for p in fresh]
         return _Sealed(
-            records=records,
+            records={
+                "record_uid": uids,
+                "leaf_index": list(range(n)),
+                "subject_id": [p[_SID] for p in fresh],
+                "record_key_hash": [p[4] for p in fresh],
+                "content_digest": [p[5] for p in fresh],
+                "salt": salts,
+                "sealed": sealed_values,
+                "proof": proofs,
+            },
             root=root,
-            manifest=b"".join(p[_UID] for p in fresh) if n else None,
+            manifest=b"".join(uids) if n else None,
             new_subjects=keys.new_subjects,
             duplicates=duplicates,
             refused=refused,
@@ -711,11 +702,17 @@ class Ingestor:
             raise ConflictError(f"batch 0x{batch_id.hex()} changed state concurrently")
         insert_subjects(conn, sealed.new_subjects)
         records = sealed.records
-        n = len(records)
+        same = {
+            "batch_id": batch_id,
+            "provider": checked.provider,
+            "category": checked.category.bit,
+        }
+        n = len(records["record_uid"])
         step = max(self.chunk_size, 1)
         for start in range(0, n, step):
             end = min(start + step, n)
-            bulk_insert(conn, _RECORDS, _RECORD_COLUMNS, records[start:end])
+            chunk = {name: values[start:end] for name, values in records.items()}
+            insert_columns(conn, _RECORDS, chunk, same)
             if progress is not None:
                 progress(n + end, 2 * n)
         conn.execute(

@@ -21,8 +21,8 @@ here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from itertools import chain
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any
 
 import orjson
@@ -60,6 +60,47 @@ def _sqlite_insert(
         part = rows[start : start + per]
         sql = first + more * (len(part) - 1)
         conn.exec_driver_sql(sql, as_blobs(chain.from_iterable(part)))
+
+
+def insert_columns(
+    conn: Connection,
+    table: Table,
+    columns: Mapping[str, Sequence[Any]],
+    constants: Mapping[str, Any] | None = None,
+) -> None:
+    """Insert rows given column by column, without a tuple per row: each of ``columns``
+    holds one value per row (equal lengths), each of ``constants`` one value for all rows."""
+    constants = constants or {}
+    count = len(next(iter(columns.values()))) if columns else 0
+    if not count:
+        return
+    if conn.dialect.name != "sqlite":
+        rows = zip(*columns.values(), *(repeat(v, count) for v in constants.values()), strict=True)
+        names = [*columns, *constants]
+        conn.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+        return
+    names = [*columns, *constants]
+    width = len(names)
+    per = max(1, min(INSERT_ROWS, _variable_limit(conn) // width))
+    first = insert_sql(conn, table, names)
+    more = ", (" + ", ".join("?" * width) + ")"
+    shared = [bytearray(v) if type(v) is bytes else v for v in constants.values()]
+    for start in range(0, count, per):
+        size = min(per, count - start)
+        flat: list[Any] = [None] * (size * width)
+        for position, values in enumerate(columns.values()):
+            flat[position::width] = _column_blobs(values[start : start + size])
+        for position, value in enumerate(shared, start=len(columns)):
+            flat[position::width] = [value] * size
+        conn.exec_driver_sql(first + more * (size - 1), tuple(flat))
+
+
+def _column_blobs(values: Sequence[Any]) -> Sequence[Any]:
+    """``as_blobs`` for one column: ``map`` when every value is ``bytes``."""
+    kinds = set(map(type, values))
+    if kinds == {bytes}:
+        return list(map(bytearray, values))
+    return as_blobs(values) if bytes in kinds else values
 
 
 def as_blobs(values: Iterable[Any]) -> tuple[Any, ...]:

@@ -18,7 +18,7 @@ from sqlalchemy import (
     select,
 )
 
-from ledger_api.store.bulk import INSERT_ROWS, bulk_insert, select_in
+from ledger_api.store.bulk import INSERT_ROWS, bulk_insert, insert_columns, select_in
 from ledger_api.store.types import Bytes, UTCDateTime
 
 _METADATA = MetaData()
@@ -89,3 +89,22 @@ def test_select_in_falls_back_to_plain_rows_for_other_column_types(
             assert len(found) == 1
     finally:
         metadata.drop_all(engine)
+
+
+def test_insert_columns_stores_what_bulk_insert_stores(engine: Engine, table: Table) -> None:
+    rows = _rows(INSERT_ROWS + 3)
+    with engine.begin() as conn:
+        insert_columns(
+            conn,
+            table,
+            {
+                "key": [r[0] for r in rows],
+                "blob": [r[1] for r in rows],
+                "number": [r[3] for r in rows],
+            },
+            {"text": "same \u00e9"},
+        )
+        insert_columns(conn, table, {"key": []}, {"text": "none"})
+    with engine.connect() as conn:
+        stored = [tuple(r) for r in conn.execute(select(*[table.c[c] for c in _COLUMNS]))]
+    assert sorted(stored) == sorted((r[0], r[1], "same \u00e9", r[3]) for r in rows)
