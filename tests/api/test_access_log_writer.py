@@ -1,4 +1,5 @@
-"""SQLite WAL checkpoints run in the background, not inside the access-log writer's commits."""
+"""The access-log writer: SQLite WAL checkpoints run in the background, not inside its commits,
+and rows reach the driver without per-value processing."""
 
 from __future__ import annotations
 
@@ -74,3 +75,19 @@ def test_the_checkpointer_copies_committed_pages_into_the_database_file(tmp_path
     with reopened.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM blobs")).scalar_one() == 50
     reopened.dispose()
+
+
+def test_only_the_entry_time_needs_converting_before_the_driver_sees_it() -> None:
+    """The writer binds rows without SQLAlchemy's per-value processing; that is only right
+    while every column but ``at`` passes its value through unchanged."""
+    from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+    from sqlalchemy.dialects.sqlite.pysqlite import dialect as pysqlite_dialect
+
+    from ledger_api.accesslog import _INSERTED_COLUMNS, ACCESS_LOG
+
+    assert set(_INSERTED_COLUMNS) == {c.name for c in ACCESS_LOG.columns} - {"anchor_id"}
+    for dialect in (pysqlite_dialect(), psycopg_dialect()):
+        converted = [
+            name for name in _INSERTED_COLUMNS if ACCESS_LOG.c[name].type.bind_processor(dialect)
+        ]
+        assert converted in ([], ["at"]), dialect.name
