@@ -46,6 +46,7 @@ from ledger_api.ingest.workers import (
     check_chunk,
     check_rows,
     init_worker,
+    merkle_proofs,
     pool_warmup,
     seal_chunk,
     seal_rows,
@@ -172,6 +173,16 @@ class _Stored:
 
 def _nothing() -> None:
     pass
+
+
+@dataclass(frozen=True)
+class _Hooks:
+    """What storing a batch lets its caller do, each once per attempt: ``meanwhile`` while
+    the pool seals (ingest_many anchors the previous batch), ``pool_free`` once the batch's
+    pool work is queued (ingest_many then has the next batch validated)."""
+
+    meanwhile: Callable[[], None] = _nothing
+    pool_free: Callable[[], None] = _nothing
 
 
 def batch_id_of(provider: str, category: Category, catalog_version: int, data: bytes) -> bytes:
@@ -309,7 +320,7 @@ class Ingestor:
         """
         with self._pool_for(_row_estimate(data)):
             checked = self._check(provider, category, data, fmt, source_name)
-            return self._finish(self._store_batch(checked, progress, _nothing))
+            return self._finish(self._store_batch(checked, progress, _Hooks()))
 
     def ingest_many(
         self,
@@ -392,20 +403,16 @@ class Ingestor:
         rows_total, prepared, rejected, duplicates = self._validate(provider, cat, data, fmt)
         return _Checked(provider, cat, batch_id, rows_total, prepared, rejected, duplicates)
 
-    def _store_batch(
-        self, checked: _Checked, progress: Progress | None, while_sealing: Callable[[], None]
-    ) -> _Stored:
-        """Store a checked batch's new records, or find it known; ``_finish`` anchors it.
-
-        ``while_sealing`` runs once, while the pool seals (or just before sealing here).
-        """
+    def _store_batch(self, checked: _Checked, progress: Progress | None, hooks: _Hooks) -> _Stored:
+        """Store a checked batch's new records, or find it known; ``_finish`` anchors it."""
         batch_id = checked.batch_id
         existing = self._load_batch(batch_id)
         if existing is not None and existing["state"] != BatchState.VALIDATED:
-            while_sealing()
+            hooks.pool_free()
+            hooks.meanwhile()
             unanchored = existing["state"] in (BatchState.STORED, BatchState.ANCHOR_SENT)
             return _Stored(batch_id, checked.rejected, True, True, unanchored)
-        rejected = self._store(checked, existing is None, progress, while_sealing)
+        rejected = self._store(checked, existing is None, progress, hooks)
         self._fault("stored")
         return _Stored(batch_id, rejected, existing is not None, False, True)
 
@@ -532,7 +539,7 @@ class Ingestor:
         checked: _Checked,
         new_batch: bool,
         progress: Progress | None,
-        while_sealing: Callable[[], None],
+        hooks: _Hooks,
     ) -> list[RowError]:
         """Seal and store the batch's new records; returns every rejected row, in row order.
 
@@ -544,7 +551,7 @@ class Ingestor:
         # attempt looks them all up. The last one is for a subject a concurrent ingest created.
         attempts = 3
         for attempt in range(attempts):
-            sealed = self._seal(checked, progress, while_sealing, look_up_all=attempt > 0)
+            sealed = self._seal(checked, progress, hooks, look_up_all=attempt > 0)
             if attempt == 0:
                 if new_batch:
                     self._insert_validated(checked)
@@ -563,7 +570,7 @@ class Ingestor:
         self,
         checked: _Checked,
         progress: Progress | None,
-        while_sealing: Callable[[], None],
+        hooks: _Hooks,
         *,
         look_up_all: bool,
     ) -> _Sealed:
@@ -608,17 +615,11 @@ class Ingestor:
         # paths store the same bytes).
         randomness = os.urandom(44 * n)
         items = [(p[_UID], p[_SID], p[6]) for p in fresh]
-        salts, sealed_values, leaves = self._seal_items(
-            keyring, keys.ciphers, items, randomness, checked.category.bit, progress, while_sealing
+        salts, sealed_values, root, proofs = self._seal_items(
+            keyring, keys.ciphers, items, randomness, checked.category.bit, progress, hooks
         )
-        root: bytes | None = None
-        proofs: list[bytes] = []
-        if n:
-            tree = MerkleTree(leaves)
-            root = tree.root
-            proofs = tree.packed_proofs()
-            if progress is not None:
-                progress(n, 2 * n)
+        if progress is not None and n:
+            progress(n, 2 * n)
         uids = [p[_UID] for p in fresh]
         return _Sealed(
             records={
@@ -646,37 +647,53 @@ class Ingestor:
         randomness: bytes,
         bit: int,
         progress: Progress | None,
-        while_sealing: Callable[[], None],
-    ) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        """Salts, sealed values and leaves of ``items``: in the pool if there is one and the
-        batch is large, else here, in chunks (with progress)."""
+        hooks: _Hooks,
+    ) -> tuple[list[bytes], list[bytes], bytes | None, list[bytes]]:
+        """Salts and sealed values of ``items``, and the root and proofs of their leaves: in
+        the pool if there is one and the batch is large, else here (with progress)."""
+        n = len(items)
+        pool = self._pool
+        if pool is None or n < self.pool_threshold:
+            hooks.pool_free()
+            hooks.meanwhile()
+            return self._seal_here(ciphers, items, randomness, bit, progress)
+        size = -(-n // self.workers)
+        futures = [
+            pool.submit(
+                seal_chunk,
+                keyring.raw_keys({item[1] for item in items[i : i + size]}),
+                items[i : i + size],
+                randomness[44 * i : 44 * (i + size)],
+                bit,
+            )
+            for i in range(0, n, size)
+        ]
+        hooks.meanwhile()
+        salts: list[bytes] = []
+        sealed_values: list[bytes] = []
+        leaves: list[bytes] = []
+        for future in futures:
+            part = future.result()
+            salts += part[0]
+            sealed_values += part[1]
+            leaves += part[2]
+        proving = pool.submit(merkle_proofs, leaves)
+        hooks.pool_free()  # the pool is FIFO: the next batch's validation queues behind
+        root, proofs = proving.result()
+        return salts, sealed_values, root, proofs
+
+    def _seal_here(
+        self,
+        ciphers: dict[bytes, AESGCM],
+        items: list[tuple[bytes, bytes, bytes]],
+        randomness: bytes,
+        bit: int,
+        progress: Progress | None,
+    ) -> tuple[list[bytes], list[bytes], bytes | None, list[bytes]]:
         n = len(items)
         salts: list[bytes] = []
         sealed_values: list[bytes] = []
         leaves: list[bytes] = []
-        pool = self._pool
-        if pool is not None and n >= self.pool_threshold:
-            size = -(-n // self.workers)
-            futures = [
-                pool.submit(
-                    seal_chunk,
-                    keyring.raw_keys({item[1] for item in items[i : i + size]}),
-                    items[i : i + size],
-                    randomness[44 * i : 44 * (i + size)],
-                    bit,
-                )
-                for i in range(0, n, size)
-            ]
-            while_sealing()
-            for future in futures:
-                part = future.result()
-                salts += part[0]
-                sealed_values += part[1]
-                leaves += part[2]
-            if progress is not None and n:
-                progress(n, 2 * n)
-            return salts, sealed_values, leaves
-        while_sealing()
         step = max(self.chunk_size, 1)
         for start in range(0, n, step):
             end = min(start + step, n)
@@ -688,7 +705,10 @@ class Ingestor:
             leaves += part[2]
             if progress is not None and end < n:
                 progress(end, 2 * n)
-        return salts, sealed_values, leaves
+        if not n:
+            return salts, sealed_values, None, []
+        tree = MerkleTree(leaves)
+        return salts, sealed_values, tree.root, tree.packed_proofs()
 
     def _write(
         self, conn: Connection, checked: _Checked, sealed: _Sealed, progress: Progress | None
@@ -857,12 +877,11 @@ class _AnchorBehind:
         """Store ``checked``; returns the batches finished meanwhile (in order)."""
         done: list[IngestResult] = []
 
-        def while_sealing() -> None:
-            sealing_queued()
+        def meanwhile() -> None:
             done.extend(self.flush())
 
         try:
-            stored = self.ingestor._store_batch(checked, None, while_sealing)
+            stored = self.ingestor._store_batch(checked, None, _Hooks(meanwhile, sealing_queued))
         finally:
             sealing_queued()  # also when storing failed before sealing: never leave it waiting
         if stored.resubmitted:
