@@ -12,8 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from json.encoder import encode_basestring
 from typing import Any
+
+import orjson
 
 from ledger_api.catalog.loader import Catalog, Category, Field
 from ledger_api.identity.uscc import CHARSET, LENGTH, WEIGHTS, uscc_problem
@@ -31,7 +32,8 @@ _USCCS_MAX = 1_000_000
 # The canonical form of a row: sorted keys, no whitespace, UTF-8 (encrypted and digested, so
 # it must never change: record uids of stored rows depend on it).
 CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_encode_string: Callable[[str], str] = encode_basestring
+_dumps_sorted = orjson.dumps
+_SORT_KEYS = orjson.OPT_SORT_KEYS
 _DIGITS = frozenset("0123456789")
 
 
@@ -267,9 +269,6 @@ class RowValidator:
         self._known = frozenset(category.field_names) | {"uscc", "record_key"}
         self._key_max = catalog.common_fields[1].max_length or 128
         self._usccs = _USCCS
-        names = sorted({"uscc", "record_key", *category.field_names})
-        # canonical JSON, key by key: '"name":' heads in sorted order
-        self._heads = tuple((name, _encode_string(name) + ":") for name in names)
 
     def normalise(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         if not raw.keys() <= self._known:
@@ -330,22 +329,13 @@ class RowValidator:
         return known
 
     def canonical(self, row: Mapping[str, Any]) -> bytes:
-        """``CANONICAL.encode(row)`` as UTF-8, built from precomputed keys for a normalised row."""
-        parts = []
-        encode = _encode_string
-        for name, head in self._heads:
-            value = row.get(name, _MISSING)
-            if value is _MISSING:
-                continue
-            kind = type(value)
-            if kind is str:
-                parts.append(head + encode(value))
-            elif kind is int:
-                parts.append(head + int.__repr__(value))
-            elif kind is bool:
-                parts.append(head + ("true" if value else "false"))
-            else:
-                return CANONICAL.encode(row).encode()
-        if len(parts) != len(row):
+        """``CANONICAL.encode(row)`` as UTF-8, by orjson where it gives those same bytes.
+
+        orjson with sorted keys writes the same compact JSON, escapes and UTF-8 for the
+        strings, integers and booleans of a normalised row; it refuses integers beyond 64
+        bits and lone surrogates, which take the json module's path (its result or error).
+        """
+        try:
+            return _dumps_sorted(row, option=_SORT_KEYS)
+        except TypeError:  # orjson.JSONEncodeError
             return CANONICAL.encode(row).encode()
-        return ("{" + ",".join(parts) + "}").encode()

@@ -131,3 +131,17 @@ def test_jsonl_fast_path_agrees_with_json_loads(line: str) -> None:
         assert (repr(value), problem) == (repr(expected), None)  # repr: 2**64 == 2.0**64
     else:
         assert (value, problem) == (None, "a JSON line must be an object")
+
+
+def test_canonical_bytes_are_the_json_modules_for_every_kind_of_value() -> None:
+    catalog = default_catalog()
+    validator = RowValidator(catalog, catalog.category("tax"))
+    texts = [chr(c) for c in range(0x20)] + ['"', "\\", "\x7f", "é", "中", "\u2028", "😀"]
+    rows: list[dict[str, object]] = [
+        {"a": "x" + text + "y", "b" + text: 1, "z": True} for text in texts
+    ]
+    rows += [{"n": 2**63 - 1, "m": -(2**63)}, {"n": 2**64}, {"n": -(2**70)}, {"b": False}]
+    for row in rows:
+        assert validator.canonical(row) == CANONICAL.encode(row).encode(), row
+    with pytest.raises(UnicodeEncodeError):  # as the json module's bytes would
+        validator.canonical({"a": "\ud800"})
