@@ -284,7 +284,9 @@ class Ingestor:
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A connection in a transaction that commits on leaving the block; it leaves the
-        checkpoint to the checkpointer thread while one runs."""
+        checkpoint to the checkpointer thread while one runs (every commit of the pipeline
+        goes through here: a state change committed while the log is long would otherwise
+        checkpoint it, on the writer's path)."""
         with self.engine.connect() as conn:
             if self._checkpointer is None:
                 with conn.begin():
@@ -511,7 +513,7 @@ class Ingestor:
     def _insert_validated(self, checked: _Checked) -> None:
         now = utcnow()
         try:
-            with self.engine.begin() as conn:
+            with self._writing() as conn:
                 conn.execute(
                     insert(_BATCHES).values(
                         batch_id=checked.batch_id,
@@ -816,7 +818,7 @@ class Ingestor:
             self.fault_hook(step)
 
     def _set_state(self, batch_id: bytes, state: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             conn.execute(
                 update(_BATCHES)
                 .where(_BATCHES.c.batch_id == batch_id)
