@@ -66,8 +66,11 @@ FAULT_STEPS = ("validated", "stored", "anchor_sent", "anchor_returned", "anchore
 _BATCHES = BATCHES
 _RECORDS = RECORDS
 _MAX_PROVIDER = 64
-# Batches with at least this many rows are validated and sealed in a process pool.
+# A call with a batch of at least this many rows starts a process pool (validation, sealing,
+# trees); while it runs, batches of at least POOL_BATCH_ROWS use it (in-process work would
+# hold the GIL the writer needs).
 POOL_THRESHOLD = 5000
+POOL_BATCH_ROWS = 256
 # Records of a batch looked up before storing it without looking them all up (see _seal).
 _PROBE_ROWS = 32
 
@@ -227,6 +230,7 @@ class Ingestor:
         # ingest / ingest_many when a batch is large enough, shut down when it returns.
         self.workers = default_workers() if workers is None else max(1, workers)
         self.pool_threshold = pool_threshold
+        self._pool_batch_rows = min(pool_threshold, POOL_BATCH_ROWS)
         self._pool: ProcessPoolExecutor | None = None
         self._checkpointer: WalCheckpointer | None = None
 
@@ -462,7 +466,7 @@ class Ingestor:
     ) -> tuple[int, list[_Prepared], list[RowError], int]:
         pool = self._pool
         checked: Iterable[Checked]
-        if pool is not None and fmt == "jsonl" and data.count(b"\n") >= self.pool_threshold:
+        if pool is not None and fmt == "jsonl" and data.count(b"\n") >= self._pool_batch_rows:
             lines = jsonl_lines(data)
             size = -(-len(lines) // (2 * self.workers)) or 1
             futures = [
@@ -655,7 +659,7 @@ class Ingestor:
         the pool if there is one and the batch is large, else here (with progress)."""
         n = len(items)
         pool = self._pool
-        if pool is None or n < self.pool_threshold:
+        if pool is None or n < self._pool_batch_rows:
             hooks.pool_free()
             hooks.meanwhile()
             return self._seal_here(ciphers, items, randomness, bit, progress)
