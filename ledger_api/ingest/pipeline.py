@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ from ledger_api.catalog.loader import Catalog, Category, default_catalog
 from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring, insert_subjects
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, jsonl_lines, parse_rows
+from ledger_api.ingest.pool import PriorityPool
 from ledger_api.ingest.validate import RowError, RowValidator
 from ledger_api.ingest.workers import (
     Checked,
@@ -71,6 +71,7 @@ _MAX_PROVIDER = 64
 # hold the GIL the writer needs).
 POOL_THRESHOLD = 5000
 POOL_BATCH_ROWS = 256
+_CHECK_CHUNK_ROWS = 2000  # rows per validation task
 # Records of a batch looked up before storing it without looking them all up (see _seal).
 _PROBE_ROWS = 32
 
@@ -178,16 +179,6 @@ def _nothing() -> None:
     pass
 
 
-@dataclass(frozen=True)
-class _Hooks:
-    """What storing a batch lets its caller do, each once per attempt: ``meanwhile`` while
-    the pool seals (ingest_many anchors the previous batch), ``pool_free`` once the batch's
-    pool work is queued (ingest_many then has the next batch validated)."""
-
-    meanwhile: Callable[[], None] = _nothing
-    pool_free: Callable[[], None] = _nothing
-
-
 def batch_id_of(provider: str, category: Category, catalog_version: int, data: bytes) -> bytes:
     """Content hash identifying a batch: same bytes from the same provider, same id."""
     h = hashlib.sha256(b"ccl/batch/v1\x00")
@@ -231,7 +222,7 @@ class Ingestor:
         self.workers = default_workers() if workers is None else max(1, workers)
         self.pool_threshold = pool_threshold
         self._pool_batch_rows = min(pool_threshold, POOL_BATCH_ROWS)
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: PriorityPool | None = None
         self._checkpointer: WalCheckpointer | None = None
 
     @contextmanager
@@ -246,23 +237,23 @@ class Ingestor:
         # ledger_api.ingest.workers. Elsewhere, spawn.
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        pool = ProcessPoolExecutor(
+        executor = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=context,
             initializer=init_worker,
             initargs=(self.catalog, self._pseudonym_key),
         )
         try:
-            pool.submit(pool_warmup).result()
+            executor.submit(pool_warmup).result()
         except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=True, cancel_futures=True)
             raise
-        self._pool = pool
+        pool = self._pool = PriorityPool(executor, self.workers)
         try:
             yield
         finally:
             self._pool = None
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown()
 
     @contextmanager
     def _checkpoints_behind(self) -> Iterator[None]:
@@ -326,7 +317,7 @@ class Ingestor:
         """
         with self._pool_for(_row_estimate(data)):
             checked = self._check(provider, category, data, fmt, source_name)
-            return self._finish(self._store_batch(checked, progress, _Hooks()))
+            return self._finish(self._store_batch(checked, progress, _nothing))
 
     def ingest_many(
         self,
@@ -339,11 +330,10 @@ class Ingestor:
         """Ingest ``(category, data)`` batches in order, each exactly as :meth:`ingest` would.
 
         Overlapped on a writer thread (SQLite, the pool's pipes and the network release the
-        GIL): while one batch is stored, the next one is parsed and validated; the batch
-        stored before it is anchored while its records are sealed. With a process pool, the
-        next batch is validated only once this one's sealing is queued, so the pool never
-        makes the writer wait behind work it does not need yet. Stops at the first batch that
-        raises, after the batches before it are finished. ``progress`` counts batches.
+        GIL): while one batch is stored, the next one is parsed and validated (in the pool,
+        behind the sealing the writer waits for); the batch stored before it is anchored while
+        its records are sealed. Stops at the first batch that raises, after the batches before
+        it are finished. ``progress`` counts batches.
         """
         items = list(batches)
         results: list[IngestResult] = []
@@ -364,11 +354,8 @@ class Ingestor:
         ):
             behind = _AnchorBehind(self)
             storing: Future[list[IngestResult]] | None = None
-            sealing_queued = threading.Event()
-            sealing_queued.set()
             try:
                 for category, data in items:
-                    sealing_queued.wait()
                     source_name = data.name if isinstance(data, Path) else None
                     try:
                         checked = self._check(provider, category, data, fmt, source_name)
@@ -376,8 +363,7 @@ class Ingestor:
                         if storing is not None:
                             finished(storing.result())
                             storing = None
-                    sealing_queued = threading.Event()
-                    storing = writer.submit(behind.store, checked, sealing_queued.set)
+                    storing = writer.submit(behind.store, checked)
                 if storing is not None:
                     finished(storing.result())
             finally:
@@ -409,16 +395,20 @@ class Ingestor:
         rows_total, prepared, rejected, duplicates = self._validate(provider, cat, data, fmt)
         return _Checked(provider, cat, batch_id, rows_total, prepared, rejected, duplicates)
 
-    def _store_batch(self, checked: _Checked, progress: Progress | None, hooks: _Hooks) -> _Stored:
-        """Store a checked batch's new records, or find it known; ``_finish`` anchors it."""
+    def _store_batch(
+        self, checked: _Checked, progress: Progress | None, meanwhile: Callable[[], None]
+    ) -> _Stored:
+        """Store a checked batch's new records, or find it known; ``_finish`` anchors it.
+
+        ``meanwhile`` runs once per attempt, while the pool seals (else before sealing).
+        """
         batch_id = checked.batch_id
         existing = self._load_batch(batch_id)
         if existing is not None and existing["state"] != BatchState.VALIDATED:
-            hooks.pool_free()
-            hooks.meanwhile()
+            meanwhile()
             unanchored = existing["state"] in (BatchState.STORED, BatchState.ANCHOR_SENT)
             return _Stored(batch_id, checked.rejected, True, True, unanchored)
-        rejected = self._store(checked, existing is None, progress, hooks)
+        rejected = self._store(checked, existing is None, progress, meanwhile)
         self._fault("stored")
         return _Stored(batch_id, rejected, existing is not None, False, True)
 
@@ -468,9 +458,10 @@ class Ingestor:
         checked: Iterable[Checked]
         if pool is not None and fmt == "jsonl" and data.count(b"\n") >= self._pool_batch_rows:
             lines = jsonl_lines(data)
-            size = -(-len(lines) // (2 * self.workers)) or 1
+            # Small chunks: sealing waits for at most one of them per worker.
+            size = min(-(-len(lines) // (2 * self.workers)), _CHECK_CHUNK_ROWS) or 1
             futures = [
-                pool.submit(check_chunk, provider, cat.name, lines[i : i + size], i + 1)
+                pool.submit_background(check_chunk, provider, cat.name, lines[i : i + size], i + 1)
                 for i in range(0, len(lines), size)
             ]
             checked = chain.from_iterable(f.result() for f in futures)
@@ -545,7 +536,7 @@ class Ingestor:
         checked: _Checked,
         new_batch: bool,
         progress: Progress | None,
-        hooks: _Hooks,
+        meanwhile: Callable[[], None],
     ) -> list[RowError]:
         """Seal and store the batch's new records; returns every rejected row, in row order.
 
@@ -557,7 +548,7 @@ class Ingestor:
         # attempt looks them all up. The last one is for a subject a concurrent ingest created.
         attempts = 3
         for attempt in range(attempts):
-            sealed = self._seal(checked, progress, hooks, look_up_all=attempt > 0)
+            sealed = self._seal(checked, progress, meanwhile, look_up_all=attempt > 0)
             if attempt == 0:
                 if new_batch:
                     self._insert_validated(checked)
@@ -576,7 +567,7 @@ class Ingestor:
         self,
         checked: _Checked,
         progress: Progress | None,
-        hooks: _Hooks,
+        meanwhile: Callable[[], None],
         *,
         look_up_all: bool,
     ) -> _Sealed:
@@ -622,7 +613,7 @@ class Ingestor:
         randomness = os.urandom(44 * n)
         items = [(p[_UID], p[_SID], p[6]) for p in fresh]
         salts, sealed_values, root, proofs = self._seal_items(
-            keyring, keys.ciphers, items, randomness, checked.category.bit, progress, hooks
+            keyring, keys.ciphers, items, randomness, checked.category.bit, progress, meanwhile
         )
         if progress is not None and n:
             progress(n, 2 * n)
@@ -653,15 +644,14 @@ class Ingestor:
         randomness: bytes,
         bit: int,
         progress: Progress | None,
-        hooks: _Hooks,
+        meanwhile: Callable[[], None],
     ) -> tuple[list[bytes], list[bytes], bytes | None, list[bytes]]:
         """Salts and sealed values of ``items``, and the root and proofs of their leaves: in
         the pool if there is one and the batch is large, else here (with progress)."""
         n = len(items)
         pool = self._pool
         if pool is None or n < self._pool_batch_rows:
-            hooks.pool_free()
-            hooks.meanwhile()
+            meanwhile()
             return self._seal_here(ciphers, items, randomness, bit, progress)
         size = -(-n // self.workers)
         futures = [
@@ -674,7 +664,7 @@ class Ingestor:
             )
             for i in range(0, n, size)
         ]
-        hooks.meanwhile()
+        meanwhile()
         salts: list[bytes] = []
         sealed_values: list[bytes] = []
         leaves: list[bytes] = []
@@ -683,9 +673,7 @@ class Ingestor:
             salts += part[0]
             sealed_values += part[1]
             leaves += part[2]
-        proving = pool.submit(merkle_proofs, leaves)
-        hooks.pool_free()  # the pool is FIFO: the next batch's validation queues behind
-        root, proofs = proving.result()
+        root, proofs = pool.submit(merkle_proofs, leaves).result()
         return salts, sealed_values, root, proofs
 
     def _seal_here(
@@ -879,17 +867,14 @@ class _AnchorBehind:
         self.ingestor = ingestor
         self.pending: _Stored | None = None  # stored, anchored during the next batch
 
-    def store(self, checked: _Checked, sealing_queued: Callable[[], None]) -> list[IngestResult]:
+    def store(self, checked: _Checked) -> list[IngestResult]:
         """Store ``checked``; returns the batches finished meanwhile (in order)."""
         done: list[IngestResult] = []
 
         def meanwhile() -> None:
             done.extend(self.flush())
 
-        try:
-            stored = self.ingestor._store_batch(checked, None, _Hooks(meanwhile, sealing_queued))
-        finally:
-            sealing_queued()  # also when storing failed before sealing: never leave it waiting
+        stored = self.ingestor._store_batch(checked, None, meanwhile)
         if stored.resubmitted:
             done.append(self.ingestor._finish(stored))
         else:
