@@ -233,11 +233,13 @@ class AccessLogWriter:
         *,
         clock: Clock = time.time,
         batch_max: int = 256,
+        linger_s: float = 0.0,
         nonce_retention_s: int = 600,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.batch_max = batch_max
+        self.linger_s = linger_s
         self.nonce_retention_s = nonce_retention_s
         self._postgres = engine.dialect.name == "postgresql"
         self._queue: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
@@ -351,22 +353,40 @@ class AccessLogWriter:
             if first is None:
                 return
             jobs = list(first) if isinstance(first, list) else [first]
-            stop = False
-            while len(jobs) < self.batch_max:  # whatever queued up meanwhile: no timer
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                if isinstance(nxt, list):
-                    jobs.extend(nxt)
-                else:
-                    jobs.append(nxt)
+            stop = self._gather(jobs)
             self._commit_jobs(jobs)
             if stop:
                 return
+
+    def _gather(self, jobs: list[_Job]) -> bool:
+        """Add what queued up meanwhile to ``jobs``; True when the writer is asked to stop.
+
+        A lone job is committed at once. When several are at hand (the API is busy), the
+        writer lingers up to ``linger_s`` for more, so a commit carries more entries.
+        """
+        deadline: float | None = None
+        if len(jobs) > 1 and self.linger_s > 0:
+            deadline = time.monotonic() + self.linger_s
+        while len(jobs) < self.batch_max:
+            try:
+                if deadline is None:
+                    nxt = self._queue.get_nowait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    nxt = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if nxt is None:
+                return True
+            if isinstance(nxt, list):
+                jobs.extend(nxt)
+            else:
+                jobs.append(nxt)
+            if deadline is None and self.linger_s > 0:
+                deadline = time.monotonic() + self.linger_s
+        return False
 
     def _commit_jobs(self, jobs: list[_Job]) -> None:
         error: BaseException | None = None

@@ -299,6 +299,7 @@ def build_context(
         engine,
         clock=clock,
         batch_max=settings.access_log_batch_max,
+        linger_s=settings.access_log_linger_s,
         nonce_retention_s=settings.nonce_retention_s,
     )
     anchoring = AccessLogAnchoring(

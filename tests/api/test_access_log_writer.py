@@ -3,12 +3,13 @@ and rows reach the driver without per-value processing."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 from sqlalchemy import text
 
-from ledger_api.accesslog import AccessLogWriter, EntryDraft
+from ledger_api.accesslog import AccessLogWriter, EntryDraft, _Job
 from ledger_api.store.db import make_engine, migrate
 from ledger_api.store.wal import WalCheckpointer, disable_autocheckpoint
 
@@ -91,3 +92,31 @@ def test_only_the_entry_time_needs_converting_before_the_driver_sees_it() -> Non
             name for name in _INSERTED_COLUMNS if ACCESS_LOG.c[name].type.bind_processor(dialect)
         ]
         assert converted in ([], ["at"]), dialect.name
+
+
+def _job(n: int) -> _Job:
+    return _Job("entry", _draft(n))
+
+
+def test_a_busy_writer_lingers_for_more_entries_before_committing(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.sqlite'}")
+    writer = AccessLogWriter(engine, linger_s=WAIT_S, batch_max=4)
+    late = threading.Timer(0.05, lambda: [writer._queue.put(_job(n)) for n in (3, 4)])
+    late.start()
+    jobs = [_job(1), _job(2)]  # several at hand: the API is busy
+    assert writer._gather(jobs) is False
+    late.join()
+    assert [job.payload.subject_id[-1] for job in jobs] == [1, 2, 3, 4]  # full: no more wait
+    engine.dispose()
+
+
+def test_a_lone_entry_is_committed_without_lingering(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'log.sqlite'}")
+    writer = AccessLogWriter(engine, linger_s=WAIT_S, batch_max=4)
+    late = threading.Timer(0.2, lambda: writer._queue.put(_job(2)))
+    late.start()
+    jobs = [_job(1)]
+    writer._gather(jobs)
+    late.join()
+    assert len(jobs) == 1  # returned before the second entry arrived
+    engine.dispose()
