@@ -88,14 +88,21 @@ class PriorityPool:
             running.add_done_callback(partial(self._relay, future))
 
     def _relay(self, future: Future[Any], running: Future[Any]) -> None:
-        """Done callback of a running task (in the executor's thread)."""
+        """Done callback of a running task (in the executor's thread).
+
+        The slot is freed before the result is set: whoever sees the result may submit
+        again and find the slot free.
+        """
+        with self._lock:
+            self._running -= 1
+            ready = self._take()
         if running.cancelled():
             future.set_exception(RuntimeError("the pool was shut down"))
         elif (exc := running.exception()) is not None:
             future.set_exception(exc)
         else:
             future.set_result(running.result())
-        self._finished()
+        self._start(ready)
 
     def _finished(self) -> None:
         with self._lock:

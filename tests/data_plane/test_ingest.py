@@ -298,3 +298,24 @@ def test_ingest_many_on_sqlite_hands_checkpoints_back_to_the_connections(
     with sqlite_engine.connect() as a, sqlite_engine.connect() as b, sqlite_engine.connect() as c:
         for conn in (a, b, c):
             assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
+
+
+def test_ingest_many_leaves_the_batches_after_a_failing_one_untouched(
+    engine, anchorer, settings
+) -> None:  # type: ignore[no-untyped-def]
+    # Later batches may already be validated and queued for the writer: none is stored.
+    crashed: list[str] = []
+
+    def fault(at: str) -> None:
+        if at == "stored" and not crashed:
+            crashed.append(at)
+            raise Crash(at)
+
+    batches = [("tax", jsonl([tax_row(key=f"{b}-{i}") for i in range(3)])) for b in "abcd"]
+    with pytest.raises(Crash):
+        Ingestor(engine, anchorer, settings, fault_hook=fault).ingest_many(
+            "henan-tax", batches, fmt="jsonl"
+        )
+    assert _count(engine, BATCHES) == 1 and _count(engine) == 3 and len(anchorer) == 0
+    [resumed] = Ingestor(engine, anchorer, settings).resume_pending()
+    assert resumed.state == BatchState.ANCHORED
