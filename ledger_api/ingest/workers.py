@@ -15,6 +15,7 @@ them is ever logged or kept beyond the worker's life.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -130,6 +131,10 @@ def init_worker(catalog: Catalog, pseudonym_key: bytes) -> None:
     _pseudonym_key = pseudonym_key
     _validators.clear()
     _subjects.clear()
+    # A forked worker inherits the parent's million objects; the cyclic collector would
+    # walk them all in every full collection (and copy their pages). Tasks here create no
+    # cycles worth collecting during the pool's life.
+    gc.freeze()
 
 
 def check_chunk(provider: str, category: str, lines: list[str], first: int) -> list[Checked]:
