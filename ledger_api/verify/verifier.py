@@ -217,6 +217,9 @@ def _verify_in_pool(
     progress: Progress | None,
     total: int,
 ) -> set[bytes]:
+    """Workers rebuild each batch's tree from its rows while this process asks the chain for
+    the anchored roots; a batch whose tree matches its anchor needs nothing more, any other
+    is verified here, row by row, exactly as the sequential pass does."""
     quote = conn.dialect.identifier_preparer
     sizes = conn.exec_driver_sql(
         f"SELECT batch_id, count(*) FROM {quote.format_table(RECORDS)} "
@@ -225,27 +228,100 @@ def _verify_in_pool(
     groups = _balanced(sizes, workers)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    found: dict[bytes, list[Finding]] = {}
+    rebuilt: dict[bytes, _Rebuilt] = {}
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures: list[Future[tuple[list[tuple[bytes, list[Finding]]], int]]] = [
-            pool.submit(
-                _verify_chunk,
-                path,
-                [(b, batches.get(b), _anchored(batches.get(b), anchorer)) for b in group],
-            )
+        futures: list[Future[list[_Rebuilt]]] = [
+            pool.submit(_rebuild_chunk, path, [(b, batches.get(b)) for b in group])
             for group in groups
         ]
+        anchors = {batch_id: _anchored(batches.get(batch_id), anchorer) for batch_id, _c in sizes}
         done = 0
         for future in futures:
-            per_batch, records = future.result()
-            found.update(per_batch)
-            report.records += records
-            done += records
+            for item in future.result():
+                rebuilt[item.batch_id] = item
+                done += item.records
             if progress is not None:
                 progress(done, total)
     for batch_id, _count in sizes:  # batch order, as the sequential pass reports
-        report.findings.extend(found.get(batch_id, ()))
+        item, batch, anchored = rebuilt[batch_id], batches.get(batch_id), anchors[batch_id]
+        if _matches_anchor(item, anchored):
+            report.records += item.records
+            report.findings.extend(
+                Finding("proof_altered", "stored inclusion proof differs from the tree", uid,
+                        batch_id, index)
+                for index, uid in item.altered_proofs
+            )  # fmt: skip
+        else:
+            _verify_group(batch_id, batch, anchored, _batch_rows(conn, batch_id), report)
     return {batch_id for batch_id, _count in sizes}
+
+
+class _Rebuilt(NamedTuple):
+    """A batch's tree rebuilt by a worker from its rows (root None: rows and manifest differ
+    in number or order, or the batch has no root)."""
+
+    batch_id: bytes
+    records: int
+    root: bytes | None
+    altered_proofs: list[tuple[int, bytes]]  # leaf index, record uid
+
+
+def _matches_anchor(item: _Rebuilt, anchored: AnchoredRoot | None) -> bool:
+    """The conditions under which ``_verify_batch`` compares stored proofs and nothing else."""
+    return (
+        item.root is not None
+        and anchored is not None
+        and anchored.kind == AnchorKind.DATA_BATCH
+        and anchored.leaf_count == item.records
+        and anchored.root == item.root
+    )
+
+
+def _rebuild_chunk(path: str, chunk: Sequence[tuple[bytes, _Batch | None]]) -> list[_Rebuilt]:
+    """In a pool worker: rebuild whole batches' trees, reading through a read-only connection."""
+    wanted = dict(chunk)
+    ids = list(wanted)
+    table = RECORDS.name
+    rebuilt: list[_Rebuilt] = []
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        for start in range(0, len(ids), _IDS_PER_CHUNK):
+            part = ids[start : start + _IDS_PER_CHUNK]
+            cursor = connection.execute(
+                f'SELECT {_ROW_SQL_COLUMNS} FROM "{table}" '
+                f"WHERE batch_id IN ({','.join('?' * len(part))}) ORDER BY batch_id, leaf_index",
+                part,
+            )
+            for batch_id, rows in _grouped(_fetch_all(cursor.fetchmany)):
+                rebuilt.append(_rebuild(batch_id, wanted[batch_id], rows))
+    finally:
+        connection.close()
+    return rebuilt
+
+
+def _rebuild(batch_id: bytes, batch: _Batch | None, rows: list[Row]) -> _Rebuilt:
+    manifest = b"" if batch is None or batch.root is None else batch.manifest or b""
+    uids = [manifest[i : i + 32] for i in range(0, len(manifest), 32)]
+    if not (
+        uids
+        and len(rows) == len(uids)
+        and all(row[1] == i and row[2] == uids[i] for i, row in enumerate(rows))
+    ):
+        return _Rebuilt(batch_id, len(rows), None, [])
+    tree = MerkleTree(_leaves(rows))
+    proofs = tree.packed_proofs()
+    altered = [] if all(map(bytes.__eq__, (row[7] for row in rows), proofs)) else [
+        (i, row[2]) for i, row in enumerate(rows) if row[7] != proofs[i]
+    ]  # fmt: skip
+    return _Rebuilt(batch_id, len(rows), tree.root, altered)
+
+
+def _batch_rows(conn: Connection, batch_id: bytes) -> list[Row]:
+    """One batch's rows, in leaf order (to verify a batch that does not match its anchor)."""
+    result = conn.execute(
+        select(*_ROW_COLUMNS).where(RECORDS.c.batch_id == batch_id).order_by(RECORDS.c.leaf_index)
+    )
+    return [tuple(r) for r in result]
 
 
 def _balanced(sizes: Sequence[tuple[bytes, int]], parts: int) -> list[list[bytes]]:
@@ -259,38 +335,6 @@ def _balanced(sizes: Sequence[tuple[bytes, int]], parts: int) -> list[list[bytes
         groups[i].append(batch_id)
         heapq.heappush(loads, (load + count, i))
     return [sorted(group) for group in groups if group]
-
-
-def _verify_chunk(
-    path: str, chunk: Sequence[tuple[bytes, _Batch | None, AnchoredRoot | None]]
-) -> tuple[list[tuple[bytes, list[Finding]]], int]:
-    """In a pool worker: verify whole batches, reading them through a read-only connection.
-
-    Returns each batch's findings (the parent reports them in batch order) and the records.
-    """
-    wanted = {batch_id: (batch, anchored) for batch_id, batch, anchored in chunk}
-    ids = list(wanted)
-    table = RECORDS.name
-    per_batch: list[tuple[bytes, list[Finding]]] = []
-    records = 0
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        for start in range(0, len(ids), _IDS_PER_CHUNK):
-            part = ids[start : start + _IDS_PER_CHUNK]
-            cursor = connection.execute(
-                f'SELECT {_ROW_SQL_COLUMNS} FROM "{table}" '
-                f"WHERE batch_id IN ({','.join('?' * len(part))}) ORDER BY batch_id, leaf_index",
-                part,
-            )
-            for batch_id, rows in _grouped(_fetch_all(cursor.fetchmany)):
-                report = VerificationReport()
-                batch, anchored = wanted[batch_id]
-                _verify_group(batch_id, batch, anchored, rows, report)
-                per_batch.append((batch_id, report.findings))
-                records += report.records
-    finally:
-        connection.close()
-    return per_batch, records
 
 
 _ROW_SQL_COLUMNS = ", ".join(c.name for c in _ROW_COLUMNS)
