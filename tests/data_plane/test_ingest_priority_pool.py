@@ -32,7 +32,14 @@ def test_results_and_exceptions_come_back_and_shutdown_cancels_the_queue() -> No
     assert pool.submit(pow, 2, 10).result(timeout=10) == 1024
     with pytest.raises(ZeroDivisionError):
         pool.submit_background(divmod, 1, 0).result(timeout=10)
-    blockers = [pool.submit(gate.wait) for _ in range(2)]
+    started = [threading.Event() for _ in range(2)]
+
+    def block(i: int) -> bool:
+        started[i].set()
+        return gate.wait()
+
+    blockers = [pool.submit(block, i) for i in range(2)]
+    assert all(event.wait(10) for event in started)  # running, not just handed over
     queued = pool.submit_background(pow, 3, 3)
     closing = threading.Thread(target=pool.shutdown)
     closing.start()
