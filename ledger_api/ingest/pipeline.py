@@ -218,8 +218,8 @@ class Ingestor:
         # rows, so a shredded or re-wrapped key is never used (see DataKeyCache).
         self._data_keys = DataKeyCache(self._master, max_keys=data_key_cache)
         # Worker processes for the CPU-bound steps of large batches (validation, sealing,
-        # leaf hashes); the database work stays in this process. Started per call of
-        # ingest / ingest_many when a batch is large enough, shut down when it returns.
+        # leaf hashes, Merkle trees); the database work stays in this process. Started per
+        # call of ingest / ingest_many when a batch is large enough, shut down when it returns.
         self.workers = default_workers() if workers is None else max(1, workers)
         self.pool_threshold = pool_threshold
         self._pool_batch_rows = min(pool_threshold, POOL_BATCH_ROWS)
