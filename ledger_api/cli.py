@@ -24,6 +24,7 @@ from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.cli_errors import one_line_errors
 from ledger_api.errors import InputError, LedgerError
 from ledger_api.settings import Settings
+from ledger_api.worker_count import one_per_cpu, workers_from_env
 
 app = typer.Typer(
     name="ccl", help="Credit Consent Ledger operator CLI.", no_args_is_help=True,
@@ -119,7 +120,7 @@ def ingest(
     engine = _engine(settings)
     # Run alone, a large batch is validated and sealed by one worker per CPU (env
     # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
-    workers = int(os.environ.get("CCL_INGEST_WORKERS") or os.cpu_count() or 1)
+    workers = workers_from_env("CCL_INGEST_WORKERS", one_per_cpu())
     ingestor = Ingestor(engine, resolve_anchorer(settings), settings, workers=workers)
     with _progress(f"ingest {file.name}", not as_json) as progress:
         result = ingestor.ingest(provider, category, file, fmt=fmt, progress=progress)  # type: ignore[arg-type]
@@ -164,7 +165,7 @@ def verify(
     engine = _engine(settings)
     with _progress("verify", not as_json) as progress:
         # Run alone, verification may fork one reader per CPU (env CCL_VERIFY_WORKERS wins).
-        workers = int(os.environ.get("CCL_VERIFY_WORKERS") or os.cpu_count() or 1)
+        workers = workers_from_env("CCL_VERIFY_WORKERS", one_per_cpu())
         report = verify_database(
             engine, resolve_anchorer(settings), progress=progress, workers=workers
         )

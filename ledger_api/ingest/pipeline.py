@@ -57,6 +57,7 @@ from ledger_api.store.bulk import insert_columns, select_in
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
 from ledger_api.store.types import utcnow
 from ledger_api.store.wal import WalCheckpointer
+from ledger_api.worker_count import workers_from_env
 
 Progress = Callable[[int, int | None], None]
 FaultHook = Callable[[str], None]
@@ -84,13 +85,7 @@ def default_workers() -> int:
     database work stays in the main process), and the API calls ingestion from a threaded
     server, where forking workers is best avoided.
     """
-    configured = os.environ.get("CCL_INGEST_WORKERS")
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            raise InputError("CCL_INGEST_WORKERS must be an integer") from None
-    return 1
+    return workers_from_env("CCL_INGEST_WORKERS", 1)
 
 
 @dataclass

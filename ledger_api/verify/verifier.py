@@ -31,6 +31,7 @@ from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind
 from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree, unpack_proof, verify_proof
 from ledger_api.store.models import BATCHES, CATALOG_VERSIONS, RECORDS
+from ledger_api.worker_count import workers_from_env
 
 Progress = Callable[[int, int | None], None]
 
@@ -110,13 +111,7 @@ def default_workers() -> int:
     demo, the API), where forking is best avoided; ``ccl verify`` and the benchmark, which
     run alone, ask for one worker per CPU.
     """
-    configured = os.environ.get("CCL_VERIFY_WORKERS")
-    if configured:
-        try:
-            return max(1, int(configured))
-        except ValueError:
-            raise ValueError("CCL_VERIFY_WORKERS must be an integer") from None
-    return 1
+    return workers_from_env("CCL_VERIFY_WORKERS", 1)
 
 
 def verify_database(
