@@ -26,6 +26,18 @@ def test_every_route_documents_its_response_model_and_problems(api: Api) -> None
             assert "422" in responses, f"{method} {path} documents no problem"
 
 
+def _bounded_fuzzing(max_examples: int) -> settings:
+    """Deterministic, bounded example generation for one operation."""
+    return settings(
+        max_examples=max_examples,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 def test_fuzzing_the_api_finds_no_server_errors(api: Api) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.http.app)
     failures: list[str] = []
@@ -33,14 +45,7 @@ def test_fuzzing_the_api_finds_no_server_errors(api: Api) -> None:
         op = operation.ok()
 
         @given(op.as_strategy())
-        @settings(
-            max_examples=8,
-            derandomize=True,
-            deadline=None,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @_bounded_fuzzing(max_examples=8)
         def check(case: schemathesis.Case) -> None:
             response = case.call()
             if response.status_code >= 500:
@@ -94,14 +99,7 @@ def test_fuzzing_signed_requests_finds_no_server_errors(api: Api) -> None:
 
         @given(op.as_strategy())
         @seed(20240611)
-        @settings(
-            max_examples=6,
-            derandomize=True,
-            deadline=None,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
+        @_bounded_fuzzing(max_examples=6)
         def check(case: schemathesis.Case) -> None:
             path = case.formatted_path
             params = _query(case)
