@@ -54,9 +54,11 @@ class Settings(BaseSettings):
     keyring_cache_ttl_s: float = 5.0  # unwrapped data keys are re-read this often (shredding)
     nonce_retention_s: int = 600  # seen request nonces older than this are pruned
     access_log_batch_max: int = 256  # entries per group commit of the access-log writer
-    # Under load the writer waits up to this long for more entries before committing: fewer,
-    # larger commits (each costs a lookup, a nonce insert and a log write whatever its size).
-    access_log_linger_s: float = 0.002
+    # Under load the writer may wait up to this long for more entries before committing:
+    # fewer, larger commits. Off by default: requests reach the writer in bursts (everything
+    # the event loop ran in one pass), so waiting for more mostly left the loop idle; measured
+    # in the reads benchmark, 0 s kept the loop busier (83% against 79%) and raised the ratio.
+    access_log_linger_s: float = 0.0
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_embedded(self) -> Settings:

@@ -255,9 +255,10 @@ def _run_driver(port: int, phases: dict[str, list[str]], work: Path) -> dict[str
     return results
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of process ``pid``, or of its ``thread`` (Linux /proc)."""
+    stat = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -345,10 +346,13 @@ def run() -> dict[str, Any]:
             )
             results: dict[str, Any] = {}
             cpu: dict[str, float] = {}
+            main_cpu: dict[str, float] = {}
             for name, items in phases.items():
                 before = _cpu_seconds(server.pid)
+                main_before = _cpu_seconds(server.pid, server.pid)
                 results.update(_run_driver(port, {name: items}, Path(tmp)))
                 cpu[name] = _cpu_seconds(server.pid) - before
+                main_cpu[name] = _cpu_seconds(server.pid, server.pid) - main_before
             for name, phase in results.items():
                 bad = {s: n for s, n in phase["statuses"].items() if s != "200"}
                 if bad:
@@ -371,6 +375,10 @@ def run() -> dict[str, Any]:
             "revocation_enforcement_s": round(revocation_s, 3),
             "server_cpu_ms_per_read": round(cpu["reads"] / REQUESTS * 1000, 3),
             "server_cpu_ms_per_baseline_request": round(cpu["baseline"] / REQUESTS * 1000, 3),
+            # The event-loop thread runs every request; how busy it was shows how far a
+            # phase is from its single-thread ceiling.
+            "server_loop_busy_reads": round(main_cpu["reads"] / reads["elapsed"], 3),
+            "server_loop_busy_baseline": round(main_cpu["baseline"] / baseline["elapsed"], 3),
             "requests": REQUESTS,
             "concurrency": CONCURRENCY,
             "subjects": SUBJECTS,
