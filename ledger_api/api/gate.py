@@ -26,7 +26,13 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from ledger_api.accesslog import ALLOWED, DENIED, NONCE_REPLAYED, EntryDraft, used_count
-from ledger_api.api.auth import authenticate, check_rate, claimed_address, resolve_role
+from ledger_api.api.auth import (
+    authenticate,
+    check_rate,
+    claimed_address,
+    request_query,
+    resolve_role,
+)
 from ledger_api.api.context import AppContext
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.state import ChainState, InstitutionProfile, institution_state
@@ -253,7 +259,7 @@ class SubjectAccessGate:
     def _decide(
         self, request: Request, ctx: AppContext, address: str, entry: dict[str, Any]
     ) -> Access:
-        params = request.query_params
+        params = request_query(request).params
         state = ctx.state()
         if self.action == "own_data":
             actor = resolve_role(ctx, address, "subject")

@@ -117,3 +117,21 @@ def test_rate_limit_refuses_with_429(api: Api) -> None:
     with pytest.raises(LedgerError) as caught:
         client.me()
     assert caught.value.status == 429 and caught.value.code == "rate_limited"
+
+
+def test_query_parsing_matches_starlette_and_the_signed_form() -> None:
+    from starlette.datastructures import QueryParams
+
+    from ledger_api.api.auth import parse_query
+    from ledger_api.api.signing import canonical_query_string
+
+    for raw in (b"b=2&a=1&a=3&empty=&sp=x%20y+z", b"", b"k=%E4%BA%AC", b"k=%FF"):
+        parsed = parse_query(raw)
+        assert dict(parsed.params) == dict(QueryParams(raw))
+        assert parsed.canonical == canonical_query_string(raw.decode())
+
+
+def test_a_query_string_that_is_not_utf8_has_no_signed_form() -> None:
+    from ledger_api.api.auth import parse_query
+
+    assert parse_query(b"k=\xff").canonical is None
