@@ -120,3 +120,34 @@ def test_a_lone_entry_is_committed_without_lingering(tmp_path: Path) -> None:
     late.join()
     assert len(jobs) == 1  # returned before the second entry arrived
     engine.dispose()
+
+
+def test_anchoring_is_due_at_the_entry_count_or_the_age_and_not_before(tmp_path: Path) -> None:
+    from ledger_api.accesslog import AccessLogAnchoring
+    from ledger_api.anchoring.anchorer import InMemoryAnchorer
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    now = [1_800_000_000.0]
+    writer = AccessLogWriter(engine, clock=lambda: now[0])
+    anchoring = AccessLogAnchoring(
+        engine, InMemoryAnchorer(), every_s=30, every_entries=3, clock=lambda: now[0]
+    )
+    try:
+        assert not anchoring.due()  # an empty log
+        writer.append(_draft(1))
+        writer.append(_draft(2))
+        assert not anchoring.due()  # two entries, brand new
+        writer.append(_draft(3))
+        assert anchoring.due()  # the third entry
+        assert anchoring.anchor_once() is not None
+        assert not anchoring.due()  # everything anchored
+        writer.append(_draft(4))
+        now[0] += 29
+        assert not anchoring.due()
+        now[0] += 1
+        assert anchoring.due()  # the oldest unanchored entry is 30 s old
+    finally:
+        writer.close()
+        engine.dispose()
