@@ -28,7 +28,7 @@ def _draft(n: int) -> EntryDraft:
     )
 
 
-def test_the_access_log_writer_never_checkpoints_inside_its_commits(tmp_path: Path) -> None:
+def test_the_writer_commits_durably_and_never_checkpoints_in_its_commits(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
     migrate(url)
     engine = make_engine(url)
@@ -38,6 +38,7 @@ def test_the_access_log_writer_never_checkpoints_inside_its_commits(tmp_path: Pa
         conn = writer._conn  # the writer thread's own connection
         assert conn is not None
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 0
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar_one() == 2  # FULL: durable
         conn.rollback()
     finally:
         writer.close()
