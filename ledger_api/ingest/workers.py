@@ -110,16 +110,27 @@ def seal_rows(
     add_salt = salts.append
     add_sealed = sealed_values.append
     add_leaf = leaves.append
+    # Items come sorted by subject: look the cipher up once per run of the same subject.
+    last_sid: bytes | None = None
+    encrypt: Callable[[bytes, bytes, bytes | None], bytes] = _no_cipher
     off = 0
     for uid, sid, payload in items:
+        if sid != last_sid:
+            encrypt = cipher_of(sid).encrypt
+            last_sid = sid
         salt = randomness[off : off + 32]
         nonce = randomness[off + 32 : off + 44]
         off += 44
-        sealed = nonce + cipher_of(sid).encrypt(nonce, payload, _RECORD_AD + uid + sid)
+        ids = uid + sid  # in the associated data and in the leaf
+        sealed = nonce + encrypt(nonce, payload, _RECORD_AD + ids)
         add_salt(salt)
         add_sealed(sealed)
-        add_leaf(k(k(salt + uid + sid + bit + sha256(sealed).digest()).digest()).digest())
+        add_leaf(k(k(salt + ids + bit + sha256(sealed).digest()).digest()).digest())
     return salts, sealed_values, leaves
+
+
+def _no_cipher(nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
+    raise AssertionError("no subject's cipher looked up yet")
 
 
 # ---------------------------------------------------------------------- pool side

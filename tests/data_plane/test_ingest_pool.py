@@ -249,3 +249,28 @@ def test_pool_verification_reports_exactly_what_the_sequential_pass_reports(
     assert {"record_altered", "record_removed", "record_added", "proof_altered"} <= kinds
     assert pooled.as_dict() == sequential.as_dict()
     assert seen[0] == (0, 74) and seen[-1] == (74, 74)
+
+
+def test_seal_rows_seals_each_record_under_its_own_subjects_key_in_any_order() -> None:
+    # seal_rows looks a cipher up once per run of one subject (the pipeline sorts items by
+    # subject); subjects that alternate must still each get their own key.
+    import hashlib
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from ledger_api.anchoring.merkle import record_leaf
+    from ledger_api.crypto.envelope import open_record
+    from ledger_api.ingest.workers import seal_rows
+
+    keys = {bytes([n]) * 32: AESGCM(AESGCM.generate_key(bit_length=256)) for n in (1, 2, 3)}
+    sids = [bytes([n]) * 32 for n in (1, 1, 2, 1, 3, 3, 2)]
+    items = [(os.urandom(32), sid, f"payload {i}".encode()) for i, sid in enumerate(sids)]
+    randomness = os.urandom(44 * len(items))
+    salts, sealed, leaves = seal_rows(keys.__getitem__, items, randomness, 7)
+    for i, (uid, sid, payload) in enumerate(items):
+        assert salts[i] == randomness[44 * i : 44 * i + 32]
+        assert sealed[i][:12] == randomness[44 * i + 32 : 44 * i + 44]
+        assert open_record(keys[sid], uid, sid, sealed[i]) == payload
+        digest = hashlib.sha256(sealed[i]).digest()
+        assert leaves[i] == record_leaf(salts[i], uid, sid, 7, digest)
