@@ -72,6 +72,10 @@ _MAX_ANCHOR_RANGE = 50_000
 # nearly every commit. Measured in the reads benchmark: a third of the checkpointing CPU, and
 # the log stays a few megabytes under full load.
 _CHECKPOINT_INTERVAL_S = 0.5
+# Rows per multi-row INSERT: 16 columns x 256 = 4,096 bound values, far below SQLite's
+# (32,766 since 3.32) and PostgreSQL's (65,535) limits.
+_ROWS_PER_STATEMENT = 256
+_NONCE_COLUMNS = ("address", "nonce", "seen_at")
 
 Clock = Callable[[], float]
 
@@ -229,6 +233,10 @@ _INSERTED_COLUMNS = (
 )
 
 
+class _NonceRace(Exception):
+    """Another process inserted one of a batch's nonces between look-up and insert."""
+
+
 class AccessLogWriter:
     """The one writer thread of this process: appends entries and reserves nonces."""
 
@@ -249,14 +257,10 @@ class AccessLogWriter:
         self._postgres = engine.dialect.name == "postgresql"
         self._queue: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
         self._loop_batches: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
-        self._nonce_sql_cache: dict[int, str] = {}
+        self._mark = "%s" if self._postgres else "?"
+        self._sql_cache: dict[tuple[str, int], str] = {}
+        self._careful_nonces = False  # redoing a batch after a _NonceRace
         dialect = engine.dialect
-        columns = [ACCESS_LOG.c[name] for name in _INSERTED_COLUMNS]
-        mark = "%s" if self._postgres else "?"
-        self._insert_sql = (
-            f"INSERT INTO {ACCESS_LOG.name} ({', '.join(c.name for c in columns)}) "
-            f"VALUES ({', '.join([mark] * len(columns))})"
-        )
         # Only ``at`` needs converting for the driver (the same value for a whole batch); a
         # test keeps every other column's bind step a no-op.
         self._bind_at = ACCESS_LOG.c.at.type.bind_processor(dialect)
@@ -426,7 +430,15 @@ class AccessLogWriter:
         at = datetime.fromtimestamp(now, UTC)
         conn = self._connection()
         try:
-            results = self._append(conn, jobs, now, at)
+            try:
+                results = self._append(conn, jobs, now, at)
+            except _NonceRace:
+                conn.rollback()
+                self._careful_nonces = True
+                try:
+                    results = self._append(conn, jobs, now, at)
+                finally:
+                    self._careful_nonces = False
             conn.commit()
         except BaseException:
             self._drop_connection()  # a failed statement may have left it unusable
@@ -505,12 +517,26 @@ class AccessLogWriter:
             results.append(AppendResult(next_id, decision, reason, entry_hash))
             prev_hash = entry_hash
             next_id += 1
-        if rows:
-            # The driver's executemany with bound values prepared once per column: the
-            # Core insert re-processed every parameter dict on every append (measured at
-            # about a fifth of the writer's time).
-            conn.exec_driver_sql(self._insert_sql, rows)
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            # One multi-row INSERT per chunk, values bound straight to the driver: the Core
+            # insert re-processed every parameter dict (about a fifth of the writer's time),
+            # and executemany steps the statement once per row, each step handing the GIL
+            # back to a busy event loop and waiting to get it again.
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            sql = self._multi_row_sql("entries", len(chunk), ACCESS_LOG.name, _INSERTED_COLUMNS)
+            conn.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
         return results
+
+    def _multi_row_sql(
+        self, kind: str, count: int, table: str, columns: tuple[str, ...], suffix: str = ""
+    ) -> str:
+        sql = self._sql_cache.get((kind, count))
+        if sql is None:
+            row = "(" + ", ".join([self._mark] * len(columns)) + ")"
+            values = ", ".join([row] * count)
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}{suffix}"
+            self._sql_cache[(kind, count)] = sql
+        return sql
 
     def _reserve_nonces(self, conn: Connection, jobs: list[_Job], now: int) -> list[bool]:
         """Reserve every nonce the batch carries, in job order: True when it was unused.
@@ -526,34 +552,64 @@ class AccessLogWriter:
                 pairs.append(job.payload.nonce)
         if not pairs:
             return []
-        # One INSERT .. ON CONFLICT DO NOTHING RETURNING: the rows it returns are the fresh
-        # nonces (SQLite >= 3.35 and PostgreSQL); of two equal nonces in a batch the first wins.
         unique = list(dict.fromkeys(pairs))
         inserted: set[tuple[str, str]] = set()
-        for start in range(0, len(unique), 300):
-            chunk = unique[start : start + 300]
-            params: list[Any] = []
-            for address, nonce in chunk:
-                params.extend((address, nonce, now))
-            rows = conn.exec_driver_sql(self._nonce_sql(len(chunk)), tuple(params)).all()
-            inserted.update((str(a), str(n)) for a, n in rows)
+        for start in range(0, len(unique), _ROWS_PER_STATEMENT):
+            chunk = unique[start : start + _ROWS_PER_STATEMENT]
+            if self._careful_nonces:
+                inserted.update(self._insert_nonces_returning(conn, chunk, now))
+            else:
+                inserted.update(self._insert_nonces(conn, chunk, now))
         fresh: list[bool] = []
-        for pair in pairs:
+        for pair in pairs:  # of two equal nonces in a batch the first wins
             fresh.append(pair in inserted)
             inserted.discard(pair)
         return fresh
 
-    def _nonce_sql(self, count: int) -> str:
-        sql = self._nonce_sql_cache.get(count)
-        if sql is None:
-            mark = "%s" if self._postgres else "?"
-            values = ", ".join([f"({mark}, {mark}, {mark})"] * count)
-            sql = (
-                f"INSERT INTO {REQUEST_NONCES.name} (address, nonce, seen_at) VALUES {values} "
-                "ON CONFLICT DO NOTHING RETURNING address, nonce"
+    def _insert_nonces(
+        self, conn: Connection, chunk: list[tuple[str, str]], now: int
+    ) -> list[tuple[str, str]]:
+        """Insert the distinct ``chunk``'s unused nonces; returns them.
+
+        A look-up (no rows unless a nonce is replayed) and one multi-row insert: two statement
+        steps whatever the chunk's size (INSERT .. RETURNING takes one step per row, and each
+        step hands the GIL over). The writers' serialisation (one writer per SQLite database,
+        the append lock on PostgreSQL) keeps the two consistent; should another process insert
+        one of these nonces in between anyway, the insert's row count shows it, and the batch
+        is redone with RETURNING (``_NonceRace``).
+        """
+        mark = self._mark
+        pairs = ", ".join([f"({mark}, {mark})"] * len(chunk))
+        lookup = (
+            f"SELECT n.address, n.nonce FROM (VALUES {pairs}) AS v "
+            f"JOIN {REQUEST_NONCES.name} AS n ON n.address = v.column1 AND n.nonce = v.column2"
+        )
+        params = tuple(value for pair in chunk for value in pair)
+        used = {(str(a), str(n)) for a, n in conn.exec_driver_sql(lookup, params)}
+        fresh = [pair for pair in chunk if pair not in used]
+        if fresh:
+            sql = self._multi_row_sql(
+                "nonces", len(fresh), REQUEST_NONCES.name, _NONCE_COLUMNS, " ON CONFLICT DO NOTHING"
             )
-            self._nonce_sql_cache[count] = sql
-        return sql
+            flat = tuple(value for address, nonce in fresh for value in (address, nonce, now))
+            if conn.exec_driver_sql(sql, flat).rowcount != len(fresh):
+                raise _NonceRace
+        return fresh
+
+    def _insert_nonces_returning(
+        self, conn: Connection, chunk: list[tuple[str, str]], now: int
+    ) -> list[tuple[str, str]]:
+        """INSERT .. ON CONFLICT DO NOTHING RETURNING: the rows it returns are the unused
+        nonces, now inserted (SQLite >= 3.35 and PostgreSQL)."""
+        sql = self._multi_row_sql(
+            "nonces-returning",
+            len(chunk),
+            REQUEST_NONCES.name,
+            _NONCE_COLUMNS,
+            " ON CONFLICT DO NOTHING RETURNING address, nonce",
+        )
+        flat = tuple(value for address, nonce in chunk for value in (address, nonce, now))
+        return [(str(a), str(n)) for a, n in conn.exec_driver_sql(sql, flat)]
 
     def _maybe_prune(self) -> None:
         now = self.clock()

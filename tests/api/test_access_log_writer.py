@@ -7,6 +7,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from ledger_api.accesslog import AccessLogWriter, EntryDraft, _Job
@@ -149,6 +150,62 @@ def test_anchoring_is_due_at_the_entry_count_or_the_age_and_not_before(tmp_path:
         assert not anchoring.due()
         now[0] += 1
         assert anchoring.due()  # the oldest unanchored entry is 30 s old
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def _reserve_in_one_batch(writer: AccessLogWriter, nonces: list[str]) -> list[bool]:
+    address = "0x" + "ab" * 20
+    jobs = [_Job("nonce", (address, nonce)) for nonce in nonces]
+    return [bool(result) for result in writer._commit(jobs)]
+
+
+def test_a_batch_reserves_unused_nonces_once_and_refuses_used_ones(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    writer = AccessLogWriter(engine)
+    try:
+        assert _reserve_in_one_batch(writer, ["used-0001"]) == [True]
+        batch = ["fresh-001", "used-0001", "fresh-002", "fresh-001"]
+        assert _reserve_in_one_batch(writer, batch) == [True, False, True, False]
+        assert _reserve_in_one_batch(writer, ["fresh-002"]) == [False]
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def test_a_nonce_inserted_by_another_process_meanwhile_redoes_the_batch_with_returning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ledger_api.accesslog import _NonceRace
+
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    writer = AccessLogWriter(engine)
+    fast_path = writer._insert_nonces
+    raced: list[int] = []
+
+    def race_once(*args: object) -> list[tuple[str, str]]:
+        if not raced:  # what the short row count of the multi-row insert reports
+            raced.append(1)
+            raise _NonceRace
+        return fast_path(*args)  # type: ignore[arg-type]
+
+    try:
+        assert _reserve_in_one_batch(writer, ["used-0001"]) == [True]
+        monkeypatch.setattr(writer, "_insert_nonces", race_once)
+        entries = [_Job("entry", _draft(n)) for n in (1, 2)]
+        results = writer._commit([*entries, _Job("nonce", ("0x" + "ab" * 20, "used-0001"))])
+        assert raced == [1]
+        assert [(r.entry_id, r.decision) for r in results[:2]] == [(1, "allowed"), (2, "allowed")]
+        assert results[2] is False  # the used nonce is still refused after the redo
+        assert writer.append(_draft(3)).entry_id == 3  # the redo wrote nothing twice
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM access_log").scalar_one() == 3
+            assert conn.exec_driver_sql("SELECT count(*) FROM request_nonces").scalar_one() == 4
     finally:
         writer.close()
         engine.dispose()
