@@ -41,3 +41,15 @@ def test_gated_routes_document_the_parameters_their_gate_parses(api: Api) -> Non
         assert all("schema" in p and "description" in p for p in parameters), action
         required = {p["name"] for p in parameters if p["required"]}
         assert required == names - {"level"}, action
+
+
+def test_serving_tunes_the_garbage_collector_and_restores_it() -> None:
+    import gc
+
+    from ledger_api.api.app import serving_gc
+
+    before = gc.get_threshold()
+    with serving_gc():
+        assert gc.get_threshold() == (50_000, *before[1:])
+        assert gc.get_freeze_count() > 0  # start-up objects left out of collections
+    assert gc.get_threshold() == before
