@@ -76,6 +76,7 @@ _CHECKPOINT_INTERVAL_S = 0.5
 # (32,766 since 3.32) and PostgreSQL's (65,535) limits.
 _ROWS_PER_STATEMENT = 256
 _NONCE_COLUMNS = ("address", "nonce", "seen_at")
+_LAST_ENTRY_SQL = f"SELECT id, entry_hash FROM {ACCESS_LOG.name} ORDER BY id DESC LIMIT 1"
 
 Clock = Callable[[], float]
 
@@ -471,11 +472,7 @@ class AccessLogWriter:
         results: list[Any] = []
         if self._postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK_KEY})
-        last = conn.execute(
-            select(ACCESS_LOG.c.id, ACCESS_LOG.c.entry_hash)
-            .order_by(ACCESS_LOG.c.id.desc())
-            .limit(1)
-        ).first()
+        last = conn.exec_driver_sql(_LAST_ENTRY_SQL).first()  # plain SQL: every commit runs it
         next_id, prev_hash = (last.id + 1, last.entry_hash) if last else (1, GENESIS_HASH)
         at_text = _entry_time(at)  # one time for the whole batch: format and bind it once
         at_param = at if self._bind_at is None else self._bind_at(at)
