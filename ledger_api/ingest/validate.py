@@ -339,3 +339,18 @@ class RowValidator:
             return _dumps_sorted(row, option=_SORT_KEYS)
         except TypeError:  # orjson.JSONEncodeError
             return CANONICAL.encode(row).encode()
+
+
+def not_unicode_problem(row: Mapping[str, Any]) -> str:
+    """Why ``row`` has no UTF-8 form: the fields whose text holds a lone surrogate (JSON can
+    escape one, ``"\\ud800"``; Unicode text can't contain it)."""
+    fields = sorted(k for k, v in row.items() if isinstance(v, str) and not _is_utf8(v))
+    return f"{', '.join(fields) or 'a field'}: text with a lone surrogate is not valid Unicode"
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

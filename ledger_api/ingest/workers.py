@@ -26,7 +26,7 @@ from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog
 from ledger_api.ingest.parse import ParsedRow, parse_jsonl_lines
-from ledger_api.ingest.validate import FieldProblem, RowValidator
+from ledger_api.ingest.validate import FieldProblem, RowValidator, not_unicode_problem
 
 # A checked row: (row, uid, subject id, USCC, record key hash, content digest, payload);
 # a refused row: (row, reason).
@@ -74,7 +74,11 @@ def check_rows(
         except FieldProblem as exc:
             add((number, str(exc)))
             continue
-        payload = encode(row)
+        try:
+            payload = encode(row)
+        except UnicodeEncodeError:  # JSON may escape a lone surrogate; UTF-8 can't hold one
+            add((number, not_unicode_problem(row)))
+            continue
         mac = rk_mac()
         mac.update(row["record_key"].encode())
         key_hash = mac.digest()

@@ -59,6 +59,19 @@ def test_bad_rows_are_returned_with_row_number_and_reason(ingestor, engine) -> N
     assert result.accepted == 2 and _count(engine) == 2
 
 
+def test_a_row_with_a_lone_surrogate_is_rejected_and_others_are_stored(ingestor, engine) -> None:  # type: ignore[no-untyped-def]
+    # JSON can escape a lone surrogate; it has no UTF-8 form, so no record can hold it.
+    import json
+
+    bad = json.dumps(tax_row(key="bad-\ud800")).encode()  # ASCII: the surrogate as an escape
+    data = jsonl([tax_row(key="ok-1")]) + bad + b"\n" + jsonl([tax_row(key="ok-2")])
+    result = ingestor.ingest("henan-tax", "tax", data, fmt="jsonl")
+    assert [(e.row, e.reason) for e in result.rejected] == [
+        (2, "record_key: text with a lone surrogate is not valid Unicode")
+    ]
+    assert result.accepted == 2 and _count(engine) == 2
+
+
 def test_dates_must_be_iso_8601_calendar_dates(ingestor) -> None:  # type: ignore[no-untyped-def]
     row: dict[str, object] = {
         "uscc": USCC_A, "record_key": "J1", "case_no": "(2024)豫01民初1号", "case_type": "civil",
