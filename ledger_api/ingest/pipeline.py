@@ -273,12 +273,12 @@ class Ingestor:
             checkpointer.close()
 
     @contextmanager
-    def _writing(self) -> Iterator[Connection]:
+    def _writing(self, *, durable: bool = False) -> Iterator[Connection]:
         """A connection in a transaction that commits on leaving the block; it leaves the
         checkpoint to the checkpointer thread while one runs (every commit of the pipeline
         goes through here: a state change committed while the log is long would otherwise
-        checkpoint it, on the writer's path)."""
-        with self.engine.connect() as conn:
+        checkpoint it, on the writer's path). ``durable``: on SQLite the commit syncs."""
+        with self.engine.connect() as conn, _synchronous_full(conn, durable):
             if self._checkpointer is None:
                 with conn.begin():
                     yield conn
@@ -765,7 +765,11 @@ class Ingestor:
         on_chain = None if fresh else self.anchorer.anchored(root)
         if on_chain is None:
             if batch.state == BatchState.STORED:
-                self._set_state(batch_id, BatchState.ANCHOR_SENT)
+                # Durable before its root goes on chain: SQLite's synchronous=NORMAL leaves the
+                # batch's commits in the OS's cache until a checkpoint, and a power loss there
+                # would leave an anchored root whose records are gone. Syncing this commit
+                # syncs every earlier one (the WAL is written in order).
+                self._set_state(batch_id, BatchState.ANCHOR_SENT, durable=True)
                 self._fault("anchor_sent")
             try:
                 receipt = self.anchorer.anchor(
@@ -806,8 +810,12 @@ class Ingestor:
         if self.fault_hook is not None:
             self.fault_hook(step)
 
-    def _set_state(self, batch_id: bytes, state: str, **values: Any) -> None:
-        with self._writing() as conn:
+    def _set_state(
+        self, batch_id: bytes, state: str, *, durable: bool = False, **values: Any
+    ) -> None:
+        """``durable``: the commit reaches the disk before this returns (SQLite syncs its
+        WAL; PostgreSQL commits durably anyway)."""
+        with self._writing(durable=durable) as conn:
             conn.execute(
                 update(_BATCHES)
                 .where(_BATCHES.c.batch_id == batch_id)
@@ -900,6 +908,23 @@ def _collector_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@contextmanager
+def _synchronous_full(conn: Connection, wanted: bool) -> Iterator[None]:
+    """SQLite: ``PRAGMA synchronous=FULL`` on ``conn`` for the block (a pooled connection:
+    its setting is restored afterwards)."""
+    if not wanted or conn.dialect.name != "sqlite":
+        yield
+        return
+    previous = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA synchronous={previous}")
+        conn.commit()
 
 
 def _row_estimate(data: bytes | Path) -> int:

@@ -72,6 +72,39 @@ def test_a_row_with_a_lone_surrogate_is_rejected_and_others_are_stored(ingestor,
     assert result.accepted == 2 and _count(engine) == 2
 
 
+def test_a_batch_is_synced_to_disk_before_its_root_is_anchored(  # type: ignore[no-untyped-def]
+    ingestor, anchorer, engine, monkeypatch
+) -> None:
+    from sqlalchemy import event
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL commits durably anyway")
+    steps: list[str] = []
+
+    def record(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "synchronous" in statement:
+            steps.append(statement.strip())
+        elif statement.startswith("UPDATE ingest_batches") and "anchor_sent" in str(params):
+            steps.append("batch anchor_sent")
+
+    event.listen(engine, "before_cursor_execute", record)
+    sent = anchorer.anchor
+
+    def anchor(*args, **kwargs):  # type: ignore[no-untyped-def]
+        steps.append("anchor")
+        return sent(*args, **kwargs)
+
+    monkeypatch.setattr(anchorer, "anchor", anchor)
+    try:
+        ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="ok-1")]), fmt="jsonl")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    durable = steps.index("PRAGMA synchronous=FULL")
+    assert durable < steps.index("batch anchor_sent") < steps.index("anchor")
+    assert steps[durable + 2].startswith("PRAGMA synchronous=")  # put back afterwards
+    assert steps[durable + 2] != "PRAGMA synchronous=FULL"
+
+
 def test_dates_must_be_iso_8601_calendar_dates(ingestor) -> None:  # type: ignore[no-untyped-def]
     row: dict[str, object] = {
         "uscc": USCC_A, "record_key": "J1", "case_no": "(2024)豫01民初1号", "case_type": "civil",
