@@ -72,13 +72,13 @@ def test_a_row_with_a_lone_surrogate_is_rejected_and_others_are_stored(ingestor,
     assert result.accepted == 2 and _count(engine) == 2
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # PostgreSQL: durable anyway
 def test_a_batch_is_synced_to_disk_before_its_root_is_anchored(  # type: ignore[no-untyped-def]
     ingestor, anchorer, engine, monkeypatch
 ) -> None:
     from sqlalchemy import event
 
-    if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL commits durably anyway")
+    assert engine.dialect.name == "sqlite"
     steps: list[str] = []
 
     def record(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
