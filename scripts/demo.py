@@ -184,6 +184,11 @@ def main() -> int:
         check(f"agreement #{agreement_id} accepted by the bank", True)
 
         step(3, f"The provider ingests generated records for {ENTERPRISES} Henan enterprises")
+        # The API learns roles from the indexer's replica of the chain, a poll interval later.
+        wait_until(
+            lambda: "provider" in stack.context.state().roles_of(provider_key.address),
+            "the provider role to reach the API",
+        )
         by_category: dict[str, list[str]] = {}
         for category, row in iter_all_records(ENTERPRISES, SEED):
             by_category.setdefault(category, []).append(json.dumps(row, ensure_ascii=False))
