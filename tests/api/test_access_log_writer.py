@@ -8,13 +8,19 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from ledger_api.accesslog import AccessLogWriter, EntryDraft, _Job
 from ledger_api.store.db import make_engine, migrate
 from ledger_api.store.wal import WalCheckpointer, disable_autocheckpoint
 
 WAIT_S = 30  # a bound on waiting for the background thread, not a timing assertion
+
+
+def _migrated_engine(tmp_path: Path) -> Engine:
+    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
+    migrate(url)
+    return make_engine(url)
 
 
 def _draft(n: int) -> EntryDraft:
@@ -30,9 +36,7 @@ def _draft(n: int) -> EntryDraft:
 
 
 def test_the_writer_commits_durably_and_never_checkpoints_in_its_commits(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    migrate(url)
-    engine = make_engine(url)
+    engine = _migrated_engine(tmp_path)
     writer = AccessLogWriter(engine)
     try:
         assert [writer.append(_draft(n)).entry_id for n in range(3)] == [1, 2, 3]
@@ -128,9 +132,7 @@ def test_anchoring_is_due_at_the_entry_count_or_the_age_and_not_before(tmp_path:
     from ledger_api.accesslog import AccessLogAnchoring
     from ledger_api.anchoring.anchorer import InMemoryAnchorer
 
-    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    migrate(url)
-    engine = make_engine(url)
+    engine = _migrated_engine(tmp_path)
     now = [1_800_000_000.0]
     writer = AccessLogWriter(engine, clock=lambda: now[0])
     anchoring = AccessLogAnchoring(
@@ -162,9 +164,7 @@ def _reserve_in_one_batch(writer: AccessLogWriter, nonces: list[str]) -> list[bo
 
 
 def test_a_batch_reserves_unused_nonces_once_and_refuses_used_ones(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    migrate(url)
-    engine = make_engine(url)
+    engine = _migrated_engine(tmp_path)
     writer = AccessLogWriter(engine)
     try:
         assert _reserve_in_one_batch(writer, ["used-0001"]) == [True]
@@ -181,9 +181,7 @@ def test_a_nonce_inserted_by_another_process_meanwhile_redoes_the_batch_with_ret
 ) -> None:
     from ledger_api.accesslog import _NonceRace
 
-    url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    migrate(url)
-    engine = make_engine(url)
+    engine = _migrated_engine(tmp_path)
     writer = AccessLogWriter(engine)
     fast_path = writer._insert_nonces
     raced: list[int] = []
