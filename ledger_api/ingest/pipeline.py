@@ -23,7 +23,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -278,20 +278,13 @@ class Ingestor:
         checkpoint to the checkpointer thread while one runs (every commit of the pipeline
         goes through here: a state change committed while the log is long would otherwise
         checkpoint it, on the writer's path). ``durable``: on SQLite the commit syncs."""
-        with self.engine.connect() as conn, _synchronous_full(conn, durable):
-            if self._checkpointer is None:
-                with conn.begin():
-                    yield conn
-                return
-            previous = int(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
-            conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
-            conn.commit()
-            try:
-                with conn.begin():
-                    yield conn
-            finally:
-                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={previous}")
-                conn.commit()
+        with self.engine.connect() as conn, ExitStack() as pragmas:
+            if durable and conn.dialect.name == "sqlite":
+                pragmas.enter_context(_connection_pragma(conn, "synchronous", "FULL"))
+            if self._checkpointer is not None:
+                pragmas.enter_context(_connection_pragma(conn, "wal_autocheckpoint", "0"))
+            with conn.begin():
+                yield conn
 
     # ------------------------------------------------------------------ public
 
@@ -911,19 +904,16 @@ def _collector_paused() -> Iterator[None]:
 
 
 @contextmanager
-def _synchronous_full(conn: Connection, wanted: bool) -> Iterator[None]:
-    """SQLite: ``PRAGMA synchronous=FULL`` on ``conn`` for the block (a pooled connection:
-    its setting is restored afterwards)."""
-    if not wanted or conn.dialect.name != "sqlite":
-        yield
-        return
-    previous = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
-    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+def _connection_pragma(conn: Connection, name: str, value: str) -> Iterator[None]:
+    """SQLite ``PRAGMA name=value`` on ``conn`` for the block; a pooled connection, so its
+    previous setting is restored afterwards."""
+    previous = conn.exec_driver_sql(f"PRAGMA {name}").scalar_one()
+    conn.exec_driver_sql(f"PRAGMA {name}={value}")
     conn.commit()
     try:
         yield
     finally:
-        conn.exec_driver_sql(f"PRAGMA synchronous={previous}")
+        conn.exec_driver_sql(f"PRAGMA {name}={previous}")
         conn.commit()
 
 
