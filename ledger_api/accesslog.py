@@ -260,7 +260,6 @@ class AccessLogWriter:
         self._loop_batches: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._mark = "%s" if self._postgres else "?"
         self._sql_cache: dict[tuple[str, int], str] = {}
-        self._careful_nonces = False  # redoing a batch after a _NonceRace
         dialect = engine.dialect
         # Only ``at`` needs converting for the driver (the same value for a whole batch); a
         # test keeps every other column's bind step a no-op.
@@ -435,11 +434,7 @@ class AccessLogWriter:
                 results = self._append(conn, jobs, now, at)
             except _NonceRace:
                 conn.rollback()
-                self._careful_nonces = True
-                try:
-                    results = self._append(conn, jobs, now, at)
-                finally:
-                    self._careful_nonces = False
+                results = self._append(conn, jobs, now, at, returning_nonces=True)
             conn.commit()
         except BaseException:
             self._drop_connection()  # a failed statement may have left it unusable
@@ -467,8 +462,17 @@ class AccessLogWriter:
             with contextlib.suppress(Exception):  # already broken, or shutting down
                 conn.close()
 
-    def _append(self, conn: Connection, jobs: list[_Job], now: float, at: datetime) -> list[Any]:
-        """One batch in the open transaction of ``conn``; the caller commits."""
+    def _append(
+        self,
+        conn: Connection,
+        jobs: list[_Job],
+        now: float,
+        at: datetime,
+        *,
+        returning_nonces: bool = False,
+    ) -> list[Any]:
+        """One batch in the open transaction of ``conn``; the caller commits.
+        ``returning_nonces``: reserve nonces with RETURNING (redoing a ``_NonceRace``)."""
         results: list[Any] = []
         if self._postgres:
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _APPEND_LOCK_KEY})
@@ -478,7 +482,7 @@ class AccessLogWriter:
         at_param = at if self._bind_at is None else self._bind_at(at)
         rows: list[tuple[Any, ...]] = []
         allowed_in_batch: dict[int, int] = {}
-        fresh = iter(self._reserve_nonces(conn, jobs, int(now)))
+        fresh = iter(self._reserve_nonces(conn, jobs, int(now), returning_nonces))
         for job in jobs:
             if job.kind == "nonce":
                 results.append(next(fresh))
@@ -535,7 +539,9 @@ class AccessLogWriter:
             self._sql_cache[(kind, count)] = sql
         return sql
 
-    def _reserve_nonces(self, conn: Connection, jobs: list[_Job], now: int) -> list[bool]:
+    def _reserve_nonces(
+        self, conn: Connection, jobs: list[_Job], now: int, returning: bool
+    ) -> list[bool]:
         """Reserve every nonce the batch carries, in job order: True when it was unused.
 
         One look-up and one multi-row insert per batch; the first of two equal nonces in a
@@ -553,7 +559,7 @@ class AccessLogWriter:
         inserted: set[tuple[str, str]] = set()
         for start in range(0, len(unique), _ROWS_PER_STATEMENT):
             chunk = unique[start : start + _ROWS_PER_STATEMENT]
-            if self._careful_nonces:
+            if returning:
                 inserted.update(self._insert_nonces_returning(conn, chunk, now))
             else:
                 inserted.update(self._insert_nonces(conn, chunk, now))
