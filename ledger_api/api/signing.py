@@ -38,9 +38,9 @@ def canonical_query(items: Iterable[tuple[str, str]]) -> str:
     return urlencode(sorted((str(k), str(v)) for k, v in items))
 
 
-@lru_cache(maxsize=4096)
 def canonical_query_string(query_string: str) -> str:
-    """The canonical form of a raw query string (memoised: clients repeat their queries)."""
+    """The canonical form of a raw query string (the server memoises it with the parameters,
+    ``ledger_api.api.auth.parse_query``)."""
     return canonical_query(parse_qsl(query_string, keep_blank_values=True))
 
 
