@@ -47,6 +47,11 @@ class CachedChainState:
     The head position is re-read at most every ``ttl_s`` seconds; every other answer is
     cached for the block it was read at and dropped as soon as a new block is seen. A
     revocation therefore reaches the gate within one block plus ``ttl_s``.
+
+    Answers are read as of that position when the inner state can be read at a block (the
+    indexer's replica, ``at(block)``): the replica keeps moving between the position read and
+    a later look-up, and a grant indexed meanwhile must not be used under a receipt naming
+    the block before it (the audit replays every decision at its receipt's block).
     """
 
     def __init__(self, inner: ChainState, ttl_s: float, clock: Clock = time.monotonic) -> None:
@@ -56,7 +61,8 @@ class CachedChainState:
         self._lock = threading.Lock()
         self._point: StatePoint | None = None
         self._checked = float("-inf")
-        self._cache: dict[tuple[Any, ...], Any] = {}
+        # The answers for the current point and the state they are read from, swapped as one.
+        self._view: tuple[dict[tuple[Any, ...], Any], ChainState] = ({}, inner)
 
     def _refresh(self) -> StatePoint:
         now = self.clock()
@@ -66,17 +72,23 @@ class CachedChainState:
         with self._lock:
             fresh = self.inner.position()
             if fresh != self._point:
-                self._cache = {}
+                self._view = ({}, self._pinned(fresh))
             self._point, self._checked = fresh, now
             return fresh
 
-    def _get(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+    def _pinned(self, point: StatePoint) -> ChainState:
+        at: Callable[[int], ChainState] | None = getattr(self.inner, "at", None)
+        if at is None or point.block_number < 0:
+            return self.inner
+        return at(point.block_number)
+
+    def _get(self, key: tuple[Any, ...], read: Callable[[ChainState], Any]) -> Any:
         self._refresh()
-        cache = self._cache
+        cache, state = self._view
         try:
             return cache[key]
         except KeyError:
-            value = read()
+            value = read(state)
             cache[key] = value
             return value
 
@@ -84,43 +96,45 @@ class CachedChainState:
         return self._refresh()
 
     def grant(self, grant_id: int) -> GrantState | None:
-        return self._get(("grant", grant_id), lambda: self.inner.grant(grant_id))
+        return self._get(("grant", grant_id), lambda state: state.grant(grant_id))
 
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
         return self._get(
-            ("grants_of", subject_index), lambda: self.inner.grants_of_subject(subject_index)
+            ("grants_of", subject_index), lambda state: state.grants_of_subject(subject_index)
         )
 
     def institution(self, address: str) -> InstitutionProfile | None:
-        return self._get(("inst", address), lambda: self.inner.institution(address))
+        return self._get(("inst", address), lambda state: state.institution(address))
 
     def institution_at(self, index: int) -> InstitutionProfile | None:
-        return self._get(("inst_at", index), lambda: self.inner.institution_at(index))
+        return self._get(("inst_at", index), lambda state: state.institution_at(index))
 
     def agreement(self, agreement_id: int) -> AgreementState | None:
-        return self._get(("agr", agreement_id), lambda: self.inner.agreement(agreement_id))
+        return self._get(("agr", agreement_id), lambda state: state.agreement(agreement_id))
 
     def subject_by_account(self, address: str) -> SubjectBinding | None:
-        return self._get(("subj_acct", address), lambda: self.inner.subject_by_account(address))
+        return self._get(("subj_acct", address), lambda state: state.subject_by_account(address))
 
     def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
-        return self._get(("subj_id", subject_id), lambda: self.inner.subject_by_id(subject_id))
+        return self._get(("subj_id", subject_id), lambda state: state.subject_by_id(subject_id))
 
     def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
         return self._get(
-            ("subj_idx", subject_index), lambda: self.inner.subject_by_index(subject_index)
+            ("subj_idx", subject_index), lambda state: state.subject_by_index(subject_index)
         )
 
     def roles_of(self, address: str) -> set[str]:
-        return self._get(("roles", address), lambda: self.inner.roles_of(address))
+        return self._get(("roles", address), lambda state: state.roles_of(address))
 
     def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
         return self._get(
-            ("open_leaves", subject_index), lambda: self.inner.open_dispute_leaves(subject_index)
+            ("open_leaves", subject_index), lambda state: state.open_dispute_leaves(subject_index)
         )
 
     def hidden_leaves(self, subject_index: int) -> set[bytes]:
-        return self._get(("hidden", subject_index), lambda: self.inner.hidden_leaves(subject_index))
+        return self._get(
+            ("hidden", subject_index), lambda state: state.hidden_leaves(subject_index)
+        )
 
 
 class ChainHead:

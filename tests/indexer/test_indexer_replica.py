@@ -122,3 +122,24 @@ def test_disputes_and_history_are_answered_at_any_block(world: World, engine: En
     assert past.open_dispute_leaves(subject) == set() and past.hidden_leaves(subject) == set()
     assert past.position().block_number == before_revocation
     assert Web3.is_checksum_address(past.institution(world.bank.address).address)  # type: ignore[union-attr]
+
+
+def test_cached_state_answers_as_of_the_block_it_reports(world: World, engine: Engine) -> None:
+    from activity import issue_grants
+
+    from ledger_api.api.context import CachedChainState
+
+    grants = issue_grants(world)
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    now = [0.0]
+    cached = CachedChainState(ReplicaState(engine), ttl_s=60, clock=lambda: now[0])
+    reported = cached.position().block_number
+    world.ledger.revoke_grant(world.subject_tx[0], grants[0])
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()  # the replica moves on
+    # Looked up for the first time after the revocation was indexed, yet answered as of the
+    # block the cache reports: the receipt names that block and the audit replays it there.
+    assert cached.position().block_number == reported
+    assert not cached.grant(grants[0]).revoked  # type: ignore[union-attr]
+    now[0] += 61
+    assert cached.position().block_number > reported
+    assert cached.grant(grants[0]).revoked  # type: ignore[union-attr]
