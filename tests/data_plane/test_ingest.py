@@ -365,3 +365,14 @@ def test_ingest_many_leaves_the_batches_after_a_failing_one_untouched(
     assert _count(engine, BATCHES) == 1 and _count(engine) == 3 and len(anchorer) == 0
     [resumed] = Ingestor(engine, anchorer, settings).resume_pending()
     assert resumed.state == BatchState.ANCHORED
+
+
+def test_the_same_batch_twice_in_one_ingest_many_is_stored_once(
+    ingestor, anchorer, engine
+) -> None:  # type: ignore[no-untyped-def]
+    data = jsonl([tax_row(key=f"T-{i}") for i in range(3)])
+    first, again = ingestor.ingest_many("henan-tax", [("tax", data), ("tax", data)])
+    assert (first.accepted, first.already_known) == (3, False)
+    assert (again.accepted, again.duplicates, again.already_known) == (0, 3, True)
+    assert again.state == BatchState.ANCHORED and again.batch_id == first.batch_id
+    assert _count(engine) == 3 and anchorer.calls == 1
