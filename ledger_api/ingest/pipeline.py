@@ -21,7 +21,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -53,8 +53,9 @@ from ledger_api.ingest.workers import (
     seal_rows,
 )
 from ledger_api.settings import Settings
-from ledger_api.store.bulk import insert_columns, select_in
+from ledger_api.store.bulk import insert_columns
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
+from ledger_api.store.records import stored_record_uids
 from ledger_api.store.types import utcnow
 from ledger_api.store.wal import WalCheckpointer
 from ledger_api.worker_count import workers_from_env
@@ -568,18 +569,20 @@ class Ingestor:
         """
         prepared = checked.prepared
         keyring = SubjectKeyring(self._master, self._data_keys)
+        bit = checked.category.bit
         with self.engine.connect() as conn:
-            uids = [p[_UID] for p in prepared]
-            probe = uids[:: max(1, len(uids) // _PROBE_ROWS)]
-            if look_up_all or _existing_uids(conn, probe):
-                already = _existing_uids(conn, uids)
+            keys_of = [(p[_SID], p[_UID]) for p in prepared]
+            probe = keys_of[:: max(1, len(keys_of) // _PROBE_ROWS)]
+            if look_up_all or stored_record_uids(conn, bit, probe):
+                already = stored_record_uids(conn, bit, keys_of)
                 fresh = [p for p in prepared if p[_UID] not in already]
             else:
                 fresh = list(prepared)
             keys = keyring.keys_for(conn, {p[_SID]: p[_USCC] for p in fresh})
             if keys.shredded and not look_up_all:
                 # A shredded subject's row is refused, unless it is a duplicate: look those up.
-                stored = _existing_uids(conn, [p[_UID] for p in fresh if p[_SID] in keys.shredded])
+                shredded = [(p[_SID], p[_UID]) for p in fresh if p[_SID] in keys.shredded]
+                stored = stored_record_uids(conn, bit, shredded)
                 fresh = [p for p in fresh if p[_UID] not in stored]
         duplicates = checked.duplicates + len(prepared) - len(fresh)
         refused: list[RowError] = []
@@ -925,11 +928,6 @@ def _row_estimate(data: bytes | Path) -> int:
         except OSError:
             return 0
     return data.count(b"\n")
-
-
-def _existing_uids(conn: Connection, uids: Sequence[bytes]) -> set[bytes]:
-    column = _RECORDS.c.record_uid
-    return {row[0] for row in select_in(conn, _RECORDS, (column,), column, uids)}
 
 
 def _check_anchor(batch_id: bytes, on_chain: AnchoredRoot, leaf_count: int) -> None:

@@ -53,7 +53,7 @@ def _sqlite_insert(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     width = len(columns)
-    per = max(1, min(INSERT_ROWS, _variable_limit(conn) // width))
+    per = max(1, min(INSERT_ROWS, variable_limit(conn) // width))
     first = insert_sql(conn, table, columns)  # INSERT .. VALUES (?, ..): the first row
     more = ", (" + ", ".join("?" * width) + ")"  # each further row
     for start in range(0, len(rows), per):
@@ -81,7 +81,7 @@ def insert_columns(
         return
     names = [*columns, *constants]
     width = len(names)
-    per = max(1, min(INSERT_ROWS, _variable_limit(conn) // width))
+    per = max(1, min(INSERT_ROWS, variable_limit(conn) // width))
     first = insert_sql(conn, table, names)
     more = ", (" + ", ".join("?" * width) + ")"
     shared = [bytearray(v) if type(v) is bytes else v for v in constants.values()]
@@ -108,7 +108,8 @@ def as_blobs(values: Iterable[Any]) -> tuple[Any, ...]:
     return tuple([bytearray(v) if type(v) is bytes else v for v in values])
 
 
-def _variable_limit(conn: Connection) -> int:
+def variable_limit(conn: Connection) -> int:
+    """How many ``?`` parameters one statement may hold (SQLite's limit; 999 elsewhere)."""
     driver = conn.connection.driver_connection
     if isinstance(driver, sqlite3.Connection):
         return int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))

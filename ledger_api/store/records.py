@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import Connection, select
+import orjson
+from sqlalchemy import Connection, and_, column, select, values
 
 from ledger_api.anchoring.merkle import record_leaf, unpack_proof, verify_proof
 from ledger_api.catalog.loader import Catalog, default_catalog
@@ -20,7 +22,9 @@ from ledger_api.crypto.envelope import open_record
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
 from ledger_api.errors import NotFoundError
 from ledger_api.settings import Settings
+from ledger_api.store.bulk import IN_CHUNK, as_blobs, variable_limit
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
+from ledger_api.store.types import Bytes
 
 
 @dataclass(frozen=True)
@@ -135,12 +139,22 @@ def read_subject_records(
 
 
 def read_record(
-    conn: Connection, settings: Settings, record_uid: bytes, *, catalog: Catalog | None = None
+    conn: Connection,
+    settings: Settings,
+    record_uid: bytes,
+    subject_id: bytes,
+    *,
+    catalog: Catalog | None = None,
 ) -> StoredRecord:
+    """One of the subject's records, decrypted (records are found by subject and uid)."""
     catalog = catalog or default_catalog()
-    row = conn.execute(select(*_READ_COLUMNS).where(RECORDS.c.record_uid == record_uid)).first()
+    row = conn.execute(
+        select(*_READ_COLUMNS).where(
+            RECORDS.c.subject_id == subject_id, RECORDS.c.record_uid == record_uid
+        )
+    ).first()
     if row is None:
-        raise NotFoundError(f"no record 0x{record_uid.hex()}")
+        raise NotFoundError(f"no record 0x{record_uid.hex()} of this subject")
     aead = SubjectKeyring(MasterKey.from_settings(settings)).aead(conn, row.subject_id)
     return StoredRecord(
         record_uid=row.record_uid,
@@ -153,8 +167,8 @@ def read_record(
     )
 
 
-def record_proof(conn: Connection, record_uid: bytes) -> RecordProof:
-    """The record's leaf, stored inclusion proof and its batch's root and anchor."""
+def record_proof(conn: Connection, record_uid: bytes, subject_id: bytes) -> RecordProof:
+    """The subject's record's leaf, stored inclusion proof and its batch's root and anchor."""
     row = conn.execute(
         select(
             RECORDS.c.record_uid,
@@ -171,10 +185,10 @@ def record_proof(conn: Connection, record_uid: bytes) -> RecordProof:
             BATCHES.c.tx_hash,
         )
         .join(BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id)
-        .where(RECORDS.c.record_uid == record_uid)
+        .where(RECORDS.c.subject_id == subject_id, RECORDS.c.record_uid == record_uid)
     ).first()
     if row is None:
-        raise NotFoundError(f"no record 0x{record_uid.hex()}")
+        raise NotFoundError(f"no record 0x{record_uid.hex()} of this subject")
     digest = hashlib.sha256(row.sealed).digest()
     return RecordProof(
         record_uid=row.record_uid,
@@ -191,6 +205,50 @@ def record_proof(conn: Connection, record_uid: bytes) -> RecordProof:
         anchor_sequence=row.anchor_sequence,
         tx_hash=row.tx_hash,
     )
+
+
+def stored_record_uids(
+    conn: Connection, category: int, keys: Sequence[tuple[bytes, bytes]]
+) -> set[bytes]:
+    """The uids among ``keys`` ((subject id, record uid) pairs of ``category``) that are stored.
+
+    Each pair is looked up in the records' unique (subject, category, uid) index, a chunk of
+    pairs per statement. On SQLite the pairs drive the join (``CROSS JOIN`` fixes the order;
+    a row-value ``IN`` scans the whole index instead) and each chunk's uids come back as one
+    JSON row (see ``ledger_api.store.bulk`` on fetching many rows while other threads run).
+    """
+    found: set[bytes] = set()
+    if not keys:
+        return found
+    per = max(1, min(IN_CHUNK, (variable_limit(conn) - 1) // 2))
+    if conn.dialect.name == "sqlite":
+        table = conn.dialect.identifier_preparer.format_table(RECORDS)
+        tail = (
+            f") SELECT json_group_array(hex(r.record_uid)) FROM wanted CROSS JOIN {table} AS r "
+            "ON r.subject_id = wanted.s AND r.category = ? AND r.record_uid = wanted.u"
+        )
+        for start in range(0, len(keys), per):
+            part = keys[start : start + per]
+            sql = "WITH wanted(s, u) AS (VALUES " + ", ".join(["(?, ?)"] * len(part)) + tail
+            packed = conn.exec_driver_sql(sql, (*as_blobs(chain.from_iterable(part)), category))
+            found.update(bytes.fromhex(uid) for uid in orjson.loads(packed.scalar_one()))
+        return found
+    for start in range(0, len(keys), per):
+        wanted = values(column("s", Bytes), column("u", Bytes), name="wanted").data(
+            list(keys[start : start + per])
+        )
+        query = select(RECORDS.c.record_uid).select_from(
+            wanted.join(
+                RECORDS,
+                and_(
+                    RECORDS.c.subject_id == wanted.c.s,
+                    RECORDS.c.category == category,
+                    RECORDS.c.record_uid == wanted.c.u,
+                ),
+            )
+        )
+        found.update(conn.execute(query).scalars())
+    return found
 
 
 def subject_uscc(conn: Connection, settings: Settings, subject_id: bytes) -> str:

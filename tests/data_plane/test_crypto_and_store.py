@@ -15,11 +15,11 @@ import ledger_api.store.models_registry as registry
 from ledger_api.anchoring.anchorer import InMemoryAnchorer
 from ledger_api.crypto.envelope import open_record, seal_record
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring, rotate_master_key, shred_subject
-from ledger_api.errors import CryptoError
+from ledger_api.errors import CryptoError, NotFoundError
 from ledger_api.identity.uscc import subject_id
 from ledger_api.ingest.pipeline import Ingestor
 from ledger_api.settings import Settings
-from ledger_api.store.db import alembic_config, make_engine, migrate
+from ledger_api.store.db import alembic_config, downgrade, make_engine, migrate
 from ledger_api.store.models import RECORDS, SUBJECTS
 from ledger_api.store.records import read_record, read_subject_records, record_proof, subject_uscc
 from ledger_api.synth.generator import iter_all_records
@@ -39,6 +39,29 @@ def test_migration_matches_the_models_and_sqlite_runs_in_wal_mode(engine) -> Non
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_records_stored_before_the_subject_index_migration_are_kept_and_found(
+    engine, settings, anchorer
+) -> None:  # type: ignore[no-untyped-def]
+    # The database as 0001 left it (unique uid, plain subject index), with records in it.
+    downgrade(engine, "0001_data_plane")
+    ingestor = Ingestor(engine, anchorer, settings)
+    first = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(5)]))
+    migrate(engine)
+    with engine.connect() as conn:
+        indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(records)")}
+        stored = conn.execute(select(RECORDS.c.record_uid, RECORDS.c.subject_id)).all()
+        assert all(record_proof(conn, uid, sid).verifies() for uid, sid in stored)
+    assert indexes == {
+        "sqlite_autoindex_records_1",  # batch and leaf
+        "sqlite_autoindex_records_2",  # subject, category and uid
+    }
+    assert len(stored) == 5 and verify_database(engine, anchorer).clean
+    again = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(6)]))
+    assert (again.accepted, again.duplicates) == (1, 5)  # the stored five are found again
+    assert first.state == again.state == "anchored"
+
+
 def test_ciphertext_copied_to_another_row_or_subject_fails_to_decrypt() -> None:
     aead = AESGCM(AESGCM.generate_key(bit_length=256))
     uid, other_uid, subject, other_subject = b"u" * 32, b"v" * 32, b"s" * 32, b"t" * 32
@@ -54,10 +77,11 @@ def test_row_swapped_in_the_database_fails_to_decrypt(ingestor, engine, settings
     with engine.begin() as conn:
         (uid1, sealed1), (uid2, _s) = conn.execute(select(RECORDS.c.record_uid, RECORDS.c.sealed))
         conn.execute(update(RECORDS).where(RECORDS.c.record_uid == uid2).values(sealed=sealed1))
+    sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
     with engine.connect() as conn:
-        assert read_record(conn, settings, uid1).record_key in ("1", "2")
+        assert read_record(conn, settings, uid1, sid).record_key in ("1", "2")
         with pytest.raises(CryptoError):
-            read_record(conn, settings, uid2)
+            read_record(conn, settings, uid2, sid)
 
 
 def test_no_plaintext_field_value_or_uscc_appears_in_the_database_file(tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
@@ -103,8 +127,11 @@ def test_record_proof_verifies_against_the_anchored_root(ingestor, anchorer, eng
     result = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=str(i)) for i in range(7)]),
                              fmt="jsonl")  # fmt: skip
     with engine.connect() as conn:
-        uids = list(conn.execute(select(RECORDS.c.record_uid)).scalars())
-        proofs = [record_proof(conn, uid) for uid in uids]
+        stored = conn.execute(select(RECORDS.c.record_uid, RECORDS.c.subject_id)).all()
+        proofs = [record_proof(conn, uid, sid) for uid, sid in stored]
+        other_subject = b"\x00" * 32
+        with pytest.raises(NotFoundError):  # found only with its own subject
+            record_proof(conn, stored[0][0], other_subject)
     assert all(p.verifies() and p.anchored and p.root == result.root for p in proofs)
     assert anchorer.anchored(result.root) is not None
 

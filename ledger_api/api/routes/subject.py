@@ -284,11 +284,10 @@ async def own_record_proof(
 ) -> Response:
     try:
         with access.ctx.reads.connect() as conn:
-            proof = record_proof(conn, bytes.fromhex(record_uid[2:]))
-        if proof.subject_id != access.subject_id:
-            raise NotFoundError("no such record among yours", code="not_your_record")
-    except (NotFoundError, ValueError) as exc:
-        error = exc if isinstance(exc, NotFoundError) else NotFoundError("bad record id")
+            proof = record_proof(conn, bytes.fromhex(record_uid[2:]), access.subject_id)
+    except NotFoundError:
+        # Another subject's record and no record at all look the same to the caller.
+        error = NotFoundError("no such record among yours", code="not_your_record")
         await access.deny(error)
         raise error from None
     return await access.respond(
@@ -470,10 +469,11 @@ def own_access_log(
 )
 def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> DisputeOut:
     assert actor.subject is not None
-    with ctx.engine.connect() as conn:
-        proof = record_proof(conn, bytes.fromhex(body.record_uid[2:]))
-    if proof.subject_id != actor.subject.subject_id:
-        raise NotFoundError("no such record among yours", code="not_your_record")
+    try:
+        with ctx.engine.connect() as conn:
+            proof = record_proof(conn, bytes.fromhex(body.record_uid[2:]), actor.subject.subject_id)
+    except NotFoundError:
+        raise NotFoundError("no such record among yours", code="not_your_record") from None
     if not proof.anchored:
         raise ConflictError("the record's batch is not anchored yet", code="not_anchored")
     dispute_id = ctx.ledger.relay_dispute(
