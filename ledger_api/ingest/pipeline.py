@@ -571,10 +571,10 @@ class Ingestor:
         keyring = SubjectKeyring(self._master, self._data_keys)
         bit = checked.category.bit
         with self.engine.connect() as conn:
-            keys_of = [(p[_SID], p[_UID]) for p in prepared]
-            probe = keys_of[:: max(1, len(keys_of) // _PROBE_ROWS)]
+            subject_uids = [(p[_SID], p[_UID]) for p in prepared]
+            probe = subject_uids[:: max(1, len(subject_uids) // _PROBE_ROWS)]
             if look_up_all or stored_record_uids(conn, bit, probe):
-                already = stored_record_uids(conn, bit, keys_of)
+                already = stored_record_uids(conn, bit, subject_uids)
                 fresh = [p for p in prepared if p[_UID] not in already]
             else:
                 fresh = list(prepared)

@@ -154,7 +154,7 @@ def read_record(
         )
     ).first()
     if row is None:
-        raise NotFoundError(f"no record 0x{record_uid.hex()} of this subject")
+        raise _not_the_subjects(record_uid)
     aead = SubjectKeyring(MasterKey.from_settings(settings)).aead(conn, row.subject_id)
     return StoredRecord(
         record_uid=row.record_uid,
@@ -188,7 +188,7 @@ def record_proof(conn: Connection, record_uid: bytes, subject_id: bytes) -> Reco
         .where(RECORDS.c.subject_id == subject_id, RECORDS.c.record_uid == record_uid)
     ).first()
     if row is None:
-        raise NotFoundError(f"no record 0x{record_uid.hex()} of this subject")
+        raise _not_the_subjects(record_uid)
     digest = hashlib.sha256(row.sealed).digest()
     return RecordProof(
         record_uid=row.record_uid,
@@ -207,10 +207,18 @@ def record_proof(conn: Connection, record_uid: bytes, subject_id: bytes) -> Reco
     )
 
 
+def _not_the_subjects(record_uid: bytes) -> NotFoundError:
+    """A record looked up under a subject is missing, or is another subject's: the caller is
+    told the same either way (the uid of someone else's record reveals nothing)."""
+    return NotFoundError(
+        f"no record 0x{record_uid.hex()} among the subject's", code="not_your_record"
+    )
+
+
 def stored_record_uids(
-    conn: Connection, category: int, keys: Sequence[tuple[bytes, bytes]]
+    conn: Connection, category: int, pairs: Sequence[tuple[bytes, bytes]]
 ) -> set[bytes]:
-    """The uids among ``keys`` ((subject id, record uid) pairs of ``category``) that are stored.
+    """The uids among ``pairs`` ((subject id, record uid) of ``category``) that are stored.
 
     Each pair is looked up in the records' unique (subject, category, uid) index, a chunk of
     pairs per statement. On SQLite the pairs drive the join (``CROSS JOIN`` fixes the order;
@@ -218,7 +226,7 @@ def stored_record_uids(
     JSON row (see ``ledger_api.store.bulk`` on fetching many rows while other threads run).
     """
     found: set[bytes] = set()
-    if not keys:
+    if not pairs:
         return found
     per = max(1, min(IN_CHUNK, (variable_limit(conn) - 1) // 2))
     if conn.dialect.name == "sqlite":
@@ -227,15 +235,15 @@ def stored_record_uids(
             f") SELECT json_group_array(hex(r.record_uid)) FROM wanted CROSS JOIN {table} AS r "
             "ON r.subject_id = wanted.s AND r.category = ? AND r.record_uid = wanted.u"
         )
-        for start in range(0, len(keys), per):
-            part = keys[start : start + per]
+        for start in range(0, len(pairs), per):
+            part = pairs[start : start + per]
             sql = "WITH wanted(s, u) AS (VALUES " + ", ".join(["(?, ?)"] * len(part)) + tail
             packed = conn.exec_driver_sql(sql, (*as_blobs(chain.from_iterable(part)), category))
             found.update(bytes.fromhex(uid) for uid in orjson.loads(packed.scalar_one()))
         return found
-    for start in range(0, len(keys), per):
+    for start in range(0, len(pairs), per):
         wanted = values(column("s", Bytes), column("u", Bytes), name="wanted").data(
-            list(keys[start : start + per])
+            list(pairs[start : start + per])
         )
         query = select(RECORDS.c.record_uid).select_from(
             wanted.join(

@@ -285,11 +285,9 @@ async def own_record_proof(
     try:
         with access.ctx.reads.connect() as conn:
             proof = record_proof(conn, bytes.fromhex(record_uid[2:]), access.subject_id)
-    except NotFoundError:
-        # Another subject's record and no record at all look the same to the caller.
-        error = NotFoundError("no such record among yours", code="not_your_record")
+    except NotFoundError as error:  # not_your_record: missing or another subject's
         await access.deny(error)
-        raise error from None
+        raise
     return await access.respond(
         {
             "record_uid": record_uid,
@@ -469,11 +467,8 @@ def own_access_log(
 )
 def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> DisputeOut:
     assert actor.subject is not None
-    try:
-        with ctx.engine.connect() as conn:
-            proof = record_proof(conn, bytes.fromhex(body.record_uid[2:]), actor.subject.subject_id)
-    except NotFoundError:
-        raise NotFoundError("no such record among yours", code="not_your_record") from None
+    with ctx.engine.connect() as conn:  # NotFoundError not_your_record, if not the subject's
+        proof = record_proof(conn, bytes.fromhex(body.record_uid[2:]), actor.subject.subject_id)
     if not proof.anchored:
         raise ConflictError("the record's batch is not anchored yet", code="not_anchored")
     dispute_id = ctx.ledger.relay_dispute(
