@@ -1,6 +1,6 @@
 """A process pool that starts urgent tasks before queued background ones.
 
-The ingest writer waits for its sealing and tree tasks; validating the next batch can run
+The ingest writer waits for its sealing tasks; validating the next batch can run
 whenever a worker is free. A plain executor runs tasks in submission order, so sealing queued
 behind the next batch's validation made the writer wait for work it did not need yet.
 """

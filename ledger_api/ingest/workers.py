@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger_api.anchoring.keccak import keccak256_hasher
-from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog
 from ledger_api.ingest.parse import ParsedRow, parse_jsonl_lines
 from ledger_api.ingest.validate import FieldProblem, RowValidator, not_unicode_problem
@@ -179,12 +178,6 @@ def seal_chunk(
         return aead
 
     return seal_rows(cipher_of, items, randomness, category)
-
-
-def merkle_proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
-    """The root over ``leaves`` and every leaf's packed proof (in a pool worker)."""
-    tree = MerkleTree(leaves)
-    return tree.root, tree.packed_proofs()
 
 
 def pool_warmup() -> None:
