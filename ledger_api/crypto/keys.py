@@ -150,6 +150,8 @@ class SubjectKeyring:
         # Raw data keys of the cached ciphers, for sealing in worker processes (never logged).
         self._raw: dict[bytes, bytes] = {}
         self._shredded: set[bytes] = set()
+        # (subject id, wrapped key) of the keys created here, for share_created.
+        self._created: list[tuple[bytes, bytes]] = []
 
     def aead(self, conn: Connection, subject_id: bytes) -> AESGCM:
         """The subject's cipher; CryptoError ``subject_shredded`` or NotFoundError if none."""
@@ -212,7 +214,7 @@ class SubjectKeyring:
         Reads only: the rows of new subjects come back in ``new_subjects``, for the caller to
         insert in the transaction that stores what they encrypt (keys that were never stored
         encrypt nothing stored). Shredded subjects get no new key: their data stays erased.
-        New keys reach the shared cache only once read back by a later keyring.
+        New keys reach the shared cache through :meth:`share_created`, once committed.
         """
         self.load(conn, subjects)
         new_rows: list[dict[str, Any]] = []
@@ -225,11 +227,13 @@ class SubjectKeyring:
                 continue
             data_key = AESGCM.generate_key(bit_length=256)
             aead = AESGCM(data_key)
+            wrapped = wrap_data_key(master.key, master.key_id, subject_id, data_key)
+            self._created.append((subject_id, wrapped))
             new_rows.append(
                 {
                     "subject_id": subject_id,
                     "key_id": master.key_id,
-                    "wrapped_key": wrap_data_key(master.key, master.key_id, subject_id, data_key),
+                    "wrapped_key": wrapped,
                     "uscc_sealed": seal_uscc(aead, subject_id, uscc),
                     "created_at": now,
                     "shredded_at": None,
@@ -243,6 +247,21 @@ class SubjectKeyring:
             new_subjects=new_rows,
         )
 
+    def share_created(self) -> None:
+        """Offer the keys :meth:`keys_for` created to the shared cache; call it once their
+        subjects' rows are committed, so the next operation need not unwrap them again.
+
+        (A keyring serves a cached key only while the row it reads holds the same wrapped
+        bytes, so a key whose row was never stored would not be served anyway.)
+        """
+        if self.shared is not None:
+            key_id = self.master.key_id
+            for subject_id, wrapped in self._created:
+                aead = self._cache.get(subject_id)
+                if aead is not None:
+                    self.shared.put(subject_id, key_id, wrapped, aead, self._raw[subject_id])
+        self._created.clear()
+
     def raw_keys(self, subject_ids: Iterable[bytes]) -> dict[bytes, bytes]:
         """The raw data keys of cached subjects (to seal in a worker process; keep secret)."""
         raw = self._raw
@@ -254,10 +273,13 @@ class SubjectKeyring:
             self._cache.clear()
             self._raw.clear()
             self._shredded.clear()
+            self._created.clear()
             return
-        for s in subject_ids:
+        forgotten = set(subject_ids)
+        for s in forgotten:
             self._cache.pop(s, None)
             self._raw.pop(s, None)
+        self._created = [c for c in self._created if c[0] not in forgotten]
 
     def uscc_of(self, conn: Connection, subject_id: bytes) -> str:
         aead = self.aead(conn, subject_id)

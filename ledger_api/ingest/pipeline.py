@@ -156,6 +156,7 @@ class _Sealed:
     root: bytes | None
     manifest: bytes | None  # record uids in leaf order
     new_subjects: list[dict[str, Any]]  # keys created for the batch, stored with it
+    keyring: SubjectKeyring  # holds those keys (shared once the batch is committed)
     duplicates: int
     refused: list[RowError]  # rows of crypto-shredded subjects
 
@@ -550,6 +551,7 @@ class Ingestor:
                 if attempt == attempts - 1:
                     raise
                 continue
+            sealed.keyring.share_created()  # committed: the next batch need not unwrap them
             return sorted(checked.rejected + sealed.refused, key=lambda e: e.row)
         raise AssertionError("unreachable")
 
@@ -624,6 +626,7 @@ class Ingestor:
             root=root,
             manifest=b"".join(uids) if n else None,
             new_subjects=keys.new_subjects,
+            keyring=keyring,
             duplicates=duplicates,
             refused=refused,
         )

@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 import ledger_api.store.models_registry as registry
 from ledger_api.anchoring.anchorer import InMemoryAnchorer
@@ -208,7 +208,7 @@ def test_data_key_cache_serves_unchanged_keys_and_never_shredded_or_rotated_ones
     ingestor = Ingestor(engine, anchorer, settings)
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
     cache = ingestor._data_keys
-    assert len(cache) == 0  # new keys reach the cache only once read back committed
+    assert len(cache) == 2  # the keys the committed batch created
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="3"), tax_row(USCC_B, "4")]))
     assert len(cache) == 2
     sid_a = subject_id(USCC_A, settings.pseudonym_key_bytes)
@@ -237,6 +237,26 @@ def test_data_key_cache_serves_unchanged_keys_and_never_shredded_or_rotated_ones
                 select(SUBJECTS.c.wrapped_key).where(SUBJECTS.c.subject_id == sid_b)
             ).scalar_one()
         )  # fmt: skip
+
+
+def test_keys_of_a_batch_that_failed_to_store_are_not_cached(
+    engine, anchorer, settings, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    ingestor = Ingestor(engine, anchorer, settings)
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Ingestor, "_write", fail)
+    with pytest.raises(RuntimeError):
+        ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
+    assert len(ingestor._data_keys) == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SUBJECTS)).scalar_one() == 0
+    monkeypatch.undo()
+    result = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
+    assert result.accepted == 2 and len(ingestor._data_keys) == 2
+    assert verify_database(engine, anchorer).clean
 
 
 def test_data_key_cache_is_bounded_and_least_recently_used_goes_first() -> None:
