@@ -30,6 +30,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy ledger_api indexer wallet_cli scripts
 
 stack: setup

@@ -173,4 +173,3 @@ def verify_log(api_url: ApiUrl = DEFAULT_API) -> None:
     _print(result)
     if not result.clean:
         raise typer.Exit(1)
-

@@ -109,8 +109,11 @@ class Node:
                     f"no ledger contract at {address} on the node at {url}", code="not_deployed"
                 )
             deployment = Deployment(
-                chain_id=self.w3.eth.chain_id, address=address, deployment_block=0,
-                deployment_tx="", operator="",
+                chain_id=self.w3.eth.chain_id,
+                address=address,
+                deployment_block=0,
+                deployment_tx="",
+                operator="",
             )
             self.ledger = Ledger(self.w3, deployment)
 
@@ -124,8 +127,9 @@ class Node:
             profile = self.ledger.institution_profile(address)
         if profile is None:
             return None
-        return InstitutionInfo(address=checksum(address, "institution"), name=profile[0],
-                               kind=profile[1])
+        return InstitutionInfo(
+            address=checksum(address, "institution"), name=profile[0], kind=profile[1]
+        )
 
     def anchor_of(self, root: bytes) -> AnchorRecord | None:
         with node_errors(self.url):

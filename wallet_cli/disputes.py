@@ -35,8 +35,14 @@ RecordUid = Annotated[str, typer.Argument(help="The record's id (0x + 64 hex, se
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept off chain; its hash is signed).")]
 
 
-def _open(kind: DisputeKind, record_uid: str, reason: str, name: str,
-          password_file: Path | None, yes: bool) -> None:
+def _open(
+    kind: DisputeKind,
+    record_uid: str,
+    reason: str,
+    name: str,
+    password_file: Path | None,
+    yes: bool,
+) -> None:
     if not _RECORD_UID.match(record_uid):
         raise InputError(f"record id must be 0x followed by 64 hex digits, got {record_uid!r}")
     reason = reason.strip()
@@ -65,17 +71,36 @@ def _open(kind: DisputeKind, record_uid: str, reason: str, name: str,
         label = "objection" if kind is DisputeKind.OBJECTION else "credit-repair request"
         show_and_confirm(
             f"You are about to sign this {label}:",
-            {"kind": kind.name.lower(), "record": record_uid, "reason": reason,
-             "reason_hash": "0x" + reason_hash.hex(), "anchored_root": proof.root,
-             "record_leaf": proof.leaf, "signature_deadline": utc_time(deadline),
-             "chain_id": domain.chain_id, "contract": domain.verifying_contract},
-            f"Sign and submit this {label}?", assume_yes=yes,
+            {
+                "kind": kind.name.lower(),
+                "record": record_uid,
+                "reason": reason,
+                "reason_hash": "0x" + reason_hash.hex(),
+                "anchored_root": proof.root,
+                "record_leaf": proof.leaf,
+                "signature_deadline": utc_time(deadline),
+                "chain_id": domain.chain_id,
+                "contract": domain.verifying_contract,
+            },
+            f"Sign and submit this {label}?",
+            assume_yes=yes,
         )
-        signature = eip712.sign_typed(account.key, domain, "OpenDispute", {
-            "kind": int(kind), "anchorRoot": root, "leaf": leaf, "reasonHash": reason_hash,
-            "nonce": nonce, "deadline": deadline})
-        dispute = client.open_dispute(record_uid.lower(), int(kind), reason_hash, deadline,
-                                      signature)
+        signature = eip712.sign_typed(
+            account.key,
+            domain,
+            "OpenDispute",
+            {
+                "kind": int(kind),
+                "anchorRoot": root,
+                "leaf": leaf,
+                "reasonHash": reason_hash,
+                "nonce": nonce,
+                "deadline": deadline,
+            },
+        )
+        dispute = client.open_dispute(
+            record_uid.lower(), int(kind), reason_hash, deadline, signature
+        )
     get_output().done(
         f"{label.capitalize()} {dispute.dispute_id} opened about record {record_uid}",
         {**dispute.model_dump(), "record_uid": record_uid, "reason_hash": "0x" + reason_hash.hex()},
@@ -111,15 +136,24 @@ def disputes(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile = 
     with platform(account) as client:
         mine = client.my_disputes()
     rows: list[dict[str, Any]] = [
-        {**d.model_dump(), "opened": utc_time(d.opened_at),
-         "resolved": utc_time(d.resolved_at) if d.resolved_at else None}
+        {
+            **d.model_dump(),
+            "opened": utc_time(d.opened_at),
+            "resolved": utc_time(d.resolved_at) if d.resolved_at else None,
+        }
         for d in mine
     ]
     get_output().rows(
         rows,
-        [Column("dispute_id", "Dispute", justify="right"), Column("kind", "Kind"),
-         Column("status", "Status"), Column("outcome", "Outcome"), Column("opened", "Opened"),
-         Column("resolved", "Resolved"), Column("leaf", "Record leaf", no_wrap=True)],
+        [
+            Column("dispute_id", "Dispute", justify="right"),
+            Column("kind", "Kind"),
+            Column("status", "Status"),
+            Column("outcome", "Outcome"),
+            Column("opened", "Opened"),
+            Column("resolved", "Resolved"),
+            Column("leaf", "Record leaf", no_wrap=True),
+        ],
         empty="no objections or repair requests",
     )
 
@@ -127,8 +161,10 @@ def disputes(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile = 
 def commit(
     text: Annotated[str | None, typer.Option("--text", help="The commitment text.")] = None,
     file: Annotated[
-        Path | None, typer.Option("--file", help="Read the commitment text from this UTF-8 file.",
-                                  dir_okay=False)
+        Path | None,
+        typer.Option(
+            "--file", help="Read the commitment text from this UTF-8 file.", dir_okay=False
+        ),
     ] = None,
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,
@@ -148,9 +184,12 @@ def commit(
     keystore_dir().find(name)
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
-        show_and_confirm("You are about to sign this credit commitment (EIP-191):",
-                         {"account": account.address, "text": text},
-                         "Sign and submit this commitment?", assume_yes=yes)
+        show_and_confirm(
+            "You are about to sign this credit commitment (EIP-191):",
+            {"account": account.address, "text": text},
+            "Sign and submit this commitment?",
+            assume_yes=yes,
+        )
         made = client.make_commitment(text)
     get_output().done(f"Commitment {made.id} signed and {made.status}", made.model_dump())
 
@@ -163,8 +202,12 @@ def commitments(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile
         mine = client.my_commitments()
     get_output().rows(
         [c.model_dump() for c in mine],
-        [Column("id", "#", justify="right"), Column("status", "Status"),
-         Column("anchor_sequence", "Anchor", justify="right"), Column("text", "Text")],
+        [
+            Column("id", "#", justify="right"),
+            Column("status", "Status"),
+            Column("anchor_sequence", "Anchor", justify="right"),
+            Column("text", "Text"),
+        ],
         empty="no credit commitments",
     )
 

@@ -95,20 +95,31 @@ def grant(
         str, typer.Option("--institution", help="The institution's address (0x...).")
     ],
     categories: Annotated[
-        str, typer.Option("--categories", help="Catalog categories, comma-separated "
-                          "(e.g. tax,social_insurance).")
+        str,
+        typer.Option(
+            "--categories", help="Catalog categories, comma-separated (e.g. tax,social_insurance)."
+        ),
     ],
     purpose: Annotated[
-        str, typer.Option("--purpose", help="loan_application, post_loan_monitoring, guarantee, "
-                          "insurance_underwriting, credit_rating or supply_chain_finance.")
+        str,
+        typer.Option(
+            "--purpose",
+            help="loan_application, post_loan_monitoring, guarantee, "
+            "insurance_underwriting, credit_rating or supply_chain_finance.",
+        ),
     ],
     level: Annotated[str, typer.Option("--level", help="verify, query or detail.")] = "query",
     days: Annotated[
         int, typer.Option("--days", min=1, max=MAX_DAYS, help="Validity in days from now.")
     ] = 90,
     max_uses: Annotated[
-        int, typer.Option("--max-uses", min=0, max=2**32 - 1,
-                          help="Most queries the institution may make (0: no cap).")
+        int,
+        typer.Option(
+            "--max-uses",
+            min=0,
+            max=2**32 - 1,
+            help="Most queries the institution may make (0: no cap).",
+        ),
     ] = 0,
     rpc: RpcOption = None,
     chain_url: ChainUrlOption = None,
@@ -126,9 +137,15 @@ def grant(
     keystore_dir().find(name)
     account = unlock(name, password_file=password_file)
     now = int(time.time())
-    terms = GrantTerms(institution=institution, categories=mask, purpose=chosen_purpose,
-                       level=chosen_level, not_before=now - 60, not_after=now + days * 86400,
-                       max_uses=max_uses)
+    terms = GrantTerms(
+        institution=institution,
+        categories=mask,
+        purpose=chosen_purpose,
+        level=chosen_level,
+        not_before=now - 60,
+        not_after=now + days * 86400,
+        max_uses=max_uses,
+    )
     with platform(account) as client:
         target = resolve_target(client, rpc=rpc, chain_url=chain_url, contract=contract)
         profile = _institution(client, target, institution)
@@ -146,23 +163,35 @@ def grant(
             "contract": target.domain.verifying_contract,
             "submitted": target.via,
         }
-        show_and_confirm("You are about to sign this grant:", preview,
-                         "Sign and submit this grant?", assume_yes=yes)
+        show_and_confirm(
+            "You are about to sign this grant:",
+            preview,
+            "Sign and submit this grant?",
+            assume_yes=yes,
+        )
         with _chain_refusals(institution):
             if target.direct is not None:
                 grant_id = target.direct.ledger.issue_grant(target.direct.sender(account), terms)
             else:
                 nonce = target.nonce(client, account)
                 deadline = signature_deadline()
-                signature = eip712.sign_typed(account.key, target.domain, "Grant",
-                                              terms.as_message(nonce, deadline))
-                signed = SignedGrant(terms=terms, signer=account.address, deadline=deadline,
-                                     signature=signature)
+                signature = eip712.sign_typed(
+                    account.key, target.domain, "Grant", terms.as_message(nonce, deadline)
+                )
+                signed = SignedGrant(
+                    terms=terms, signer=account.address, deadline=deadline, signature=signature
+                )
                 grant_id = client.relay_grants([signed])[0]
     get_output().done(
         f"Grant {grant_id} issued to {profile.name}",
-        {"grant_id": grant_id, **preview, "not_before": terms.not_before,
-         "not_after": terms.not_after, "max_uses": max_uses, "categories_mask": mask},
+        {
+            "grant_id": grant_id,
+            **preview,
+            "not_before": terms.not_before,
+            "not_after": terms.not_after,
+            "max_uses": max_uses,
+            "categories_mask": mask,
+        },
     )
 
 
@@ -205,36 +234,52 @@ def grants(
                 if found is not None:
                     names[address] = found.name
     rows = [_grant_row(g, names) for g in sorted(mine, key=lambda g: g.grant_id)]
-    columns = [Column("grant_id", "Grant", justify="right"),
-               Column("institution", "Institution", no_wrap=True)]
+    columns = [
+        Column("grant_id", "Grant", justify="right"),
+        Column("institution", "Institution", no_wrap=True),
+    ]
     if names:
         columns.append(Column("institution_name", "Name"))
-    columns += [Column("categories", "Categories"), Column("purpose", "Purpose"),
-                Column("level", "Level"), Column("valid_until", "Valid until"),
-                Column("uses", "Used/cap", justify="right"), Column("status", "Status")]
+    columns += [
+        Column("categories", "Categories"),
+        Column("purpose", "Purpose"),
+        Column("level", "Level"),
+        Column("valid_until", "Valid until"),
+        Column("uses", "Used/cap", justify="right"),
+        Column("status", "Status"),
+    ]
     get_output().rows(rows, columns, empty="no grants yet (issue one with 'ccl-wallet grant')")
 
 
 # -- revocation ----------------------------------------------------------------------------
 
 
-def _revoke_one(client: LedgerClient, target: Target, account: LocalAccount,
-                grant_id: int) -> schemas.TxResult:
+def _revoke_one(
+    client: LedgerClient, target: Target, account: LocalAccount, grant_id: int
+) -> schemas.TxResult:
     with _chain_refusals():
         if target.direct is not None:
             receipt = target.direct.ledger.revoke_grant(target.direct.sender(account), grant_id)
-            return schemas.TxResult(tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-                                    block_number=int(receipt["blockNumber"]))
+            return schemas.TxResult(
+                tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+                block_number=int(receipt["blockNumber"]),
+            )
         nonce = target.nonce(client, account)
         deadline = signature_deadline()
-        signature = eip712.sign_typed(account.key, target.domain, "Revocation",
-                                      {"grantId": grant_id, "nonce": nonce, "deadline": deadline})
+        signature = eip712.sign_typed(
+            account.key,
+            target.domain,
+            "Revocation",
+            {"grantId": grant_id, "nonce": nonce, "deadline": deadline},
+        )
         return client.relay_revocation(grant_id, deadline, signature)
 
 
 def revoke(
-    grant_id: Annotated[int, typer.Argument(help="The grant to revoke (see 'ccl-wallet grants').",
-                                            min=1, max=2**63 - 1)],
+    grant_id: Annotated[
+        int,
+        typer.Argument(help="The grant to revoke (see 'ccl-wallet grants').", min=1, max=2**63 - 1),
+    ],
     rpc: RpcOption = None,
     contract: ContractOption = None,
     name: AccountName = DEFAULT_ACCOUNT,
@@ -254,15 +299,24 @@ def revoke(
         target = resolve_target(client, rpc=rpc, contract=contract)
         show_and_confirm(
             f"You are about to revoke grant {grant_id} (final):",
-            {"grant_id": grant_id, "institution": current.institution,
-             "categories": category_names(current.categories), "purpose": current.purpose,
-             "valid_until": utc_time(current.not_after), "chain_id": target.domain.chain_id,
-             "contract": target.domain.verifying_contract, "submitted": target.via},
-            "Sign and submit this revocation?", assume_yes=yes,
+            {
+                "grant_id": grant_id,
+                "institution": current.institution,
+                "categories": category_names(current.categories),
+                "purpose": current.purpose,
+                "valid_until": utc_time(current.not_after),
+                "chain_id": target.domain.chain_id,
+                "contract": target.domain.verifying_contract,
+                "submitted": target.via,
+            },
+            "Sign and submit this revocation?",
+            assume_yes=yes,
         )
         tx = _revoke_one(client, target, account, grant_id)
-    get_output().done(f"Grant {grant_id} revoked (block {tx.block_number})",
-                      {"grant_id": grant_id, "revoked": True, **tx.model_dump()})
+    get_output().done(
+        f"Grant {grant_id} revoked (block {tx.block_number})",
+        {"grant_id": grant_id, "revoked": True, **tx.model_dump()},
+    )
 
 
 def revoke_all(
@@ -281,9 +335,14 @@ def revoke_all(
         show_and_confirm(
             "You are about to invalidate all your outstanding signatures and revoke "
             f"{len(live)} grant(s):",
-            {"grants": [g.grant_id for g in live] or "none", "chain_id": target.domain.chain_id,
-             "contract": target.domain.verifying_contract, "submitted": target.via},
-            "Sign and submit?", assume_yes=yes,
+            {
+                "grants": [g.grant_id for g in live] or "none",
+                "chain_id": target.domain.chain_id,
+                "contract": target.domain.verifying_contract,
+                "submitted": target.via,
+            },
+            "Sign and submit?",
+            assume_yes=yes,
         )
         # Signatures first: a grant signed earlier but not yet relayed can no longer appear
         # behind our back once the nonce has moved; then re-list, to revoke what exists now.
@@ -291,13 +350,17 @@ def revoke_all(
         new_nonce = nonce + 1
         if target.direct is not None:
             with _chain_refusals():
-                target.direct.ledger.transact(target.direct.sender(account), "increaseNonce",
-                                              new_nonce)
+                target.direct.ledger.transact(
+                    target.direct.sender(account), "increaseNonce", new_nonce
+                )
         else:
             deadline = signature_deadline()
             signature = eip712.sign_typed(
-                account.key, target.domain, "IncreaseNonce",
-                {"newNonce": new_nonce, "nonce": nonce, "deadline": deadline})
+                account.key,
+                target.domain,
+                "IncreaseNonce",
+                {"newNonce": new_nonce, "nonce": nonce, "deadline": deadline},
+            )
             client.relay_nonce_increase(new_nonce, deadline, signature)
         revoked: list[dict[str, Any]] = []
         for g in sorted(client.my_grants(), key=lambda g: g.grant_id):
@@ -307,8 +370,7 @@ def revoke_all(
             note(f"revoked grant {g.grant_id}")
             revoked.append({"grant_id": g.grant_id, **tx.model_dump()})
     get_output().done(
-        f"Outstanding signatures invalidated (nonce {new_nonce}); "
-        f"{len(revoked)} grant(s) revoked",
+        f"Outstanding signatures invalidated (nonce {new_nonce}); {len(revoked)} grant(s) revoked",
         {"new_nonce": new_nonce, "revoked": revoked},
     )
 
@@ -318,4 +380,3 @@ def register(app: typer.Typer) -> None:
     app.command("grants")(grants)
     app.command("revoke")(revoke)
     app.command("revoke-all")(revoke_all)
-

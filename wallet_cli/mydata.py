@@ -55,12 +55,23 @@ def my_data(
     for record in page.records:
         by_category.setdefault(record.category, []).append(record)
     for cat, records in by_category.items():
-        rows = [{"record_uid": r.record_uid, "disputed": r.disputed,
-                 "fields": "; ".join(f"{k}={format_value(v)}" for k, v in r.fields.items())}
-                for r in records]
-        output.rows(rows, [Column("record_uid", "Record", no_wrap=True),
-                           Column("disputed", "Disputed"), Column("fields", "Fields")],
-                    title=f"{cat} ({len(records)} record{'s' if len(records) != 1 else ''})")
+        rows = [
+            {
+                "record_uid": r.record_uid,
+                "disputed": r.disputed,
+                "fields": "; ".join(f"{k}={format_value(v)}" for k, v in r.fields.items()),
+            }
+            for r in records
+        ]
+        output.rows(
+            rows,
+            [
+                Column("record_uid", "Record", no_wrap=True),
+                Column("disputed", "Disputed"),
+                Column("fields", "Fields"),
+            ],
+            title=f"{cat} ({len(records)} record{'s' if len(records) != 1 else ''})",
+        )
 
 
 @dataclass(frozen=True)
@@ -97,8 +108,9 @@ def check_entry(entry: schemas.AccessLogEntryOut, node: Node | None) -> ProofChe
     if anchor is None or anchor.kind != AnchorKind.ACCESS_LOG:
         return ProofCheck(INVALID, "the root is not anchored on chain as an access-log root")
     if entry.anchor_sequence is not None and anchor.sequence != entry.anchor_sequence:
-        return ProofCheck(INVALID, f"anchored as #{anchor.sequence}, platform says "
-                                   f"#{entry.anchor_sequence}")
+        return ProofCheck(
+            INVALID, f"anchored as #{anchor.sequence}, platform says #{entry.anchor_sequence}"
+        )
     return ProofCheck(VERIFIED, f"proof checked; root anchored on chain (#{anchor.sequence})")
 
 
@@ -121,11 +133,17 @@ def access_log(
     output = get_output()
     output.rows(
         rows,
-        [Column("id", "#", justify="right"), Column("at", "When"),
-         Column("actor", "Who", no_wrap=True), Column("action", "Action"),
-         Column("category", "Category"), Column("purpose", "Purpose"),
-         Column("grant_id", "Grant", justify="right"), Column("decision", "Decision"),
-         Column("proof", "Proof")],
+        [
+            Column("id", "#", justify="right"),
+            Column("at", "When"),
+            Column("actor", "Who", no_wrap=True),
+            Column("action", "Action"),
+            Column("category", "Category"),
+            Column("purpose", "Purpose"),
+            Column("grant_id", "Grant", justify="right"),
+            Column("decision", "Decision"),
+            Column("proof", "Proof"),
+        ],
         empty="nobody has read your data yet",
     )
     invalid = [r["id"] for r in rows if r["proof"] == INVALID]

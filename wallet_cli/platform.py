@@ -87,8 +87,7 @@ def translated_errors(url: str) -> Iterator[None]:
         ) from exc
     except (ValueError, ValidationError) as exc:  # not JSON, or not the shape the API promises
         raise PlatformError(
-            f"unexpected response from the platform at {url} (is it a Credit Consent Ledger "
-            "API?)",
+            f"unexpected response from the platform at {url} (is it a Credit Consent Ledger API?)",
             code="platform_bad_response",
         ) from exc
 
@@ -102,6 +101,7 @@ def account_nonce(client: LedgerClient) -> tuple[schemas.ChainInfo, int]:
     """The chain info and the signer's current contract nonce (read from the chain by the API)."""
     info = client.chain_info(client.account.address)
     if info.account_nonce is None:
-        raise PlatformError("the platform did not report the account's nonce",
-                            code="platform_bad_response")
+        raise PlatformError(
+            "the platform did not report the account's nonce", code="platform_bad_response"
+        )
     return info, info.account_nonce

@@ -45,7 +45,8 @@ def _check_message(reg: schemas.Registration, address: str, info: schemas.ChainI
     expected = domain_of(info).as_dict()
     try:
         same_contract = to_checksum_address(str(domain.get("verifyingContract"))) == (
-            to_checksum_address(expected["verifyingContract"]))
+            to_checksum_address(expected["verifyingContract"])
+        )
         same_account = to_checksum_address(str(message.get("account"))) == address
     except ValueError:
         same_contract = same_account = False
@@ -86,8 +87,12 @@ def register_enterprise(
             "chain_id": info.chain_id,
             "contract": info.contract,
         }
-        show_and_confirm("You are about to sign this registration:", preview,
-                         "Sign and submit this registration?", assume_yes=yes)
+        show_and_confirm(
+            "You are about to sign this registration:",
+            preview,
+            "Sign and submit this registration?",
+            assume_yes=yes,
+        )
         signed = client.sign_registration(reg)
     remember_registration(account.address, signed.id, signed.uscc_masked)
     record = _registration_record(signed)
@@ -104,8 +109,7 @@ def register_enterprise(
 def registration_status(
     registration_id: Annotated[
         int | None,
-        typer.Argument(help="Registration id (default: this account's last registration).",
-                       min=1),
+        typer.Argument(help="Registration id (default: this account's last registration).", min=1),
     ] = None,
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,

@@ -64,7 +64,8 @@ def resolve_target(
         node = Node(rpc, address)
         domain = node.domain
         if info is not None and (domain.chain_id, domain.verifying_contract.lower()) != (
-            info.chain_id, info.contract.lower()
+            info.chain_id,
+            info.contract.lower(),
         ):
             raise ChainError(
                 f"the ledger at {rpc} (chain id {domain.chain_id}, contract "
@@ -79,7 +80,8 @@ def resolve_target(
     if reader is not None:
         domain = reader.domain
         if (domain.chain_id, domain.verifying_contract.lower()) != (
-            info.chain_id, info.contract.lower()
+            info.chain_id,
+            info.contract.lower(),
         ):
             raise ChainError(
                 f"the node at {url} is on chain id {domain.chain_id}, the platform on "

@@ -176,5 +176,3 @@ def make_api(api_world: ApiWorld, world: World, tmp_path: Path, **overrides: obj
         run_migrations=False,
     )
     return Api(world, ctx, TestClient(create_app(settings, context=ctx)), clock, settings)
-
-

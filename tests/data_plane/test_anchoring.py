@@ -72,5 +72,3 @@ def test_in_memory_anchorer_refuses_to_overwrite_a_root() -> None:
     with pytest.raises(ConflictError):
         anchorer.anchor(AnchorKind.DATA_BATCH, root, 3, b"\x01" * 32)
     assert anchorer.anchored(keccak(b"other")) is None
-
-

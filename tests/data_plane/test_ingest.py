@@ -367,9 +367,7 @@ def test_ingest_many_leaves_the_batches_after_a_failing_one_untouched(
     assert resumed.state == BatchState.ANCHORED
 
 
-def test_the_same_batch_twice_in_one_ingest_many_is_stored_once(
-    ingestor, anchorer, engine
-) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_batch_twice_in_one_ingest_many_is_stored_once(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
     data = jsonl([tax_row(key=f"T-{i}") for i in range(3)])
     first, again = ingestor.ingest_many("henan-tax", [("tax", data), ("tax", data)])
     assert (first.accepted, first.already_known) == (3, False)

@@ -54,5 +54,3 @@ def pg_engine() -> Iterator[Engine]:
             yield _ready(engine)
         finally:
             engine.dispose()
-
-

@@ -26,6 +26,7 @@ from ledger_api.chain.types import AnchorKind, InstitutionType
 
 pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("anvil")]
 
+
 @pytest.fixture
 def anvil() -> Iterator[Web3]:
     with anvil_node() as (_url, w3):

@@ -72,7 +72,8 @@ def test_admin_errors_are_one_line_with_a_non_zero_exit(
     _, api = running_stack
     runner = CliRunner()
     bad_type = runner.invoke(
-        app, ["admin", "register-institution", "0x" + "11" * 20, "--type", "casino", "--name", "X"],
+        app,
+        ["admin", "register-institution", "0x" + "11" * 20, "--type", "casino", "--name", "X"],
         env={"CCL_API_URL": api},
     )
     assert bad_type.exit_code == 2

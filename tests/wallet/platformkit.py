@@ -54,27 +54,50 @@ def _month(offset: int) -> str:
 
 def sample_rows(uscc: str) -> dict[str, list[dict[str, Any]]]:
     return {
-        "registration": [{
-            "uscc": uscc, "record_key": "reg-1", "enterprise_name": "郑州钱包测试有限公司",
-            "enterprise_type": "limited_company", "industry_section": "C",
-            "division_code": "410100", "registered_capital": "1000000.00",
-            "established_on": "2016-04-01", "business_status": "active",
-            "legal_representative": "李四光", "legal_rep_id_number": "410101198802024321",
-            "contact_phone": "13900139000",
-        }],
-        "tax": [{
-            "uscc": uscc, "record_key": f"tax-{i}", "period": _month(i), "tax_type": "vat",
-            "taxable_sales": "50000.00", "tax_paid": "3000.00", "arrears_amount": "0.00",
-            "paid_on_time": True, "tax_grade": "A",
-        } for i in range(1, 3)],
+        "registration": [
+            {
+                "uscc": uscc,
+                "record_key": "reg-1",
+                "enterprise_name": "郑州钱包测试有限公司",
+                "enterprise_type": "limited_company",
+                "industry_section": "C",
+                "division_code": "410100",
+                "registered_capital": "1000000.00",
+                "established_on": "2016-04-01",
+                "business_status": "active",
+                "legal_representative": "李四光",
+                "legal_rep_id_number": "410101198802024321",
+                "contact_phone": "13900139000",
+            }
+        ],
+        "tax": [
+            {
+                "uscc": uscc,
+                "record_key": f"tax-{i}",
+                "period": _month(i),
+                "tax_type": "vat",
+                "taxable_sales": "50000.00",
+                "tax_paid": "3000.00",
+                "arrears_amount": "0.00",
+                "paid_on_time": True,
+                "tax_grade": "A",
+            }
+            for i in range(1, 3)
+        ],
     }
 
 
 def platform_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(
-        pseudonym_key=PSEUDONYM_KEY.hex(), data_dir=data_dir, state_cache_ttl_s=0.0,
-        keyring_cache_ttl_s=0.0, rate_limit_per_minute=600_000, rate_limit_burst=10_000,
-        access_log_anchor_every_s=3600.0, access_log_anchor_every_entries=100_000, **overrides,
+        pseudonym_key=PSEUDONYM_KEY.hex(),
+        data_dir=data_dir,
+        state_cache_ttl_s=0.0,
+        keyring_cache_ttl_s=0.0,
+        rate_limit_per_minute=600_000,
+        rate_limit_burst=10_000,
+        access_log_anchor_every_s=3600.0,
+        access_log_anchor_every_entries=100_000,
+        **overrides,
     )
 
 
@@ -118,15 +141,21 @@ class InProcessPlatform(PlatformBase):
 
 
 @contextmanager
-def in_process_platform(world: World, tmp_path: Path, template: Path,
-                        monkeypatch: pytest.MonkeyPatch) -> Iterator[InProcessPlatform]:
+def in_process_platform(
+    world: World, tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InProcessPlatform]:
     db = tmp_path / "ledger.sqlite"
     shutil.copy(template, db)
     settings = platform_settings(tmp_path)
     world.ledger.grant_role(world.operator, "PROVIDER_ROLE", world.operator.address)
-    ctx = build_context(settings, w3=world.w3, deployment=world.ledger.deployment,
-                        engine=make_engine(f"sqlite:///{db}"), relayer=world.operator,
-                        run_migrations=False)
+    ctx = build_context(
+        settings,
+        w3=world.w3,
+        deployment=world.ledger.deployment,
+        engine=make_engine(f"sqlite:///{db}"),
+        relayer=world.operator,
+        run_migrations=False,
+    )
     app = create_app(settings, context=ctx)
     platform = InProcessPlatform(world, ctx, TestClient(app))
 
@@ -186,8 +215,14 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         settings = platform_settings(tmp_path)
         url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
         migrate(url)
-        ctx = build_context(settings, w3=w3, deployment=world.ledger.deployment,
-                            engine=make_engine(url), relayer=world.operator, run_migrations=False)
+        ctx = build_context(
+            settings,
+            w3=w3,
+            deployment=world.ledger.deployment,
+            engine=make_engine(url),
+            relayer=world.operator,
+            run_migrations=False,
+        )
         log = io.StringIO()
         handler = logging.StreamHandler(log)
         handler.setLevel(logging.DEBUG)
@@ -196,8 +231,14 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
         port = free_port()
-        config = uvicorn.Config(create_app(settings, context=ctx), host="127.0.0.1", port=port,
-                                log_level="info", log_config=None, access_log=True)
+        config = uvicorn.Config(
+            create_app(settings, context=ctx),
+            host="127.0.0.1",
+            port=port,
+            log_level="info",
+            log_config=None,
+            access_log=True,
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
         thread.start()

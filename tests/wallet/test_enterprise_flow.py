@@ -50,18 +50,26 @@ class Cli:
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A separate ``ccl-wallet`` process (the real console entry point)."""
-        argv = [sys.executable, "-m", "wallet_cli.main", *args,
-                "--password-file", str(self.password_file)]
+        argv = [
+            sys.executable,
+            "-m",
+            "wallet_cli.main",
+            *args,
+            "--password-file",
+            str(self.password_file),
+        ]
         env = {k: v for k, v in self.env.items() if v is not None}
-        run = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
-                             stdin=subprocess.DEVNULL)
+        run = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+        )
         self.outputs.append(run.stdout + run.stderr)
         return run
 
     def text(self, *args: str) -> str:
         """The same CLI invoked in this process (faster start), still over real HTTP."""
-        result = self.runner.invoke(app, [*args, "--password-file", str(self.password_file)],
-                                    env=self.env)
+        result = self.runner.invoke(
+            app, [*args, "--password-file", str(self.password_file)], env=self.env
+        )
         self.outputs.append(result.stdout + result.stderr)
         assert result.exit_code == 0, result.stderr
         return result.stdout
@@ -79,8 +87,9 @@ def assert_one_line_failure(run: subprocess.CompletedProcess[str], *fragments: s
         assert fragment in lines[0], lines[0]
 
 
-def test_register_grant_read_audit_revoke_as_a_user_would(live: LivePlatform,
-                                                          tmp_path: Path) -> None:
+def test_register_grant_read_audit_revoke_as_a_user_would(
+    live: LivePlatform, tmp_path: Path
+) -> None:
     password_file = tmp_path / "password.txt"
     password_file.write_text(PASSWORD + "\n")
     password_file.chmod(0o600)
@@ -100,13 +109,36 @@ def test_register_grant_read_audit_revoke_as_a_user_would(live: LivePlatform,
     assert cli.json("registration-status")["status"] == "bound"
     live.ingest_for(USCC)
 
-    run = cli("grant", "--institution", bank.address, "--categories", "tax,social_insurance",
-              "--purpose", "loan_application", "--level", "query", "--days", "90",
-              "--max-uses", "5", "--yes", "--json")
+    run = cli(
+        "grant",
+        "--institution",
+        bank.address,
+        "--categories",
+        "tax,social_insurance",
+        "--purpose",
+        "loan_application",
+        "--level",
+        "query",
+        "--days",
+        "90",
+        "--max-uses",
+        "5",
+        "--yes",
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
-    for shown in ("中原银行郑州分行", "bank", "tax, social_insurance", "loan_application",
-                  "query", "5 queries", "90 days", str(live.world.w3.eth.chain_id),
-                  live.world.ledger.address, "platform relay"):
+    for shown in (
+        "中原银行郑州分行",
+        "bank",
+        "tax, social_insurance",
+        "loan_application",
+        "query",
+        "5 queries",
+        "90 days",
+        str(live.world.w3.eth.chain_id),
+        live.world.ledger.address,
+        "platform relay",
+    ):
         assert shown in run.stderr, (shown, run.stderr)
     grant_id = json.loads(run.stdout)["grant_id"]
     listed = {g["grant_id"]: g for g in cli.json("grants")}
@@ -114,8 +146,9 @@ def test_register_grant_read_audit_revoke_as_a_user_would(live: LivePlatform,
     assert listed[grant_id]["categories"] == ["tax", "social_insurance"]
     assert listed[grant_id]["institution_name"] == "中原银行郑州分行"
 
-    page = live.client(bank).records(registration["subject_id"], category="tax",
-                                     purpose="loan_application", grant_id=grant_id)
+    page = live.client(bank).records(
+        registration["subject_id"], category="tax", purpose="loan_application", grant_id=grant_id
+    )
     assert len(page.records) == 2
     assert live.client(live.operator).anchor_access_log() is not None
     log = cli.json("access-log")
@@ -129,8 +162,12 @@ def test_register_grant_read_audit_revoke_as_a_user_would(live: LivePlatform,
     revoked = json.loads(run.stdout)
     assert revoked["revoked"] is True
     with pytest.raises(GrantError) as refused:
-        live.client(bank).records(registration["subject_id"], category="tax",
-                                  purpose="loan_application", grant_id=grant_id)
+        live.client(bank).records(
+            registration["subject_id"],
+            category="tax",
+            purpose="loan_application",
+            grant_id=grant_id,
+        )
     assert refused.value.code == "revoked"
     assert {g["grant_id"]: g["status"] for g in cli.json("grants")}[grant_id] == "revoked"
 

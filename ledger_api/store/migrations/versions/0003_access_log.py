@@ -83,9 +83,7 @@ def upgrade() -> None:
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_subject_registrations"),
     )
-    op.create_index(
-        "ix_subject_registrations_account", "subject_registrations", ["account"]
-    )
+    op.create_index("ix_subject_registrations_account", "subject_registrations", ["account"])
     op.create_table(
         "subject_statements",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
