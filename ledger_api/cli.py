@@ -68,12 +68,14 @@ def _engine(settings: Settings) -> Engine:
     return make_engine(url)
 
 
-def resolve_anchorer(settings: Settings) -> Anchorer:
-    """The ledger contract on the chain named by the settings (embedded unless CCL_CHAIN_URL)."""
-    from ledger_api.chain.anchorer import anchorer_from_settings
+@contextmanager
+def chain_anchorer(settings: Settings) -> Iterator[Anchorer]:
+    """The ledger contract on the chain named by the settings (embedded unless CCL_CHAIN_URL),
+    closed when the block ends."""
+    from ledger_api.chain.anchorer import open_anchorer
 
-    anchorer: Anchorer = anchorer_from_settings(settings)
-    return anchorer
+    with open_anchorer(settings) as anchorer:
+        yield anchorer
 
 
 @contextmanager
@@ -121,8 +123,11 @@ def ingest(
     # Run alone, a large batch is validated and sealed by one worker per CPU (env
     # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
     workers = workers_from_env("CCL_INGEST_WORKERS", one_per_cpu())
-    ingestor = Ingestor(engine, resolve_anchorer(settings), settings, workers=workers)
-    with _progress(f"ingest {file.name}", not as_json) as progress:
+    with (
+        chain_anchorer(settings) as anchorer,
+        _progress(f"ingest {file.name}", not as_json) as progress,
+    ):
+        ingestor = Ingestor(engine, anchorer, settings, workers=workers)
         result = ingestor.ingest(provider, category, file, fmt=fmt, progress=progress)  # type: ignore[arg-type]
     if as_json:
         typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
@@ -147,7 +152,8 @@ def resume() -> None:
     from ledger_api.ingest.pipeline import Ingestor
 
     settings = _settings()
-    results = Ingestor(_engine(settings), resolve_anchorer(settings), settings).resume_pending()
+    with chain_anchorer(settings) as anchorer:
+        results = Ingestor(_engine(settings), anchorer, settings).resume_pending()
     for result in results:
         typer.echo(f"batch {_hex(result.batch_id)}: {result.state}")
     typer.echo(f"{len(results)} pending batch(es) processed")
@@ -163,12 +169,10 @@ def verify(
 
     settings = _settings()
     engine = _engine(settings)
-    with _progress("verify", not as_json) as progress:
+    with chain_anchorer(settings) as anchorer, _progress("verify", not as_json) as progress:
         # Run alone, verification may fork one reader per CPU (env CCL_VERIFY_WORKERS wins).
         workers = workers_from_env("CCL_VERIFY_WORKERS", one_per_cpu())
-        report = verify_database(
-            engine, resolve_anchorer(settings), progress=progress, workers=workers
-        )
+        report = verify_database(engine, anchorer, progress=progress, workers=workers)
     if as_json:
         typer.echo(json.dumps(report.as_dict()))
     else:
@@ -212,7 +216,8 @@ def catalog_publish(
 
     settings = _settings()
     catalog = load_catalog(file or DEFAULT_CATALOG)
-    published = publish_catalog(_engine(settings), resolve_anchorer(settings), catalog)
+    with chain_anchorer(settings) as anchorer:
+        published = publish_catalog(_engine(settings), anchorer, catalog)
     verb = "already published" if published.already_published else "published"
     typer.echo(f"catalog v{published.version} {verb}: hash {_hex(published.catalog_hash)}")
 

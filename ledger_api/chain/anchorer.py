@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from ledger_api.anchoring.anchorer import AnchoredRoot, AnchorKind, AnchorReceipt
 from ledger_api.chain.ledger import Ledger
 from ledger_api.chain.revert import ContractRevert
@@ -62,10 +65,12 @@ class ChainAnchorer:
         )
 
 
-def anchorer_from_settings(settings: Settings) -> ChainAnchorer:
-    """The platform's anchorer for CLI use: the chain from settings, the operator key pays.
+@contextmanager
+def open_anchorer(settings: Settings) -> Iterator[ChainAnchorer]:
+    """The platform's anchorer for a command: the chain from settings, the operator key pays.
 
-    The connection stays open for the life of the process (a CLI command).
+    The chain connection (for the embedded chain: its files and its lock) is closed when the
+    block ends, so a second command in the same process finds the chain free.
     """
     from ledger_api.chain.connection import (
         ensure_platform_roles,
@@ -75,8 +80,11 @@ def anchorer_from_settings(settings: Settings) -> ChainAnchorer:
     )
 
     connection = open_chain(settings)
-    operator = operator_transactor(settings, connection.w3)
-    ledger = open_ledger(settings, connection)
-    if settings.mode == "embedded":
-        ensure_platform_roles(ledger, operator)
-    return ChainAnchorer(ledger, operator)
+    try:
+        operator = operator_transactor(settings, connection.w3)
+        ledger = open_ledger(settings, connection)
+        if settings.mode == "embedded":
+            ensure_platform_roles(ledger, operator)
+        yield ChainAnchorer(ledger, operator)
+    finally:
+        connection.close()

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
+import warnings
 from pathlib import Path
 
 import pytest
@@ -56,7 +58,9 @@ def test_ingest_with_bad_rows_lists_them_and_exits_1(cli, tmp_path: Path) -> Non
 def test_errors_are_one_line_without_traceback(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("ingest", str(tmp_path / "missing.jsonl"), "-c", "tax", "-p", "x")
     assert result.exit_code == 2
-    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output
+    assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output, (
+        result.stderr
+    )
     unknown = cli("ingest", str(tmp_path / "missing.jsonl"), "-c", "nope", "-p", "x")
     assert unknown.exit_code != 0 and "Traceback" not in unknown.output
 
@@ -88,3 +92,13 @@ def test_rotate_master_key_and_shred(cli, tmp_path: Path, monkeypatch: pytest.Mo
     shredded = cli("shred", USCC_A, "--yes")
     assert shredded.exit_code == 0 and "shredded" in shredded.stdout
     assert cli("verify").exit_code == 0
+
+
+def test_a_command_closes_the_embedded_chain_it_opened(cli) -> None:  # type: ignore[no-untyped-def]
+    # Left to the garbage collector, the chain's lock file was closed with a ResourceWarning
+    # (printed on stderr where warnings show, e.g. python -X dev).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        assert cli("catalog", "publish").exit_code == 0
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
