@@ -216,7 +216,16 @@ class Indexer:
         ):
             raise _ChainMoved
         self._fault("read:blocks")
-        return Chunk(events=events, blocks=list(blocks.values()), last=pin)
+        # The reorg walk-back reaches down to checkpoint - reorg_window: empty blocks below
+        # that were needed for the previous checkpoint at most.
+        below_previous = (first - 1 if previous is None else previous.number) - self.reorg_window
+        forget = (max(below_previous, 0), last - self.reorg_window)
+        return Chunk(
+            events=events,
+            blocks=list(blocks.values()),
+            last=pin,
+            forget_empty=forget if forget[0] < forget[1] else None,
+        )
 
     def _adapt_span(self, events: int, span: int) -> None:
         """Aim for about ``target_events_per_chunk`` events per transaction."""

@@ -50,6 +50,10 @@ class Chunk:
     events: Sequence[EventRecord]  # in chain order
     blocks: Sequence[BlockInfo]  # event blocks, recent blocks, and ``last``
     last: BlockInfo  # the new checkpoint
+    # Stored blocks numbered ``[lo, hi)`` that hold no event are no longer needed (a reorg
+    # walks back no lower), so writing the chunk forgets them: else every block the follower
+    # ever saw near the head would stay, one row per block for ever.
+    forget_empty: tuple[int, int] | None = None
 
 
 class IndexStore(Protocol):
@@ -180,6 +184,16 @@ class SqlIndexStore:
                 [(chain_id, b.number, b.hash, b.parent_hash, b.timestamp, counts.get(b.number, 0))
                  for b in sorted(blocks.values(), key=lambda b: b.number)],
             )  # fmt: skip
+            if chunk.forget_empty is not None:
+                lo, hi = chunk.forget_empty
+                conn.execute(
+                    delete(BLOCKS).where(
+                        BLOCKS.c.chain_id == chain_id,
+                        BLOCKS.c.number >= lo,
+                        BLOCKS.c.number < hi,
+                        BLOCKS.c.event_count == 0,
+                    )
+                )
             self._fault("write:blocks")
             self._save_checkpoint(conn, chain_id, contract, deployment_block, chunk.last,
                                   added_events=len(chunk.events))  # fmt: skip

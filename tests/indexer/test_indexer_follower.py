@@ -26,7 +26,7 @@ from indexer.decode import EventRecord
 from indexer.errors import ReorgTooDeepError, ReplicaMismatchError
 from indexer.replica import ReplicaState
 from indexer.store import BlockInfo, Chunk, SqlIndexStore, dump_state
-from indexer.tables import EVENTS
+from indexer.tables import BLOCKS, EVENTS
 from ledger_api.chain.deployment import Deployment
 from ledger_api.chain.embedded import open_embedded
 from ledger_api.store.db import make_engine
@@ -194,6 +194,24 @@ def test_confirmation_depth_keeps_the_replica_that_many_blocks_behind(
     status = indexer.status()
     assert status.indexed_block == status.head - 3 and status.lag == 0 and indexer.lag() == 0
     assert ReplicaState(engine).position().block_number == status.head - 3
+
+
+def test_empty_blocks_below_the_reorg_window_are_not_kept(world: World, engine: Engine) -> None:
+    tester = world.w3.provider.ethereum_tester
+    indexer = make_indexer(world.w3, world.ledger.deployment, engine, reorg_window=4)
+    for _ in range(3):  # empty blocks, then events, indexed step by step
+        tester.mine_blocks(10)
+        issue_grants(world)
+        indexer.run_once()
+    checkpoint = indexer.status().indexed_block
+    assert checkpoint is not None
+    with engine.connect() as conn:
+        stored = conn.execute(select(BLOCKS.c.number, BLOCKS.c.event_count)).all()
+        event_blocks = {n for (n,) in conn.execute(select(EVENTS.c.block_number).distinct())}
+    assert {n for n, count in stored if count} == event_blocks  # audit views join these
+    empty = sorted(n for n, count in stored if not count)
+    assert empty and min(empty) >= checkpoint - 4  # the window a reorg walks back through
+    assert len(stored) < checkpoint - world.ledger.deployment.deployment_block
 
 
 def test_lag_counts_blocks_until_caught_up(world: World, engine: Engine) -> None:
