@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -107,20 +107,30 @@ def test_usage_caps_are_recounted_from_the_log(
     assert view(engine, "violations")[0]["violation"] == "usage_cap_reached"
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_volumes_group_by_bucket_institution_purpose_and_category(
-    world: World, engine: Engine, grants: list[int]
+    world: World, backend: str, request: pytest.FixtureRequest
 ) -> None:
+    engine: Engine = request.getfixturevalue("engine" if backend == "sqlite" else "pg_engine")
+    grants = issue_grants(world)
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    beijing = timezone(timedelta(hours=8))  # buckets are UTC days whatever zone logged it
+    log_access(engine, world, actor=world.bank.address, grant_id=grants[0],
+               at=datetime(2025, 3, 2, 1, tzinfo=beijing), action="verify")  # fmt: skip
     day1 = datetime(2025, 3, 1, 10, tzinfo=UTC)
     for at in (day1, day1 + timedelta(hours=1), day1 + timedelta(days=1)):
         log_access(engine, world, actor=world.bank.address, grant_id=grants[0], at=at)
     log_access(engine, world, actor=world.bank.address, grant_id=grants[0], at=day1,
                decision="denied")  # fmt: skip
     rows = view(engine, "volumes")
-    assert [(r["bucket"], r["allowed"], r["denied"]) for r in rows] == [
-        ("2025-03-01", 2, 1),
-        ("2025-03-02", 1, 0),
+    assert [(r["bucket"], r["allowed"], r["denied"], r["verifications"]) for r in rows] == [
+        ("2025-03-01", 3, 1, 1),
+        ("2025-03-02", 1, 0, 0),
     ]
     assert rows[0]["purpose"] == "loan_application" and rows[0]["category"] == TAX
+    assert rows[0]["total"] == 4 and rows[0]["institution"] == world.bank.address
     monthly = view(engine, "volumes", bucket="month", since=day1 + timedelta(days=1))
     assert [(r["bucket"], r["total"]) for r in monthly] == [("2025-03", 1)]
 
