@@ -652,7 +652,7 @@ class Ingestor:
 
         The tree is built here either way: handing a large batch's proofs back from a worker
         (tens of MB to pickle, send and unpickle, behind whatever task that worker was on)
-        took longer than building the tree (9 paired benchmark runs).
+        took longer than building the tree (14 paired runs: faster in 10).
         """
         n = len(items)
         pool = self._pool
