@@ -256,10 +256,9 @@ class SubjectKeyring:
         """
         if self.shared is not None:
             key_id = self.master.key_id
-            for subject_id, wrapped in self._created:
-                aead = self._cache.get(subject_id)
-                if aead is not None:
-                    self.shared.put(subject_id, key_id, wrapped, aead, self._raw[subject_id])
+            for subject_id, wrapped in self._created:  # forget() drops these too: all cached
+                aead, raw = self._cache[subject_id], self._raw[subject_id]
+                self.shared.put(subject_id, key_id, wrapped, aead, raw)
         self._created.clear()
 
     def raw_keys(self, subject_ids: Iterable[bytes]) -> dict[bytes, bytes]:
