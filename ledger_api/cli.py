@@ -60,12 +60,20 @@ def _settings() -> Settings:
         raise InputError(str(exc).splitlines()[-1].strip()) from None
 
 
-def _engine(settings: Settings) -> Engine:
+@contextmanager
+def _database(settings: Settings) -> Iterator[Engine]:
+    """The platform's database, migrated to the current schema; its connections are closed
+    when the block ends (on SQLite the last one folds the write-ahead log back into the
+    database file and removes it, so a command leaves one self-contained file behind)."""
     from ledger_api.store.db import make_engine, migrate
 
     url = settings.resolved_database_url
     migrate(url)
-    return make_engine(url)
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -119,11 +127,11 @@ def ingest(
     if fmt is not None and fmt not in ("jsonl", "csv"):
         raise InputError("--format must be jsonl or csv")
     settings = _settings()
-    engine = _engine(settings)
     # Run alone, a large batch is validated and sealed by one worker per CPU (env
     # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
     workers = workers_from_env("CCL_INGEST_WORKERS", one_per_cpu())
     with (
+        _database(settings) as engine,
         chain_anchorer(settings) as anchorer,
         _progress(f"ingest {file.name}", not as_json) as progress,
     ):
@@ -152,8 +160,8 @@ def resume() -> None:
     from ledger_api.ingest.pipeline import Ingestor
 
     settings = _settings()
-    with chain_anchorer(settings) as anchorer:
-        results = Ingestor(_engine(settings), anchorer, settings).resume_pending()
+    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
+        results = Ingestor(engine, anchorer, settings).resume_pending()
     for result in results:
         typer.echo(f"batch {_hex(result.batch_id)}: {result.state}")
     typer.echo(f"{len(results)} pending batch(es) processed")
@@ -168,8 +176,11 @@ def verify(
     from ledger_api.verify.verifier import verify_database
 
     settings = _settings()
-    engine = _engine(settings)
-    with chain_anchorer(settings) as anchorer, _progress("verify", not as_json) as progress:
+    with (
+        _database(settings) as engine,
+        chain_anchorer(settings) as anchorer,
+        _progress("verify", not as_json) as progress,
+    ):
         # Run alone, verification may fork one reader per CPU (env CCL_VERIFY_WORKERS wins).
         workers = workers_from_env("CCL_VERIFY_WORKERS", one_per_cpu())
         report = verify_database(engine, anchorer, progress=progress, workers=workers)
@@ -216,8 +227,8 @@ def catalog_publish(
 
     settings = _settings()
     catalog = load_catalog(file or DEFAULT_CATALOG)
-    with chain_anchorer(settings) as anchorer:
-        published = publish_catalog(_engine(settings), anchorer, catalog)
+    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
+        published = publish_catalog(engine, anchorer, catalog)
     verb = "already published" if published.already_published else "published"
     typer.echo(f"catalog v{published.version} {verb}: hash {_hex(published.catalog_hash)}")
 
@@ -247,8 +258,7 @@ def keys_rotate_master(
     old = MasterKey.from_settings(settings)
     if new.key_id == old.key_id:
         raise InputError("the new master key needs a new key id")
-    engine = _engine(settings)
-    with _progress("re-wrap") as progress, engine.begin() as conn:
+    with _database(settings) as engine, _progress("re-wrap") as progress, engine.begin() as conn:
         count = rotate_master_key(conn, old, new, progress=progress)
     typer.echo(f"re-wrapped {count} data key(s) under master key {new_key_id!r}")
 
@@ -277,12 +287,12 @@ def shred(
             raise InputError("--subject-id must be hex") from None
     if not yes and not typer.confirm(f"Destroy the data key of subject 0x{sid.hex()}?"):
         raise typer.Exit(1)
-    engine = _engine(settings)
-    with engine.begin() as conn:
-        changed = shred_subject(conn, sid)
-    if engine.dialect.name == "sqlite":  # flush the old key bytes out of the WAL
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    with _database(settings) as engine:
+        with engine.begin() as conn:
+            changed = shred_subject(conn, sid)
+        if engine.dialect.name == "sqlite":  # flush the old key bytes out of the WAL
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     typer.echo(f"subject 0x{sid.hex()} " + ("shredded" if changed else "was already shredded"))
 
 

@@ -94,6 +94,19 @@ def test_rotate_master_key_and_shred(cli, tmp_path: Path, monkeypatch: pytest.Mo
     assert cli("verify").exit_code == 0
 
 
+def test_a_command_closes_its_database_connections(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # SQLite removes the write-ahead log when the last connection to the file closes; left
+    # open until the process died, the log stayed next to the database.
+    batch = tmp_path / "tax.jsonl"
+    batch.write_bytes(jsonl([tax_row(key=f"K{i}") for i in range(3)]))
+    database = tmp_path / "var" / "ledger.sqlite"
+    assert cli("ingest", str(batch), "-c", "tax", "-p", "henan-tax").exit_code == 0
+    assert database.exists()
+    assert not Path(f"{database}-wal").exists()
+    assert cli("verify").exit_code == 0
+    assert not Path(f"{database}-wal").exists()
+
+
 def test_a_command_closes_the_embedded_chain_it_opened(cli) -> None:  # type: ignore[no-untyped-def]
     # Left to the garbage collector, the chain's lock file was closed with a ResourceWarning
     # (printed on stderr where warnings show, e.g. python -X dev).
