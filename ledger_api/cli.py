@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from ledger_api.cli_errors import one_line_errors
 from ledger_api.errors import InputError, LedgerError
 from ledger_api.settings import Settings
 from ledger_api.worker_count import one_per_cpu, workers_from_env
+
+if TYPE_CHECKING:
+    from ledger_api.ingest.pipeline import IngestResult
 
 app = typer.Typer(
     name="ccl", help="Credit Consent Ledger operator CLI.", no_args_is_help=True,
@@ -115,42 +118,70 @@ def _hex(value: bytes | None) -> str | None:
 @app.command()
 @handles_errors
 def ingest(
-    file: Annotated[Path, typer.Argument(help="JSON lines (.jsonl) or CSV (.csv) batch.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="JSON lines (.jsonl) or CSV (.csv) files, a batch each.")
+    ],
     category: Annotated[str, typer.Option("--category", "-c", help="Catalog category.")],
     provider: Annotated[str, typer.Option("--provider", "-p", help="Providing department.")],
     fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print each batch's result as a line of JSON.")
+    ] = False,
 ) -> None:
-    """Validate, encrypt, store and anchor one batch. Exit 1 if any row was rejected."""
+    """Validate, encrypt, store and anchor batches of one category, one per file, in order.
+
+    Several files are overlapped (the next one is validated while one is stored). A file that
+    fails stops the run: the files before it stay ingested, and the same command run again
+    stores nothing twice. Exit 1 if any row was rejected.
+    """
     from ledger_api.ingest.pipeline import Ingestor
 
     if fmt is not None and fmt not in ("jsonl", "csv"):
         raise InputError("--format must be jsonl or csv")
+    for file in files:  # before anything is stored
+        if not file.is_file():
+            raise InputError(f"cannot read {file}: not a file")
     settings = _settings()
     # Run alone, a large batch is validated and sealed by one worker per CPU (env
     # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
     workers = workers_from_env("CCL_INGEST_WORKERS", one_per_cpu())
-    with (
-        _database(settings) as engine,
-        chain_anchorer(settings) as anchorer,
-        _progress(f"ingest {file.name}", not as_json) as progress,
-    ):
+    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
         ingestor = Ingestor(engine, anchorer, settings, workers=workers)
-        result = ingestor.ingest(provider, category, file, fmt=fmt, progress=progress)  # type: ignore[arg-type]
-    if as_json:
-        typer.echo(json.dumps(result.as_dict(), ensure_ascii=False))
-    else:
-        typer.echo(
-            f"batch {_hex(result.batch_id)}: {result.state}; {result.accepted} stored, "
-            f"{result.duplicates} already stored, {len(result.rejected)} rejected"
-            + (f"; root {_hex(result.root)}" if result.root else "")
-        )
-        for error in result.rejected[:50]:
-            typer.echo(f"  row {error.row}: {error.reason}", err=True)
-        if len(result.rejected) > 50:
-            typer.echo(f"  ... and {len(result.rejected) - 50} more (use --json)", err=True)
-    if result.rejected:
+        if len(files) == 1:  # progress by rows
+            with _progress(f"ingest {files[0].name}", not as_json) as progress:
+                results = [
+                    ingestor.ingest(provider, category, files[0], fmt=fmt, progress=progress)  # type: ignore[arg-type]
+                ]
+        else:  # progress by files
+            with _progress(f"ingest {len(files)} files", not as_json) as progress:
+                results = ingestor.ingest_many(
+                    provider,
+                    [(category, file) for file in files],
+                    fmt=fmt,  # type: ignore[arg-type]
+                    progress=progress,
+                )
+    for file, result in zip(files, results, strict=True):
+        _report_batch(file, result, as_json=as_json, named=len(files) > 1)
+    if any(result.rejected for result in results):
         raise typer.Exit(1)
+
+
+def _report_batch(file: Path, result: IngestResult, *, as_json: bool, named: bool) -> None:
+    """One batch's result: a line of JSON, or a summary line and its rejected rows (the file
+    named on each line when there are several)."""
+    if as_json:
+        typer.echo(json.dumps({"file": str(file), **result.as_dict()}, ensure_ascii=False))
+        return
+    prefix = f"{file.name}: " if named else ""
+    typer.echo(
+        f"{prefix}batch {_hex(result.batch_id)}: {result.state}; {result.accepted} stored, "
+        f"{result.duplicates} already stored, {len(result.rejected)} rejected"
+        + (f"; root {_hex(result.root)}" if result.root else "")
+    )
+    for error in result.rejected[:50]:
+        typer.echo(f"  {prefix}row {error.row}: {error.reason}", err=True)
+    if len(result.rejected) > 50:
+        typer.echo(f"  {prefix}... and {len(result.rejected) - 50} more (use --json)", err=True)
 
 
 @app.command()

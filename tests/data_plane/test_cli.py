@@ -55,6 +55,52 @@ def test_ingest_with_bad_rows_lists_them_and_exits_1(cli, tmp_path: Path) -> Non
     assert "1 stored" in result.stdout and "row 2: tax_grade" in result.stderr
 
 
+def test_ingest_of_several_files_stores_each_as_a_batch_in_order(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    files = []
+    for day, keys in enumerate((["A1", "A2"], ["B1"], ["C1", "C2", "C3"]), start=1):
+        path = tmp_path / f"tax-day{day}.jsonl"
+        path.write_bytes(jsonl([tax_row(key=k) for k in keys]))
+        files.append(path)
+    files[1].write_bytes(jsonl([tax_row(key="B1"), tax_row(key="B2", tax_grade="Q")]))
+    args = [*map(str, files), "-c", "tax", "-p", "henan-tax", "--json"]
+
+    first = cli("ingest", *args)
+    assert first.exit_code == 1, first.output  # one row was rejected
+    results = [json.loads(line) for line in first.stdout.splitlines()]
+    assert [r["file"] for r in results] == [str(f) for f in files]
+    assert [r["accepted"] for r in results] == [2, 1, 3]
+    assert [len(r["rejected"]) for r in results] == [0, 1, 0]
+    assert results[1]["rejected"][0]["row"] == 2
+    assert all(r["state"] == "anchored" for r in results)
+    assert len({r["batch_id"] for r in results}) == 3
+
+    again = cli("ingest", *args)
+    assert [json.loads(line)["accepted"] for line in again.stdout.splitlines()] == [0, 0, 0]
+    report = json.loads(cli("verify", "--json").stdout)
+    assert report["clean"] is True and report["records"] == 6 and report["batches"] == 3
+
+
+def test_ingest_of_several_files_names_each_file_in_its_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
+    good.write_bytes(jsonl([tax_row(key="G1")]))
+    bad.write_bytes(jsonl([tax_row(key="X1", tax_grade="Q")]))
+    result = cli("ingest", str(good), str(bad), "-c", "tax", "-p", "henan-tax")
+    assert result.exit_code == 1
+    assert "good.jsonl: batch 0x" in result.stdout and "1 stored" in result.stdout
+    assert "bad.jsonl: row 1: tax_grade" in result.stderr
+
+
+def test_ingest_checks_every_file_exists_before_storing_any(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    present = tmp_path / "present.jsonl"
+    present.write_bytes(jsonl([tax_row(key="P1")]))
+    missing = tmp_path / "missing.jsonl"
+    result = cli("ingest", str(present), str(missing), "-c", "tax", "-p", "henan-tax")
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"cannot read {missing}: not a file" in line
+    assert json.loads(cli("verify", "--json").stdout)["records"] == 0
+
+
 def test_errors_are_one_line_without_traceback(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = cli("ingest", str(tmp_path / "missing.jsonl"), "-c", "tax", "-p", "x")
     assert result.exit_code == 2
