@@ -16,7 +16,14 @@ from ledger_api.chain.types import AnchorKind
 from ledger_api.errors import ConflictError, InputError
 
 # One enum for the chain and the data plane (the Solidity order is the ABI).
-__all__ = ["AnchorKind", "AnchorReceipt", "AnchoredRoot", "Anchorer", "InMemoryAnchorer"]
+__all__ = [
+    "AnchorKind",
+    "AnchorReceipt",
+    "AnchoredRoot",
+    "Anchorer",
+    "InMemoryAnchorer",
+    "PendingAnchor",
+]
 
 
 @dataclass(frozen=True)
@@ -37,10 +44,27 @@ class AnchoredRoot:
     anchored_at: int
 
 
+@dataclass(frozen=True)
+class PendingAnchor:
+    """An anchor sent and not yet confirmed; ``handle`` is the anchorer's own."""
+
+    root: bytes
+    handle: object
+
+
 class Anchorer(Protocol):
     def anchor(
         self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
     ) -> AnchorReceipt: ...  # reference: 32-byte batch id
+
+    def send_anchor(
+        self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
+    ) -> PendingAnchor:
+        """``anchor`` without waiting for the chain: ``confirm_anchor`` waits and returns its
+        receipt (or raises what ``anchor`` would). Several can be pending at once."""
+        ...
+
+    def confirm_anchor(self, pending: PendingAnchor) -> AnchorReceipt: ...
 
     def anchored(self, root: bytes) -> AnchoredRoot | None: ...
 
@@ -81,6 +105,16 @@ class InMemoryAnchorer:
             self._references[root] = reference
         tx_hash = hashlib.sha256(b"tx" + sequence.to_bytes(8, "big") + root).digest()
         return AnchorReceipt(root=root, sequence=sequence, block_number=sequence, tx_hash=tx_hash)
+
+    def send_anchor(
+        self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
+    ) -> PendingAnchor:
+        """Anchors at once (there is no block to wait for)."""
+        return PendingAnchor(root, self.anchor(kind, root, leaf_count, reference))
+
+    def confirm_anchor(self, pending: PendingAnchor) -> AnchorReceipt:
+        assert isinstance(pending.handle, AnchorReceipt)
+        return pending.handle
 
     def anchored(self, root: bytes) -> AnchoredRoot | None:
         with self._lock:

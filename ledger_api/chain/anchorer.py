@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ledger_api.anchoring.anchorer import AnchoredRoot, AnchorKind, AnchorReceipt
+from ledger_api.anchoring.anchorer import AnchoredRoot, AnchorKind, AnchorReceipt, PendingAnchor
 from ledger_api.chain.ledger import Ledger
 from ledger_api.chain.revert import ContractRevert
-from ledger_api.chain.transactor import Transactor
+from ledger_api.chain.transactor import SentTransaction, Transactor
 from ledger_api.chain.types import AnchorKind as ChainAnchorKind
 from ledger_api.errors import ConflictError, InputError, IntegrityError
 from ledger_api.settings import Settings
@@ -27,19 +27,25 @@ class ChainAnchorer:
     def anchor(
         self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
     ) -> AnchorReceipt:
+        return self.confirm_anchor(self.send_anchor(kind, root, leaf_count, reference))
+
+    def send_anchor(
+        self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
+    ) -> PendingAnchor:
         if len(root) != 32 or len(reference) != 32:
             raise InputError("root and reference must be 32 bytes")
-        try:
-            sequence, receipt = self.ledger.anchor(
+        with _root_conflicts():  # eth-tester executes a transaction when it is sent
+            sent = self.ledger.send_anchor(
                 self.transactor, ChainAnchorKind(int(kind)), root, leaf_count, reference
             )
-        except ContractRevert as exc:
-            if exc.error_name == "RootAlreadyAnchored":
-                # Same contract as InMemoryAnchorer: the pipeline asks anchored() first.
-                raise ConflictError(str(exc), code="root_exists") from None
-            raise
+        return PendingAnchor(root, sent)
+
+    def confirm_anchor(self, pending: PendingAnchor) -> AnchorReceipt:
+        assert isinstance(pending.handle, SentTransaction)
+        with _root_conflicts():  # a node reports a revert in the receipt
+            sequence, receipt = self.ledger.confirm_anchor(self.transactor, pending.handle)
         return AnchorReceipt(
-            root=root,
+            root=pending.root,
             sequence=sequence,
             block_number=int(receipt["blockNumber"]),
             tx_hash=bytes(receipt["transactionHash"]),
@@ -63,6 +69,18 @@ class ChainAnchorer:
             submitter=record.submitter,
             anchored_at=0,  # the contract keeps no time; the Anchored event's block has it
         )
+
+
+@contextmanager
+def _root_conflicts() -> Iterator[None]:
+    """A root anchored before is a ConflictError, as InMemoryAnchorer raises it (the pipeline
+    then asks ``anchored()``)."""
+    try:
+        yield
+    except ContractRevert as exc:
+        if exc.error_name == "RootAlreadyAnchored":
+            raise ConflictError(str(exc), code="root_exists") from None
+        raise
 
 
 @contextmanager

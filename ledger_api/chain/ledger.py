@@ -18,7 +18,12 @@ from ledger_api.chain.artifacts import ledger_abi
 from ledger_api.chain.deployment import Deployment
 from ledger_api.chain.grant_rules import AgreementState, GrantState, InstitutionState
 from ledger_api.chain.revert import as_chain_error
-from ledger_api.chain.transactor import GAS_BATCH_BASE, GAS_PER_BATCHED_GRANT, Transactor
+from ledger_api.chain.transactor import (
+    GAS_BATCH_BASE,
+    GAS_PER_BATCHED_GRANT,
+    SentTransaction,
+    Transactor,
+)
 from ledger_api.chain.types import (
     AccessLevel,
     AgreementStatus,
@@ -364,7 +369,19 @@ class Ledger:
     def anchor(
         self, submitter: Transactor, kind: AnchorKind, root: bytes, leaf_count: int, ref: bytes
     ) -> tuple[int, TxReceipt]:
-        receipt = self.transact(submitter, "anchor", int(kind), root, leaf_count, ref)
+        return self.confirm_anchor(
+            submitter, self.send_anchor(submitter, kind, root, leaf_count, ref)
+        )
+
+    def send_anchor(
+        self, submitter: Transactor, kind: AnchorKind, root: bytes, leaf_count: int, ref: bytes
+    ) -> SentTransaction:
+        """``anchor`` sent, not waited for: ``confirm_anchor`` waits."""
+        return submitter.send(self.contract.functions.anchor(int(kind), root, leaf_count, ref))
+
+    def confirm_anchor(self, submitter: Transactor, sent: SentTransaction) -> tuple[int, TxReceipt]:
+        """The anchor's sequence and receipt, once mined."""
+        receipt = submitter.confirm(sent)
         return int(self.events(receipt, "Anchored")[0]["args"]["sequence"]), receipt
 
     def anchor_of(self, root: bytes) -> AnchorRecord | None:

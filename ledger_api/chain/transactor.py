@@ -7,9 +7,11 @@ which is both faster and deterministic. A refused transaction becomes a typed Ch
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import TxParams, TxReceipt
@@ -47,6 +49,15 @@ GAS_BATCH_BASE = 80_000
 DEPLOY_GAS = 7_000_000
 
 
+@dataclass(frozen=True)
+class SentTransaction:
+    """A transaction sent and not yet confirmed."""
+
+    tx_hash: HexBytes
+    tx: dict[str, Any]
+    call: ContractFunction | None
+
+
 class Transactor:
     """One signing account; thread-safe (the API relays from several threads)."""
 
@@ -64,10 +75,22 @@ class Transactor:
             self._nonce = None
 
     def transact(self, call: ContractFunction, gas: int | None = None) -> TxReceipt:
+        return self.confirm(self.send(call, gas))
+
+    def send(self, call: ContractFunction, gas: int | None = None) -> SentTransaction:
+        """Sign and send ``call`` without waiting for it to be mined (``confirm`` waits), so
+        several transactions of this account can be in one block."""
         limit = gas if gas is not None else GAS_LIMITS[call.fn_name]
         with self._lock:
-            tx = call.build_transaction(cast(TxParams, self._tx_fields(limit)))
-            return self._send(dict(tx), call)
+            tx = dict(call.build_transaction(cast(TxParams, self._tx_fields(limit))))
+            return SentTransaction(self._send_raw(tx), tx, call)
+
+    def confirm(self, sent: SentTransaction) -> TxReceipt:
+        """Wait until ``sent`` is mined; a reverted transaction raises its ChainError."""
+        receipt = self.w3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=120)
+        if receipt["status"] != 1:
+            raise self._explain_failure(sent.tx, receipt, sent.call)
+        return receipt
 
     def deploy(self, contract_factory: Any, *args: Any, gas: int = DEPLOY_GAS) -> TxReceipt:
         with self._lock:
@@ -86,6 +109,10 @@ class Transactor:
         }
 
     def _send(self, tx: dict[str, Any], call: ContractFunction | None) -> TxReceipt:
+        return self.confirm(SentTransaction(self._send_raw(tx), tx, call))
+
+    def _send_raw(self, tx: dict[str, Any]) -> HexBytes:
+        """Sign and send ``tx`` (under the lock); its hash."""
         signed = self.account.sign_transaction(tx)
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -95,10 +122,7 @@ class Transactor:
                 raise as_chain_error(exc) from None
             raise ChainError(f"could not send transaction: {exc}") from exc
         self._nonce = int(tx["nonce"]) + 1
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
-        if receipt["status"] != 1:
-            raise self._explain_failure(tx, receipt, call)
-        return receipt
+        return HexBytes(tx_hash)
 
     def _explain_failure(
         self, tx: dict[str, Any], receipt: TxReceipt, call: ContractFunction | None

@@ -21,9 +21,10 @@ import gc
 import hashlib
 import multiprocessing
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
@@ -34,7 +35,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
-from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind, AnchorReceipt
+from ledger_api.anchoring.anchorer import (
+    AnchoredRoot,
+    Anchorer,
+    AnchorKind,
+    AnchorReceipt,
+    PendingAnchor,
+)
 from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog, Category, default_catalog
 from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring, insert_subjects
@@ -74,6 +81,8 @@ _MAX_PROVIDER = 64
 POOL_THRESHOLD = 5000
 POOL_BATCH_ROWS = 256
 _CHECK_CHUNK_ROWS = 2000  # rows per validation task
+# ingest_many sends the anchors of up to this many batches before waiting for the oldest.
+ANCHORS_IN_FLIGHT = 8
 # Records of a batch looked up before storing it without looking them all up (see _seal).
 _PROBE_ROWS = 32
 
@@ -170,6 +179,18 @@ class _Stored:
     known: bool  # the batch id was seen before
     resubmitted: bool  # ... past storing: nothing was stored now
     unanchored: bool  # its root may still need anchoring
+
+
+@dataclass
+class _InFlight:
+    """A batch's anchor between ``_send_anchor`` and ``_record_anchor``."""
+
+    batch_id: bytes
+    root: bytes
+    leaf_count: int
+    tx_hash: bytes | None  # as stored when the anchor was sent
+    on_chain: AnchoredRoot | None = None  # found anchored already: nothing sent
+    pending: PendingAnchor | None = None  # sent; None with on_chain None: refused as a repeat
 
 
 def _nothing() -> None:
@@ -321,9 +342,14 @@ class Ingestor:
 
         Overlapped on a writer thread (SQLite, the pool's pipes and the network release the
         GIL): while one batch is stored, the next one is parsed and validated (in the pool,
-        behind the sealing the writer waits for); the batch stored before it is anchored while
-        its records are sealed. Stops at the first batch that raises, after the batches before
-        it are finished. ``progress`` counts batches.
+        behind the sealing the writer waits for); the anchor of the batch stored before it is
+        sent while its records are sealed, and waited for up to ANCHORS_IN_FLIGHT batches
+        later (on a chain with block times, several batches share a block).
+
+        Stops at the first batch that raises, after the batches before it are finished. A
+        batch whose anchor fails once mined may have later batches stored and their anchors
+        sent behind it: they are finished here too, or left for ``resume_pending``.
+        ``progress`` counts batches.
         """
         items = list(batches)
         results: list[IngestResult] = []
@@ -403,9 +429,12 @@ class Ingestor:
         self._fault("stored")
         return _Stored(batch_id, rejected, existing is not None, False, True)
 
-    def _finish(self, stored: _Stored) -> IngestResult:
-        """Anchor a stored batch (if it needs it) and report it."""
-        if stored.unanchored:
+    def _finish(self, stored: _Stored, flight: _InFlight | None = None) -> IngestResult:
+        """Anchor a stored batch (if it needs it) and report it; ``flight``: its anchor, sent
+        already (``_send_anchor``)."""
+        if flight is not None:
+            self._record_anchor(flight)
+        elif stored.unanchored:
             self._anchor(stored.batch_id, just_stored=not stored.resubmitted)
         return self._result(
             stored.batch_id,
@@ -776,6 +805,13 @@ class Ingestor:
         since; then the anchorer refuses the second anchor (ConflictError) and the chain is
         asked for the first. Asking the chain first is for batches a crash left behind.
         """
+        flight = self._send_anchor(batch_id, just_stored=just_stored)
+        if flight is not None:
+            self._record_anchor(flight)
+
+    def _send_anchor(self, batch_id: bytes, *, just_stored: bool = False) -> _InFlight | None:
+        """The first half of ``_anchor``: up to sending the anchor (``_record_anchor`` waits
+        for it and records it). None if the batch is anchored already."""
         with self.engine.connect() as conn:
             batch = conn.execute(
                 select(
@@ -783,14 +819,13 @@ class Ingestor:
                 ).where(_BATCHES.c.batch_id == batch_id)
             ).one()
         if batch.state in BatchState.DONE:
-            return
+            return None
         if batch.root is None:
             raise IntegrityError(f"batch 0x{batch_id.hex()} is {batch.state} without a root")
-        root: bytes = batch.root
-        receipt: AnchorReceipt | None = None
+        flight = _InFlight(batch_id, batch.root, batch.leaf_count, batch.tx_hash)
         fresh = just_stored and batch.state == BatchState.STORED
-        on_chain = None if fresh else self.anchorer.anchored(root)
-        if on_chain is None:
+        flight.on_chain = None if fresh else self.anchorer.anchored(flight.root)
+        if flight.on_chain is None:
             if batch.state == BatchState.STORED:
                 # Durable before its root goes on chain: SQLite's synchronous=NORMAL leaves the
                 # batch's commits in the OS's cache until a checkpoint, and a power loss there
@@ -798,17 +833,31 @@ class Ingestor:
                 # syncs every earlier one (the WAL is written in order).
                 self._set_state(batch_id, BatchState.ANCHOR_SENT, durable=True)
                 self._fault("anchor_sent")
-            try:
-                receipt = self.anchorer.anchor(
-                    AnchorKind.DATA_BATCH, root, batch.leaf_count, batch_id
+            # Refused as anchored meanwhile (another worker, or an unseen retry): nothing sent.
+            with suppress(ConflictError):
+                flight.pending = self.anchorer.send_anchor(
+                    AnchorKind.DATA_BATCH, flight.root, flight.leaf_count, batch_id
                 )
-            except ConflictError:
-                receipt = None  # anchored meanwhile (another worker, or an unseen retry)
+        return flight
+
+    def _record_anchor(self, flight: _InFlight) -> None:
+        """The second half of ``_anchor``: wait for the anchor sent and record it."""
+        batch_id = flight.batch_id
+        on_chain = flight.on_chain
+        receipt: AnchorReceipt | None = None
+        if on_chain is None:
+            if flight.pending is not None:
+                try:
+                    receipt = self.anchorer.confirm_anchor(flight.pending)
+                except ConflictError:
+                    receipt = None  # anchored meanwhile (another worker, or an unseen retry)
             self._fault("anchor_returned")
             if receipt is None:
-                on_chain = self.anchorer.anchored(root)
+                on_chain = self.anchorer.anchored(flight.root)
                 if on_chain is None:
-                    raise IntegrityError(f"root 0x{root.hex()} is not on chain after anchoring")
+                    raise IntegrityError(
+                        f"root 0x{flight.root.hex()} is not on chain after anchoring"
+                    )
         if receipt is not None:
             # The receipt of this anchor is the chain's answer: the contract recorded the root
             # with the kind and leaf count sent, under the receipt's sequence.
@@ -821,13 +870,13 @@ class Ingestor:
             )
         else:
             assert on_chain is not None
-            _check_anchor(batch_id, on_chain, batch.leaf_count)
+            _check_anchor(batch_id, on_chain, flight.leaf_count)
             self._set_state(
                 batch_id,
                 BatchState.ANCHORED,
                 anchor_sequence=on_chain.sequence,
                 anchored_at=on_chain.anchored_at,
-                tx_hash=batch.tx_hash,
+                tx_hash=flight.tx_hash,
             )
         self._fault("anchored")
 
@@ -887,36 +936,51 @@ class Ingestor:
 
 
 class _AnchorBehind:
-    """``ingest_many``'s writer: each batch is anchored while the next one is sealed.
+    """``ingest_many``'s writer: each batch's anchor is sent while the next one is sealed, and
+    waited for up to ANCHORS_IN_FLIGHT batches later.
 
     Anchoring is mostly Python (the web3 client, the embedded chain), sealing runs in the
-    pool: overlapped, the anchor costs the writer little. It still completes before the next
-    batch writes anything, so a failing anchor stops the run exactly where anchoring batch by
-    batch would. Used from the writer thread only.
+    pool: overlapped, the anchor costs the writer little. On a chain with real block times,
+    the anchors of the following batches are sent before one is mined, so a run of small
+    batches shares blocks instead of waiting one block per batch. Results come in batch order.
+    Used from the writer thread only.
     """
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
-        self.pending: _Stored | None = None  # stored, anchored during the next batch
+        self.pending: _Stored | None = None  # stored, its anchor sent during the next batch
+        self.sent: deque[tuple[_Stored, _InFlight | None]] = deque()  # to report, in order
 
     def store(self, checked: _Checked) -> list[IngestResult]:
         """Store ``checked``; returns the batches finished meanwhile (in order)."""
         done: list[IngestResult] = []
 
         def meanwhile() -> None:
-            done.extend(self.flush())
+            done.extend(self._advance(ANCHORS_IN_FLIGHT))
 
         stored = self.ingestor._store_batch(checked, None, meanwhile)
         if stored.resubmitted:
-            done.append(self.ingestor._finish(stored))
+            self.sent.append((stored, None))  # reported after the batches before it
         else:
             self.pending = stored
         return done
 
     def flush(self) -> list[IngestResult]:
-        """Anchor the pending batch, if any."""
-        stored, self.pending = self.pending, None
-        return [] if stored is None else [self.ingestor._finish(stored)]
+        """Send the pending batch's anchor; wait for every anchor sent and report them."""
+        return self._advance(0)
+
+    def _advance(self, in_flight: int) -> list[IngestResult]:
+        """Send the pending batch's anchor, then report batches (oldest first) until at most
+        ``in_flight`` anchors wait."""
+        if self.pending is not None:
+            stored, self.pending = self.pending, None
+            flight = self.ingestor._send_anchor(stored.batch_id, just_stored=True)
+            self.sent.append((stored, flight))
+        done = []
+        while len(self.sent) > in_flight:
+            stored, flight = self.sent.popleft()
+            done.append(self.ingestor._finish(stored, flight))
+        return done
 
 
 @contextmanager

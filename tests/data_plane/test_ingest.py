@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from ledger_api.anchoring.anchorer import AnchorReceipt, InMemoryAnchorer, PendingAnchor
 from ledger_api.crypto.keys import shred_subject
+from ledger_api.errors import ChainError
 from ledger_api.identity.uscc import subject_id
 from ledger_api.ingest.pipeline import FAULT_STEPS, Ingestor
 from ledger_api.store.models import BATCHES, RECORDS, SUBJECTS, BatchState
@@ -365,6 +367,39 @@ def test_ingest_many_leaves_the_batches_after_a_failing_one_untouched(
     assert _count(engine, BATCHES) == 1 and _count(engine) == 3 and len(anchorer) == 0
     [resumed] = Ingestor(engine, anchorer, settings).resume_pending()
     assert resumed.state == BatchState.ANCHORED
+
+
+class _ReceiptLost(InMemoryAnchorer):
+    """Anchors when sent; the ``fail_on``-th wait for a receipt fails (a node gone away)."""
+
+    def __init__(self, fail_on: int) -> None:
+        super().__init__()
+        self.fail_on = fail_on
+        self.confirms = 0
+
+    def confirm_anchor(self, pending: PendingAnchor) -> AnchorReceipt:
+        self.confirms += 1
+        if self.confirms == self.fail_on:
+            raise ChainError("lost the connection to the node")
+        return super().confirm_anchor(pending)
+
+
+def test_an_anchor_failing_after_later_ones_were_sent_leaves_them_for_resume(
+    engine, settings
+) -> None:  # type: ignore[no-untyped-def]
+    # ingest_many sends the next batches' anchors before waiting for one: when waiting for
+    # the second fails, the third and fourth are stored and sent, and resume finishes them.
+    anchorer = _ReceiptLost(fail_on=2)
+    batches = [("tax", jsonl([tax_row(key=f"{b}-{i}") for i in range(3)])) for b in "abcd"]
+    with pytest.raises(ChainError):
+        Ingestor(engine, anchorer, settings).ingest_many("henan-tax", batches, fmt="jsonl")
+    with engine.connect() as conn:
+        states = conn.execute(select(BATCHES.c.state).order_by(BATCHES.c.created_at)).scalars()
+        assert list(states) == [BatchState.ANCHORED] + [BatchState.ANCHOR_SENT] * 3
+    assert _count(engine) == 12 and len(anchorer) == 4  # nothing lost, each root sent once
+    resumed = Ingestor(engine, anchorer, settings).resume_pending()
+    assert [r.state for r in resumed] == [BatchState.ANCHORED] * 3
+    assert len(anchorer) == 4 and verify_database(engine, anchorer).clean
 
 
 def test_the_same_batch_twice_in_one_ingest_many_is_stored_once(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
