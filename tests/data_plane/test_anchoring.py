@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 from eth_abi import encode
@@ -72,3 +74,18 @@ def test_in_memory_anchorer_refuses_to_overwrite_a_root() -> None:
     with pytest.raises(ConflictError):
         anchorer.anchor(AnchorKind.DATA_BATCH, root, 3, b"\x01" * 32)
     assert anchorer.anchored(keccak(b"other")) is None
+
+
+def test_the_chain_libraries_hash_with_the_fastest_installed_keccak() -> None:
+    # eth_hash picks its backend at the first hash of the process: a fresh interpreter.
+    probe = (
+        "import ledger_api\n"
+        "from eth_hash.auto import keccak\n"
+        "keccak(b'')\n"
+        "print(type(keccak.hasher.__self__).__module__)\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "ETH_HASH_BACKEND"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=environment, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "eth_hash.backends.pysha3"
