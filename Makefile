@@ -31,7 +31,7 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy ledger_api indexer wallet_cli scripts
+	$(VENV)/bin/mypy ledger_api indexer wallet_cli scripts tests
 
 stack: setup
 	$(PY) -m ledger_api.cli stack

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from api_support import Api, ApiWorld, make_api, sample_rows
+from pydantic import SecretStr
 from world import PSEUDONYM_KEY, USCCS, World, build_world
 
 from ledger_api.chain.anchorer import ChainAnchorer
@@ -28,7 +29,7 @@ def api_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
     tester = base_world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     snapshot = tester.take_snapshot()
     settings = Settings(
-        pseudonym_key=PSEUDONYM_KEY.hex(),
+        pseudonym_key=SecretStr(PSEUDONYM_KEY.hex()),
         state_cache_ttl_s=0.0,
         keyring_cache_ttl_s=0.0,
         rate_limit_per_minute=600_000,
@@ -58,7 +59,7 @@ def api_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiWorld]:
 def world(api_world: ApiWorld) -> Iterator[World]:
     """The API package's own chain, rolled back after each test (overrides the session one)."""
     chain = api_world.world
-    tester = chain.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester = chain.w3.provider.ethereum_tester
     snapshot = tester.take_snapshot()
     try:
         yield chain

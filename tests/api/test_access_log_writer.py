@@ -107,7 +107,12 @@ def _job(n: int) -> _Job:
 def test_a_busy_writer_lingers_for_more_entries_before_committing(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'log.sqlite'}")
     writer = AccessLogWriter(engine, linger_s=WAIT_S, batch_max=4)
-    late = threading.Timer(0.05, lambda: [writer._queue.put(_job(n)) for n in (3, 4)])
+
+    def arrive_late() -> None:
+        for n in (3, 4):
+            writer._queue.put(_job(n))
+
+    late = threading.Timer(0.05, arrive_late)
     late.start()
     jobs = [_job(1), _job(2)]  # several at hand: the API is busy
     assert writer._gather(jobs) is False

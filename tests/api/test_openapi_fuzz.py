@@ -12,6 +12,7 @@ import schemathesis
 from api_support import Api
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis.core import NOT_SET
+from schemathesis.core.result import Ok
 
 
 def test_every_route_documents_its_response_model_and_problems(api: Api) -> None:
@@ -42,6 +43,7 @@ def test_fuzzing_the_api_finds_no_server_errors(api: Api) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.http.app)
     failures: list[str] = []
     for operation in schema.get_all_operations():
+        assert isinstance(operation, Ok), operation
         op = operation.ok()
 
         @given(op.as_strategy())
@@ -95,6 +97,7 @@ def test_fuzzing_signed_requests_finds_no_server_errors(api: Api) -> None:
     failures: list[str] = []
     statuses: list[int] = []
     for operation in schema.get_all_operations():
+        assert isinstance(operation, Ok), operation
         op = operation.ok()
 
         @given(op.as_strategy())

@@ -25,6 +25,7 @@ from ledger_api.chain.types import (
     DisputeKind,
     DisputeOutcome,
     GrantCheck,
+    InstitutionType,
     Purpose,
     mask_of,
 )
@@ -125,6 +126,7 @@ def test_smart_contract_wallet_subject_grants_by_erc1271(world: World) -> None:
     artifact = load_artifact("ContractWallet", TEST_ARTIFACTS)
     factory = world.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
     wallet = world.operator.deploy(factory, owner.address, gas=1_000_000)["contractAddress"]
+    assert wallet is not None
     sid = keccak(b"contract-wallet-subject")
     # The wallet proves control with its owner's signature over the wallet's Registration.
     nonce = world.ledger.nonce_of(wallet)
@@ -155,7 +157,7 @@ def test_signed_grant_cannot_be_replayed_on_the_same_contract(world: World) -> N
 
 def test_signed_grant_cannot_be_replayed_on_a_second_deployment(world: World) -> None:
     other = Ledger(world.w3, deploy_ledger(world.w3, world.operator))
-    other.register_institution(world.operator, world.bank.address, 0, "Bank")
+    other.register_institution(world.operator, world.bank.address, InstitutionType.BANK, "Bank")
     key, sid = world.subject_keys[2], world.subject_ids[2]
     deadline, reg = other.sign_registration(key, sid)
     other.bind_subject(world.operator, sid, key.address, deadline, reg)

@@ -63,7 +63,7 @@ def test_catalog_hash_is_sha256_of_canonical_json() -> None:
         (lambda d: d.update(version=0), "version"),
     ],
 )
-def test_loader_rejects_invalid_catalogs(mutate, message, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_loader_rejects_invalid_catalogs(mutate, message, tmp_path) -> None:
     document = json.loads(DEFAULT_CATALOG.read_text(encoding="utf-8"))
     mutate(document)
     path = tmp_path / "bad.json"
@@ -90,7 +90,7 @@ def test_mask_record_masks_only_sensitive_fields_below_detail() -> None:
     assert mask_record(reg, record, detail=True) == record
 
 
-def test_publishing_anchors_the_hash_once_and_records_the_version(engine, anchorer) -> None:  # type: ignore[no-untyped-def]
+def test_publishing_anchors_the_hash_once_and_records_the_version(engine, anchorer) -> None:
     catalog = default_catalog()
     first = publish_catalog(engine, anchorer, catalog)
     on_chain = anchorer.anchored(catalog.hash)
@@ -100,7 +100,7 @@ def test_publishing_anchors_the_hash_once_and_records_the_version(engine, anchor
     assert anchorer.calls == 1
 
 
-def test_publishing_a_changed_catalog_under_the_same_version_is_refused(engine, anchorer) -> None:  # type: ignore[no-untyped-def]
+def test_publishing_a_changed_catalog_under_the_same_version_is_refused(engine, anchorer) -> None:
     publish_catalog(engine, anchorer, default_catalog())
     document = json.loads(DEFAULT_CATALOG.read_text(encoding="utf-8"))
     document["description"] = "changed"

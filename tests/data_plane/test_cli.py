@@ -15,18 +15,18 @@ from .conftest import USCC_A, jsonl, tax_row
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CCL_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("CCL_DATABASE_URL", raising=False)
     runner = CliRunner()
 
-    def run(*args: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    def run(*args: str, **kwargs: object):
         return runner.invoke(app, list(args), **kwargs)  # type: ignore[arg-type]
 
     return run
 
 
-def test_ingest_then_verify_clean_then_tampered(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_then_verify_clean_then_tampered(cli, tmp_path: Path) -> None:
     batch = tmp_path / "tax.jsonl"
     batch.write_bytes(jsonl([tax_row(key=f"K{i}") for i in range(5)]))
     result = cli("ingest", str(batch), "--category", "tax", "--provider", "henan-tax", "--json")
@@ -47,7 +47,7 @@ def test_ingest_then_verify_clean_then_tampered(cli, tmp_path: Path) -> None:  #
     assert finding["kind"] == "record_altered" and finding["record_uid"] == "0x" + victim.hex()
 
 
-def test_ingest_with_bad_rows_lists_them_and_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_with_bad_rows_lists_them_and_exits_1(cli, tmp_path: Path) -> None:
     batch = tmp_path / "tax.jsonl"
     batch.write_bytes(jsonl([tax_row(key="ok"), tax_row(key="bad", tax_grade="Q")]))
     result = cli("ingest", str(batch), "-c", "tax", "-p", "henan-tax")
@@ -55,7 +55,7 @@ def test_ingest_with_bad_rows_lists_them_and_exits_1(cli, tmp_path: Path) -> Non
     assert "1 stored" in result.stdout and "row 2: tax_grade" in result.stderr
 
 
-def test_ingest_of_several_files_stores_each_as_a_batch_in_order(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_of_several_files_stores_each_as_a_batch_in_order(cli, tmp_path: Path) -> None:
     files = []
     for day, keys in enumerate((["A1", "A2"], ["B1"], ["C1", "C2", "C3"]), start=1):
         path = tmp_path / f"tax-day{day}.jsonl"
@@ -80,7 +80,7 @@ def test_ingest_of_several_files_stores_each_as_a_batch_in_order(cli, tmp_path: 
     assert report["clean"] is True and report["records"] == 6 and report["batches"] == 3
 
 
-def test_ingest_of_several_files_names_each_file_in_its_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_of_several_files_names_each_file_in_its_report(cli, tmp_path: Path) -> None:
     good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
     good.write_bytes(jsonl([tax_row(key="G1")]))
     bad.write_bytes(jsonl([tax_row(key="X1", tax_grade="Q")]))
@@ -90,7 +90,7 @@ def test_ingest_of_several_files_names_each_file_in_its_report(cli, tmp_path: Pa
     assert "bad.jsonl: row 1: tax_grade" in result.stderr
 
 
-def test_ingest_checks_every_file_exists_before_storing_any(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_checks_every_file_exists_before_storing_any(cli, tmp_path: Path) -> None:
     present = tmp_path / "present.jsonl"
     present.write_bytes(jsonl([tax_row(key="P1")]))
     missing = tmp_path / "missing.jsonl"
@@ -101,7 +101,7 @@ def test_ingest_checks_every_file_exists_before_storing_any(cli, tmp_path: Path)
     assert json.loads(cli("verify", "--json").stdout)["records"] == 0
 
 
-def test_errors_are_one_line_without_traceback(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_one_line_without_traceback(cli, tmp_path: Path) -> None:
     result = cli("ingest", str(tmp_path / "missing.jsonl"), "-c", "tax", "-p", "x")
     assert result.exit_code == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.output, (
@@ -111,7 +111,7 @@ def test_errors_are_one_line_without_traceback(cli, tmp_path: Path) -> None:  # 
     assert unknown.exit_code != 0 and "Traceback" not in unknown.output
 
 
-def test_synth_then_ingest_every_category_and_publish_catalog(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_synth_then_ingest_every_category_and_publish_catalog(cli, tmp_path: Path) -> None:
     out = tmp_path / "synth"
     assert cli("synth", "--enterprises", "30", "--seed", "7", "--out", str(out)).exit_code == 0
     assert cli("catalog", "publish").exit_code == 0
@@ -125,7 +125,7 @@ def test_synth_then_ingest_every_category_and_publish_catalog(cli, tmp_path: Pat
     assert report.exit_code == 0 and json.loads(report.stdout)["catalog_versions"] == 1
 
 
-def test_rotate_master_key_and_shred(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_rotate_master_key_and_shred(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     batch = tmp_path / "tax.jsonl"
     batch.write_bytes(jsonl([tax_row()]))
     assert cli("ingest", str(batch), "-c", "tax", "-p", "henan-tax").exit_code == 0
@@ -140,7 +140,7 @@ def test_rotate_master_key_and_shred(cli, tmp_path: Path, monkeypatch: pytest.Mo
     assert cli("verify").exit_code == 0
 
 
-def test_a_command_closes_its_database_connections(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_command_closes_its_database_connections(cli, tmp_path: Path) -> None:
     # SQLite removes the write-ahead log when the last connection to the file closes; left
     # open until the process died, the log stayed next to the database.
     batch = tmp_path / "tax.jsonl"
@@ -153,7 +153,7 @@ def test_a_command_closes_its_database_connections(cli, tmp_path: Path) -> None:
     assert not Path(f"{database}-wal").exists()
 
 
-def test_a_command_closes_the_embedded_chain_it_opened(cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_command_closes_the_embedded_chain_it_opened(cli) -> None:
     # Left to the garbage collector, the chain's lock file was closed with a ResourceWarning
     # (printed on stderr where warnings show, e.g. python -X dev).
     with warnings.catch_warnings(record=True) as caught:

@@ -29,7 +29,7 @@ from ledger_api.verify.verifier import verify_database
 from .conftest import USCC_A, USCC_B, jsonl, tax_row
 
 
-def test_migration_matches_the_models_and_sqlite_runs_in_wal_mode(engine) -> None:  # type: ignore[no-untyped-def]
+def test_migration_matches_the_models_and_sqlite_runs_in_wal_mode(engine) -> None:
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), registry.metadata) == []
         applied = set(conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars())
@@ -43,7 +43,7 @@ def test_migration_matches_the_models_and_sqlite_runs_in_wal_mode(engine) -> Non
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
 def test_records_stored_before_the_subject_index_migration_are_kept_and_found(
     engine, settings, anchorer
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # The database as 0001 left it (unique uid, plain subject index), with records in it.
     downgrade(engine, "0001_data_plane")
     ingestor = Ingestor(engine, anchorer, settings)
@@ -73,7 +73,7 @@ def test_ciphertext_copied_to_another_row_or_subject_fails_to_decrypt() -> None:
             open_record(aead, *args, sealed)
 
 
-def test_row_swapped_in_the_database_fails_to_decrypt(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+def test_row_swapped_in_the_database_fails_to_decrypt(ingestor, engine, settings) -> None:
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(key="2")]), fmt="jsonl")
     with engine.begin() as conn:
         (uid1, sealed1), (uid2, _s) = conn.execute(select(RECORDS.c.record_uid, RECORDS.c.sealed))
@@ -90,7 +90,7 @@ _TIMESTAMP_TEXT = re.compile(
 )
 
 
-def test_no_plaintext_field_value_or_uscc_appears_in_the_database_file(tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_no_plaintext_field_value_or_uscc_appears_in_the_database_file(tmp_path, settings) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
     migrate(url)
     engine = make_engine(url)
@@ -117,7 +117,7 @@ def test_no_plaintext_field_value_or_uscc_appears_in_the_database_file(tmp_path,
 
 def test_subject_records_read_back_decrypted_and_uscc_from_the_directory(
     ingestor, engine, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ingestor.ingest(
         "henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl"
     )
@@ -132,7 +132,7 @@ def test_subject_records_read_back_decrypted_and_uscc_from_the_directory(
     }  # fmt: skip
 
 
-def test_record_proof_verifies_against_the_anchored_root(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_record_proof_verifies_against_the_anchored_root(ingestor, anchorer, engine) -> None:
     result = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=str(i)) for i in range(7)]),
                              fmt="jsonl")  # fmt: skip
     with engine.connect() as conn:
@@ -147,7 +147,7 @@ def test_record_proof_verifies_against_the_anchored_root(ingestor, anchorer, eng
 
 def test_master_key_rotation_rewraps_keys_without_touching_records(
     ingestor, engine, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ingestor.ingest(
         "henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl"
     )
@@ -172,7 +172,7 @@ def test_master_key_rotation_rewraps_keys_without_touching_records(
 
 def test_crypto_shredding_makes_records_unreadable_and_verification_still_passes(
     ingestor, anchorer, engine, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ingestor.ingest(
         "henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl"
     )
@@ -191,7 +191,7 @@ def test_crypto_shredding_makes_records_unreadable_and_verification_still_passes
     assert verify_database(engine, anchorer).clean
 
 
-def test_keyring_caches_unwrapped_keys(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+def test_keyring_caches_unwrapped_keys(ingestor, engine, settings) -> None:
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row()]), fmt="jsonl")
     keyring = SubjectKeyring(MasterKey.from_settings(settings))
     sid = subject_id(USCC_A, settings.pseudonym_key_bytes)
@@ -199,7 +199,7 @@ def test_keyring_caches_unwrapped_keys(ingestor, engine, settings) -> None:  # t
         assert keyring.aead(conn, sid) is keyring.aead(conn, sid)
 
 
-def test_pipeline_subject_id_is_the_identity_module_pseudonym(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+def test_pipeline_subject_id_is_the_identity_module_pseudonym(ingestor, engine, settings) -> None:
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row()]), fmt="jsonl")
     with engine.connect() as conn:
         stored = conn.execute(select(SUBJECTS.c.subject_id)).scalar_one()
@@ -213,7 +213,7 @@ def test_catalog_file_is_data_not_code() -> None:
 
 def test_data_key_cache_serves_unchanged_keys_and_never_shredded_or_rotated_ones(
     engine, anchorer, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ingestor = Ingestor(engine, anchorer, settings)
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
     cache = ingestor._data_keys
@@ -250,7 +250,7 @@ def test_data_key_cache_serves_unchanged_keys_and_never_shredded_or_rotated_ones
 
 def test_keys_of_a_batch_that_failed_to_store_are_not_cached(
     engine, anchorer, settings, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ingestor = Ingestor(engine, anchorer, settings)
 
     def fail(*args: object) -> None:

@@ -19,12 +19,12 @@ class Crash(Exception):
     pass
 
 
-def _count(engine, table=RECORDS) -> int:  # type: ignore[no-untyped-def]
+def _count(engine, table=RECORDS) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
 
-def test_good_rows_are_stored_and_anchored_in_one_call(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_good_rows_are_stored_and_anchored_in_one_call(ingestor, anchorer, engine) -> None:
     rows = [tax_row(key=f"T-{i}") for i in range(10)]
     result = ingestor.ingest("henan-tax", "tax", jsonl(rows), fmt="jsonl")
     assert result.state == BatchState.ANCHORED
@@ -34,7 +34,7 @@ def test_good_rows_are_stored_and_anchored_in_one_call(ingestor, anchorer, engin
     assert on_chain is not None and on_chain.leaf_count == 10
 
 
-def test_bad_rows_are_returned_with_row_number_and_reason(ingestor, engine) -> None:  # type: ignore[no-untyped-def]
+def test_bad_rows_are_returned_with_row_number_and_reason(ingestor, engine) -> None:
     rows = [
         tax_row(key="ok-1"),
         tax_row(uscc="91350100M000100Y44", key="bad-uscc"),
@@ -61,7 +61,7 @@ def test_bad_rows_are_returned_with_row_number_and_reason(ingestor, engine) -> N
     assert result.accepted == 2 and _count(engine) == 2
 
 
-def test_a_row_with_a_lone_surrogate_is_rejected_and_others_are_stored(ingestor, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_row_with_a_lone_surrogate_is_rejected_and_others_are_stored(ingestor, engine) -> None:
     # JSON can escape a lone surrogate; it has no UTF-8 form, so no record can hold it.
     import json
 
@@ -75,7 +75,7 @@ def test_a_row_with_a_lone_surrogate_is_rejected_and_others_are_stored(ingestor,
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # PostgreSQL: durable anyway
-def test_a_batch_is_synced_to_disk_before_its_root_is_anchored(  # type: ignore[no-untyped-def]
+def test_a_batch_is_synced_to_disk_before_its_root_is_anchored(
     ingestor, anchorer, engine, monkeypatch
 ) -> None:
     from sqlalchemy import event
@@ -83,7 +83,7 @@ def test_a_batch_is_synced_to_disk_before_its_root_is_anchored(  # type: ignore[
     assert engine.dialect.name == "sqlite"
     steps: list[str] = []
 
-    def record(conn, cursor, statement, params, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    def record(conn, cursor, statement, params, context, executemany) -> None:
         if "synchronous" in statement:
             steps.append(statement.strip())
         elif statement.startswith("UPDATE ingest_batches") and "anchor_sent" in str(params):
@@ -92,7 +92,7 @@ def test_a_batch_is_synced_to_disk_before_its_root_is_anchored(  # type: ignore[
     event.listen(engine, "before_cursor_execute", record)
     sent = anchorer.anchor
 
-    def anchor(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def anchor(*args, **kwargs):
         steps.append("anchor")
         return sent(*args, **kwargs)
 
@@ -107,7 +107,7 @@ def test_a_batch_is_synced_to_disk_before_its_root_is_anchored(  # type: ignore[
     assert steps[durable + 2] != "PRAGMA synchronous=FULL"
 
 
-def test_dates_must_be_iso_8601_calendar_dates(ingestor) -> None:  # type: ignore[no-untyped-def]
+def test_dates_must_be_iso_8601_calendar_dates(ingestor) -> None:
     row: dict[str, object] = {
         "uscc": USCC_A, "record_key": "J1", "case_no": "(2024)豫01民初1号", "case_type": "civil",
         "court": "郑州市中级人民法院", "role": "defendant", "status": "judged",
@@ -121,7 +121,7 @@ def test_dates_must_be_iso_8601_calendar_dates(ingestor) -> None:  # type: ignor
     assert [e.row for e in result.rejected] == [1, 2] and result.accepted == 1
 
 
-def test_csv_batches_are_ingested_with_line_numbers(ingestor) -> None:  # type: ignore[no-untyped-def]
+def test_csv_batches_are_ingested_with_line_numbers(ingestor) -> None:
     csv = (
         "uscc,record_key,month,insured_headcount,paid_amount,arrears_months,arrears_amount\n"
         f"{USCC_A},SI-1,2025-01,12,5400.00,0,0\n"
@@ -135,7 +135,7 @@ def test_csv_batches_are_ingested_with_line_numbers(ingestor) -> None:  # type: 
     assert result.accepted == 1
 
 
-def test_resubmitting_a_batch_stores_nothing_twice(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_resubmitting_a_batch_stores_nothing_twice(ingestor, anchorer, engine) -> None:
     data = jsonl([tax_row(key=f"T-{i}") for i in range(5)])
     first = ingestor.ingest("henan-tax", "tax", data, fmt="jsonl")
     again = ingestor.ingest("henan-tax", "tax", data, fmt="jsonl")
@@ -146,7 +146,7 @@ def test_resubmitting_a_batch_stores_nothing_twice(ingestor, anchorer, engine) -
 
 def test_same_record_in_another_batch_is_a_duplicate_and_new_content_a_new_version(
     ingestor, engine, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="T-1")]), fmt="jsonl")
     second = ingestor.ingest(
         "henan-tax", "tax", jsonl([tax_row(key="T-1"), tax_row(key="T-2")]), fmt="jsonl"
@@ -164,7 +164,7 @@ def test_same_record_in_another_batch_is_a_duplicate_and_new_content_a_new_versi
     assert set(by_key) == {"T-1", "T-2"} and by_key["T-1"]["arrears_amount"] == "99.00"
 
 
-def test_progress_is_reported_up_to_the_total(ingestor) -> None:  # type: ignore[no-untyped-def]
+def test_progress_is_reported_up_to_the_total(ingestor) -> None:
     calls: list[tuple[int, int | None]] = []
     ingestor.chunk_size = 3
     ingestor.ingest(
@@ -178,7 +178,7 @@ def test_progress_is_reported_up_to_the_total(ingestor) -> None:  # type: ignore
 @pytest.mark.parametrize("step", FAULT_STEPS)
 def test_a_crash_at_any_step_is_resumed_without_loss_duplication_or_second_anchor(
     step, engine, anchorer, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     data = jsonl([tax_row(key=f"T-{i}") for i in range(20)])
 
     def fault(at: str) -> None:
@@ -202,7 +202,7 @@ def test_a_crash_at_any_step_is_resumed_without_loss_duplication_or_second_ancho
 
 
 @pytest.mark.parametrize("step", ["stored", "anchor_sent", "anchor_returned"])
-def test_resume_pending_alone_finishes_a_stored_batch(step, engine, anchorer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_resume_pending_alone_finishes_a_stored_batch(step, engine, anchorer, settings) -> None:
     def fault(at: str) -> None:
         if at == step:
             raise Crash(at)
@@ -217,7 +217,7 @@ def test_resume_pending_alone_finishes_a_stored_batch(step, engine, anchorer, se
         assert conn.execute(select(BATCHES.c.anchor_sequence)).scalar_one() == 1
 
 
-def test_a_crash_before_storing_leaves_no_records(engine, anchorer, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_before_storing_leaves_no_records(engine, anchorer, settings) -> None:
     def fault(at: str) -> None:
         if at == "validated":
             raise Crash(at)
@@ -231,7 +231,7 @@ def test_a_crash_before_storing_leaves_no_records(engine, anchorer, settings) ->
     assert pending.state == BatchState.VALIDATED  # waits for the re-submission
 
 
-def test_shredded_subject_gets_no_new_records(ingestor, engine, settings) -> None:  # type: ignore[no-untyped-def]
+def test_shredded_subject_gets_no_new_records(ingestor, engine, settings) -> None:
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="T-1")]), fmt="jsonl")
     with engine.begin() as conn:
         shred_subject(conn, subject_id(USCC_A, settings.pseudonym_key_bytes))
@@ -244,7 +244,7 @@ def test_shredded_subject_gets_no_new_records(ingestor, engine, settings) -> Non
 
 def test_ingest_many_matches_one_by_one_and_overlaps_nothing_observable(
     ingestor, anchorer, engine
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     batches = [
         ("tax", jsonl([tax_row(key=f"T-{i}") for i in range(6)])),
         ("tax", jsonl([tax_row(key="T-0"), tax_row(USCC_B, key="T-9")])),  # one duplicate
@@ -265,7 +265,7 @@ def test_ingest_many_matches_one_by_one_and_overlaps_nothing_observable(
 
 def test_ingest_many_stops_at_a_failing_batch_after_finishing_the_ones_before(
     ingestor, anchorer, engine
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from ledger_api.errors import NotFoundError
 
     batches = [
@@ -280,7 +280,7 @@ def test_ingest_many_stops_at_a_failing_batch_after_finishing_the_ones_before(
 
 def test_a_crash_while_storing_in_ingest_many_is_raised_and_resumed(
     engine, anchorer, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     def fault(at: str) -> None:
         if at == "anchor_sent":
             raise Crash(at)
@@ -297,7 +297,7 @@ def test_a_crash_while_storing_in_ingest_many_is_raised_and_resumed(
 
 def test_a_batch_anchored_by_a_concurrent_resume_is_not_anchored_twice(
     engine, anchorer, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # The ingest that stored the batch sends its anchor without asking the chain first; a
     # resume that anchored the root just before makes the anchorer refuse the second one.
     def resume_meanwhile(at: str) -> None:
@@ -315,7 +315,7 @@ def test_a_batch_anchored_by_a_concurrent_resume_is_not_anchored_twice(
 
 def test_a_duplicate_the_probe_misses_is_still_found_and_nothing_is_stored_twice(
     ingestor, anchorer, engine, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="old")]), fmt="jsonl")
     # Row 2 of 201 is not among the probed rows: the first attempt fails on the unique key,
     # the second looks every record up. USCC_B is a new subject in both attempts.
@@ -334,7 +334,7 @@ def test_a_duplicate_the_probe_misses_is_still_found_and_nothing_is_stored_twice
 
 def test_ingest_many_on_sqlite_hands_checkpoints_back_to_the_connections(
     sqlite_engine, anchorer, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # While ingest_many runs, a checkpointer thread checkpoints the WAL and the writer's
     # commits do not; afterwards every pooled connection checkpoints on commit again.
     ingestor = Ingestor(sqlite_engine, anchorer, settings)
@@ -350,7 +350,7 @@ def test_ingest_many_on_sqlite_hands_checkpoints_back_to_the_connections(
 
 def test_ingest_many_leaves_the_batches_after_a_failing_one_untouched(
     engine, anchorer, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Later batches may already be validated and queued for the writer: none is stored.
     crashed: list[str] = []
 
@@ -386,7 +386,7 @@ class _ReceiptLost(InMemoryAnchorer):
 
 def test_an_anchor_failing_after_later_ones_were_sent_leaves_them_for_resume(
     engine, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # ingest_many sends the next batches' anchors before waiting for one: when waiting for
     # the second fails, the third and fourth are stored and sent, and resume finishes them.
     anchorer = _ReceiptLost(fail_on=2)
@@ -402,7 +402,7 @@ def test_an_anchor_failing_after_later_ones_were_sent_leaves_them_for_resume(
     assert len(anchorer) == 4 and verify_database(engine, anchorer).clean
 
 
-def test_the_same_batch_twice_in_one_ingest_many_is_stored_once(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_batch_twice_in_one_ingest_many_is_stored_once(ingestor, anchorer, engine) -> None:
     data = jsonl([tax_row(key=f"T-{i}") for i in range(3)])
     first, again = ingestor.ingest_many("henan-tax", [("tax", data), ("tax", data)])
     assert (first.accepted, first.already_known) == (3, False)

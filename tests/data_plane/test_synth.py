@@ -34,7 +34,7 @@ def test_enterprises_have_valid_unique_henan_usccs() -> None:
 def test_every_category_is_generated_and_every_row_validates() -> None:
     catalog = default_catalog()
     validators = {c.name: RowValidator(catalog, c) for c in catalog.categories}
-    seen = Counter()
+    seen: Counter[str] = Counter()
     for category, row in iter_all_records(600, seed=2):
         validators[category].normalise(row)  # raises on any invalid row
         seen[category] += 1
@@ -62,7 +62,7 @@ def test_generation_is_lazy_for_a_million_enterprises() -> None:
     assert first.index == 0
 
 
-def test_write_jsonl_writes_one_file_per_category(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_write_jsonl_writes_one_file_per_category(tmp_path) -> None:
     counts = write_jsonl(20, 4, tmp_path)
     assert {p.stem for p in tmp_path.glob("*.jsonl")} == set(default_catalog().category_names)
     assert counts["registration"] == 20

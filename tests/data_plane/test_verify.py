@@ -11,7 +11,7 @@ from ledger_api.verify.verifier import verify_database
 from .conftest import jsonl, tax_row
 
 
-def _ingest_two_batches(ingestor) -> None:  # type: ignore[no-untyped-def]
+def _ingest_two_batches(ingestor) -> None:
     ingestor.ingest(
         "henan-tax", "tax", jsonl([tax_row(key=f"A{i}") for i in range(9)]), fmt="jsonl"
     )
@@ -20,12 +20,12 @@ def _ingest_two_batches(ingestor) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def _uids(engine) -> list[bytes]:  # type: ignore[no-untyped-def]
+def _uids(engine) -> list[bytes]:
     with engine.connect() as conn:
         return list(conn.execute(select(RECORDS.c.record_uid).order_by(RECORDS.c.id)).scalars())
 
 
-def test_untouched_database_verifies_clean_with_progress(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_untouched_database_verifies_clean_with_progress(ingestor, anchorer, engine) -> None:
     _ingest_two_batches(ingestor)
     seen: list[tuple[int, int | None]] = []
     report = verify_database(engine, anchorer, progress=lambda d, t: seen.append((d, t)))
@@ -33,7 +33,7 @@ def test_untouched_database_verifies_clean_with_progress(ingestor, anchorer, eng
     assert seen[-1] == (13, 13)
 
 
-def test_an_edited_row_is_named(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_an_edited_row_is_named(ingestor, anchorer, engine) -> None:
     _ingest_two_batches(ingestor)
     victim = _uids(engine)[3]
     with engine.begin() as conn:
@@ -46,7 +46,7 @@ def test_an_edited_row_is_named(ingestor, anchorer, engine) -> None:  # type: ig
     assert [(f.kind, f.record_uid) for f in report.findings] == [("record_altered", victim)]
 
 
-def test_a_deleted_row_is_named(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_deleted_row_is_named(ingestor, anchorer, engine) -> None:
     _ingest_two_batches(ingestor)
     victim = _uids(engine)[10]
     with engine.begin() as conn:
@@ -55,7 +55,7 @@ def test_a_deleted_row_is_named(ingestor, anchorer, engine) -> None:  # type: ig
     assert [(f.kind, f.record_uid) for f in report.findings] == [("record_removed", victim)]
 
 
-def test_a_row_inserted_directly_in_sql_is_named(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_row_inserted_directly_in_sql_is_named(ingestor, anchorer, engine) -> None:
     _ingest_two_batches(ingestor)
     with engine.connect() as conn:
         template = dict(conn.execute(select(RECORDS).limit(1)).one()._mapping)
@@ -69,7 +69,7 @@ def test_a_row_inserted_directly_in_sql_is_named(ingestor, anchorer, engine) -> 
     ]
 
 
-def test_edit_delete_and_insert_together_are_each_named(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_edit_delete_and_insert_together_are_each_named(ingestor, anchorer, engine) -> None:
     _ingest_two_batches(ingestor)
     uids = _uids(engine)
     with engine.connect() as conn:
@@ -88,14 +88,14 @@ def test_edit_delete_and_insert_together_are_each_named(ingestor, anchorer, engi
     }
 
 
-def test_a_root_missing_from_the_chain_is_reported(ingestor, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_root_missing_from_the_chain_is_reported(ingestor, engine) -> None:
     _ingest_two_batches(ingestor)
     report = verify_database(engine, InMemoryAnchorer())  # a chain that never saw our roots
     assert {f.kind for f in report.findings} == {"batch_not_anchored"}
     assert len(report.findings) == 2
 
 
-def test_a_rewritten_batch_root_is_reported(ingestor, anchorer, engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_rewritten_batch_root_is_reported(ingestor, anchorer, engine) -> None:
     _ingest_two_batches(ingestor)
     with engine.begin() as conn:
         first = conn.execute(select(BATCHES.c.batch_id).limit(1)).scalar_one()
@@ -104,7 +104,7 @@ def test_a_rewritten_batch_root_is_reported(ingestor, anchorer, engine) -> None:
     assert [(f.kind, f.batch_id) for f in report.findings] == [("batch_not_anchored", first)]
 
 
-def test_shredded_subjects_records_still_verify(ingestor, anchorer, engine, settings) -> None:  # type: ignore[no-untyped-def]
+def test_shredded_subjects_records_still_verify(ingestor, anchorer, engine, settings) -> None:
     from ledger_api.crypto.keys import shred_subject
     from ledger_api.identity.uscc import subject_id
 

@@ -62,7 +62,7 @@ def test_incremental_indexing_equals_a_rebuild_from_scratch(
     for step in STEPS:
         result = step(world)
         if step is issue_grants:
-            grants = list(result)  # type: ignore[call-overload]
+            grants = list(result)
         indexer.run_once()
     revoke_one(world, grants[0])
     assert indexer.run_once() == 1
@@ -76,7 +76,7 @@ def test_incremental_indexing_equals_a_rebuild_from_scratch(
 def test_reorg_on_eth_tester_leaves_the_replica_equal_to_a_clean_reindex(
     world: World, new_engine: Callable[[], Engine]
 ) -> None:
-    tester = world.w3.provider.ethereum_tester
+    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     engine = new_engine()
     indexer = make_indexer(world.w3, world.ledger.deployment, engine)
     issue_grants(world)
@@ -99,7 +99,7 @@ def test_reorg_on_eth_tester_leaves_the_replica_equal_to_a_clean_reindex(
 def test_reorg_onto_a_shorter_branch_is_undone_too(
     world: World, new_engine: Callable[[], Engine]
 ) -> None:
-    tester = world.w3.provider.ethereum_tester
+    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     engine = new_engine()
     indexer = make_indexer(world.w3, world.ledger.deployment, engine)
     indexer.run_once()
@@ -119,7 +119,7 @@ def test_reorg_onto_a_shorter_branch_is_undone_too(
 def test_reorg_deeper_than_the_window_stops_with_a_clear_error(
     world: World, new_engine: Callable[[], Engine]
 ) -> None:
-    tester = world.w3.provider.ethereum_tester
+    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     engine = new_engine()
     indexer = make_indexer(world.w3, world.ledger.deployment, engine, reorg_window=2)
     indexer.run_once()
@@ -197,7 +197,7 @@ def test_confirmation_depth_keeps_the_replica_that_many_blocks_behind(
 
 
 def test_empty_blocks_below_the_reorg_window_are_not_kept(world: World, engine: Engine) -> None:
-    tester = world.w3.provider.ethereum_tester
+    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     indexer = make_indexer(world.w3, world.ledger.deployment, engine, reorg_window=4)
     for _ in range(3):  # empty blocks, then events, indexed step by step
         tester.mine_blocks(10)
@@ -299,7 +299,7 @@ def test_run_forever_follows_the_embedded_chain_from_a_thread(
 def test_postgres_replica_through_a_reorg_equals_a_clean_sqlite_replica(
     world: World, pg_engine: Engine, new_engine: Callable[[], Engine]
 ) -> None:
-    tester = world.w3.provider.ethereum_tester
+    tester = world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
     indexer = make_indexer(world.w3, world.ledger.deployment, pg_engine, chunk_blocks=3)
     grants = issue_grants(world)
     indexer.run_once()

@@ -37,7 +37,7 @@ def _client(app_client: TestClient, account: object) -> LedgerClient:
     return LedgerClient("http://stack", account, transport=app_client)  # type: ignore[arg-type]
 
 
-def _wait_for(condition, what: str):  # type: ignore[no-untyped-def]
+def _wait_for(condition, what: str):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

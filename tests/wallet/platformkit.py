@@ -27,6 +27,7 @@ import uvicorn
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from nodes import anvil_node, free_port
+from pydantic import SecretStr
 from web3 import Web3
 from world import PSEUDONYM_KEY, World, build_world, dev_key
 
@@ -89,7 +90,7 @@ def sample_rows(uscc: str) -> dict[str, list[dict[str, Any]]]:
 
 def platform_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(
-        pseudonym_key=PSEUDONYM_KEY.hex(),
+        pseudonym_key=SecretStr(PSEUDONYM_KEY.hex()),
         data_dir=data_dir,
         state_cache_ttl_s=0.0,
         keyring_cache_ttl_s=0.0,
