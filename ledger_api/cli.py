@@ -121,26 +121,41 @@ def ingest(
     files: Annotated[
         list[Path], typer.Argument(help="JSON lines (.jsonl) or CSV (.csv) files, a batch each.")
     ],
-    category: Annotated[str, typer.Option("--category", "-c", help="Catalog category.")],
     provider: Annotated[str, typer.Option("--provider", "-p", help="Providing department.")],
+    category: Annotated[
+        str | None,
+        typer.Option(
+            "--category", "-c", help="Catalog category of every file (default: each file's name)."
+        ),
+    ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="jsonl or csv.")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print each batch's result as a line of JSON.")
     ] = False,
 ) -> None:
-    """Validate, encrypt, store and anchor batches of one category, one per file, in order.
+    """Validate, encrypt, store and anchor batches, one per file, in order.
 
-    Several files are overlapped (the next one is validated while one is stored). A file that
-    fails stops the run: the files before it stay ingested, and the same command run again
-    stores nothing twice. Exit 1 if any row was rejected.
+    Each file holds one category: --category, or else the file's name without its suffix
+    (tax.jsonl is tax, as `ccl synth` writes them). Several files are overlapped (the next one
+    is validated while one is stored). A file that fails stops the run: the files before it
+    stay ingested, and the same command run again stores nothing twice. Exit 1 if any row was
+    rejected.
     """
+    from ledger_api.catalog.loader import default_catalog
     from ledger_api.ingest.pipeline import Ingestor
 
     if fmt is not None and fmt not in ("jsonl", "csv"):
         raise InputError("--format must be jsonl or csv")
+    catalog = default_catalog()
+    categories = []
     for file in files:  # before anything is stored
         if not file.is_file():
             raise InputError(f"cannot read {file}: not a file")
+        name = category if category is not None else file.stem
+        if name not in catalog.category_names:
+            where = "--category" if category is not None else f"the name of {file}"
+            raise InputError(f"{where} is not a catalog category: {name!r}")
+        categories.append(name)
     settings = _settings()
     # Run alone, a large batch is validated and sealed by one worker per CPU (env
     # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
@@ -150,13 +165,13 @@ def ingest(
         if len(files) == 1:  # progress by rows
             with _progress(f"ingest {files[0].name}", not as_json) as progress:
                 results = [
-                    ingestor.ingest(provider, category, files[0], fmt=fmt, progress=progress)  # type: ignore[arg-type]
+                    ingestor.ingest(provider, categories[0], files[0], fmt=fmt, progress=progress)  # type: ignore[arg-type]
                 ]
         else:  # progress by files
             with _progress(f"ingest {len(files)} files", not as_json) as progress:
                 results = ingestor.ingest_many(
                     provider,
-                    [(category, file) for file in files],
+                    list(zip(categories, files, strict=True)),
                     fmt=fmt,  # type: ignore[arg-type]
                     progress=progress,
                 )

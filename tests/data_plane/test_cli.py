@@ -125,6 +125,35 @@ def test_synth_then_ingest_every_category_and_publish_catalog(cli, tmp_path: Pat
     assert report.exit_code == 0 and json.loads(report.stdout)["catalog_versions"] == 1
 
 
+def test_ingest_takes_each_files_category_from_its_name(cli, tmp_path: Path) -> None:
+    # What `ccl synth` writes (one file per category, named after it) goes in with one command.
+    out = tmp_path / "synth"
+    assert cli("synth", "--enterprises", "30", "--seed", "7", "--out", str(out)).exit_code == 0
+    files = sorted(str(path) for path in out.glob("*.jsonl") if path.stat().st_size)
+    assert len(files) >= 10
+    result = cli("ingest", *files, "-p", "prov", "--json")
+    assert result.exit_code == 0, result.output
+    results = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["category"] for r in results] == [Path(f).stem for f in files]
+    assert all(r["state"] == "anchored" and r["accepted"] > 0 for r in results)
+    assert json.loads(cli("verify", "--json").stdout)["clean"] is True
+
+
+def test_ingest_refuses_a_file_named_after_no_category_before_storing_any(
+    cli, tmp_path: Path
+) -> None:
+    good, odd = tmp_path / "tax.jsonl", tmp_path / "tax-march.jsonl"
+    good.write_bytes(jsonl([tax_row(key="M1")]))
+    odd.write_bytes(jsonl([tax_row(key="M2")]))
+    result = cli("ingest", str(good), str(odd), "-p", "henan-tax")
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert f"the name of {odd} is not a catalog category: 'tax-march'" in line
+    assert json.loads(cli("verify", "--json").stdout)["records"] == 0
+    named = cli("ingest", str(good), str(odd), "-c", "tax", "-p", "henan-tax")
+    assert named.exit_code == 0, named.output
+
+
 def test_rotate_master_key_and_shred(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     batch = tmp_path / "tax.jsonl"
     batch.write_bytes(jsonl([tax_row()]))
