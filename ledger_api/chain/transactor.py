@@ -94,8 +94,8 @@ class Transactor:
 
     def deploy(self, contract_factory: Any, *args: Any, gas: int = DEPLOY_GAS) -> TxReceipt:
         with self._lock:
-            tx = contract_factory.constructor(*args).build_transaction(self._tx_fields(gas))
-            return self._send(dict(tx), None)
+            tx = dict(contract_factory.constructor(*args).build_transaction(self._tx_fields(gas)))
+            return self.confirm(SentTransaction(self._send_raw(tx), tx, None))
 
     def _tx_fields(self, gas: int) -> dict[str, Any]:
         if self._nonce is None:
@@ -107,9 +107,6 @@ class Transactor:
             "gasPrice": self.w3.eth.gas_price,
             "chainId": self._chain_id,
         }
-
-    def _send(self, tx: dict[str, Any], call: ContractFunction | None) -> TxReceipt:
-        return self.confirm(SentTransaction(self._send_raw(tx), tx, call))
 
     def _send_raw(self, tx: dict[str, Any]) -> HexBytes:
         """Sign and send ``tx`` (under the lock); its hash."""

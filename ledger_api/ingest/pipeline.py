@@ -847,10 +847,9 @@ class Ingestor:
         receipt: AnchorReceipt | None = None
         if on_chain is None:
             if flight.pending is not None:
-                try:
+                # Refused once mined as anchored meanwhile (another worker, an unseen retry).
+                with suppress(ConflictError):
                     receipt = self.anchorer.confirm_anchor(flight.pending)
-                except ConflictError:
-                    receipt = None  # anchored meanwhile (another worker, or an unseen retry)
             self._fault("anchor_returned")
             if receipt is None:
                 on_chain = self.anchorer.anchored(flight.root)
