@@ -28,10 +28,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class AnchorReceipt:
+    """The transaction that anchored ``root``: where and when the chain recorded it."""
+
     root: bytes
     sequence: int
     block_number: int
     tx_hash: bytes
+    anchored_at: int | None = None  # the block's timestamp (UTC seconds), if known
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,6 @@ class AnchoredRoot:
     leaf_count: int
     sequence: int
     submitter: str
-    anchored_at: int
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,15 @@ class Anchorer(Protocol):
 
     def confirm_anchor(self, pending: PendingAnchor) -> AnchorReceipt: ...
 
-    def anchored(self, root: bytes) -> AnchoredRoot | None: ...
+    def anchored(self, root: bytes) -> AnchoredRoot | None:
+        """The contract's record of ``root`` (one state read), or None if not anchored."""
+        ...
+
+    def anchor_transaction(self, root: bytes) -> AnchorReceipt | None:
+        """The transaction that anchored ``root``, searched for on chain (slower than
+        ``anchored``: for recovering an anchor whose receipt was lost). None if not anchored,
+        or if the node no longer holds the transaction's logs."""
+        ...
 
 
 class InMemoryAnchorer:
@@ -79,6 +89,7 @@ class InMemoryAnchorer:
         self._submitter = submitter
         self._roots: dict[bytes, AnchoredRoot] = {}
         self._references: dict[bytes, bytes] = {}
+        self._receipts: dict[bytes, AnchorReceipt] = {}
         self._lock = threading.Lock()
         self.calls = 0  # anchor transactions sent, for tests
 
@@ -100,11 +111,17 @@ class InMemoryAnchorer:
                 leaf_count=leaf_count,
                 sequence=sequence,
                 submitter=self._submitter,
-                anchored_at=int(time.time()),
             )
             self._references[root] = reference
-        tx_hash = hashlib.sha256(b"tx" + sequence.to_bytes(8, "big") + root).digest()
-        return AnchorReceipt(root=root, sequence=sequence, block_number=sequence, tx_hash=tx_hash)
+            tx_hash = hashlib.sha256(b"tx" + sequence.to_bytes(8, "big") + root).digest()
+            receipt = self._receipts[root] = AnchorReceipt(
+                root=root,
+                sequence=sequence,
+                block_number=sequence,
+                tx_hash=tx_hash,
+                anchored_at=int(time.time()),
+            )
+        return receipt
 
     def send_anchor(
         self, kind: AnchorKind, root: bytes, leaf_count: int, reference: bytes
@@ -119,6 +136,10 @@ class InMemoryAnchorer:
     def anchored(self, root: bytes) -> AnchoredRoot | None:
         with self._lock:
             return self._roots.get(root)
+
+    def anchor_transaction(self, root: bytes) -> AnchorReceipt | None:
+        with self._lock:
+            return self._receipts.get(root)
 
     def reference_of(self, root: bytes) -> bytes | None:
         with self._lock:

@@ -44,11 +44,13 @@ class ChainAnchorer:
         assert isinstance(pending.handle, SentTransaction)
         with _root_conflicts():  # a node reports a revert in the receipt
             sequence, receipt = self.ledger.confirm_anchor(self.transactor, pending.handle)
+        block_number = int(receipt["blockNumber"])
         return AnchorReceipt(
             root=pending.root,
             sequence=sequence,
-            block_number=int(receipt["blockNumber"]),
+            block_number=block_number,
             tx_hash=bytes(receipt["transactionHash"]),
+            anchored_at=self.ledger.block_time(block_number),  # receipts carry no time
         )
 
     def anchored(self, root: bytes) -> AnchoredRoot | None:
@@ -67,7 +69,18 @@ class ChainAnchorer:
             leaf_count=record.leaf_count,
             sequence=record.sequence,
             submitter=record.submitter,
-            anchored_at=0,  # the contract keeps no time; the Anchored event's block has it
+        )
+
+    def anchor_transaction(self, root: bytes) -> AnchorReceipt | None:
+        event = self.ledger.anchor_event(root)
+        if event is None:
+            return None
+        return AnchorReceipt(
+            root=root,
+            sequence=event.sequence,
+            block_number=event.block_number,
+            tx_hash=event.tx_hash,
+            anchored_at=self.ledger.block_time(event.block_number),
         )
 
 

@@ -123,6 +123,16 @@ class AnchorRecord:
     sequence: int
 
 
+@dataclass(frozen=True)
+class AnchorEvent:
+    """The transaction that anchored a root, as its ``Anchored`` log tells."""
+
+    root: bytes
+    sequence: int
+    block_number: int
+    tx_hash: bytes
+
+
 class Ledger:
     """The deployed contract plus the platform's own signing key (the relayer/operator)."""
 
@@ -389,6 +399,32 @@ class Ledger:
         if sequence == 0:
             return None
         return AnchorRecord(root, AnchorKind(kind), str(submitter), int(leaf_count), int(sequence))
+
+    def anchor_event(self, root: bytes) -> AnchorEvent | None:
+        """Where ``root`` was anchored, from its ``Anchored`` log (``root`` is an indexed
+        topic, so the node filters); None if no such log since the deployment."""
+        try:
+            logs = self.contract.events.Anchored.get_logs(
+                argument_filters={"root": root}, from_block=self.deployment.deployment_block
+            )
+        except Exception as exc:
+            raise as_chain_error(exc) from None
+        if not logs:
+            return None
+        log = logs[0]  # the contract refuses a second anchor of a root
+        return AnchorEvent(
+            root=root,
+            sequence=int(log["args"]["sequence"]),
+            block_number=int(log["blockNumber"]),
+            tx_hash=bytes(log["transactionHash"]),
+        )
+
+    def block_time(self, block_number: int) -> int:
+        """A block's timestamp (UTC seconds)."""
+        try:
+            return int(self.w3.eth.get_block(block_number)["timestamp"])
+        except Exception as exc:
+            raise as_chain_error(exc) from None
 
     def verify_inclusion(self, root: bytes, leaf: bytes, proof: list[bytes]) -> bool:
         return bool(self._call("verifyInclusion", root, leaf, proof))

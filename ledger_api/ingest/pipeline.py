@@ -188,7 +188,6 @@ class _InFlight:
     batch_id: bytes
     root: bytes
     leaf_count: int
-    tx_hash: bytes | None  # as stored when the anchor was sent
     on_chain: AnchoredRoot | None = None  # found anchored already: nothing sent
     pending: PendingAnchor | None = None  # sent; None with on_chain None: refused as a repeat
 
@@ -814,15 +813,15 @@ class Ingestor:
         for it and records it). None if the batch is anchored already."""
         with self.engine.connect() as conn:
             batch = conn.execute(
-                select(
-                    _BATCHES.c.state, _BATCHES.c.root, _BATCHES.c.leaf_count, _BATCHES.c.tx_hash
-                ).where(_BATCHES.c.batch_id == batch_id)
+                select(_BATCHES.c.state, _BATCHES.c.root, _BATCHES.c.leaf_count).where(
+                    _BATCHES.c.batch_id == batch_id
+                )
             ).one()
         if batch.state in BatchState.DONE:
             return None
         if batch.root is None:
             raise IntegrityError(f"batch 0x{batch_id.hex()} is {batch.state} without a root")
-        flight = _InFlight(batch_id, batch.root, batch.leaf_count, batch.tx_hash)
+        flight = _InFlight(batch_id, batch.root, batch.leaf_count)
         fresh = just_stored and batch.state == BatchState.STORED
         flight.on_chain = None if fresh else self.anchorer.anchored(flight.root)
         if flight.on_chain is None:
@@ -841,7 +840,8 @@ class Ingestor:
         return flight
 
     def _record_anchor(self, flight: _InFlight) -> None:
-        """The second half of ``_anchor``: wait for the anchor sent and record it."""
+        """The second half of ``_anchor``: wait for the anchor sent and record it, with the
+        transaction, block and chain time that anchored it."""
         batch_id = flight.batch_id
         on_chain = flight.on_chain
         receipt: AnchorReceipt | None = None
@@ -851,32 +851,30 @@ class Ingestor:
                 with suppress(ConflictError):
                     receipt = self.anchorer.confirm_anchor(flight.pending)
             self._fault("anchor_returned")
-            if receipt is None:
-                on_chain = self.anchorer.anchored(flight.root)
-                if on_chain is None:
-                    raise IntegrityError(
-                        f"root 0x{flight.root.hex()} is not on chain after anchoring"
-                    )
-        if receipt is not None:
-            # The receipt of this anchor is the chain's answer: the contract recorded the root
-            # with the kind and leaf count sent, under the receipt's sequence.
-            self._set_state(
-                batch_id,
-                BatchState.ANCHORED,
-                anchor_sequence=receipt.sequence,
-                tx_hash=receipt.tx_hash,
-                block_number=receipt.block_number,
-            )
-        else:
-            assert on_chain is not None
+        sequence = None if receipt is None else receipt.sequence
+        if receipt is None:
+            # Anchored by a transaction whose receipt this call did not get (sent before a
+            # crash, or by a concurrent ingest): the contract's record must be this batch's,
+            # and the transaction is looked up so the batch names it like any other.
+            on_chain = on_chain or self.anchorer.anchored(flight.root)
+            if on_chain is None:
+                raise IntegrityError(f"root 0x{flight.root.hex()} is not on chain after anchoring")
             _check_anchor(batch_id, on_chain, flight.leaf_count)
-            self._set_state(
-                batch_id,
-                BatchState.ANCHORED,
-                anchor_sequence=on_chain.sequence,
-                anchored_at=on_chain.anchored_at,
-                tx_hash=flight.tx_hash,
-            )
+            sequence = on_chain.sequence
+            receipt = self.anchorer.anchor_transaction(flight.root)
+            if receipt is not None and receipt.sequence != sequence:
+                raise IntegrityError(
+                    f"root 0x{flight.root.hex()} is anchored under sequence {sequence}, but its "
+                    f"Anchored log says {receipt.sequence}"
+                )
+        provenance: dict[str, Any] = {}
+        if receipt is not None:  # None: the node no longer holds the anchor's logs
+            provenance = {
+                "tx_hash": receipt.tx_hash,
+                "block_number": receipt.block_number,
+                "anchored_at": receipt.anchored_at,
+            }
+        self._set_state(batch_id, BatchState.ANCHORED, anchor_sequence=sequence, **provenance)
         self._fault("anchored")
 
     # ------------------------------------------------------------------ helpers

@@ -42,7 +42,7 @@ def test_ingest_many_sends_the_next_anchors_before_one_is_mined(
 ) -> None:
     # Waiting for each anchor's block before storing the next batch put every batch in a
     # block of its own; sent ahead, the anchors of small batches share blocks.
-    _w3, anchorer = chain
+    w3, anchorer = chain
     batches = [
         ("tax", jsonl([tax_row(key=f"{b}-{i}") for i in range(3)] + [tax_row(USCC_B, key=b)]))
         for b in "abcd"
@@ -53,7 +53,16 @@ def test_ingest_many_sends_the_next_anchors_before_one_is_mined(
     assert [r.state for r in results] == [BatchState.ANCHORED] * 4
     assert [r.anchor_sequence for r in results] == [1, 2, 3, 4]  # sent in batch order
     with sqlite_engine.connect() as conn:
-        blocks = conn.execute(select(BATCHES.c.block_number)).scalars().all()
+        rows = conn.execute(
+            select(BATCHES.c.root, BATCHES.c.block_number, BATCHES.c.tx_hash, BATCHES.c.anchored_at)
+        ).all()
+    blocks = [row.block_number for row in rows]
     assert len(blocks) == 4 and None not in blocks
     assert len(set(blocks)) <= 2  # at most one block boundary fell between the sends
+    for row in rows:
+        # Each batch names its anchor; the node finds the same transaction by the root's log.
+        assert row.anchored_at == w3.eth.get_block(row.block_number)["timestamp"]
+        found = anchorer.anchor_transaction(row.root)
+        assert found is not None
+        assert (found.tx_hash, found.block_number) == (row.tx_hash, row.block_number)
     assert verify_database(sqlite_engine, anchorer).clean
