@@ -48,10 +48,12 @@ from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring, inse
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, jsonl_lines, parse_rows
 from ledger_api.ingest.pool import PriorityPool
+from ledger_api.ingest.strict import StrictDecoder
 from ledger_api.ingest.validate import RowError, RowValidator
 from ledger_api.ingest.workers import (
     Checked,
     check_chunk,
+    check_lines,
     check_rows,
     init_worker,
     pool_warmup,
@@ -229,7 +231,7 @@ class Ingestor:
         self._pseudonym_key = settings.pseudonym_key_bytes
         self._master = MasterKey.from_settings(settings)
         self._subject_ids: dict[str, bytes] = {}
-        self._validators: dict[str, RowValidator] = {}
+        self._validators: dict[str, tuple[RowValidator, StrictDecoder]] = {}
         # Unwrapped data keys reused across batches; every batch still reads its subjects'
         # rows, so a shredded or re-wrapped key is never used (see DataKeyCache).
         self._data_keys = DataKeyCache(self._master, max_keys=data_key_cache)
@@ -464,11 +466,12 @@ class Ingestor:
 
     # ------------------------------------------------------------------ steps
 
-    def _validator(self, cat: Category) -> RowValidator:
-        validator = self._validators.get(cat.name)
-        if validator is None:
-            validator = self._validators[cat.name] = RowValidator(self.catalog, cat)
-        return validator
+    def _checkers(self, cat: Category) -> tuple[RowValidator, StrictDecoder]:
+        checkers = self._validators.get(cat.name)
+        if checkers is None:
+            validator = RowValidator(self.catalog, cat)
+            checkers = self._validators[cat.name] = (validator, StrictDecoder(validator))
+        return checkers
 
     def _validate(
         self, provider: str, cat: Category, data: bytes, fmt: Format
@@ -484,9 +487,15 @@ class Ingestor:
                 for i in range(0, len(lines), size)
             ]
             checked = chain.from_iterable(f.result() for f in futures)
+        elif fmt == "jsonl":
+            validator, strict = self._checkers(cat)
+            checked = check_lines(
+                validator, strict, self._pseudonym_key, provider, jsonl_lines(data), 1,
+                self._subject_ids,
+            )  # fmt: skip
         else:
             checked = check_rows(
-                self._validator(cat),
+                self._checkers(cat)[0],
                 self._pseudonym_key,
                 provider,
                 parse_rows(data, fmt),

@@ -281,10 +281,7 @@ class RowValidator:
             if not isinstance(uscc, str):
                 raise FieldProblem("missing required field uscc")
             uscc = str(uscc)
-        known = self._usccs.get(uscc)
-        if known is None:
-            known = self._check_uscc(uscc)
-        uscc, problem = known
+        uscc, problem = self.checked_uscc(uscc)
         if problem is not None:
             raise FieldProblem(problem)
         key = raw.get("record_key")
@@ -317,6 +314,11 @@ class RowValidator:
         if missing:
             raise FieldProblem(f"missing required field(s): {', '.join(missing)}")
         return out
+
+    def checked_uscc(self, raw: str) -> tuple[str, str | None]:
+        """The USCC ``raw`` in normal form and what is wrong with it (None: valid)."""
+        known = self._usccs.get(raw)
+        return self._check_uscc(raw) if known is None else known
 
     def _check_uscc(self, raw: str) -> tuple[str, str | None]:
         if not raw.strip():

@@ -5,6 +5,8 @@ same bytes whichever path a batch takes:
 
 ``check_rows``  normalise, canonicalise and key-hash parsed rows (no batch-level state: the
                 duplicate / repeated-key pass stays in the caller, in row order);
+                ``check_lines`` the same for JSON lines, those in normal form decoded by
+                ``StrictDecoder``;
 ``seal_rows``   AES-256-GCM under each subject's data key with nonces the caller drew, and
                 the salted leaf hash of every sealed record.
 
@@ -18,13 +20,14 @@ from __future__ import annotations
 import gc
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.catalog.loader import Catalog
 from ledger_api.ingest.parse import ParsedRow, parse_jsonl_lines
+from ledger_api.ingest.strict import StrictDecoder
 from ledger_api.ingest.validate import FieldProblem, RowValidator, not_unicode_problem
 
 # A checked row: (row, uid, subject id, USCC, record key hash, content digest, payload);
@@ -37,8 +40,13 @@ _RECORD_AD = b"ccl/record/v1"
 # Per worker process state (set by init_worker).
 _catalog: Catalog | None = None
 _pseudonym_key: bytes = b""
-_validators: dict[str, RowValidator] = {}
+_checkers: dict[str, tuple[RowValidator, StrictDecoder]] = {}
 _subjects: dict[str, bytes] = {}
+
+
+# A row checked by the validator or the strict decoder: (row, USCC, record key, canonical
+# JSON), or (row, reason) if refused.
+_Normalised = tuple[int, str, str, bytes] | tuple[int, str]
 
 
 def check_rows(
@@ -49,9 +57,66 @@ def check_rows(
     known_subjects: dict[str, bytes],
 ) -> list[Checked]:
     """Validate parsed rows one by one (pure per row, so chunks can run anywhere)."""
-    cat = validator.category
+    return _keyed(validator, key, provider, _normalised(validator, rows), known_subjects)
+
+
+def check_lines(
+    validator: RowValidator,
+    strict: StrictDecoder,
+    key: bytes,
+    provider: str,
+    lines: Sequence[str],
+    first: int,
+    known_subjects: dict[str, bytes],
+) -> list[Checked]:
+    """``check_rows`` over JSON lines numbered from ``first``: lines in normal form through
+    the strict decoder, the others parsed and validated (the same result, more slowly)."""
+    return _keyed(
+        validator, key, provider, _decoded(validator, strict, lines, first), known_subjects
+    )
+
+
+def _normalised(validator: RowValidator, rows: Iterable[ParsedRow]) -> Iterator[_Normalised]:
     normalise = validator.normalise
     encode = validator.canonical
+    for number, raw, problem in rows:
+        if raw is None:
+            yield number, problem or "unreadable row"
+            continue
+        try:
+            row = normalise(raw)
+        except FieldProblem as exc:
+            yield number, str(exc)
+            continue
+        try:
+            payload = encode(row)
+        except UnicodeEncodeError:  # JSON may escape a lone surrogate; UTF-8 can't hold one
+            yield number, not_unicode_problem(row)
+            continue
+        yield number, row["uscc"], row["record_key"], payload
+
+
+def _decoded(
+    validator: RowValidator, strict: StrictDecoder, lines: Sequence[str], first: int
+) -> Iterator[_Normalised]:
+    canonical = strict.canonical
+    for number, line in enumerate(lines, start=first):
+        found = canonical(line)
+        if found is None:
+            yield from _normalised(validator, parse_jsonl_lines([line], number))
+        else:
+            yield number, *found
+
+
+def _keyed(
+    validator: RowValidator,
+    key: bytes,
+    provider: str,
+    rows: Iterable[_Normalised],
+    known_subjects: dict[str, bytes],
+) -> list[Checked]:
+    """Checked rows: the record uid, subject id and keyed hashes of each valid row."""
+    cat = validator.category
     # Keyed hashes (BLAKE2b-256 MAC under the pseudonym key) so that nobody without the
     # key can test a guessed record key or content against the database. The keyed,
     # prefixed states are set up once and copied per row.
@@ -64,28 +129,18 @@ def check_rows(
     hmac_digest = hmac.digest
     out: list[Checked] = []
     add = out.append
-    for number, raw, problem in rows:
-        if raw is None:
-            add((number, problem or "unreadable row"))
+    for item in rows:
+        if len(item) == 2:
+            add(item)
             continue
-        try:
-            row = normalise(raw)
-        except FieldProblem as exc:
-            add((number, str(exc)))
-            continue
-        try:
-            payload = encode(row)
-        except UnicodeEncodeError:  # JSON may escape a lone surrogate; UTF-8 can't hold one
-            add((number, not_unicode_problem(row)))
-            continue
+        number, uscc, record_key, payload = item
         mac = rk_mac()
-        mac.update(row["record_key"].encode())
+        mac.update(record_key.encode())
         key_hash = mac.digest()
         mac = content_mac()
         mac.update(payload)
         content = mac.digest()
         uid = sha256(prefix_uid + key_hash + content).digest()
-        uscc = row["uscc"]
         sid = known_subjects.get(uscc)
         if sid is None:
             # == identity.uscc.subject_id (HMAC-SHA256), minus re-validating the USCC
@@ -143,7 +198,7 @@ def init_worker(catalog: Catalog, pseudonym_key: bytes) -> None:
     global _catalog, _pseudonym_key
     _catalog = catalog
     _pseudonym_key = pseudonym_key
-    _validators.clear()
+    _checkers.clear()
     _subjects.clear()
     # A forked worker inherits the parent's million objects; the cyclic collector would
     # walk them all in every full collection (and copy their pages). Tasks here create no
@@ -152,14 +207,14 @@ def init_worker(catalog: Catalog, pseudonym_key: bytes) -> None:
 
 
 def check_chunk(provider: str, category: str, lines: list[str], first: int) -> list[Checked]:
-    """``check_rows`` over JSON lines numbered from ``first`` (in a pool worker)."""
+    """``check_lines`` over JSON lines numbered from ``first`` (in a pool worker)."""
     assert _catalog is not None, "pool worker not initialised"
-    validator = _validators.get(category)
-    if validator is None:
-        validator = _validators[category] = RowValidator(_catalog, _catalog.category(category))
-    return check_rows(
-        validator, _pseudonym_key, provider, parse_jsonl_lines(lines, first), _subjects
-    )
+    checkers = _checkers.get(category)
+    if checkers is None:
+        validator = RowValidator(_catalog, _catalog.category(category))
+        checkers = _checkers[category] = (validator, StrictDecoder(validator))
+    validator, strict = checkers
+    return check_lines(validator, strict, _pseudonym_key, provider, lines, first, _subjects)
 
 
 def seal_chunk(
