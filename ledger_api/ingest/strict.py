@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from ledger_api.catalog.loader import Catalog, Category, Field
+from ledger_api.catalog.loader import Field
 from ledger_api.ingest.validate import RowValidator
 
 # The USCC charset (GB 32100: digits and capitals without I, O, S, V, Z) in normal form; the
@@ -62,12 +62,15 @@ def _normal_form(field: Field) -> Any:
     raise ValueError(f"no normal form for field type {field.type!r}")
 
 
-def _row_struct(catalog: Catalog, category: Category) -> type[msgspec.Struct]:
-    key_max = catalog.common_fields[1].max_length or 128
+def _row_struct(validator: RowValidator) -> type[msgspec.Struct]:
+    category = validator.category
     fields: dict[str, tuple[Any, bool]] = {
         "uscc": (Annotated[str, Meta(pattern=_USCC_PATTERN)], True),
         # Not blank: \S is "not str.isspace()", the validator's strip() test.
-        "record_key": (Annotated[str, Meta(min_length=1, max_length=key_max, pattern=r"\S")], True),
+        "record_key": (
+            Annotated[str, Meta(min_length=1, max_length=validator.key_max, pattern=r"\S")],
+            True,
+        ),
     }
     for field in category.fields:
         fields[field.name] = (_normal_form(field), field.required)
@@ -91,7 +94,7 @@ class StrictDecoder:
 
     def __init__(self, validator: RowValidator) -> None:
         self._validator = validator
-        self._decode = msgspec.json.Decoder(_row_struct(validator.catalog, validator.category))
+        self._decode = msgspec.json.Decoder(_row_struct(validator))
         self._encode = msgspec.json.Encoder().encode
 
     def canonical(self, line: str) -> tuple[str, str, bytes] | None:

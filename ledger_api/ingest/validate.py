@@ -267,7 +267,7 @@ class RowValidator:
         self.category = category
         self._fields = tuple((f.name, f.required, _compile(f)) for f in category.fields)
         self._known = frozenset(category.field_names) | {"uscc", "record_key"}
-        self._key_max = catalog.common_fields[1].max_length or 128
+        self.key_max = catalog.common_fields[1].max_length or 128
         self._usccs = _USCCS
 
     def normalise(self, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -290,10 +290,10 @@ class RowValidator:
                 key = str(key)
             if not isinstance(key, str):
                 raise FieldProblem("missing required field record_key")
-        if len(key) > self._key_max or not key.strip():
+        if len(key) > self.key_max or not key.strip():
             if not key.strip():
                 raise FieldProblem("missing required field record_key")
-            raise FieldProblem(f"record_key: longer than {self._key_max} characters")
+            raise FieldProblem(f"record_key: longer than {self.key_max} characters")
         out: dict[str, Any] = {"uscc": uscc, "record_key": key}
         missing: list[str] | None = None
         get = raw.get
