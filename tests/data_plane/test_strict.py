@@ -17,7 +17,7 @@ from ledger_api.ingest.validate import RowValidator
 from ledger_api.ingest.workers import Checked, check_lines, check_rows
 from ledger_api.synth.generator import iter_all_records
 
-from .test_validate import _ODD_VALUES
+from .test_validate import _ODD_VALUES, mutated
 
 KEY = b"\x11" * 32
 CATALOG = default_catalog()
@@ -61,17 +61,11 @@ def test_the_strict_path_agrees_with_the_validator_on_mutated_rows() -> None:
     for category_name, row in iter_all_records(200, seed=9):
         category = CATALOG.category(category_name)
         _validator, strict = _checkers(category)
-        names = [f.name for f in category.fields] + ["uscc", "record_key"]
         variants: list[str] = [json.dumps(row, ensure_ascii=False)]
-        for _ in range(6):
-            mutated = dict(row)
-            for _ in range(rng.randint(1, 2)):
-                name = rng.choice(names)
-                if rng.random() < 0.1:
-                    mutated.pop(name, None)
-                else:
-                    mutated[name] = rng.choice(_ODD_VALUES)
-            variants.append(json.dumps(mutated, ensure_ascii=rng.random() < 0.5))
+        variants += [
+            json.dumps(mutated(row, category, rng), ensure_ascii=rng.random() < 0.5)
+            for _ in range(6)
+        ]
         plain_line = json.dumps(row)
         variants += [
             " " + plain_line + "\t",  # whitespace around the object

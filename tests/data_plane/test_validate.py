@@ -72,6 +72,20 @@ _ODD_VALUES: list[Any] = [
 ]  # fmt: skip
 
 
+def mutated(row: Mapping[str, Any], category: Category, rng: random.Random) -> dict[str, Any]:
+    """``row`` with one or two of its fields (or USCC, record key) removed or set to an odd
+    value."""
+    names = [f.name for f in category.fields] + ["uscc", "record_key"]
+    out = dict(row)
+    for _ in range(rng.randint(1, 2)):
+        name = rng.choice(names)
+        if rng.random() < 0.1:
+            out.pop(name, None)
+        else:
+            out[name] = rng.choice(_ODD_VALUES)
+    return out
+
+
 def test_compiled_validator_matches_the_plain_rules_on_generated_and_mutated_rows() -> None:
     catalog = default_catalog()
     rng = random.Random(7)
@@ -81,16 +95,7 @@ def test_compiled_validator_matches_the_plain_rules_on_generated_and_mutated_row
         category = catalog.category(category_name)
         validator = validators.setdefault(category_name, RowValidator(catalog, category))
         variants: list[dict[str, Any]] = [dict(row)]
-        names = [f.name for f in category.fields] + ["uscc", "record_key"]
-        for _ in range(4):
-            mutated = dict(row)
-            for _ in range(rng.randint(1, 2)):
-                name = rng.choice(names)
-                if rng.random() < 0.1:
-                    mutated.pop(name, None)
-                else:
-                    mutated[name] = rng.choice(_ODD_VALUES)
-            variants.append(mutated)
+        variants += [mutated(row, category, rng) for _ in range(4)]
         uscc = str(row["uscc"])
         position = rng.randrange(18)
         variants.append(
