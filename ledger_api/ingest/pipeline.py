@@ -48,10 +48,11 @@ from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring, inse
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, jsonl_lines, parse_rows
 from ledger_api.ingest.pool import PriorityPool
-from ledger_api.ingest.strict import StrictDecoder
-from ledger_api.ingest.validate import RowError, RowValidator
+from ledger_api.ingest.validate import RowError
 from ledger_api.ingest.workers import (
     Checked,
+    Checkers,
+    category_checkers,
     check_chunk,
     check_lines,
     check_rows,
@@ -231,7 +232,7 @@ class Ingestor:
         self._pseudonym_key = settings.pseudonym_key_bytes
         self._master = MasterKey.from_settings(settings)
         self._subject_ids: dict[str, bytes] = {}
-        self._validators: dict[str, tuple[RowValidator, StrictDecoder]] = {}
+        self._checkers: dict[str, Checkers] = {}  # by category, reused across batches
         # Unwrapped data keys reused across batches; every batch still reads its subjects'
         # rows, so a shredded or re-wrapped key is never used (see DataKeyCache).
         self._data_keys = DataKeyCache(self._master, max_keys=data_key_cache)
@@ -466,13 +467,6 @@ class Ingestor:
 
     # ------------------------------------------------------------------ steps
 
-    def _checkers(self, cat: Category) -> tuple[RowValidator, StrictDecoder]:
-        checkers = self._validators.get(cat.name)
-        if checkers is None:
-            validator = RowValidator(self.catalog, cat)
-            checkers = self._validators[cat.name] = (validator, StrictDecoder(validator))
-        return checkers
-
     def _validate(
         self, provider: str, cat: Category, data: bytes, fmt: Format
     ) -> tuple[int, list[_Prepared], list[RowError], int]:
@@ -488,14 +482,14 @@ class Ingestor:
             ]
             checked = chain.from_iterable(f.result() for f in futures)
         elif fmt == "jsonl":
-            validator, strict = self._checkers(cat)
+            validator, strict = category_checkers(self._checkers, self.catalog, cat)
             checked = check_lines(
                 validator, strict, self._pseudonym_key, provider, jsonl_lines(data), 1,
                 self._subject_ids,
             )  # fmt: skip
         else:
             checked = check_rows(
-                self._checkers(cat)[0],
+                category_checkers(self._checkers, self.catalog, cat)[0],
                 self._pseudonym_key,
                 provider,
                 parse_rows(data, fmt),
@@ -860,8 +854,9 @@ class Ingestor:
                 with suppress(ConflictError):
                     receipt = self.anchorer.confirm_anchor(flight.pending)
             self._fault("anchor_returned")
-        sequence = None if receipt is None else receipt.sequence
-        if receipt is None:
+        if receipt is not None:
+            sequence = receipt.sequence
+        else:
             # Anchored by a transaction whose receipt this call did not get (sent before a
             # crash, or by a concurrent ingest): the contract's record must be this batch's,
             # and the transaction is looked up so the batch names it like any other.

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger_api.anchoring.keccak import keccak256_hasher
-from ledger_api.catalog.loader import Catalog
+from ledger_api.catalog.loader import Catalog, Category
 from ledger_api.ingest.parse import ParsedRow, parse_jsonl_lines
 from ledger_api.ingest.strict import StrictDecoder
 from ledger_api.ingest.validate import FieldProblem, RowValidator, not_unicode_problem
@@ -40,8 +40,21 @@ _RECORD_AD = b"ccl/record/v1"
 # Per worker process state (set by init_worker).
 _catalog: Catalog | None = None
 _pseudonym_key: bytes = b""
-_checkers: dict[str, tuple[RowValidator, StrictDecoder]] = {}
+_checkers: dict[str, Checkers] = {}
 _subjects: dict[str, bytes] = {}
+
+
+# A category's row validator and strict decoder (both compiled once per category).
+Checkers = tuple[RowValidator, StrictDecoder]
+
+
+def category_checkers(cache: dict[str, Checkers], catalog: Catalog, category: Category) -> Checkers:
+    """The validator and strict decoder of ``category``, from ``cache`` or made into it."""
+    checkers = cache.get(category.name)
+    if checkers is None:
+        validator = RowValidator(catalog, category)
+        checkers = cache[category.name] = (validator, StrictDecoder(validator))
+    return checkers
 
 
 # A row checked by the validator or the strict decoder: (row, USCC, record key, canonical
@@ -209,11 +222,7 @@ def init_worker(catalog: Catalog, pseudonym_key: bytes) -> None:
 def check_chunk(provider: str, category: str, lines: list[str], first: int) -> list[Checked]:
     """``check_lines`` over JSON lines numbered from ``first`` (in a pool worker)."""
     assert _catalog is not None, "pool worker not initialised"
-    checkers = _checkers.get(category)
-    if checkers is None:
-        validator = RowValidator(_catalog, _catalog.category(category))
-        checkers = _checkers[category] = (validator, StrictDecoder(validator))
-    validator, strict = checkers
+    validator, strict = category_checkers(_checkers, _catalog, _catalog.category(category))
     return check_lines(validator, strict, _pseudonym_key, provider, lines, first, _subjects)
 
 
