@@ -19,6 +19,10 @@ USCC_A = "91350100M000100Y43"
 USCC_B = "91110000600037341L"
 
 
+class Crash(Exception):
+    """A simulated crash, raised by a test's fault hook at a pipeline step."""
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings()

@@ -12,11 +12,7 @@ from ledger_api.store.models import BATCHES, RECORDS, SUBJECTS, BatchState
 from ledger_api.store.records import read_subject_records
 from ledger_api.verify.verifier import verify_database
 
-from .conftest import USCC_A, USCC_B, jsonl, tax_row
-
-
-class Crash(Exception):
-    pass
+from .conftest import USCC_A, USCC_B, Crash, jsonl, tax_row
 
 
 def _count(engine, table=RECORDS) -> int:

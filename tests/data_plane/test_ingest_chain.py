@@ -16,11 +16,7 @@ from ledger_api.ingest.pipeline import Ingestor
 from ledger_api.settings import Settings
 from ledger_api.store.models import BATCHES, BatchState
 
-from .conftest import USCC_B, jsonl, tax_row
-
-
-class Crash(Exception):
-    pass
+from .conftest import USCC_B, Crash, jsonl, tax_row
 
 
 def _batch_row(engine: Engine, batch_id: bytes) -> dict[str, object]:

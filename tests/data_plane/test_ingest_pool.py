@@ -21,7 +21,7 @@ from ledger_api.store.models import BATCHES, RECORDS, SUBJECTS, BatchState
 from ledger_api.synth.generator import iter_all_records
 from ledger_api.verify.verifier import verify_database
 
-from .conftest import jsonl
+from .conftest import Crash, jsonl
 
 _BATCH_COLUMNS = (
     "batch_id",
@@ -34,10 +34,6 @@ _BATCH_COLUMNS = (
     "leaf_count",
     "manifest",
 )
-
-
-class Crash(Exception):
-    pass
 
 
 class _CountingPool(ProcessPoolExecutor):
