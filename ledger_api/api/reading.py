@@ -1,6 +1,6 @@
 """Reading a subject's records for the API: decrypted, with dispute flags and optional leaves.
 
-One indexed query per call (subject + categories), data keys from the app's keyring cache;
+One indexed query per call (categories + subject), data keys from the app's keyring cache;
 leaves are computed only when the subject has disputes (they cost two keccaks each).
 """
 
@@ -35,28 +35,25 @@ _SQL_CACHE: dict[tuple[str, int], str] = {}
 
 
 def _records_sql(paramstyle: str, categories: int) -> str:
-    """``SELECT .. FROM records WHERE subject_id = ? [AND category IN (?, ..)] ORDER BY id``."""
+    """``SELECT .. FROM records WHERE category IN (?, ..) AND subject_id = ? ORDER BY id``
+    (the records' unique index leads with the category, then the subject)."""
     sql = _SQL_CACHE.get((paramstyle, categories))
     if sql is None:
         mark = "?" if paramstyle == "qmark" else "%s"
         columns = ", ".join(c.name for c in _COLUMNS)
-        where = f"subject_id = {mark}"
-        if categories == 1:
-            where += f" AND category = {mark}"
-        elif categories > 1:
-            where += f" AND category IN ({', '.join([mark] * categories)})"
+        where = f"category IN ({', '.join([mark] * categories)}) AND subject_id = {mark}"
         sql = f"SELECT {columns} FROM {RECORDS.name} WHERE {where} ORDER BY id"
         _SQL_CACHE[(paramstyle, categories)] = sql
     return sql
 
 
-def _select_rows(conn: Connection, subject_id: bytes, bits: list[int] | None) -> list[_Row]:
+def _select_rows(conn: Connection, subject_id: bytes, bits: list[int]) -> list[_Row]:
     """The subject's record rows on the driver's own cursor: this runs on every read, and
     building, compiling and wrapping a Core statement costs more than the query itself."""
-    if bits is not None and not bits:
+    if not bits:
         return []
-    params = (bytes(subject_id), *(bits or ()))
-    sql = _records_sql(conn.dialect.paramstyle, 0 if bits is None else len(bits))
+    params = (*bits, bytes(subject_id))
+    sql = _records_sql(conn.dialect.paramstyle, len(bits))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, params)
@@ -97,8 +94,10 @@ def read_records(
     hidden_leaves: set[bytes] | frozenset[bytes] = frozenset(),
     with_leaves: bool = False,
 ) -> list[ReadRecord]:
-    """Newest version of each record, oldest first; records in ``hidden_leaves`` left out."""
-    bits = None if category_bits is None else list(category_bits)
+    """Newest version of each record, oldest first; records in ``hidden_leaves`` left out.
+
+    ``category_bits`` None: every category of ``catalog``."""
+    bits = [c.bit for c in catalog.categories] if category_bits is None else list(category_bits)
     rows = _select_rows(conn, subject_id, bits)
     if not rows:
         return []

@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, select, update
@@ -19,7 +19,7 @@ from ledger_api.crypto.envelope import (
     wrap_data_key,
 )
 from ledger_api.errors import CryptoError, InputError, NotFoundError
-from ledger_api.store.bulk import select_in
+from ledger_api.store.bulk import insert_columns, select_in
 from ledger_api.store.models import SUBJECTS
 from ledger_api.store.types import utcnow
 
@@ -117,19 +117,42 @@ class DataKeyCache:
             self._entries.clear()
 
 
+@dataclass
+class NewSubjects:
+    """``subjects`` rows still to insert, column by column: keys created at ``created_at``
+    under the master key ``key_id``."""
+
+    key_id: str
+    created_at: datetime
+    subject_ids: list[bytes] = field(default_factory=list)
+    wrapped_keys: list[bytes] = field(default_factory=list)
+    usccs_sealed: list[bytes] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.subject_ids)
+
+
 @dataclass(frozen=True)
 class SubjectKeys:
     """What :meth:`SubjectKeyring.keys_for` found or created for a set of subjects."""
 
     ciphers: dict[bytes, AESGCM]
     shredded: set[bytes]
-    new_subjects: list[dict[str, Any]]  # ``subjects`` rows still to insert
+    new_subjects: NewSubjects
 
 
-def insert_subjects(conn: Connection, rows: list[dict[str, Any]]) -> None:
+def insert_subjects(conn: Connection, new: NewSubjects) -> None:
     """Insert new subjects' rows (from :class:`SubjectKeys`) in the caller's transaction."""
-    if rows:
-        conn.execute(_SUBJECTS.insert(), rows)
+    insert_columns(
+        conn,
+        _SUBJECTS,
+        {
+            "subject_id": new.subject_ids,
+            "wrapped_key": new.wrapped_keys,
+            "uscc_sealed": new.usccs_sealed,
+        },
+        {"key_id": new.key_id, "created_at": new.created_at, "shredded_at": None},
+    )
 
 
 class SubjectKeyring:
@@ -217,9 +240,8 @@ class SubjectKeyring:
         New keys reach the shared cache through :meth:`share_created`, once committed.
         """
         self.load(conn, subjects)
-        new_rows: list[dict[str, Any]] = []
-        now = utcnow()
         master = self.master
+        new = NewSubjects(master.key_id, utcnow())
         cache = self._cache
         shredded = self._shredded
         for subject_id, uscc in subjects.items():
@@ -229,22 +251,15 @@ class SubjectKeyring:
             aead = AESGCM(data_key)
             wrapped = wrap_data_key(master.key, master.key_id, subject_id, data_key)
             self._created.append((subject_id, wrapped))
-            new_rows.append(
-                {
-                    "subject_id": subject_id,
-                    "key_id": master.key_id,
-                    "wrapped_key": wrapped,
-                    "uscc_sealed": seal_uscc(aead, subject_id, uscc),
-                    "created_at": now,
-                    "shredded_at": None,
-                }
-            )
+            new.subject_ids.append(subject_id)
+            new.wrapped_keys.append(wrapped)
+            new.usccs_sealed.append(seal_uscc(aead, subject_id, uscc))
             cache[subject_id] = aead
             self._raw[subject_id] = data_key
         return SubjectKeys(
             ciphers={s: cache[s] for s in subjects if s in cache},
             shredded={s for s in subjects if s in shredded},
-            new_subjects=new_rows,
+            new_subjects=new,
         )
 
     def share_created(self) -> None:

@@ -44,7 +44,13 @@ from ledger_api.anchoring.anchorer import (
 )
 from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog, Category, default_catalog
-from ledger_api.crypto.keys import DataKeyCache, MasterKey, SubjectKeyring, insert_subjects
+from ledger_api.crypto.keys import (
+    DataKeyCache,
+    MasterKey,
+    NewSubjects,
+    SubjectKeyring,
+    insert_subjects,
+)
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, jsonl_lines, parse_rows
 from ledger_api.ingest.pool import PriorityPool
@@ -167,7 +173,7 @@ class _Sealed:
     records: dict[str, list[Any]]  # records' columns but batch, provider, category; leaf order
     root: bytes | None
     manifest: bytes | None  # record uids in leaf order
-    new_subjects: list[dict[str, Any]]  # keys created for the batch, stored with it
+    new_subjects: NewSubjects  # keys created for the batch, stored with it
     keyring: SubjectKeyring  # holds those keys (shared once the batch is committed)
     duplicates: int
     refused: list[RowError]  # rows of crypto-shredded subjects

@@ -69,7 +69,10 @@ def insert_columns(
     constants: Mapping[str, Any] | None = None,
 ) -> None:
     """Insert rows given column by column, without a tuple per row: each of ``columns``
-    holds one value per row (equal lengths), each of ``constants`` one value for all rows."""
+    holds one value per row (equal lengths), each of ``constants`` one value for all rows.
+
+    A constant may be of any type its column takes (on SQLite it goes through the column's
+    bind processing once); per-row values must be ones the driver takes as they are."""
     constants = constants or {}
     count = len(next(iter(columns.values()))) if columns else 0
     if not count:
@@ -84,7 +87,9 @@ def insert_columns(
     per = max(1, min(INSERT_ROWS, variable_limit(conn) // width))
     first = insert_sql(conn, table, names)
     more = ", (" + ", ".join("?" * width) + ")"
-    shared = [bytearray(v) if type(v) is bytes else v for v in constants.values()]
+    shared = [
+        as_blobs([_bound(conn, table.c[name], value)])[0] for name, value in constants.items()
+    ]
     for start in range(0, count, per):
         size = min(per, count - start)
         flat: list[Any] = [None] * (size * width)
@@ -93,6 +98,13 @@ def insert_columns(
         for position, value in enumerate(shared, start=len(columns)):
             flat[position::width] = [value] * size
         conn.exec_driver_sql(first + more * (size - 1), tuple(flat))
+
+
+def _bound(conn: Connection, column: Column[Any], value: Any) -> Any:
+    """``value`` as SQLAlchemy would hand it to the driver for ``column``."""
+    dialect = conn.dialect
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return value if process is None else process(value)
 
 
 def _column_blobs(values: Sequence[Any]) -> Sequence[Any]:

@@ -90,17 +90,20 @@ class Record(Base):
     """One stored record: ciphertext, its salted Merkle leaf inputs and inclusion proof.
 
     ``record_uid`` is a keyed hash of (provider, category, record key, content digest), and the
-    content holds the USCC: a uid determines its subject and category. Unique (subject,
-    category, uid) is therefore unique uid, the "same record stored once" rule, and the same
-    index serves a subject's reads. (A second index on the uid alone cost every insert a
-    random B-tree insertion: a third of the insert's CPU, measured.) Look a record up by uid
-    with its subject (``stored_record_uids``, ``record_proof``).
+    content holds the USCC: a uid determines its subject and category. Unique (category,
+    subject, uid) is therefore unique uid, the "same record stored once" rule, and the same
+    index serves a subject's reads, which name the categories they want (a grant's scope is a
+    set of categories; "all" is the catalog's). Category first: a batch holds one category,
+    so its entries go into one range of the index instead of next to every subject's older
+    records across the whole index (migration 0006). (A second index on the uid alone cost
+    every insert a random B-tree insertion: a third of the insert's CPU, measured.) Look a
+    record up by uid with its subject (``stored_record_uids``, ``record_proof``).
     """
 
     __tablename__ = "records"
     __table_args__ = (
         UniqueConstraint("batch_id", "leaf_index"),
-        UniqueConstraint("subject_id", "category", "record_uid"),
+        UniqueConstraint("category", "subject_id", "record_uid"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -14,7 +14,7 @@ from itertools import chain
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, column, select, values
+from sqlalchemy import ColumnElement, Connection, and_, column, select, values
 
 from ledger_api.anchoring.merkle import record_leaf, unpack_proof, verify_proof
 from ledger_api.catalog.loader import Catalog, default_catalog
@@ -111,11 +111,13 @@ def read_subject_records(
     """
     catalog = catalog or default_catalog()
     keyring = keyring or SubjectKeyring(MasterKey.from_settings(settings))
-    query = select(*_READ_COLUMNS).where(RECORDS.c.subject_id == subject_id)
-    if categories is not None:
+    if categories is None:
+        bits = [c.bit for c in catalog.categories]
+    else:
         bits = [catalog.category(c).bit for c in categories]
-        query = query.where(RECORDS.c.category.in_(bits))
-    rows = conn.execute(query.order_by(RECORDS.c.id)).all()
+    rows = conn.execute(
+        select(*_READ_COLUMNS).where(_of_subject(subject_id, bits)).order_by(RECORDS.c.id)
+    ).all()
     if not rows:
         return []
     aead = keyring.aead(conn, subject_id)
@@ -150,7 +152,8 @@ def read_record(
     catalog = catalog or default_catalog()
     row = conn.execute(
         select(*_READ_COLUMNS).where(
-            RECORDS.c.subject_id == subject_id, RECORDS.c.record_uid == record_uid
+            _of_subject(subject_id, [c.bit for c in catalog.categories]),
+            RECORDS.c.record_uid == record_uid,
         )
     ).first()
     if row is None:
@@ -167,8 +170,12 @@ def read_record(
     )
 
 
-def record_proof(conn: Connection, record_uid: bytes, subject_id: bytes) -> RecordProof:
-    """The subject's record's leaf, stored inclusion proof and its batch's root and anchor."""
+def record_proof(
+    conn: Connection, record_uid: bytes, subject_id: bytes, *, catalog: Catalog | None = None
+) -> RecordProof:
+    """The subject's record's leaf, stored inclusion proof and its batch's root and anchor
+    (looked up among the subject's records of ``catalog``'s categories)."""
+    bits = [c.bit for c in (catalog or default_catalog()).categories]
     row = conn.execute(
         select(
             RECORDS.c.record_uid,
@@ -185,7 +192,7 @@ def record_proof(conn: Connection, record_uid: bytes, subject_id: bytes) -> Reco
             BATCHES.c.tx_hash,
         )
         .join(BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id)
-        .where(RECORDS.c.subject_id == subject_id, RECORDS.c.record_uid == record_uid)
+        .where(_of_subject(subject_id, bits), RECORDS.c.record_uid == record_uid)
     ).first()
     if row is None:
         raise _not_the_subjects(record_uid)
@@ -207,6 +214,12 @@ def record_proof(conn: Connection, record_uid: bytes, subject_id: bytes) -> Reco
     )
 
 
+def _of_subject(subject_id: bytes, bits: Sequence[int]) -> ColumnElement[bool]:
+    """The subject's records of those categories, as the records' unique (category, subject,
+    uid) index finds them: naming the categories is what lets it seek instead of scan."""
+    return and_(RECORDS.c.category.in_(list(bits)), RECORDS.c.subject_id == subject_id)
+
+
 def _not_the_subjects(record_uid: bytes) -> NotFoundError:
     """A record looked up under a subject is missing, or is another subject's: the caller is
     told the same either way (the uid of someone else's record reveals nothing)."""
@@ -220,7 +233,7 @@ def stored_record_uids(
 ) -> set[bytes]:
     """The uids among ``pairs`` ((subject id, record uid) of ``category``) that are stored.
 
-    Each pair is looked up in the records' unique (subject, category, uid) index, a chunk of
+    Each pair is looked up in the records' unique (category, subject, uid) index, a chunk of
     pairs per statement. On SQLite the pairs drive the join (``CROSS JOIN`` fixes the order;
     a row-value ``IN`` scans the whole index instead) and each chunk's uids come back as one
     JSON row (see ``ledger_api.store.bulk`` on fetching many rows while other threads run).

@@ -108,3 +108,32 @@ def test_insert_columns_stores_what_bulk_insert_stores(engine: Engine, table: Ta
     with engine.connect() as conn:
         stored = [tuple(r) for r in conn.execute(select(*[table.c[c] for c in _COLUMNS]))]
     assert sorted(stored) == sorted((r[0], r[1], "same \u00e9", r[3]) for r in rows)
+
+
+def test_insert_columns_binds_a_constant_as_its_column_type_does(engine: Engine) -> None:
+    metadata = MetaData()
+    stamped = Table(
+        "bulk_stamped_constant",
+        metadata,
+        Column("key", Bytes, primary_key=True),
+        Column("at", UTCDateTime),
+        Column("gone", UTCDateTime),
+    )
+    metadata.create_all(engine)
+    try:
+        at = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+        with engine.begin() as conn:
+            insert_columns(conn, stamped, {"key": [b"a", b"b"]}, {"at": at, "gone": None})
+            conn.execute(stamped.insert(), [{"key": b"core", "at": at, "gone": None}])
+        with engine.connect() as conn:
+            stored = conn.execute(select(stamped).order_by(stamped.c.key)).all()
+            raw = {
+                r[0]: r[1]
+                for r in conn.exec_driver_sql(
+                    "SELECT key, CAST(at AS TEXT) FROM bulk_stamped_constant"
+                )
+            }
+    finally:
+        metadata.drop_all(engine)
+    assert [tuple(r) for r in stored] == [(b"a", at, None), (b"b", at, None), (b"core", at, None)]
+    assert raw[b"a"] == raw[b"b"] == raw[b"core"]  # the same stored form as Core's insert

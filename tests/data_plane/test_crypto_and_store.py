@@ -14,6 +14,8 @@ from sqlalchemy import func, select, update
 
 import ledger_api.store.models_registry as registry
 from ledger_api.anchoring.anchorer import InMemoryAnchorer
+from ledger_api.api.reading import read_records
+from ledger_api.catalog.loader import default_catalog
 from ledger_api.crypto.envelope import open_record, seal_record
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring, rotate_master_key, shred_subject
 from ledger_api.errors import CryptoError, NotFoundError
@@ -55,12 +57,72 @@ def test_records_stored_before_the_subject_index_migration_are_kept_and_found(
         assert all(record_proof(conn, uid, sid).verifies() for uid, sid in stored)
     assert indexes == {
         "sqlite_autoindex_records_1",  # batch and leaf
-        "sqlite_autoindex_records_2",  # subject, category and uid
+        "sqlite_autoindex_records_2",  # category, subject and uid
     }
     assert len(stored) == 5 and verify_database(engine, anchorer).clean
     again = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(6)]))
     assert (again.accepted, again.duplicates) == (1, 5)  # the stored five are found again
     assert first.state == again.state == "anchored"
+
+
+def _unique_index_columns(conn) -> set[tuple[str, ...]]:
+    found = set()
+    for index in conn.exec_driver_sql("PRAGMA index_list(records)").all():
+        info = conn.exec_driver_sql(f"PRAGMA index_info({index[1]})").all()
+        found.add(tuple(column[2] for column in sorted(info)))
+    return found
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_category_first_index_migration_keeps_records_both_ways(engine, settings, anchorer) -> None:
+    downgrade(engine, "0005_records_one_subject_index")
+    ingestor = Ingestor(engine, anchorer, settings)
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(3)]))
+    with engine.connect() as conn:
+        before = _unique_index_columns(conn)
+    migrate(engine)
+    with engine.connect() as conn:
+        after = _unique_index_columns(conn)
+        stored = conn.execute(select(RECORDS.c.record_uid, RECORDS.c.subject_id)).all()
+        assert all(record_proof(conn, uid, sid).verifies() for uid, sid in stored)
+    downgrade(engine, "0005_records_one_subject_index")
+    with engine.connect() as conn:
+        assert _unique_index_columns(conn) == before
+        assert conn.execute(select(func.count()).select_from(RECORDS)).scalar_one() == 3
+    assert ("subject_id", "category", "record_uid") in before
+    assert ("category", "subject_id", "record_uid") in after
+    assert ("subject_id", "category", "record_uid") not in after
+    assert len(stored) == 3
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_reads_by_subject_seek_the_unique_index_instead_of_scanning(engine, settings) -> None:
+    """Every read by subject names its categories, so the (category, subject, uid) index
+    finds its rows: no read walks the whole records table."""
+    statements: list[str] = []  # as SQLite ran them, parameters expanded
+    sid, uid = b"s" * 32, b"u" * 32
+    catalog = default_catalog()
+    keyring = SubjectKeyring(MasterKey.from_settings(settings))
+    with engine.connect() as conn:
+        conn.connection.driver_connection.set_trace_callback(statements.append)
+        read_subject_records(conn, settings, sid)
+        read_subject_records(conn, settings, sid, categories=["tax", "judicial"])
+        with pytest.raises(NotFoundError):
+            read_record(conn, settings, uid, sid)
+        with pytest.raises(NotFoundError):
+            record_proof(conn, uid, sid)
+        read_records(conn, keyring, catalog, sid, None)
+        read_records(conn, keyring, catalog, sid, [catalog.category("tax").bit])
+        conn.connection.driver_connection.set_trace_callback(None)
+        reads = [sql for sql in statements if re.search(r"\bFROM records\b", sql)]
+        plans = [
+            " | ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            for sql in reads
+        ]
+    assert len(plans) == 6
+    for plan in plans:
+        assert "INDEX sqlite_autoindex_records_2 (category=? AND subject_id=?" in plan, plan
+        assert "SCAN records" not in plan, plan
 
 
 def test_ciphertext_copied_to_another_row_or_subject_fails_to_decrypt() -> None:
