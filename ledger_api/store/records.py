@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import ColumnElement, Connection, and_, column, select, values
 
 from ledger_api.anchoring.merkle import record_leaf, unpack_proof, verify_proof
-from ledger_api.catalog.loader import Catalog, default_catalog
+from ledger_api.catalog.loader import MAX_CATEGORIES, Catalog, default_catalog
 from ledger_api.crypto.envelope import open_record
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
 from ledger_api.errors import NotFoundError
@@ -170,12 +170,11 @@ def read_record(
     )
 
 
-def record_proof(
-    conn: Connection, record_uid: bytes, subject_id: bytes, *, catalog: Catalog | None = None
-) -> RecordProof:
-    """The subject's record's leaf, stored inclusion proof and its batch's root and anchor
-    (looked up among the subject's records of ``catalog``'s categories)."""
-    bits = [c.bit for c in (catalog or default_catalog()).categories]
+def record_proof(conn: Connection, record_uid: bytes, subject_id: bytes) -> RecordProof:
+    """The subject's record's leaf, stored inclusion proof and its batch's root and anchor.
+
+    Looked up under every category bit, not only the catalog's: a record stays provable
+    whatever later catalog versions hold."""
     row = conn.execute(
         select(
             RECORDS.c.record_uid,
@@ -192,7 +191,7 @@ def record_proof(
             BATCHES.c.tx_hash,
         )
         .join(BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id)
-        .where(_of_subject(subject_id, bits), RECORDS.c.record_uid == record_uid)
+        .where(_of_subject(subject_id, _EVERY_CATEGORY), RECORDS.c.record_uid == record_uid)
     ).first()
     if row is None:
         raise _not_the_subjects(record_uid)
@@ -212,6 +211,10 @@ def record_proof(
         anchor_sequence=row.anchor_sequence,
         tx_hash=row.tx_hash,
     )
+
+
+# Every bit a catalog category can have (the on-chain category bitmask is a uint256).
+_EVERY_CATEGORY = tuple(range(MAX_CATEGORIES))
 
 
 def _of_subject(subject_id: bytes, bits: Sequence[int]) -> ColumnElement[bool]:

@@ -284,9 +284,7 @@ async def own_record_proof(
 ) -> Response:
     try:
         with access.ctx.reads.connect() as conn:
-            proof = record_proof(
-                conn, bytes.fromhex(record_uid[2:]), access.subject_id, catalog=access.ctx.catalog
-            )
+            proof = record_proof(conn, bytes.fromhex(record_uid[2:]), access.subject_id)
     except NotFoundError as error:  # not_your_record: missing or another subject's
         await access.deny(error)
         raise
@@ -470,9 +468,7 @@ def own_access_log(
 def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> DisputeOut:
     assert actor.subject is not None
     with ctx.engine.connect() as conn:  # NotFoundError not_your_record, if not the subject's
-        proof = record_proof(
-            conn, bytes.fromhex(body.record_uid[2:]), actor.subject.subject_id, catalog=ctx.catalog
-        )
+        proof = record_proof(conn, bytes.fromhex(body.record_uid[2:]), actor.subject.subject_id)
     if not proof.anchored:
         raise ConflictError("the record's batch is not anchored yet", code="not_anchored")
     dispute_id = ctx.ledger.relay_dispute(
