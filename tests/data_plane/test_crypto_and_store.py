@@ -15,7 +15,7 @@ from sqlalchemy import func, inspect, select, update
 import ledger_api.store.models_registry as registry
 from ledger_api.anchoring.anchorer import InMemoryAnchorer
 from ledger_api.api.reading import read_records
-from ledger_api.catalog.loader import default_catalog
+from ledger_api.catalog.loader import DEFAULT_CATALOG, default_catalog, parse_catalog
 from ledger_api.crypto.envelope import open_record, seal_record
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring, rotate_master_key, shred_subject
 from ledger_api.errors import CryptoError, NotFoundError
@@ -118,6 +118,24 @@ def test_reads_by_subject_seek_the_unique_index_instead_of_scanning(engine, sett
     for plan in plans:
         assert "INDEX sqlite_autoindex_records_2 (category=? AND subject_id=?" in plan, plan
         assert "SCAN records" not in plan, plan
+
+
+def test_a_record_stays_provable_when_a_later_catalog_drops_its_category(
+    engine, settings, anchorer
+) -> None:
+    document = json.loads(DEFAULT_CATALOG.read_text(encoding="utf-8"))
+    tax = next(c for c in document["categories"] if c["name"] == "tax")
+    document["categories"].append({**tax, "name": "tax_pilot", "bit": 200})
+    pilot = parse_catalog(document)
+    ingestor = Ingestor(engine, anchorer, settings, catalog=pilot)
+    ingestor.ingest("henan-tax", "tax_pilot", jsonl([tax_row(key="P-1")]))
+    with engine.connect() as conn:
+        uid, sid, bit = conn.execute(
+            select(RECORDS.c.record_uid, RECORDS.c.subject_id, RECORDS.c.category)
+        ).one()
+        proof = record_proof(conn, uid, sid)  # no catalog: the default one has no bit 200
+    assert bit == 200 and 200 not in {c.bit for c in default_catalog().categories}
+    assert proof.verifies() and proof.anchored and proof.category_bit == 200
 
 
 def test_ciphertext_copied_to_another_row_or_subject_fails_to_decrypt() -> None:
