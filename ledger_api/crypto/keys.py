@@ -128,9 +128,6 @@ class NewSubjects:
     wrapped_keys: list[bytes] = field(default_factory=list)
     usccs_sealed: list[bytes] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.subject_ids)
-
 
 @dataclass(frozen=True)
 class SubjectKeys:
