@@ -34,11 +34,28 @@ _ITEMS = Table(
 _COLUMNS = ("key", "blob", "text", "number")
 
 
+_STAMPED_METADATA = MetaData()
+_STAMPED = Table(  # columns of a type with bind processing (timestamps)
+    "bulk_stamped",
+    _STAMPED_METADATA,
+    Column("key", Bytes, primary_key=True),
+    Column("at", UTCDateTime),
+    Column("gone", UTCDateTime),
+)
+
+
 @pytest.fixture
 def table(engine: Engine) -> Iterator[Table]:
     _METADATA.create_all(engine)
     yield _ITEMS
     _METADATA.drop_all(engine)
+
+
+@pytest.fixture
+def stamped(engine: Engine) -> Iterator[Table]:
+    _STAMPED_METADATA.create_all(engine)
+    yield _STAMPED
+    _STAMPED_METADATA.drop_all(engine)
 
 
 def _rows(count: int) -> list[tuple[Any, ...]]:
@@ -68,27 +85,16 @@ def test_bulk_insert_and_select_in_round_trip_every_value(engine: Engine, table:
 
 
 def test_select_in_falls_back_to_plain_rows_for_other_column_types(
-    engine: Engine, table: Table
+    engine: Engine, stamped: Table
 ) -> None:
-    metadata = MetaData()
-    stamped = Table(
-        "bulk_stamped",
-        metadata,
-        Column("key", Bytes, primary_key=True),
-        Column("at", UTCDateTime),
-    )
-    metadata.create_all(engine)
-    try:
-        at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-        with engine.begin() as conn:
-            conn.execute(stamped.insert(), [{"key": b"a", "at": at}, {"key": b"b", "at": at}])
-        with engine.connect() as conn:
-            found = select_in(conn, stamped, [stamped.c.key], stamped.c.key, [b"a", b"c"])
-            assert found == [(b"a",)]
-            found = select_in(conn, stamped, [stamped.c.at], stamped.c.key, [b"b"])
-            assert len(found) == 1
-    finally:
-        metadata.drop_all(engine)
+    at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(stamped.insert(), [{"key": b"a", "at": at}, {"key": b"b", "at": at}])
+    with engine.connect() as conn:
+        found = select_in(conn, stamped, [stamped.c.key], stamped.c.key, [b"a", b"c"])
+        assert found == [(b"a",)]
+        found = select_in(conn, stamped, [stamped.c.at], stamped.c.key, [b"b"])
+        assert len(found) == 1
 
 
 def test_insert_columns_stores_what_bulk_insert_stores(engine: Engine, table: Table) -> None:
@@ -110,30 +116,17 @@ def test_insert_columns_stores_what_bulk_insert_stores(engine: Engine, table: Ta
     assert sorted(stored) == sorted((r[0], r[1], "same \u00e9", r[3]) for r in rows)
 
 
-def test_insert_columns_binds_a_constant_as_its_column_type_does(engine: Engine) -> None:
-    metadata = MetaData()
-    stamped = Table(
-        "bulk_stamped_constant",
-        metadata,
-        Column("key", Bytes, primary_key=True),
-        Column("at", UTCDateTime),
-        Column("gone", UTCDateTime),
-    )
-    metadata.create_all(engine)
-    try:
-        at = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-        with engine.begin() as conn:
-            insert_columns(conn, stamped, {"key": [b"a", b"b"]}, {"at": at, "gone": None})
-            conn.execute(stamped.insert(), [{"key": b"core", "at": at, "gone": None}])
-        with engine.connect() as conn:
-            stored = conn.execute(select(stamped).order_by(stamped.c.key)).all()
-            raw = {
-                r[0]: r[1]
-                for r in conn.exec_driver_sql(
-                    "SELECT key, CAST(at AS TEXT) FROM bulk_stamped_constant"
-                )
-            }
-    finally:
-        metadata.drop_all(engine)
+def test_insert_columns_binds_a_constant_as_its_column_type_does(
+    engine: Engine, stamped: Table
+) -> None:
+    at = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    with engine.begin() as conn:
+        insert_columns(conn, stamped, {"key": [b"a", b"b"]}, {"at": at, "gone": None})
+        conn.execute(stamped.insert(), [{"key": b"core", "at": at, "gone": None}])
+    with engine.connect() as conn:
+        stored = conn.execute(select(stamped).order_by(stamped.c.key)).all()
+        raw: dict[bytes, str] = dict(
+            conn.exec_driver_sql("SELECT key, CAST(at AS TEXT) FROM bulk_stamped").all()
+        )
     assert [tuple(r) for r in stored] == [(b"a", at, None), (b"b", at, None), (b"core", at, None)]
     assert raw[b"a"] == raw[b"b"] == raw[b"core"]  # the same stored form as Core's insert
