@@ -97,7 +97,7 @@ def read_records(
     """Newest version of each record, oldest first; records in ``hidden_leaves`` left out.
 
     ``category_bits`` None: every category of ``catalog``."""
-    bits = [c.bit for c in catalog.categories] if category_bits is None else list(category_bits)
+    bits = list(catalog.category_bits if category_bits is None else category_bits)
     rows = _select_rows(conn, subject_id, bits)
     if not rows:
         return []

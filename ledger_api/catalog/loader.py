@@ -81,6 +81,10 @@ class Catalog:
     def category_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.categories)
 
+    @property
+    def category_bits(self) -> tuple[int, ...]:
+        return tuple(c.bit for c in self.categories)
+
     def bitmask(self, names: list[str] | tuple[str, ...]) -> int:
         mask = 0
         for name in names:

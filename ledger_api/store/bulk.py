@@ -87,9 +87,7 @@ def insert_columns(
     per = max(1, min(INSERT_ROWS, variable_limit(conn) // width))
     first = insert_sql(conn, table, names)
     more = ", (" + ", ".join("?" * width) + ")"
-    shared = [
-        as_blobs([_bound(conn, table.c[name], value)])[0] for name, value in constants.items()
-    ]
+    shared = as_blobs(_bound(conn, table.c[name], value) for name, value in constants.items())
     for start in range(0, count, per):
         size = min(per, count - start)
         flat: list[Any] = [None] * (size * width)

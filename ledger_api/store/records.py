@@ -112,7 +112,7 @@ def read_subject_records(
     catalog = catalog or default_catalog()
     keyring = keyring or SubjectKeyring(MasterKey.from_settings(settings))
     if categories is None:
-        bits = [c.bit for c in catalog.categories]
+        bits = list(catalog.category_bits)
     else:
         bits = [catalog.category(c).bit for c in categories]
     rows = conn.execute(
@@ -152,7 +152,7 @@ def read_record(
     catalog = catalog or default_catalog()
     row = conn.execute(
         select(*_READ_COLUMNS).where(
-            _of_subject(subject_id, [c.bit for c in catalog.categories]),
+            _of_subject(subject_id, catalog.category_bits),
             RECORDS.c.record_uid == record_uid,
         )
     ).first()
