@@ -104,6 +104,41 @@ class MerkleTree:
         return b"".join(self.proof(index))
 
 
+def subtree_leaf_ranges(leaf_count: int, depth: int) -> list[list[range]]:
+    """The leaf indexes under each node ``depth`` levels below the root, as ascending ranges.
+
+    A tree can then be built in parts: the nodes at ``depth`` are the leaves of a perfect top
+    tree, and node ``j`` of the result is that top tree's leaf ``j``. In this array layout a
+    node's leaves lie on at most two levels, each a run of consecutive indexes, and the nodes
+    below it form a tree of the same layout: ``MerkleTree`` over those leaves (ascending
+    index) gives the node's hash and each leaf's proof up to it (see ``join_subtrees``).
+    Needs ``2 ** depth <= leaf_count`` (every node at that depth exists).
+    """
+    if depth < 0 or leaf_count < 2**depth:
+        raise InputError(f"a tree of {leaf_count} leaves has no complete level {depth}")
+    last = 2 * leaf_count - 2  # the array's last position: leaf 0
+    first_leaf = leaf_count - 1
+    groups = []
+    for j in range(2**depth):
+        low = high = 2 ** (depth + 1) - 2 - j  # the node's position; then its descendants'
+        ranges = []
+        while low <= last:
+            a, b = max(low, first_leaf), min(high, last)
+            if a <= b:  # positions a..b are leaves: indexes last - b .. last - a
+                ranges.append(range(last - b, last - a + 1))
+            low, high = 2 * low + 1, 2 * high + 2
+        groups.append(sorted(ranges, key=lambda r: r.start))
+    return groups
+
+
+def join_subtrees(roots: Sequence[bytes]) -> tuple[bytes, list[bytes]]:
+    """The root over the hashes of one level's nodes (``subtree_leaf_ranges`` order), and
+    each node's packed proof up to it: a leaf's proof is its proof up to its node followed by
+    that node's."""
+    top = MerkleTree(roots)
+    return top.root, top.packed_proofs()
+
+
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
     return MerkleTree(leaves).root
 

@@ -42,7 +42,7 @@ from ledger_api.anchoring.anchorer import (
     AnchorReceipt,
     PendingAnchor,
 )
-from ledger_api.anchoring.merkle import MerkleTree
+from ledger_api.anchoring.merkle import MerkleTree, join_subtrees, subtree_leaf_ranges
 from ledger_api.catalog.loader import Catalog, Category, default_catalog
 from ledger_api.crypto.keys import (
     DataKeyCache,
@@ -64,8 +64,8 @@ from ledger_api.ingest.workers import (
     check_rows,
     init_worker,
     pool_warmup,
-    seal_chunk,
     seal_rows,
+    seal_subtrees,
 )
 from ledger_api.settings import Settings
 from ledger_api.store.bulk import insert_columns
@@ -94,6 +94,8 @@ _CHECK_CHUNK_ROWS = 2000  # rows per validation task
 ANCHORS_IN_FLIGHT = 8
 # Records of a batch looked up before storing it without looking them all up (see _seal).
 _PROBE_ROWS = 32
+# A pooled batch's tree is built as the (up to) 16 subtrees this deep, dealt out to the workers.
+_SUBTREE_DEPTH = 4
 
 
 def default_workers() -> int:
@@ -685,23 +687,13 @@ class Ingestor:
         meanwhile: Callable[[], None],
     ) -> tuple[list[bytes], list[bytes], bytes | None, list[bytes]]:
         """Salts and sealed values of ``items``, and the root and proofs of their leaves: sealed
-        in the pool if there is one and the batch is large, else here (with progress).
-
-        The tree is built here either way: handing a large batch's proofs back from a worker
-        (tens of MB to pickle, send and unpickle, behind whatever task that worker was on)
-        took longer than building the tree (14 paired runs: faster in 10).
-        """
+        in the pool if there is one and the batch is large, else here (with progress)."""
         n = len(items)
         pool = self._pool
-        if pool is None or n < self._pool_batch_rows:
-            meanwhile()
-            salts, sealed_values, leaves = self._seal_here(
-                ciphers, items, randomness, bit, progress
-            )
-        else:
-            salts, sealed_values, leaves = self._seal_in_pool(
-                pool, keyring, items, randomness, bit, meanwhile
-            )
+        if pool is not None and n >= self._pool_batch_rows:
+            return self._seal_in_pool(pool, keyring, items, randomness, bit, meanwhile)
+        meanwhile()
+        salts, sealed_values, leaves = self._seal_here(ciphers, items, randomness, bit, progress)
         if not n:
             return salts, sealed_values, None, []
         tree = MerkleTree(leaves)
@@ -715,30 +707,60 @@ class Ingestor:
         randomness: bytes,
         bit: int,
         meanwhile: Callable[[], None],
-    ) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        """Salts, sealed values and leaves of ``items``, sealed by the pool's workers."""
+    ) -> tuple[list[bytes], list[bytes], bytes, list[bytes]]:
+        """Salts, sealed values, root and proofs of ``items``, sealed by the pool's workers.
+
+        The tree is built in parts (``subtree_leaf_ranges``): the workers seal and build
+        whole subtrees, and this thread only joins their roots and extends their proofs (a
+        large batch's tree took this thread about 0.15 s per 100k records). The subtrees are
+        dealt out largest first, each to the task with the fewest leaves so far: one task a
+        worker.
+        """
         n = len(items)
-        size = -(-n // self.workers)
-        futures = [
-            pool.submit(
-                seal_chunk,
-                keyring.raw_keys({item[1] for item in items[i : i + size]}),
-                items[i : i + size],
-                randomness[44 * i : 44 * (i + size)],
-                bit,
-            )
-            for i in range(0, n, size)
-        ]
+        groups = subtree_leaf_ranges(n, min(_SUBTREE_DEPTH, n.bit_length() - 1))
+        sizes = [sum(map(len, ranges)) for ranges in groups]
+        tasks: list[list[int]] = [[] for _ in range(min(self.workers, len(groups)))]
+        loads = [0] * len(tasks)
+        for g in sorted(range(len(groups)), key=sizes.__getitem__, reverse=True):
+            lightest = loads.index(min(loads))
+            tasks[lightest].append(g)
+            loads[lightest] += sizes[g]
+        futures = []
+        for task in tasks:
+            parts = []
+            subjects: set[bytes] = set()
+            for g in task:
+                part = [item for r in groups[g] for item in items[r.start : r.stop]]
+                subjects.update(item[1] for item in part)
+                drawn = b"".join(randomness[44 * r.start : 44 * r.stop] for r in groups[g])
+                parts.append((part, drawn))
+            futures.append(pool.submit(seal_subtrees, keyring.raw_keys(subjects), parts, bit))
         meanwhile()
-        salts: list[bytes] = []
-        sealed_values: list[bytes] = []
-        leaves: list[bytes] = []
-        for future in futures:
-            part = future.result()
-            salts += part[0]
-            sealed_values += part[1]
-            leaves += part[2]
-        return salts, sealed_values, leaves
+        salts: list[bytes] = [b""] * n
+        sealed_values: list[bytes] = [b""] * n
+        proofs: list[bytes] = [b""] * n
+        roots: list[bytes] = [b""] * len(groups)
+        partial: list[list[bytes]] = [[] for _ in groups]
+        for task, future in zip(tasks, futures, strict=True):
+            for g, (part_salts, part_sealed, root, part_proofs) in zip(
+                task, future.result(), strict=True
+            ):
+                roots[g] = root
+                partial[g] = part_proofs
+                start = 0
+                for r in groups[g]:
+                    end = start + len(r)
+                    salts[r.start : r.stop] = part_salts[start:end]
+                    sealed_values[r.start : r.stop] = part_sealed[start:end]
+                    start = end
+        root, tops = join_subtrees(roots)
+        for ranges, part_proofs, top in zip(groups, partial, tops, strict=True):
+            start = 0
+            for r in ranges:
+                end = start + len(r)
+                proofs[r.start : r.stop] = [p + top for p in part_proofs[start:end]]
+                start = end
+        return salts, sealed_values, root, proofs
 
     def _seal_here(
         self,

@@ -8,7 +8,8 @@ same bytes whichever path a batch takes:
                 ``check_lines`` the same for JSON lines, those in normal form decoded by
                 ``StrictDecoder``;
 ``seal_rows``   AES-256-GCM under each subject's data key with nonces the caller drew, and
-                the salted leaf hash of every sealed record.
+                the salted leaf hash of every sealed record; ``seal_subtrees`` also builds
+                the Merkle trees over parts of a batch (the pool's way).
 
 A pool worker is set up once (``init_worker``) with the catalog and the pseudonym key; raw
 data keys travel with each sealing task (only the keys of that chunk's subjects). None of
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger_api.anchoring.keccak import keccak256_hasher
+from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog, Category
 from ledger_api.ingest.parse import ParsedRow, parse_jsonl_lines
 from ledger_api.ingest.strict import StrictDecoder
@@ -226,13 +228,8 @@ def check_chunk(provider: str, category: str, lines: list[str], first: int) -> l
     return check_lines(validator, strict, _pseudonym_key, provider, lines, first, _subjects)
 
 
-def seal_chunk(
-    keys: Mapping[bytes, bytes],
-    items: Sequence[tuple[bytes, bytes, bytes]],
-    randomness: bytes,
-    category: int,
-) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    """``seal_rows`` with raw data keys (in a pool worker)."""
+def _cipher_lookup(keys: Mapping[bytes, bytes]) -> Callable[[bytes], AESGCM]:
+    """A subject's cipher from its raw key, made once per subject."""
     ciphers: dict[bytes, AESGCM] = {}
 
     def cipher_of(sid: bytes) -> AESGCM:
@@ -241,7 +238,33 @@ def seal_chunk(
             aead = ciphers[sid] = AESGCM(keys[sid])
         return aead
 
-    return seal_rows(cipher_of, items, randomness, category)
+    return cipher_of
+
+
+# A sealed subtree: salts, sealed values, the subtree's root and each leaf's packed proof up to
+# it, in the order of its items.
+SealedSubtree = tuple[list[bytes], list[bytes], bytes, list[bytes]]
+
+
+def seal_subtrees(
+    keys: Mapping[bytes, bytes],
+    subtrees: Sequence[tuple[Sequence[tuple[bytes, bytes, bytes]], bytes]],
+    category: int,
+) -> list[SealedSubtree]:
+    """``seal_rows`` over each subtree's ``(items, randomness)`` with raw data keys, and the
+    Merkle tree over its leaves (in a pool worker; ``merkle.subtree_leaf_ranges`` says which
+    leaves form a subtree).
+
+    The proofs of a large batch are tens of MB: built here, beside the sealing, they leave
+    the writer thread only the top of the tree to build.
+    """
+    cipher_of = _cipher_lookup(keys)
+    sealed_subtrees = []
+    for items, randomness in subtrees:
+        salts, sealed_values, leaves = seal_rows(cipher_of, items, randomness, category)
+        tree = MerkleTree(leaves)
+        sealed_subtrees.append((salts, sealed_values, tree.root, tree.packed_proofs()))
+    return sealed_subtrees
 
 
 def pool_warmup() -> None:

@@ -12,12 +12,14 @@ from ledger_api.anchoring.anchorer import AnchorKind, InMemoryAnchorer
 from ledger_api.anchoring.merkle import (
     MerkleTree,
     hash_pair,
+    join_subtrees,
     prove,
     record_leaf,
     record_leaf_reference,
+    subtree_leaf_ranges,
     verify_proof,
 )
-from ledger_api.errors import ConflictError
+from ledger_api.errors import ConflictError, InputError
 
 
 def _leaves(n: int) -> list[bytes]:
@@ -48,6 +50,36 @@ def test_every_proof_verifies_for_any_tree_size(n: int) -> None:
         proof = prove(leaves, i)
         assert verify_proof(proof, tree.root, leaves[i])
         assert b"".join(proof) == packed[i] == tree.packed_proof(i)
+
+
+def test_a_tree_joined_from_its_subtrees_has_the_whole_trees_root_and_proofs() -> None:
+    # How the ingest pool builds a batch's tree: each node at one depth is built from its
+    # leaves alone, then the nodes are joined. Every size up to 200 at every depth it has
+    # (the leaves of one node lie on two levels for most sizes), and two batch-sized trees.
+    for n, depths in [
+        *((n, range(n.bit_length())) for n in range(1, 201)),
+        (5818, [4]),
+        (34902, [4]),
+    ]:
+        leaves = _leaves(n)
+        whole = MerkleTree(leaves)
+        expected = whole.packed_proofs()
+        for depth in depths:
+            groups = subtree_leaf_ranges(n, depth)
+            assert len(groups) == 2**depth
+            assert sorted(i for ranges in groups for r in ranges for i in r) == list(range(n))
+            subtrees = [MerkleTree([leaves[i] for r in ranges for i in r]) for ranges in groups]
+            root, tops = join_subtrees([t.root for t in subtrees])
+            assert root == whole.root
+            for ranges, subtree, top in zip(groups, subtrees, tops, strict=True):
+                indexes = [i for r in ranges for i in r]
+                proofs = [p + top for p in subtree.packed_proofs()]
+                assert proofs == [expected[i] for i in indexes], (n, depth)
+
+
+def test_a_level_below_the_leaves_has_no_subtrees() -> None:
+    with pytest.raises(InputError):
+        subtree_leaf_ranges(7, 3)  # 8 nodes at depth 3 need 8 leaves
 
 
 def test_proof_fails_for_other_leaf_or_root() -> None:
