@@ -20,10 +20,11 @@ from ledger_api.crypto.envelope import (
 )
 from ledger_api.errors import CryptoError, InputError, NotFoundError
 from ledger_api.store.bulk import insert_columns, select_in
-from ledger_api.store.models import SUBJECTS
+from ledger_api.store.models import KEY_EPOCH, SUBJECTS
 from ledger_api.store.types import utcnow
 
 _SUBJECTS = SUBJECTS
+_KEY_EPOCH = KEY_EPOCH
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,24 @@ def shredded_error(subject_id: bytes) -> CryptoError:
     )
 
 
+def read_key_epoch(conn: Connection, *, hold: bool = False) -> int:
+    """The subjects' key epoch (see ``store.models.KeyEpoch``). ``hold``: until the caller's
+    transaction ends, no key changes (PostgreSQL ``FOR SHARE``: a shred waits for it; SQLite
+    has one writer, so a writing transaction holds it anyway)."""
+    query = select(_KEY_EPOCH.c.epoch).where(_KEY_EPOCH.c.id == 1)
+    if hold:
+        query = query.with_for_update(read=True)
+    return int(conn.execute(query).scalar_one())
+
+
 class DataKeyCache:
     """Unwrapped data keys kept across operations (bounded, least recently used first out).
 
     An entry is keyed by what unwrapping depends on: the subject, the wrapping master key id
-    and the wrapped bytes. A keyring still reads every subject's row in its own transaction and
-    only skips the unwrap when the row is unchanged, so a key that was shredded (its row no
-    longer has wrapped bytes) or re-wrapped by a master-key rotation (other bytes, other key id)
-    is never served from here; the stale entry is dropped when the changed row is seen.
+    and the wrapped bytes. Every entry was read from its row (or created and committed) at the
+    cache's key epoch: while the database's epoch is the same, no key was shredded or
+    re-wrapped since, and a keyring serves entries without reading their rows (``trusted``).
+    A keyring that finds another epoch empties the cache (``at_epoch``) and reads every row.
     """
 
     def __init__(self, master: MasterKey, max_keys: int = 100_000) -> None:
@@ -69,6 +80,25 @@ class DataKeyCache:
         self.max_keys = max_keys
         self._entries: OrderedDict[bytes, tuple[str, bytes, AESGCM, bytes | None]] = OrderedDict()
         self._lock = threading.Lock()  # an ingestor's writer thread and its caller share it
+        self._epoch: int | None = None  # the key epoch every entry is valid at
+
+    def at_epoch(self, epoch: int) -> None:
+        """The database's key epoch was just read as ``epoch``: entries of another epoch may
+        be stale, so they all go."""
+        with self._lock:
+            if self._epoch != epoch:
+                self._entries.clear()
+                self._epoch = epoch
+
+    def trusted(self, subject_id: bytes, epoch: int) -> tuple[AESGCM, bytes] | None:
+        """The cached cipher and raw key, if the key epoch is still ``epoch`` (as read by the
+        caller since :meth:`at_epoch`): no need to read the subject's row."""
+        with self._lock:
+            entry = self._entries.get(subject_id) if self._epoch == epoch else None
+            if entry is None or entry[3] is None:
+                return None
+            self._entries.move_to_end(subject_id)
+            return entry[2], entry[3]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -98,10 +128,16 @@ class DataKeyCache:
         wrapped: bytes,
         aead: AESGCM,
         raw: bytes | None = None,
+        *,
+        epoch: int | None = None,
     ) -> None:
+        """Cache a key read from its row (or created and committed) at key ``epoch``; left out
+        if the cache has moved on to another epoch meanwhile."""
         if key_id != self.master.key_id:
             return
         with self._lock:
+            if epoch is not None and epoch != self._epoch:
+                return
             self._entries[subject_id] = (key_id, wrapped, aead, raw)
             self._entries.move_to_end(subject_id)
             while len(self._entries) > self.max_keys:
@@ -115,6 +151,7 @@ class DataKeyCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._epoch = None
 
 
 @dataclass
@@ -157,8 +194,9 @@ class SubjectKeyring:
 
     Keep one keyring per operation (an ingest batch, a request): a key shredded elsewhere
     stays usable only in keyrings created before the shred. ``shared`` (a
-    :class:`DataKeyCache` of the same master key) saves re-unwrapping keys whose rows have not
-    changed since an earlier operation; the rows are still read by every keyring.
+    :class:`DataKeyCache` of the same master key) serves keys of earlier operations while the
+    key epoch is unchanged, without reading their rows; ``epoch`` is the key epoch this
+    keyring first read (None without ``shared``), for a writer to check in its transaction.
     """
 
     def __init__(self, master: MasterKey, shared: DataKeyCache | None = None) -> None:
@@ -172,6 +210,7 @@ class SubjectKeyring:
         self._shredded: set[bytes] = set()
         # (subject id, wrapped key) of the keys created here, for share_created.
         self._created: list[tuple[bytes, bytes]] = []
+        self.epoch: int | None = None
 
     def aead(self, conn: Connection, subject_id: bytes) -> AESGCM:
         """The subject's cipher; CryptoError ``subject_shredded`` or NotFoundError if none."""
@@ -195,6 +234,24 @@ class SubjectKeyring:
             return
         shared = self.shared
         master = self.master
+        epoch: int | None = None
+        if shared is not None:
+            # Read before the rows: a key changed in between leaves a later epoch in the
+            # database, which the next reader (and this operation's writer) will see.
+            epoch = read_key_epoch(conn)
+            if self.epoch is None:
+                self.epoch = epoch
+            shared.at_epoch(epoch)
+            unread = []
+            for subject_id in wanted:
+                trusted = shared.trusted(subject_id, epoch)
+                if trusted is None:
+                    unread.append(subject_id)
+                else:
+                    self._cache[subject_id], self._raw[subject_id] = trusted
+            wanted = unread
+            if not wanted:
+                return
         rows = select_in(
             conn,
             _SUBJECTS,
@@ -219,7 +276,7 @@ class SubjectKeyring:
                 raw = unwrap_data_key(master.key, key_id, subject_id, wrapped)
                 aead = AESGCM(raw)
                 if shared is not None:
-                    shared.put(subject_id, key_id, wrapped, aead, raw)
+                    shared.put(subject_id, key_id, wrapped, aead, raw, epoch=epoch)
             else:
                 aead, raw = found[0], found[1]
             self._cache[subject_id] = aead
@@ -270,7 +327,7 @@ class SubjectKeyring:
             key_id = self.master.key_id
             for subject_id, wrapped in self._created:  # forget() drops these too: all cached
                 aead, raw = self._cache[subject_id], self._raw[subject_id]
-                self.shared.put(subject_id, key_id, wrapped, aead, raw)
+                self.shared.put(subject_id, key_id, wrapped, aead, raw, epoch=self.epoch)
         self._created.clear()
 
     def raw_keys(self, subject_ids: Iterable[bytes]) -> dict[bytes, bytes]:

@@ -50,6 +50,7 @@ from ledger_api.crypto.keys import (
     NewSubjects,
     SubjectKeyring,
     insert_subjects,
+    read_key_epoch,
 )
 from ledger_api.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ledger_api.ingest.parse import Format, detect_format, jsonl_lines, parse_rows
@@ -205,6 +206,10 @@ class _InFlight:
 
 def _nothing() -> None:
     pass
+
+
+class _KeysChanged(Exception):
+    """A subject's key changed between sealing a batch and committing it."""
 
 
 def batch_id_of(provider: str, category: Category, catalog_version: int, data: bytes) -> bytes:
@@ -577,7 +582,8 @@ class Ingestor:
         """Seal and store the batch's new records; returns every rejected row, in row order.
 
         Sealing only reads (existing records, subjects' keys); new subjects' keys, the records
-        and the batch's root are then written in one transaction.
+        and the batch's root are then written in one transaction, which checks that no key
+        changed since sealing (the key epoch) and otherwise rolls back and seals again.
         """
         # The first attempt looks up every record only if a probe finds some of them stored;
         # a record stored after all fails the transaction on its unique key, and the next
@@ -595,6 +601,14 @@ class Ingestor:
             except SQLIntegrityError:
                 if attempt == attempts - 1:
                     raise
+                continue
+            except _KeysChanged:
+                if attempt == attempts - 1:
+                    raise ConflictError(
+                        "subjects' keys kept changing while the batch was stored (shredding "
+                        "or a master-key rotation); nothing was stored, submit it again",
+                        code="keys_changed",
+                    ) from None
                 continue
             sealed.keyring.share_created()  # committed: the next batch need not unwrap them
             return sorted(checked.rejected + sealed.refused, key=lambda e: e.row)
@@ -812,6 +826,10 @@ class Ingestor:
             insert_columns(conn, _RECORDS, chunk, same)
             if progress is not None:
                 progress(n + end, 2 * n)
+        epoch = sealed.keyring.epoch
+        if epoch is not None and read_key_epoch(conn, hold=True) != epoch:
+            # A key was shredded or re-wrapped after sealing read it (_store seals again).
+            raise _KeysChanged
         conn.execute(
             update(_BATCHES)
             .where(_BATCHES.c.batch_id == batch_id)

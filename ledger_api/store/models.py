@@ -38,6 +38,22 @@ class Subject(Base):
     shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class KeyEpoch(Base):
+    """One row counting changes to subjects' keys: bumped by database triggers (migration
+    0007) on every update of a wrapped key or its master key id and every delete of a subject.
+
+    A cache of unwrapped data keys that has seen epoch N holds nothing stale while the epoch
+    is still N, so it need not read each subject's row again; a writer that reads the epoch
+    in its transaction knows no key it used was shredded or re-wrapped meanwhile. New
+    subjects do not bump it (they change no key anyone holds).
+    """
+
+    __tablename__ = "key_epoch"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    epoch: Mapped[int] = mapped_column(BigInteger)
+
+
 class CatalogVersion(Base):
     __tablename__ = "catalog_versions"
 
@@ -122,6 +138,7 @@ class Record(Base):
 
 # Typed Core handles for the bulk paths (no ORM object per row there).
 SUBJECTS = cast(Table, Subject.__table__)
+KEY_EPOCH = cast(Table, KeyEpoch.__table__)
 CATALOG_VERSIONS = cast(Table, CatalogVersion.__table__)
 BATCHES = cast(Table, IngestBatch.__table__)
 RECORDS = cast(Table, Record.__table__)

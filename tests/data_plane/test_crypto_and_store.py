@@ -10,14 +10,20 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import delete, event, func, inspect, select, update
 
 import ledger_api.store.models_registry as registry
 from ledger_api.anchoring.anchorer import InMemoryAnchorer
 from ledger_api.api.reading import read_records
 from ledger_api.catalog.loader import DEFAULT_CATALOG, default_catalog, parse_catalog
 from ledger_api.crypto.envelope import open_record, seal_record
-from ledger_api.crypto.keys import MasterKey, SubjectKeyring, rotate_master_key, shred_subject
+from ledger_api.crypto.keys import (
+    MasterKey,
+    SubjectKeyring,
+    read_key_epoch,
+    rotate_master_key,
+    shred_subject,
+)
 from ledger_api.errors import CryptoError, NotFoundError
 from ledger_api.identity.uscc import subject_id
 from ledger_api.ingest.pipeline import Ingestor
@@ -47,14 +53,17 @@ def test_records_stored_before_the_subject_index_migration_are_kept_and_found(
     engine, settings, anchorer
 ) -> None:
     # The database as 0001 left it (unique uid, plain subject index), with records in it.
-    downgrade(engine, "0001_data_plane")
     ingestor = Ingestor(engine, anchorer, settings)
     first = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(5)]))
+    downgrade(engine, "0001_data_plane")
+    with engine.connect() as conn:
+        old_indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(records)")}
     migrate(engine)
     with engine.connect() as conn:
         indexes = {r[1] for r in conn.exec_driver_sql("PRAGMA index_list(records)")}
         stored = conn.execute(select(RECORDS.c.record_uid, RECORDS.c.subject_id)).all()
         assert all(record_proof(conn, uid, sid).verifies() for uid, sid in stored)
+    assert "ix_records_subject_category" in old_indexes
     assert indexes == {
         "sqlite_autoindex_records_1",  # batch and leaf
         "sqlite_autoindex_records_2",  # category, subject and uid
@@ -71,9 +80,9 @@ def _unique_columns(conn) -> set[tuple[str, ...]]:
 
 
 def test_category_first_index_migration_keeps_records_both_ways(engine, settings, anchorer) -> None:
-    downgrade(engine, "0005_records_one_subject_index")
     ingestor = Ingestor(engine, anchorer, settings)
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key=f"T-{i}") for i in range(3)]))
+    downgrade(engine, "0005_records_one_subject_index")
     with engine.connect() as conn:
         before = _unique_columns(conn)
     migrate(engine)
@@ -321,6 +330,99 @@ def test_data_key_cache_serves_unchanged_keys_and_never_shredded_or_rotated_ones
                 select(SUBJECTS.c.wrapped_key).where(SUBJECTS.c.subject_id == sid_b)
             ).scalar_one()
         )  # fmt: skip
+
+
+def test_every_change_to_a_subjects_key_bumps_the_key_epoch_and_new_subjects_do_not(
+    ingestor, engine, settings
+) -> None:
+    def epoch() -> int:
+        with engine.connect() as conn:
+            return read_key_epoch(conn)
+
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
+    assert epoch() == 0  # two subjects created
+    with engine.begin() as conn:
+        shred_subject(conn, subject_id(USCC_A, settings.pseudonym_key_bytes))
+    assert epoch() == 1
+    with engine.begin() as conn:
+        rotate_master_key(conn, MasterKey.from_settings(settings), MasterKey("k2", bytes(32)))
+    assert epoch() == 2  # one live key re-wrapped
+    with engine.begin() as conn:  # any writer, not only this package's functions
+        conn.execute(update(SUBJECTS).values(key_id="k3"))
+    assert epoch() > 2
+    before = epoch()
+    with engine.begin() as conn:
+        conn.execute(update(SUBJECTS).values(created_at=SUBJECTS.c.created_at))
+    assert epoch() == before  # keys untouched
+    with engine.begin() as conn:
+        conn.execute(delete(RECORDS))
+        conn.execute(delete(SUBJECTS))
+    assert epoch() > before
+
+
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)
+def test_later_batches_use_cached_keys_without_reading_their_subjects_rows(
+    engine, anchorer, settings
+) -> None:
+    ingestor = Ingestor(engine, anchorer, settings)
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        second = ingestor.ingest(
+            "henan-tax", "tax", jsonl([tax_row(key="3"), tax_row(USCC_B, "4")])
+        )
+        read_by_second = list(statements)
+        with engine.begin() as conn:
+            shred_subject(conn, subject_id(USCC_B, settings.pseudonym_key_bytes))
+        statements.clear()
+        third = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="5"), tax_row(USCC_B, "6")]))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    def reads_subjects(sqls: list[str]) -> bool:
+        return any(re.search(r"\bFROM subjects\b", sql) for sql in sqls)
+
+    assert second.accepted == 2
+    assert any(re.search(r"\bFROM key_epoch\b", sql) for sql in read_by_second)
+    assert not reads_subjects(read_by_second)
+    # The shred started a new epoch: the third batch read the rows, and refused the row of
+    # the shredded subject.
+    assert reads_subjects(statements)
+    assert [e.row for e in third.rejected] == [2] and third.accepted == 1
+
+
+def test_a_key_shredded_between_sealing_and_storing_is_caught_and_its_rows_refused(
+    engine, anchorer, settings, monkeypatch
+) -> None:
+    ingestor = Ingestor(engine, anchorer, settings)
+    ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
+    sid_a = subject_id(USCC_A, settings.pseudonym_key_bytes)
+    seal = Ingestor._seal
+    seals: list[object] = []
+
+    def seal_then_shred(self, *args, **kwargs):
+        sealed = seal(self, *args, **kwargs)  # under A's key, read from the cache
+        if not seals:
+            with engine.begin() as conn:  # as another process would, before the batch commits
+                shred_subject(conn, sid_a)
+        seals.append(sealed)
+        return sealed
+
+    monkeypatch.setattr(Ingestor, "_seal", seal_then_shred)
+    result = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="3"), tax_row(USCC_B, "4")]))
+    assert len(seals) == 2  # the first seal was not stored: sealed again after the shred
+    assert [e.row for e in result.rejected] == [1] and result.accepted == 1
+    with engine.connect() as conn:
+        stored_a = conn.execute(
+            select(func.count()).select_from(RECORDS).where(RECORDS.c.subject_id == sid_a)
+        ).scalar_one()
+    assert stored_a == 1  # only the record from before the shred
+    assert verify_database(engine, anchorer).clean
 
 
 def test_keys_of_a_batch_that_failed_to_store_are_not_cached(
