@@ -246,8 +246,8 @@ class Ingestor:
         self._master = MasterKey.from_settings(settings)
         self._subject_ids: dict[str, bytes] = {}
         self._checkers: dict[str, Checkers] = {}  # by category, reused across batches
-        # Unwrapped data keys reused across batches; every batch still reads its subjects'
-        # rows, so a shredded or re-wrapped key is never used (see DataKeyCache).
+        # Unwrapped data keys reused across batches while the key epoch holds; a shredded or
+        # re-wrapped key changes the epoch, and is never used (see DataKeyCache).
         self._data_keys = DataKeyCache(self._master, max_keys=data_key_cache)
         # Worker processes for the CPU-bound steps of large batches (validation, sealing,
         # leaf hashes); the database work and the Merkle trees stay in this process. Started per
