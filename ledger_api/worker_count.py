@@ -1,10 +1,16 @@
-"""How many worker processes a CPU-bound step may fork, from an environment variable."""
+"""Worker processes for CPU-bound steps: how many may be forked (from an environment
+variable), and how work is dealt out between them."""
 
 from __future__ import annotations
 
+import heapq
 import os
+from collections.abc import Sequence
+from typing import TypeVar
 
 from ledger_api.errors import InputError
+
+_Key = TypeVar("_Key", int, bytes)  # worker tasks are dealt by index or by id
 
 
 def workers_from_env(name: str, default: int) -> int:
@@ -20,3 +26,17 @@ def workers_from_env(name: str, default: int) -> int:
 
 def one_per_cpu() -> int:
     return os.cpu_count() or 1
+
+
+def balanced(sizes: Sequence[tuple[_Key, int]], parts: int) -> list[list[_Key]]:
+    """The keys of ``sizes`` ((key, size) pairs) in at most ``parts`` groups of about equal total
+    size, one group per worker: largest first, each to the least loaded group. Each group is
+    sorted; empty groups are left out. (Chunks of consecutive items left one worker on a large
+    item long after the others had finished.)"""
+    loads = [(0, i) for i in range(parts)]
+    groups: list[list[_Key]] = [[] for _ in range(parts)]
+    for key, size in sorted(sizes, key=lambda pair: -pair[1]):
+        load, i = heapq.heappop(loads)
+        groups[i].append(key)
+        heapq.heappush(loads, (load + size, i))
+    return [sorted(group) for group in groups if group]

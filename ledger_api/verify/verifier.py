@@ -16,7 +16,6 @@ Crypto-shredded subjects' records verify like any other: their ciphertext is sti
 from __future__ import annotations
 
 import hashlib
-import heapq
 import multiprocessing
 import os
 import sqlite3
@@ -31,7 +30,7 @@ from ledger_api.anchoring.anchorer import AnchoredRoot, Anchorer, AnchorKind
 from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree, unpack_proof, verify_proof
 from ledger_api.store.models import BATCHES, CATALOG_VERSIONS, RECORDS
-from ledger_api.worker_count import workers_from_env
+from ledger_api.worker_count import balanced, workers_from_env
 
 Progress = Callable[[int, int | None], None]
 
@@ -220,7 +219,7 @@ def _verify_in_pool(
         f"SELECT batch_id, count(*) FROM {quote.format_table(RECORDS)} "
         "GROUP BY batch_id ORDER BY batch_id"
     ).all()
-    groups = _balanced(sizes, workers)
+    groups: list[list[bytes]] = balanced(sizes, workers)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     rebuilt: dict[bytes, _Rebuilt] = {}
@@ -317,19 +316,6 @@ def _batch_rows(conn: Connection, batch_id: bytes) -> list[Row]:
         select(*_ROW_COLUMNS).where(RECORDS.c.batch_id == batch_id).order_by(RECORDS.c.leaf_index)
     )
     return [tuple(r) for r in result]
-
-
-def _balanced(sizes: Sequence[tuple[bytes, int]], parts: int) -> list[list[bytes]]:
-    """Batch ids in ``parts`` groups of about equal record counts, one group per worker
-    (largest batch first, each to the least loaded group). Chunks of consecutive batches left
-    one worker verifying a large batch long after the other had finished."""
-    loads = [(0, i) for i in range(parts)]
-    groups: list[list[bytes]] = [[] for _ in range(parts)]
-    for batch_id, count in sorted(sizes, key=lambda size: -size[1]):
-        load, i = heapq.heappop(loads)
-        groups[i].append(batch_id)
-        heapq.heappush(loads, (load + count, i))
-    return [sorted(group) for group in groups if group]
 
 
 _ROW_SQL_COLUMNS = ", ".join(c.name for c in _ROW_COLUMNS)

@@ -117,7 +117,7 @@ def test_shredded_subjects_records_still_verify(ingestor, anchorer, engine, sett
 
 
 def test_pool_workers_get_about_equal_shares_of_records() -> None:
-    from ledger_api.verify.verifier import _balanced
+    from ledger_api.worker_count import balanced as _balanced
 
     sizes = [(bytes([i]) * 32, count) for i, count in enumerate([35, 23, 17, 10, 6, 2, 2, 1, 1])]
     groups = _balanced(sizes, 2)
