@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from collections import defaultdict
@@ -190,6 +191,24 @@ def test_pool_size_is_configurable(
     monkeypatch.setenv("CCL_INGEST_WORKERS", "3")
     assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings).workers == 3
     assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=1).workers == 1
+
+
+def _scheduling() -> tuple[int, int]:
+    return os.getpid(), os.sched_getscheduler(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_pool_workers_run_at_idle_priority_and_the_ingesting_process_keeps_its_own(
+    sqlite_engine: Engine, settings: Settings
+) -> None:
+    ingestor = Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=2, pool_threshold=1)
+    with ingestor._pool_for(rows=1):
+        pool = ingestor._pool
+        assert pool is not None
+        seen = dict(pool.submit(_scheduling).result() for _ in range(6))
+    assert seen and os.getpid() not in seen
+    assert set(seen.values()) == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE
 
 
 def test_jsonl_rows_numbered_alike_by_both_paths() -> None:
