@@ -231,9 +231,9 @@ def run_at_idle_priority() -> None:
     and anchors every batch in turn, and waits for the workers only for the seal it needs
     next. A worker that shares the writer's core while the writer inserts delays every
     later batch; at idle priority it runs on what the writer and the rest of the machine
-    leave, and has the core to itself whenever the writer waits for it. Measured on 2 cores:
-    13 of 13 paired runs faster, about 3% on average. Where Linux's ``SCHED_IDLE`` is not
-    available, the lowest ``nice`` level.
+    leave, and has the core to itself whenever the writer waits for it (on 2 cores, 3 to 4%
+    faster on average; see the README). Where Linux's ``SCHED_IDLE`` is not available, the
+    lowest ``nice`` level.
     """
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
