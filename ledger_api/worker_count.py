@@ -1,5 +1,5 @@
-"""Worker processes for CPU-bound steps: how many may be forked (from an environment
-variable), and how work is dealt out between them."""
+"""Worker processes for CPU-bound steps: how many may be forked and at which priority
+(from environment variables), and how work is dealt out between them."""
 
 from __future__ import annotations
 
@@ -22,6 +22,18 @@ def workers_from_env(name: str, default: int) -> int:
         return max(1, int(configured))
     except ValueError:
         raise InputError(f"{name} must be an integer") from None
+
+
+PRIORITIES = ("idle", "normal")
+
+
+def idle_priority_from_env(name: str) -> bool:
+    """Whether ``name`` (``idle``, the default, or ``normal``) asks for workers at idle
+    priority; InputError for any other value."""
+    configured = (os.environ.get(name) or "idle").strip().lower()
+    if configured not in PRIORITIES:
+        raise InputError(f"{name} must be one of {', '.join(PRIORITIES)}")
+    return configured == "idle"
 
 
 def one_per_cpu() -> int:

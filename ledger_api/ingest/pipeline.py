@@ -74,7 +74,7 @@ from ledger_api.store.models import BATCHES, RECORDS, BatchState
 from ledger_api.store.records import stored_record_uids
 from ledger_api.store.types import utcnow
 from ledger_api.store.wal import WalCheckpointer
-from ledger_api.worker_count import balanced, workers_from_env
+from ledger_api.worker_count import balanced, idle_priority_from_env, workers_from_env
 
 Progress = Callable[[int, int | None], None]
 FaultHook = Callable[[str], None]
@@ -235,6 +235,7 @@ class Ingestor:
         data_key_cache: int = 100_000,
         workers: int | None = None,
         pool_threshold: int = POOL_THRESHOLD,
+        idle_workers: bool | None = None,
     ) -> None:
         self.engine = engine
         self.anchorer = anchorer
@@ -254,6 +255,13 @@ class Ingestor:
         # Started per call of ingest / ingest_many when a batch is large enough, shut down when
         # it returns.
         self.workers = default_workers() if workers is None else max(1, workers)
+        # At idle priority (the default; CCL_INGEST_WORKER_PRIORITY) the workers leave the
+        # cores to the writer thread, the pipeline's critical path (workers.run_at_idle_priority).
+        self.idle_workers = (
+            idle_priority_from_env("CCL_INGEST_WORKER_PRIORITY")
+            if idle_workers is None
+            else idle_workers
+        )
         self.pool_threshold = pool_threshold
         self._pool_batch_rows = min(pool_threshold, POOL_BATCH_ROWS)
         self._pool: PriorityPool | None = None
@@ -275,7 +283,7 @@ class Ingestor:
             max_workers=self.workers,
             mp_context=context,
             initializer=init_worker,
-            initargs=(self.catalog, self._pseudonym_key),
+            initargs=(self.catalog, self._pseudonym_key, self.idle_workers),
         )
         try:
             executor.submit(pool_warmup).result()

@@ -211,11 +211,12 @@ def _no_cipher(nonce: bytes, data: bytes, associated_data: bytes | None) -> byte
 # ---------------------------------------------------------------------- pool side
 
 
-def init_worker(catalog: Catalog, pseudonym_key: bytes) -> None:
+def init_worker(catalog: Catalog, pseudonym_key: bytes, idle_priority: bool) -> None:
     global _catalog, _pseudonym_key
     _catalog = catalog
     _pseudonym_key = pseudonym_key
-    run_at_idle_priority()
+    if idle_priority:
+        run_at_idle_priority()
     _checkers.clear()
     _subjects.clear()
     # A forked worker inherits the parent's million objects; the cyclic collector would
@@ -234,6 +235,10 @@ def run_at_idle_priority() -> None:
     leave, and has the core to itself whenever the writer waits for it (on 2 cores, 3 to 4%
     faster on average; see the README). Where Linux's ``SCHED_IDLE`` is not available, the
     lowest ``nice`` level.
+
+    The price: while other processes keep every core busy (an API server under load), the
+    workers nearly stop, and the ingestion with them: it yields to the interactive work.
+    ``CCL_INGEST_WORKER_PRIORITY=normal`` keeps them at the ingesting process's priority.
     """
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, delete, select, update
 
 from ledger_api.anchoring.anchorer import AnchorKind, InMemoryAnchorer
+from ledger_api.errors import InputError
 from ledger_api.ingest.pipeline import FAULT_STEPS, Ingestor
 from ledger_api.settings import Settings
 from ledger_api.store.db import make_engine, migrate
@@ -209,6 +210,30 @@ def test_pool_workers_run_at_idle_priority_and_the_ingesting_process_keeps_its_o
     assert seen and os.getpid() not in seen
     assert set(seen.values()) == {os.SCHED_IDLE}
     assert os.sched_getscheduler(0) != os.SCHED_IDLE
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
+def test_pool_workers_keep_the_ingesting_process_priority_when_configured_normal(
+    sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCL_INGEST_WORKER_PRIORITY", "Normal")
+    ingestor = Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=2, pool_threshold=1)
+    assert ingestor.idle_workers is False
+    with ingestor._pool_for(rows=1):
+        pool = ingestor._pool
+        assert pool is not None
+        seen = dict(pool.submit(_scheduling).result() for _ in range(6))
+    assert set(seen.values()) == {os.sched_getscheduler(0)} != {os.SCHED_IDLE}
+
+
+def test_an_unknown_worker_priority_is_refused_with_the_variable_named(
+    sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CCL_INGEST_WORKER_PRIORITY", "high")
+    with pytest.raises(InputError, match="CCL_INGEST_WORKER_PRIORITY must be one of idle, normal"):
+        Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=2)
+    monkeypatch.delenv("CCL_INGEST_WORKER_PRIORITY")
+    assert Ingestor(sqlite_engine, InMemoryAnchorer(), settings).idle_workers is True
 
 
 def test_jsonl_rows_numbered_alike_by_both_paths() -> None:
