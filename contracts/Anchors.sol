@@ -14,16 +14,33 @@ abstract contract Anchors is IAnchors, Membership {
         external
         returns (uint256 sequence)
     {
-        bytes32 role = kind == AnchorKind.DataBatch ? PROVIDER_ROLE : OPERATOR_ROLE;
-        if (!hasRole(role, msg.sender)) revert NotAllowedToAnchor(msg.sender, kind);
-        if (root == bytes32(0)) revert EmptyRoot();
-        if (leafCount == 0) revert EmptyTree();
+        _requireAnchorRole(kind);
+        _requireTree(root, leafCount);
         Anchor storage slot = _anchors[root];
         if (slot.sequence != 0) revert RootAlreadyAnchored(root, slot.sequence);
-        uint48 next = ++_counters.anchors;
-        _anchors[root] = Anchor({submitter: msg.sender, kind: kind, leafCount: leafCount, sequence: next});
-        emit Anchored(root, kind, msg.sender, next, leafCount, ref);
-        return next;
+        return _record(kind, root, leafCount, ref);
+    }
+
+    /// @inheritdoc IAnchors
+    function anchorMany(
+        AnchorKind kind,
+        bytes32[] calldata roots,
+        uint40[] calldata leafCounts,
+        bytes32[] calldata refs
+    ) external returns (uint256 anchored) {
+        _requireAnchorRole(kind);
+        uint256 count = roots.length;
+        if (leafCounts.length != count || refs.length != count) {
+            revert AnchorListsDiffer(count, leafCounts.length, refs.length);
+        }
+        for (uint256 i; i < count; ++i) {
+            bytes32 root = roots[i];
+            _requireTree(root, leafCounts[i]);
+            if (_anchors[root].sequence == 0) {
+                _record(kind, root, leafCounts[i], refs[i]);
+                ++anchored;
+            }
+        }
     }
 
     function anchorOf(bytes32 root) public view returns (Anchor memory) {
@@ -32,6 +49,22 @@ abstract contract Anchors is IAnchors, Membership {
 
     function anchorCount() external view returns (uint256) {
         return _counters.anchors;
+    }
+
+    function _requireAnchorRole(AnchorKind kind) private view {
+        bytes32 role = kind == AnchorKind.DataBatch ? PROVIDER_ROLE : OPERATOR_ROLE;
+        if (!hasRole(role, msg.sender)) revert NotAllowedToAnchor(msg.sender, kind);
+    }
+
+    function _requireTree(bytes32 root, uint40 leafCount) private pure {
+        if (root == bytes32(0)) revert EmptyRoot();
+        if (leafCount == 0) revert EmptyTree();
+    }
+
+    function _record(AnchorKind kind, bytes32 root, uint40 leafCount, bytes32 ref) private returns (uint48 next) {
+        next = ++_counters.anchors;
+        _anchors[root] = Anchor({submitter: msg.sender, kind: kind, leafCount: leafCount, sequence: next});
+        emit Anchored(root, kind, msg.sender, next, leafCount, ref);
     }
 
     /// @inheritdoc IAnchors

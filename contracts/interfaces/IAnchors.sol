@@ -26,6 +26,7 @@ interface IAnchors {
     error EmptyTree();
     error NotAllowedToAnchor(address account, AnchorKind kind);
     error RootNotAnchored(bytes32 root);
+    error AnchorListsDiffer(uint256 roots, uint256 leafCounts, uint256 refs);
 
     /// @param sequence 1-based position of this anchor among all anchors.
     /// @param ref caller's id of what was anchored (e.g. the batch id), not interpreted.
@@ -42,6 +43,17 @@ interface IAnchors {
     function anchor(AnchorKind kind, bytes32 root, uint40 leafCount, bytes32 ref)
         external
         returns (uint256 sequence);
+
+    /// @notice Anchors several roots of one kind in one transaction, in order, each exactly as
+    /// `anchor` would (its own sequence and `Anchored` event). A root anchored before (or
+    /// earlier in the same lists) is skipped without an event, so a retried list completes.
+    /// @return anchored how many roots this call anchored.
+    function anchorMany(
+        AnchorKind kind,
+        bytes32[] calldata roots,
+        uint40[] calldata leafCounts,
+        bytes32[] calldata refs
+    ) external returns (uint256 anchored);
 
     /// @notice The anchor of `root`; `sequence` is 0 when it was never anchored.
     function anchorOf(bytes32 root) external view returns (Anchor memory);

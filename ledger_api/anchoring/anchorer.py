@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ledger_api.chain.types import AnchorKind
 from ledger_api.errors import ConflictError, InputError
@@ -21,6 +22,7 @@ __all__ = [
     "AnchorReceipt",
     "AnchoredRoot",
     "Anchorer",
+    "GroupAnchorer",
     "InMemoryAnchorer",
     "PendingAnchor",
 ]
@@ -76,6 +78,20 @@ class Anchorer(Protocol):
         """The transaction that anchored ``root``, searched for on chain (slower than
         ``anchored``: for recovering an anchor whose receipt was lost). None if not anchored,
         or if the node no longer holds the transaction's logs."""
+        ...
+
+
+@runtime_checkable
+class GroupAnchorer(Anchorer, Protocol):
+    """An anchorer that can put several roots in one transaction (each root still anchored
+    exactly as ``send_anchor`` would anchor it, with its own sequence)."""
+
+    def send_anchors(
+        self, kind: AnchorKind, items: Sequence[tuple[bytes, int, bytes]]
+    ) -> list[PendingAnchor]:
+        """``send_anchor`` for each ``(root, leaf_count, reference)``, in one transaction; one
+        pending anchor per item. A root anchored before is not anchored again: confirming its
+        pending anchor raises ConflictError, as ``send_anchor`` would have."""
         ...
 
 

@@ -1,9 +1,13 @@
-"""The data plane's ``Anchorer`` on the ledger contract: one transaction per Merkle root."""
+"""The data plane's ``Anchorer`` on the ledger contract: one transaction per Merkle root, or
+several roots in one transaction (``anchorMany``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from web3.types import TxReceipt
 
 from ledger_api.anchoring.anchorer import AnchoredRoot, AnchorKind, AnchorReceipt, PendingAnchor
 from ledger_api.chain.ledger import Ledger
@@ -14,8 +18,16 @@ from ledger_api.errors import ConflictError, InputError, IntegrityError
 from ledger_api.settings import Settings
 
 
+@dataclass
+class _AnchorGroup:
+    """One ``anchorMany`` transaction shared by its roots' pending anchors; mined once."""
+
+    sent: SentTransaction
+    mined: tuple[dict[bytes, int], TxReceipt] | None = field(default=None)
+
+
 class ChainAnchorer:
-    """Implements ``ledger_api.anchoring.anchorer.Anchorer``; ``transactor`` pays the gas.
+    """Implements ``ledger_api.anchoring.anchorer.GroupAnchorer``; ``transactor`` pays the gas.
 
     DATA_BATCH roots need a sender with PROVIDER_ROLE, the other kinds OPERATOR_ROLE.
     """
@@ -40,13 +52,39 @@ class ChainAnchorer:
             )
         return PendingAnchor(root, sent)
 
+    def send_anchors(
+        self, kind: AnchorKind, items: Sequence[tuple[bytes, int, bytes]]
+    ) -> list[PendingAnchor]:
+        if not items:
+            return []
+        if any(len(root) != 32 or len(reference) != 32 for root, _n, reference in items):
+            raise InputError("roots and references must be 32 bytes")
+        group = _AnchorGroup(
+            self.ledger.send_anchors(self.transactor, ChainAnchorKind(int(kind)), list(items))
+        )
+        return [PendingAnchor(root, group) for root, _n, _r in items]
+
     def confirm_anchor(self, pending: PendingAnchor) -> AnchorReceipt:
+        if isinstance(pending.handle, _AnchorGroup):
+            return self._confirm_grouped(pending.root, pending.handle)
         assert isinstance(pending.handle, SentTransaction)
         with _root_conflicts():  # a node reports a revert in the receipt
             sequence, receipt = self.ledger.confirm_anchor(self.transactor, pending.handle)
+        return self._receipt(pending.root, sequence, receipt)
+
+    def _confirm_grouped(self, root: bytes, group: _AnchorGroup) -> AnchorReceipt:
+        if group.mined is None:
+            group.mined = self.ledger.confirm_anchors(self.transactor, group.sent)
+        sequences, receipt = group.mined
+        sequence = sequences.get(root)
+        if sequence is None:  # anchorMany skips a root anchored before, as anchor refuses it
+            raise ConflictError(f"root 0x{root.hex()} is already anchored", code="root_exists")
+        return self._receipt(root, sequence, receipt)
+
+    def _receipt(self, root: bytes, sequence: int, receipt: TxReceipt) -> AnchorReceipt:
         block_number = int(receipt["blockNumber"])
         return AnchorReceipt(
-            root=pending.root,
+            root=root,
             sequence=sequence,
             block_number=block_number,
             tx_hash=bytes(receipt["transactionHash"]),

@@ -19,8 +19,10 @@ from ledger_api.chain.deployment import Deployment
 from ledger_api.chain.grant_rules import AgreementState, GrantState, InstitutionState
 from ledger_api.chain.revert import as_chain_error
 from ledger_api.chain.transactor import (
+    GAS_ANCHOR_GROUP_BASE,
     GAS_BATCH_BASE,
     GAS_PER_BATCHED_GRANT,
+    GAS_PER_GROUPED_ANCHOR,
     SentTransaction,
     Transactor,
 )
@@ -393,6 +395,30 @@ class Ledger:
         """The anchor's sequence and receipt, once mined."""
         receipt = submitter.confirm(sent)
         return int(self.events(receipt, "Anchored")[0]["args"]["sequence"]), receipt
+
+    def send_anchors(
+        self,
+        submitter: Transactor,
+        kind: AnchorKind,
+        items: list[tuple[bytes, int, bytes]],
+    ) -> SentTransaction:
+        """``anchorMany`` of ``(root, leaf_count, ref)`` items sent, not waited for: each root
+        not anchored before gets its own sequence and ``Anchored`` log (``confirm_anchors``)."""
+        roots, leaf_counts, refs = (list(column) for column in zip(*items, strict=True))
+        call = self.contract.functions.anchorMany(int(kind), roots, leaf_counts, refs)
+        return submitter.send(call, GAS_ANCHOR_GROUP_BASE + GAS_PER_GROUPED_ANCHOR * len(items))
+
+    def confirm_anchors(
+        self, submitter: Transactor, sent: SentTransaction
+    ) -> tuple[dict[bytes, int], TxReceipt]:
+        """The sequence of each root ``anchorMany`` anchored (roots anchored before are absent),
+        and the receipt, once mined."""
+        receipt = submitter.confirm(sent)
+        sequences = {
+            bytes(event["args"]["root"]): int(event["args"]["sequence"])
+            for event in self.events(receipt, "Anchored")
+        }
+        return sequences, receipt
 
     def anchor_of(self, root: bytes) -> AnchorRecord | None:
         submitter, kind, leaf_count, sequence = self._call("anchorOf", root)

@@ -46,6 +46,9 @@ GAS_LIMITS: dict[str, int] = {
 }
 GAS_PER_BATCHED_GRANT = 90_000
 GAS_BATCH_BASE = 80_000
+# anchorMany: a fresh root's slot, counter and event, plus its calldata (scripts/bench.py gas).
+GAS_PER_GROUPED_ANCHOR = 60_000
+GAS_ANCHOR_GROUP_BASE = 60_000
 DEPLOY_GAS = 7_000_000
 
 

@@ -40,6 +40,7 @@ from ledger_api.anchoring.anchorer import (
     Anchorer,
     AnchorKind,
     AnchorReceipt,
+    GroupAnchorer,
     PendingAnchor,
 )
 from ledger_api.anchoring.merkle import MerkleTree, join_subtrees, subtree_leaf_ranges
@@ -93,6 +94,11 @@ POOL_BATCH_ROWS = 256
 _CHECK_CHUNK_ROWS = 2000  # rows per validation task
 # ingest_many sends the anchors of up to this many batches before waiting for the oldest.
 ANCHORS_IN_FLIGHT = 8
+# With an anchorer that puts several roots in one transaction (GroupAnchorer), ingest_many
+# holds stored batches' anchors while the batches after them are smaller than this, and
+# sends up to ANCHOR_GROUP_MAX roots in one transaction (each still its own anchor).
+ANCHOR_GROUP_BELOW_ROWS = POOL_THRESHOLD
+ANCHOR_GROUP_MAX = 16
 # Records of a batch looked up before storing it without looking them all up (see _seal).
 _PROBE_ROWS = 32
 # A pooled batch's tree is built as the (up to) 16 subtrees this deep, dealt out to the workers.
@@ -883,6 +889,46 @@ class Ingestor:
                 )
         return flight
 
+    def _send_anchors(self, batch_ids: list[bytes]) -> list[_InFlight | None]:
+        """``_send_anchor`` for batches this call has just stored, their roots in ONE
+        transaction (``GroupAnchorer.send_anchors``; each root is still its own anchor, with
+        its own sequence). One synced commit marks them all ``anchor_sent`` first."""
+        anchorer = self.anchorer
+        assert isinstance(anchorer, GroupAnchorer)
+        with self.engine.connect() as conn:
+            batches = {
+                row.batch_id: row
+                for row in conn.execute(
+                    select(
+                        _BATCHES.c.batch_id,
+                        _BATCHES.c.state,
+                        _BATCHES.c.root,
+                        _BATCHES.c.leaf_count,
+                    ).where(_BATCHES.c.batch_id.in_(batch_ids))
+                )
+            }
+        flights: list[_InFlight | None] = []
+        grouped: list[_InFlight] = []
+        for batch_id in batch_ids:
+            batch = batches[batch_id]
+            if batch.state != BatchState.STORED or batch.root is None:
+                # Moved on meanwhile (a concurrent resume_pending): the one-by-one path.
+                flights.append(self._send_anchor(batch_id, just_stored=True))
+                continue
+            flight = _InFlight(batch_id, batch.root, batch.leaf_count)
+            flights.append(flight)
+            grouped.append(flight)
+        if grouped:
+            # Durable before the roots go on chain (see _send_anchor): one sync for them all.
+            self._set_states([f.batch_id for f in grouped], BatchState.ANCHOR_SENT, durable=True)
+            self._fault("anchor_sent")
+            pending = anchorer.send_anchors(
+                AnchorKind.DATA_BATCH, [(f.root, f.leaf_count, f.batch_id) for f in grouped]
+            )
+            for flight, sent in zip(grouped, pending, strict=True):
+                flight.pending = sent
+        return flights
+
     def _record_anchor(self, flight: _InFlight) -> None:
         """The second half of ``_anchor``: wait for the anchor sent and record it, with the
         transaction, block and chain time that anchored it."""
@@ -940,6 +986,15 @@ class Ingestor:
                 .values(state=state, updated_at=utcnow(), **values)
             )
 
+    def _set_states(self, batch_ids: list[bytes], state: str, *, durable: bool = False) -> None:
+        """``_set_state`` for several batches, in one commit."""
+        with self._writing(durable=durable) as conn:
+            conn.execute(
+                update(_BATCHES)
+                .where(_BATCHES.c.batch_id.in_(batch_ids))
+                .values(state=state, updated_at=utcnow())
+            )
+
     def _load_batch(self, batch_id: bytes) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(_BATCHES).where(_BATCHES.c.batch_id == batch_id)).first()
@@ -984,45 +1039,63 @@ class _AnchorBehind:
     Anchoring is mostly Python (the web3 client, the embedded chain), sealing runs in the
     pool: overlapped, the anchor costs the writer little. On a chain with real block times,
     the anchors of the following batches are sent before one is mined, so a run of small
-    batches shares blocks instead of waiting one block per batch. Results come in batch order.
-    Used from the writer thread only.
+    batches shares blocks instead of waiting one block per batch.
+
+    With a ``GroupAnchorer``, anchors are held while the batches after them are small (below
+    ANCHOR_GROUP_BELOW_ROWS rows, whose sealing is too short to hide an anchor) and sent
+    together, up to ANCHOR_GROUP_MAX roots in one transaction: a run of small batches then
+    costs one anchor transaction and one sync instead of one each (measured: ten small
+    batches' anchors were about 7% of a 100,000-record ingestion). Results come in batch
+    order. Used from the writer thread only.
     """
 
     def __init__(self, ingestor: Ingestor) -> None:
         self.ingestor = ingestor
-        self.pending: _Stored | None = None  # stored, its anchor sent during the next batch
+        self.groups = isinstance(ingestor.anchorer, GroupAnchorer)
+        self.held: list[_Stored] = []  # stored, anchors not sent yet (in order)
         self.sent: deque[tuple[_Stored, _InFlight | None]] = deque()  # to report, in order
 
     def store(self, checked: _Checked) -> list[IngestResult]:
         """Store ``checked``; returns the batches finished meanwhile (in order)."""
         done: list[IngestResult] = []
+        small = len(checked.prepared) < ANCHOR_GROUP_BELOW_ROWS
 
         def meanwhile() -> None:
-            done.extend(self._advance(ANCHORS_IN_FLIGHT))
+            done.extend(self._advance(ANCHORS_IN_FLIGHT, hold=small))
 
         stored = self.ingestor._store_batch(checked, None, meanwhile)
         if stored.resubmitted:
-            self.sent.append((stored, None))  # reported after the batches before it
+            self._send_held()  # reported after the batches before it
+            self.sent.append((stored, None))
         else:
-            self.pending = stored
+            self.held.append(stored)
         return done
 
     def flush(self) -> list[IngestResult]:
-        """Send the pending batch's anchor; wait for every anchor sent and report them."""
+        """Send the held batches' anchors; wait for every anchor sent and report them."""
         return self._advance(0)
 
-    def _advance(self, in_flight: int) -> list[IngestResult]:
-        """Send the pending batch's anchor, then report batches (oldest first) until at most
-        ``in_flight`` anchors wait."""
-        if self.pending is not None:
-            stored, self.pending = self.pending, None
-            flight = self.ingestor._send_anchor(stored.batch_id, just_stored=True)
-            self.sent.append((stored, flight))
+    def _advance(self, in_flight: int, *, hold: bool = False) -> list[IngestResult]:
+        """Send the held batches' anchors (unless ``hold`` and a group may still grow), then
+        report batches (oldest first) until at most ``in_flight`` anchors wait."""
+        if not (hold and self.groups and len(self.held) < ANCHOR_GROUP_MAX):
+            self._send_held()
         done = []
         while len(self.sent) > in_flight:
             stored, flight = self.sent.popleft()
             done.append(self.ingestor._finish(stored, flight))
         return done
+
+    def _send_held(self) -> None:
+        held, self.held = self.held, []
+        if len(held) > 1 and self.groups:
+            flights = self.ingestor._send_anchors([stored.batch_id for stored in held])
+            self.sent.extend(zip(held, flights, strict=True))
+            return
+        for stored in held:
+            self.sent.append(
+                (stored, self.ingestor._send_anchor(stored.batch_id, just_stored=True))
+            )
 
 
 @contextmanager

@@ -80,6 +80,13 @@ def run() -> dict[str, object]:
             keccak(b"batch"),
         )
         anchors[str(leaves)] = gas(receipt)
+    # Ten batches' roots in one anchorMany transaction (ingest_many groups small batches).
+    grouped = [(keccak(b"grouped-%d" % i), 500, keccak(b"batch-%d" % i)) for i in range(10)]
+    sequences, many = ledger.confirm_anchors(
+        world.provider, ledger.send_anchors(world.provider, AnchorKind.DATA_BATCH, grouped)
+    )
+    if len(sequences) != len(grouped):
+        raise SystemExit("anchorMany did not anchor every root")
     accept_id = ledger.propose_agreement(
         operator, world.bank_b.address, 1, 1, now, now + 10**6, b"\x05" * 32
     )
@@ -104,6 +111,7 @@ def run() -> dict[str, object]:
         "grant_batch_per_item": gas(batch) // BATCH,
         "revoke": gas(revoke),
         "anchor": anchors,
+        "anchor_many_10_per_root": gas(many) // len(grouped),
         "agreement_accept": gas(accept),
         "dispute_open": gas(dispute),
     }

@@ -473,6 +473,57 @@ def test_provider_anchors_a_root_once_and_it_cannot_be_overwritten(world: World)
     assert world.ledger.anchor_of(root) == record
 
 
+def test_anchor_many_anchors_each_new_root_in_order_and_skips_roots_anchored_before(
+    world: World,
+) -> None:
+    ledger = world.ledger
+    earlier = keccak(b"anchored-before")
+    first, _ = ledger.anchor(world.provider, AnchorKind.DATA_BATCH, earlier, 7, b"\x00" * 32)
+    roots = [keccak(b"group-%d" % i) for i in range(3)]
+    items = [
+        (roots[0], 10, keccak(b"ref-0")),
+        (earlier, 99, keccak(b"ref-x")),  # skipped: its record stays as it was
+        (roots[1], 20, keccak(b"ref-1")),
+        (roots[0], 30, keccak(b"ref-y")),  # repeated in the list: skipped too
+        (roots[2], 30, keccak(b"ref-2")),
+    ]
+    sequences, receipt = ledger.confirm_anchors(
+        world.provider, ledger.send_anchors(world.provider, AnchorKind.DATA_BATCH, items)
+    )
+    assert sequences == {roots[0]: first + 1, roots[1]: first + 2, roots[2]: first + 3}
+    events = ledger.events(receipt, "Anchored")
+    assert [bytes(e["args"]["ref"]) for e in events] == [keccak(b"ref-%d" % i) for i in range(3)]
+    for root, count in zip(roots, (10, 20, 30), strict=True):
+        record = ledger.anchor_of(root)
+        assert record is not None and record.leaf_count == count
+        assert record.submitter == world.provider.address
+    before = ledger.anchor_of(earlier)
+    assert before is not None and before.sequence == first and before.leaf_count == 7
+
+
+def test_anchor_many_refuses_uneven_lists_empty_roots_and_callers_without_the_role(
+    world: World,
+) -> None:
+    ledger, provider = world.ledger, world.provider
+    zero = b"\x00" * 32
+    with refused("AnchorListsDiffer"):
+        uneven = ledger.contract.functions.anchorMany(
+            0, [keccak(b"a"), keccak(b"b")], [1], [zero, zero]
+        )
+        provider.transact(uneven, gas=200_000)
+
+    def anchor_many(sender: Transactor, items: list[tuple[bytes, int, bytes]]) -> None:
+        ledger.confirm_anchors(sender, ledger.send_anchors(sender, AnchorKind.DATA_BATCH, items))
+
+    with refused("EmptyRoot"):
+        anchor_many(provider, [(keccak(b"c"), 1, zero), (zero, 1, zero)])
+    with refused("EmptyTree"):
+        anchor_many(provider, [(keccak(b"d"), 0, zero)])
+    with refused("NotAllowedToAnchor"):
+        anchor_many(world.bank, [(keccak(b"e"), 1, zero)])
+    assert ledger.anchor_of(keccak(b"c")) is None  # a refused list anchors none of its roots
+
+
 def test_only_providers_anchor_data_and_only_the_operator_anchors_the_log(world: World) -> None:
     with refused("NotAllowedToAnchor"):
         world.ledger.anchor(world.bank, AnchorKind.DATA_BATCH, keccak(b"x"), 1, b"\x00" * 32)
