@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final, NamedTuple, cast
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -50,6 +50,7 @@ from ledger_api.crypto.keys import (
     MasterKey,
     NewSubjects,
     SubjectKeyring,
+    SubjectKeys,
     insert_subjects,
     read_key_epoch,
 )
@@ -60,6 +61,7 @@ from ledger_api.ingest.validate import RowError
 from ledger_api.ingest.workers import (
     Checked,
     Checkers,
+    SealedSubtree,
     category_checkers,
     check_chunk,
     check_lines,
@@ -186,6 +188,30 @@ class _Sealed:
     keyring: SubjectKeyring  # holds those keys (shared once the batch is committed)
     duplicates: int
     refused: list[RowError]  # rows of crypto-shredded subjects
+
+
+class _Submitted(NamedTuple):
+    """A pooled batch's sealing tasks: subtrees' leaf ranges, the subtrees of each task, and
+    the tasks' futures."""
+
+    groups: list[list[range]]
+    tasks: list[list[int]]
+    futures: list[Future[list[SealedSubtree]]]
+
+
+@dataclass
+class _SealJob:
+    """A batch's sealing begun by ``_seal_begin``: what ``_seal_finish`` needs."""
+
+    fresh: list[_Prepared]  # the records to store, in leaf order
+    keys: SubjectKeys
+    keyring: SubjectKeyring
+    duplicates: int
+    refused: list[RowError]
+    items: list[tuple[bytes, bytes, bytes]]
+    randomness: bytes
+    bit: int
+    submitted: _Submitted | None  # the pool's tasks, if a pool seals the batch
 
 
 @dataclass
@@ -642,6 +668,12 @@ class Ingestor:
         Records already stored are left out if ``look_up_all`` or a probe of the batch finds
         some; otherwise inserting one fails on its unique key (see ``_store``).
         """
+        job = self._seal_begin(checked, look_up_all=look_up_all)
+        return self._seal_finish(job, progress, meanwhile)
+
+    def _seal_begin(self, checked: _Checked, *, look_up_all: bool) -> _SealJob:
+        """The first half of ``_seal``: the records to seal and their keys, and, for a pooled
+        batch, its sealing tasks submitted (``_seal_finish`` collects them)."""
         prepared = checked.prepared
         keyring = SubjectKeyring(self._master, self._data_keys)
         bit = checked.category.bit
@@ -673,16 +705,40 @@ class Ingestor:
             fresh = kept
         # Leaf order = subject order: the subject index then grows sequentially per batch.
         fresh.sort(key=itemgetter(_SID))
+        # One urandom call for all salts/nonces (drawn here even when a pool seals, so both
+        # paths store the same bytes).
+        randomness = os.urandom(44 * len(fresh))
+        items = [(p[_UID], p[_SID], p[6]) for p in fresh]
+        pool = self._pool
+        submitted = None
+        if pool is not None and len(items) >= self._pool_batch_rows:
+            submitted = self._submit_seal(pool, keyring, items, randomness, bit)
+        return _SealJob(
+            fresh, keys, keyring, duplicates, refused, items, randomness, bit, submitted
+        )
+
+    def _seal_finish(
+        self, job: _SealJob, progress: Progress | None, meanwhile: Callable[[], None]
+    ) -> _Sealed:
+        """The second half of ``_seal``: ``meanwhile`` runs while the pool seals (else
+        before sealing here), then the batch's columns, root and proofs."""
+        fresh = job.fresh
         n = len(fresh)
         if progress is not None:
             progress(0, 2 * n)  # sealing + storing
-        # One urandom call for all salts/nonces (drawn here even when a pool seals, so both
-        # paths store the same bytes).
-        randomness = os.urandom(44 * n)
-        items = [(p[_UID], p[_SID], p[6]) for p in fresh]
-        salts, sealed_values, root, proofs = self._seal_items(
-            keyring, keys.ciphers, items, randomness, checked.category.bit, progress, meanwhile
-        )
+        root: bytes | None
+        if job.submitted is not None:
+            meanwhile()
+            salts, sealed_values, root, proofs = self._collect_seal(n, job.submitted)
+        else:
+            meanwhile()
+            salts, sealed_values, leaves = self._seal_here(
+                job.keys.ciphers, job.items, job.randomness, job.bit, progress
+            )
+            root, proofs = None, []
+            if n:
+                tree = MerkleTree(leaves)
+                root, proofs = tree.root, tree.packed_proofs()
         if progress is not None and n:
             progress(n, 2 * n)
         uids = [p[_UID] for p in fresh]
@@ -699,50 +755,26 @@ class Ingestor:
             },
             root=root,
             manifest=b"".join(uids) if n else None,
-            new_subjects=keys.new_subjects,
-            keyring=keyring,
-            duplicates=duplicates,
-            refused=refused,
+            new_subjects=job.keys.new_subjects,
+            keyring=job.keyring,
+            duplicates=job.duplicates,
+            refused=job.refused,
         )
 
-    def _seal_items(
-        self,
-        keyring: SubjectKeyring,
-        ciphers: dict[bytes, AESGCM],
-        items: list[tuple[bytes, bytes, bytes]],
-        randomness: bytes,
-        bit: int,
-        progress: Progress | None,
-        meanwhile: Callable[[], None],
-    ) -> tuple[list[bytes], list[bytes], bytes | None, list[bytes]]:
-        """Salts and sealed values of ``items``, and the root and proofs of their leaves: sealed
-        in the pool if there is one and the batch is large, else here (with progress)."""
-        n = len(items)
-        pool = self._pool
-        if pool is not None and n >= self._pool_batch_rows:
-            return self._seal_in_pool(pool, keyring, items, randomness, bit, meanwhile)
-        meanwhile()
-        salts, sealed_values, leaves = self._seal_here(ciphers, items, randomness, bit, progress)
-        if not n:
-            return salts, sealed_values, None, []
-        tree = MerkleTree(leaves)
-        return salts, sealed_values, tree.root, tree.packed_proofs()
-
-    def _seal_in_pool(
+    def _submit_seal(
         self,
         pool: PriorityPool,
         keyring: SubjectKeyring,
         items: list[tuple[bytes, bytes, bytes]],
         randomness: bytes,
         bit: int,
-        meanwhile: Callable[[], None],
-    ) -> tuple[list[bytes], list[bytes], bytes, list[bytes]]:
-        """Salts, sealed values, root and proofs of ``items``, sealed by the pool's workers.
+    ) -> _Submitted:
+        """The pool's tasks sealing ``items`` (``_collect_seal`` joins their results).
 
         The tree is built in parts (``subtree_leaf_ranges``): the workers seal and build
-        whole subtrees, and this thread only joins their roots and extends their proofs (whole
-        trees took this thread 0.17 to 0.36 s per 100k records, traced). The subtrees are
-        dealt out by size (``balanced``): one task a worker.
+        whole subtrees, and the writer only joins their roots and extends their proofs (whole
+        trees took it 0.17 to 0.36 s per 100k records, traced). The subtrees are dealt out by
+        size (``balanced``): one task a worker.
         """
         n = len(items)
         groups = subtree_leaf_ranges(n, min(_SUBTREE_DEPTH, n.bit_length() - 1))
@@ -758,7 +790,13 @@ class Ingestor:
                 drawn = b"".join(randomness[44 * r.start : 44 * r.stop] for r in groups[g])
                 parts.append((part, drawn))
             futures.append(pool.submit(seal_subtrees, keyring.raw_keys(subjects), parts, bit))
-        meanwhile()
+        return _Submitted(groups, tasks, futures)
+
+    def _collect_seal(
+        self, n: int, submitted: _Submitted
+    ) -> tuple[list[bytes], list[bytes], bytes, list[bytes]]:
+        """Salts, sealed values, root and proofs of the sealing ``_submit_seal`` began."""
+        groups, tasks, futures = submitted
         salts: list[bytes] = [b""] * n
         sealed_values: list[bytes] = [b""] * n
         proofs: list[bytes] = [b""] * n
