@@ -21,6 +21,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -175,6 +176,7 @@ class _Checked:
     prepared: list[_Prepared]
     rejected: list[RowError]
     duplicates: int
+    early: _SealJob | None = None  # its sealing, begun while the batch before was stored
 
 
 @dataclass
@@ -237,6 +239,10 @@ class _InFlight:
 
 
 def _nothing() -> None:
+    pass
+
+
+def _ignore_job(job: _SealJob) -> None:
     pass
 
 
@@ -432,10 +438,13 @@ class Ingestor:
                     source_name = data.name if isinstance(data, Path) else None
                     try:
                         checked = self._check(provider, category, data, fmt, source_name)
+                        if storing is not None:
+                            self._seal_ahead(checked, behind, storing)
                     finally:
                         if storing is not None:
                             finished(storing.result())
                             storing = None
+                    behind.begun.clear()
                     storing = writer.submit(behind.store, checked)
                 if storing is not None:
                     finished(storing.result())
@@ -443,6 +452,30 @@ class Ingestor:
                 # The last batch stored is anchored even when a later one fails to validate.
                 finished(writer.submit(behind.flush).result())
         return results
+
+    def _seal_ahead(
+        self, checked: _Checked, behind: _AnchorBehind, storing: Future[list[IngestResult]]
+    ) -> None:
+        """Begin sealing ``checked`` while the writer still stores the batch before it, so
+        the pool seals it during that batch's inserts and commit (when the writer alone would
+        be busy) and the writer finds its seal done or under way.
+
+        Only once the batch before has begun its own sealing (its pool tasks go first) and
+        only if it created no key ``checked`` needs (keys are stored with the batch that
+        created them). A seal begun early is as good as one begun later: what could change
+        in between fails the batch's transaction and is sealed again (a record stored
+        meanwhile: its unique key; a key shredded or re-wrapped: the key epoch).
+        """
+        if self._pool is None or len(checked.prepared) < self._pool_batch_rows:
+            return
+        while not behind.begun.wait(0.05):
+            if storing.done():  # stored without sealing, or failed: the writer is free
+                return
+        if behind.created.intersection(p[_SID] for p in checked.prepared):
+            return
+        if self._load_batch(checked.batch_id) is not None:  # known: nothing to seal
+            return
+        checked.early = self._seal_begin(checked, look_up_all=False)
 
     def _check(
         self,
@@ -469,11 +502,16 @@ class Ingestor:
         return _Checked(provider, cat, batch_id, rows_total, prepared, rejected, duplicates)
 
     def _store_batch(
-        self, checked: _Checked, progress: Progress | None, meanwhile: Callable[[], None]
+        self,
+        checked: _Checked,
+        progress: Progress | None,
+        meanwhile: Callable[[], None],
+        begun: Callable[[_SealJob], None] = _ignore_job,
     ) -> _Stored:
         """Store a checked batch's new records, or find it known; ``_finish`` anchors it.
 
-        ``meanwhile`` runs once per attempt, while the pool seals (else before sealing).
+        ``meanwhile`` runs once per attempt, while the pool seals (else before sealing);
+        ``begun`` once its first sealing has begun (its keys known, its pool tasks queued).
         """
         batch_id = checked.batch_id
         existing = self._load_batch(batch_id)
@@ -481,7 +519,7 @@ class Ingestor:
             meanwhile()
             unanchored = existing["state"] in (BatchState.STORED, BatchState.ANCHOR_SENT)
             return _Stored(batch_id, checked.rejected, True, True, unanchored)
-        rejected = self._store(checked, existing is None, progress, meanwhile)
+        rejected = self._store(checked, existing is None, progress, meanwhile, begun)
         self._fault("stored")
         return _Stored(batch_id, rejected, existing is not None, False, True)
 
@@ -619,6 +657,7 @@ class Ingestor:
         new_batch: bool,
         progress: Progress | None,
         meanwhile: Callable[[], None],
+        begun: Callable[[_SealJob], None] = _ignore_job,
     ) -> list[RowError]:
         """Seal and store the batch's new records; returns every rejected row, in row order.
 
@@ -631,7 +670,12 @@ class Ingestor:
         # attempt looks them all up. The last one is for a subject a concurrent ingest created.
         attempts = 3
         for attempt in range(attempts):
-            sealed = self._seal(checked, progress, meanwhile, look_up_all=attempt > 0)
+            job, checked.early = checked.early, None
+            if job is None or attempt > 0:
+                job = self._seal_begin(checked, look_up_all=attempt > 0)
+            if attempt == 0:
+                begun(job)
+            sealed = self._seal_finish(job, progress, meanwhile)
             if attempt == 0:
                 if new_batch:
                     self._insert_validated(checked)
@@ -655,25 +699,14 @@ class Ingestor:
             return sorted(checked.rejected + sealed.refused, key=lambda e: e.row)
         raise AssertionError("unreachable")
 
-    def _seal(
-        self,
-        checked: _Checked,
-        progress: Progress | None,
-        meanwhile: Callable[[], None],
-        *,
-        look_up_all: bool,
-    ) -> _Sealed:
-        """Encrypt and hash the batch's new records (reads the database, writes nothing).
+    def _seal_begin(self, checked: _Checked, *, look_up_all: bool) -> _SealJob:
+        """Begin sealing the batch's new records (reads the database, writes nothing): the
+        records to seal and their keys, and for a pooled batch its sealing tasks submitted
+        (``_seal_finish`` collects them).
 
         Records already stored are left out if ``look_up_all`` or a probe of the batch finds
         some; otherwise inserting one fails on its unique key (see ``_store``).
         """
-        job = self._seal_begin(checked, look_up_all=look_up_all)
-        return self._seal_finish(job, progress, meanwhile)
-
-    def _seal_begin(self, checked: _Checked, *, look_up_all: bool) -> _SealJob:
-        """The first half of ``_seal``: the records to seal and their keys, and, for a pooled
-        batch, its sealing tasks submitted (``_seal_finish`` collects them)."""
         prepared = checked.prepared
         keyring = SubjectKeyring(self._master, self._data_keys)
         bit = checked.category.bit
@@ -720,7 +753,7 @@ class Ingestor:
     def _seal_finish(
         self, job: _SealJob, progress: Progress | None, meanwhile: Callable[[], None]
     ) -> _Sealed:
-        """The second half of ``_seal``: ``meanwhile`` runs while the pool seals (else
+        """Finish sealing (``_seal_begin``): ``meanwhile`` runs while the pool seals (else
         before sealing here), then the batch's columns, root and proofs."""
         fresh = job.fresh
         n = len(fresh)
@@ -1091,6 +1124,9 @@ class _AnchorBehind:
         self.ingestor = ingestor
         self.groups = isinstance(ingestor.anchorer, GroupAnchorer)
         self.held: list[_Stored] = []  # stored, anchors not sent yet (in order)
+        # Set once the batch being stored has begun sealing, with the subjects it creates.
+        self.begun = threading.Event()
+        self.created: frozenset[bytes] = frozenset()
         self.sent: deque[tuple[_Stored, _InFlight | None]] = deque()  # to report, in order
 
     def store(self, checked: _Checked) -> list[IngestResult]:
@@ -1101,7 +1137,11 @@ class _AnchorBehind:
         def meanwhile() -> None:
             done.extend(self._advance(ANCHORS_IN_FLIGHT, hold=small))
 
-        stored = self.ingestor._store_batch(checked, None, meanwhile)
+        def begun(job: _SealJob) -> None:
+            self.created = frozenset(job.keys.new_subjects.subject_ids)
+            self.begun.set()
+
+        stored = self.ingestor._store_batch(checked, None, meanwhile, begun)
         if stored.resubmitted:
             self._send_held()  # reported after the batches before it
             self.sent.append((stored, None))

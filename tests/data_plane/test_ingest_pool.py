@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shutil
+import threading
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -314,3 +315,99 @@ def test_seal_rows_seals_each_record_under_its_own_subjects_key_in_any_order() -
         assert open_record(keys[sid], uid, sid, sealed[i]) == payload
         digest = hashlib.sha256(sealed[i]).digest()
         assert leaves[i] == record_leaf(salts[i], uid, sid, 7, digest)
+
+
+def _sealing_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The thread that began each batch's (first) sealing, in the order they began."""
+    threads: list[str] = []
+    begin = Ingestor._seal_begin
+
+    def recording(self: Ingestor, checked: Any, *, look_up_all: bool) -> Any:
+        threads.append(threading.current_thread().name)
+        return begin(self, checked, look_up_all=look_up_all)
+
+    monkeypatch.setattr(Ingestor, "_seal_begin", recording)
+    return threads
+
+
+def _keyed(rows: list[dict[str, Any]], prefix: str) -> bytes:
+    return jsonl([{**r, "record_key": f"{prefix}-{r['record_key']}"} for r in rows])
+
+
+def test_ingest_many_seals_a_batch_ahead_while_the_one_before_is_stored_with_identical_rows(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _rows("tax", 40)
+    ahead_file, plain_file = tmp_path / "ahead.sqlite", tmp_path / "plain.sqlite"
+    # The subjects' keys exist before the run (a batch is never sealed ahead with keys the
+    # batch before it creates); the same keys in both databases: create them, copy the file.
+    migrate(f"sqlite:///{ahead_file}")
+    engine = make_engine(f"sqlite:///{ahead_file}")
+    seeded = Ingestor(engine, InMemoryAnchorer(), settings).ingest(
+        "p", "tax", _keyed(rows, "seed"), fmt="jsonl"
+    )
+    engine.dispose()
+    _copy_sqlite(ahead_file, plain_file)
+    batches = [("tax", _keyed(rows, prefix)) for prefix in "abc"]
+    dumps = []
+    for file, workers in ((ahead_file, 2), (plain_file, 1)):
+        engine = make_engine(f"sqlite:///{file}")
+        anchorer = InMemoryAnchorer()
+        assert seeded.root is not None
+        anchorer.anchor(AnchorKind.DATA_BATCH, seeded.root, seeded.leaf_count, seeded.batch_id)
+        try:
+            monkeypatch.setattr("os.urandom", _urandom_stream(7))
+            threads = _sealing_threads(monkeypatch)
+            ingestor = Ingestor(engine, anchorer, settings, workers=workers, pool_threshold=10)
+            results = ingestor.ingest_many("p", batches, fmt="jsonl")
+            assert [r.accepted for r in results] == [len(rows)] * 3
+            assert verify_database(engine, anchorer).clean
+            dumps.append(_dump(engine))
+        finally:
+            engine.dispose()
+            monkeypatch.undo()
+        if workers == 2:  # the first batch on the writer, the next two ahead, on this thread
+            assert threads[0].startswith("ccl-ingest-writer")
+            assert threads[1:] == [threading.current_thread().name] * 2
+    assert dumps[0] == dumps[1]
+
+
+def test_a_batch_sealed_ahead_with_records_the_batch_before_stores_counts_them_once(
+    sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _rows("tax", 40)
+    anchorer = InMemoryAnchorer()
+    Ingestor(sqlite_engine, anchorer, settings).ingest(
+        "p", "tax", _keyed(rows, "seed"), fmt="jsonl"
+    )
+    threads = _sealing_threads(monkeypatch)
+    # The second batch repeats 25 of the first one's rows: sealed ahead, its probe ran before
+    # the first was stored; its transaction then fails on the unique key and it is sealed
+    # again with every record looked up.
+    first = _keyed(rows[:30], "a")
+    second = jsonl(
+        [{**r, "record_key": f"a-{r['record_key']}"} for r in rows[5:30]]
+        + [{**r, "record_key": f"b-{r['record_key']}"} for r in rows[30:]]
+    )
+    ingestor = Ingestor(sqlite_engine, anchorer, settings, workers=2, pool_threshold=10)
+    one, two = ingestor.ingest_many("p", [("tax", first), ("tax", second)], fmt="jsonl")
+    assert threads[1] == threading.current_thread().name  # sealed ahead
+    assert (one.accepted, two.accepted, two.duplicates) == (30, 10, 25)
+    report = verify_database(sqlite_engine, anchorer)
+    assert report.clean and report.records == 80
+
+
+def test_a_batch_needing_keys_the_batch_before_creates_is_not_sealed_ahead(
+    sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = _rows("tax", 40)
+    threads = _sealing_threads(monkeypatch)
+    ingestor = Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=2, pool_threshold=10)
+    one, two = ingestor.ingest_many(
+        "p", [("tax", _keyed(rows, "a")), ("tax", _keyed(rows, "b"))], fmt="jsonl"
+    )
+    assert all(name.startswith("ccl-ingest-writer") for name in threads)
+    assert one.accepted == two.accepted == len(rows)
+    with sqlite_engine.connect() as conn:
+        subjects = conn.execute(select(SUBJECTS.c.subject_id)).all()
+    assert len(subjects) == len({r["uscc"] for r in rows})  # each created once
