@@ -20,10 +20,11 @@ from ledger_api.settings import Settings
 
 @dataclass
 class _AnchorGroup:
-    """One ``anchorMany`` transaction shared by its roots' pending anchors; mined once."""
+    """One ``anchorMany`` transaction shared by its roots' pending anchors; mined once (the
+    roots' sequences, the receipt and its block's time, looked up once for all roots)."""
 
     sent: SentTransaction
-    mined: tuple[dict[bytes, int], TxReceipt] | None = field(default=None)
+    mined: tuple[dict[bytes, int], TxReceipt, int] | None = field(default=None)
 
 
 class ChainAnchorer:
@@ -70,25 +71,30 @@ class ChainAnchorer:
         assert isinstance(pending.handle, SentTransaction)
         with _root_conflicts():  # a node reports a revert in the receipt
             sequence, receipt = self.ledger.confirm_anchor(self.transactor, pending.handle)
-        return self._receipt(pending.root, sequence, receipt)
+        return self._receipt(pending.root, sequence, receipt, self._block_time(receipt))
 
     def _confirm_grouped(self, root: bytes, group: _AnchorGroup) -> AnchorReceipt:
         if group.mined is None:
-            group.mined = self.ledger.confirm_anchors(self.transactor, group.sent)
-        sequences, receipt = group.mined
+            sequences, receipt = self.ledger.confirm_anchors(self.transactor, group.sent)
+            group.mined = sequences, receipt, self._block_time(receipt)
+        sequences, receipt, anchored_at = group.mined
         sequence = sequences.get(root)
         if sequence is None:  # anchorMany skips a root anchored before, as anchor refuses it
             raise ConflictError(f"root 0x{root.hex()} is already anchored", code="root_exists")
-        return self._receipt(root, sequence, receipt)
+        return self._receipt(root, sequence, receipt, anchored_at)
 
-    def _receipt(self, root: bytes, sequence: int, receipt: TxReceipt) -> AnchorReceipt:
-        block_number = int(receipt["blockNumber"])
+    def _block_time(self, receipt: TxReceipt) -> int:
+        return self.ledger.block_time(int(receipt["blockNumber"]))  # receipts carry no time
+
+    def _receipt(
+        self, root: bytes, sequence: int, receipt: TxReceipt, anchored_at: int
+    ) -> AnchorReceipt:
         return AnchorReceipt(
             root=root,
             sequence=sequence,
-            block_number=block_number,
+            block_number=int(receipt["blockNumber"]),
             tx_hash=bytes(receipt["transactionHash"]),
-            anchored_at=self.ledger.block_time(block_number),  # receipts carry no time
+            anchored_at=anchored_at,
         )
 
     def anchored(self, root: bytes) -> AnchoredRoot | None:

@@ -759,12 +759,11 @@ class Ingestor:
         n = len(fresh)
         if progress is not None:
             progress(0, 2 * n)  # sealing + storing
+        meanwhile()
         root: bytes | None
         if job.submitted is not None:
-            meanwhile()
             salts, sealed_values, root, proofs = self._collect_seal(n, job.submitted)
         else:
-            meanwhile()
             salts, sealed_values, leaves = self._seal_here(
                 job.keys.ciphers, job.items, job.randomness, job.bit, progress
             )
@@ -932,12 +931,7 @@ class Ingestor:
     def _send_anchor(self, batch_id: bytes, *, just_stored: bool = False) -> _InFlight | None:
         """The first half of ``_anchor``: up to sending the anchor (``_record_anchor`` waits
         for it and records it). None if the batch is anchored already."""
-        with self.engine.connect() as conn:
-            batch = conn.execute(
-                select(_BATCHES.c.state, _BATCHES.c.root, _BATCHES.c.leaf_count).where(
-                    _BATCHES.c.batch_id == batch_id
-                )
-            ).one()
+        batch = self._anchor_fields([batch_id])[batch_id]
         if batch.state in BatchState.DONE:
             return None
         if batch.root is None:
@@ -966,18 +960,7 @@ class Ingestor:
         its own sequence). One synced commit marks them all ``anchor_sent`` first."""
         anchorer = self.anchorer
         assert isinstance(anchorer, GroupAnchorer)
-        with self.engine.connect() as conn:
-            batches = {
-                row.batch_id: row
-                for row in conn.execute(
-                    select(
-                        _BATCHES.c.batch_id,
-                        _BATCHES.c.state,
-                        _BATCHES.c.root,
-                        _BATCHES.c.leaf_count,
-                    ).where(_BATCHES.c.batch_id.in_(batch_ids))
-                )
-            }
+        batches = self._anchor_fields(batch_ids)
         flights: list[_InFlight | None] = []
         grouped: list[_InFlight] = []
         for batch_id in batch_ids:
@@ -999,6 +982,16 @@ class Ingestor:
             for flight, sent in zip(grouped, pending, strict=True):
                 flight.pending = sent
         return flights
+
+    def _anchor_fields(self, batch_ids: list[bytes]) -> dict[bytes, Any]:
+        """State, root and leaf count of each of those batches (all must exist)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    _BATCHES.c.batch_id, _BATCHES.c.state, _BATCHES.c.root, _BATCHES.c.leaf_count
+                ).where(_BATCHES.c.batch_id.in_(batch_ids))
+            ).all()
+        return {row.batch_id: row for row in rows}
 
     def _record_anchor(self, flight: _InFlight) -> None:
         """The second half of ``_anchor``: wait for the anchor sent and record it, with the
@@ -1048,22 +1041,19 @@ class Ingestor:
     def _set_state(
         self, batch_id: bytes, state: str, *, durable: bool = False, **values: Any
     ) -> None:
-        """``durable``: the commit reaches the disk before this returns (SQLite syncs its
-        WAL; PostgreSQL commits durably anyway)."""
-        with self._writing(durable=durable) as conn:
-            conn.execute(
-                update(_BATCHES)
-                .where(_BATCHES.c.batch_id == batch_id)
-                .values(state=state, updated_at=utcnow(), **values)
-            )
+        self._set_states([batch_id], state, durable=durable, **values)
 
-    def _set_states(self, batch_ids: list[bytes], state: str, *, durable: bool = False) -> None:
-        """``_set_state`` for several batches, in one commit."""
+    def _set_states(
+        self, batch_ids: list[bytes], state: str, *, durable: bool = False, **values: Any
+    ) -> None:
+        """Batches to ``state`` (and ``values``) in one commit. ``durable``: the commit
+        reaches the disk before this returns (SQLite syncs its WAL; PostgreSQL commits
+        durably anyway)."""
         with self._writing(durable=durable) as conn:
             conn.execute(
                 update(_BATCHES)
                 .where(_BATCHES.c.batch_id.in_(batch_ids))
-                .values(state=state, updated_at=utcnow())
+                .values(state=state, updated_at=utcnow(), **values)
             )
 
     def _load_batch(self, batch_id: bytes) -> dict[str, Any] | None:
