@@ -8,6 +8,7 @@ a wrapped data key is bound to its subject and to the master key id that wrapped
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -63,6 +64,37 @@ def open_uscc(aead: AESGCM, subject_id: bytes, sealed: bytes) -> str:
 def wrap_data_key(master: bytes, key_id: str, subject_id: bytes, data_key: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     return nonce + AESGCM(master).encrypt(nonce, data_key, _WRAP_AD + key_id.encode() + subject_id)
+
+
+def new_data_keys(
+    master: bytes, key_id: str, subjects: Sequence[tuple[bytes, str]]
+) -> list[tuple[bytes, AESGCM, bytes, bytes]]:
+    """A fresh data key for each ``(subject id, USCC)``: the raw key, its cipher, the key
+    wrapped as ``wrap_data_key`` wraps it and the USCC sealed as ``seal_uscc`` seals it.
+
+    One draw of randomness and one master-key cipher serve all of them: a first batch
+    creates thousands of subjects, and per key those cost about 40% of the time.
+    """
+    wrap = AESGCM(master).encrypt
+    wrap_ad = _WRAP_AD + key_id.encode()
+    per_key = KEY_BYTES + 2 * NONCE_BYTES
+    randomness = os.urandom(per_key * len(subjects))
+    created = []
+    for i, (subject_id, uscc) in enumerate(subjects):
+        offset = per_key * i
+        data_key = randomness[offset : offset + KEY_BYTES]
+        wrap_nonce = randomness[offset + KEY_BYTES : offset + KEY_BYTES + NONCE_BYTES]
+        uscc_nonce = randomness[offset + KEY_BYTES + NONCE_BYTES : offset + per_key]
+        aead = AESGCM(data_key)
+        created.append(
+            (
+                data_key,
+                aead,
+                wrap_nonce + wrap(wrap_nonce, data_key, wrap_ad + subject_id),
+                uscc_nonce + aead.encrypt(uscc_nonce, uscc.encode(), _USCC_AD + subject_id),
+            )
+        )
+    return created
 
 
 def unwrap_data_key(master: bytes, key_id: str, subject_id: bytes, wrapped: bytes) -> bytes:

@@ -13,8 +13,8 @@ from sqlalchemy import Connection, select, update
 
 from ledger_api.crypto.envelope import (
     KEY_BYTES,
+    new_data_keys,
     open_uscc,
-    seal_uscc,
     unwrap_data_key,
     wrap_data_key,
 )
@@ -298,16 +298,19 @@ class SubjectKeyring:
         new = NewSubjects(master.key_id, utcnow())
         cache = self._cache
         shredded = self._shredded
-        for subject_id, uscc in subjects.items():
-            if subject_id in cache or subject_id in shredded:
-                continue
-            data_key = AESGCM.generate_key(bit_length=256)
-            aead = AESGCM(data_key)
-            wrapped = wrap_data_key(master.key, master.key_id, subject_id, data_key)
+        unknown = [
+            (subject_id, uscc)
+            for subject_id, uscc in subjects.items()
+            if subject_id not in cache and subject_id not in shredded
+        ]
+        created = new_data_keys(master.key, master.key_id, unknown)
+        for (subject_id, _uscc), (data_key, aead, wrapped, uscc_sealed) in zip(
+            unknown, created, strict=True
+        ):
             self._created.append((subject_id, wrapped))
             new.subject_ids.append(subject_id)
             new.wrapped_keys.append(wrapped)
-            new.usccs_sealed.append(seal_uscc(aead, subject_id, uscc))
+            new.usccs_sealed.append(uscc_sealed)
             cache[subject_id] = aead
             self._raw[subject_id] = data_key
         return SubjectKeys(

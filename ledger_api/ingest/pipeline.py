@@ -95,6 +95,10 @@ _MAX_PROVIDER = 64
 POOL_THRESHOLD = 5000
 POOL_BATCH_ROWS = 256
 _CHECK_CHUNK_ROWS = 2000  # rows per validation task
+# ingest_many begins validating the batches after the one it waits for while they hold fewer
+# rows than this together (at least the next batch): the pool validates them whenever the
+# writer's sealing leaves it free, instead of one batch at a time.
+VALIDATE_AHEAD_ROWS = 20_000
 # ingest_many sends the anchors of up to this many batches before waiting for the oldest.
 ANCHORS_IN_FLIGHT = 8
 # With an anchorer that puts several roots in one transaction (GroupAnchorer), ingest_many
@@ -177,6 +181,24 @@ class _Checked:
     rejected: list[RowError]
     duplicates: int
     early: _SealJob | None = None  # its sealing, begun while the batch before was stored
+
+
+@dataclass
+class _CheckJob:
+    """A batch read and identified, its validation begun (``_check_begin``): in the pool
+    (``futures``) or, for a small batch or without a pool, still to run here."""
+
+    provider: str
+    category: Category
+    batch_id: bytes
+    data: bytes
+    fmt: Format
+    rows: int  # lines in the batch
+    futures: list[Future[list[Checked]]] | None
+
+
+# A batch whose checking has begun, or the error that stopped it (raised in the batch's turn).
+_Ahead = _CheckJob | Exception
 
 
 @dataclass
@@ -389,8 +411,8 @@ class Ingestor:
         the batch is submitted.
         """
         with self._pool_for(_row_estimate(data)):
-            checked = self._check(provider, category, data, fmt, source_name)
-            return self._finish(self._store_batch(checked, progress, _nothing))
+            job = self._check_begin(provider, category, data, fmt, source_name)
+            return self._finish(self._store_batch(self._check_finish(job), progress, _nothing))
 
     def ingest_many(
         self,
@@ -433,11 +455,11 @@ class Ingestor:
         ):
             behind = _AnchorBehind(self)
             storing: Future[list[IngestResult]] | None = None
+            ahead = _CheckAhead(self, provider, items, fmt)
             try:
-                for category, data in items:
-                    source_name = data.name if isinstance(data, Path) else None
+                for _ in items:
                     try:
-                        checked = self._check(provider, category, data, fmt, source_name)
+                        checked = ahead.next()
                         if storing is not None:
                             self._seal_ahead(checked, behind, storing)
                     finally:
@@ -477,15 +499,16 @@ class Ingestor:
             return
         checked.early = self._seal_begin(checked, look_up_all=False)
 
-    def _check(
+    def _check_begin(
         self,
         provider: str,
         category: str,
         data: bytes | Path,
         fmt: Format | None,
         source_name: str | None,
-    ) -> _Checked:
-        """Read, parse and validate a batch: CPU only, no database access."""
+    ) -> _CheckJob:
+        """Read and identify a batch and begin validating it (in the pool, if it is large
+        enough and a pool runs): CPU only, no database access. ``_check_finish`` ends it."""
         if isinstance(data, Path):
             path = data
             source_name = source_name or path.name
@@ -498,8 +521,25 @@ class Ingestor:
         cat = self.catalog.category(category)
         fmt = fmt or detect_format(source_name, data)
         batch_id = batch_id_of(provider, cat, self.catalog.version, data)
-        rows_total, prepared, rejected, duplicates = self._validate(provider, cat, data, fmt)
-        return _Checked(provider, cat, batch_id, rows_total, prepared, rejected, duplicates)
+        rows = data.count(b"\n")
+        futures = None
+        pool = self._pool
+        if pool is not None and fmt == "jsonl" and rows >= self._pool_batch_rows:
+            lines = jsonl_lines(data)
+            # Small chunks: sealing waits for at most one of them per worker.
+            size = min(-(-len(lines) // (2 * self.workers)), _CHECK_CHUNK_ROWS) or 1
+            futures = [
+                pool.submit_background(check_chunk, provider, cat.name, lines[i : i + size], i + 1)
+                for i in range(0, len(lines), size)
+            ]
+        return _CheckJob(provider, cat, batch_id, data, fmt, rows, futures)
+
+    def _check_finish(self, job: _CheckJob) -> _Checked:
+        """The batch ``_check_begin`` began, validated."""
+        rows_total, prepared, rejected, duplicates = self._validate(job)
+        return _Checked(
+            job.provider, job.category, job.batch_id, rows_total, prepared, rejected, duplicates
+        )
 
     def _store_batch(
         self,
@@ -559,20 +599,11 @@ class Ingestor:
 
     # ------------------------------------------------------------------ steps
 
-    def _validate(
-        self, provider: str, cat: Category, data: bytes, fmt: Format
-    ) -> tuple[int, list[_Prepared], list[RowError], int]:
-        pool = self._pool
+    def _validate(self, job: _CheckJob) -> tuple[int, list[_Prepared], list[RowError], int]:
+        provider, cat, data, fmt = job.provider, job.category, job.data, job.fmt
         checked: Iterable[Checked]
-        if pool is not None and fmt == "jsonl" and data.count(b"\n") >= self._pool_batch_rows:
-            lines = jsonl_lines(data)
-            # Small chunks: sealing waits for at most one of them per worker.
-            size = min(-(-len(lines) // (2 * self.workers)), _CHECK_CHUNK_ROWS) or 1
-            futures = [
-                pool.submit_background(check_chunk, provider, cat.name, lines[i : i + size], i + 1)
-                for i in range(0, len(lines), size)
-            ]
-            checked = chain.from_iterable(f.result() for f in futures)
+        if job.futures is not None:
+            checked = chain.from_iterable(f.result() for f in job.futures)
         elif fmt == "jsonl":
             validator, strict = category_checkers(self._checkers, self.catalog, cat)
             checked = check_lines(
@@ -1091,6 +1122,51 @@ class Ingestor:
             tx_hash=batch["tx_hash"],
             already_known=already_known or resubmitted,
         )
+
+
+class _CheckAhead:
+    """``ingest_many``'s batches, checked in order, each begun up to VALIDATE_AHEAD_ROWS rows
+    ahead of the one asked for (``Ingestor._check_begin``), so the pool validates the batches
+    to come while the writer stores the ones before them. A batch that cannot even begin
+    (unreadable, unknown category) raises in its turn, after the batches before it."""
+
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        provider: str,
+        items: Sequence[tuple[str, bytes | Path]],
+        fmt: Format | None,
+    ) -> None:
+        self.ingestor = ingestor
+        self.provider = provider
+        self.fmt = fmt
+        self.waiting = deque(items)  # not begun yet
+        self.begun: deque[_Ahead] = deque()
+
+    def next(self) -> _Checked:
+        """The next batch, validated (raises what stopped it)."""
+        self._begin(1)
+        job = self.begun.popleft()
+        self._begin(0)  # the pool validates what follows while this one is collected
+        if isinstance(job, Exception):
+            raise job
+        return self.ingestor._check_finish(job)
+
+    def _begin(self, at_least: int) -> None:
+        rows = sum(job.rows for job in self.begun if isinstance(job, _CheckJob))
+        while self.waiting and (len(self.begun) < at_least or rows < VALIDATE_AHEAD_ROWS):
+            category, data = self.waiting.popleft()
+            source_name = data.name if isinstance(data, Path) else None
+            job: _Ahead
+            try:
+                job = self.ingestor._check_begin(
+                    self.provider, category, data, self.fmt, source_name
+                )
+            except Exception as exc:  # raised in its turn: the batches before it go on
+                job = exc
+            else:
+                rows += job.rows
+            self.begun.append(job)
 
 
 class _AnchorBehind:

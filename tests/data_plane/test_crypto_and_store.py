@@ -16,7 +16,13 @@ import ledger_api.store.models_registry as registry
 from ledger_api.anchoring.anchorer import InMemoryAnchorer
 from ledger_api.api.reading import read_records
 from ledger_api.catalog.loader import DEFAULT_CATALOG, default_catalog, parse_catalog
-from ledger_api.crypto.envelope import open_record, seal_record
+from ledger_api.crypto.envelope import (
+    new_data_keys,
+    open_record,
+    open_uscc,
+    seal_record,
+    unwrap_data_key,
+)
 from ledger_api.crypto.keys import (
     MasterKey,
     SubjectKeyring,
@@ -155,6 +161,19 @@ def test_ciphertext_copied_to_another_row_or_subject_fails_to_decrypt() -> None:
     for args in ((other_uid, subject), (uid, other_subject)):
         with pytest.raises(CryptoError):
             open_record(aead, *args, sealed)
+
+
+def test_new_data_keys_unwrap_under_the_master_and_each_has_its_own_key_and_nonces() -> None:
+    master = AESGCM.generate_key(bit_length=256)
+    subjects = [(bytes([n]) * 32, f"9141010{n}MA0000000X") for n in range(3)]
+    created = new_data_keys(master, "k1", subjects)
+    for (sid, uscc), (raw, aead, wrapped, uscc_sealed) in zip(subjects, created, strict=True):
+        assert unwrap_data_key(master, "k1", sid, wrapped) == raw
+        assert open_uscc(aead, sid, uscc_sealed) == uscc
+        with pytest.raises(CryptoError):  # bound to its subject and master key id
+            unwrap_data_key(master, "k2", sid, wrapped)
+    drawn = [part for raw, _aead, w, u in created for part in (raw, w[:12], u[:12])]
+    assert len(set(drawn)) == len(drawn) == 9
 
 
 def test_row_swapped_in_the_database_fails_to_decrypt(ingestor, engine, settings) -> None:

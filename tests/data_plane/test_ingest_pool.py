@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import Engine, delete, select, update
 
 from ledger_api.anchoring.anchorer import AnchorKind, InMemoryAnchorer
-from ledger_api.errors import InputError
+from ledger_api.catalog.loader import default_catalog
+from ledger_api.errors import InputError, NotFoundError
 from ledger_api.ingest.pipeline import FAULT_STEPS, Ingestor
 from ledger_api.settings import Settings
 from ledger_api.store.db import make_engine, migrate
@@ -411,3 +412,64 @@ def test_a_batch_needing_keys_the_batch_before_creates_is_not_sealed_ahead(
     with sqlite_engine.connect() as conn:
         subjects = conn.execute(select(SUBJECTS.c.subject_id)).all()
     assert len(subjects) == len({r["uscc"] for r in rows})  # each created once
+
+
+def _events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """(step, category) as batches begin validation and are written, in the order it happens."""
+    events: list[tuple[str, str]] = []
+    begin, write = Ingestor._check_begin, Ingestor._write
+
+    def beginning(self: Ingestor, provider: str, category: str, *args: Any) -> Any:
+        events.append(("validate", category))
+        return begin(self, provider, category, *args)
+
+    def writing(self: Ingestor, conn: Any, checked: Any, *args: Any) -> Any:
+        events.append(("write", checked.category.name))
+        return write(self, conn, checked, *args)
+
+    monkeypatch.setattr(Ingestor, "_check_begin", beginning)
+    monkeypatch.setattr(Ingestor, "_write", writing)
+    return events
+
+
+def test_ingest_many_validates_the_batches_ahead_in_the_pool_while_the_first_is_stored(
+    sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    categories = ["tax", "social_insurance", "utilities", "housing_fund"]
+    batches = [(c, jsonl(_rows(c, 30))) for c in categories]
+    events = _events(monkeypatch)
+    anchorer = InMemoryAnchorer()
+    ingestor = Ingestor(sqlite_engine, anchorer, settings, workers=2, pool_threshold=10)
+    results = ingestor.ingest_many("p", batches, fmt="jsonl")
+    assert [r.accepted for r in results] == [30] * 4
+    # All four are small: every one is being validated before the first is written.
+    assert events[:5] == [("validate", c) for c in categories] + [("write", "tax")]
+    assert [e for e in events if e[0] == "write"] == [("write", c) for c in categories]
+    assert verify_database(sqlite_engine, anchorer).clean
+
+
+def test_a_batch_validated_ahead_waits_its_turn_and_nothing_after_a_bad_one_is_stored(
+    sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = _events(monkeypatch)
+    batches = [
+        ("tax", _keyed(_rows("tax", 30), "a")),
+        ("utilities", jsonl(_rows("utilities", 30))),
+        ("no-such-category", _keyed(_rows("tax", 30), "b")),
+        ("tax", _keyed(_rows("tax", 30), "c")),
+    ]
+    anchorer = InMemoryAnchorer()
+    ingestor = Ingestor(sqlite_engine, anchorer, settings, workers=2, pool_threshold=10)
+    with pytest.raises(NotFoundError, match="no-such-category"):
+        ingestor.ingest_many("p", batches, fmt="jsonl")
+    # The last batch began validating before the first was written, yet is not stored.
+    assert events[:4] == [("validate", c) for c, _data in batches]
+    assert events[4:] == [("write", "tax"), ("write", "utilities")]
+    catalog = default_catalog()
+    with sqlite_engine.connect() as conn:
+        stored = conn.execute(select(BATCHES.c.category, BATCHES.c.state)).all()
+        records = conn.execute(select(RECORDS.c.id)).all()
+    assert sorted(stored) == sorted(
+        (catalog.category(c).bit, BatchState.ANCHORED) for c in ("tax", "utilities")
+    )
+    assert len(records) == 60 and len(anchorer) == 2
