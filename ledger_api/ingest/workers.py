@@ -116,9 +116,9 @@ def _normalised(validator: RowValidator, rows: Iterable[ParsedRow]) -> Iterator[
 def _decoded(
     validator: RowValidator, strict: StrictDecoder, lines: Sequence[str], first: int
 ) -> Iterator[_Normalised]:
-    canonical = strict.canonical
-    for number, line in enumerate(lines, start=first):
-        found = canonical(line)
+    for number, (line, found) in enumerate(
+        zip(lines, strict.canonical_lines(lines), strict=True), start=first
+    ):
         if found is None:
             yield from _normalised(validator, parse_jsonl_lines([line], number))
         else:

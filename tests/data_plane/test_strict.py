@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from typing import Any
 
+import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger_api.catalog import default_catalog
 from ledger_api.catalog.loader import Category
 from ledger_api.ingest.parse import parse_jsonl_lines
-from ledger_api.ingest.strict import StrictDecoder
+from ledger_api.ingest.strict import StrictDecoder, _bulk_safe, _normal_form
 from ledger_api.ingest.validate import RowValidator
 from ledger_api.ingest.workers import Checked, check_lines, check_rows
 from ledger_api.synth.generator import iter_all_records
@@ -125,3 +128,53 @@ def test_the_strict_path_agrees_with_the_validator_on_arbitrary_rows(data: Any) 
     line = json.dumps(row, ensure_ascii=data.draw(st.booleans()))
     fast, plain = _both_paths(category, line)
     assert fast == plain
+
+
+def test_many_lines_checked_at_once_give_each_line_its_own_result() -> None:
+    # Amounts and catalog patterns are checked over all lines of a call at once: a bad value
+    # among thousands refuses its own line only, wherever it is, and only that line.
+    rng = random.Random(5)
+    by_category: dict[str, list[str]] = {}
+    for category_name, row in iter_all_records(400, seed=6):
+        category = CATALOG.category(category_name)
+        line = mutated(row, category, rng) if rng.random() < 0.05 else row
+        by_category.setdefault(category_name, []).append(json.dumps(line, ensure_ascii=False))
+    sample = by_category["tax"][0]
+    by_category["tax"] += [
+        sample.replace('"period": "', '"period": "2024-01\\n'),  # a newline inside a value
+        sample.replace('"period": "', '"period": "\\n'),
+        sample.replace(".", "", 1),  # an amount without its decimals
+    ]
+    hits = 0
+    for category_name, lines in by_category.items():
+        validator, strict = _checkers(CATALOG.category(category_name))
+        together = check_lines(validator, strict, KEY, "p", lines, 1, {})
+        alone = [r for n, line in enumerate(lines, 1) for r in _numbered(category_name, line, n)]
+        assert together == alone, category_name
+        found = strict.canonical_lines(lines)
+        assert found == [strict.canonical(line) for line in lines]
+        hits += sum(f is not None for f in found)
+    assert hits > 1000  # most lines take the strict path
+    tax = by_category["tax"]
+    assert _checkers(CATALOG.category("tax"))[1].canonical_lines(tax)[-3:] == [None] * 3
+
+
+def _numbered(category_name: str, line: str, number: int) -> list[Checked]:
+    validator, _strict = _checkers(CATALOG.category(category_name))
+    return check_rows(validator, KEY, "p", parse_jsonl_lines([line], number), {})
+
+
+def test_only_patterns_that_cannot_match_a_newline_are_checked_in_bulk() -> None:
+    assert _bulk_safe(r"^[0-9]{4}-(0[1-9]|1[0-2])$") and _bulk_safe(r"^[0-9+\- ]{7,20}$")
+    for unsafe in (r"^[^,]+$", r"^\s*x$", r"^\D+$", r"^\W$", r"(?s)^.+$", r"^\x0a$", "^a\nb$"):
+        assert not _bulk_safe(unsafe), unsafe
+    # Such a pattern stays with msgspec, value by value, and still refuses what it should.
+    category = CATALOG.category("tax")
+    field = next(f for f in category.fields if f.name == "period")
+    odd = dataclasses.replace(field, pattern=r"^[^,]{7}$")
+    kind, bulk = _normal_form(odd)
+    assert bulk is None
+    decoder = msgspec.json.Decoder(kind)
+    assert decoder.decode('"2024-01"') == "2024-01"
+    with pytest.raises(msgspec.ValidationError):
+        decoder.decode('"2024,01"')
