@@ -163,6 +163,8 @@ class IngestResult:
 # A validated new row: (row number, record uid, subject id, USCC, record key hash,
 # content digest, canonical payload). Plain tuples: one is built per row on the hot path.
 _Prepared = tuple[int, bytes, bytes, str, bytes, bytes, bytes]
+# A value the bulk insert binds (store.bulk.as_blobs turns bytes into bytearray).
+_Blob = bytes | bytearray
 _ROW: Final = 0
 _UID: Final = 1
 _SID: Final = 2
@@ -205,7 +207,7 @@ _Ahead = _CheckJob | Exception
 class _Sealed:
     """A batch's new records, encrypted and hashed, ready to be written (nothing written)."""
 
-    records: dict[str, list[Any]]  # records' columns but batch, provider, category; leaf order
+    records: dict[str, Sequence[Any]]  # records' columns but batch, provider, category; leaf order
     root: bytes | None
     manifest: bytes | None  # record uids in leaf order
     new_subjects: NewSubjects  # keys created for the batch, stored with it
@@ -792,6 +794,9 @@ class Ingestor:
             progress(0, 2 * n)  # sealing + storing
         meanwhile()
         root: bytes | None
+        salts: Sequence[_Blob]
+        sealed_values: Sequence[_Blob]
+        proofs: Sequence[_Blob]
         if job.submitted is not None:
             salts, sealed_values, root, proofs = self._collect_seal(n, job.submitted)
         else:
@@ -857,12 +862,12 @@ class Ingestor:
 
     def _collect_seal(
         self, n: int, submitted: _Submitted
-    ) -> tuple[list[bytes], list[bytes], bytes, list[bytes]]:
+    ) -> tuple[list[_Blob], list[_Blob], bytes, list[_Blob]]:
         """Salts, sealed values, root and proofs of the sealing ``_submit_seal`` began."""
         groups, tasks, futures = submitted
-        salts: list[bytes] = [b""] * n
-        sealed_values: list[bytes] = [b""] * n
-        proofs: list[bytes] = [b""] * n
+        salts: list[_Blob] = [b""] * n
+        sealed_values: list[_Blob] = [b""] * n
+        proofs: list[_Blob] = [b""] * n
         roots: list[bytes] = [b""] * len(groups)
         partial: list[list[bytes]] = [[] for _ in groups]
         for task, future in zip(tasks, futures, strict=True):
@@ -874,8 +879,11 @@ class Ingestor:
                 _place(salts, groups[g], part_salts)
                 _place(sealed_values, groups[g], part_sealed)
         root, tops = join_subtrees(roots)
+        # Each proof as the bytearray the insert binds (store.bulk.as_blobs), made in one step
+        # instead of joined as bytes and copied again (about 2x faster, measured).
+        join = bytearray().join
         for ranges, part_proofs, top in zip(groups, partial, tops, strict=True):
-            _place(proofs, ranges, [p + top for p in part_proofs])
+            _place(proofs, ranges, [join((p, top)) for p in part_proofs])
         return salts, sealed_values, root, proofs
 
     def _seal_here(
@@ -1274,7 +1282,7 @@ def _connection_pragma(conn: Connection, name: str, value: str) -> Iterator[None
         conn.commit()
 
 
-def _place(out: list[bytes], ranges: list[range], values: Sequence[bytes]) -> None:
+def _place(out: list[_Blob], ranges: list[range], values: Sequence[_Blob]) -> None:
     """Put a subtree's ``values`` (in its leaves' order) at its leaves' indexes in ``out``."""
     start = 0
     for r in ranges:
