@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import multiprocessing
 import os
 import threading
@@ -79,6 +80,8 @@ from ledger_api.store.records import stored_record_uids
 from ledger_api.store.types import utcnow
 from ledger_api.store.wal import WalCheckpointer
 from ledger_api.worker_count import balanced, idle_priority_from_env, workers_from_env
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int | None], None]
 FaultHook = Callable[[str], None]
@@ -458,6 +461,7 @@ class Ingestor:
             behind = _AnchorBehind(self)
             storing: Future[list[IngestResult]] | None = None
             ahead = _CheckAhead(self, provider, items, fmt)
+            failed = True
             try:
                 for _ in items:
                     try:
@@ -472,9 +476,21 @@ class Ingestor:
                     storing = writer.submit(behind.store, checked)
                 if storing is not None:
                     finished(storing.result())
+                failed = False
             finally:
                 # The last batch stored is anchored even when a later one fails to validate.
-                finished(writer.submit(behind.flush).result())
+                # If that fails too, the first error is the one to report: the batches whose
+                # anchors did not finish stay stored for resume_pending.
+                try:
+                    finished(writer.submit(behind.flush).result())
+                except Exception:
+                    if not failed:
+                        raise
+                    log.warning(
+                        "anchoring the batches stored before a failed one did not finish; "
+                        "resume_pending finishes them",
+                        exc_info=True,
+                    )
         return results
 
     def _seal_ahead(

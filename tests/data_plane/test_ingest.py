@@ -398,6 +398,28 @@ def test_an_anchor_failing_after_later_ones_were_sent_leaves_them_for_resume(
     assert len(anchorer) == 4 and verify_database(engine, anchorer).clean
 
 
+def test_a_bad_batch_is_the_error_reported_when_anchoring_the_ones_before_fails_too(
+    engine, settings, caplog
+) -> None:
+    from ledger_api.errors import NotFoundError
+
+    anchorer = _ReceiptLost(fail_on=1)  # the first wait for a receipt, at the end
+    batches = [
+        ("tax", jsonl([tax_row(key="A-1")])),
+        ("tax", jsonl([tax_row(key="B-1")])),
+        ("no-such-category", jsonl([tax_row(key="C-1")])),
+    ]
+    with pytest.raises(NotFoundError, match="no-such-category"):
+        Ingestor(engine, anchorer, settings).ingest_many("henan-tax", batches, fmt="jsonl")
+    assert "resume_pending finishes them" in caplog.text
+    with engine.connect() as conn:
+        states = conn.execute(select(BATCHES.c.state).order_by(BATCHES.c.created_at)).scalars()
+        assert list(states) == [BatchState.ANCHOR_SENT] * 2
+    resumed = Ingestor(engine, anchorer, settings).resume_pending()
+    assert [r.state for r in resumed] == [BatchState.ANCHORED] * 2
+    assert verify_database(engine, anchorer).clean
+
+
 def test_the_same_batch_twice_in_one_ingest_many_is_stored_once(ingestor, anchorer, engine) -> None:
     data = jsonl([tax_row(key=f"T-{i}") for i in range(3)])
     first, again = ingestor.ingest_many("henan-tax", [("tax", data), ("tax", data)])
