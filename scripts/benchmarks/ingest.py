@@ -12,18 +12,23 @@ The baseline is a plain bulk insert of the same number of rows with the same col
 byte sizes (taken from the ingested table) into a table with no secondary index, in a fresh
 database of the same kind with the same settings, through the same executemany path.
 
-The whole measurement runs ``ROUNDS`` times (fresh database and chain each round, the
-baseline right after each ingestion). The headline figures are the medians over the rounds;
-``per_round`` has every round's figures.
+The whole measurement runs ``ROUNDS`` times, each round in a process of its own (fresh
+database and chain each round, the baseline right after the ingestion, in the same process),
+as ``ccl ingest`` runs one ingestion per process. Rounds run one after another in one process
+measured slower after the first (up to 10%): each ingestion forks its pool's workers again,
+and once the process has recycled the memory of earlier rounds, the ingesting threads' writes
+to it take copy-on-write faults and TLB-shootdown interrupts (seen with perf: kernel time up
+a fifth from the first round to the third). The headline figures are the medians over the
+rounds; ``per_round`` has every round's figures.
 
 Prints progress to stderr; ``run()`` returns the figures.
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -172,13 +177,36 @@ def _round(batches: dict[str, bytes], number: int) -> dict[str, Any]:
     }
 
 
+def _round_apart(batch_dir: Path, number: int) -> dict[str, Any]:
+    """``_round`` in a new process, over the batches written to ``batch_dir``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ingest", "--round", str(number), str(batch_dir)],
+        cwd=Path(__file__).resolve().parents[1],  # scripts/, as bench.py puts it on the path
+        stdout=subprocess.PIPE,
+        check=True,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return figures
+
+
+def _write_batches(batch_dir: Path, batches: dict[str, bytes]) -> None:
+    for position, (category, data) in enumerate(batches.items()):
+        (batch_dir / f"{position:03d}-{category}.jsonl").write_bytes(data)
+
+
+def _read_batches(batch_dir: Path) -> dict[str, bytes]:
+    return {
+        path.stem.split("-", 1)[1]: path.read_bytes() for path in sorted(batch_dir.glob("*.jsonl"))
+    }
+
+
 def run(records: int = RECORDS_TARGET, rounds: int = ROUNDS) -> dict[str, Any]:
     _log(f"generating {records} synthetic records")
     batches = _batches(records)
-    figures = []
-    for number in range(1, rounds + 1):
-        gc.collect()  # each round starts without the garbage of the one before
-        figures.append(_round(batches, number))
+    with tempfile.TemporaryDirectory(prefix="ccl-bench-batches-") as tmp:
+        batch_dir = Path(tmp)
+        _write_batches(batch_dir, batches)
+        figures = [_round_apart(batch_dir, number) for number in range(1, rounds + 1)]
     stored = {f["records"] for f in figures}
     if len(stored) != 1:
         raise SystemExit(f"rounds stored different record counts: {sorted(stored)}")
@@ -198,4 +226,7 @@ def run(records: int = RECORDS_TARGET, rounds: int = ROUNDS) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), sort_keys=True))
+    if sys.argv[1:2] == ["--round"]:  # one round, for _round_apart
+        print(json.dumps(_round(_read_batches(Path(sys.argv[3])), int(sys.argv[2]))))
+    else:
+        print(json.dumps(run(), sort_keys=True))
