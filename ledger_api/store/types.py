@@ -9,6 +9,8 @@ from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from ledger_api.errors import IntegrityError
+
 
 class Bytes(TypeDecorator[bytes]):
     """Raw bytes (hashes, ids, ciphertexts): BLOB on SQLite, BYTEA on PostgreSQL.
@@ -24,7 +26,15 @@ class Bytes(TypeDecorator[bytes]):
         return None
 
     def process_result_value(self, value: Any, dialect: Dialect) -> bytes | None:
-        return None if value is None else bytes(value)
+        if value is None or type(value) is bytes:
+            return value
+        if isinstance(value, bytes | bytearray | memoryview):  # PostgreSQL gives memoryview
+            return bytes(value)
+        # SQLite keeps any type a hand edit gives a column; bytes(42) would be 42 zero bytes.
+        raise IntegrityError(
+            f"a bytes column holds {type(value).__name__}: the database was edited outside "
+            "the platform (ccl verify names the rows)"
+        )
 
 
 class UTCDateTime(TypeDecorator[datetime]):

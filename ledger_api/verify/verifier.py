@@ -11,12 +11,18 @@ anchored root and the batch manifest (record uids in leaf order) to name it:
 ``record_added``    a row that belongs to no anchored leaf position.
 
 Crypto-shredded subjects' records verify like any other: their ciphertext is still there.
+
+SQLite stores whatever type an UPDATE gives a column, so a hand edit can leave text or a number
+where a blob or an integer belongs: such a row is named like any other altered row (its leaf
+cannot be computed, so it proves nothing), and a finding shows the odd value's type in its
+detail instead of the value.
 """
 
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import operator
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +48,23 @@ class Finding:
     record_uid: bytes | None = None
     batch_id: bytes | None = None
     leaf_index: int | None = None
+
+    def __post_init__(self) -> None:
+        # Values read from a hand-edited SQLite file may be of any type (see the module).
+        odd = [
+            f"{name} holds {_type_name(value)}"
+            for name, value, kind in (
+                ("record_uid", self.record_uid, bytes),
+                ("batch_id", self.batch_id, bytes),
+                ("leaf_index", self.leaf_index, int),
+            )
+            if value is not None and not isinstance(value, kind)
+        ]
+        if odd:
+            object.__setattr__(self, "detail", f"{self.detail} ({', '.join(odd)})")
+            for name, kind in (("record_uid", bytes), ("batch_id", bytes), ("leaf_index", int)):
+                if not isinstance(getattr(self, name), kind):
+                    object.__setattr__(self, name, None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -134,22 +157,15 @@ def verify_database(
         if progress is not None:
             progress(0, total)
         _verify_catalogs(conn, anchorer, report)
-        batches = {
-            row.batch_id: _Batch(*row)
-            for row in conn.execute(
-                select(
-                    BATCHES.c.batch_id,
-                    BATCHES.c.state,
-                    BATCHES.c.root,
-                    BATCHES.c.leaf_count,
-                    BATCHES.c.manifest,
-                )
-            )
-        }
+        batches = {row[0]: _Batch(*row) for row in _batch_list(conn)}
         path = _sqlite_file(engine)
-        if workers >= 2 and total >= pool_threshold and path is not None:
-            seen = _verify_in_pool(conn, path, batches, anchorer, report, workers, progress, total)
-        else:
+        pooled = workers >= 2 and total >= pool_threshold and path is not None
+        sizes = _batch_sizes(conn) if pooled else []
+        if path is not None and sizes and all(isinstance(b, bytes) for b, _count in sizes):
+            seen = _verify_in_pool(
+                conn, path, batches, sizes, anchorer, report, workers, progress, total
+            )
+        else:  # also when a hand edit left a batch id that is not a blob (the pool sorts ids)
             seen = set()
             done = 0
             for batch_id, rows in _rows_by_batch(conn):
@@ -166,8 +182,12 @@ def verify_database(
     return report
 
 
+def _type_name(value: object) -> str:
+    return {str: "text", int: "an integer", float: "a real"}.get(type(value), type(value).__name__)
+
+
 def _anchored(batch: _Batch | None, anchorer: Anchorer) -> AnchoredRoot | None:
-    if batch is None or batch.root is None:
+    if batch is None or not isinstance(batch.root, bytes):
         return None
     return anchorer.anchored(batch.root)
 
@@ -201,10 +221,22 @@ def _sqlite_file(engine: Engine) -> str | None:
     return os.path.abspath(database)
 
 
+def _batch_sizes(conn: Connection) -> list[tuple[bytes, int]]:
+    quote = conn.dialect.identifier_preparer
+    return [
+        (batch_id, count)
+        for batch_id, count in conn.exec_driver_sql(
+            f"SELECT batch_id, count(*) FROM {quote.format_table(RECORDS)} "
+            "GROUP BY batch_id ORDER BY batch_id"
+        )
+    ]
+
+
 def _verify_in_pool(
     conn: Connection,
     path: str,
     batches: dict[bytes, _Batch],
+    sizes: list[tuple[bytes, int]],
     anchorer: Anchorer,
     report: VerificationReport,
     workers: int,
@@ -214,11 +246,6 @@ def _verify_in_pool(
     """Workers rebuild each batch's tree from its rows while this process asks the chain for
     the anchored roots; a batch whose tree matches its anchor needs nothing more, any other
     is verified here, row by row, exactly as the sequential pass does."""
-    quote = conn.dialect.identifier_preparer
-    sizes = conn.exec_driver_sql(
-        f"SELECT batch_id, count(*) FROM {quote.format_table(RECORDS)} "
-        "GROUP BY batch_id ORDER BY batch_id"
-    ).all()
     groups: list[list[bytes]] = balanced(sizes, workers)
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -294,28 +321,69 @@ def _rebuild_chunk(path: str, chunk: Sequence[tuple[bytes, _Batch | None]]) -> l
 
 
 def _rebuild(batch_id: bytes, batch: _Batch | None, rows: list[Row]) -> _Rebuilt:
-    manifest = b"" if batch is None or batch.root is None else batch.manifest or b""
-    uids = [manifest[i : i + 32] for i in range(0, len(manifest), 32)]
+    uids = [] if batch is None or batch.root is None else _manifest_uids(batch)
     if not (
         uids
         and len(rows) == len(uids)
         and all(row[1] == i and row[2] == uids[i] for i, row in enumerate(rows))
     ):
         return _Rebuilt(batch_id, len(rows), None, [])
-    tree = MerkleTree(_leaves(rows))
+    leaves = _leaves(rows)
+    if None in leaves:
+        return _Rebuilt(batch_id, len(rows), None, [])
+    tree = MerkleTree(leaves)  # type: ignore[arg-type]  # no None, checked above
     proofs = tree.packed_proofs()
-    altered = [] if all(map(bytes.__eq__, (row[7] for row in rows), proofs)) else [
+    altered = [] if all(map(operator.eq, (row[7] for row in rows), proofs)) else [
         (i, row[2]) for i, row in enumerate(rows) if row[7] != proofs[i]
     ]  # fmt: skip
     return _Rebuilt(batch_id, len(rows), tree.root, altered)
 
 
+def _manifest_uids(batch: _Batch) -> list[bytes]:
+    """The batch's record uids in leaf order (none if a hand edit left no blob there)."""
+    manifest = batch.manifest if isinstance(batch.manifest, bytes) else b""
+    return [manifest[i : i + 32] for i in range(0, len(manifest), 32)]
+
+
+def _batch_list(conn: Connection) -> list[tuple[Any, ...]]:
+    """Every batch's id, state, root, leaf count and manifest; on SQLite as stored (see
+    ``_stored_values``)."""
+    columns = (
+        BATCHES.c.batch_id,
+        BATCHES.c.state,
+        BATCHES.c.root,
+        BATCHES.c.leaf_count,
+        BATCHES.c.manifest,
+    )
+    if conn.dialect.name == "sqlite":
+        table = conn.dialect.identifier_preparer.format_table(BATCHES)
+        return _stored_values(conn, f"SELECT {', '.join(c.name for c in columns)} FROM {table}")
+    return [tuple(row) for row in conn.execute(select(*columns))]
+
+
 def _batch_rows(conn: Connection, batch_id: bytes) -> list[Row]:
     """One batch's rows, in leaf order (to verify a batch that does not match its anchor)."""
+    if conn.dialect.name == "sqlite":
+        table = conn.dialect.identifier_preparer.format_table(RECORDS)
+        return _stored_values(
+            conn,
+            f"SELECT {_ROW_SQL_COLUMNS} FROM {table} WHERE batch_id = ? ORDER BY leaf_index",
+            (batch_id,),
+        )
     result = conn.execute(
         select(*_ROW_COLUMNS).where(RECORDS.c.batch_id == batch_id).order_by(RECORDS.c.leaf_index)
     )
     return [tuple(r) for r in result]
+
+
+def _stored_values(conn: Connection, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+    """Rows through SQLite's own cursor: values exactly as stored, of whatever type a hand
+    edit left (the models' column types would convert or refuse them)."""
+    cursor = conn.connection.driver_connection.execute(sql, parameters)  # type: ignore[union-attr]
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 _ROW_SQL_COLUMNS = ", ".join(c.name for c in _ROW_COLUMNS)
@@ -387,18 +455,22 @@ def _verify_batch(
             )
         return
     if anchored is None or anchored.kind != AnchorKind.DATA_BATCH:
+        root = (
+            f"0x{batch.root.hex()}"
+            if isinstance(batch.root, bytes)
+            else f"holding {_type_name(batch.root)}"
+        )
         report.findings.append(
             Finding(
                 "batch_not_anchored",
-                f"root 0x{batch.root.hex()} ({batch.state}) is not anchored as a data batch; "
+                f"root {root} ({batch.state}) is not anchored as a data batch; "
                 f"its {len(rows)} records cannot be verified",
                 batch_id=batch_id,
             )
         )
         return
     count = anchored.leaf_count
-    manifest = batch.manifest or b""
-    uids = [manifest[i : i + 32] for i in range(0, len(manifest), 32)]
+    uids = _manifest_uids(batch)
     if len(uids) != count:
         report.findings.append(
             Finding(
@@ -412,11 +484,12 @@ def _verify_batch(
         len(rows) == count
         and len(uids) == count
         and all(row[1] == i and row[2] == uids[i] for i, row in enumerate(rows))
+        and None not in leaves
     ):
-        tree = MerkleTree(leaves)
+        tree = MerkleTree(leaves)  # type: ignore[arg-type]  # no None, checked above
         if tree.root == anchored.root:
             proofs = tree.packed_proofs()
-            if all(map(bytes.__eq__, (row[7] for row in rows), proofs)):
+            if all(map(operator.eq, (row[7] for row in rows), proofs)):
                 return
             for i, row in enumerate(rows):
                 if row[7] != proofs[i]:
@@ -433,9 +506,14 @@ def _verify_batch(
     # Something differs: judge each row on its own against the anchored root.
     present: set[int] = set()
     for row, leaf in zip(rows, leaves, strict=True):
-        index, uid = row[1], row[2]
-        listed = 0 <= index < len(uids) and uids[index] == uid
-        proves = len(row[7]) % 32 == 0 and verify_proof(unpack_proof(row[7]), anchored.root, leaf)
+        index, uid, proof = row[1], row[2], row[7]
+        listed = isinstance(index, int) and 0 <= index < len(uids) and uids[index] == uid
+        proves = (
+            leaf is not None
+            and isinstance(proof, bytes)
+            and len(proof) % 32 == 0
+            and verify_proof(unpack_proof(proof), anchored.root, leaf)
+        )
         if proves and listed and index < count:
             present.add(index)
         elif listed and index < count:
@@ -472,7 +550,23 @@ def _verify_batch(
             )
 
 
-def _leaves(rows: list[Row]) -> list[bytes]:
+def _leaves(rows: list[Row]) -> list[bytes | None]:
+    """Each row's salted leaf; None for a row whose hashed columns a hand edit left holding
+    values of other types (the fast pass fails on the first, then each row is tried alone)."""
+    try:
+        return _well_typed_leaves(rows)  # type: ignore[return-value]  # list is invariant
+    except (TypeError, AttributeError, OverflowError):
+        return [_leaf_or_none(row) for row in rows]
+
+
+def _leaf_or_none(row: Row) -> bytes | None:
+    try:
+        return _well_typed_leaves([row])[0]
+    except (TypeError, AttributeError, OverflowError):
+        return None
+
+
+def _well_typed_leaves(rows: list[Row]) -> list[bytes]:
     k = keccak256_hasher
     sha256 = hashlib.sha256
     words = {c: c.to_bytes(32, "big") for c in {row[4] for row in rows} if 0 <= c < 2**256}

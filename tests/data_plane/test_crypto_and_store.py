@@ -477,3 +477,20 @@ def test_data_key_cache_is_bounded_and_least_recently_used_goes_first() -> None:
     assert cache.get(b"b", "k", b"wb") is None and len(cache) == 2
     assert cache.get(b"a", "k", b"other") is None  # re-wrapped: dropped, not served
     assert cache.get(b"a", "k", b"wa") is None
+
+
+def test_a_bytes_column_holding_another_type_is_refused_not_converted() -> None:
+    # SQLite keeps whatever type a hand edit stores; bytes(42) would silently be 42 zero bytes.
+    from sqlalchemy.dialects import sqlite
+
+    from ledger_api.errors import IntegrityError
+    from ledger_api.store.types import Bytes
+
+    column = Bytes()
+    dialect = sqlite.dialect()
+    assert column.process_result_value(b"\x00\x01", dialect) == b"\x00\x01"
+    assert column.process_result_value(memoryview(b"ab"), dialect) == b"ab"
+    assert column.process_result_value(None, dialect) is None
+    for odd in (42, "text", 2.5):
+        with pytest.raises(IntegrityError, match="edited outside the platform"):
+            column.process_result_value(odd, dialect)

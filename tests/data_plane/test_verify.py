@@ -127,3 +127,112 @@ def test_pool_workers_get_about_equal_shares_of_records() -> None:
     assert loads == [48, 49]
     assert all(group == sorted(group) for group in groups)  # each worker reads in batch order
     assert _balanced(sizes[:1], 4) == [[sizes[0][0]]]
+
+
+def test_values_of_another_type_written_into_sqlite_columns_are_named_not_a_crash(
+    sqlite_engine, anchorer, settings
+) -> None:
+    # SQLite keeps whatever type an UPDATE gives a column: someone editing the file by hand
+    # can put text or a number where a blob belongs. Verification must still name each row
+    # (the sequential pass and the pool alike), not stop on the first odd value.
+    import sqlite3
+
+    from ledger_api.ingest.pipeline import Ingestor
+
+    ingestor = Ingestor(sqlite_engine, anchorer, settings)
+    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"A{i}") for i in range(9)]), fmt="jsonl")
+    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"B{i}") for i in range(4)]), fmt="jsonl")
+    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"C{i}") for i in range(3)]), fmt="jsonl")
+    with sqlite_engine.connect() as conn:
+        rows = conn.execute(
+            select(RECORDS.c.record_uid, RECORDS.c.batch_id, RECORDS.c.leaf_index).order_by(
+                RECORDS.c.batch_id, RECORDS.c.leaf_index
+            )
+        ).all()
+    by_batch: dict[bytes, list[tuple[bytes, int]]] = {}
+    for uid, batch_id, index in rows:
+        by_batch.setdefault(batch_id, []).append((uid, index))
+    nine, four, three = sorted(by_batch.values(), key=len, reverse=True)
+    edits = [
+        ("salt", "'some text'", nine[1][0]),
+        ("sealed", "12345", nine[2][0]),
+        ("category", "'tax'", nine[4][0]),
+        ("subject_id", "2.5", nine[5][0]),
+        ("leaf_index", "'seven'", nine[7][0]),
+        ("proof", "'" + "ab" * 32 + "'", four[2][0]),
+    ]
+    database = sqlite_engine.url.database
+    assert database is not None
+
+    def edit(changes: list[tuple[str, str, bytes]]) -> None:
+        raw = sqlite3.connect(database)
+        for column, value, uid in changes:
+            raw.execute(f"UPDATE records SET {column} = {value} WHERE record_uid = ?", (uid,))
+        raw.commit()
+        raw.close()
+
+    def named(report) -> list[tuple[str, bytes, int]]:
+        return sorted((f.kind, f.record_uid or b"", f.leaf_index or 0) for f in report.findings)
+
+    edit(edits)
+    sequential = verify_database(sqlite_engine, anchorer, workers=1)
+    pooled = verify_database(sqlite_engine, anchorer, workers=2, pool_threshold=1)
+    altered = [
+        ("record_altered", nine[1][0], 1),
+        ("record_altered", nine[2][0], 2),
+        ("record_altered", nine[4][0], 4),
+        ("record_altered", nine[5][0], 5),
+        ("record_added", nine[7][0], 0),  # its leaf index is not a number: no position
+        ("record_removed", nine[7][0], 7),  # named from the batch's manifest
+        ("proof_altered", four[2][0], 2),
+    ]
+    assert named(sequential) == sorted(altered)
+    assert pooled.as_dict() == sequential.as_dict()
+
+    # A batch id that is not a blob: the row belongs to no batch (the pool, which sorts
+    # batch ids, leaves such a database to the sequential pass).
+    edit([("batch_id", "'elsewhere'", three[0][0])])
+    sequential = verify_database(sqlite_engine, anchorer, workers=1)
+    pooled = verify_database(sqlite_engine, anchorer, workers=2, pool_threshold=1)
+    assert named(sequential) == sorted(
+        [
+            *altered,
+            ("record_added", three[0][0], 0),  # a row of no batch
+            ("record_removed", three[0][0], 0),
+        ]
+    )
+    assert pooled.as_dict() == sequential.as_dict()
+    moved = next(f for f in sequential.findings if f.kind == "record_added" and f.batch_id is None)
+    assert "batch_id holds text" in moved.detail
+
+
+def test_a_batch_whose_root_or_manifest_holds_another_type_is_reported_not_a_crash(
+    sqlite_engine, anchorer, settings
+) -> None:
+    import sqlite3
+
+    from ledger_api.ingest.pipeline import Ingestor
+
+    ingestor = Ingestor(sqlite_engine, anchorer, settings)
+    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"A{i}") for i in range(3)]), fmt="jsonl")
+    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"B{i}") for i in range(2)]), fmt="jsonl")
+    with sqlite_engine.connect() as conn:
+        rooted, listed = conn.execute(
+            select(BATCHES.c.batch_id).order_by(BATCHES.c.leaf_count.desc())
+        ).scalars()
+    database = sqlite_engine.url.database
+    assert database is not None
+    raw = sqlite3.connect(database)
+    raw.execute("UPDATE ingest_batches SET root = 'abc' WHERE batch_id = ?", (rooted,))
+    raw.execute("UPDATE ingest_batches SET manifest = 42 WHERE batch_id = ?", (listed,))
+    raw.commit()
+    raw.close()
+
+    report = verify_database(sqlite_engine, anchorer, workers=1)
+    by_batch = {f.batch_id: f for f in report.findings if f.kind.startswith("batch_")}
+    assert by_batch[rooted].kind == "batch_not_anchored"
+    assert "root holding text" in by_batch[rooted].detail
+    assert by_batch[listed].kind == "batch_altered"  # no manifest: 0 records listed, 2 counted
+    assert verify_database(sqlite_engine, anchorer, workers=2, pool_threshold=1).as_dict() == (
+        report.as_dict()
+    )
