@@ -237,7 +237,8 @@ def verify(
             where = f" record {_hex(f.record_uid)}" if f.record_uid else ""
             batch = f" batch {_hex(f.batch_id)}" if f.batch_id else ""
             leaf = f" leaf {f.leaf_index}" if f.leaf_index is not None else ""
-            typer.echo(f"{f.kind}:{where}{batch}{leaf}: {f.detail}")
+            place = f"{where}{batch}{leaf}"
+            typer.echo(f"{f.kind}:{place}: {f.detail}" if place else f"{f.kind}: {f.detail}")
         status = "clean" if report.clean else f"{len(report.findings)} finding(s)"
         typer.echo(
             f"verified {report.records} records in {report.batches} batches, "

@@ -47,6 +47,28 @@ def test_ingest_then_verify_clean_then_tampered(cli, tmp_path: Path) -> None:
     assert finding["kind"] == "record_altered" and finding["record_uid"] == "0x" + victim.hex()
 
 
+def test_verify_prints_each_finding_on_a_line_naming_where_it_is(cli, tmp_path: Path) -> None:
+    batch = tmp_path / "tax.jsonl"
+    batch.write_bytes(jsonl([tax_row(key=f"K{i}") for i in range(3)]))
+    assert cli("ingest", str(batch), "-c", "tax", "-p", "henan-tax").exit_code == 0
+    assert cli("catalog", "publish").exit_code == 0
+    db = sqlite3.connect(tmp_path / "var" / "ledger.sqlite")
+    victim, batch_id = db.execute("SELECT record_uid, batch_id FROM records LIMIT 1").fetchone()
+    # A hand edit may store text where a blob belongs (SQLite keeps it): still a named row.
+    db.execute("UPDATE records SET salt = 'not a salt' WHERE record_uid = ?", (victim,))
+    db.execute("UPDATE catalog_versions SET document = document || ' '")
+    db.commit()
+    db.close()
+    result = cli("verify")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[-3] == "catalog_altered: catalog v1 document does not match its hash"
+    assert lines[-2].startswith(
+        f"record_altered: record 0x{victim.hex()} batch 0x{batch_id.hex()} leaf "
+    )
+    assert lines[-1].endswith("2 finding(s)")
+
+
 def test_ingest_with_bad_rows_lists_them_and_exits_1(cli, tmp_path: Path) -> None:
     batch = tmp_path / "tax.jsonl"
     batch.write_bytes(jsonl([tax_row(key="ok"), tax_row(key="bad", tax_grade="Q")]))
