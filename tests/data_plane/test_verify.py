@@ -129,20 +129,35 @@ def test_pool_workers_get_about_equal_shares_of_records() -> None:
     assert _balanced(sizes[:1], 4) == [[sizes[0][0]]]
 
 
+def _tax_batches(engine, anchorer, settings, *sizes: int) -> None:
+    from ledger_api.ingest.pipeline import Ingestor
+
+    ingestor = Ingestor(engine, anchorer, settings)
+    for n, size in enumerate(sizes):
+        rows = [tax_row(key=f"{n}-{i}") for i in range(size)]
+        ingestor.ingest("p", "tax", jsonl(rows), fmt="jsonl")
+
+
+def _hand_edit(engine, *statements: tuple[str, tuple[object, ...]]) -> None:
+    """Changes made to the SQLite file directly, as by someone outside the platform."""
+    import sqlite3
+
+    database = engine.url.database
+    assert database is not None
+    raw = sqlite3.connect(database)
+    for sql, parameters in statements:
+        raw.execute(sql, parameters)
+    raw.commit()
+    raw.close()
+
+
 def test_values_of_another_type_written_into_sqlite_columns_are_named_not_a_crash(
     sqlite_engine, anchorer, settings
 ) -> None:
     # SQLite keeps whatever type an UPDATE gives a column: someone editing the file by hand
     # can put text or a number where a blob belongs. Verification must still name each row
     # (the sequential pass and the pool alike), not stop on the first odd value.
-    import sqlite3
-
-    from ledger_api.ingest.pipeline import Ingestor
-
-    ingestor = Ingestor(sqlite_engine, anchorer, settings)
-    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"A{i}") for i in range(9)]), fmt="jsonl")
-    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"B{i}") for i in range(4)]), fmt="jsonl")
-    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"C{i}") for i in range(3)]), fmt="jsonl")
+    _tax_batches(sqlite_engine, anchorer, settings, 9, 4, 3)
     with sqlite_engine.connect() as conn:
         rows = conn.execute(
             select(RECORDS.c.record_uid, RECORDS.c.batch_id, RECORDS.c.leaf_index).order_by(
@@ -153,28 +168,22 @@ def test_values_of_another_type_written_into_sqlite_columns_are_named_not_a_cras
     for uid, batch_id, index in rows:
         by_batch.setdefault(batch_id, []).append((uid, index))
     nine, four, three = sorted(by_batch.values(), key=len, reverse=True)
-    edits = [
-        ("salt", "'some text'", nine[1][0]),
-        ("sealed", "12345", nine[2][0]),
-        ("category", "'tax'", nine[4][0]),
-        ("subject_id", "2.5", nine[5][0]),
-        ("leaf_index", "'seven'", nine[7][0]),
-        ("proof", "'" + "ab" * 32 + "'", four[2][0]),
-    ]
-    database = sqlite_engine.url.database
-    assert database is not None
 
-    def edit(changes: list[tuple[str, str, bytes]]) -> None:
-        raw = sqlite3.connect(database)
-        for column, value, uid in changes:
-            raw.execute(f"UPDATE records SET {column} = {value} WHERE record_uid = ?", (uid,))
-        raw.commit()
-        raw.close()
+    def setting(column: str, value: str, uid: bytes) -> tuple[str, tuple[object, ...]]:
+        return f"UPDATE records SET {column} = {value} WHERE record_uid = ?", (uid,)
 
     def named(report) -> list[tuple[str, bytes, int]]:
         return sorted((f.kind, f.record_uid or b"", f.leaf_index or 0) for f in report.findings)
 
-    edit(edits)
+    _hand_edit(
+        sqlite_engine,
+        setting("salt", "'some text'", nine[1][0]),
+        setting("sealed", "12345", nine[2][0]),
+        setting("category", "'tax'", nine[4][0]),
+        setting("subject_id", "2.5", nine[5][0]),
+        setting("leaf_index", "'seven'", nine[7][0]),
+        setting("proof", "'" + "ab" * 32 + "'", four[2][0]),
+    )
     sequential = verify_database(sqlite_engine, anchorer, workers=1)
     pooled = verify_database(sqlite_engine, anchorer, workers=2, pool_threshold=1)
     altered = [
@@ -191,7 +200,7 @@ def test_values_of_another_type_written_into_sqlite_columns_are_named_not_a_cras
 
     # A batch id that is not a blob: the row belongs to no batch (the pool, which sorts
     # batch ids, leaves such a database to the sequential pass).
-    edit([("batch_id", "'elsewhere'", three[0][0])])
+    _hand_edit(sqlite_engine, setting("batch_id", "'elsewhere'", three[0][0]))
     sequential = verify_database(sqlite_engine, anchorer, workers=1)
     pooled = verify_database(sqlite_engine, anchorer, workers=2, pool_threshold=1)
     assert named(sequential) == sorted(
@@ -209,24 +218,16 @@ def test_values_of_another_type_written_into_sqlite_columns_are_named_not_a_cras
 def test_a_batch_whose_root_or_manifest_holds_another_type_is_reported_not_a_crash(
     sqlite_engine, anchorer, settings
 ) -> None:
-    import sqlite3
-
-    from ledger_api.ingest.pipeline import Ingestor
-
-    ingestor = Ingestor(sqlite_engine, anchorer, settings)
-    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"A{i}") for i in range(3)]), fmt="jsonl")
-    ingestor.ingest("p", "tax", jsonl([tax_row(key=f"B{i}") for i in range(2)]), fmt="jsonl")
+    _tax_batches(sqlite_engine, anchorer, settings, 3, 2)
     with sqlite_engine.connect() as conn:
         rooted, listed = conn.execute(
             select(BATCHES.c.batch_id).order_by(BATCHES.c.leaf_count.desc())
         ).scalars()
-    database = sqlite_engine.url.database
-    assert database is not None
-    raw = sqlite3.connect(database)
-    raw.execute("UPDATE ingest_batches SET root = 'abc' WHERE batch_id = ?", (rooted,))
-    raw.execute("UPDATE ingest_batches SET manifest = 42 WHERE batch_id = ?", (listed,))
-    raw.commit()
-    raw.close()
+    _hand_edit(
+        sqlite_engine,
+        ("UPDATE ingest_batches SET root = 'abc' WHERE batch_id = ?", (rooted,)),
+        ("UPDATE ingest_batches SET manifest = 42 WHERE batch_id = ?", (listed,)),
+    )
 
     report = verify_database(sqlite_engine, anchorer, workers=1)
     by_batch = {f.batch_id: f for f in report.findings if f.kind.startswith("batch_")}
