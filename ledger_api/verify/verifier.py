@@ -41,6 +41,14 @@ from ledger_api.worker_count import balanced, workers_from_env
 Progress = Callable[[int, int | None], None]
 
 
+# A finding's place, and the type each part must have to be shown as one.
+_PLACE_TYPES: tuple[tuple[str, type], ...] = (
+    ("record_uid", bytes),
+    ("batch_id", bytes),
+    ("leaf_index", int),
+)
+
+
 @dataclass(frozen=True)
 class Finding:
     kind: str
@@ -52,19 +60,15 @@ class Finding:
     def __post_init__(self) -> None:
         # Values read from a hand-edited SQLite file may be of any type (see the module).
         odd = [
-            f"{name} holds {_type_name(value)}"
-            for name, value, kind in (
-                ("record_uid", self.record_uid, bytes),
-                ("batch_id", self.batch_id, bytes),
-                ("leaf_index", self.leaf_index, int),
-            )
-            if value is not None and not isinstance(value, kind)
+            (name, getattr(self, name))
+            for name, kind in _PLACE_TYPES
+            if not isinstance(getattr(self, name), kind | None)
         ]
         if odd:
-            object.__setattr__(self, "detail", f"{self.detail} ({', '.join(odd)})")
-            for name, kind in (("record_uid", bytes), ("batch_id", bytes), ("leaf_index", int)):
-                if not isinstance(getattr(self, name), kind):
-                    object.__setattr__(self, name, None)
+            held = ", ".join(f"{name} holds {_type_name(value)}" for name, value in odd)
+            object.__setattr__(self, "detail", f"{self.detail} ({held})")
+            for name, _value in odd:
+                object.__setattr__(self, name, None)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -555,14 +559,18 @@ def _leaves(rows: list[Row]) -> list[bytes | None]:
     values of other types (the fast pass fails on the first, then each row is tried alone)."""
     try:
         return _well_typed_leaves(rows)  # type: ignore[return-value]  # list is invariant
-    except (TypeError, AttributeError, OverflowError):
+    except _UNHASHABLE:
         return [_leaf_or_none(row) for row in rows]
+
+
+# What hashing a row raises when a hashed column holds a value of another type.
+_UNHASHABLE = (TypeError, AttributeError, OverflowError)
 
 
 def _leaf_or_none(row: Row) -> bytes | None:
     try:
         return _well_typed_leaves([row])[0]
-    except (TypeError, AttributeError, OverflowError):
+    except _UNHASHABLE:
         return None
 
 
