@@ -2,10 +2,13 @@
 
 Every view takes the same keyword filters and ignores the ones that do not apply to it:
 
-    institution: str | None   checksum or lowercase address of an institution
+    institution: str | None   address (any case) or registered name of an institution
     subject_id: bytes | None  pseudonymous subject id (32 bytes)
     since, until: datetime | None   half-open window [since, until), timezone-aware
     limit: int = 100, offset: int = 0   paging of list views
+
+Each view checks its filters first (``indexer.audit_filters``): a malformed one raises
+``FilterError`` (an ``InputError`` naming the filter), never a database error.
 
 Views (stable signatures; the API mounts them under /v1/audit):
 
@@ -31,14 +34,16 @@ earlier allowed accesses under the same grant as the usage count.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Select, Table, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from indexer.audit_filters import FilterError, check_filters
 from indexer.replica import ReplicaState, checksum_address
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
@@ -51,7 +56,6 @@ from ledger_api.chain.types import (
     Purpose,
     bits_of,
 )
-from ledger_api.errors import InputError
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
 
@@ -71,6 +75,17 @@ ACCESS_LOG_ANCHORS = cast(Table, AccessLogAnchor.__table__)
 # Actions that serve restricted data and therefore need a grant (DESIGN.md section 8).
 GRANT_ACTIONS = frozenset({"records", "verify", "score"})
 _SCAN_BATCH = 1000
+_View = TypeVar("_View", bound=Callable[..., Any])
+
+
+def _checked(view: _View) -> _View:
+    """Check and normalise the keyword filters before the view runs (``check_filters``)."""
+
+    @functools.wraps(view)
+    def run(session: Session, **filters: Any) -> Any:
+        return view(session, **check_filters(session.connection(), filters))
+
+    return cast(_View, run)
 
 
 def _hex(value: bytes | None) -> str | None:
@@ -87,7 +102,7 @@ def _iso(value: datetime | int | None) -> str | None:
 
 def _epoch(value: datetime) -> int:
     if value.tzinfo is None:
-        raise InputError("since/until must be timezone-aware")
+        raise FilterError("since/until", "must be timezone-aware")
     return int(value.timestamp())
 
 
@@ -97,7 +112,7 @@ def _conn(session: Session) -> Connection:
 
 def _page(limit: int, offset: int) -> tuple[int, int]:
     if limit < 1 or offset < 0:
-        raise InputError("limit must be >= 1 and offset >= 0")
+        raise FilterError("limit/offset", "limit must be >= 1 and offset >= 0")
     return limit, offset
 
 
@@ -227,6 +242,7 @@ def _audited(session: Session, query: Select[Any]) -> Iterator[dict[str, Any]]:
         last_id = rows[-1].id
 
 
+@_checked
 def access_audit(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
@@ -240,6 +256,7 @@ def access_audit(
     return [_audit_row(e, *checker.check(e)) for e in conn.execute(query).all()]
 
 
+@_checked
 def violations(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
@@ -265,7 +282,7 @@ def violations(
 def _bucket(conn: Connection, at: Any, bucket: str) -> Any:
     """SQL for the UTC day ("2025-03-01") or month ("2025-03") of the timestamp column ``at``."""
     if bucket not in ("day", "month"):
-        raise InputError("bucket must be 'day' or 'month'")
+        raise FilterError("bucket", "must be 'day' or 'month'")
     if conn.dialect.name == "postgresql":
         return func.to_char(
             func.timezone("UTC", at), "YYYY-MM-DD" if bucket == "day" else "YYYY-MM"
@@ -274,6 +291,7 @@ def _bucket(conn: Connection, at: Any, bucket: str) -> Any:
     return func.substr(at, 1, 10 if bucket == "day" else 7)
 
 
+@_checked
 def volumes(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
@@ -337,6 +355,7 @@ def _time_window(query: Select[Any], since: datetime | None, until: datetime | N
     return query
 
 
+@_checked
 def grant_history(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
@@ -378,6 +397,7 @@ def grant_history(
     ]
 
 
+@_checked
 def agreements(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
@@ -431,6 +451,7 @@ def _verify_anchor(conn: Connection, anchor: Any) -> str:
     return "not_applicable"
 
 
+@_checked
 def anchors(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
@@ -475,6 +496,7 @@ def anchors(
 # -- KPIs ----------------------------------------------------------------------------------------
 
 
+@_checked
 def statistics(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,

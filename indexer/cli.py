@@ -17,7 +17,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from web3 import Web3
 
+from indexer.audit_filters import FilterError, parse_time
 from indexer.audit_views import VIEWS
 from indexer.follower import Indexer
 from ledger_api.chain.deployment import Deployment, check_deployment
@@ -144,18 +144,6 @@ def status(
         typer.echo(f"{key:17} {value}")
 
 
-def _parse_time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"--{name}: not an ISO 8601 date/time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise InputError(f"--{name}: give a time zone (e.g. 2025-01-01T00:00:00+08:00)")
-    return parsed
-
-
 def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
@@ -180,49 +168,77 @@ def _render(rows: list[dict[str, Any]], fmt: str) -> None:
     Console().print(table)
 
 
+# The CLI's option for each view filter, to name it in errors.
+_OPTIONS = {"subject_id": "--subject"}
+
+
 @app.command()
 @handles_errors
 def audit(
     view: Annotated[str, typer.Argument(help=f"One of: {', '.join(VIEWS)}.")],
-    institution: Annotated[str | None, typer.Option(help="Institution address.")] = None,
-    subject: Annotated[str | None, typer.Option(help="Subject id (0x-hex).")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO 8601 with zone, inclusive.")] = None,
-    until: Annotated[str | None, typer.Option(help="ISO 8601 with zone, exclusive.")] = None,
+    institution: Annotated[
+        str | None, typer.Option(help="Institution address or registered name.")
+    ] = None,
+    subject: Annotated[str | None, typer.Option(help="Subject id (0x + 64 hex).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Inclusive. ISO 8601 date (a UTC day) or date and time with zone."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Exclusive; a date alone includes that whole UTC day."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="Rows per page.")] = 100,
     offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    bucket: Annotated[str, typer.Option(help="volumes only: day or month.")] = "day",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
-    """Print an audit view (DESIGN.md section 10)."""
-    from sqlalchemy.orm import Session
-
-    from ledger_api.store.db import make_engine, migrate
-
+    """Print an audit view (see docs/audit.md)."""
     if view not in VIEWS:
         raise InputError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
     if fmt not in ("table", "json", "csv"):
         raise InputError("--format must be table, json or csv")
     try:
-        subject_id = None if subject is None else bytes.fromhex(subject.removeprefix("0x"))
-    except ValueError:
-        raise InputError("--subject must be 0x-hex") from None
-    settings = _settings()
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        migrate(engine)
-        with Session(engine) as session:
-            result = VIEWS[view](
-                session, institution=institution, subject_id=subject_id,
-                since=_parse_time(since, "since"), until=_parse_time(until, "until"),
-                limit=limit, offset=offset,
-            )  # fmt: skip
-    finally:
-        engine.dispose()
+        result = _run_view(view, institution, subject, since, until, limit, offset, bucket)
+    except FilterError as error:
+        option = _OPTIONS.get(error.field, "--" + error.field)
+        raise InputError(f"{option}: {error.problem}", code=error.code) from None
     if isinstance(result, dict):
         if fmt == "json":
             typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
             return
         result = [{"kpi": k, "value": v} for k, v in result.items()]
     _render(result, fmt)
+
+
+def _run_view(
+    view: str, institution: str | None, subject: str | None, since: str | None,
+    until: str | None, limit: int, offset: int, bucket: str,
+) -> Any:  # fmt: skip
+    from sqlalchemy.orm import Session
+
+    from ledger_api.store.db import make_engine, migrate
+
+    try:
+        subject_id = None if subject is None else bytes.fromhex(subject.removeprefix("0x"))
+    except ValueError:
+        raise FilterError("subject_id", "must be 0x-hex") from None
+    filters: dict[str, Any] = {
+        "institution": institution, "subject_id": subject_id,
+        "since": None if since is None else parse_time(since, "since"),
+        "until": None if until is None else parse_time(until, "until"),
+        "limit": limit, "offset": offset,
+    }  # fmt: skip
+    if view == "volumes":
+        filters["bucket"] = bucket
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        migrate(engine)
+        with Session(engine) as session:
+            return VIEWS[view](session, **filters)
+    finally:
+        engine.dispose()
 
 
 def main() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from api_support import Api
 from test_gate import read
 
 from indexer.follower import Indexer
+from ledger_api.client import LedgerClient
+from ledger_api.errors import LedgerError
 
 
 def _index(api: Api) -> None:
@@ -38,3 +41,89 @@ def test_regulator_sees_every_data_batch_anchor_verified(api: Api) -> None:
     assert isinstance(anchors, list)
     batches = [a for a in anchors if a["kind"] == "data_batch"]
     assert batches and all(a["status"] == "verified" for a in batches)
+
+
+AUDIT_VIEWS = ("access_audit", "violations", "volumes", "grant_history", "agreements",
+               "anchors", "statistics")  # fmt: skip
+
+
+def _refused(regulator: LedgerClient, view: str, **filters: object) -> dict:
+    with pytest.raises(LedgerError) as caught:
+        regulator.audit(view, **filters)
+    assert caught.value.status == 422, caught.value.detail
+    problem = caught.value.extra["problem"]
+    assert problem["code"] == "validation_error"
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("institution", "0x12"),
+        ("institution", "0x" + "zz" * 20),
+        ("institution", "中原银行"),  # not a registered name
+        ("since", "2030-01-01T00:00:00"),  # naive: its zone would be a guess
+        ("until", "2030-01-01T00:00:00"),
+        ("since", "yesterday"),
+        ("until", "2026-13-45"),
+        ("since", "9999-12-31T23:59:59-14:00"),  # beyond datetime's range in UTC
+        ("subject_id", "0x12"),
+        ("limit", 0),
+        ("offset", -1),
+        ("bucket", "week"),
+    ],
+)
+def test_a_bad_audit_filter_is_a_422_naming_it_on_every_view(
+    api: Api, field: str, value: object
+) -> None:
+    _index(api)
+    regulator = api.client(api.world.regulator.account)
+    for view in AUDIT_VIEWS:
+        problem = _refused(regulator, view, **{field: value})
+        assert problem["errors"][0]["loc"] == ["query", field], (view, problem)
+        assert problem["detail"].startswith(f"query.{field}: "), (view, problem)
+
+
+def test_a_window_that_ends_before_it_starts_is_refused(api: Api) -> None:
+    regulator = api.client(api.world.regulator.account)
+    problem = _refused(regulator, "access_audit", since="2026-12-08", until="2026-12-07T00:00:00Z")
+    assert problem["errors"][0]["loc"] == ["query", "until"]
+
+
+def test_date_only_filters_are_whole_utc_days(api: Api) -> None:
+    grant = api.grant()
+    read(api, grant)
+    _index(api)
+    today = datetime.fromtimestamp(api.clock(), UTC).date()
+    regulator = api.client(api.world.regulator.account)
+
+    def entries(view: str = "access_audit", **window: object) -> list:
+        rows = regulator.audit(view, **window).result
+        assert isinstance(rows, list)
+        return rows
+
+    day = today.isoformat()
+    assert [r["grant_id"] for r in entries(since=day, until=day)] == [grant]
+    assert entries(until=day)  # until a date includes that whole day
+    assert entries(until=(today - timedelta(days=1)).isoformat()) == []
+    assert entries(since=(today + timedelta(days=1)).isoformat()) == []
+    assert entries("volumes", since=day, until=day)[0]["allowed"] == 1
+    assert entries("grant_history", since=day, until=day)[0]["grant_id"] == grant
+    assert entries("agreements", since="2000-01-01", until=day)
+    assert entries("volumes", bucket="month")[0]["bucket"] == today.isoformat()[:7]
+    beijing_midnight = datetime.combine(today + timedelta(days=1), datetime.min.time(),
+                                        timezone(timedelta(hours=8)))  # fmt: skip
+    zoned = entries(since=(beijing_midnight - timedelta(days=2)).isoformat())
+    assert [r["grant_id"] for r in zoned] == [grant]
+
+
+def test_an_institution_is_found_by_its_registered_name(api: Api) -> None:
+    grant = api.grant()
+    read(api, grant)
+    _index(api)
+    regulator = api.client(api.world.regulator.account)
+    by_name = regulator.audit("access_audit", institution="中原银行郑州分行").result
+    by_address = regulator.audit("access_audit", institution=api.world.bank.address.lower())
+    assert isinstance(by_name, list) and [r["grant_id"] for r in by_name] == [grant]
+    assert by_name == by_address.result
+    assert regulator.audit("grant_history", institution="Bank B").result == []

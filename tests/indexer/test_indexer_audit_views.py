@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from world import World
 
 from indexer import audit_views
+from indexer.audit_filters import FilterError
 from indexer.cli import app
 from ledger_api.chain.types import AccessLevel, Purpose
 from ledger_api.store.access_log import AccessLogEntry
@@ -227,3 +228,66 @@ def test_views_on_postgres_name_the_forged_entry(world: World, pg_engine: Engine
     assert [h["event"] for h in view(pg_engine, "grants")][-1] == "revoked"
     assert view(pg_engine, "statistics")["enterprises_with_any_grant"] == 2
     assert view(pg_engine, "volumes")[0]["allowed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--institution", "中原银行"),  # a name the replica does not know
+        ("--institution", "0x12"),
+        ("--subject", "0x12"),
+        ("--subject", "not-hex"),
+        ("--since", "2030-01-01T00:00:00"),  # naive
+        ("--until", "2030-01-01T00:00:00"),
+        ("--until", "someday"),
+        ("--limit", "0"),
+        ("--limit", str(2**70)),
+        ("--offset", "-1"),
+    ],
+)
+def test_cli_refuses_a_bad_filter_of_any_view_in_one_line(
+    world: World, engine: Engine, grants: list[int], monkeypatch: pytest.MonkeyPatch,
+    option: str, value: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("CCL_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    for name in audit_views.VIEWS:
+        result = CliRunner().invoke(app, ["audit", name, option, value])
+        assert result.exit_code == 2, (name, result.output)
+        assert result.stderr.startswith(f"error: {option}: "), (name, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    result = CliRunner().invoke(app, ["audit", "volumes", "--bucket", "week"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: --bucket: ")
+
+
+def test_cli_takes_an_institution_by_its_registered_name_and_dates_as_utc_days(
+    world: World, engine: Engine, grants: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
+    entry = log_access(engine, world, actor=world.bank.address, grant_id=grants[0], at=at)
+    log_access(engine, world, actor=world.bank_b.address, grant_id=grants[2], at=at)
+    monkeypatch.setenv("CCL_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+
+    def rows(*args: str) -> list[dict[str, Any]]:
+        result = CliRunner().invoke(app, ["audit", *args, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        return list(json.loads(result.stdout))
+
+    mine = rows("access", "--institution", "中原银行郑州分行", "--since", "2026-12-07",
+                "--until", "2026-12-07")  # fmt: skip
+    assert [r["entry_id"] for r in mine] == [entry]
+    assert rows("access", "--until", "2026-12-06") == []
+    assert len(rows("access", "--since", "2026-12-08T07:00:00+08:00")) == 2  # 23:00 UTC, 7th
+    assert rows("access", "--since", "2026-12-08T08:00:00+08:00") == []
+    assert [r["bucket"] for r in rows("volumes", "--bucket", "month")] == ["2026-12", "2026-12"]
+
+
+@pytest.mark.parametrize("name", list(audit_views.VIEWS))
+def test_views_refuse_naive_times_and_unknown_institutions_as_filter_errors(
+    world: World, engine: Engine, name: str
+) -> None:
+    naive = datetime(2030, 1, 1)
+    for filters in ({"since": naive}, {"until": naive}, {"institution": "0x12"},
+                    {"institution": "nobody"}, {"subject_id": b"\x01"}, {"limit": 0}):  # fmt: skip
+        with pytest.raises(FilterError) as caught:
+            view(engine, name, **filters)
+        assert caught.value.field == next(iter(filters)) and caught.value.status == 422

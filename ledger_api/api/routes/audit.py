@@ -1,15 +1,20 @@
-"""Regulator audit views: a thin shell over ``indexer.audit_views`` (DESIGN.md section 10)."""
+"""Regulator audit views: a thin shell over ``indexer.audit_views``.
+
+Filters are checked by ``indexer.audit_filters``; a bad one is a 422 problem+json
+(``validation_error``) whose ``errors[0].loc`` and ``detail`` name the query parameter.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from indexer import audit_views
+from indexer.audit_filters import FilterError, parse_time
 from ledger_api.api.auth import ContextDep, RegulatorDep
 from ledger_api.api.problems import PROBLEMS
 from ledger_api.api.schemas import AuditRows
@@ -18,7 +23,7 @@ from ledger_api.errors import NotFoundError
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEMS)
 
 # Every view takes the same filters: (session, *, institution, subject_id, since, until,
-# limit, offset).
+# limit, offset); volumes also takes bucket.
 VIEWS: dict[str, Callable[..., Any]] = {
     "access_audit": audit_views.access_audit,
     "violations": audit_views.violations,
@@ -29,31 +34,58 @@ VIEWS: dict[str, Callable[..., Any]] = {
     "statistics": audit_views.statistics,
 }
 
+_TIME_RULES = (
+    "ISO 8601. A date alone (2026-12-07) is a UTC day; a date and time must carry its zone "
+    "(2026-12-07T09:00:00+08:00 or ...Z): a naive time is refused with 422 naming this "
+    "parameter. The window is half-open: since <= at < until."
+)
+_SINCE = "Start of the window, inclusive. " + _TIME_RULES
+_UNTIL = (
+    "End of the window, exclusive; a date alone includes that whole day (the window ends at "
+    "the next day's 00:00 UTC). " + _TIME_RULES
+)
+_INSTITUTION = "An institution's address (any letter case) or its registered name."
+
 
 @router.get("/{view}", response_model=AuditRows, summary="One audit view: " + ", ".join(VIEWS))
 def audit_view(
     view: Annotated[str, Path(max_length=32)],
     ctx: ContextDep,
     actor: RegulatorDep,
-    institution: Annotated[str | None, Query(max_length=42)] = None,
+    institution: Annotated[str | None, Query(max_length=200, description=_INSTITUTION)] = None,
     subject_id: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{64}$")] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[str | None, Query(max_length=64, description=_SINCE)] = None,
+    until: Annotated[str | None, Query(max_length=64, description=_UNTIL)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, lt=2**62)] = 0,
+    bucket: Annotated[
+        Literal["day", "month"] | None, Query(description="volumes only: UTC day or month")
+    ] = None,
 ) -> AuditRows:
     function = VIEWS.get(view)
     if function is None:
         raise NotFoundError(f"unknown audit view {view!r}; known: {', '.join(VIEWS)}")
-    filters: dict[str, Any] = {
-        "institution": institution,
-        "since": since,
-        "until": until,
-        "limit": min(limit, ctx.settings.max_page_size),
-        "offset": offset,
-    }
-    if subject_id is not None:
-        filters["subject_id"] = bytes.fromhex(subject_id[2:])
-    with Session(ctx.engine) as session:
-        result = function(session, **{k: v for k, v in filters.items() if v is not None})
+    try:
+        filters: dict[str, Any] = {
+            "institution": institution,
+            "since": None if since is None else parse_time(since, "since"),
+            "until": None if until is None else parse_time(until, "until"),
+            "limit": min(limit, ctx.settings.max_page_size),
+            "offset": offset,
+        }
+        if subject_id is not None:
+            filters["subject_id"] = bytes.fromhex(subject_id[2:])
+        if view == "volumes":
+            filters["bucket"] = bucket
+        with Session(ctx.engine) as session:
+            result = function(session, **{k: v for k, v in filters.items() if v is not None})
+    except FilterError as error:
+        raise _invalid(error) from None
     return AuditRows(view=view, result=result)
+
+
+def _invalid(error: FilterError) -> RequestValidationError:
+    """The same 422 FastAPI gives a malformed parameter: ``errors[0].loc`` names it."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", error.field), "msg": error.problem}]
+    )
