@@ -8,9 +8,9 @@ contract's ``checkGrant`` in strict mode) with usage counted from the access log
 ``respond()`` writes the "allowed" entry (re-checking the usage cap in the log's serialised
 append) and attaches the access receipt. Handlers never check grants themselves.
 
-Actions: ``report`` (PUBLIC fields, agreement only), ``records`` (QUERY/DETAIL), ``verify``
-(VERIFY, category from the predicate), ``score`` (VERIFY over the scorecard's categories),
-and ``own_data`` (a subject reading its own data; no grant).
+Actions: ``report`` (PUBLIC fields of the agreement's categories; no grant), ``records``
+(QUERY/DETAIL), ``verify`` (VERIFY, category from the predicate), ``score`` (VERIFY over the
+scorecard's categories), and ``own_data`` (a subject reading its own data; no grant).
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from ledger_api.api.auth import (
     resolve_role,
 )
 from ledger_api.api.context import AppContext
-from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
+from ledger_api.chain.grant_rules import AccessRequest, AgreementState, GrantState, check_grant
 from ledger_api.chain.state import ChainState, InstitutionProfile, institution_state
-from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose
+from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose, bits_of
 from ledger_api.errors import (
     AuthError,
     GrantError,
@@ -128,7 +128,8 @@ class Access:
     purpose: Purpose | None = None
     level: AccessLevel | None = None
     category: int | None = None
-    categories: list[int] = field(default_factory=list)  # score: the categories assessed
+    # report: the categories its agreement covers; score: the categories assessed
+    categories: list[int] = field(default_factory=list)
     grant: GrantState | None = None
     institution: InstitutionProfile | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # gate-parsed inputs (predicate, ...)
@@ -290,7 +291,7 @@ class SubjectAccessGate:
         point = self._fresh_point(ctx, state, entry)
         now = max(point.block_timestamp, int(ctx.clock()))
         if self.action == "report":
-            self._check_agreement(state, profile, purpose, now)
+            agreement = self._check_agreement(state, profile, purpose, now)
             binding = state.subject_by_id(sid)
             return Access(
                 ctx,
@@ -302,6 +303,7 @@ class SubjectAccessGate:
                 point.block_number,
                 ctx.clock(),
                 purpose=purpose,
+                categories=bits_of(agreement.categories),
                 institution=profile,
             )
         binding = state.subject_by_id(sid)
@@ -416,7 +418,7 @@ class SubjectAccessGate:
     @staticmethod
     def _check_agreement(
         state: ChainState, profile: InstitutionProfile, purpose: Purpose, now: int
-    ) -> None:
+    ) -> AgreementState:
         """The standard report needs an active agreement covering the purpose; no grant."""
         if profile.suspended:
             raise GrantError(
@@ -441,3 +443,4 @@ class SubjectAccessGate:
                 "the agreement does not permit this purpose",
                 code=GrantCheck.PURPOSE_NOT_IN_AGREEMENT.code,
             )
+        return agreement

@@ -10,7 +10,7 @@ from ledger_api.catalog.loader import (
     default_catalog,
     load_catalog,
 )
-from ledger_api.catalog.masking import MASKING_RULES, mask_record, mask_value
+from ledger_api.catalog.masking import MASKING_RULES, mask_record, mask_value, public_fields
 
 __all__ = [
     "MASKING_RULES",
@@ -24,4 +24,5 @@ __all__ = [
     "load_catalog",
     "mask_record",
     "mask_value",
+    "public_fields",
 ]

@@ -61,6 +61,11 @@ class Category:
     def field_names(self) -> frozenset[str]:
         return frozenset(f.name for f in self.fields)
 
+    @property
+    def has_public_fields(self) -> bool:
+        """Whether the standard report can show anything of this category."""
+        return any(f.classification == "PUBLIC" for f in self.fields)
+
 
 @dataclass(frozen=True)
 class Catalog:

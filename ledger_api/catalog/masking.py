@@ -1,4 +1,5 @@
-"""Per-field masking rules applied to SENSITIVE fields served below DETAIL level."""
+"""What an institution may see of a record: masking of SENSITIVE fields below DETAIL level, and
+the PUBLIC-only view of the standard report."""
 
 from __future__ import annotations
 
@@ -62,3 +63,17 @@ def mask_record(category: Category, record: Mapping[str, Any], *, detail: bool) 
         if field.classification == "SENSITIVE" and field.name in out:
             out[field.name] = mask_value(field.masking, out[field.name])
     return out
+
+
+def public_fields(category: Category, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record as the standard report (no grant) may show it: the category's PUBLIC fields.
+
+    Only fields the catalog classifies PUBLIC in this category pass; everything else is left
+    out, including the common ``record_key`` (RESTRICTED: the provider's own key) and any field
+    the catalog does not name.
+    """
+    return {
+        field.name: record[field.name]
+        for field in category.fields
+        if field.classification == "PUBLIC" and field.name in record
+    }

@@ -240,3 +240,45 @@ def test_strict_mode_asks_the_contract(api: Api) -> None:
     assert read(api, grant).records
     api.world.ledger.revoke_grant(api.world.subject_tx[0], grant)
     assert_denied(api, lambda: read(api, grant), 403, "revoked")
+
+
+def _report_leaks(api: Api, report: dict) -> list[str]:
+    """Every field in ``report`` the catalog does not classify PUBLIC in its category."""
+    catalog = api.ctx.catalog
+    leaks = []
+    for name, records in report["categories"].items():
+        category = catalog.category(name)
+        for record in records:
+            assert set(record) == {"record_uid", "category", "fields", "disputed", "leaf"}
+            for field in record["fields"]:
+                known = field in category.field_names
+                if not known or category.field(field).classification != "PUBLIC":
+                    leaks.append(f"{name}.{field}")
+    return leaks
+
+
+def test_the_standard_report_holds_only_public_fields_of_the_agreements_categories(
+    api: Api,
+) -> None:
+    w = api.world
+    now = int(api.clock())
+    registration_and_tax = 0b101  # bits 0 and 2; not social_insurance or judicial
+    agreement = w.ledger.propose_agreement(
+        w.operator, w.bank_b.address, registration_and_tax, 1 << int(Purpose.LOAN_APPLICATION),
+        now - 60, now + 86400, b"\x02" * 32,
+    )  # fmt: skip
+    w.ledger.transact(w.bank_b, "acceptAgreement", agreement)
+    narrow = api.client(w.bank_b.account).report(sid(api), purpose="loan_application")
+    assert set(narrow.categories) == {"registration", "tax"}
+    broad = api.client(w.bank.account).report(sid(api), purpose="loan_application")
+    # social_insurance has records but no PUBLIC field: none of its records is shown.
+    assert set(broad.categories) == {"registration", "tax", "judicial"}
+    for report in (narrow, broad):
+        body = report.model_dump()
+        assert _report_leaks(api, body) == []
+        text = json.dumps(body, ensure_ascii=False)
+        for secret in ("reg-1", "tax-1", "case-1", "si-1", "张三丰", "13800138000", "50000.00",
+                       "record_key", "period", "paid_on_time"):  # fmt: skip
+            assert secret not in text, secret
+    assert broad.categories["tax"][0].fields == {"tax_grade": "A"}
+    assert broad.categories["registration"][0].fields["enterprise_name"] == "郑州示例科技有限公司"

@@ -28,7 +28,7 @@ from ledger_api.api.gate_route import GatedRoute
 from ledger_api.api.problems import PROBLEMS
 from ledger_api.api.reading import ReadRecord, read_records
 from ledger_api.api.schemas import CreditReport, RecordsPage, Score, Verification
-from ledger_api.catalog.masking import mask_record
+from ledger_api.catalog.masking import mask_record, public_fields
 from ledger_api.chain.types import AccessLevel
 from ledger_api.saferoom import scorecard
 
@@ -71,19 +71,25 @@ def _records(access: Access, bits: list[int] | None) -> list[ReadRecord]:
     "/report",
     response_model=CreditReport,
     summary="Standard credit report (PUBLIC fields)",
+    description=(
+        "Needs an active agreement covering the purpose, no grant. Holds only the fields the "
+        "catalog classifies PUBLIC, of the categories the institution's agreement covers: no "
+        "RESTRICTED or SENSITIVE field (not even the provider's `record_key`), and no record "
+        "of a category without a PUBLIC field."
+    ),
     openapi_extra=gate_parameters(SUBJECT, PURPOSE),
 )
 async def credit_report(access: ReportAccess) -> Response:
+    catalog = access.ctx.catalog
+    known = set(catalog.category_bits)
+    shown = [b for b in access.categories if b in known and catalog.category(b).has_public_fields]
     by_category: dict[str, list[dict[str, Any]]] = {}
-    for record in _records(access, None):
-        category = access.ctx.catalog.category(record.category_bit)
-        public = {f.name for f in category.fields if f.classification == "PUBLIC"}
-        fields = {k: v for k, v in record.fields.items() if k in public or k == "record_key"}
+    for record in _records(access, shown):
         by_category.setdefault(record.category, []).append(
             {
                 "record_uid": "0x" + record.record_uid.hex(),
                 "category": record.category,
-                "fields": fields,
+                "fields": public_fields(catalog.category(record.category_bit), record.fields),
                 "disputed": record.disputed,
             }
         )
