@@ -15,7 +15,9 @@ Views (stable signatures; the API mounts them under /v1/audit):
     access_audit(session, **filters) -> list[dict]   every access-log entry with the grant
         check recomputed from the replica's state at the block it was checked
     violations(session, **filters) -> list[dict]     entries logged "allowed" that had no
-        usable grant at that block (must be empty); same rows as access_audit
+        usable grant at that block (must be empty); same rows as access_audit. An access
+        that drew on several categories (a score: ``categories``) is a violation when any
+        one of them was not usable
     volumes(session, *, bucket="day"|"month", **filters) -> list[dict]   accesses per
         institution, purpose, category and time bucket
     grant_history(session, **filters) -> list[dict]  grants issued and revoked
@@ -46,6 +48,7 @@ from sqlalchemy.orm import Session
 from indexer.audit_filters import FilterError, check_filters
 from indexer.replica import ReplicaState, checksum_address
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
+from ledger_api.catalog.loader import default_catalog
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.state import institution_state
 from ledger_api.chain.types import (
@@ -56,6 +59,7 @@ from ledger_api.chain.types import (
     Purpose,
     bits_of,
 )
+from ledger_api.saferoom import scorecard
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
 
@@ -173,13 +177,33 @@ class _Rechecker:
             agreement = self._cached(
                 ("a", block, profile.agreement_id), lambda: state.agreement(profile.agreement_id)
             )
-        if entry.category is None or entry.purpose is None or entry.level is None:
+        bits = _categories_used(entry, grant)
+        if not bits or entry.purpose is None or entry.level is None:
             return GrantCheck.UNKNOWN_GRANT if grant is None else None, grant
-        request = AccessRequest(entry.category, Purpose(entry.purpose), AccessLevel(entry.level))
         now = int(entry.at.timestamp())
-        result = check_grant(grant, institution_state(profile), agreement, request, now,
-                             self._used_before(entry))  # fmt: skip
+        used = self._used_before(entry)
+        result = GrantCheck.USABLE
+        for bit in bits:  # every category the access drew on must have been usable
+            request = AccessRequest(bit, Purpose(entry.purpose), AccessLevel(entry.level))
+            result = check_grant(grant, institution_state(profile), agreement, request, now, used)
+            if result != GrantCheck.USABLE:
+                break
         return result, grant
+
+
+def _categories_used(entry: Any, grant: GrantState | None) -> list[int]:
+    """The categories an entry's access drew on: its ``categories`` set (scores since it was
+    logged), else its one ``category``. A score logged before ``categories`` existed used the
+    scorecard categories its grant covered at the block (the gate's rule, recomputed here)."""
+    if entry.categories is not None:
+        return bits_of(entry.categories)
+    if entry.category is not None:
+        return [entry.category]
+    if entry.action == "score" and grant is not None:
+        catalog = default_catalog()
+        used = scorecard.score_categories(catalog, grant.categories)
+        return used or [catalog.category(scorecard.CATEGORIES[0]).bit]
+    return []
 
 
 def _grant_dict(grant: GrantState | None) -> dict[str, Any] | None:
@@ -214,6 +238,7 @@ def _audit_row(entry: Any, result: GrantCheck | None, grant: GrantState | None) 
         "action": entry.action,
         "subject_id": _hex(entry.subject_id),
         "category": entry.category,
+        "categories": None if entry.categories is None else bits_of(entry.categories),
         "purpose": None if entry.purpose is None else Purpose(entry.purpose).name.lower(),
         "level": None if entry.level is None else AccessLevel(entry.level).name.lower(),
         "grant_id": entry.grant_id,

@@ -2,7 +2,8 @@
 
 Entries (``ledger_api.store.access_log.AccessLogEntry``) form a hash chain:
 ``entry_hash = sha256(prev_hash || canonical_entry)`` with ``prev_hash`` of the first entry 32
-zero bytes, and ids 1, 2, 3, ... without gaps. ``verify_access_log`` walks the chain and names
+zero bytes, and ids 1, 2, 3, ... without gaps. ``categories`` (added later) is covered only when
+set, so entries written before it keep their hashes. ``verify_access_log`` walks the chain and names
 the first entry that was edited and any ids that were deleted.
 
 Appends go through ONE writer thread per process (``AccessLogWriter``) that commits whatever
@@ -72,7 +73,7 @@ _MAX_ANCHOR_RANGE = 50_000
 # nearly every commit. Measured in the reads benchmark: a third of the checkpointing CPU, and
 # the log stays a few megabytes under full load.
 _CHECKPOINT_INTERVAL_S = 0.5
-# Rows per multi-row INSERT: 16 columns x 256 = 4,096 bound values, far below SQLite's
+# Rows per multi-row INSERT: 17 columns x 256 = 4,352 bound values, far below SQLite's
 # (32,766 since 3.32) and PostgreSQL's (65,535) limits.
 _ROWS_PER_STATEMENT = 256
 _NONCE_COLUMNS = ("address", "nonce", "seen_at")
@@ -97,6 +98,7 @@ class EntryDraft:
     grant_id: int | None = None
     checked_block: int | None = None
     response_hash: bytes | None = None
+    categories: int | None = None  # bitmask of the categories a score used (NULL: see category)
     max_uses: int = 0  # the grant's usage cap (0: none), re-checked at append time
     # (address, nonce) of the signed request, reserved in the same transaction as the entry:
     # when it was already used the entry becomes "denied / nonce_replayed".
@@ -132,6 +134,7 @@ def canonical_entry(row: Any) -> bytes:
         row.decision,
         row.reason,
         row.response_hash,
+        row.categories,
     )
 
 
@@ -154,6 +157,7 @@ def _canonical(
     decision: str,
     reason: str,
     response_hash: bytes | None,
+    categories: int | None = None,
 ) -> bytes:
     values = [
         int(entry_id),
@@ -171,6 +175,8 @@ def _canonical(
         reason,
         None if response_hash is None else response_hash.hex(),
     ]
+    if categories is not None:  # absent, not null: older entries hash as they always did
+        values.append(categories)
     return _COMPACT_JSON.encode(values).encode()
 
 
@@ -229,6 +235,7 @@ _INSERTED_COLUMNS = (
     "decision",
     "reason",
     "response_hash",
+    "categories",
     "prev_hash",
     "entry_hash",
 )
@@ -512,6 +519,7 @@ class AccessLogWriter:
                 decision,
                 reason,
                 draft.response_hash if decision == ALLOWED else None,
+                draft.categories,
             )
             entry_hash = chain_hash(prev_hash, _canonical(*values))
             rows.append((next_id, at_param, *values[2:], prev_hash, entry_hash))

@@ -10,7 +10,8 @@ append) and attaches the access receipt. Handlers never check grants themselves.
 
 Actions: ``report`` (PUBLIC fields of the agreement's categories; no grant), ``records``
 (QUERY/DETAIL), ``verify`` (VERIFY, category from the predicate), ``score`` (VERIFY over the
-scorecard's categories), and ``own_data`` (a subject reading its own data; no grant).
+scorecard's categories the grant covers, each checked, all logged in ``categories``), and
+``own_data`` (a subject reading its own data; no grant).
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ class Access:
             grant_id=None if self.grant is None else self.grant.grant_id,
             checked_block=self.checked_block,
             response_hash=response_hash,
+            categories=_mask(self.categories) if self.action == "score" else None,
             max_uses=0 if self.grant is None else self.grant.max_uses,
         )
 
@@ -208,6 +210,10 @@ class Access:
         return Response(
             canonical_json(body), status_code=status_code, media_type="application/json"
         )
+
+
+def _mask(bits: list[int]) -> int:
+    return sum(1 << bit for bit in set(bits))
 
 
 def _replayed() -> AuthError:
@@ -328,11 +334,10 @@ class SubjectAccessGate:
             extra["predicate"] = chosen
             extra["argument"] = chosen.parse_argument(params.get("arg") or "")
             categories = [ctx.catalog.category(chosen.category).bit]
-        else:  # score: every scorecard category the grant covers
+        else:  # score: every scorecard category the grant covers, and only those
             level = AccessLevel.VERIFY
-            wanted = [ctx.catalog.category(name).bit for name in scorecard.CATEGORIES]
-            covered = [] if grant is None else [b for b in wanted if grant.categories >> b & 1]
-            categories = covered or wanted[:1]
+            covered = scorecard.score_categories(ctx.catalog, grant.categories if grant else 0)
+            categories = covered or [ctx.catalog.category(scorecard.CATEGORIES[0]).bit]
         entry["level"] = int(level)
         entry["category"] = categories[0] if len(categories) == 1 else None
         entry["checked_block"] = point.block_number
@@ -356,6 +361,7 @@ class SubjectAccessGate:
                 point.block_number,
             )
             if check != GrantCheck.USABLE:
+                entry["category"] = bit  # the denied entry names the category refused
                 raise GrantError(f"grant {grant_id} is not usable: {check.code}", code=check.code)
         return Access(
             ctx,

@@ -23,7 +23,13 @@ Reason codes, in the same order: REG_NOT_ACTIVE, REG_ESTABLISHED_5Y / _2Y, TAX_G
 TAX_ARREARS_12M / TAX_CLEAN_12M, SI_HEADCOUNT_50/10/1/0, SI_ARREARS_12M, JUD_DEFENDANT_24M,
 JUD_DISHONEST, ADM_PENALTY_24M, UTIL_ARREARS_12M, ENV_<RATING>.
 
-A category the grant does not cover is not assessed (reason ``NOT_ASSESSED_<CATEGORY>``).
+Which categories a score uses (``score_categories``): under a grant, exactly the scorecard
+categories the grant covers, and no other. A scorecard category the grant does not cover is
+not read and not assessed; its reason code ``NOT_ASSESSED_<CATEGORY>`` says it was missing.
+Each category used must pass the grant check on its own (level VERIFY, purpose, agreement),
+else the whole score is refused; a grant covering none of them is refused
+(``category_not_granted``). The access-log entry of a score records the categories used
+(``categories``), and the audit re-checks each against the grant at the checked block.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledger_api.saferoom.dates import within_months
+
+if TYPE_CHECKING:
+    from ledger_api.catalog.loader import Catalog
 
 VERSION = "scorecard-v1"
 BASE = 600
@@ -172,6 +181,13 @@ _FACTORS = {
     "utilities": _utilities,
     "environment": _environment,
 }
+
+
+def score_categories(catalog: Catalog, granted: int) -> list[int]:
+    """The category bits a score under a grant of ``granted`` (bitmask) reads: the scorecard's
+    categories the grant covers, in scorecard order (see the module docstring)."""
+    bits = [catalog.category(name).bit for name in CATEGORIES]
+    return [bit for bit in bits if granted >> bit & 1]
 
 
 def band_of(score: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger_api.store.base import Base
@@ -32,6 +32,8 @@ class AccessLogEntry(Base):
     action: Mapped[str] = mapped_column(String(32))  # report, records, verify, score, own_data, ...
     subject_id: Mapped[bytes | None] = mapped_column(Bytes, nullable=True)
     category: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The categories a multi-category access (score) used, bit i = category i; NULL otherwise.
+    categories: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     purpose: Mapped[int | None] = mapped_column(Integer, nullable=True)
     level: Mapped[int | None] = mapped_column(Integer, nullable=True)
     grant_id: Mapped[int | None] = mapped_column(BigId, nullable=True)

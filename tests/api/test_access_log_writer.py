@@ -3,14 +3,25 @@ and rows reach the driver without per-value processing."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text, update
 
-from ledger_api.accesslog import AccessLogWriter, EntryDraft, _Job
+from ledger_api.accesslog import (
+    ACCESS_LOG,
+    GENESIS_HASH,
+    AccessLogWriter,
+    EntryDraft,
+    _Job,
+    verify_access_log,
+)
 from ledger_api.store.db import make_engine, migrate
 from ledger_api.store.wal import WalCheckpointer, disable_autocheckpoint
 
@@ -212,3 +223,38 @@ def test_a_nonce_inserted_by_another_process_meanwhile_redoes_the_batch_with_ret
     finally:
         writer.close()
         engine.dispose()
+
+
+def test_the_entry_hash_covers_categories_only_when_set_so_old_entries_still_verify(
+    tmp_path: Path,
+) -> None:
+    engine = _migrated_engine(tmp_path)
+    writer = AccessLogWriter(engine)
+    try:
+        writer.append(_draft(1))  # as every entry was written before `categories` existed
+        writer.append(replace(_draft(2), action="score", categories=0b1101))
+    finally:
+        writer.close()
+    with engine.connect() as conn:
+        first, second = conn.execute(select(ACCESS_LOG).order_by(ACCESS_LOG.c.id)).all()
+        assert verify_access_log(conn).clean
+    assert first.categories is None and second.categories == 0b1101
+    # The first entry's hash is the one the 14-field form (before `categories`) gives.
+    old_form = [1, first.at.astimezone(UTC).isoformat(timespec="microseconds"), first.actor,
+                "institution", "records", first.subject_id.hex(), None, None, None, None, None,
+                "allowed", "ok", None]  # fmt: skip
+    canonical = json.dumps(old_form, separators=(",", ":")).encode()
+    assert first.entry_hash == hashlib.sha256(GENESIS_HASH + canonical).digest()
+    for entry_id, categories in ((2, 0b0101), (2, None), (1, 0b1)):
+        with engine.begin() as conn:
+            original = conn.execute(
+                select(ACCESS_LOG.c.categories).where(ACCESS_LOG.c.id == entry_id)
+            ).scalar_one()
+            change = update(ACCESS_LOG).where(ACCESS_LOG.c.id == entry_id)
+            conn.execute(change.values(categories=categories))
+        with engine.connect() as conn:
+            edited = verify_access_log(conn).of_kind("edited")
+        assert [f.entry_id for f in edited] == [entry_id], categories
+        with engine.begin() as conn:
+            conn.execute(change.values(categories=original))
+    engine.dispose()

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from api_support import Api
-from test_gate import read
+from test_gate import read, sid
 
 from indexer.follower import Indexer
+from ledger_api.accesslog import verify_access_log
+from ledger_api.chain.types import AccessLevel
 from ledger_api.client import LedgerClient
 from ledger_api.errors import LedgerError
 
@@ -127,3 +129,42 @@ def test_an_institution_is_found_by_its_registered_name(api: Api) -> None:
     assert isinstance(by_name, list) and [r["grant_id"] for r in by_name] == [grant]
     assert by_name == by_address.result
     assert regulator.audit("grant_history", institution="Bank B").result == []
+
+
+def test_a_score_read_logs_the_categories_it_used_and_is_no_violation(api: Api) -> None:
+    catalog = api.ctx.catalog
+    bank = api.client(api.world.bank.account)
+    four = api.grant(categories=0b1111, level=AccessLevel.VERIFY)  # reg, judicial, tax, SI
+    score = bank.score(sid(api), purpose="loan_application", grant_id=four)
+    first = api.last_entry()
+    # housing_fund (bit 4) is granted but no scorecard category: only tax is read.
+    tax_only = api.grant(categories=0b10100, level=AccessLevel.VERIFY)
+    narrow = bank.score(sid(api), purpose="loan_application", grant_id=tax_only)
+    second = api.last_entry()
+    _index(api)
+    regulator = api.client(api.world.regulator.account)
+    assert regulator.audit("violations").result == []
+    assert first["action"] == "score" and first["categories"] == 0b1111
+    assert catalog.bitmask(score.categories_used) == 0b1111
+    assert narrow.categories_used == ["tax"] and second["categories"] == 0b100
+    assert "NOT_ASSESSED_REGISTRATION" in narrow.reason_codes
+    rows = regulator.audit("access_audit").result
+    assert isinstance(rows, list)
+    scores = [r for r in rows if r["action"] == "score"]
+    assert [(r["categories"], r["recomputed"], r["consistent"]) for r in scores] == [
+        ([0, 1, 2, 3], "usable", True),
+        ([2], "usable", True),
+    ]
+    with api.engine.connect() as conn:
+        assert verify_access_log(conn).clean
+
+
+def test_a_score_under_a_grant_of_no_scorecard_category_is_refused_naming_one(api: Api) -> None:
+    housing_only = api.grant(categories=0b10000, level=AccessLevel.VERIFY)
+    bank = api.client(api.world.bank.account)
+    with pytest.raises(LedgerError) as caught:
+        bank.score(sid(api), purpose="loan_application", grant_id=housing_only)
+    assert caught.value.code == "category_not_granted"
+    entry = api.last_entry()
+    assert entry["decision"] == "denied" and entry["category"] == 0  # registration
+    assert entry["categories"] is None

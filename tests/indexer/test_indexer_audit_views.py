@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from activity import TAX, agreement_changes, anchors_and_disputes, issue_grants
+from activity import SOCIAL, TAX, agreement_changes, anchors_and_disputes, issue_grants
 from eth_utils import keccak
 from indexer_support import make_indexer
 from sqlalchemy import Engine, insert, select
@@ -31,7 +31,7 @@ def log_access(
     engine: Engine, world: World, *, actor: str, grant_id: int | None, decision: str = "allowed",
     action: str = "records", category: int | None = TAX,
     purpose: Purpose = Purpose.LOAN_APPLICATION, level: AccessLevel = AccessLevel.QUERY,
-    at: datetime | None = None, subject: int = 0,
+    at: datetime | None = None, subject: int = 0, categories: int | None = None,
 ) -> int:  # fmt: skip
     """Append an access-log entry as the API would (hash chain faked: not audited here)."""
     entry_id = next(_ids)
@@ -40,6 +40,7 @@ def log_access(
         session.add(AccessLogEntry(
             id=entry_id, at=at or datetime.now(UTC), actor=actor, actor_role="institution",
             action=action, subject_id=world.subject_ids[subject], category=category,
+            categories=categories,
             purpose=int(purpose), level=int(level), grant_id=grant_id,
             checked_block=world.w3.eth.block_number, decision=decision,
             reason="ok" if decision == "allowed" else "revoked", response_hash=None,
@@ -291,3 +292,25 @@ def test_views_refuse_naive_times_and_unknown_institutions_as_filter_errors(
         with pytest.raises(FilterError) as caught:
             view(engine, name, **filters)
         assert caught.value.field == next(iter(filters)) and caught.value.status == 422
+
+
+def test_a_score_is_rechecked_over_every_category_it_used(
+    world: World, engine: Engine, grants: list[int]
+) -> None:
+    """The grant covers tax and social insurance (bits 2 and 3), at level QUERY."""
+
+    def score(categories: int | None) -> int:
+        return log_access(engine, world, actor=world.bank.address, grant_id=grants[0],
+                          action="score", category=None, level=AccessLevel.VERIFY,
+                          categories=categories)  # fmt: skip
+
+    legacy = score(None)  # logged before `categories` existed
+    fine = score((1 << TAX) | (1 << SOCIAL))
+    judicial = 1
+    overreach = score((1 << TAX) | (1 << judicial))
+    found = view(engine, "violations")
+    assert [(v["entry_id"], v["violation"]) for v in found] == [(overreach, "category_not_granted")]
+    assert found[0]["categories"] == [judicial, TAX]
+    rows = {r["entry_id"]: r for r in view(engine, "access")}
+    assert rows[fine]["recomputed"] == "usable" and rows[fine]["categories"] == [TAX, SOCIAL]
+    assert rows[legacy]["recomputed"] == "usable" and rows[legacy]["categories"] is None

@@ -147,9 +147,20 @@ async def verify(access: VerifyAccess) -> Response:
     "/score",
     response_model=Score,
     summary="Credit score computed in the data safe room (score and reason codes only)",
+    description=(
+        "Needs a grant at level verify or above. The score uses exactly the scorecard "
+        "categories the grant covers and no other; each must pass the grant check (purpose, "
+        "level, agreement), else the request is refused with that category's code "
+        "(`category_not_granted` when the grant covers none). A scorecard category the grant "
+        "does not cover is not read: its reason code `NOT_ASSESSED_<CATEGORY>` says it was "
+        "missing, and `categories_used` lists the ones read. The access-log entry records "
+        "the categories used (`categories`), and the regulator's audit re-checks each one."
+    ),
     openapi_extra=gate_parameters(SUBJECT, PURPOSE, GRANT_ID),
 )
 async def credit_score(access: ScoreAccess) -> Response:
+    """Score the subject from the granted scorecard categories only (``access.categories``,
+    chosen and checked by the gate; see ``scorecard.score_categories``)."""
     by_category: dict[str, list[dict[str, Any]]] = {
         access.ctx.catalog.category(bit).name: [] for bit in access.categories
     }
