@@ -10,7 +10,8 @@ Time filters:
   00:00 UTC; as ``until`` it covers that whole day (the window ends at the next day's 00:00
   UTC, exclusive), so ``since=2026-12-07&until=2026-12-07`` is that one day;
 - a date and time must carry its zone (``Z`` or ``+08:00``): a naive time is refused rather
-  than guessed (a regulator in UTC+8 and a server in UTC would read it 8 hours apart);
+  than guessed (a regulator in UTC+8 and a server in UTC would read it 8 hours apart); a
+  space before a trailing ``08:00`` is read as ``+`` (an unencoded ``+`` in a URL query);
 - the window is half-open, ``since <= at < until``.
 """
 
@@ -28,6 +29,8 @@ from ledger_api.errors import InputError
 __all__ = ["FilterError", "check_filters", "parse_time"]
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+# "...T09:00:00 08:00": an offset's "+" left unencoded in a URL query decodes to a space.
+_SPACED_OFFSET = re.compile(r"^(.+[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$")
 _MAX_TIME_TEXT = 64
 # Paging beyond a signed 64-bit integer cannot be bound on any backend.
 _MAX_PAGE_VALUE = 2**62
@@ -50,6 +53,7 @@ def parse_time(raw: str, field: str) -> datetime:
     text = raw.strip()
     if not text or len(text) > _MAX_TIME_TEXT:
         raise FilterError(field, "give an ISO 8601 date (2026-12-07) or date and time with zone")
+    text = _SPACED_OFFSET.sub(r"\1+\2", text)
     try:
         if "T" not in text.upper() and " " not in text:
             day = date.fromisoformat(text)

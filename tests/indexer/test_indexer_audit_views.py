@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from world import World
 
 from indexer import audit_views
-from indexer.audit_filters import FilterError
+from indexer.audit_filters import FilterError, parse_time
 from indexer.cli import app
 from ledger_api.chain.types import AccessLevel, Purpose
 from ledger_api.store.access_log import AccessLogEntry
@@ -314,3 +314,15 @@ def test_a_score_is_rechecked_over_every_category_it_used(
     rows = {r["entry_id"]: r for r in view(engine, "access")}
     assert rows[fine]["recomputed"] == "usable" and rows[fine]["categories"] == [TAX, SOCIAL]
     assert rows[legacy]["recomputed"] == "usable" and rows[legacy]["categories"] is None
+
+
+def test_time_filters_read_dates_as_utc_days_and_an_unencoded_plus_as_the_offset() -> None:
+    assert parse_time("2026-12-07", "since") == datetime(2026, 12, 7, tzinfo=UTC)
+    assert parse_time("2026-12-07", "until") == datetime(2026, 12, 8, tzinfo=UTC)
+    beijing_nine = datetime(2026, 12, 7, 1, tzinfo=UTC)
+    assert parse_time("2026-12-07T09:00:00+08:00", "since") == beijing_nine
+    assert parse_time("2026-12-07T09:00:00 08:00", "since") == beijing_nine  # "+" decoded
+    for bad in ("2026-12-07T09:00:00", "2026-12-07 09:00", "9999-12-31", "x" * 65, ""):
+        with pytest.raises(FilterError) as caught:
+            parse_time(bad, "until")
+        assert caught.value.field == "until", bad
