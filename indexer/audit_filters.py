@@ -87,6 +87,8 @@ def resolve_institution(conn: Connection, raw: str) -> str:
         return checksum_address(text)
     if text.lower().startswith("0x"):
         raise FilterError("institution", f"not a 20-byte 0x address: {raw!r}")
+    if not text or not text.isprintable():  # PostgreSQL text cannot even hold a NUL
+        raise FilterError("institution", "give an address or a registered name")
     table = INSTITUTIONS.c
     addresses = sorted(
         conn.execute(select(table.address).where(table.name == text).distinct()).scalars()

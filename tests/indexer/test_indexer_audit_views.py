@@ -282,13 +282,19 @@ def test_cli_takes_an_institution_by_its_registered_name_and_dates_as_utc_days(
     assert [r["bucket"] for r in rows("volumes", "--bucket", "month")] == ["2026-12", "2026-12"]
 
 
-@pytest.mark.parametrize("name", list(audit_views.VIEWS))
+@pytest.mark.parametrize(
+    ("backend", "name"),
+    [("sqlite", name) for name in audit_views.VIEWS]
+    + [pytest.param("postgres", "access", marks=pytest.mark.postgres)],
+)
 def test_views_refuse_naive_times_and_unknown_institutions_as_filter_errors(
-    world: World, engine: Engine, name: str
+    world: World, backend: str, name: str, request: pytest.FixtureRequest
 ) -> None:
+    engine: Engine = request.getfixturevalue("engine" if backend == "sqlite" else "pg_engine")
     naive = datetime(2030, 1, 1)
     for filters in ({"since": naive}, {"until": naive}, {"institution": "0x12"},
-                    {"institution": "nobody"}, {"subject_id": b"\x01"}, {"limit": 0}):  # fmt: skip
+                    {"institution": "nobody"}, {"institution": "a\x00b"}, {"institution": " "},
+                    {"subject_id": b"\x01"}, {"limit": 0}):  # fmt: skip
         with pytest.raises(FilterError) as caught:
             view(engine, name, **filters)
         assert caught.value.field == next(iter(filters)) and caught.value.status == 422
