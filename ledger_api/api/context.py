@@ -34,7 +34,7 @@ from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.txqueue import TxQueue
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
 from ledger_api.settings import Settings
-from ledger_api.store.db import make_engine, migrate, session_factory
+from ledger_api.store.db import ensure_schema, make_engine, session_factory
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ def build_context(
         engine = make_engine(settings.resolved_database_url)
         closers.append(engine.dispose)
     if run_migrations:
-        migrate(engine)
+        ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")
     # Every process signing with the platform's key sends through the database's queue.
     relayer = relayer or Transactor(w3, operator, TxQueue(engine, w3, operator))
     if deployment is None:
