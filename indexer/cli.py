@@ -72,7 +72,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int | None], None] | Non
 
 @contextmanager
 def _indexer(progress: bool = False) -> Iterator[Indexer]:
-    from ledger_api.store.db import make_engine, migrate
+    from ledger_api.store.db import ensure_schema, make_engine
 
     settings = _settings()
     with ExitStack() as stack:
@@ -88,7 +88,7 @@ def _indexer(progress: bool = False) -> Iterator[Indexer]:
         check_deployment(w3, deployment)
         engine = make_engine(settings.resolved_database_url)
         stack.callback(engine.dispose)
-        migrate(engine)
+        ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")
         reporter = stack.enter_context(_progress(progress))
         yield Indexer.for_engine(w3, deployment, engine, settings, progress=reporter)
 

@@ -35,8 +35,10 @@ app = typer.Typer(
 )  # fmt: skip
 catalog_app = typer.Typer(help="Credit-information catalog.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The platform's database schema.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 
 _state: dict[str, bool] = {"debug": False}
@@ -280,6 +282,57 @@ def catalog_publish(
     typer.echo(f"catalog v{published.version} {verb}: hash {_hex(published.catalog_hash)}")
 
 
+@db_app.command("upgrade")
+@handles_errors
+def db_upgrade(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Bring the database schema up to this version (run once before starting API workers
+    and the indexer in production; safe to run while they run)."""
+    from ledger_api.store.db import make_engine, migrate, schema_revisions
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        changed = migrate(engine)
+        after, _heads = schema_revisions(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"upgraded": changed, "revisions": sorted(after)}))
+        return
+    state = "upgraded to" if changed else "already at"
+    typer.echo(f"database schema {state} {', '.join(sorted(after))}")
+
+
+@db_app.command("status")
+@handles_errors
+def db_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Whether the database schema is the one this version needs (exit 1 if not)."""
+    from ledger_api.store.db import make_engine, schema_revisions
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        current, heads = schema_revisions(engine)
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"current": current == heads, "revisions": sorted(current), "needs": sorted(heads)}
+            )
+        )
+    else:
+        have = ", ".join(sorted(current)) or "empty"
+        verdict = "current" if current == heads else "behind: run `ccl db upgrade`"
+        typer.echo(f"database schema {verdict} (has {have})")
+    if current != heads:
+        raise typer.Exit(1)
+
+
 @keys_app.command("rotate-master")
 @handles_errors
 def keys_rotate_master(
@@ -375,6 +428,33 @@ def stack(
         uvicorn.run(running.app(), host=host, port=port, log_level="warning")
     finally:
         running.close()
+
+
+@app.command()
+@handles_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port.")] = 8700,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes.")] = 1,
+) -> None:
+    """Run the API alone (production: beside one `ccl-indexer run`), after checking that the
+    chain, the deployment record and the database schema are ready; if one is not, one line
+    says which and nothing starts."""
+    import uvicorn
+
+    from ledger_api.stack import check_ready
+
+    settings = _settings()
+    check_ready(settings)
+    _err.print(f"Credit Consent Ledger API: {workers} worker(s) on http://{host}:{port}")
+    uvicorn.run(
+        "ledger_api.stack:production_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 def main() -> None:

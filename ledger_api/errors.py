@@ -96,3 +96,11 @@ class CryptoError(LedgerError):
     code = "crypto_error"
     status = 410
     title = "Data not readable"
+
+
+class SchemaError(LedgerError):
+    """The database's schema is not the one this version of the platform needs."""
+
+    code = "schema_not_current"
+    status = 503
+    title = "Database schema not current"

@@ -19,8 +19,9 @@ from indexer.replica import ReplicaState
 from ledger_api.api.app import create_app
 from ledger_api.api.context import AppContext, CachedChainState, build_context
 from ledger_api.chain.connection import ChainConnection, ensure_platform_roles, open_chain
+from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.settings import Settings
-from ledger_api.store.db import make_engine, migrate
+from ledger_api.store.db import ensure_schema, make_engine, migrate
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,23 @@ class EmbeddedStack:
         self.context.close()
         self.engine.dispose()
         self.connection.close()
+
+
+def check_ready(settings: Settings) -> None:
+    """Refuse (with the LedgerError that says what to do) unless the chain is reachable, the
+    deployment record exists and matches it, and the database schema is current: checked
+    once before workers start, so that a missing step is one line, not workers restarting."""
+    connection = open_chain(settings)
+    try:
+        deployment = Deployment.load(settings.resolved_deployment_file)
+        check_deployment(connection.w3, deployment)
+    finally:
+        connection.close()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")
+    finally:
+        engine.dispose()
 
 
 def production_app() -> FastAPI:

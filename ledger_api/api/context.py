@@ -31,9 +31,10 @@ from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.ledger import Ledger
 from ledger_api.chain.state import ChainState, InstitutionProfile, StatePoint, SubjectBinding
 from ledger_api.chain.transactor import Transactor
+from ledger_api.chain.txqueue import TxQueue
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
 from ledger_api.settings import Settings
-from ledger_api.store.db import make_engine, migrate, session_factory
+from ledger_api.store.db import ensure_schema, make_engine, session_factory
 
 log = logging.getLogger(__name__)
 
@@ -294,16 +295,17 @@ def build_context(
         connection = open_chain(settings)
         closers.append(connection.close)
         w3 = connection.w3
-    relayer = relayer or Transactor(w3, operator)
-    if deployment is None:
-        deployment = load_or_deploy(settings, w3, relayer)
-    check_deployment(w3, deployment)
-    ledger = Ledger(w3, deployment)
     if engine is None:
         engine = make_engine(settings.resolved_database_url)
         closers.append(engine.dispose)
     if run_migrations:
-        migrate(engine)
+        ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")
+    # Every process signing with the platform's key sends through the database's queue.
+    relayer = relayer or Transactor(w3, operator, TxQueue(engine, w3, operator))
+    if deployment is None:
+        deployment = load_or_deploy(settings, w3, relayer)
+    check_deployment(w3, deployment)
+    ledger = Ledger(w3, deployment)
     direct = DirectChainState(ledger)
     if state_provider is None:
         cached = CachedChainState(direct, settings.state_cache_ttl_s, monotonic)

@@ -153,13 +153,17 @@ def open_anchorer(settings: Settings) -> Iterator[ChainAnchorer]:
         open_ledger,
         operator_transactor,
     )
+    from ledger_api.store.db import make_engine, migrate
 
     connection = open_chain(settings)
+    engine = make_engine(settings.resolved_database_url)
     try:
-        operator = operator_transactor(settings, connection.w3)
-        ledger = open_ledger(settings, connection)
+        migrate(engine)  # the transaction queue's tables
+        operator = operator_transactor(settings, connection.w3, engine)
+        ledger = open_ledger(settings, connection, operator)
         if settings.mode == "embedded":
             ensure_platform_roles(ledger, operator)
         yield ChainAnchorer(ledger, operator)
     finally:
+        engine.dispose()
         connection.close()

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from eth_account import Account
+from sqlalchemy import Engine
 from web3 import Web3
 
 from ledger_api.chain.deployment import Deployment, deploy_ledger
 from ledger_api.chain.ledger import Ledger
 from ledger_api.chain.transactor import Transactor
+from ledger_api.chain.txqueue import TxQueue
 from ledger_api.errors import ChainError
 from ledger_api.settings import Settings
 
@@ -40,8 +42,12 @@ def open_chain(settings: Settings) -> ChainConnection:
     return ChainConnection(chain.w3, closers=[chain.close])
 
 
-def operator_transactor(settings: Settings, w3: Web3) -> Transactor:
-    return Transactor(w3, Account.from_key(settings.operator_key.get_secret_value()))
+def operator_transactor(settings: Settings, w3: Web3, engine: Engine | None = None) -> Transactor:
+    """The platform's key; with the platform's database it sends through the durable queue
+    that every process signing with this key shares (``ledger_api.chain.txqueue``)."""
+    account = Account.from_key(settings.operator_key.get_secret_value())
+    queue = TxQueue(engine, w3, account) if engine is not None else None
+    return Transactor(w3, account, queue)
 
 
 def load_or_deploy(settings: Settings, w3: Web3, operator: Transactor) -> Deployment:
@@ -54,8 +60,10 @@ def load_or_deploy(settings: Settings, w3: Web3, operator: Transactor) -> Deploy
     return Deployment.load(path)
 
 
-def open_ledger(settings: Settings, connection: ChainConnection) -> Ledger:
-    operator = operator_transactor(settings, connection.w3)
+def open_ledger(
+    settings: Settings, connection: ChainConnection, operator: Transactor | None = None
+) -> Ledger:
+    operator = operator or operator_transactor(settings, connection.w3)
     return Ledger(connection.w3, load_or_deploy(settings, connection.w3, operator))
 
 

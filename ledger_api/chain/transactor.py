@@ -17,6 +17,7 @@ from web3.contract.contract import ContractFunction
 from web3.types import TxParams, TxReceipt
 
 from ledger_api.chain.revert import as_chain_error, decode_revert, revert_data_from_exception
+from ledger_api.chain.txqueue import QueuedTransaction, TxQueue
 from ledger_api.errors import ChainError
 
 # Upper bounds with headroom over the measured gas of each call (scripts/bench.py gas).
@@ -59,15 +60,23 @@ class SentTransaction:
     tx_hash: HexBytes
     tx: dict[str, Any]
     call: ContractFunction | None
+    queued: QueuedTransaction | None = None  # sent through the durable queue
 
 
 class Transactor:
-    """One signing account; thread-safe (the API relays from several threads)."""
+    """One signing account; thread-safe (the API relays from several threads).
 
-    def __init__(self, w3: Web3, account: LocalAccount) -> None:
+    With a ``queue`` every transaction goes through the database's durable queue, which
+    assigns nonces across all processes signing with this key and finishes what a crash left
+    (``ledger_api.chain.txqueue``): that is how the platform's own key is used. Without one
+    the nonce is counted in this process (keys used by one process only: tests, tools).
+    """
+
+    def __init__(self, w3: Web3, account: LocalAccount, queue: TxQueue | None = None) -> None:
         self.w3 = w3
         self.account = account
         self.address = account.address
+        self.queue = queue
         self._lock = threading.Lock()
         self._nonce: int | None = None
         self._chain_id = w3.eth.chain_id
@@ -84,21 +93,49 @@ class Transactor:
         """Sign and send ``call`` without waiting for it to be mined (``confirm`` waits), so
         several transactions of this account can be in one block."""
         limit = gas if gas is not None else GAS_LIMITS[call.fn_name]
+        if self.queue is not None:
+            tx = dict(call.build_transaction(cast(TxParams, self._unnumbered_fields(limit))))
+            return self._queued(tx, call.fn_name, call)
         with self._lock:
             tx = dict(call.build_transaction(cast(TxParams, self._tx_fields(limit))))
             return SentTransaction(self._send_raw(tx), tx, call)
 
     def confirm(self, sent: SentTransaction) -> TxReceipt:
         """Wait until ``sent`` is mined; a reverted transaction raises its ChainError."""
-        receipt = self.w3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=120)
+        if sent.queued is not None and self.queue is not None:
+            receipt = self.queue.wait(sent.queued)
+        else:
+            receipt = self.w3.eth.wait_for_transaction_receipt(sent.tx_hash, timeout=120)
         if receipt["status"] != 1:
             raise self._explain_failure(sent.tx, receipt, sent.call)
         return receipt
 
     def deploy(self, contract_factory: Any, *args: Any, gas: int = DEPLOY_GAS) -> TxReceipt:
+        constructor = contract_factory.constructor(*args)
+        if self.queue is not None:
+            tx = dict(constructor.build_transaction(self._unnumbered_fields(gas)))
+            return self.confirm(self._queued(tx, "deploy", None))
         with self._lock:
-            tx = dict(contract_factory.constructor(*args).build_transaction(self._tx_fields(gas)))
+            tx = dict(constructor.build_transaction(self._tx_fields(gas)))
             return self.confirm(SentTransaction(self._send_raw(tx), tx, None))
+
+    def _unnumbered_fields(self, gas: int) -> dict[str, Any]:
+        """Fields for building a transaction the queue numbers (the nonce is a placeholder)."""
+        return {
+            "from": self.address,
+            "nonce": 0,
+            "gas": gas,
+            "gasPrice": self.w3.eth.gas_price,
+            "chainId": self._chain_id,
+        }
+
+    def _queued(
+        self, tx: dict[str, Any], function: str, call: ContractFunction | None
+    ) -> SentTransaction:
+        assert self.queue is not None
+        fields = {k: v for k, v in tx.items() if k in ("to", "data", "gas", "gasPrice")}
+        queued = self.queue.submit(fields, function)
+        return SentTransaction(queued.tx_hash, queued.tx, call, queued)
 
     def _tx_fields(self, gas: int) -> dict[str, Any]:
         if self._nonce is None:

@@ -7,13 +7,19 @@ which is how concurrent test workers share one server.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from ledger_api.errors import SchemaError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HEAD = "heads"  # every branch: the API and indexer migrations branch from 0001
@@ -76,14 +82,64 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(url: str | Engine, revision: str = HEAD) -> None:
-    """Upgrade the database at ``url`` (or behind ``engine``) to ``revision`` (default head)."""
+def migrate(url: str | Engine, revision: str = HEAD) -> bool:
+    """Upgrade the database at ``url`` (or behind ``engine``) to ``revision`` (default head);
+    True if this call changed the schema.
+
+    On PostgreSQL one process at a time migrates a schema (an advisory lock): API workers,
+    the indexer and ``ccl db upgrade`` starting together wait for each other instead of
+    racing to create the same tables.
+    """
     engine = url if isinstance(url, Engine) else make_engine(url)
     try:
-        command.upgrade(alembic_config(engine), revision)
+        with _migration_lock(engine):
+            before, _heads = schema_revisions(engine)
+            command.upgrade(alembic_config(engine), revision)
+            return schema_revisions(engine)[0] != before
     finally:
         if not isinstance(url, Engine):
             engine.dispose()
+
+
+# The advisory lock's first key: "CCL" in ASCII; the second is the schema's name, hashed.
+_MIGRATION_LOCK_CLASS = 0x43434C
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name != "postgresql":  # SQLite: one embedded process migrates
+        yield
+        return
+    key = {"cls": _MIGRATION_LOCK_CLASS}
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:cls, hashtext(current_schema()))"), key)
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:cls, hashtext(current_schema()))"), key)
+
+
+def schema_revisions(engine: Engine) -> tuple[set[str], set[str]]:
+    """(the database's current revisions, the revisions this version of the code needs)."""
+    heads = set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+    with engine.connect() as conn:
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current, heads
+
+
+def ensure_schema(engine: Engine, *, migrate_if_behind: bool) -> None:
+    """Migrate (embedded mode: one process owns the database), or refuse to run on a schema
+    that is not current (production: ``ccl db upgrade`` is an explicit step)."""
+    if migrate_if_behind:
+        migrate(engine)
+        return
+    current, heads = schema_revisions(engine)
+    if current != heads:
+        have = ", ".join(sorted(current)) or "empty"
+        raise SchemaError(
+            f"the database schema is not current (it has {have}; this version needs "
+            f"{', '.join(sorted(heads))}): run `ccl db upgrade` first"
+        )
 
 
 def downgrade(url: str | Engine, revision: str) -> None:

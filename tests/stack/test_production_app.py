@@ -19,7 +19,7 @@ from ledger_api.client import LedgerClient
 from ledger_api.errors import InputError, NotFoundError
 from ledger_api.settings import Settings
 from ledger_api.stack import production_app
-from ledger_api.store.db import make_engine
+from ledger_api.store.db import make_engine, migrate
 
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.xdist_group("anvil")]
 
@@ -60,9 +60,10 @@ def test_api_workers_on_a_node_and_postgresql_gate_on_the_indexers_replica(
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        app = production_app()  # migrates the database, reads the deployment record
-        bank = Account.create().address
         engine = make_engine(database)
+        migrate(engine)  # `ccl db upgrade`: production workers do not migrate
+        app = production_app()  # reads the deployment record
+        bank = Account.create().address
         indexer = Indexer.for_engine(w3, deployment, engine, Settings())
         try:
             with TestClient(app) as http:
