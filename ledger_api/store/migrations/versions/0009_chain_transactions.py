@@ -1,7 +1,7 @@
 """The durable transaction queue: ``tx_senders`` (next nonce per key) and
 ``chain_transactions`` (every signed transaction and its fate).
 
-Revision ID: 0008_chain_transactions
+Revision ID: 0009_chain_transactions
 Revises: 0001_data_plane
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 from ledger_api.store.types import BigId, Bytes, UTCDateTime
 
-revision: str = "0008_chain_transactions"
+revision: str = "0009_chain_transactions"
 down_revision: str | None = "0001_data_plane"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
