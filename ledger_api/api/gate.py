@@ -259,7 +259,7 @@ class SubjectAccessGate:
     def _decide(
         self, request: Request, ctx: AppContext, address: str, entry: dict[str, Any]
     ) -> Access:
-        params = request_query(request).params
+        params = request_query(request).single_valued()
         state = ctx.state()
         if self.action == "own_data":
             actor = resolve_role(ctx, address, "subject")

@@ -43,6 +43,15 @@ class PayloadTooLargeError(InputError):
     title = "Payload too large"
 
 
+class RepeatedParameterError(InputError):
+    """A query parameter given more than once: no operation takes a multi-valued one, and the
+    signed form (sorted) and the handlers (one value) would read the repetition differently."""
+
+    code = "repeated_parameter"
+    status = 400
+    title = "Repeated parameter"
+
+
 class RateLimitedError(LedgerError):
     code = "rate_limited"
     status = 429
@@ -68,6 +77,7 @@ def _problem_doc(description: str) -> dict[str, Any]:
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("A query parameter given more than once"),
     401: _problem_doc("Unsigned, badly signed, stale or replayed request"),
     403: _problem_doc("The signer's role or grant does not allow this"),
     404: _problem_doc("Unknown resource"),
