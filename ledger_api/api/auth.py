@@ -21,6 +21,7 @@ from web3 import Web3
 
 from ledger_api.api.context import AppContext
 from ledger_api.api.problems import RateLimitedError, RepeatedParameterError
+from ledger_api.api.refusals import mark_role, mark_signed
 from ledger_api.api.signing import (
     HEADER_ADDRESS,
     HEADER_NONCE,
@@ -196,6 +197,7 @@ async def verify_signature(request: Request, ctx: AppContext) -> str:
     address, nonce = await authenticate(request, ctx)
     if not await ctx.writer.reserve_nonce_async(address, nonce):
         raise AuthError("this request nonce was already used", code="nonce_replayed")
+    mark_signed(request, ctx.writer, address)  # from here on every refusal is audited
     check_rate(ctx, address)
     request_query(request).single_valued()
     return address
@@ -234,7 +236,9 @@ def resolve_role(ctx: AppContext, address: str, role: str) -> Actor:
 
 def require_role(role: str) -> object:
     async def dependency(request: Request, ctx: ContextDep, address: SignerDep) -> Actor:
-        return resolve_role(ctx, address, role)
+        actor = resolve_role(ctx, address, role)
+        mark_role(request, role)
+        return actor
 
     dependency.__name__ = f"require_{role}"
     return Depends(dependency)

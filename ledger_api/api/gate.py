@@ -34,6 +34,7 @@ from ledger_api.api.auth import (
     resolve_role,
 )
 from ledger_api.api.context import AppContext
+from ledger_api.api.refusals import mark_logged, mark_pending
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.state import ChainState, InstitutionProfile, institution_state
 from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose
@@ -155,9 +156,16 @@ class Access:
 
     async def deny(self, error: LedgerError) -> None:
         """Log a refusal the handler decided on (e.g. a record that is not the caller's)."""
-        result = await self.ctx.writer.append_async(self._draft(DENIED, error.code, None))
-        if result.reason == NONCE_REPLAYED:
+        if not await self.log_refusal(error.code):
             raise _replayed() from error
+
+    async def log_refusal(self, code: str) -> bool:
+        """Write the denied entry, spending the nonce (``ledger_api.api.refusals``); False
+        when the nonce was already spent. Nothing to write once this access has its entry."""
+        if self.nonce is None:
+            return True
+        result = await self.ctx.writer.append_async(self._draft(DENIED, code, None))
+        return result.reason != NONCE_REPLAYED
 
     async def respond(
         self,
@@ -234,6 +242,7 @@ class SubjectAccessGate:
             check_rate(ctx, address)
             access = self._decide(request, ctx, address, entry)
             access.nonce = nonce
+            mark_pending(request, access)  # a later refusal is written through the access
             return access
         except LedgerError as error:
             draft = EntryDraft(
@@ -251,6 +260,7 @@ class SubjectAccessGate:
                 checked_block=entry.get("checked_block"),
             )
             result = await ctx.writer.append_async(draft)
+            mark_logged(request)
             if result.reason == NONCE_REPLAYED:
                 raise _replayed() from error
             raise

@@ -33,11 +33,16 @@ def test_a_repeated_category_reordered_after_signing_is_refused_and_logged(api: 
 
 def test_a_repeated_parameter_on_an_ordinary_route_is_refused(api: Api) -> None:
     regulator = api.world.regulator.account
+    before = api.entry_count()
     response = send_raw_query(
         api, regulator, "GET", "/v1/audit/access_audit", [("limit", "1"), ("limit", "500")]
     )
     assert response.status_code == 400 and response.json()["code"] == "repeated_parameter"
     assert "'limit'" in response.json()["detail"]
+    assert api.entry_count() == before + 1  # refused after authentication: audited
+    entry = api.last_entry()
+    assert (entry["action"], entry["reason"]) == ("GET /v1/audit/{view}", "repeated_parameter")
+    assert entry["actor_role"] == "signer"
 
 
 def test_parse_query_names_the_first_repeated_parameter_once_per_query_string() -> None:
