@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from starlette.requests import Request
 
 from ledger_api.accesslog import DENIED, NONCE_REPLAYED, AccessLogWriter, EntryDraft
+from ledger_api.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +136,13 @@ async def _authenticate_late(request: Request) -> LateSignedRequest | None:
         return None
     # Imported here: auth imports the problem handlers, which import this module.
     from ledger_api.api.auth import authenticate
-    from ledger_api.errors import LedgerError
 
     ctx = request.app.state.ctx
     try:
         address, nonce = await authenticate(request, ctx)
-    except LedgerError:
+    except LedgerError:  # not authenticated after all: not attributable
+        return None
+    except Exception:  # e.g. a body that could not be read: never a 500 on this path
+        log.warning("authenticating a refused request failed", exc_info=True)
         return None
     return LateSignedRequest(ctx.writer, address, operation_of(request), nonce=nonce)
