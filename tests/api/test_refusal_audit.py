@@ -172,6 +172,8 @@ def test_a_subject_revoking_another_subjects_grant_is_logged_once(api: Api) -> N
     assert entry["actor_role"] == "subject"
     still = api.ctx.strict_state.grant(grant)
     assert still is not None and not still.revoked
+    _assert_replay_refused(api, subject, "POST", "/v1/subject/revocations", "revoke-other-1",
+                           json_body=body)  # fmt: skip
 
 
 def test_a_refusal_of_an_unauthenticated_request_is_not_logged(api: Api) -> None:
