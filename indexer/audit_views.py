@@ -18,6 +18,8 @@ Views (stable signatures; the API mounts them under /v1/audit):
         usable grant at that block (must be empty); same rows as access_audit. An access
         that drew on several categories (a score: ``categories``) is a violation when any
         one of them was not usable
+    refusals(session, **filters) -> list[dict]       every refused request after
+        authentication (and the gate's unauthenticated ones); same rows as access_audit
     volumes(session, *, bucket="day"|"month", **filters) -> list[dict]   accesses per
         institution, purpose, category and time bucket
     grant_history(session, **filters) -> list[dict]  grants issued and revoked
@@ -69,6 +71,7 @@ __all__ = [
     "agreements",
     "anchors",
     "grant_history",
+    "refusals",
     "statistics",
     "violations",
     "volumes",
@@ -299,6 +302,25 @@ def violations(
             if len(found) >= offset + limit:
                 break
     return found[offset:]
+
+
+def refusals(
+    session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
+    since: datetime | None = None, until: datetime | None = None, limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every refused request (oldest first), whoever sent it: data requests the gate denied
+    (``action`` names the data action) and refused operations after authentication
+    (``action`` is ``METHOD /route/{template}``, ``reason`` the problem code); same rows as
+    access_audit. ``institution`` filters by the actor's address, whatever its role."""
+    limit, offset = _page(limit, offset)
+    query = _entry_query(institution, subject_id, since, until).where(
+        ACCESS_LOG.c.decision == "denied"
+    )
+    conn = _conn(session)
+    checker = _Rechecker(conn)
+    page = query.limit(limit).offset(offset)
+    return [_audit_row(e, *checker.check(e)) for e in conn.execute(page).all()]
 
 
 # -- volumes -------------------------------------------------------------------------------------
@@ -581,6 +603,7 @@ def statistics(
 VIEWS: dict[str, Callable[..., Any]] = {
     "access": access_audit,
     "violations": violations,
+    "refusals": refusals,
     "volumes": volumes,
     "grants": grant_history,
     "agreements": agreements,

@@ -20,7 +20,8 @@ from fastapi import Depends, Request
 from web3 import Web3
 
 from ledger_api.api.context import AppContext
-from ledger_api.api.problems import RateLimitedError
+from ledger_api.api.problems import RateLimitedError, RepeatedParameterError
+from ledger_api.api.refusals import mark_role, mark_signed
 from ledger_api.api.signing import (
     HEADER_ADDRESS,
     HEADER_NONCE,
@@ -69,6 +70,21 @@ class ParsedQuery:
 
     canonical: str | None  # None: not UTF-8, so no signature can cover it
     params: Mapping[str, str]  # Starlette's reading: latin-1, the last of repeated keys
+    repeated: str | None = None  # the first name given more than once (refused: see below)
+
+    def single_valued(self) -> Mapping[str, str]:
+        """The parameters, or 400 ``repeated_parameter`` if a name is given more than once.
+
+        The signed form sorts repeated parameters while the handlers read only one of them, so
+        ``category=a&category=b`` re-ordered after signing would still verify and serve the
+        other; no operation takes a multi-valued parameter, so every repetition is refused.
+        """
+        if self.repeated is not None:
+            name = self.repeated.encode("latin-1").decode("utf-8", "replace")[:64]
+            raise RepeatedParameterError(
+                f"query parameter {name!r} is given more than once; each parameter takes one value"
+            )
+        return self.params
 
 
 @lru_cache(maxsize=4096)
@@ -80,8 +96,20 @@ def parse_query(raw: bytes) -> ParsedQuery:
         canonical: str | None = canonical_query_string(raw.decode())
     except UnicodeDecodeError:
         canonical = None
-    params = dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
-    return ParsedQuery(canonical, MappingProxyType(params))
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    params = dict(pairs)
+    return ParsedQuery(canonical, MappingProxyType(params), _first_repeated(pairs, len(params)))
+
+
+def _first_repeated(pairs: list[tuple[str, str]], distinct: int) -> str | None:
+    if len(pairs) == distinct:
+        return None
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None  # unreachable: fewer distinct names than pairs
 
 
 def request_query(request: Request) -> ParsedQuery:
@@ -169,7 +197,9 @@ async def verify_signature(request: Request, ctx: AppContext) -> str:
     address, nonce = await authenticate(request, ctx)
     if not await ctx.writer.reserve_nonce_async(address, nonce):
         raise AuthError("this request nonce was already used", code="nonce_replayed")
+    mark_signed(request, ctx.writer, address)  # from here on every refusal is audited
     check_rate(ctx, address)
+    request_query(request).single_valued()
     return address
 
 
@@ -206,7 +236,9 @@ def resolve_role(ctx: AppContext, address: str, role: str) -> Actor:
 
 def require_role(role: str) -> object:
     async def dependency(request: Request, ctx: ContextDep, address: SignerDep) -> Actor:
-        return resolve_role(ctx, address, role)
+        actor = resolve_role(ctx, address, role)
+        mark_role(request, role)
+        return actor
 
     dependency.__name__ = f"require_{role}"
     return Depends(dependency)

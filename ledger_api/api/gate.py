@@ -35,6 +35,7 @@ from ledger_api.api.auth import (
     resolve_role,
 )
 from ledger_api.api.context import AppContext
+from ledger_api.api.refusals import mark_logged, mark_pending
 from ledger_api.chain.grant_rules import AccessRequest, AgreementState, GrantState, check_grant
 from ledger_api.chain.state import ChainState, InstitutionProfile, institution_state
 from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose, bits_of
@@ -158,9 +159,16 @@ class Access:
 
     async def deny(self, error: LedgerError) -> None:
         """Log a refusal the handler decided on (e.g. a record that is not the caller's)."""
-        result = await self.ctx.writer.append_async(self._draft(DENIED, error.code, None))
-        if result.reason == NONCE_REPLAYED:
+        if not await self.log_refusal(error.code):
             raise _replayed() from error
+
+    async def log_refusal(self, code: str) -> bool:
+        """Write the denied entry, spending the nonce (``ledger_api.api.refusals``); False
+        when the nonce was already spent. Nothing to write once this access has its entry."""
+        if self.nonce is None:
+            return True
+        result = await self.ctx.writer.append_async(self._draft(DENIED, code, None))
+        return result.reason != NONCE_REPLAYED
 
     async def respond(
         self,
@@ -241,6 +249,7 @@ class SubjectAccessGate:
             check_rate(ctx, address)
             access = self._decide(request, ctx, address, entry)
             access.nonce = nonce
+            mark_pending(request, access)  # a later refusal is written through the access
             return access
         except LedgerError as error:
             draft = EntryDraft(
@@ -258,6 +267,7 @@ class SubjectAccessGate:
                 checked_block=entry.get("checked_block"),
             )
             result = await ctx.writer.append_async(draft)
+            mark_logged(request)
             if result.reason == NONCE_REPLAYED:
                 raise _replayed() from error
             raise
@@ -266,7 +276,7 @@ class SubjectAccessGate:
     def _decide(
         self, request: Request, ctx: AppContext, address: str, entry: dict[str, Any]
     ) -> Access:
-        params = request_query(request).params
+        params = request_query(request).single_valued()
         state = ctx.state()
         if self.action == "own_data":
             actor = resolve_role(ctx, address, "subject")

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledger_api.api.refusals import log_refusal
 from ledger_api.errors import InputError, LedgerError
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,15 @@ class PayloadTooLargeError(InputError):
     code = "payload_too_large"
     status = 413
     title = "Payload too large"
+
+
+class RepeatedParameterError(InputError):
+    """A query parameter given more than once: no operation takes a multi-valued one, and the
+    signed form (sorted) and the handlers (one value) would read the repetition differently."""
+
+    code = "repeated_parameter"
+    status = 400
+    title = "Repeated parameter"
 
 
 class RateLimitedError(LedgerError):
@@ -68,6 +78,7 @@ def _problem_doc(description: str) -> dict[str, Any]:
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("A query parameter given more than once"),
     401: _problem_doc("Unsigned, badly signed, stale or replayed request"),
     403: _problem_doc("The signer's role or grant does not allow this"),
     404: _problem_doc("Unknown resource"),
@@ -107,10 +118,28 @@ def problem_response(
     )
 
 
+async def _replayed_instead(
+    request: Request, code: str, *, parsed_late: bool = False
+) -> Response | None:
+    """Audit the refusal of an authenticated request (``ledger_api.api.refusals``); the
+    ``nonce_replayed`` answer instead when writing it showed the nonce was already spent."""
+    if await log_refusal(request, code, parsed_late=parsed_late):
+        return None
+    return problem_response(
+        401,
+        "nonce_replayed",
+        "Authentication failed",
+        "this request nonce was already used",
+        request.url.path,
+    )
+
+
 async def _ledger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
     if exc.status >= 500:
         log.warning("request failed: %s (%s)", exc.code, type(exc).__name__)
+    if replayed := await _replayed_instead(request, exc.code):
+        return replayed
     return problem_response(exc.status, exc.code, exc.title, exc.detail, request.url.path)
 
 
@@ -122,6 +151,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
+    if replayed := await _replayed_instead(request, "validation_error", parsed_late=True):
+        return replayed
     return problem_response(
         422,
         "validation_error",
@@ -136,6 +167,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
+    if replayed := await _replayed_instead(request, code, parsed_late=True):
+        return replayed
     return problem_response(
         exc.status_code,
         code,
@@ -148,6 +181,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    await log_refusal(request, "internal_error")
     return problem_response(
         500, "internal_error", "Internal error", "the server failed; see its log", request.url.path
     )

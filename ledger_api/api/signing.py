@@ -10,7 +10,8 @@ within ``settings.clock_skew_s`` of the server's clock.
 
 Signing and recovery call libsecp256k1 (coincurve) directly on the EIP-191 hash: the same
 signatures as ``eth_account``'s ``sign_message`` / ``recover_message`` (65 bytes r||s||v with
-v in {27, 28}), at a fraction of their per-call overhead, which matters on every request.
+v in {27, 28}), at a fraction of their per-call overhead, which matters on every request. Only
+low-s signatures are accepted (``ledger_api.crypto.ecdsa``).
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ import coincurve
 from eth_utils import to_checksum_address
 
 from ledger_api.anchoring.keccak import keccak256
+from ledger_api.crypto.ecdsa import require_canonical_s
 
 SCHEME = "CCL-REQUEST-V1"
 HEADER_ADDRESS = "X-CCL-Address"
 HEADER_TIMESTAMP = "X-CCL-Timestamp"
 HEADER_NONCE = "X-CCL-Nonce"
 HEADER_SIGNATURE = "X-CCL-Signature"
-
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 def canonical_query(items: Iterable[tuple[str, str]]) -> str:
@@ -79,7 +79,8 @@ def checksum_of(address_bytes: bytes) -> str:
 
 
 def recover_address_bytes(canonical: str, signature: str) -> bytes:
-    """The 20-byte address that signed ``canonical``; ValueError for a malformed signature."""
+    """The 20-byte address that signed ``canonical``; ValueError for a malformed or
+    non-canonical (high-s) signature."""
     raw = bytes.fromhex(signature[2:] if signature[:2] in ("0x", "0X") else signature)
     if len(raw) != 65:
         raise ValueError("a signature is 65 bytes")
@@ -88,9 +89,7 @@ def recover_address_bytes(canonical: str, signature: str) -> bytes:
         v -= 27
     if v not in (0, 1):
         raise ValueError("bad recovery id")
-    s = int.from_bytes(raw[32:64], "big")
-    if not 0 < s < _SECP256K1_N:
-        raise ValueError("signature s is out of range")
+    require_canonical_s(raw)
     public = coincurve.PublicKey.from_signature_and_message(
         raw[:64] + bytes((v,)), personal_message_hash(canonical), hasher=None
     )

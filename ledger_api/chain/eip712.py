@@ -14,6 +14,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from ledger_api.crypto.ecdsa import require_canonical_s
+
 DOMAIN_NAME = "CreditConsentLedger"
 DOMAIN_VERSION = "1"
 
@@ -109,5 +111,8 @@ def sign_typed(private_key: Any, domain: Domain, primary: str, message: dict[str
 
 
 def recover_typed(domain: Domain, primary: str, message: dict[str, Any], signature: bytes) -> str:
+    """The signer of a typed message; ValueError for a high-s signature, which the contract's
+    OpenZeppelin ``ECDSA`` would refuse too (``ledger_api.crypto.ecdsa``)."""
+    require_canonical_s(signature)
     signable = encode_typed_data(full_message=typed_message(domain, primary, message))
     return str(Account.recover_message(signable, signature=signature))

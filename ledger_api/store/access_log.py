@@ -29,7 +29,8 @@ class AccessLogEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(42))  # checksum address of the signed request
     actor_role: Mapped[str] = mapped_column(String(16))  # institution, subject, regulator, ...
-    action: Mapped[str] = mapped_column(String(32))  # report, records, verify, score, own_data, ...
+    # report, records, verify, score, own_data; a refused operation: "POST /v1/operator/roles"
+    action: Mapped[str] = mapped_column(String(96))
     subject_id: Mapped[bytes | None] = mapped_column(Bytes, nullable=True)
     category: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The categories a multi-category access (score) used, bit i = category i; NULL otherwise.

@@ -184,3 +184,26 @@ def test_only_one_worker_anchors_at_a_time(engines: tuple[Engine, Engine]) -> No
         (41, 60, "anchored"),
     ]
     assert unanchored == 0 and report.clean, report.findings
+
+
+def test_a_refused_operation_fits_the_action_column(engines: tuple[Engine, Engine]) -> None:
+    """A refusal's action is its route template, longer than the 32 characters it once had."""
+    engine = engines[0]
+    writer = AccessLogWriter(engine)
+    operation = "POST /v1/subject/registrations/{registration_id}/signature"
+    try:
+        result = writer.append(
+            EntryDraft(
+                actor="0x" + "ab" * 20,
+                actor_role="signer",
+                action=operation,
+                decision="denied",
+                reason="forbidden",
+            )
+        )
+    finally:
+        writer.close()
+    with engine.connect() as conn:
+        stored = conn.execute(select(ACCESS_LOG.c.action).where(ACCESS_LOG.c.id == result.entry_id))
+        assert stored.scalar_one() == operation
+        assert verify_access_log(conn).clean

@@ -27,6 +27,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEMS)
 VIEWS: dict[str, Callable[..., Any]] = {
     "access_audit": audit_views.access_audit,
     "violations": audit_views.violations,
+    "refusals": audit_views.refusals,
     "volumes": audit_views.volumes,
     "grant_history": audit_views.grant_history,
     "agreements": audit_views.agreements,

@@ -48,6 +48,7 @@ from ledger_api.chain.grant_rules import AccessRequest, check_grant
 from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, SignedGrant
 from ledger_api.chain.state import institution_state
 from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose, bits_of
+from ledger_api.crypto.ecdsa import require_canonical_s
 from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.identity.uscc import validate_uscc
@@ -541,6 +542,7 @@ def make_commitment(body: CommitmentIn, ctx: ContextDep, actor: SubjectDep) -> C
     assert actor.subject is not None
     signature = _sig(body.signature)
     try:
+        require_canonical_s(signature)  # a high-s twin would be a second commitment leaf
         signer = Account.recover_message(encode_defunct(text=body.text), signature=signature)
     except Exception:
         signer = None

@@ -1,0 +1,148 @@
+"""Every refusal after authentication leaves one access-log entry and spends its nonce.
+
+Where a request stands is kept in its ASGI scope under ``AUDIT_STATE``:
+
+- absent: not authenticated (unsigned, badly signed, stale): not attributable, not logged;
+- a ``SignedRequest``: the signature verified and the nonce is spent (``verify_signature``); a
+  refusal is logged as its operation (method and route template) by this signer, in the role
+  it resolved (``signer`` until it resolves one);
+- the gate's ``Access``: a data request the gate allowed, its nonce still waiting for the entry
+  ``respond()`` writes; a refusal before that is written through the access, nonce and all,
+  so the refused request cannot be replayed either;
+- ``LOGGED``: the request's entry is written (the gate's own refusals).
+
+The problem handlers (``ledger_api.api.problems``) call ``log_refusal`` for every error
+response, so no route logs its own refusals, and a gated read that succeeds pays one dict
+write here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.requests import Request
+
+from ledger_api.accesslog import DENIED, NONCE_REPLAYED, AccessLogWriter, EntryDraft
+from ledger_api.errors import LedgerError
+
+log = logging.getLogger(__name__)
+
+AUDIT_STATE = "ccl.audit"
+LOGGED = "logged"
+SIGNER_ROLE = "signer"  # authenticated, no role resolved (yet)
+_ACTION_LENGTH = 96  # access_log.action
+
+
+class Refusable(Protocol):
+    async def log_refusal(self, code: str) -> bool:
+        """Write the request's denied entry; False when its nonce turned out already spent."""
+
+
+@dataclass
+class SignedRequest:
+    """A request whose signature verified and whose nonce ``verify_signature`` spent."""
+
+    writer: AccessLogWriter
+    address: str
+    operation: str
+    role: str = SIGNER_ROLE
+
+    async def log_refusal(self, code: str) -> bool:
+        await self.writer.append_async(
+            EntryDraft(
+                actor=self.address,
+                actor_role=self.role,
+                action=self.operation,
+                decision=DENIED,
+                reason=code,
+            )
+        )
+        return True
+
+
+@dataclass
+class LateSignedRequest(SignedRequest):
+    """Authenticated only once its body had been refused (FastAPI parses JSON before any
+    dependency runs): its nonce is spent with its entry."""
+
+    nonce: str = ""
+
+    async def log_refusal(self, code: str) -> bool:
+        result = await self.writer.append_async(
+            EntryDraft(
+                actor=self.address,
+                actor_role=self.role,
+                action=self.operation,
+                decision=DENIED,
+                reason=code,
+                nonce=(self.address, self.nonce),
+            )
+        )
+        return result.reason != NONCE_REPLAYED
+
+
+def operation_of(request: Request) -> str:
+    """``METHOD /route/{template}`` (the matched route's template, not the concrete path, so
+    refusals of one operation group together and no caller-chosen text reaches the log)."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or "?"
+    return f"{request.method} {template}"[:_ACTION_LENGTH]
+
+
+def mark_signed(request: Request, writer: AccessLogWriter, address: str) -> None:
+    request.scope[AUDIT_STATE] = SignedRequest(writer, address, operation_of(request))
+
+
+def mark_role(request: Request, role: str) -> None:
+    state = request.scope.get(AUDIT_STATE)
+    if isinstance(state, SignedRequest):
+        state.role = role
+
+
+def mark_pending(request: Request, access: Refusable) -> None:
+    """The gate allowed ``access``; its entry (and nonce) is still to be written."""
+    request.scope[AUDIT_STATE] = access
+
+
+def mark_logged(request: Request) -> None:
+    request.scope[AUDIT_STATE] = LOGGED
+
+
+async def log_refusal(request: Request, code: str, *, parsed_late: bool = False) -> bool:
+    """Log the refusal of ``request`` with ``code`` if it is authenticated and not logged yet.
+
+    ``parsed_late``: the refusal came before any dependency ran (a body FastAPI could not
+    parse); the request is authenticated here, on the error path only. Returns False when
+    the request's nonce was already spent: the caller answers ``nonce_replayed`` instead.
+    """
+    state: Any = request.scope.get(AUDIT_STATE)
+    if state is None and parsed_late:
+        state = await _authenticate_late(request)
+    if state is None or state == LOGGED:
+        return True
+    request.scope[AUDIT_STATE] = LOGGED
+    try:
+        fresh: bool = await state.log_refusal(code)
+    except Exception:  # the refusal still goes out; the failure is in the server's log
+        log.exception("logging a refusal (%s) failed", code)
+        return True
+    return fresh
+
+
+async def _authenticate_late(request: Request) -> LateSignedRequest | None:
+    if "route" not in request.scope:  # no operation matched: nothing to attribute it to
+        return None
+    # Imported here: auth imports the problem handlers, which import this module.
+    from ledger_api.api.auth import authenticate
+
+    ctx = request.app.state.ctx
+    try:
+        address, nonce = await authenticate(request, ctx)
+    except LedgerError:  # not authenticated after all: not attributable
+        return None
+    except Exception:  # e.g. a body that could not be read: never a 500 on this path
+        log.warning("authenticating a refused request failed", exc_info=True)
+        return None
+    return LateSignedRequest(ctx.writer, address, operation_of(request), nonce=nonce)
