@@ -304,6 +304,7 @@ def violations(
     return found[offset:]
 
 
+@_checked
 def refusals(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
