@@ -8,7 +8,7 @@ Transfer-Encoding: a GET) passes untouched, at the cost of one look at its heade
    body is signed), before it is read;
 3. read, counting, and refused 413 as soon as it passes the limit (chunked bodies announce no
    size): never more than the limit is held;
-4. refused 400 if it nests deeper than ``max_depth`` (``json_depth``): the JSON parser
+4. refused 400 if it nests deeper than ``max_depth`` (``ledger_api.json_depth``): the JSON parser
    recurses per level, and py-evm / py_ecc raise Python's recursion limit, so a deep enough
    body overflows the C stack and kills the process;
 5. handed to the app as one message.
@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from ledger_api.api.json_depth import nesting_exceeds
 from ledger_api.api.problems import problem_response
 from ledger_api.api.signing import (
     HEADER_ADDRESS,
@@ -30,16 +29,13 @@ from ledger_api.api.signing import (
     HEADER_SIGNATURE,
     HEADER_TIMESTAMP,
 )
+from ledger_api.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-# Every schema the API accepts nests a few levels (a grant batch: 4); records of a batch are
-# flat. Generous, and far from where any parser gets into trouble.
-MAX_JSON_DEPTH = 64
 
 _SIGNING_HEADERS = frozenset(
     name.lower().encode()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ledger_api.api.json_depth import nesting_exceeds
+from ledger_api.json_depth import nesting_exceeds
 
 
 def _nested(depth: int) -> bytes:

@@ -17,6 +17,10 @@ import re
 from bisect import bisect_right
 from itertools import accumulate
 
+# Every JSON the product accepts nests a few levels (a grant batch: 4, a record: 1).
+# Generous, and far from where any parser gets into trouble.
+MAX_JSON_DEPTH = 64
+
 _UTF8 = ("utf-8", "utf-8-sig")
 _CONTROL = re.compile(rb"[\x00-\x1f]")  # never raw inside a JSON string
 _BRACKETS_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
@@ -53,7 +57,7 @@ def _structure(text: bytes) -> bytes:
     return b"".join(parts[: 2 * first_bad + 1 : 2])
 
 
-def nesting_exceeds(text: bytes, limit: int) -> bool:
+def nesting_exceeds(text: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """True if parsing ``text`` as one JSON document could recurse deeper than ``limit``."""
     if text.count(b"[") + text.count(b"{") <= limit:
         return False  # the common case: too few brackets to nest that deep
