@@ -68,6 +68,7 @@ def _problem_doc(description: str) -> dict[str, Any]:
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: _problem_doc("Malformed request (e.g. a body nested too deeply)"),
     401: _problem_doc("Unsigned, badly signed, stale or replayed request"),
     403: _problem_doc("The signer's role or grant does not allow this"),
     404: _problem_doc("Unknown resource"),
