@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import httpx
 from api_support import Api
+from eth_account import Account
+from test_subject_and_log import _free_uscc
 
 _REGISTRATIONS = "/v1/subject/registrations"
 
@@ -55,3 +57,15 @@ def test_an_oversized_chunked_body_is_refused_413(api: Api) -> None:
 def test_an_oversized_unsigned_body_is_refused_413_by_its_length(api: Api) -> None:
     response = api.http.post(_REGISTRATIONS, content=b"x" * ((16 << 20) + 1))
     _problem(response, 413, "payload_too_large")
+
+
+def test_a_signed_body_sent_in_chunks_reaches_the_route_whole(api: Api) -> None:
+    client = api.client(Account.create())
+    body = b'{"uscc": "' + _free_uscc().encode() + b'"}'
+    headers = client.signed_headers("POST", _REGISTRATIONS, None, body)
+    pieces = iter([body[:5], body[5:11], body[11:]])
+    headers["content-type"] = "application/json"
+    response = api.http.post(_REGISTRATIONS, content=pieces, headers=headers)
+    assert "content-length" not in response.request.headers  # sent chunked
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "awaiting_signature"
