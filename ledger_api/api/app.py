@@ -15,75 +15,17 @@ The lifespan starts the access-log anchoring loop and closes the context on shut
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
+from ledger_api.api.body_guard import BodyGuardMiddleware
 from ledger_api.api.context import AppContext, build_context
-from ledger_api.api.problems import (
-    PROBLEMS,
-    PayloadTooLargeError,
-    Problem,
-    install_problem_handlers,
-    problem_response,
-)
+from ledger_api.api.problems import PROBLEMS, Problem, install_problem_handlers
 from ledger_api.api.routes import audit, institution, meta, operator, subject
 from ledger_api.settings import Settings
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-class BodyLimitMiddleware:
-    """Refuse bodies over ``max_bytes`` with 413 problem+json (pure ASGI: no per-request cost)."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    too_large = int(value) > self.max_bytes
-                except ValueError:
-                    too_large = False
-                if too_large:
-                    await self._refuse(scope, receive, send)
-                    return
-        seen = 0
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:  # chunked body: the handler mapping turns it to 413
-                    raise PayloadTooLargeError(
-                        f"request bodies are limited to {self.max_bytes} bytes"
-                    )
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413,
-            "payload_too_large",
-            "Payload too large",
-            f"request bodies are limited to {self.max_bytes} bytes",
-            scope.get("path", ""),
-        )
-        await response(scope, receive, send)
-
 
 _GC_YOUNG_THRESHOLD = 50_000
 
@@ -144,7 +86,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         audit.router,
     ):
         app.include_router(router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
     _ensure_problem_schema(app)
     return app
 

@@ -78,7 +78,7 @@ def _problem_doc(description: str) -> dict[str, Any]:
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    400: _problem_doc("A query parameter given more than once"),
+    400: _problem_doc("Malformed request: a body nested too deeply, a repeated parameter"),
     401: _problem_doc("Unsigned, badly signed, stale or replayed request"),
     403: _problem_doc("The signer's role or grant does not allow this"),
     404: _problem_doc("Unknown resource"),

@@ -18,6 +18,7 @@ from ledger_api.chain.artifacts import ledger_abi
 from ledger_api.chain.deployment import Deployment
 from ledger_api.chain.grant_rules import AgreementState, GrantState, InstitutionState
 from ledger_api.chain.revert import as_chain_error
+from ledger_api.chain.signatures import compact_signature
 from ledger_api.chain.transactor import (
     GAS_ANCHOR_GROUP_BASE,
     GAS_BATCH_BASE,
@@ -97,16 +98,7 @@ class SignedGrant:
 
     def as_compact_tuple(self) -> tuple[Any, ...]:
         """The batch form: EIP-2098 (r, vs), for EOA signers (65-byte signatures)."""
-        if len(self.signature) != 65:
-            raise ValueError(
-                "batch relay needs a 65-byte EOA signature; relay contract wallets singly"
-            )
-        r, s, v = (
-            self.signature[:32],
-            int.from_bytes(self.signature[32:64], "big"),
-            self.signature[64],
-        )
-        vs = ((v - 27) << 255 | s).to_bytes(32, "big")
+        r, vs = compact_signature(self.signature)
         return (
             self.terms.as_tuple(),
             Web3.to_checksum_address(self.signer),

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import orjson
 
 from ledger_api.errors import InputError
+from ledger_api.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 
 Format = Literal["jsonl", "csv"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv")
@@ -82,6 +83,9 @@ def parse_jsonl_lines(lines: list[str], first: int) -> Iterator[ParsedRow]:
                     yield number, value, None
                     continue
         if not line.strip():
+            continue
+        if nesting_exceeds(line.encode(), MAX_JSON_DEPTH):  # json.loads would recurse that deep
+            yield number, None, f"nests deeper than {MAX_JSON_DEPTH} levels"
             continue
         try:
             value = loads(line)

@@ -150,3 +150,17 @@ def test_canonical_bytes_are_the_json_modules_for_every_kind_of_value() -> None:
         assert validator.canonical(row) == CANONICAL.encode(row).encode(), row
     with pytest.raises(UnicodeEncodeError):  # as the json module's bytes would
         validator.canonical({"a": "\ud800"})
+
+
+def test_a_jsonl_row_nested_past_the_limit_is_rejected_without_parsing_it() -> None:
+    # A line break that only str.splitlines sees (U+2028, valid inside a JSON string) starts
+    # a line of its own: each line is checked as it is parsed.
+    deep = "[" * 1_000_000 + "]" * 1_000_000
+    data = '{"a": 1}\n{"note": "x\u2028' + deep + '"}\n{"b": 2}'
+    rows = list(parse_rows(data.encode(), "jsonl"))
+    assert [(number, (problem or "")[:24]) for number, _, problem in rows] == [
+        (1, ""),
+        (2, "not valid JSON: Untermin"),
+        (3, "nests deeper than 64 lev"),
+        (4, ""),
+    ]

@@ -46,6 +46,7 @@ from ledger_api.chain import eip712
 from ledger_api.chain.direct_state import DirectChainState
 from ledger_api.chain.grant_rules import AccessRequest, check_grant
 from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, SignedGrant
+from ledger_api.chain.signatures import signature_from_hex
 from ledger_api.chain.state import institution_state
 from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose, bits_of
 from ledger_api.crypto.ecdsa import require_canonical_s
@@ -63,7 +64,7 @@ def _hex(value: bytes | None) -> str | None:
 
 
 def _sig(value: str) -> bytes:
-    return bytes.fromhex(value.removeprefix("0x"))
+    return signature_from_hex(value)  # v normalised to 27 / 28; bad ones are 422 bad_signature
 
 
 def _tx(receipt: Any) -> TxResult:
@@ -186,10 +187,9 @@ def sign_registration(
         "nonce": row.chain_nonce,
         "deadline": row.deadline,
     }
+    signature = _sig(body.signature)
     try:
-        recovered = eip712.recover_typed(
-            ctx.ledger.domain, "Registration", message, _sig(body.signature)
-        )
+        recovered = eip712.recover_typed(ctx.ledger.domain, "Registration", message, signature)
     except Exception:
         recovered = None
     if recovered != row.account:
@@ -201,7 +201,7 @@ def sign_registration(
         conn.execute(
             update(REGISTRATIONS)
             .where(REGISTRATIONS.c.id == row.id)
-            .values(signature=_sig(body.signature), status="pending_approval")
+            .values(signature=signature, status="pending_approval")
         )
     return registration_out(load_registration(ctx, registration_id))
 
@@ -478,7 +478,7 @@ def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> Dispute
         proof.root,
         proof.leaf,
         proof.proof,
-        _sig(body.reason_hash),
+        bytes.fromhex(body.reason_hash[2:]),
         actor.address,
         body.deadline,
         _sig(body.signature),

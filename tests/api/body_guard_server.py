@@ -1,0 +1,39 @@
+"""The API application served by uvicorn in a process of its own, for tests that must watch
+the process (a body that crashes the interpreter kills only this process) or the socket.
+
+    python tests/api/body_guard_server.py PORT
+
+Every body is refused or admitted by the middleware before a route runs, so the application
+gets a context with no chain nor database behind it: a request that gets past the middleware
+into a route fails there (500), which the tests never do.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import cast
+
+import uvicorn
+
+from ledger_api.api.app import create_app
+from ledger_api.api.context import AppContext
+from ledger_api.settings import Settings
+
+
+class _NoBackend:
+    """The lifespan's part of ``AppContext``: nothing to start or close."""
+
+    def start_background(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def main(port: int) -> None:
+    app = create_app(Settings(), context=cast(AppContext, _NoBackend()))
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
