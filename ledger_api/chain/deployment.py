@@ -14,7 +14,6 @@ from ledger_api.chain.artifacts import load_artifact
 from ledger_api.chain.transactor import Transactor
 from ledger_api.errors import ChainError
 
-
 # The ConsentLedger versions this code reads and writes (ConsentLedger.CONTRACT_VERSION). A
 # record without a version is a deployment of the contract before 2.0.0: see docs/upgrading.md.
 CONTRACT_VERSION = "2.0.0"

@@ -94,6 +94,19 @@ def agreement_supersession(world: World) -> int:
     return first
 
 
+def governance_and_skipped_grants(world: World) -> None:
+    """Events that change no replicated state: a batch whose items are all stale (skipped), and
+    a governance handover and delay change, each scheduled then cancelled."""
+    key = world.subject_keys[1]
+    stale = world.ledger.sign_grant(key, terms(world), nonce=world.ledger.nonce_of(key.address) - 1)
+    assert world.ledger.relay_grant_batch(world.operator, [stale, stale]).grant_ids == []
+    governance = world.governance
+    world.ledger.transact(governance, "beginDefaultAdminTransfer", world.insurer.address)
+    world.ledger.transact(governance, "cancelDefaultAdminTransfer")
+    world.ledger.transact(governance, "changeDefaultAdminDelay", 86400)
+    world.ledger.transact(governance, "rollbackDefaultAdminDelay")
+
+
 def rebind_subject_2(world: World) -> str:
     new_key = Account.create()
     deadline, signature = world.ledger.sign_registration(new_key, world.subject_ids[2])
@@ -143,6 +156,7 @@ STEPS: tuple[Callable[[World], object], ...] = (
     membership_changes,
     agreement_changes,
     agreement_supersession,
+    governance_and_skipped_grants,
     rebind_subject_2,
     anchors_and_disputes,
 )
