@@ -129,7 +129,8 @@ def check_deployment(w3: Web3, deployment: Deployment) -> None:
 def version_on_chain(w3: Web3, address: str) -> str | None:
     """The contract's CONTRACT_VERSION, None for a contract without one."""
     abi = [f for f in load_artifact()["abi"] if f.get("name") == "CONTRACT_VERSION"]
+    contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
     try:
-        return str(w3.eth.contract(address=address, abi=abi).functions.CONTRACT_VERSION().call())
-    except Exception:  # a contract without the function: the version before 2.0.0
+        return str(contract.functions.CONTRACT_VERSION().call())
+    except Exception:  # noqa: BLE001 - web3 or eth-tester's revert: a contract before 2.0.0
         return None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 from eth_utils import keccak
+from web3.types import TxReceipt
 from world import World, leaf_of, subject_record
 
 from ledger_api.chain.artifacts import load_artifact
@@ -119,7 +120,9 @@ def test_a_provider_cannot_squat_the_operators_access_log_root(world: World) -> 
         world.ledger.confirm_anchors(
             world.operator,
             world.ledger.send_anchors(
-                world.operator, AnchorKind.ACCESS_LOG, [(keccak(b"fresh"), 1, ZERO), (root, 9, ZERO)]
+                world.operator,
+                AnchorKind.ACCESS_LOG,
+                [(keccak(b"fresh"), 1, ZERO), (root, 9, ZERO)],
             ),
         )
     with refused("RootAnchoredByOther"):
@@ -150,7 +153,9 @@ def _batch_of(world: World, records: list[RecordLeaf]) -> tuple[bytes, list[list
     return tree.root, [tree.proof(i) for i in range(len(records))]
 
 
-def _open(world: World, sender: Transactor, root: bytes, record: RecordLeaf, proof: list[bytes]):  # type: ignore[no-untyped-def]
+def _open(
+    world: World, sender: Transactor, root: bytes, record: RecordLeaf, proof: list[bytes]
+) -> TxReceipt:
     return world.ledger.transact(
         sender, "openDispute", int(DisputeKind.OBJECTION), root, record.as_tuple(), proof, ZERO
     )
