@@ -132,5 +132,5 @@ def version_on_chain(w3: Web3, address: str) -> str | None:
     contract = w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
     try:
         return str(contract.functions.CONTRACT_VERSION().call())
-    except Exception:  # noqa: BLE001 - web3 or eth-tester's revert: a contract before 2.0.0
+    except Exception:  # web3's or eth-tester's revert: a contract before 2.0.0
         return None
