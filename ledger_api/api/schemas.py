@@ -218,6 +218,12 @@ class RecordProofOut(BaseModel):
     root: HexStr
     anchored: bool
     anchor_sequence: int | None
+    # The leaf's preimage (with record_uid), which a dispute sends to the contract; the wallet
+    # rehashes it before signing the leaf. Empty in answers of older servers.
+    salt: HexStr = ""
+    subject_id: HexStr = ""
+    category: int = 0
+    content_digest: HexStr = ""
 
 
 class DisputeIn(BaseModel):

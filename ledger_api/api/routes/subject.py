@@ -297,6 +297,10 @@ async def own_record_proof(
             "root": "0x" + proof.root.hex(),
             "anchored": proof.anchored,
             "anchor_sequence": proof.anchor_sequence,
+            "salt": "0x" + proof.salt.hex(),
+            "subject_id": "0x" + proof.subject_id.hex(),
+            "category": proof.category_bit,
+            "content_digest": "0x" + proof.ciphertext_digest.hex(),
         }
     )
 
