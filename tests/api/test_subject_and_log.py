@@ -267,3 +267,13 @@ def test_subject_id_may_be_given_as_uscc(api: Api) -> None:
         USCCS[0], category="tax", purpose="loan_application", grant_id=grant
     )
     assert page.subject_id == sid(api)
+
+
+def test_the_operator_endpoint_refuses_to_appoint_regulators_which_only_governance_may(
+    api: Api,
+) -> None:
+    operator = api.client(api.world.operator.account)
+    with pytest.raises(LedgerError) as caught:
+        operator.grant_role("REGULATOR_ROLE", api.world.bank.address)
+    assert caught.value.code == "governance_only"
+    assert not api.world.ledger.has_role("REGULATOR_ROLE", api.world.bank.address)
