@@ -41,10 +41,28 @@ abstract contract Agreements is IAgreements, Membership {
         if (caller.index == 0 || caller.index != proposed.institutionIndex) {
             revert NotAgreementInstitution(agreementId, msg.sender);
         }
-        proposed.status = AgreementStatus.Active;
         uint256 superseded = caller.agreementId;
+        if (superseded != 0) {
+            // A regulator's suspension holds until a regulator lifts it: accepting another
+            // pending proposal must not step around it.
+            Agreement storage current = _agreements[superseded];
+            if (current.status == AgreementStatus.Suspended) revert InstitutionAgreementSuspended(superseded);
+            if (current.status == AgreementStatus.Active) {
+                current.status = AgreementStatus.Superseded;
+                emit AgreementSuperseded(superseded, msg.sender, agreementId);
+            }
+        }
+        proposed.status = AgreementStatus.Active;
         caller.agreementId = uint64(agreementId);
         emit AgreementAccepted(agreementId, msg.sender, superseded);
+    }
+
+    /// @inheritdoc IAgreements
+    function withdrawProposal(uint256 agreementId) external onlyRole(OPERATOR_ROLE) {
+        Agreement storage proposed = _requireAgreement(agreementId);
+        if (proposed.status != AgreementStatus.Proposed) revert AgreementNotProposed(agreementId);
+        proposed.status = AgreementStatus.Withdrawn;
+        emit AgreementWithdrawn(agreementId, _institutionAccount(proposed));
     }
 
     /// @inheritdoc IAgreements

@@ -16,8 +16,11 @@ abstract contract Anchors is IAnchors, Membership {
     {
         _requireAnchorRole(kind);
         _requireTree(root, leafCount);
-        Anchor storage slot = _anchors[root];
-        if (slot.sequence != 0) revert RootAlreadyAnchored(root, slot.sequence);
+        Anchor memory existing = _anchors[root];
+        if (existing.sequence != 0) {
+            _requireOwnAnchor(root, existing, kind);
+            revert RootAlreadyAnchored(root, existing.sequence);
+        }
         return _record(kind, root, leafCount, ref);
     }
 
@@ -36,9 +39,13 @@ abstract contract Anchors is IAnchors, Membership {
         for (uint256 i; i < count; ++i) {
             bytes32 root = roots[i];
             _requireTree(root, leafCounts[i]);
-            if (_anchors[root].sequence == 0) {
+            Anchor memory existing = _anchors[root];
+            if (existing.sequence == 0) {
                 _record(kind, root, leafCounts[i], refs[i]);
                 ++anchored;
+            } else {
+                // Only the caller's own earlier anchor of this kind counts as done (a retry).
+                _requireOwnAnchor(root, existing, kind);
             }
         }
     }
@@ -54,6 +61,14 @@ abstract contract Anchors is IAnchors, Membership {
     function _requireAnchorRole(AnchorKind kind) private view {
         bytes32 role = kind == AnchorKind.DataBatch ? PROVIDER_ROLE : OPERATOR_ROLE;
         if (!hasRole(role, msg.sender)) revert NotAllowedToAnchor(msg.sender, kind);
+    }
+
+    /// @dev A root someone else anchored, or anchored as another kind, is refused loudly: the
+    /// chain must never suggest that the caller's tree is anchored under another owner or kind.
+    function _requireOwnAnchor(bytes32 root, Anchor memory existing, AnchorKind kind) private view {
+        if (existing.submitter != msg.sender || existing.kind != kind) {
+            revert RootAnchoredByOther(root, existing.kind, existing.submitter);
+        }
     }
 
     function _requireTree(bytes32 root, uint40 leafCount) private pure {

@@ -10,5 +10,10 @@ import {Membership} from "./Membership.sol";
 /// a provincial credit-information platform, in one contract so that the hot paths (issuing,
 /// checking and revoking grants) read every rule from local storage.
 contract ConsentLedger is Grants, Disputes {
-    constructor(address operator) Membership(operator) {}
+    /// @notice Named in every deployment record; the indexer and API refuse versions they do not know.
+    string public constant CONTRACT_VERSION = "2.0.0";
+
+    constructor(address operator, address governance, uint48 governanceDelay)
+        Membership(operator, governance, governanceDelay)
+    {}
 }

@@ -9,23 +9,25 @@ abstract contract Disputes is IDisputes, Anchors {
     bytes32 public constant OPEN_DISPUTE_TYPEHASH = 0x08ce2fd07e23743311838d620acfdd7064828a2b992469fb856b4112354d4d93;
 
     mapping(uint256 disputeId => Dispute) private _disputes;
+    /// @dev The open dispute about a record leaf, if any: one open dispute per record.
+    mapping(bytes32 leaf => uint256 disputeId) private _openDisputeOf;
 
     /// @inheritdoc IDisputes
     function openDispute(
         DisputeKind kind,
         bytes32 anchorRoot,
-        bytes32 leaf,
+        RecordLeaf calldata record,
         bytes32[] calldata proof,
         bytes32 reasonHash
     ) external returns (uint256) {
-        return _open(_callerSubject(), kind, anchorRoot, leaf, proof, reasonHash);
+        return _open(_callerSubject(), kind, anchorRoot, record, proof, reasonHash);
     }
 
     /// @inheritdoc IDisputes
     function openDisputeBySig(
         DisputeKind kind,
         bytes32 anchorRoot,
-        bytes32 leaf,
+        RecordLeaf calldata record,
         bytes32[] calldata proof,
         bytes32 reasonHash,
         address signer,
@@ -33,13 +35,14 @@ abstract contract Disputes is IDisputes, Anchors {
         bytes calldata signature
     ) external returns (uint256) {
         (uint32 subjectIndex, uint256 nonce) = _useSubjectNonce(signer);
+        bytes32 leaf = recordLeaf(record);
         _requireSignature(
             signer,
             keccak256(abi.encode(OPEN_DISPUTE_TYPEHASH, kind, anchorRoot, leaf, reasonHash, nonce, deadline)),
             deadline,
             signature
         );
-        return _open(subjectIndex, kind, anchorRoot, leaf, proof, reasonHash);
+        return _open(subjectIndex, kind, anchorRoot, record, proof, reasonHash);
     }
 
     /// @inheritdoc IDisputes
@@ -55,6 +58,7 @@ abstract contract Disputes is IDisputes, Anchors {
             || (stored.kind == DisputeKind.CreditRepair && outcome == DisputeOutcome.Repaired);
         if (!allowed) revert InvalidOutcome(stored.kind, outcome);
         stored.status = DisputeStatus.Resolved;
+        delete _openDisputeOf[stored.leaf];
         stored.outcome = outcome;
         stored.resolvedAt = uint64(block.timestamp);
         emit DisputeResolved(disputeId, stored.subjectIndex, stored.leaf, outcome, resolutionHash);
@@ -62,6 +66,15 @@ abstract contract Disputes is IDisputes, Anchors {
 
     function dispute(uint256 disputeId) external view returns (Dispute memory) {
         return _disputes[disputeId];
+    }
+
+    /// @inheritdoc IDisputes
+    function recordLeaf(RecordLeaf calldata record) public pure returns (bytes32) {
+        return keccak256(bytes.concat(keccak256(abi.encode(record))));
+    }
+
+    function openDisputeOf(bytes32 leaf) external view returns (uint256) {
+        return _openDisputeOf[leaf];
     }
 
     function disputeCount() external view returns (uint256) {
@@ -72,14 +85,21 @@ abstract contract Disputes is IDisputes, Anchors {
         uint32 subjectIndex,
         DisputeKind kind,
         bytes32 anchorRoot,
-        bytes32 leaf,
+        RecordLeaf calldata record,
         bytes32[] calldata proof,
         bytes32 reasonHash
     ) private returns (uint256 disputeId) {
+        // The leaf is recomputed from its preimage (double-hashed, so no inner node of a tree
+        // can pass for it) and names the disputing subject: only a real record of one's own.
+        if (record.subjectId != _subjects[subjectIndex].id) revert NotSubjectsRecord(record.recordUid);
+        bytes32 leaf = recordLeaf(record);
         if (anchorOf(anchorRoot).kind != AnchorKind.DataBatch || !verifyInclusion(anchorRoot, leaf, proof)) {
             revert RecordNotInAnchor(anchorRoot, leaf);
         }
+        uint256 open = _openDisputeOf[leaf];
+        if (open != 0) revert DisputeAlreadyOpen(leaf, open);
         disputeId = ++_counters.disputes;
+        _openDisputeOf[leaf] = disputeId;
         _disputes[disputeId] = Dispute({
             subjectIndex: subjectIndex,
             kind: kind,

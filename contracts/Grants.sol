@@ -37,15 +37,37 @@ abstract contract Grants is IGrants, Agreements {
         uint256 count = signed.length;
         if (count == 0) revert EmptyBatch();
         firstGrantId = _counters.grants + 1;
+        uint256 next = firstGrantId;
         for (uint256 i = 0; i < count; ++i) {
             CompactSignedGrant calldata item = signed[i];
-            (uint32 subjectIndex, uint256 nonce) = _useSubjectNonce(item.signer);
-            _requireCompactSignature(
-                item.signer, _grantStructHash(item.terms, nonce, item.deadline), item.deadline, item.r, item.vs
-            );
-            _storeGrant(firstGrantId + i, subjectIndex, item.terms);
+            GrantSkip skip = _tryIssueCompact(next, item);
+            if (skip == GrantSkip.None) {
+                ++next;
+            } else {
+                emit GrantSkipped(i, item.signer, skip);
+            }
         }
-        _counters.grants = uint64(firstGrantId + count - 1);
+        _counters.grants = uint64(next - 1);
+    }
+
+    /// @dev One batch item, issued as `grantId` or skipped with the reason: anyone can make an
+    /// item unusable (relay it alone, or its subject raises its nonce), and that must not sink
+    /// the other subjects' grants. Nothing is written for a skipped item.
+    function _tryIssueCompact(uint256 grantId, CompactSignedGrant calldata item) private returns (GrantSkip) {
+        Account storage account = _accounts[item.signer];
+        uint32 subjectIndex = account.subjectIndex;
+        if (subjectIndex == 0) return GrantSkip.NotASubject;
+        if (block.timestamp > item.deadline) return GrantSkip.DeadlinePassed;
+        uint256 nonce = account.nonce;
+        if (!_compactSignatureValid(item.signer, _grantStructHash(item.terms, nonce, item.deadline), item.r, item.vs)) {
+            return GrantSkip.SignatureOrNonceInvalid;
+        }
+        uint32 institutionIndex = _institutions[item.terms.institution].index;
+        if (institutionIndex == 0) return GrantSkip.UnknownInstitution;
+        if (!_termsValid(item.terms)) return GrantSkip.InvalidTerms;
+        account.nonce = uint64(nonce + 1);
+        _writeGrant(grantId, subjectIndex, institutionIndex, item.terms);
+        return GrantSkip.None;
     }
 
     /// @inheritdoc IGrants
@@ -133,9 +155,17 @@ abstract contract Grants is IGrants, Agreements {
 
     function _storeGrant(uint256 grantId, uint32 subjectIndex, GrantTerms calldata terms) private {
         uint32 institutionIndex = _requireInstitution(terms.institution).index;
-        if (terms.categories == 0 || terms.notBefore >= terms.notAfter || terms.notAfter > type(uint40).max) {
-            revert InvalidGrantTerms();
-        }
+        if (!_termsValid(terms)) revert InvalidGrantTerms();
+        _writeGrant(grantId, subjectIndex, institutionIndex, terms);
+    }
+
+    function _termsValid(GrantTerms calldata terms) private pure returns (bool) {
+        return terms.categories != 0 && terms.notBefore < terms.notAfter && terms.notAfter <= type(uint40).max;
+    }
+
+    function _writeGrant(uint256 grantId, uint32 subjectIndex, uint32 institutionIndex, GrantTerms calldata terms)
+        private
+    {
         uint256 word = uint256(subjectIndex) | uint256(institutionIndex) << 32 | uint256(terms.categories) << 64
             | uint256(uint8(terms.purpose)) << 96 | uint256(uint8(terms.level)) << 104
             | uint256(terms.notBefore) << 112 | uint256(terms.notAfter) << 152 | uint256(terms.maxUses) << 192;

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 
 import {IMembership} from "./interfaces/IMembership.sol";
 import {InstitutionType} from "./interfaces/LedgerTypes.sol";
 import {Signatures} from "./Signatures.sol";
 
-abstract contract Membership is IMembership, AccessControl, Signatures {
+abstract contract Membership is IMembership, AccessControlDefaultAdminRules, Signatures {
     bytes32 public constant OPERATOR_ROLE = keccak256("OPERATOR_ROLE");
     bytes32 public constant PROVIDER_ROLE = keccak256("PROVIDER_ROLE");
     bytes32 public constant REGULATOR_ROLE = keccak256("REGULATOR_ROLE");
@@ -17,6 +17,11 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
     bytes32 public constant REGISTRATION_TYPEHASH = 0x5ae33bc58405371f898f53d63fe3f448ff43dfffcfe01781058e92ae445c1333;
     /// @dev keccak256("IncreaseNonce(uint256 newNonce,uint256 nonce,uint64 deadline)")
     bytes32 public constant INCREASE_NONCE_TYPEHASH = 0x9a4e99f94d08bbf74ea748857fdce8d6f700d1b629ba01bb2242d71e6a42fb58;
+
+    /// @dev A raise may skip at most this many nonces, and no nonce goes above NONCE_CEILING:
+    /// the 64-bit nonce then stays 2^63 uses away from overflowing, whatever an account signs.
+    uint256 public constant MAX_NONCE_RAISE = 1 << 32;
+    uint256 public constant NONCE_CEILING = 1 << 63;
 
     /// @dev A signing address: the subject it is bound to (0: none) and its signature nonce,
     /// packed in one slot so that a relayed request reads and bumps both with one cold access.
@@ -46,19 +51,46 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
     Counters internal _counters;
 
     mapping(address account => Account) internal _accounts;
-    mapping(uint32 subjectIndex => Subject) private _subjects;
+    mapping(uint32 subjectIndex => Subject) internal _subjects;
     mapping(bytes32 subjectId => uint32) private _subjectIndexOf;
 
     mapping(address account => Institution) internal _institutions;
     mapping(uint32 index => address) internal _institutionAt;
     mapping(address account => string) private _institutionNames;
 
-    constructor(address operator) {
-        _grantRole(DEFAULT_ADMIN_ROLE, operator);
+    /// @param governance holds DEFAULT_ADMIN_ROLE, the admin of OPERATOR_ROLE and REGULATOR_ROLE;
+    /// handing it on takes `governanceDelay` seconds (AccessControlDefaultAdminRules). The
+    /// operator also holds PROVIDER_ROLE (the platform anchors ingested batches for providers)
+    /// and administers PROVIDER_ROLE, onboarding providers.
+    constructor(address operator, address governance, uint48 governanceDelay)
+        AccessControlDefaultAdminRules(governanceDelay, governance)
+    {
+        if (operator == address(0)) revert ZeroAddress();
         _grantRole(OPERATOR_ROLE, operator);
+        _grantRole(PROVIDER_ROLE, operator);
         _setRoleAdmin(PROVIDER_ROLE, OPERATOR_ROLE);
-        _setRoleAdmin(REGULATOR_ROLE, DEFAULT_ADMIN_ROLE);
         _counters.initialized = true;
+    }
+
+    /// @dev Nobody grants itself a role it lacks (re-granting a held role stays a no-op).
+    function grantRole(bytes32 role, address account) public override {
+        if (account == msg.sender && !hasRole(role, account)) revert SelfGrantRefused(role, account);
+        super.grantRole(role, account);
+    }
+
+    /// @dev Separation of duties, whoever grants: governance holds no other role, and no account
+    /// is both a regulator and an operator or provider. Also covers the governance handover.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        bool conflict = role == DEFAULT_ADMIN_ROLE
+            ? hasRole(OPERATOR_ROLE, account) || hasRole(PROVIDER_ROLE, account) || hasRole(REGULATOR_ROLE, account)
+            : account == defaultAdmin()
+                || (
+                    role == REGULATOR_ROLE
+                        ? hasRole(OPERATOR_ROLE, account) || hasRole(PROVIDER_ROLE, account)
+                        : hasRole(REGULATOR_ROLE, account)
+                );
+        if (conflict) revert RolesNotSeparate(role, account);
+        return super._grantRole(role, account);
     }
 
     /// @inheritdoc IMembership
@@ -66,6 +98,7 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
         external
         onlyRole(OPERATOR_ROLE)
     {
+        if (account == address(0)) revert ZeroAddress();
         if (_institutions[account].index != 0) revert InstitutionAlreadyRegistered(account);
         if (bytes(name).length == 0) revert InstitutionNameEmpty();
         uint32 index = ++_counters.institutions;
@@ -169,7 +202,8 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
         if (subjectIndex == 0) revert NotASubject(msg.sender);
     }
 
-    /// @dev Consumes `signer`'s current nonce and returns the subject it is bound to.
+    /// @dev Consumes `signer`'s current nonce and returns the subject it is bound to. The nonce
+    /// cannot overflow: raises stop at NONCE_CEILING, far below 2^64.
     function _useSubjectNonce(address signer) internal returns (uint32 subjectIndex, uint256 nonce) {
         Account storage account = _accounts[signer];
         subjectIndex = account.subjectIndex;
@@ -202,7 +236,10 @@ abstract contract Membership is IMembership, AccessControl, Signatures {
     function _increaseNonce(address account, uint256 newNonce) private {
         uint256 previous = _accounts[account].nonce;
         if (newNonce <= previous) revert NonceNotIncreased(previous, newNonce);
-        _accounts[account].nonce = SafeCast.toUint64(newNonce);
+        if (newNonce - previous > MAX_NONCE_RAISE || newNonce > NONCE_CEILING) {
+            revert NonceRaiseTooLarge(previous, newNonce);
+        }
+        _accounts[account].nonce = uint64(newNonce);
         emit NonceIncreased(account, previous, newNonce);
     }
 }

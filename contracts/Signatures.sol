@@ -31,12 +31,13 @@ abstract contract Signatures is EIP712 {
     }
 
     /// @dev EOA-only check of an EIP-2098 compact signature; high-s is rejected by tryRecover.
-    function _requireCompactSignature(address signer, bytes32 structHash, uint64 deadline, bytes32 r, bytes32 vs)
+    /// Answers rather than reverts: a batch skips the items that fail it.
+    function _compactSignatureValid(address signer, bytes32 structHash, bytes32 r, bytes32 vs)
         internal
         view
+        returns (bool)
     {
-        if (block.timestamp > deadline) revert SignatureDeadlinePassed(deadline);
         (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecover(_hashTypedDataV4(structHash), r, vs);
-        if (err != ECDSA.RecoverError.NoError || recovered != signer) revert SignatureInvalid(signer);
+        return err == ECDSA.RecoverError.NoError && recovered == signer;
     }
 }

@@ -129,6 +129,8 @@ class Projector:
             "GrantRevoked": self._grant_revoked,
             "AgreementProposed": self._agreement_proposed,
             "AgreementAccepted": self._agreement_accepted,
+            "AgreementSuperseded": lambda e: self._agreement_status(e, AgreementStatus.SUPERSEDED),
+            "AgreementWithdrawn": lambda e: self._agreement_status(e, AgreementStatus.WITHDRAWN),
             "AgreementSuspended": lambda e: self._agreement_status(e, AgreementStatus.SUSPENDED),
             "AgreementReinstated": lambda e: self._agreement_status(e, AgreementStatus.ACTIVE),
             "AgreementTerminated": lambda e: self._agreement_status(e, AgreementStatus.TERMINATED),
@@ -240,7 +242,7 @@ class Projector:
         )
 
     def _agreement_accepted(self, e: EventRecord) -> None:
-        # The superseded agreement keeps its status on chain; only the pointer moves.
+        # The superseded agreement's own change comes as AgreementSuperseded, just before.
         self._agreement_status(e, AgreementStatus.ACTIVE)
         self.institutions.change((e.args["institution"],), e, agreement_id=e.args["agreementId"])
 

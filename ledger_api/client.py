@@ -242,8 +242,12 @@ class LedgerClient:
         return self._model(schemas.RecordProofOut, "GET", f"/v1/subject/records/{record_uid}/proof")
 
     def relay_grants(self, signed: list[SignedGrant]) -> list[int]:
+        return self.relay_grant_batch(signed).grant_ids
+
+    def relay_grant_batch(self, signed: list[SignedGrant]) -> schemas.GrantIds:
+        """The issued ids and the batch items the contract skipped (with why)."""
         body = {"grants": [_signed_grant_json(s) for s in signed]}
-        return self._model(schemas.GrantIds, "POST", "/v1/subject/grants", json_body=body).grant_ids
+        return self._model(schemas.GrantIds, "POST", "/v1/subject/grants", json_body=body)
 
     def my_grants(self) -> list[schemas.GrantStatus]:
         return self._models(schemas.GrantStatus, "GET", "/v1/subject/grants")

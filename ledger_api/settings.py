@@ -22,6 +22,8 @@ _DEV_MASTER_KEY = hashlib.sha256(b"ccl-dev-master-key").hexdigest()
 _DEV_PSEUDONYM_KEY = hashlib.sha256(b"ccl-dev-pseudonym-key").hexdigest()
 # eth-tester's first funded account: the embedded chain's operator.
 _DEV_OPERATOR_KEY = "0x" + "0" * 63 + "1"
+# eth-tester's tenth funded account: the embedded chain's governance key (role administration).
+_DEV_GOVERNANCE_KEY = "0x" + "0" * 62 + "0a"
 
 
 class Settings(BaseSettings):
@@ -37,6 +39,10 @@ class Settings(BaseSettings):
     master_key_id: str = "dev-1"
     pseudonym_key: SecretStr = SecretStr(_DEV_PSEUDONYM_KEY)
     operator_key: SecretStr = SecretStr(_DEV_OPERATOR_KEY)  # the platform's relayer key
+    # The governance key administers roles on chain (DEFAULT_ADMIN_ROLE). Only the embedded
+    # mode's first start uses it, to name it in a new deployment; a real platform deploys with
+    # a governance key held apart from the operator's, never in this process's settings.
+    governance_key: SecretStr = SecretStr(_DEV_GOVERNANCE_KEY)
 
     max_replica_lag_blocks: int = 2
     strict_gate: bool = False  # check the chain directly on every gated request

@@ -145,12 +145,16 @@ def main() -> int:
     provider = LedgerClient(api, provider_key)
     regulator = LedgerClient(api, regulator_key)
     try:
-        step(1, "The operator registers a bank, a data provider and a regulator")
+        step(1, "The operator registers a bank and a data provider; governance a regulator")
         operator.register_institution(
             bank_key.address, int(InstitutionType.BANK), "中原银行郑州分行"
         )
         operator.grant_role("PROVIDER_ROLE", provider_key.address)
-        operator.grant_role("REGULATOR_ROLE", regulator_key.address)
+        # Regulators are appointed by the separate governance key, never by the operator.
+        governance = Transactor(
+            stack.w3, Account.from_key(settings.governance_key.get_secret_value())
+        )
+        stack.context.ledger.grant_role(governance, "REGULATOR_ROLE", regulator_key.address)
         say(
             f"bank {bank_key.address}, provider {provider_key.address}, "
             f"regulator {regulator_key.address}"

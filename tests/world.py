@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 from web3 import EthereumTesterProvider, Web3
 
+from ledger_api.anchoring.merkle import record_leaf
 from ledger_api.chain.deployment import deploy_ledger
-from ledger_api.chain.ledger import Ledger
+from ledger_api.chain.ledger import Ledger, RecordLeaf
 from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.types import InstitutionType, Purpose, mask_of
 from ledger_api.identity.uscc import subject_id
@@ -26,6 +28,17 @@ def dev_key(i: int) -> LocalAccount:
     return Account.from_key(i.to_bytes(32, "big"))
 
 
+def subject_record(subject_id: bytes, n: int) -> RecordLeaf:
+    """A made-up data record of ``subject_id`` (its leaf preimage), distinct for each ``n``."""
+    tag = b"%d-" % n + subject_id
+    return RecordLeaf(keccak(b"salt" + tag), keccak(b"uid" + tag), subject_id, n % 15,
+                      keccak(b"digest" + tag))  # fmt: skip
+
+
+def leaf_of(record: RecordLeaf) -> bytes:
+    return record_leaf(*record.as_tuple())
+
+
 @dataclass
 class World:
     w3: Web3
@@ -38,6 +51,7 @@ class World:
     insurer: Transactor
     subject_keys: list[LocalAccount]
     subject_ids: list[bytes]
+    governance: Transactor
     subject_tx: list[Transactor] = field(default_factory=list)
     agreement_id: int = 0
 
@@ -50,6 +64,7 @@ class World:
             self.bank,
             self.bank_b,
             self.insurer,
+            self.governance,
             *self.subject_tx,
         ]
 
@@ -62,8 +77,10 @@ def build_world(w3: Web3 | None = None) -> World:
     w3 = w3 or Web3(EthereumTesterProvider())
     tx = [Transactor(w3, dev_key(i)) for i in range(1, 7)]
     operator, regulator, provider, bank, bank_b, insurer = tx
-    ledger = Ledger(w3, deploy_ledger(w3, operator))
-    ledger.grant_role(operator, "REGULATOR_ROLE", regulator.address)
+    # Role administration is a separate key (dev key 10), never the operator's.
+    governance = Transactor(w3, dev_key(10))
+    ledger = Ledger(w3, deploy_ledger(w3, operator, governance.address))
+    ledger.grant_role(governance, "REGULATOR_ROLE", regulator.address)
     ledger.grant_role(operator, "PROVIDER_ROLE", provider.address)
     ledger.register_institution(operator, bank.address, InstitutionType.BANK, "中原银行郑州分行")
     ledger.register_institution(operator, bank_b.address, InstitutionType.BANK, "Bank B")
@@ -96,6 +113,7 @@ def build_world(w3: Web3 | None = None) -> World:
         insurer,
         keys,
         ids,
+        governance,
         agreement_id=agreement,
     )
     world.subject_tx = [Transactor(w3, keys[0]), Transactor(w3, keys[1])]

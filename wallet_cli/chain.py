@@ -95,7 +95,7 @@ class Node:
     """The ledger contract as seen through one JSON-RPC node."""
 
     def __init__(self, url: str, contract: str) -> None:
-        from ledger_api.chain.deployment import Deployment
+        from ledger_api.chain.deployment import Deployment, require_known_version, version_on_chain
         from ledger_api.chain.ledger import Ledger
 
         self.url = url
@@ -108,12 +108,17 @@ class Node:
                 raise ChainError(
                     f"no ledger contract at {address} on the node at {url}", code="not_deployed"
                 )
+            version = version_on_chain(self.w3, to_checksum_address(address))
+            require_known_version(version, f"at {address}")
             deployment = Deployment(
                 chain_id=self.w3.eth.chain_id,
                 address=address,
                 deployment_block=0,
                 deployment_tx="",
                 operator="",
+                contract_version=str(version),
+                governance="",
+                governance_delay_s=0,
             )
             self.ledger = Ledger(self.w3, deployment)
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from eth_utils import keccak
 
-from ledger_api.anchoring.merkle import verify_proof
+from ledger_api.anchoring.merkle import record_leaf, verify_proof
 from ledger_api.chain import eip712
 from ledger_api.chain.types import DisputeKind
 from ledger_api.errors import ConflictError, InputError, IntegrityError
@@ -59,6 +59,7 @@ def _open(
                 code="not_anchored",
             )
         root, leaf = bytes.fromhex(proof.root[2:]), bytes.fromhex(proof.leaf[2:])
+        _require_own_leaf(proof, record_uid, client.me().subject_id)
         if not verify_proof([bytes.fromhex(p[2:]) for p in proof.proof], root, leaf):
             raise IntegrityError(
                 f"the platform's proof for record {record_uid} does not lead to its root; "
@@ -105,6 +106,31 @@ def _open(
         f"{label.capitalize()} {dispute.dispute_id} opened about record {record_uid}",
         {**dispute.model_dump(), "record_uid": record_uid, "reason_hash": "0x" + reason_hash.hex()},
     )
+
+
+def _require_own_leaf(proof: Any, record_uid: str, my_subject_id: str) -> None:
+    """The contract recomputes the leaf from the record's preimage and requires it to name the
+    disputing subject: check both here, before anything is signed."""
+    try:
+        preimage = [
+            bytes.fromhex(proof.salt[2:]),
+            bytes.fromhex(record_uid[2:]),
+            bytes.fromhex(proof.subject_id[2:]),
+            proof.category,
+            bytes.fromhex(proof.content_digest[2:]),
+        ]
+        rehashed = record_leaf(*preimage)
+    except (ValueError, InputError):
+        rehashed = b""
+    if (
+        "0x" + rehashed.hex() != proof.leaf.lower()
+        or proof.subject_id.lower() != my_subject_id.lower()
+    ):
+        raise IntegrityError(
+            f"the platform's leaf for record {record_uid} is not one of your records; "
+            "nothing was signed",
+            code="bad_record_leaf",
+        )
 
 
 def object_(

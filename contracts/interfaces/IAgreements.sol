@@ -2,15 +2,18 @@
 pragma solidity 0.8.37;
 
 /// @title Agreements: data-sharing agreements (数据共享协议) between the platform and an institution.
-/// @notice The operator proposes, the institution accepts on chain (only then is it active, and it
-/// replaces the institution's previous agreement), a regulator suspends, reinstates or terminates.
+/// @notice The operator proposes (or withdraws a proposal), the institution accepts on chain (only
+/// then is it active, and it supersedes the institution's previous agreement), a regulator
+/// suspends, reinstates or terminates.
 interface IAgreements {
     enum AgreementStatus {
         None,
         Proposed,
         Active,
         Suspended,
-        Terminated
+        Terminated,
+        Superseded, // replaced by a later agreement the institution accepted
+        Withdrawn // a proposal the operator took back before it was accepted
     }
 
     /// @dev Fits in two slots: the packed terms, then the document hash.
@@ -31,6 +34,7 @@ interface IAgreements {
     error AgreementAlreadyTerminated(uint256 agreementId);
     error NotAgreementInstitution(uint256 agreementId, address caller);
     error InvalidTerms();
+    error InstitutionAgreementSuspended(uint256 suspendedAgreementId);
 
     event AgreementProposed(
         uint256 indexed agreementId,
@@ -42,6 +46,8 @@ interface IAgreements {
         bytes32 documentHash
     );
     event AgreementAccepted(uint256 indexed agreementId, address indexed institution, uint256 supersededAgreementId);
+    event AgreementSuperseded(uint256 indexed agreementId, address indexed institution, uint256 byAgreementId);
+    event AgreementWithdrawn(uint256 indexed agreementId, address indexed institution);
     event AgreementSuspended(uint256 indexed agreementId, address indexed institution, address indexed regulator);
     event AgreementReinstated(uint256 indexed agreementId, address indexed institution, address indexed regulator);
     event AgreementTerminated(uint256 indexed agreementId, address indexed institution, address indexed regulator);
@@ -57,8 +63,13 @@ interface IAgreements {
         bytes32 documentHash
     ) external returns (uint256 agreementId);
 
-    /// @notice The institution named in the agreement accepts it; it becomes its active agreement.
+    /// @notice The institution named in the agreement accepts it; it becomes its active agreement
+    /// and its previous active agreement becomes Superseded. Refused while the institution's
+    /// current agreement is suspended.
     function acceptAgreement(uint256 agreementId) external;
+
+    /// @notice Takes back a proposal not yet accepted. Operator only.
+    function withdrawProposal(uint256 agreementId) external;
 
     /// @notice Stops every query by the institution at once. Regulator only.
     function suspendAgreement(uint256 agreementId) external;

@@ -22,6 +22,8 @@ interface IAnchors {
     }
 
     error RootAlreadyAnchored(bytes32 root, uint256 sequence);
+    /// @notice `root` is already anchored by another account or as another kind.
+    error RootAnchoredByOther(bytes32 root, AnchorKind kind, address submitter);
     error EmptyRoot();
     error EmptyTree();
     error NotAllowedToAnchor(address account, AnchorKind kind);
@@ -45,8 +47,9 @@ interface IAnchors {
         returns (uint256 sequence);
 
     /// @notice Anchors several roots of one kind in one transaction, in order, each exactly as
-    /// `anchor` would (its own sequence and `Anchored` event). A root anchored before (or
-    /// earlier in the same lists) is skipped without an event, so a retried list completes.
+    /// `anchor` would (its own sequence and `Anchored` event). A root the caller itself anchored
+    /// before as the same kind (or earlier in the same lists) is skipped without an event, so a
+    /// retried list completes; a root anchored by anyone else or as another kind reverts the call.
     /// @return anchored how many roots this call anchored.
     function anchorMany(
         AnchorKind kind,

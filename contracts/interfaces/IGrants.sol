@@ -50,6 +50,16 @@ interface IGrants {
         uint32 maxUses;
     }
 
+    /// @notice Why a batch item was skipped (None: issued).
+    enum GrantSkip {
+        None,
+        NotASubject,
+        DeadlinePassed,
+        SignatureOrNonceInvalid, // also: its nonce was used or raised since it was signed
+        UnknownInstitution,
+        InvalidTerms
+    }
+
     error InvalidGrantTerms();
     error UnknownGrant(uint256 grantId);
     error GrantAlreadyRevoked(uint256 grantId);
@@ -62,6 +72,8 @@ interface IGrants {
     event GrantIssued(
         uint256 indexed grantId, uint32 indexed subjectIndex, address indexed institution, uint256 terms
     );
+    /// @notice A batch item that could not be used; `index` is its position in the batch.
+    event GrantSkipped(uint256 indexed index, address indexed signer, GrantSkip reason);
     /// @dev Carries the institution's index, not its address: looking the address up would cost
     /// a cold storage read on every revocation, and GrantIssued already links the two.
     event GrantRevoked(uint256 indexed grantId, uint32 indexed subjectIndex, uint32 indexed institutionIndex);
@@ -72,7 +84,10 @@ interface IGrants {
     /// @notice Issues a grant signed (EIP-712 `Grant`) by the subject's bound address.
     function issueGrantBySig(SignedGrant calldata signed) external returns (uint256 grantId);
 
-    /// @notice Issues many signed grants in one transaction; ids are consecutive from `firstGrantId`.
+    /// @notice Issues many signed grants in one transaction; the issued ones get consecutive ids
+    /// from `firstGrantId`, in batch order. An item that cannot be used (unbound signer, passed
+    /// deadline, bad signature or spent nonce, unknown institution, invalid terms) is skipped
+    /// with a `GrantSkipped` event instead of reverting the batch.
     function issueGrantsBySig(CompactSignedGrant[] calldata signed) external returns (uint256 firstGrantId);
 
     /// @notice Revokes a grant of the caller's subject. Final.

@@ -29,6 +29,12 @@ interface IMembership {
     error InvalidSignature(address signer);
     error SignatureExpired(uint64 deadline);
     error NonceNotIncreased(uint256 current, uint256 requested);
+    /// @notice A raise skips more than MAX_NONCE_RAISE nonces or goes above NONCE_CEILING.
+    error NonceRaiseTooLarge(uint256 current, uint256 requested);
+    error ZeroAddress();
+    error SelfGrantRefused(bytes32 role, address account);
+    /// @notice The grant would give one account duties that must stay apart (see Membership).
+    error RolesNotSeparate(bytes32 role, address account);
 
     event InstitutionRegistered(address indexed institution, uint32 index, InstitutionType kind, string name);
     event InstitutionSuspended(address indexed institution, address indexed regulator);

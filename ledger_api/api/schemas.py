@@ -140,8 +140,16 @@ class GrantBatchIn(BaseModel):
     grants: list[SignedGrantIn] = Field(min_length=1, max_length=100)
 
 
+class SkippedGrantOut(BaseModel):
+    """A batch item the contract skipped instead of issuing (the rest of the batch was issued)."""
+
+    index: int  # position in the request's ``grants``
+    reason: str  # not_a_subject, deadline_passed, signature_or_nonce_invalid, ...
+
+
 class GrantIds(BaseModel):
-    grant_ids: list[int]
+    grant_ids: list[int]  # the issued grants, in request order
+    skipped: list[SkippedGrantOut] = []
 
 
 class RevocationIn(BaseModel):
@@ -210,6 +218,12 @@ class RecordProofOut(BaseModel):
     root: HexStr
     anchored: bool
     anchor_sequence: int | None
+    # The leaf's preimage (with record_uid), which a dispute sends to the contract; the wallet
+    # rehashes it before signing the leaf. Empty in answers of older servers.
+    salt: HexStr = ""
+    subject_id: HexStr = ""
+    category: int = 0
+    content_digest: HexStr = ""
 
 
 class DisputeIn(BaseModel):

@@ -54,7 +54,8 @@ def load_or_deploy(settings: Settings, w3: Web3, operator: Transactor) -> Deploy
     """The deployment record; in embedded mode a fresh chain gets the ledger deployed first."""
     path = settings.resolved_deployment_file
     if settings.mode == "embedded" and not path.exists():
-        deployment = deploy_ledger(w3, operator)
+        governance = Account.from_key(settings.governance_key.get_secret_value())
+        deployment = deploy_ledger(w3, operator, governance.address)
         deployment.save(path)
         return deployment
     return Deployment.load(path)
@@ -69,6 +70,14 @@ def open_ledger(
 
 def ensure_platform_roles(ledger: Ledger, platform: Transactor) -> None:
     """The platform's key anchors ingested batches on the providers' behalf: it needs
-    PROVIDER_ROLE besides the OPERATOR_ROLE it was deployed with."""
-    if not ledger.has_role("PROVIDER_ROLE", platform.address):
-        ledger.grant_role(platform, "PROVIDER_ROLE", platform.address)
+    PROVIDER_ROLE besides OPERATOR_ROLE. The contract grants both at deployment, and nobody
+    can grant itself a role, so a key without them is refused here, once, clearly."""
+    missing = [
+        r for r in ("OPERATOR_ROLE", "PROVIDER_ROLE") if not ledger.has_role(r, platform.address)
+    ]
+    if missing:
+        raise ChainError(
+            f"the platform key {platform.address} lacks {' and '.join(missing)} on the ledger "
+            f"{ledger.address}; the governance key grants OPERATOR_ROLE, an operator PROVIDER_ROLE",
+            code="missing_role",
+        )

@@ -34,6 +34,7 @@ from ledger_api.chain.types import (
     DisputeKind,
     DisputeOutcome,
     GrantCheck,
+    GrantSkip,
     InstitutionType,
     Purpose,
 )
@@ -106,6 +107,37 @@ class SignedGrant:
             r,
             vs,
         )
+
+
+@dataclass(frozen=True)
+class SkippedGrant:
+    """A batch item the contract skipped (``GrantSkipped``): its position and why."""
+
+    index: int
+    signer: str
+    reason: GrantSkip
+
+
+@dataclass(frozen=True)
+class GrantRelay:
+    """What one relay transaction did: the ids issued, in batch order, and the items skipped."""
+
+    grant_ids: list[int]
+    skipped: list[SkippedGrant]
+
+
+@dataclass(frozen=True)
+class RecordLeaf:
+    """A data record's leaf preimage (``IDisputes.RecordLeaf``); the contract rehashes it."""
+
+    salt: bytes
+    record_uid: bytes
+    subject_id: bytes
+    category: int
+    content_digest: bytes
+
+    def as_tuple(self) -> tuple[bytes, bytes, bytes, int, bytes]:
+        return (self.salt, self.record_uid, self.subject_id, self.category, self.content_digest)
 
 
 @dataclass(frozen=True)
@@ -257,6 +289,9 @@ class Ledger:
         )
         return int(self.events(receipt, "AgreementProposed")[0]["args"]["agreementId"])
 
+    def withdraw_proposal(self, operator: Transactor, agreement_id: int) -> TxReceipt:
+        return self.transact(operator, "withdrawProposal", agreement_id)
+
     def agreement(self, agreement_id: int) -> AgreementState:
         _inst, categories, purposes, not_before, not_after, status, _doc = self._call(
             "agreement", agreement_id
@@ -283,7 +318,13 @@ class Ledger:
         return int(self.events(receipt, "GrantIssued")[0]["args"]["grantId"])
 
     def relay_grants(self, relayer: Transactor, signed: list[SignedGrant]) -> list[int]:
-        """Relay one or many signed grants in one transaction; returns their ids."""
+        """Relay one or many signed grants in one transaction; returns the issued ids (a batch
+        skips unusable items: ``relay_grant_batch`` says which)."""
+        return self.relay_grant_batch(relayer, signed).grant_ids
+
+    def relay_grant_batch(self, relayer: Transactor, signed: list[SignedGrant]) -> GrantRelay:
+        """Relay one or many signed grants in one transaction. A single grant that cannot be
+        used reverts (a ChainError); a batch issues the usable ones and reports the rest."""
         if len(signed) == 1:
             receipt = self.transact(relayer, "issueGrantBySig", signed[0].as_tuple())
         else:
@@ -293,7 +334,17 @@ class Ledger:
                 [s.as_compact_tuple() for s in signed],
                 gas=GAS_BATCH_BASE + GAS_PER_BATCHED_GRANT * len(signed),
             )
-        return [int(e["args"]["grantId"]) for e in self.events(receipt, "GrantIssued")]
+        return GrantRelay(
+            grant_ids=[int(e["args"]["grantId"]) for e in self.events(receipt, "GrantIssued")],
+            skipped=[
+                SkippedGrant(
+                    index=int(e["args"]["index"]),
+                    signer=str(e["args"]["signer"]),
+                    reason=GrantSkip(e["args"]["reason"]),
+                )
+                for e in self.events(receipt, "GrantSkipped")
+            ],
+        )
 
     def sign_revocation(
         self,
@@ -473,19 +524,20 @@ class Ledger:
         relayer: Transactor,
         kind: DisputeKind,
         anchor_root: bytes,
-        leaf: bytes,
+        record: RecordLeaf,
         proof: list[bytes],
         reason_hash: bytes,
         signer: str,
         deadline: int,
         signature: bytes,
     ) -> int:
+        """Relay a signed dispute about ``record``; the signature names its leaf."""
         receipt = self.transact(
             relayer,
             "openDisputeBySig",
             int(kind),
             anchor_root,
-            leaf,
+            record.as_tuple(),
             proof,
             reason_hash,
             Web3.to_checksum_address(signer),

@@ -57,6 +57,19 @@ class AgreementStatus(IntEnum):
     ACTIVE = 2
     SUSPENDED = 3
     TERMINATED = 4
+    SUPERSEDED = 5  # replaced by a later agreement the institution accepted
+    WITHDRAWN = 6  # a proposal the operator took back
+
+
+class GrantSkip(IntEnum):
+    """Why ``issueGrantsBySig`` skipped a batch item (``GrantSkipped``); NONE: issued."""
+
+    NONE = 0
+    NOT_A_SUBJECT = 1
+    DEADLINE_PASSED = 2
+    SIGNATURE_OR_NONCE_INVALID = 3  # also: its nonce was used or raised since it was signed
+    UNKNOWN_INSTITUTION = 4
+    INVALID_TERMS = 5
 
 
 class AnchorKind(IntEnum):

@@ -12,7 +12,7 @@ from eth_utils import keccak
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
-from world import build_world, dev_key
+from world import build_world, dev_key, leaf_of, subject_record
 
 from ledger_api.chain.ledger import GrantTerms
 from ledger_api.chain.transactor import Transactor
@@ -91,7 +91,8 @@ def run() -> dict[str, object]:
         operator, world.bank_b.address, 1, 1, now, now + 10**6, b"\x05" * 32
     )
     accept = ledger.transact(world.bank_b, "acceptAgreement", accept_id)
-    leaf = keccak(keccak(b"record"))
+    record = subject_record(world.subject_ids[1], 1)  # dev key 8's subject
+    leaf = leaf_of(record)
     other = keccak(keccak(b"other"))
     root = keccak(b"".join(sorted((leaf, other))))
     ledger.anchor(world.provider, AnchorKind.DATA_BATCH, root, 2, b"\x00" * 32)
@@ -100,7 +101,7 @@ def run() -> dict[str, object]:
         "openDispute",
         int(DisputeKind.OBJECTION),
         root,
-        leaf,
+        record.as_tuple(),
         [other],
         keccak(b"reason"),
     )

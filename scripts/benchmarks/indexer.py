@@ -118,7 +118,8 @@ class _FastGrantSigner:
 
 def _generate_on_anvil(w3: Web3) -> tuple[Deployment, int]:
     operator = Transactor(w3, Account.from_key(ANVIL_KEYS[0]))
-    ledger = Ledger(w3, deploy_ledger(w3, operator))
+    # The benchmark never administers roles: a fresh governance key, then forgotten.
+    ledger = Ledger(w3, deploy_ledger(w3, operator, Account.create().address))
     institution = Account.from_key(ANVIL_KEYS[1]).address
     ledger.register_institution(operator, institution, InstitutionType.BANK, "Bench Bank")
     subject = Account.from_key(ANVIL_KEYS[2])

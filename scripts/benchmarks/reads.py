@@ -120,10 +120,10 @@ def seed(data_dir: Path, settings: Settings) -> dict[str, Any]:
     try:
         w3 = chain.w3
         operator = Transactor(w3, Account.from_key(settings.operator_key.get_secret_value()))
-        deployment = deploy_ledger(w3, operator)
+        governance = Account.from_key(settings.governance_key.get_secret_value())
+        deployment = deploy_ledger(w3, operator, governance.address)
         deployment.save(settings.resolved_deployment_file)
-        ledger = Ledger(w3, deployment)
-        ledger.grant_role(operator, "PROVIDER_ROLE", operator.address)
+        ledger = Ledger(w3, deployment)  # the operator holds PROVIDER_ROLE from deployment
         bank = Transactor(w3, Account.from_key((2).to_bytes(32, "big")))
         ledger.register_institution(operator, bank.address, InstitutionType.BANK, "Bench Bank")
         now = int(time.time())

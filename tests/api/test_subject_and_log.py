@@ -57,6 +57,23 @@ def _free_uscc() -> str:
     return make_uscc("410100", 987654)
 
 
+def test_a_relayed_batch_reports_the_items_it_skipped_and_issues_the_rest(api: Api) -> None:
+    w = api.world
+    key = w.subject_keys[0]
+    wallet = api.client(key)
+    now = int(api.clock())
+    terms = GrantTerms(
+        w.bank.address, 0b100, Purpose.LOAN_APPLICATION, AccessLevel.QUERY, now - 10, now + 3600
+    )
+    nonce = w.ledger.nonce_of(key.address)
+    signed = [w.ledger.sign_grant(key, terms, nonce=nonce + i) for i in range(3)]
+    # Someone relays the first item on its own, straight to the chain: its nonce is spent.
+    (alone,) = w.ledger.relay_grants(w.operator, [signed[0]])
+    relayed = wallet.relay_grant_batch(signed)
+    assert relayed.grant_ids == [alone + 1, alone + 2]
+    assert [(s.index, s.reason) for s in relayed.skipped] == [(0, "signature_or_nonce_invalid")]
+
+
 def test_subject_relays_grants_and_revocation_through_the_api(api: Api) -> None:
     w = api.world
     key = w.subject_keys[0]
@@ -250,3 +267,13 @@ def test_subject_id_may_be_given_as_uscc(api: Api) -> None:
         USCCS[0], category="tax", purpose="loan_application", grant_id=grant
     )
     assert page.subject_id == sid(api)
+
+
+def test_the_operator_endpoint_refuses_to_appoint_regulators_which_only_governance_may(
+    api: Api,
+) -> None:
+    operator = api.client(api.world.operator.account)
+    with pytest.raises(LedgerError) as caught:
+        operator.grant_role("REGULATOR_ROLE", api.world.bank.address)
+    assert caught.value.code == "governance_only"
+    assert not api.world.ledger.has_role("REGULATOR_ROLE", api.world.bank.address)

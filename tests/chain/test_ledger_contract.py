@@ -8,14 +8,14 @@ import time
 import pytest
 from eth_account import Account
 from eth_utils import keccak
-from world import World, dev_key
+from world import World, dev_key, leaf_of, subject_record
 
 from ledger_api.chain import eip712
 from ledger_api.chain.artifacts import load_artifact
 from ledger_api.chain.build import TEST_ARTIFACTS
 from ledger_api.chain.deployment import deploy_ledger
 from ledger_api.chain.grant_rules import AccessRequest, check_grant
-from ledger_api.chain.ledger import GrantTerms, Ledger
+from ledger_api.chain.ledger import GrantTerms, Ledger, RecordLeaf
 from ledger_api.chain.revert import ContractRevert
 from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.types import (
@@ -156,7 +156,7 @@ def test_signed_grant_cannot_be_replayed_on_the_same_contract(world: World) -> N
 
 
 def test_signed_grant_cannot_be_replayed_on_a_second_deployment(world: World) -> None:
-    other = Ledger(world.w3, deploy_ledger(world.w3, world.operator))
+    other = Ledger(world.w3, deploy_ledger(world.w3, world.operator, world.governance.address))
     other.register_institution(world.operator, world.bank.address, InstitutionType.BANK, "Bank")
     key, sid = world.subject_keys[2], world.subject_ids[2]
     deadline, reg = other.sign_registration(key, sid)
@@ -469,6 +469,8 @@ def test_provider_anchors_a_root_once_and_it_cannot_be_overwritten(world: World)
     assert record is not None and record.sequence == seq and record.leaf_count == 1000
     assert record.submitter == world.provider.address and record.kind == AnchorKind.DATA_BATCH
     with refused("RootAlreadyAnchored"):
+        world.ledger.anchor(world.provider, AnchorKind.DATA_BATCH, root, 5, b"\x00" * 32)
+    with refused("RootAnchoredByOther"):
         world.ledger.anchor(world.operator, AnchorKind.ACCESS_LOG, root, 5, b"\x00" * 32)
     assert world.ledger.anchor_of(root) == record
 
@@ -545,25 +547,27 @@ def test_contract_checks_inclusion_proofs_against_anchored_roots(world: World) -
 # -- disputes -----------------------------------------------------------------------------------
 
 
-def _anchored_batch(world: World) -> tuple[bytes, list[bytes], list[list[bytes]]]:
-    leaves = [keccak(keccak(bytes([i, 7]))) for i in range(4)]
-    root, proofs = _tree(leaves)
+def _anchored_batch(world: World) -> tuple[bytes, list[RecordLeaf], list[list[bytes]]]:
+    """Four records (subjects 0, 2, 1, 1) in one anchored data batch."""
+    owners = (0, 2, 1, 1)
+    records = [subject_record(world.subject_ids[o], i) for i, o in enumerate(owners)]
+    root, proofs = _tree([leaf_of(r) for r in records])
     world.ledger.anchor(world.provider, AnchorKind.DATA_BATCH, root, 4, b"\x00" * 32)
-    return root, leaves, proofs
+    return root, records, proofs
 
 
 def test_subject_objects_by_signature_and_operator_resolves(world: World) -> None:
-    root, leaves, proofs = _anchored_batch(world)
+    root, records, proofs = _anchored_batch(world)
     key = world.subject_keys[2]
     reason = keccak(b"the penalty was overturned")
     deadline, signature = world.ledger.sign_dispute(
-        key, DisputeKind.OBJECTION, root, leaves[1], reason
+        key, DisputeKind.OBJECTION, root, leaf_of(records[1]), reason
     )
     dispute_id = world.ledger.relay_dispute(
         world.operator,
         DisputeKind.OBJECTION,
         root,
-        leaves[1],
+        records[1],
         proofs[1],
         reason,
         key.address,
@@ -585,14 +589,15 @@ def test_subject_objects_by_signature_and_operator_resolves(world: World) -> Non
 
 
 def test_dispute_about_a_record_not_in_the_anchor_is_refused(world: World) -> None:
-    root, _leaves, proofs = _anchored_batch(world)
+    root, _records, proofs = _anchored_batch(world)
+    stranger = subject_record(world.subject_ids[0], 99)
     with refused("RecordNotInAnchor"):
         world.ledger.transact(
             world.subject_tx[0],
             "openDispute",
             int(DisputeKind.CREDIT_REPAIR),
             root,
-            keccak(b"not a leaf"),
+            stranger.as_tuple(),
             proofs[0],
             b"\x00" * 32,
         )
@@ -600,13 +605,13 @@ def test_dispute_about_a_record_not_in_the_anchor_is_refused(world: World) -> No
 
 @pytest.mark.parametrize("who", ["regulator", "provider", "bank", "subject"])
 def test_only_the_operator_resolves_disputes(world: World, who: str) -> None:
-    root, leaves, proofs = _anchored_batch(world)
+    root, records, proofs = _anchored_batch(world)
     receipt = world.ledger.transact(
         world.subject_tx[0],
         "openDispute",
         int(DisputeKind.CREDIT_REPAIR),
         root,
-        leaves[0],
+        records[0].as_tuple(),
         proofs[0],
         b"\x00" * 32,
     )

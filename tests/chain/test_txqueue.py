@@ -73,7 +73,7 @@ def production(tmp_path: Path) -> Iterator[Production]:
         migrate(engine)
         account = Account.from_key(ANVIL_KEY)
         operator = Transactor(w3, account, TxQueue(engine, w3, account))
-        deployment = deploy_ledger(w3, operator)
+        deployment = deploy_ledger(w3, operator, Account.create().address)
         deployment_file = tmp_path / "deployment.json"
         deployment.save(deployment_file)
         try:

@@ -30,8 +30,7 @@ def chain() -> Iterator[tuple[Web3, ChainAnchorer]]:
     from then on (not on each transaction), as on a QBFT network."""
     with anvil_node() as (_url, w3):
         operator = Transactor(w3, Account.from_key(ANVIL_KEY))
-        ledger = Ledger(w3, deploy_ledger(w3, operator))
-        ledger.grant_role(operator, "PROVIDER_ROLE", operator.address)
+        ledger = Ledger(w3, deploy_ledger(w3, operator, Account.create().address))
         w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
         w3.provider.make_request("evm_setIntervalMining", [2])  # type: ignore[arg-type]
         yield w3, ChainAnchorer(ledger, operator)

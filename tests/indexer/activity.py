@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from eth_account import Account
 from eth_utils import keccak
-from world import World
+from world import World, leaf_of, subject_record
 
 from ledger_api.chain.ledger import GrantTerms
 from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, DisputeOutcome, Purpose
@@ -77,6 +78,35 @@ def agreement_changes(world: World) -> int:
     return agreement
 
 
+def agreement_supersession(world: World) -> int:
+    """The insurer accepts two agreements in turn (the first is superseded); a third proposal
+    is withdrawn by the operator. Returns the superseded agreement."""
+    now = int(time.time())
+    first, second, withdrawn = (
+        world.ledger.propose_agreement(
+            world.operator, world.insurer.address, 0b1, 0b1, now - 60, now + 86400, bytes([n]) * 32
+        )
+        for n in (4, 5, 6)
+    )
+    world.ledger.transact(world.insurer, "acceptAgreement", first)
+    world.ledger.transact(world.insurer, "acceptAgreement", second)
+    world.ledger.withdraw_proposal(world.operator, withdrawn)
+    return first
+
+
+def governance_and_skipped_grants(world: World) -> None:
+    """Events that change no replicated state: a batch whose items are all stale (skipped), and
+    a governance handover and delay change, each scheduled then cancelled."""
+    key = world.subject_keys[1]
+    stale = world.ledger.sign_grant(key, terms(world), nonce=world.ledger.nonce_of(key.address) - 1)
+    assert world.ledger.relay_grant_batch(world.operator, [stale, stale]).grant_ids == []
+    governance = world.governance
+    world.ledger.transact(governance, "beginDefaultAdminTransfer", world.insurer.address)
+    world.ledger.transact(governance, "cancelDefaultAdminTransfer")
+    world.ledger.transact(governance, "changeDefaultAdminDelay", 86400)
+    world.ledger.transact(governance, "rollbackDefaultAdminDelay")
+
+
 def rebind_subject_2(world: World) -> str:
     new_key = Account.create()
     deadline, signature = world.ledger.sign_registration(new_key, world.subject_ids[2])
@@ -87,8 +117,11 @@ def rebind_subject_2(world: World) -> str:
 
 
 def anchors_and_disputes(world: World, salt: bytes = b"") -> tuple[bytes, bytes, bytes]:
-    """Anchor a two-leaf batch, dispute both leaves; uphold one, leave one open."""
-    leaf_a, leaf_b = keccak(b"leaf-a" + salt), keccak(b"leaf-b" + salt)
+    """Anchor a two-leaf batch of subject 0's records, dispute both; uphold one, leave one open."""
+    record_a, record_b = (subject_record(world.subject_ids[0], n) for n in (1, 2))
+    record_a = replace(record_a, salt=keccak(b"leaf-a" + salt))
+    record_b = replace(record_b, salt=keccak(b"leaf-b" + salt))
+    leaf_a, leaf_b = leaf_of(record_a), leaf_of(record_b)
     root = tree_of_two(leaf_a, leaf_b)
     world.ledger.anchor(world.provider, AnchorKind.DATA_BATCH, root, 2, keccak(b"batch" + salt))
     world.ledger.anchor(
@@ -96,7 +129,13 @@ def anchors_and_disputes(world: World, salt: bytes = b"") -> tuple[bytes, bytes,
     )
     sender = world.subject_tx[0]
     receipt = world.ledger.transact(
-        sender, "openDispute", int(DisputeKind.OBJECTION), root, leaf_a, [leaf_b], keccak(b"why")
+        sender,
+        "openDispute",
+        int(DisputeKind.OBJECTION),
+        root,
+        record_a.as_tuple(),
+        [leaf_b],
+        keccak(b"why"),
     )
     upheld = int(world.ledger.events(receipt, "DisputeOpened")[0]["args"]["disputeId"])
     world.ledger.transact(
@@ -104,7 +143,7 @@ def anchors_and_disputes(world: World, salt: bytes = b"") -> tuple[bytes, bytes,
         "openDispute",
         int(DisputeKind.CREDIT_REPAIR),
         root,
-        leaf_b,
+        record_b.as_tuple(),
         [leaf_a],
         keccak(b"fix"),
     )
@@ -116,6 +155,8 @@ STEPS: tuple[Callable[[World], object], ...] = (
     issue_grants,
     membership_changes,
     agreement_changes,
+    agreement_supersession,
+    governance_and_skipped_grants,
     rebind_subject_2,
     anchors_and_disputes,
 )

@@ -37,8 +37,8 @@ class Setup:
     def __init__(self, w3: Web3) -> None:
         self.w3 = w3
         self.operator = Transactor(w3, Account.from_key(ANVIL_KEY))
-        self.ledger = Ledger(w3, deploy_ledger(w3, self.operator))
-        self.ledger.grant_role(self.operator, "PROVIDER_ROLE", self.operator.address)
+        # The operator holds PROVIDER_ROLE from deployment; roles are never administered here.
+        self.ledger = Ledger(w3, deploy_ledger(w3, self.operator, Account.create().address))
         self.ledger.register_institution(
             self.operator, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", InstitutionType.BANK, "B"
         )

@@ -46,7 +46,7 @@ def test_api_workers_on_a_node_and_postgresql_gate_on_the_indexers_replica(
 ) -> None:
     with anvil_node() as (url, w3):
         operator = Transactor(w3, Account.from_key(ANVIL_KEY))
-        deployment = deploy_ledger(w3, operator)
+        deployment = deploy_ledger(w3, operator, Account.create().address)
         deployment.save(tmp_path / "deployment.json")
         database = f"{PG_URL}?options=-csearch_path%3D{pg_schema}"
         env = {

@@ -23,6 +23,7 @@ from ledger_api.store.db import make_engine, schema_revisions
 pytestmark = [pytest.mark.anvil, pytest.mark.postgres, pytest.mark.xdist_group("anvil")]
 
 ROOT = Path(__file__).resolve().parents[2]
+GOVERNANCE = Account.create().address  # administers roles; never signs here
 SECRETS = {
     "CCL_MASTER_KEY": "a1" * 32,
     "CCL_PSEUDONYM_KEY": "b2" * 32,
@@ -91,7 +92,7 @@ def test_an_api_worker_refuses_a_schema_that_is_behind(
     for name, value in production_env.items():
         monkeypatch.setenv(name, value)
     w3 = Web3(Web3.HTTPProvider(production_env["CCL_CHAIN_URL"]))
-    deploy_ledger(w3, Transactor(w3, Account.from_key(ANVIL_KEY))).save(
+    deploy_ledger(w3, Transactor(w3, Account.from_key(ANVIL_KEY)), GOVERNANCE).save(
         Path(production_env["CCL_DEPLOYMENT_FILE"])
     )
     with pytest.raises(SchemaError, match="run `ccl db upgrade` first"):
@@ -113,7 +114,7 @@ def test_serve_refuses_to_start_on_a_schema_that_is_behind_in_one_line(
     production_env: dict[str, str],
 ) -> None:
     w3 = Web3(Web3.HTTPProvider(production_env["CCL_CHAIN_URL"]))
-    deploy_ledger(w3, Transactor(w3, Account.from_key(ANVIL_KEY))).save(
+    deploy_ledger(w3, Transactor(w3, Account.from_key(ANVIL_KEY)), GOVERNANCE).save(
         Path(production_env["CCL_DEPLOYMENT_FILE"])
     )
     refused = ccl(production_env, "serve", "--workers", "2", "--port", "1")

@@ -209,7 +209,7 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
     so that tests can check no secret was ever logged.
     """
     with anvil_node() as (chain_url, w3):
-        for i in range(1, 9):  # the world's dev keys (operator, ..., subjects 0 and 1)
+        for i in (*range(1, 9), 10):  # the world's dev keys (operator, ..., subjects, governance)
             fund(w3, dev_key(i).address)
         world = build_world(w3)
         world.ledger.grant_role(world.operator, "PROVIDER_ROLE", world.operator.address)

@@ -395,6 +395,8 @@ def test_object_and_repair_are_signed_relayed_and_listed(enterprise: Enterprise)
         "object", tax[0]["record_uid"], "--reason", "这笔欠税已于上月缴清", "--yes"
     )
     assert objection["kind"] == "objection" and objection["status"] == "open"
+    again = enterprise("object", tax[0]["record_uid"], "--reason", "再次异议", "--yes")
+    assert_one_line_error(again, 1, "DisputeAlreadyOpen")  # one open dispute per record
     repair = enterprise.json("repair", tax[1]["record_uid"], "--reason", "已整改", "--yes")
     assert repair["kind"] == "credit_repair"
     listed = enterprise.json("disputes")

@@ -28,7 +28,7 @@ from ledger_api.api.schemas import (
     TxResult,
 )
 from ledger_api.chain.types import DisputeOutcome, InstitutionType, Purpose, mask_of
-from ledger_api.errors import ConflictError, InputError
+from ledger_api.errors import ConflictError, ForbiddenError, InputError
 from ledger_api.ingest.pipeline import ingest_batch
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"], responses=PROBLEMS)
@@ -99,9 +99,16 @@ def register_institution(body: InstitutionIn, ctx: ContextDep, actor: OperatorDe
     "/roles",
     response_model=TxResult,
     status_code=201,
-    summary="Grant OPERATOR/PROVIDER/REGULATOR role",
+    summary="Grant PROVIDER_ROLE (OPERATOR/REGULATOR: only the governance key, on chain)",
 )
 def grant_role(body: RoleIn, ctx: ContextDep, actor: OperatorDep) -> TxResult:
+    if body.role != "PROVIDER_ROLE":
+        # Operators and regulators are appointed by the separate governance key (contract 2.0.0).
+        raise ForbiddenError(
+            f"{body.role} is granted by the governance key {ctx.ledger.deployment.governance}, "
+            "not by the operator",
+            code="governance_only",
+        )
     return _tx(ctx.ledger.grant_role(ctx.relayer, body.role, body.address))
 
 

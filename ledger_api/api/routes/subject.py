@@ -39,13 +39,14 @@ from ledger_api.api.schemas import (
     RevocationIn,
     SignatureIn,
     SignedGrantIn,
+    SkippedGrantOut,
     SubjectMe,
     TxResult,
 )
 from ledger_api.chain import eip712
 from ledger_api.chain.direct_state import DirectChainState
 from ledger_api.chain.grant_rules import AccessRequest, check_grant
-from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, SignedGrant
+from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, RecordLeaf, SignedGrant
 from ledger_api.chain.signatures import signature_from_hex
 from ledger_api.chain.state import institution_state
 from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose, bits_of
@@ -297,6 +298,10 @@ async def own_record_proof(
             "root": "0x" + proof.root.hex(),
             "anchored": proof.anchored,
             "anchor_sequence": proof.anchor_sequence,
+            "salt": "0x" + proof.salt.hex(),
+            "subject_id": "0x" + proof.subject_id.hex(),
+            "category": proof.category_bit,
+            "content_digest": "0x" + proof.ciphertext_digest.hex(),
         }
     )
 
@@ -335,7 +340,13 @@ def relay_grants(body: GrantBatchIn, ctx: ContextDep, actor: SubjectDep) -> Gran
         raise ForbiddenError(
             "grants must be signed by the requesting subject's key", code="signer_mismatch"
         )
-    return GrantIds(grant_ids=ctx.ledger.relay_grants(ctx.relayer, signed))
+    relayed = ctx.ledger.relay_grant_batch(ctx.relayer, signed)
+    return GrantIds(
+        grant_ids=relayed.grant_ids,
+        skipped=[
+            SkippedGrantOut(index=s.index, reason=s.reason.name.lower()) for s in relayed.skipped
+        ],
+    )
 
 
 @router.get("/grants", response_model=list[GrantStatus], summary="My grants and their live status")
@@ -476,7 +487,13 @@ def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> Dispute
         ctx.relayer,
         DisputeKind(body.kind),
         proof.root,
-        proof.leaf,
+        RecordLeaf(
+            proof.salt,
+            proof.record_uid,
+            proof.subject_id,
+            proof.category_bit,
+            proof.ciphertext_digest,
+        ),
         proof.proof,
         bytes.fromhex(body.reason_hash[2:]),
         actor.address,
