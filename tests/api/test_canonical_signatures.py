@@ -52,7 +52,7 @@ def test_a_high_s_registration_signature_is_refused(api: Api) -> None:
     path = f"/v1/subject/registrations/{registration.id}/signature"
     refused = wallet.send("POST", path, json_body={"signature": "0x" + high_s_twin(low).hex()})
     assert refused.status_code == 422
-    assert refused.json()["code"] == "bad_registration_signature"
+    assert refused.json()["code"] == "bad_signature"
     assert wallet.sign_registration(registration).status == "pending_approval"
 
 
@@ -67,7 +67,7 @@ def test_a_high_s_commitment_signature_is_refused(api: Api) -> None:
         json_body={"text": text, "signature": "0x" + high_s_twin(low).hex()},
     )
     assert refused.status_code == 422
-    assert refused.json()["code"] == "bad_commitment_signature"
+    assert refused.json()["code"] == "bad_signature"
     assert wallet.my_commitments() == []
 
 
