@@ -186,7 +186,7 @@ def seed_platform(data_dir: Path) -> Cast:
         grant_b = grant(1, world.bank_b.address)
         b_rows = subject_rows(USCCS[1], "7777")
         secrets_of_b = sorted(
-            {str(v) for rows in b_rows.values() for r in rows for k, v in r.items()}
+            {str(v) for rows in b_rows.values() for r in rows for k, v in r.items() if k != "uscc"}
             - {str(v) for r in subject_rows(USCCS[0], "1111")["tax"] for v in r.values()}
             - {"True", "0.00", "vat", "A", "C", "410100", "active", "limited_company"}
             - {"2015-03-01", "张三丰"}

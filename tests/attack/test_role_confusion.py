@@ -99,7 +99,7 @@ def test_every_role_is_refused_on_every_other_roles_routes(
     assert len(confusions) > 100
     wrong = []
     for method, path, _role, caller in confusions:
-        signed, _before, response = _call(server, cast, method, path, caller)
+        _signed, _before, response = _call(server, cast, method, path, caller)
         try:
             assert_refused(response, 403, "role_required", cast)
         except AssertionError as error:
