@@ -29,7 +29,7 @@ def assert_audited(server: LiveServer, signed: Signed, before: int, code: str) -
     """The refused, authenticated request left a denied access-log entry with its code, and
     its nonce is spent (the same request again is a replay)."""
     address = signed.headers["X-CCL-Address"]
-    deadline = time.monotonic() + 5  # the writer commits in groups; bound the wait
+    deadline = time.monotonic() + 2  # the writer commits in groups; bound the wait
     rows = server.log_rows(address)[before:]
     while not any(r["reason"] == code for r in rows) and time.monotonic() < deadline:
         time.sleep(0.05)

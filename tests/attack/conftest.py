@@ -16,11 +16,16 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServe
 
 
 @pytest.fixture
-def server(target: tuple[LiveServer, Cast]) -> Iterator[LiveServer]:
+def server(target: tuple[LiveServer, Cast], request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     server = target[0]
     yield server
-    # Whatever an attack did, the server must still be up for the next one.
-    assert server.alive(), "the API process died"
+    # Whatever an attack did, the server must still be up. If it died, bring it back (on the
+    # same data dir) so the remaining attacks still run, and fail the attack that killed it
+    # (an attack expected to fail today asserts that the server is alive itself).
+    if not server.alive():
+        server.start()
+        if request.node.get_closest_marker("xfail") is None:
+            pytest.fail("the API process died", pytrace=False)
 
 
 @pytest.fixture
