@@ -320,3 +320,19 @@ def test_huge_page_sizes_are_refused(server: LiveServer, cast: Cast, limit: str)
 def test_huge_offsets_are_refused(server: LiveServer, cast: Cast, offset: str) -> None:
     signed = cast.subject_a.sign("GET", "/v1/subject/access-log", [("offset", offset)])
     assert_refused(server.send(signed), 422, None, cast)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/subject/revocations", '{"grant_id":1,"deadline":1,"signature":"0x%s"}'),
+        ("/v1/subject/nonce-increases", '{"new_nonce":1,"deadline":1,"signature":"0x%s"}'),
+        ("/v1/subject/commitments", '{"text":"x","signature":"0x%s"}'),
+    ],
+    ids=["revocation", "nonce_increase", "commitment"],
+)
+def test_a_signature_of_an_odd_number_of_hex_digits_is_422_not_a_server_error(
+    server: LiveServer, cast: Cast, path: str, body: str
+) -> None:
+    signed = cast.subject_a.sign("POST", path, body=(body % ("a" * 131)).encode())
+    assert_refused(server.send(signed), 422, None, cast)
