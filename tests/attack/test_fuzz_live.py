@@ -26,7 +26,7 @@ from schemathesis.core.result import Ok
 
 pytestmark = [pytest.mark.xdist_group("attack"), pytest.mark.slow]
 
-EXAMPLES_PER_OPERATION = 12
+EXAMPLES_PER_OPERATION = 16
 
 
 @pytest.fixture(scope="module")
