@@ -390,7 +390,7 @@ async def drive(
 def rss_mb(pid: int) -> float:
     """Resident set size of ``pid`` in MiB (psutil when installed, else /proc)."""
     try:
-        import psutil  # type: ignore[import-untyped]
+        import psutil
 
         return float(psutil.Process(pid).memory_info().rss) / 2**20
     except ImportError:

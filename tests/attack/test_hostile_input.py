@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from attack_checks import PROBLEM_JSON, assert_audited, assert_no_leak, assert_refused, log_position
-from attack_server import Cast, LiveServer
+from attack_server import Cast, LiveServer, Response
 
 pytestmark = pytest.mark.xdist_group("attack")
 
@@ -31,13 +31,13 @@ def _post(path: str, body: bytes, headers: dict[str, str] | None = None) -> byte
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def _assert_4xx_problem(server: LiveServer, response: object, cast: Cast) -> None:
+def _assert_4xx_problem(server: LiveServer, response: Response, cast: Cast) -> None:
     assert server.alive(), "the API process died"
-    status = response.status  # type: ignore[attr-defined]
-    assert 400 <= status < 500, (status, response.body[:300])  # type: ignore[attr-defined]
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)  # type: ignore[attr-defined]
-    assert response.code  # type: ignore[attr-defined]
-    assert_no_leak(response, cast)  # type: ignore[arg-type]
+    status = response.status
+    assert 400 <= status < 500, (status, response.body[:300])
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.code
+    assert_no_leak(response, cast)
 
 
 # -- nesting and size ---------------------------------------------------------------------------
@@ -153,13 +153,13 @@ def test_a_batch_of_grants_signed_with_v_0_or_1_is_not_a_server_error(
 
 
 def _assert_refused_by_the_http_parser_or_the_app(
-    server: LiveServer, response: object, cast: Cast
+    server: LiveServer, response: Response, cast: Cast
 ) -> None:
     """Raw bytes that are not valid in an HTTP request line are refused by uvicorn's parser (400,
     text/plain) before the app sees them; anything the app sees is answered as problem+json."""
-    if response.status == 400 and "text/plain" in response.headers.get("content-type", ""):  # type: ignore[attr-defined]
+    if response.status == 400 and "text/plain" in response.headers.get("content-type", ""):
         assert server.alive()
-        assert_no_leak(response, cast)  # type: ignore[arg-type]
+        assert_no_leak(response, cast)
     else:
         _assert_4xx_problem(server, response, cast)
 

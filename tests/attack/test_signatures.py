@@ -17,10 +17,10 @@ from attack_server import Cast, LiveServer
 pytestmark = pytest.mark.xdist_group("attack")
 
 
-def _read_a(cast: Cast, **kwargs: object) -> Signed:
+def _read_a(cast: Cast, timestamp: int | None = None) -> Signed:
     path = f"/v1/institution/subjects/{cast.subject_ids[0]}/records"
     query = [("purpose", "loan_application"), ("grant_id", str(cast.grant_a)), ("category", "tax")]
-    return cast.bank.sign("GET", path, query, **kwargs)  # type: ignore[arg-type]
+    return cast.bank.sign("GET", path, query, timestamp=timestamp)
 
 
 def _flip(signature: str, index: int) -> str:
