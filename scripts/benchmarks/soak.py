@@ -56,6 +56,7 @@ MEASURE_S = 6.0
 WARMUP_S = 15.0
 DEFAULT_SECONDS = 120
 RELAY_EVERY_S = 5.0
+SAMPLE_EVERY_S = 10.0
 TAX = 1 << 2
 BANK_KEY = (2).to_bytes(32, "big")
 BANK_B_KEY = (4).to_bytes(32, "big")
@@ -324,7 +325,12 @@ async def _exchange(
 
 
 async def drive(
-    port: int, next_request: Any, seconds: float, rate: float | None, relay: Any = None
+    port: int,
+    next_request: Any,
+    seconds: float,
+    rate: float | None,
+    relay: Any = None,
+    sample: tuple[int, list[float]] | None = None,
 ) -> Outcome:
     """Closed loop (``rate`` None) or open loop at ``rate`` requests/s for ``seconds``."""
     outcome = Outcome([], {}, {}, [], 0, 0.0)
@@ -382,7 +388,13 @@ async def drive(
             finally:
                 writer.close()
 
-    await asyncio.gather(relayer(), *(worker() for _ in range(CONCURRENCY)))
+    async def sampler() -> None:
+        # The server's RSS every SAMPLE_EVERY_S: a leak climbs steadily, a cache levels off.
+        while sample is not None and time.perf_counter() + SAMPLE_EVERY_S < end:
+            await asyncio.sleep(SAMPLE_EVERY_S)
+            sample[1].append(round(rss_mb(sample[0]), 1))
+
+    await asyncio.gather(relayer(), sampler(), *(worker() for _ in range(CONCURRENCY)))
     outcome.elapsed = time.perf_counter() - started
     return outcome
 
@@ -421,8 +433,12 @@ def run(seconds: float = DEFAULT_SECONDS) -> dict[str, Any]:
             warmup = asyncio.run(drive(port, mix.next, WARMUP_S, rate))
             rss_start = rss_mb(server.pid)
             _log(f"warm-up: {warmup.requests} requests, RSS {rss_start:.1f} MiB")
-            soak = asyncio.run(drive(port, mix.next, seconds, rate, relay=mix.relay))
+            samples: list[float] = []
+            soak = asyncio.run(
+                drive(port, mix.next, seconds, rate, relay=mix.relay, sample=(server.pid, samples))
+            )
             rss_end = rss_mb(server.pid)
+            database_mb = (data_dir / "ledger.sqlite").stat().st_size / 2**20
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -447,6 +463,8 @@ def run(seconds: float = DEFAULT_SECONDS) -> dict[str, Any]:
         "target_rps": round(rate, 1),
         "achieved_rps": round(soak.requests / soak.elapsed, 1),
         "relays": mix.relays,
+        "rss_samples_mb": samples,
+        "database_mb": round(database_mb, 1),
         "statuses": {str(s): n for s, n in sorted(soak.statuses.items())},
         "cpu_count": os.cpu_count(),
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
