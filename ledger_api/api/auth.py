@@ -158,6 +158,9 @@ async def authenticate(request: Request, ctx: AppContext) -> tuple[str, str]:
     if address is None:
         raise AuthError("X-CCL-Address is not an address", code="bad_address")
     try:
+        # Bounded: a timestamp of hundreds of digits would overflow the float comparison below.
+        if len(raw_timestamp) > 20:
+            raise ValueError("too long")
         timestamp = int(raw_timestamp)
     except ValueError:
         raise AuthError("X-CCL-Timestamp must be UTC seconds", code="bad_timestamp") from None

@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field
 from ledger_api.chain.types import AccessLevel, Purpose
 
 HexStr = str
+# Whole bytes only: an odd number of hex digits passed a {130,} pattern and then failed
+# bytes.fromhex in the handler (500).
+SIGNATURE_PATTERN = r"^0x(?:[0-9a-fA-F]{2}){65,}$"
 _PURPOSE_NAMES = {p.name.lower(): p.name.lower() for p in Purpose}
 _LEVEL_NAMES = {level.name.lower(): level.name.lower() for level in AccessLevel}
 PurposeName = Enum("PurposeName", _PURPOSE_NAMES, type=str)  # type: ignore[misc]
@@ -99,7 +102,7 @@ class RegistrationIn(BaseModel):
 
 
 class SignatureIn(BaseModel):
-    signature: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{130,}$", max_length=4096)
+    signature: HexStr = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
 
 
 class Registration(BaseModel):
@@ -133,7 +136,7 @@ class SignedGrantIn(BaseModel):
     terms: GrantTermsIn
     signer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     deadline: int = Field(ge=0, lt=2**64)
-    signature: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{130,}$", max_length=4096)
+    signature: HexStr = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
 
 
 class GrantBatchIn(BaseModel):
@@ -155,13 +158,13 @@ class GrantIds(BaseModel):
 class RevocationIn(BaseModel):
     grant_id: int = Field(ge=1, lt=2**63)
     deadline: int = Field(ge=0, lt=2**64)
-    signature: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{130,}$", max_length=4096)
+    signature: HexStr = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
 
 
 class NonceIncreaseIn(BaseModel):
     new_nonce: int = Field(ge=0, lt=2**255)
     deadline: int = Field(ge=0, lt=2**64)
-    signature: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{130,}$", max_length=4096)
+    signature: HexStr = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
 
 
 class TxResult(BaseModel):
@@ -231,7 +234,7 @@ class DisputeIn(BaseModel):
     kind: int = Field(ge=0, le=1)  # 0 objection, 1 credit repair
     reason_hash: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     deadline: int = Field(ge=0, lt=2**64)
-    signature: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{130,}$", max_length=4096)
+    signature: HexStr = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
 
 
 class DisputeOut(BaseModel):
@@ -252,7 +255,7 @@ class DisputeResolveIn(BaseModel):
 
 class CommitmentIn(BaseModel):
     text: str = Field(min_length=1, max_length=10_000)
-    signature: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{130,}$", max_length=4096)
+    signature: HexStr = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
 
 
 class CommitmentOut(BaseModel):
