@@ -46,12 +46,14 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from ledger_api.anchoring.anchorer import Anchorer, AnchorKind
+from ledger_api.anchoring.anchorer import Anchorer
+from ledger_api.anchoring.journal import AnchorJournal
 from ledger_api.anchoring.keccak import keccak256
+from ledger_api.anchoring.kinds import ACCESS_LOG_RANGES
 from ledger_api.anchoring.merkle import MerkleTree
-from ledger_api.api.models import REQUEST_NONCES
-from ledger_api.errors import ConflictError, LedgerError
+from ledger_api.errors import LedgerError
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
+from ledger_api.store.subject_tables import REQUEST_NONCES
 from ledger_api.store.wal import WalCheckpointer, disable_autocheckpoint
 
 log = logging.getLogger(__name__)
@@ -768,6 +770,7 @@ class AccessLogAnchoring:
         self.every_s = every_s
         self.every_entries = every_entries
         self.clock = clock
+        self.journal = AnchorJournal(engine, anchorer, ACCESS_LOG_RANGES)
         self._postgres = engine.dialect.name == "postgresql"
         self._local_lock = threading.Lock()  # one anchoring pass at a time in this process
         self._trees: OrderedDict[int, tuple[list[int], MerkleTree]] = OrderedDict()
@@ -901,55 +904,10 @@ class AccessLogAnchoring:
         return anchor_id
 
     def _resume(self) -> None:
-        with self.engine.connect() as conn:
-            unfinished = (
-                conn.execute(
-                    select(ANCHORS.c.id)
-                    .where(ANCHORS.c.status != "anchored")
-                    .order_by(ANCHORS.c.id)
-                )
-                .scalars()
-                .all()
-            )
-        for anchor_id in unfinished:
-            self._send(anchor_id)
+        self.journal.resume()
 
     def _send(self, anchor_id: int) -> None:
-        with self.engine.connect() as conn:
-            anchor = conn.execute(select(ANCHORS).where(ANCHORS.c.id == anchor_id)).one()
-        if anchor.status == "anchored":
-            return
-        on_chain = self.anchorer.anchored(anchor.root)
-        if on_chain is None:
-            with self.engine.begin() as conn:
-                conn.execute(update(ANCHORS).where(ANCHORS.c.id == anchor_id).values(status="sent"))
-            reference = hashlib.sha256(
-                b"ccl/access-log/v1"
-                + anchor.first_entry.to_bytes(8, "big")
-                + anchor.last_entry.to_bytes(8, "big")
-            ).digest()
-            leaf_count = anchor.last_entry - anchor.first_entry + 1
-            try:
-                receipt = self.anchorer.anchor(
-                    AnchorKind.ACCESS_LOG, anchor.root, leaf_count, reference
-                )
-            except ConflictError:  # another worker sent it meanwhile
-                on_chain = self.anchorer.anchored(anchor.root)
-                if on_chain is None:
-                    raise
-                values: dict[str, Any] = {"sequence": on_chain.sequence}
-            else:
-                values = {
-                    "sequence": receipt.sequence,
-                    "tx_hash": receipt.tx_hash,
-                    "block_number": receipt.block_number,
-                }
-        else:
-            values = {"sequence": on_chain.sequence}
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(ANCHORS).where(ANCHORS.c.id == anchor_id).values(status="anchored", **values)
-            )
+        self.journal.anchor(anchor_id)
 
     # -- proofs ------------------------------------------------------------------------------
     def proof_of(self, conn: Connection | Session, entry_id: int) -> EntryProof | None:

@@ -64,6 +64,8 @@ class CatalogVersion(Base):
     anchor_sequence: Mapped[int | None] = mapped_column(BigInteger)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     tx_hash: Mapped[bytes | None] = mapped_column(Bytes)
+    # The anchor journal's state: pending -> sent -> anchored (ledger_api.anchoring.journal).
+    state: Mapped[str] = mapped_column(String(16), default="anchored", server_default="anchored")
 
 
 class BatchState:

@@ -176,6 +176,7 @@ def test_commitment_left_pending_by_a_crash_is_anchored_exactly_once(
         api.world.ledger.anchor(api.world.operator, AnchorKind.SUBJECT_STATEMENT, leaf, 1,
                                 subject_id)  # fmt: skip
     anchors_before = api.world.ledger.contract.functions.anchorCount().call()
+    api.ctx.commitments.resume()  # what the API does when it starts again
     (listed,) = api.client(key).my_commitments()
     assert listed.status == "anchored" and listed.anchor_sequence
     anchors_after = api.world.ledger.contract.functions.anchorCount().call()
