@@ -183,6 +183,20 @@ def test_commitment_left_pending_by_a_crash_is_anchored_exactly_once(
     assert anchors_after - anchors_before == (0 if crash_after_anchor else 1)
 
 
+def test_listing_commitments_sends_no_transaction_even_with_one_left_pending(api: Api) -> None:
+    from ledger_api.api.models import STATEMENTS
+
+    key, subject_id = api.world.subject_keys[0], api.world.subject_ids[0]
+    with api.engine.begin() as conn:  # left pending by a crash
+        conn.execute(insert(STATEMENTS).values(subject_id=subject_id, account=key.address,
+                                               text="t", signature=b"\x01" * 65,
+                                               leaf=b"\x33" * 32, status="pending"))  # fmt: skip
+    block = api.world.w3.eth.block_number
+    (listed,) = api.client(key).my_commitments()
+    assert listed.status == "pending"
+    assert api.world.w3.eth.block_number == block  # a read never anchors
+
+
 def test_provider_ingests_a_batch_anchored_on_chain(api: Api) -> None:
     w = api.world
     row = {
