@@ -144,7 +144,7 @@ def _keyed(
     out: list[Checked] = []
     add = out.append
     for item in rows:
-        if type(item) is RefusedRow:
+        if isinstance(item, RefusedRow):
             add(item)
             continue
         number, uscc, record_key, payload = item
