@@ -96,11 +96,11 @@ class AccessLogAnchoring:
         """Whether an anchoring pass has work: an unfinished anchor, or unanchored entries
         that are ``every_entries`` many or ``every_s`` old.
 
-        Index look-ups only (this runs every poll): the first unanchored entry and the last
-        entry. Counting the unanchored entries scanned them all, a cost that grew with the
-        tail (20 ms at 90,000 entries). Entries are anchored in id order, so the ids between
-        the two bound the count from above; only a gap (a deleted entry, which verification
-        reports) makes that an overestimate, and then a pass merely comes early.
+        Index look-ups only (this runs every poll, and counting the unanchored entries
+        would scan them all): the first unanchored entry and the last entry. Entries are
+        anchored in id order, so the ids between the two bound the count from above; only a
+        gap (a deleted entry, which verification reports) overestimates it, and then a pass
+        merely comes early.
         """
         with self.engine.connect() as conn:
             pending = conn.execute(

@@ -38,10 +38,8 @@ log = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key (arbitrary, fixed) serialising appends across processes.
 _APPEND_LOCK_KEY = 0x43434C_01
-# The writer's commits rewrite the same index leaves (subject, grant, nonce) over and over: a
-# checkpoint twice a second copies each such page once where one every 50 ms copied it after
-# nearly every commit. Measured in the reads benchmark: a third of the checkpointing CPU, and
-# the log stays a few megabytes under full load.
+# The writer's commits rewrite the same index leaves over and over: checkpointing twice a
+# second copies each such page once instead of after nearly every commit (docs/benchmarks.md).
 _CHECKPOINT_INTERVAL_S = 0.5
 # Rows per multi-row INSERT: 17 columns x 256 = 4,352 bound values, far below SQLite's
 # (32,766 since 3.32) and PostgreSQL's (65,535) limits.
@@ -307,8 +305,8 @@ class AccessLogWriter:
                 disable_autocheckpoint(conn)
                 # The database runs synchronous=NORMAL (a commit reaches the disk at the next
                 # checkpoint), but an entry whose receipt has been handed out, and the nonce
-                # it spent, must survive a power loss: FULL syncs the log at every commit
-                # (about 0.25 ms here, once per group commit).
+                # it spent, must survive a power loss: FULL syncs the log at every (group)
+                # commit.
                 conn.exec_driver_sql("PRAGMA synchronous=FULL")
             self._conn = conn
         return conn
