@@ -247,6 +247,7 @@ class AppContext:
     clock: Clock = time.time
     closers: list[Callable[[], None]] = field(default_factory=list)
     reads: ReadConnections = field(init=False)  # the event loop's long-lived read connection
+    resuming: threading.Thread | None = field(default=None, init=False)  # see start_background
 
     def __post_init__(self) -> None:
         self.reads = ReadConnections(self.engine)
@@ -266,9 +267,10 @@ class AppContext:
         self.anchoring.start()
         # Commitments a crash left pending or sent are finished once the API runs again
         # (never by a read: no GET handler sends a transaction).
-        threading.Thread(
+        self.resuming = threading.Thread(
             target=self._resume_commitments, name="commitments-resume", daemon=True
-        ).start()
+        )
+        self.resuming.start()
 
     def _resume_commitments(self) -> None:
         try:
