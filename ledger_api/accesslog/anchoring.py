@@ -146,10 +146,11 @@ class AccessLogAnchoring:
                     lock_conn.commit()
 
     def _anchor_pass(self) -> int | None:
-        self._resume()
+        """Ranges a crash left unanchored first (the journal asks the chain), then the tail."""
+        self.journal.resume()
         anchor_id = self._cut_range()
         if anchor_id is not None:
-            self._send(anchor_id)
+            self.journal.anchor(anchor_id)
         return anchor_id
 
     def _cut_range(self) -> int | None:
@@ -193,12 +194,6 @@ class AccessLogAnchoring:
                 .values(anchor_id=anchor_id)
             )
         return anchor_id
-
-    def _resume(self) -> None:
-        self.journal.resume()
-
-    def _send(self, anchor_id: int) -> None:
-        self.journal.anchor(anchor_id)
 
     # -- proofs ------------------------------------------------------------------------------
     def proof_of(self, conn: Connection | Session, entry_id: int) -> EntryProof | None:

@@ -129,7 +129,6 @@ class Ingestor:
         self.settings = settings
         self.catalog = catalog or default_catalog()
         self.fault_hook = fault_hook
-        self.chunk_size = chunk_size
         self._pseudonym_key = settings.pseudonym_key_bytes
         self._master = MasterKey.from_settings(settings)
         self._subject_ids: dict[str, bytes] = {}
@@ -137,7 +136,6 @@ class Ingestor:
         # Unwrapped data keys reused across batches while the key epoch holds; a shredded or
         # re-wrapped key changes the epoch, and is never used (see DataKeyCache).
         self._data_keys = DataKeyCache(self._master, max_keys=data_key_cache)
-        self._sealer = Sealer(engine, self._master, self._data_keys, chunk_size)
         # Worker processes for the CPU-bound steps of large batches (validation, sealing,
         # leaf hashes, subtrees); the database work stays in this process. Started per call
         # of ingest / ingest_many when a batch is large enough, shut down when it returns.
@@ -153,9 +151,26 @@ class Ingestor:
         self.pool_batch_rows = min(pool_threshold, POOL_BATCH_ROWS)
         self.pool: PriorityPool | None = None
         self._checkpointer: WalCheckpointer | None = None
+        self._sealer = Sealer(
+            engine,
+            self._master,
+            self._data_keys,
+            chunk_size=chunk_size,
+            pool_rows=self.pool_batch_rows,
+            workers=self.workers,
+        )
         self.journal = AnchorJournal(
             engine, anchorer, DATA_BATCHES, writing=self.writing, fault_hook=self._fault
         )
+
+    @property
+    def chunk_size(self) -> int:
+        """Records per insert statement group, and per sealing step in this process."""
+        return self._sealer.chunk_size
+
+    @chunk_size.setter
+    def chunk_size(self, value: int) -> None:
+        self._sealer.chunk_size = value
 
     # ------------------------------------------------------------------ one batch, in order
 
@@ -335,10 +350,7 @@ class Ingestor:
 
     def seal_begin(self, checked: CheckedBatch, *, look_up_all: bool) -> SealJob:
         """Begin sealing the batch's new records (``ledger_api.ingest.sealing``)."""
-        self._sealer.pool = self.pool
-        self._sealer.pool_rows = self.pool_batch_rows
-        self._sealer.workers = self.workers
-        return self._sealer.begin(checked, look_up_all=look_up_all)
+        return self._sealer.begin(checked, self.pool, look_up_all=look_up_all)
 
     def seal_finish(
         self, job: SealJob, progress: Progress | None, meanwhile: Callable[[], None]

@@ -82,21 +82,29 @@ class SealJob:
 
 
 class Sealer:
-    """Seals batches with the subjects' keys under ``master``; ``pool`` (when set) seals the
-    batches of at least ``pool_rows`` records."""
+    """Seals batches with the subjects' keys under ``master``; a pool, when one runs, seals
+    the batches of at least ``pool_rows`` records as ``workers`` tasks."""
 
     def __init__(
-        self, engine: Engine, master: MasterKey, data_keys: DataKeyCache, chunk_size: int
+        self,
+        engine: Engine,
+        master: MasterKey,
+        data_keys: DataKeyCache,
+        *,
+        chunk_size: int,
+        pool_rows: int,
+        workers: int,
     ) -> None:
         self.engine = engine
         self.master = master
         self.data_keys = data_keys
         self.chunk_size = chunk_size
-        self.pool: PriorityPool | None = None
-        self.pool_rows = 0
-        self.workers = 1
+        self.pool_rows = pool_rows
+        self.workers = workers
 
-    def begin(self, checked: CheckedBatch, *, look_up_all: bool) -> SealJob:
+    def begin(
+        self, checked: CheckedBatch, pool: PriorityPool | None, *, look_up_all: bool
+    ) -> SealJob:
         """Which records are new, their keys, their randomness; a pooled batch's tasks.
 
         Records already stored are left out if ``look_up_all`` or a probe of the batch finds
@@ -139,8 +147,8 @@ class Sealer:
         randomness = os.urandom(RANDOM_PER_RECORD * len(fresh))
         items = [(p.uid, p.subject_id, p.payload) for p in fresh]
         submitted = None
-        if self.pool is not None and len(items) >= self.pool_rows:
-            submitted = self._submit(self.pool, keyring, items, randomness, bit)
+        if pool is not None and len(items) >= self.pool_rows:
+            submitted = self._submit(pool, keyring, items, randomness, bit)
         return SealJob(fresh, keys, keyring, duplicates, refused, items, randomness, bit, submitted)
 
     def finish(
