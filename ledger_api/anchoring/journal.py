@@ -57,6 +57,7 @@ class JournalTable:
     sequence: str
     leaf_count: Callable[[Any], int]  # of an entry's row
     reference: Callable[[Any], bytes]  # the 32 bytes anchored with the root
+    reads: tuple[str, ...]  # the columns those two read (only these and the above are loaded)
     provenance: tuple[str, ...] = ("tx_hash", "block_number")  # columns among PROVENANCE
     order_by: str | None = None  # resume order (default: the key)
 
@@ -229,10 +230,13 @@ class AnchorJournal:
     # -- rows --------------------------------------------------------------------------------
 
     def _rows(self, keys: Sequence[Any]) -> dict[Any, Any]:
-        table = self.spec.table
+        spec = self.spec
+        table = spec.table
+        names = dict.fromkeys((spec.key, spec.state, spec.root, *spec.reads))
+        columns = [table.c[name] for name in names]
         with self.engine.connect() as conn:
-            rows = conn.execute(select(table).where(table.c[self.spec.key].in_(keys))).all()
-        return {getattr(row, self.spec.key): row for row in rows}
+            rows = conn.execute(select(*columns).where(table.c[spec.key].in_(keys))).all()
+        return {getattr(row, spec.key): row for row in rows}
 
     def _set_state(
         self, keys: list[Any], state: str, *, durable: bool = False, **values: Any

@@ -38,6 +38,7 @@ DATA_BATCHES = JournalTable(
     sequence="anchor_sequence",
     leaf_count=lambda row: int(row.leaf_count),
     reference=lambda row: bytes(row.batch_id),
+    reads=("leaf_count",),
     provenance=("tx_hash", "block_number", "anchored_at"),
     order_by="created_at",
 )
@@ -52,6 +53,7 @@ ACCESS_LOG_RANGES = JournalTable(
     sequence="sequence",
     leaf_count=lambda row: int(row.last_entry - row.first_entry + 1),
     reference=lambda row: access_log_reference(row.first_entry, row.last_entry),
+    reads=("first_entry", "last_entry"),
 )
 
 COMMITMENTS = JournalTable(
@@ -64,6 +66,7 @@ COMMITMENTS = JournalTable(
     sequence="anchor_sequence",
     leaf_count=lambda row: 1,
     reference=lambda row: bytes(row.subject_id),
+    reads=("subject_id",),
 )
 
 CATALOG_VERSION_HASHES = JournalTable(
@@ -76,6 +79,7 @@ CATALOG_VERSION_HASHES = JournalTable(
     sequence="anchor_sequence",
     leaf_count=lambda row: 1,
     reference=lambda row: int(row.version).to_bytes(32, "big"),
+    reads=(),
 )
 
 ALL = (DATA_BATCHES, ACCESS_LOG_RANGES, COMMITMENTS, CATALOG_VERSION_HASHES)
