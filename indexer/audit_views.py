@@ -67,12 +67,14 @@ from ledger_api.store.models import BATCHES, RECORDS, BatchState
 
 __all__ = [
     "VIEWS",
+    "VIEW_ALIASES",
     "access_audit",
     "agreements",
     "anchors",
     "grant_history",
     "refusals",
     "statistics",
+    "view_name",
     "violations",
     "volumes",
 ]
@@ -601,13 +603,21 @@ def statistics(
     }
 
 
+# One name per view, the API's (/v1/audit/{name}) and the CLI's alike.
 VIEWS: dict[str, Callable[..., Any]] = {
-    "access": access_audit,
+    "access_audit": access_audit,
     "violations": violations,
     "refusals": refusals,
     "volumes": volumes,
-    "grants": grant_history,
+    "grant_history": grant_history,
     "agreements": agreements,
     "anchors": anchors,
     "statistics": statistics,
 }
+# Names the indexer CLI used before, still accepted there.
+VIEW_ALIASES = {"access": "access_audit", "grants": "grant_history"}
+
+
+def view_name(name: str) -> str:
+    """The view's one name, for a name or an old alias (unknown names come back as given)."""
+    return VIEW_ALIASES.get(name, name)

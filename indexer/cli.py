@@ -26,7 +26,7 @@ from rich.table import Table
 from web3 import Web3
 
 from indexer.audit_filters import FilterError, parse_time
-from indexer.audit_views import VIEWS
+from indexer.audit_views import VIEW_ALIASES, VIEWS, view_name
 from indexer.follower import Indexer
 from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.cli_errors import one_line_errors
@@ -175,7 +175,12 @@ _OPTIONS = {"subject_id": "--subject"}
 @app.command()
 @handles_errors
 def audit(
-    view: Annotated[str, typer.Argument(help=f"One of: {', '.join(VIEWS)}.")],
+    view: Annotated[
+        str,
+        typer.Argument(
+            help=f"One of: {', '.join(VIEWS)} (also: {', '.join(VIEW_ALIASES)}, older names)."
+        ),
+    ],
     institution: Annotated[
         str | None, typer.Option(help="Institution address or registered name.")
     ] = None,
@@ -194,6 +199,7 @@ def audit(
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """Print an audit view (see docs/audit.md)."""
+    view = view_name(view)
     if view not in VIEWS:
         raise InputError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
     if fmt not in ("table", "json", "csv"):

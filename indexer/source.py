@@ -44,8 +44,8 @@ class ChainSource:
 
         Asks the provider directly (``make_request``, public API) for the raw JSON-RPC logs:
         ``w3.eth.get_logs`` runs web3's result formatters over every field of every log,
-        which measured 10x slower than fetching and decoding together (decode_log takes the
-        hex strings as they come). eth-tester's provider only understands formatted requests,
+        slower than fetching and decoding together (decode_log takes the hex strings as they
+        come). eth-tester's provider only understands formatted requests,
         so in-process chains go through ``w3.eth.get_logs``.
         """
         if self._in_process:

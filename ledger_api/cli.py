@@ -204,15 +204,21 @@ def _report_batch(file: Path, result: IngestResult, *, as_json: bool, named: boo
 @app.command()
 @handles_errors
 def resume() -> None:
-    """Finish batches left half-way by a crash (anchors each at most once)."""
+    """Finish what a crash left half-way: batches, then every other anchored kind
+    (access-log ranges, credit commitments, catalog versions); anchors each at most once."""
+    from ledger_api.anchoring.kinds import DATA_BATCHES, resume_all
     from ledger_api.ingest.pipeline import Ingestor
 
     settings = _settings()
     with _database(settings) as engine, chain_anchorer(settings) as anchorer:
         results = Ingestor(engine, anchorer, settings).resume_pending()
+        others = resume_all(engine, anchorer, skip=(DATA_BATCHES,))
     for result in results:
         typer.echo(f"batch {_hex(result.batch_id)}: {result.state}")
     typer.echo(f"{len(results)} pending batch(es) processed")
+    for table, keys in others.items():
+        if keys:
+            typer.echo(f"{table}: {len(keys)} anchor(s) finished")
 
 
 @app.command()

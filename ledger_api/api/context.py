@@ -21,6 +21,8 @@ from web3 import Web3
 
 from ledger_api.accesslog import AccessLogAnchoring, AccessLogWriter
 from ledger_api.anchoring.anchorer import Anchorer
+from ledger_api.anchoring.journal import AnchorJournal
+from ledger_api.anchoring.kinds import COMMITMENTS
 from ledger_api.api.read_connections import ReadConnections
 from ledger_api.catalog.loader import Catalog, default_catalog
 from ledger_api.chain.anchorer import ChainAnchorer
@@ -238,12 +240,14 @@ class AppContext:
     writer: AccessLogWriter
     anchoring: AccessLogAnchoring
     data_anchorer: Anchorer  # data batches (needs PROVIDER_ROLE on the relayer)
+    commitments: AnchorJournal  # subjects' credit commitments
     catalog: Catalog
     keyrings: KeyringCache
     rate_limiter: RateLimiter
     clock: Clock = time.time
     closers: list[Callable[[], None]] = field(default_factory=list)
     reads: ReadConnections = field(init=False)  # the event loop's long-lived read connection
+    resuming: threading.Thread | None = field(default=None, init=False)  # see start_background
 
     def __post_init__(self) -> None:
         self.reads = ReadConnections(self.engine)
@@ -261,6 +265,18 @@ class AppContext:
 
     def start_background(self) -> None:
         self.anchoring.start()
+        # Commitments a crash left pending or sent are finished once the API runs again
+        # (never by a read: no GET handler sends a transaction).
+        self.resuming = threading.Thread(
+            target=self._resume_commitments, name="commitments-resume", daemon=True
+        )
+        self.resuming.start()
+
+    def _resume_commitments(self) -> None:
+        try:
+            self.commitments.resume()
+        except Exception:  # left for the next start or `ccl resume`; the journal is crash-safe
+            log.exception("finishing pending credit commitments failed")
 
     def close(self) -> None:
         self.anchoring.stop()
@@ -336,6 +352,7 @@ def build_context(
         writer=writer,
         anchoring=anchoring,
         data_anchorer=data_anchorer or chain_anchorer,
+        commitments=AnchorJournal(engine, chain_anchorer, COMMITMENTS),
         catalog=default_catalog(),
         keyrings=KeyringCache(
             MasterKey.from_settings(settings), settings.keyring_cache_ttl_s, monotonic

@@ -1,4 +1,4 @@
-"""Row validation and the crash-safe ingestion pipeline (DESIGN.md section 7)."""
+"""Row validation and the crash-safe ingestion pipeline."""
 
 from ledger_api.ingest.parse import detect_format, parse_rows
 from ledger_api.ingest.pipeline import (

@@ -47,8 +47,8 @@ def parse_rows(data: bytes, fmt: Format) -> Iterator[ParsedRow]:
         raise InputError(f"unknown batch format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
-# Lines that are one flat object (the norm) are parsed by orjson (about 4x faster than the
-# json module). It is trusted only where it returns what ``json.loads`` returns: values that
+# Lines that are one flat object (the norm) are parsed by orjson, which is faster than the
+# json module. It is trusted only where it returns what ``json.loads`` returns: values that
 # are strings, integers, booleans or null (orjson turns integers beyond 64 bits into floats,
 # so any float, and any nested value, goes to ``json.loads``), and anything orjson refuses
 # (NaN, lone surrogates, ...) is parsed by ``json.loads``, which also words the errors.

@@ -7,10 +7,12 @@ behind the next batch's validation made the writer wait for work it did not need
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -109,3 +111,33 @@ class PriorityPool:
             self._running -= 1
             ready = self._take()
         self._start(ready)
+
+
+@contextmanager
+def worker_pool(
+    workers: int,
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...],
+    warmup: Callable[[], Any],
+) -> Iterator[PriorityPool]:
+    """A process pool of ``workers`` while the block runs, its workers started.
+
+    Forked where the platform has it (a worker starts in milliseconds with everything
+    imported); the caller starts it before any thread of its own exists, and the workers run
+    only the pure functions of ``ledger_api.ingest.workers``. Elsewhere, spawned.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    executor = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=initializer, initargs=initargs
+    )
+    try:
+        executor.submit(warmup).result()
+    except BaseException:
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool = PriorityPool(executor, workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown()

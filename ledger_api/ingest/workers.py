@@ -31,12 +31,9 @@ from ledger_api.anchoring.keccak import keccak256_hasher
 from ledger_api.anchoring.merkle import MerkleTree
 from ledger_api.catalog.loader import Catalog, Category
 from ledger_api.ingest.parse import ParsedRow, parse_jsonl_lines
+from ledger_api.ingest.rows import Checked, PreparedRow, RefusedRow
 from ledger_api.ingest.strict import StrictDecoder
 from ledger_api.ingest.validate import FieldProblem, RowValidator, not_unicode_problem
-
-# A checked row: (row, uid, subject id, USCC, record key hash, content digest, payload);
-# a refused row: (row, reason).
-Checked = tuple[int, bytes, bytes, str, bytes, bytes, bytes] | tuple[int, str]
 
 _SUBJECT_CACHE = 1_000_000
 _RECORD_AD = b"ccl/record/v1"
@@ -63,7 +60,7 @@ def category_checkers(cache: dict[str, Checkers], catalog: Catalog, category: Ca
 
 # A row checked by the validator or the strict decoder: (row, USCC, record key, canonical
 # JSON), or (row, reason) if refused.
-_Normalised = tuple[int, str, str, bytes] | tuple[int, str]
+_Normalised = tuple[int, str, str, bytes] | RefusedRow
 
 
 def check_rows(
@@ -98,17 +95,17 @@ def _normalised(validator: RowValidator, rows: Iterable[ParsedRow]) -> Iterator[
     encode = validator.canonical
     for number, raw, problem in rows:
         if raw is None:
-            yield number, problem or "unreadable row"
+            yield RefusedRow(number, problem or "unreadable row")
             continue
         try:
             row = normalise(raw)
         except FieldProblem as exc:
-            yield number, str(exc)
+            yield RefusedRow(number, str(exc))
             continue
         try:
             payload = encode(row)
         except UnicodeEncodeError:  # JSON may escape a lone surrogate; UTF-8 can't hold one
-            yield number, not_unicode_problem(row)
+            yield RefusedRow(number, not_unicode_problem(row))
             continue
         yield number, row["uscc"], row["record_key"], payload
 
@@ -147,7 +144,7 @@ def _keyed(
     out: list[Checked] = []
     add = out.append
     for item in rows:
-        if len(item) == 2:
+        if isinstance(item, RefusedRow):
             add(item)
             continue
         number, uscc, record_key, payload = item
@@ -164,7 +161,7 @@ def _keyed(
             sid = hmac_digest(key, uscc.encode(), "sha256")
             if len(known_subjects) < _SUBJECT_CACHE:
                 known_subjects[uscc] = sid
-        add((number, uid, sid, uscc, key_hash, content, payload))
+        add(PreparedRow(number, uid, sid, uscc, key_hash, content, payload))
     return out
 
 

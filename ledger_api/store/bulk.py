@@ -6,11 +6,12 @@ keys use one ``IN (?, ?, ...)`` statement per chunk instead of SQLAlchemy's per-
 expansion of the bound list. Two properties of Python's ``sqlite3`` module make this pay:
 
 * ``executemany`` releases the GIL around every row's step: while another thread of the
-  process runs Python, each row then waits for the GIL (tens of seconds per 100k rows). One
-  multi-row statement releases it once, for the whole chunk, so other threads run meanwhile.
-* a ``bytes`` parameter goes through the adapter registry (a tuple, a dict look-up and two
-  attribute look-ups per value); ``bytearray`` is bound directly. Both bind as the same BLOB,
-  so values are handed over as ``bytearray``: about 40% less CPU on 100k ~1 KiB records.
+  process runs Python, each row then waits for the GIL. One multi-row statement releases it
+  once, for the whole chunk, so other threads run meanwhile.
+* a ``bytes`` parameter goes through the adapter registry; ``bytearray`` is bound directly.
+  Both bind as the same BLOB, so values are handed over as ``bytearray``.
+
+What each saves is in docs/benchmarks.md.
 
 Other backends use Core ``insert()`` executemany (insertmanyvalues) and ``column.in_()``.
 
@@ -166,9 +167,9 @@ def _sqlite_select_in(
     """``select_in`` on SQLite: each chunk's rows come back as ONE row (a JSON array).
 
     Fetching a row releases the GIL around its step; with another thread of the process busy
-    in Python, each row then waits up to the switch interval (5 ms) for it: 16 s for 6,000
-    rows instead of 0.03 s. One aggregated row per statement cannot stall that way. Columns
-    other than blobs, strings and integers are fetched row by row.
+    in Python, each row then waits up to the switch interval for it. One aggregated row per
+    statement cannot stall that way. Columns other than blobs, strings and integers are
+    fetched row by row.
     """
     quote = conn.dialect.identifier_preparer
     where = f" FROM {quote.format_table(table)} WHERE {quote.format_column(key)} IN "

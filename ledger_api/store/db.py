@@ -51,12 +51,9 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # 4 KiB pages (SQLite's default). Every API read appends an access-log entry and a nonce,
-    # i.e. random inserts into four indexes: each dirties a page that the commit copies to the
-    # WAL and a checkpoint copies back, so the page size sets what a read costs. Measured
-    # against 16 KiB pages: the reads benchmark's ratio rose by about a tenth; ingestion lost
-    # a few percent (its appends fill pages whatever their size). Takes effect only when the
-    # file is created (``VACUUM`` converts an existing one).
+    # 4 KiB pages (SQLite's default): every API read dirties a few index pages that the WAL
+    # and a checkpoint copy, so smaller pages make reads cheaper (docs/benchmarks.md). Takes
+    # effect only when the file is created (``VACUUM`` converts an existing one).
     cursor.execute("PRAGMA page_size=4096")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe with WAL

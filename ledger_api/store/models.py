@@ -64,6 +64,8 @@ class CatalogVersion(Base):
     anchor_sequence: Mapped[int | None] = mapped_column(BigInteger)
     block_number: Mapped[int | None] = mapped_column(BigInteger)
     tx_hash: Mapped[bytes | None] = mapped_column(Bytes)
+    # The anchor journal's state: pending -> sent -> anchored (ledger_api.anchoring.journal).
+    state: Mapped[str] = mapped_column(String(16), default="anchored", server_default="anchored")
 
 
 class BatchState:
@@ -111,9 +113,9 @@ class Record(Base):
     index serves a subject's reads, which name the categories they want (a grant's scope is a
     set of categories; "all" is the catalog's). Category first: a batch holds one category,
     so its entries go into one range of the index instead of next to every subject's older
-    records across the whole index (migration 0006). (A second index on the uid alone cost
-    every insert a random B-tree insertion: a third of the insert's CPU, measured.) Look a
-    record up by uid with its subject (``stored_record_uids``, ``record_proof``).
+    records across the whole index (migration 0006). There is no second index on the uid
+    alone: it would cost every insert a random B-tree insertion. Look a record up by uid with
+    its subject (``stored_record_uids``, ``record_proof``).
     """
 
     __tablename__ = "records"

@@ -6,10 +6,10 @@ Add one import line per models module.
 from __future__ import annotations
 
 from indexer import tables as indexer_tables  # noqa: F401
-from ledger_api.api import models as api_models  # noqa: F401
 from ledger_api.store import access_log as access_log_models  # noqa: F401
 from ledger_api.store import chain_transactions as chain_transaction_models  # noqa: F401
 from ledger_api.store import models as data_plane_models  # noqa: F401
+from ledger_api.store import subject_tables as subject_table_models  # noqa: F401
 from ledger_api.store.base import Base
 
 metadata = Base.metadata

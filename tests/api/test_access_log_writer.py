@@ -19,9 +19,9 @@ from ledger_api.accesslog import (
     GENESIS_HASH,
     AccessLogWriter,
     EntryDraft,
-    _Job,
     verify_access_log,
 )
+from ledger_api.accesslog.writer import _Job
 from ledger_api.store.db import make_engine, migrate
 from ledger_api.store.wal import WalCheckpointer, disable_autocheckpoint
 
@@ -101,7 +101,8 @@ def test_only_the_entry_time_needs_converting_before_the_driver_sees_it() -> Non
     from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
     from sqlalchemy.dialects.sqlite.pysqlite import dialect as pysqlite_dialect
 
-    from ledger_api.accesslog import _INSERTED_COLUMNS, ACCESS_LOG
+    from ledger_api.accesslog import ACCESS_LOG
+    from ledger_api.accesslog.writer import _INSERTED_COLUMNS
 
     assert set(_INSERTED_COLUMNS) == {c.name for c in ACCESS_LOG.columns} - {"anchor_id"}
     for dialect in (pysqlite_dialect(), psycopg_dialect()):
@@ -195,7 +196,7 @@ def test_a_batch_reserves_unused_nonces_once_and_refuses_used_ones(tmp_path: Pat
 def test_a_nonce_inserted_by_another_process_meanwhile_redoes_the_batch_with_returning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ledger_api.accesslog import _NonceRace
+    from ledger_api.accesslog.writer import _NonceRace
 
     engine = _migrated_engine(tmp_path)
     writer = AccessLogWriter(engine)

@@ -15,6 +15,7 @@ from world import USCCS
 
 from ledger_api.accesslog import ACCESS_LOG, verify_access_log
 from ledger_api.anchoring.merkle import verify_proof
+from ledger_api.api.routes.subject import commitment_leaf
 from ledger_api.chain.ledger import GrantTerms
 from ledger_api.chain.types import AccessLevel, DisputeKind, Purpose
 from ledger_api.errors import GrantError, LedgerError
@@ -193,10 +194,48 @@ def test_commitment_left_pending_by_a_crash_is_anchored_exactly_once(
         api.world.ledger.anchor(api.world.operator, AnchorKind.SUBJECT_STATEMENT, leaf, 1,
                                 subject_id)  # fmt: skip
     anchors_before = api.world.ledger.contract.functions.anchorCount().call()
+    api.ctx.commitments.resume()  # what the API does when it starts again
     (listed,) = api.client(key).my_commitments()
     assert listed.status == "anchored" and listed.anchor_sequence
     anchors_after = api.world.ledger.contract.functions.anchorCount().call()
     assert anchors_after - anchors_before == (0 if crash_after_anchor else 1)
+
+
+def test_the_api_finishes_a_commitment_left_pending_when_it_starts_again(api: Api) -> None:
+    from ledger_api.api.models import STATEMENTS
+
+    key, subject_id = api.world.subject_keys[0], api.world.subject_ids[0]
+    text = "本企业承诺依法经营。"
+    signature = bytes(Account.sign_message(encode_defunct(text=text), key.key).signature)
+    leaf = commitment_leaf(subject_id, text, signature)
+    with api.engine.begin() as conn:  # stored, then the process died before anchoring it
+        conn.execute(insert(STATEMENTS).values(subject_id=subject_id, account=key.address,
+                                               text=text, signature=signature, leaf=leaf,
+                                               status="pending"))  # fmt: skip
+    api.ctx.start_background()
+    try:
+        assert api.ctx.resuming is not None
+        api.ctx.resuming.join(timeout=60)
+    finally:
+        api.ctx.anchoring.stop()
+    (listed,) = api.client(key).my_commitments()
+    assert listed.status == "anchored" and listed.anchor_sequence
+    record = api.world.ledger.anchor_of(leaf)
+    assert record is not None and record.sequence == listed.anchor_sequence
+
+
+def test_listing_commitments_sends_no_transaction_even_with_one_left_pending(api: Api) -> None:
+    from ledger_api.api.models import STATEMENTS
+
+    key, subject_id = api.world.subject_keys[0], api.world.subject_ids[0]
+    with api.engine.begin() as conn:  # left pending by a crash
+        conn.execute(insert(STATEMENTS).values(subject_id=subject_id, account=key.address,
+                                               text="t", signature=b"\x01" * 65,
+                                               leaf=b"\x33" * 32, status="pending"))  # fmt: skip
+    block = api.world.w3.eth.block_number
+    (listed,) = api.client(key).my_commitments()
+    assert listed.status == "pending"
+    assert api.world.w3.eth.block_number == block  # a read never anchors
 
 
 def test_provider_ingests_a_batch_anchored_on_chain(api: Api) -> None:

@@ -212,3 +212,24 @@ def test_a_command_closes_the_embedded_chain_it_opened(cli) -> None:
         assert cli("catalog", "publish").exit_code == 0
         gc.collect()
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_resume_finishes_every_anchored_kind_a_crash_left_behind_once(cli, tmp_path: Path) -> None:
+    assert cli("catalog", "publish").exit_code == 0  # the ledger and its database exist
+    db = sqlite3.connect(tmp_path / "var" / "ledger.sqlite")
+    db.execute(  # a credit commitment stored, its anchor not sent: the API process died
+        "INSERT INTO subject_statements (subject_id, account, text, signature, leaf, status,"
+        " created_at) VALUES (?, ?, 't', ?, ?, 'pending', '2026-12-07 00:00:00.000000')",
+        (b"\x05" * 32, "0x" + "05" * 20, b"\x01" * 65, b"\x06" * 32),
+    )
+    db.commit()
+    resumed = cli("resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "subject_statements: 1 anchor(s) finished" in resumed.stdout
+    status, sequence, block = db.execute(
+        "SELECT status, anchor_sequence, block_number FROM subject_statements"
+    ).fetchone()
+    assert status == "anchored" and sequence is not None and block is not None
+    again = cli("resume")
+    assert again.exit_code == 0 and "anchor(s) finished" not in again.stdout
+    db.close()

@@ -421,7 +421,7 @@ def test_a_key_shredded_between_sealing_and_storing_is_caught_and_its_rows_refus
     ingestor = Ingestor(engine, anchorer, settings)
     ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
     sid_a = subject_id(USCC_A, settings.pseudonym_key_bytes)
-    seal = Ingestor._seal_finish
+    seal = Ingestor.seal_finish
     seals: list[object] = []
 
     def seal_then_shred(self, *args, **kwargs):
@@ -432,7 +432,7 @@ def test_a_key_shredded_between_sealing_and_storing_is_caught_and_its_rows_refus
         seals.append(sealed)
         return sealed
 
-    monkeypatch.setattr(Ingestor, "_seal_finish", seal_then_shred)
+    monkeypatch.setattr(Ingestor, "seal_finish", seal_then_shred)
     result = ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="3"), tax_row(USCC_B, "4")]))
     assert len(seals) == 2  # the first seal was not stored: sealed again after the shred
     assert [e.row for e in result.rejected] == [1] and result.accepted == 1
@@ -452,7 +452,7 @@ def test_keys_of_a_batch_that_failed_to_store_are_not_cached(
     def fail(*args: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(Ingestor, "_write", fail)
+    monkeypatch.setattr(Ingestor, "write", fail)
     with pytest.raises(RuntimeError):
         ingestor.ingest("henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]))
     assert len(ingestor._data_keys) == 0

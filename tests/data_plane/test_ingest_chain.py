@@ -14,7 +14,7 @@ from world import World
 from ledger_api.anchoring.anchorer import AnchorKind
 from ledger_api.chain.anchorer import ChainAnchorer
 from ledger_api.errors import ConflictError
-from ledger_api.ingest import pipeline
+from ledger_api.ingest import overlap
 from ledger_api.ingest.pipeline import Ingestor
 from ledger_api.settings import Settings
 from ledger_api.store.models import BATCHES, BatchState
@@ -114,7 +114,7 @@ def test_small_batches_share_one_anchor_transaction_and_each_keeps_its_own_ancho
 def test_a_large_batch_sends_the_held_anchors_while_it_is_sealed(
     world: World, sqlite_engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "ANCHOR_GROUP_BELOW_ROWS", 3)  # "large": 3 rows or more
+    monkeypatch.setattr(overlap, "ANCHOR_GROUP_BELOW_ROWS", 3)  # "large": 3 rows or more
     anchorer = ChainAnchorer(world.ledger, world.provider)
     batches = _tax_batches("ab") + _tax_batches("c", rows=3)
     a, b, c = Ingestor(sqlite_engine, anchorer, settings).ingest_many(

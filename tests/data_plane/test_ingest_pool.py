@@ -119,7 +119,7 @@ def test_pool_stores_byte_identical_rows_to_the_sequential_path(
         with engine_a.connect() as conn:
             subjects_before = conn.execute(select(SUBJECTS.c.subject_id)).all()
 
-        monkeypatch.setattr("ledger_api.ingest.pipeline.ProcessPoolExecutor", _CountingPool)
+        monkeypatch.setattr("ledger_api.ingest.pool.ProcessPoolExecutor", _CountingPool)
         _CountingPool.tasks = 0
         monkeypatch.setattr("os.urandom", _urandom_stream(42))
         pooled = Ingestor(engine_a, anchor_a, settings, workers=2, pool_threshold=10)
@@ -128,7 +128,7 @@ def test_pool_stores_byte_identical_rows_to_the_sequential_path(
         sequential = Ingestor(engine_b, anchor_b, settings, workers=1)
         result_b = sequential.ingest("henan-tax", "tax", data, fmt="jsonl")
 
-        assert pooled._pool is None  # shut down when the call returned
+        assert pooled.pool is None  # shut down when the call returned
         assert result_a.as_dict() == result_b.as_dict()
         assert (result_a.accepted, result_a.duplicates, len(result_a.rejected)) == (
             len(rows),
@@ -177,7 +177,7 @@ def test_pool_crash_at_any_step_then_resubmit_or_resume(
     )
     with pytest.raises(Crash):
         crashing.ingest("henan-tax", "tax", data, fmt="jsonl")
-    assert crashing._pool is None
+    assert crashing.pool is None
     healthy = Ingestor(sqlite_engine, anchorer, settings, workers=2, pool_threshold=10)
     healthy.resume_pending()
     result = healthy.ingest("henan-tax", "tax", data, fmt="jsonl")
@@ -205,8 +205,8 @@ def test_pool_workers_run_at_idle_priority_and_the_ingesting_process_keeps_its_o
     sqlite_engine: Engine, settings: Settings
 ) -> None:
     ingestor = Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=2, pool_threshold=1)
-    with ingestor._pool_for(rows=1):
-        pool = ingestor._pool
+    with ingestor.pool_for(rows=1):
+        pool = ingestor.pool
         assert pool is not None
         seen = dict(pool.submit(_scheduling).result() for _ in range(6))
     assert seen and os.getpid() not in seen
@@ -221,8 +221,8 @@ def test_pool_workers_keep_the_ingesting_process_priority_when_configured_normal
     monkeypatch.setenv("CCL_INGEST_WORKER_PRIORITY", "Normal")
     ingestor = Ingestor(sqlite_engine, InMemoryAnchorer(), settings, workers=2, pool_threshold=1)
     assert ingestor.idle_workers is False
-    with ingestor._pool_for(rows=1):
-        pool = ingestor._pool
+    with ingestor.pool_for(rows=1):
+        pool = ingestor.pool
         assert pool is not None
         seen = dict(pool.submit(_scheduling).result() for _ in range(6))
     assert set(seen.values()) == {os.sched_getscheduler(0)} != {os.SCHED_IDLE}
@@ -321,13 +321,13 @@ def test_seal_rows_seals_each_record_under_its_own_subjects_key_in_any_order() -
 def _sealing_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The thread that began each batch's (first) sealing, in the order they began."""
     threads: list[str] = []
-    begin = Ingestor._seal_begin
+    begin = Ingestor.seal_begin
 
     def recording(self: Ingestor, checked: Any, *, look_up_all: bool) -> Any:
         threads.append(threading.current_thread().name)
         return begin(self, checked, look_up_all=look_up_all)
 
-    monkeypatch.setattr(Ingestor, "_seal_begin", recording)
+    monkeypatch.setattr(Ingestor, "seal_begin", recording)
     return threads
 
 
@@ -417,7 +417,7 @@ def test_a_batch_needing_keys_the_batch_before_creates_is_not_sealed_ahead(
 def _events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """(step, category) as batches begin validation and are written, in the order it happens."""
     events: list[tuple[str, str]] = []
-    begin, write = Ingestor._check_begin, Ingestor._write
+    begin, write = Ingestor.check_begin, Ingestor.write
 
     def beginning(self: Ingestor, provider: str, category: str, *args: Any) -> Any:
         events.append(("validate", category))
@@ -427,8 +427,8 @@ def _events(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         events.append(("write", checked.category.name))
         return write(self, conn, checked, *args)
 
-    monkeypatch.setattr(Ingestor, "_check_begin", beginning)
-    monkeypatch.setattr(Ingestor, "_write", writing)
+    monkeypatch.setattr(Ingestor, "check_begin", beginning)
+    monkeypatch.setattr(Ingestor, "write", writing)
     return events
 
 

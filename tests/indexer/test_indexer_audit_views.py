@@ -51,7 +51,7 @@ def log_access(
 
 def view(engine: Engine, name: str, **filters: object) -> Any:
     with Session(engine) as session:
-        return audit_views.VIEWS[name](session, **filters)
+        return audit_views.VIEWS[audit_views.view_name(name)](session, **filters)
 
 
 @pytest.fixture
@@ -193,6 +193,21 @@ def test_statistics_report_the_plan_kpis(world: World, engine: Engine, grants: l
         {"institution": world.bank.address, "queries": 1, "verifications": 1, "denied": 1}
     ]
     assert stats["records_by_category_provider"] == [] and stats["enterprises_covered"] == 0
+
+
+def test_cli_takes_the_api_view_names_and_the_old_names_alike(
+    world: World, engine: Engine, grants: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_access(engine, world, actor=world.bank.address, grant_id=grants[0])
+    monkeypatch.setenv("CCL_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    for name, alias in (("access_audit", "access"), ("grant_history", "grants")):
+        by_name = runner.invoke(app, ["audit", name, "--format", "json"])
+        by_alias = runner.invoke(app, ["audit", alias, "--format", "json"])
+        assert by_name.exit_code == 0, by_name.output
+        assert json.loads(by_name.stdout) == json.loads(by_alias.stdout) != []
+    assert set(audit_views.VIEWS) >= {"access_audit", "grant_history"}
+    assert not {"access", "grants"} & set(audit_views.VIEWS)  # one name per view
 
 
 def test_cli_prints_views_as_json_and_csv(

@@ -49,7 +49,7 @@ from ledger_api.chain.grant_rules import AccessRequest, check_grant
 from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S, GrantTerms, RecordLeaf, SignedGrant
 from ledger_api.chain.signatures import signature_from_hex
 from ledger_api.chain.state import institution_state
-from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose, bits_of
+from ledger_api.chain.types import AccessLevel, DisputeKind, Purpose, bits_of
 from ledger_api.crypto.ecdsa import require_canonical_s
 from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from ledger_api.identity.uscc import subject_id as make_subject_id
@@ -582,46 +582,15 @@ def make_commitment(body: CommitmentIn, ctx: ContextDep, actor: SubjectDep) -> C
             )
             .returning(STATEMENTS.c.id)
         ).scalar_one()
-    _anchor_commitment(ctx, new_id, leaf, actor.subject.subject_id)
+    ctx.commitments.anchor(new_id)  # a crash before it ends: the journal's resume finishes it
     with ctx.engine.connect() as conn:
         row = conn.execute(select(STATEMENTS).where(STATEMENTS.c.id == new_id)).one()
     return _commitment_out(row)
 
 
-def _anchor_commitment(ctx: Any, row_id: int, leaf: bytes, subject_id: bytes) -> None:
-    """Anchor a stored commitment, or adopt its anchor if a crash came after the transaction
-    but before the row was updated: never two anchors for one commitment."""
-    existing = ctx.ledger.anchor_of(leaf)
-    if existing is not None:
-        sequence, tx_hash = existing.sequence, None
-    else:
-        sequence, receipt = ctx.ledger.anchor(
-            ctx.relayer, AnchorKind.SUBJECT_STATEMENT, leaf, 1, subject_id
-        )
-        tx_hash = bytes(receipt["transactionHash"])
-    with ctx.engine.begin() as conn:
-        conn.execute(
-            update(STATEMENTS)
-            .where(STATEMENTS.c.id == row_id)
-            .values(status="anchored", anchor_sequence=sequence, tx_hash=tx_hash)
-        )
-
-
-def _settle_pending_commitments(ctx: Any, subject_id: bytes) -> None:
-    with ctx.engine.connect() as conn:
-        pending = conn.execute(
-            select(STATEMENTS.c.id, STATEMENTS.c.leaf).where(
-                STATEMENTS.c.subject_id == subject_id, STATEMENTS.c.status == "pending"
-            )
-        ).all()
-    for row_id, leaf in pending:
-        _anchor_commitment(ctx, row_id, bytes(leaf), subject_id)
-
-
 @router.get("/commitments", response_model=list[CommitmentOut], summary="My credit commitments")
 def list_commitments(ctx: ContextDep, actor: SubjectDep) -> list[CommitmentOut]:
     assert actor.subject is not None
-    _settle_pending_commitments(ctx, actor.subject.subject_id)  # left pending by a crash
     with ctx.engine.connect() as conn:
         rows = conn.execute(
             select(STATEMENTS)

@@ -1,0 +1,144 @@
+"""Access-log entries: what one holds, the bytes its hash covers, and the hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, func, select
+from sqlalchemy.orm import Session
+
+from ledger_api.anchoring.keccak import keccak256
+from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
+
+ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
+ANCHORS = cast(Table, AccessLogAnchor.__table__)
+GENESIS_HASH = b"\x00" * 32
+ALLOWED = "allowed"
+DENIED = "denied"
+USAGE_CAP_REACHED = "usage_cap_reached"
+NONCE_REPLAYED = "nonce_replayed"
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class EntryDraft:
+    """What a request contributes to an entry; the writer adds id, time and hashes."""
+
+    actor: str
+    actor_role: str
+    action: str
+    decision: str
+    reason: str
+    subject_id: bytes | None = None
+    category: int | None = None
+    purpose: int | None = None
+    level: int | None = None
+    grant_id: int | None = None
+    checked_block: int | None = None
+    response_hash: bytes | None = None
+    categories: int | None = None  # bitmask of the categories a score used (NULL: see category)
+    max_uses: int = 0  # the grant's usage cap (0: none), re-checked at append time
+    # (address, nonce) of the signed request, reserved in the same transaction as the entry:
+    # when it was already used the entry becomes "denied / nonce_replayed".
+    nonce: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    entry_id: int
+    decision: str
+    reason: str
+    entry_hash: bytes
+
+
+# One encoder for every entry (json.dumps with arguments builds a new one per call).
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def canonical_entry(row: Any) -> bytes:
+    """The bytes an entry's hash covers: its fields in a fixed order, as compact JSON."""
+    return _canonical(
+        row.id,
+        _entry_time(row.at),
+        row.actor,
+        row.actor_role,
+        row.action,
+        row.subject_id,
+        row.category,
+        row.purpose,
+        row.level,
+        row.grant_id,
+        row.checked_block,
+        row.decision,
+        row.reason,
+        row.response_hash,
+        row.categories,
+    )
+
+
+def _entry_time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _canonical(
+    entry_id: int,
+    at: str,
+    actor: str,
+    actor_role: str,
+    action: str,
+    subject_id: bytes | None,
+    category: int | None,
+    purpose: int | None,
+    level: int | None,
+    grant_id: int | None,
+    checked_block: int | None,
+    decision: str,
+    reason: str,
+    response_hash: bytes | None,
+    categories: int | None = None,
+) -> bytes:
+    values = [
+        int(entry_id),
+        at,
+        actor,
+        actor_role,
+        action,
+        None if subject_id is None else subject_id.hex(),
+        category,
+        purpose,
+        level,
+        grant_id,
+        checked_block,
+        decision,
+        reason,
+        None if response_hash is None else response_hash.hex(),
+    ]
+    if categories is not None:  # absent, not null: older entries hash as they always did
+        values.append(categories)
+    return _COMPACT_JSON.encode(values).encode()
+
+
+def chain_hash(prev_hash: bytes, canonical: bytes) -> bytes:
+    return hashlib.sha256(prev_hash + canonical).digest()
+
+
+def entry_leaf(entry_hash: bytes) -> bytes:
+    """Merkle leaf of an entry, double-hashed like OZ StandardMerkleTree leaves."""
+    return keccak256(keccak256(entry_hash))
+
+
+def used_count(conn: Connection | Session, grant_id: int) -> int:
+    """Allowed accesses recorded under ``grant_id``: what usage caps are compared with."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(ACCESS_LOG)
+            .where(ACCESS_LOG.c.grant_id == grant_id, ACCESS_LOG.c.decision == ALLOWED)
+        ).scalar_one()
+    )
