@@ -28,10 +28,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ledger_api.errors import InputError, LedgerError
 from wallet_cli.config import current_config
@@ -89,6 +85,11 @@ class Output:
         if not rows:
             note(empty)
             return
+        from rich import box  # rich is slow to import: only when a table is printed
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
         for column in columns:
             table.add_column(column.header, no_wrap=column.no_wrap, justify=column.justify)
