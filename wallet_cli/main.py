@@ -5,9 +5,8 @@ Every invocation, from the console script or from a test's CliRunner, goes throu
 and turns any exception into one ``error: ...`` line on stderr and an exit code (see
 ``wallet_cli.output``).
 
-Commands are loaded lazily: ``ccl-wallet --help`` lists them from ``COMMANDS`` without importing
-their modules (eth-account, pydantic, the platform client), and running one imports only its
-own module. To add a verb, write the function in a module and add a line to ``COMMANDS``.
+Commands are loaded lazily from ``wallet_cli.registry``: to add a verb, write the function in a
+module and add its entry there.
 """
 
 from __future__ import annotations
@@ -25,33 +24,9 @@ from wallet_cli.arguments import reorder_arguments
 from wallet_cli.config import API_URL_ENV, DEFAULT_API_URL, HOME_ENV, load_config, using_config
 from wallet_cli.globals import global_options_for_commands
 from wallet_cli.output import run_guarded
+from wallet_cli.registry import COMMANDS
 
 PROG_NAME = "ccl-wallet"
-
-# name -> (module, function, one-line help shown by ``ccl-wallet --help``). The one-line help is
-# the first line of the function's docstring (tests/wallet/test_wallet_cli_style.py checks it).
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "new": ("wallet_cli.keys", "new", "Create a new account: a fresh random key in an encrypted keystore."),
-    "import": ("wallet_cli.keys", "import_", "Import an existing key (hidden prompt or --private-key-file) or v3 keystore file."),
-    "list": ("wallet_cli.keys", "list_", "List the accounts in the keystore directory (no password needed)."),
-    "address": ("wallet_cli.keys", "address", "Print an account's address (no password needed)."),
-    "change-password": ("wallet_cli.keys", "change_password", "Re-encrypt an account's keystore under a new password (atomically)."),
-    "remove": ("wallet_cli.keys", "remove", "Delete an account's keystore (asks its password first, then for confirmation)."),
-    "sign-message": ("wallet_cli.keys", "sign_message", "Sign a text with EIP-191 personal_sign, to prove control of the account."),
-    "register": ("wallet_cli.registration", "register_enterprise", "Bind this account to an enterprise: request, sign and submit a registration."),
-    "registration-status": ("wallet_cli.registration", "registration_status", "Show the status of a registration (awaiting_signature, pending_approval, approved...)."),
-    "grant": ("wallet_cli.grants", "grant", "Authorize an institution to read some of your categories, for a purpose and a time."),
-    "grants": ("wallet_cli.grants", "grants", "List your grants with their live status (usable, revoked, expired, ...)."),
-    "revoke": ("wallet_cli.grants", "revoke", "Revoke a grant (final: the institution can no longer use it)."),
-    "revoke-all": ("wallet_cli.grants", "revoke_all", "Invalidate every signature you gave out (nonce increase), then revoke every grant."),
-    "my-data": ("wallet_cli.mydata", "my_data", "Everything the platform holds about your enterprise, unmasked, by category."),
-    "access-log": ("wallet_cli.mydata", "access_log", "Who read your data, when, under which grant; each entry's proof checked locally."),
-    "object": ("wallet_cli.disputes", "object_", "Raise an objection (异议) to one of your records."),
-    "repair": ("wallet_cli.disputes", "repair", "Apply for credit repair (信用修复) of one of your records."),
-    "disputes": ("wallet_cli.disputes", "disputes", "Your objections and credit-repair requests, with their status."),
-    "commit": ("wallet_cli.disputes", "commit", "Sign a credit commitment (信用承诺); the platform stores and anchors it."),
-    "commitments": ("wallet_cli.disputes", "commitments", "Your credit commitments and their anchoring status."),
-}  # fmt: skip
 
 
 class LazyCommand(TyperCommand):
@@ -71,13 +46,15 @@ class LazyCommand(TyperCommand):
 class WalletGroup(TyperGroup):
     """Lazy commands; runs in non-standalone mode and reports errors our way (one line)."""
 
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in COMMANDS:
             return None
-        return LazyCommand(cmd_name, COMMANDS[cmd_name][2], lambda: self.load_command(cmd_name))
+        return LazyCommand(
+            cmd_name, COMMANDS[cmd_name].summary, lambda: self.load_command(cmd_name)
+        )
 
     def load_command(self, name: str) -> Any:
         """Import the command's module and build its click command (with the global options)."""
