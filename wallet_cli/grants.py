@@ -323,7 +323,8 @@ def grants(
         Column("categories", "Categories"),
         Column("purpose", "Purpose"),
         Column("level", "Level"),
-        Column("valid_until", "Valid until"),
+        Column("valid_from", "Valid from", no_wrap=True),
+        Column("valid_until", "Valid until", no_wrap=True),
         Column("uses", "Used/cap", justify="right"),
         Column("status", "Status"),
     ]

@@ -32,3 +32,35 @@ def explained(name: str, meanings: dict[str, str]) -> str:
 def help_lines(meanings: dict[str, str]) -> str:
     """The meanings as help text, one per line (typer keeps the line breaks in rich mode)."""
     return "\n\n".join(f"{name}: {meaning}." for name, meaning in meanings.items())
+
+
+# Why an access was denied, by the code the access log records (GrantCheck codes and the
+# refusals the API logs); an unknown code is shown as it is.
+REFUSALS: dict[str, str] = {
+    "unknown_grant": "no such grant",
+    "revoked": "you revoked the grant",
+    "unknown_institution": "the reader is not a registered institution",
+    "wrong_institution": "the grant was issued to another institution",
+    "institution_suspended": "the institution is suspended",
+    "not_yet_valid": "the grant was not valid yet",
+    "expired": "the grant had expired",
+    "category_not_granted": "the grant does not cover this category",
+    "purpose_mismatch": "the grant is for another purpose",
+    "level_too_low": "the grant's access level is too low for this request",
+    "no_agreement": "the institution has no data-sharing agreement",
+    "agreement_not_active": "the institution's agreement was not active",
+    "category_not_in_agreement": "the institution's agreement does not cover this category",
+    "purpose_not_in_agreement": "the institution's agreement does not allow this purpose",
+    "usage_cap_reached": "the grant's usage cap was reached",
+    "nonce_replayed": "a replayed request",
+    "wrong_subject": "the grant is for another enterprise",
+    "rate_limited": "too many requests",
+}
+
+
+def reason_in_words(decision: str, code: str) -> str | None:
+    """Why an access-log entry was denied, in words with its code; None when it was allowed."""
+    if decision != "denied":
+        return None
+    meaning = REFUSALS.get(code)
+    return f"{meaning} ({code})" if meaning else code
