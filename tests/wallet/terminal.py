@@ -9,11 +9,14 @@ typed before that).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
+import struct
 import sys
+import termios
 import time
 from collections.abc import Mapping, Sequence
 
@@ -24,7 +27,9 @@ PROMPT_BOUND_S = 60.0
 
 
 class Terminal:
-    def __init__(self, args: Sequence[str], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, args: Sequence[str], env: Mapping[str, str], *, columns: int = 80, rows: int = 24
+    ) -> None:
         argv = [sys.executable, "-m", "wallet_cli.main", *args]
         pid, fd = pty.fork()
         if pid == 0:  # the child: becomes ccl-wallet, with the pty as its terminal
@@ -33,6 +38,8 @@ class Terminal:
             finally:
                 os._exit(127)
         self.pid, self.fd = pid, fd
+        # A terminal of this size (tables are laid out to it), as a user's window would be.
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         self.transcript = ""  # everything the terminal showed, answers excluded (hidden)
         self._seen = 0  # how much of the transcript earlier expectations consumed
 

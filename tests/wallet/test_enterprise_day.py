@@ -299,10 +299,22 @@ def test_validity_and_times_are_shown_with_their_dates(enterprise: Enterprise) -
     [row] = enterprise.json("grants")
     assert DATE_TIME.fullmatch(row["valid_from"]) and DATE_TIME.fullmatch(row["valid_until"])
     table = enterprise("grants").stdout
-    assert len(DATE_TIME.findall(table)) == 2, table
+    assert len(list(DATE_TIME.finditer(table))) == 2, table
     enterprise.bank_reads(row["grant_id"])
     [entry] = [e for e in enterprise.json("access-log") if e["grant_id"] == row["grant_id"]]
     assert DATE_TIME.fullmatch(entry["at"]), entry["at"]
+
+
+def test_a_narrow_terminal_keeps_each_validity_date_with_its_time(
+    enterprise: Enterprise, api_url: str
+) -> None:
+    enterprise.grant()
+    pw = str(enterprise.wallet.home.parent / "pw.txt")
+    env = terminal_env(enterprise.wallet.home, CCL_WALLET_API_URL=api_url)
+    term = Terminal(["grants", "--password-file", pw], env, columns=80)
+    assert term.finish() == 0, term.transcript
+    times = re.findall(r"\d{2}:\d{2} UTC", term.transcript)
+    assert len(times) == 2 and len(list(DATE_TIME.finditer(term.transcript))) == 2, term.transcript
 
 
 def test_the_access_log_says_why_an_access_was_denied(enterprise: Enterprise) -> None:
