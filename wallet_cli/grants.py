@@ -29,7 +29,7 @@ from wallet_cli.chain import (
     read_url,
 )
 from wallet_cli.keys import keystore_dir, unlock
-from wallet_cli.meanings import LEVELS, PURPOSES, explained, help_lines
+from wallet_cli.meanings import LEVELS, PURPOSES, explained
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
 from wallet_cli.output import Column, get_output, note
 from wallet_cli.platform import act_as, platform
@@ -133,12 +133,14 @@ def grant(
         str,
         typer.Option(
             "--purpose",
-            help="What the institution may use your data for, one of:\n\n" + help_lines(PURPOSES),
+            help="What the institution may use your data for: "
+            + ", ".join(PURPOSES)
+            + " (see below).",
         ),
     ],
     level: Annotated[
         str,
-        typer.Option("--level", help="How much it may see, one of:\n\n" + help_lines(LEVELS)),
+        typer.Option("--level", help="How much it may see: " + ", ".join(LEVELS) + " (see below)."),
     ] = "query",
     days: Annotated[
         int, typer.Option("--days", min=1, max=MAX_DAYS, help="Validity in days from now.")
@@ -169,8 +171,7 @@ def grant(
 ) -> None:
     """Authorize an institution to read some of your categories, for a purpose and a time.
 
-    The terms are shown in words, and checked against the institution's standing on chain,
-    before the password is asked.
+    Shown in words and checked against the institution's agreement before the password.
     """
     from ledger_api.chain.ledger import GrantTerms, SignedGrant  # web3: only when granting
 

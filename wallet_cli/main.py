@@ -60,10 +60,10 @@ class WalletGroup(TyperGroup):
         """Import the command's module and build its click command (with the global options)."""
         loaded: dict[str, Any] = self.__dict__.setdefault("_loaded", {})
         if name not in loaded:
-            module_name, function_name, _ = COMMANDS[name]
-            function = getattr(importlib.import_module(module_name), function_name)
+            entry = COMMANDS[name]
+            function = getattr(importlib.import_module(entry.module), entry.function)
             command = typer.main.get_command_from_info(
-                typer.models.CommandInfo(name=name, callback=function),
+                typer.models.CommandInfo(name=name, callback=function, epilog=entry.epilog),
                 pretty_exceptions_short=True,
                 rich_markup_mode=self.rich_markup_mode,
             )

@@ -30,8 +30,16 @@ def explained(name: str, meanings: dict[str, str]) -> str:
 
 
 def help_lines(meanings: dict[str, str]) -> str:
-    """The meanings as help text, one per line (typer keeps the line breaks in rich mode)."""
-    return "\n\n".join(f"{name}: {meaning}." for name, meaning in meanings.items())
+    """The meanings as help text, one per line (typer keeps paragraphs as lines)."""
+    return "\n\n".join(f"  {name}: {meaning}." for name, meaning in meanings.items())
+
+
+GRANT_EPILOG = (
+    "Purposes (--purpose), what the institution may use your data for:\n\n"
+    + help_lines(PURPOSES)
+    + "\n\nAccess levels (--level), how much it may see:\n\n"
+    + help_lines(LEVELS)
+)
 
 
 # Why an access was denied, by the code the access log records (GrantCheck codes and the

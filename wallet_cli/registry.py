@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from wallet_cli.meanings import GRANT_EPILOG
+
 
 class CommandEntry(NamedTuple):
     module: str
     function: str
     summary: str
+    epilog: str | None = None  # shown after the options in the command's --help
 
 
 COMMANDS: dict[str, CommandEntry] = {
@@ -66,6 +69,7 @@ COMMANDS: dict[str, CommandEntry] = {
         "wallet_cli.grants",
         "grant",
         "Authorize an institution to read some of your categories, for a purpose and a time.",
+        GRANT_EPILOG,
     ),
     "grants": CommandEntry(
         "wallet_cli.grants",
