@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from eth_utils import keccak
 
 from ledger_api.anchoring.merkle import record_leaf, verify_proof
+from ledger_api.api import schemas
 from ledger_api.chain import eip712
 from ledger_api.chain.types import DisputeKind
 from ledger_api.errors import ConflictError, InputError, IntegrityError
 from wallet_cli.keys import keystore_dir, unlock
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
 from wallet_cli.output import Column, get_output
-from wallet_cli.platform import account_nonce, domain_of, platform
+from wallet_cli.platform import account_nonce, act_as, domain_of, platform
 from wallet_cli.preview import show_and_confirm
+from wallet_cli.state import known_disputes, remember_disputes
 from wallet_cli.target import signature_deadline
 from wallet_cli.terms import utc_time
+
+if TYPE_CHECKING:
+    from ledger_api.client import LedgerClient
 
 _RECORD_UID = re.compile(r"^0x[0-9a-fA-F]{64}$")
 MAX_REASON_CHARS = 2000
@@ -48,10 +53,27 @@ def _open(
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON_CHARS:
         raise InputError(f"the reason must be 1..{MAX_REASON_CHARS} characters")
-    keystore_dir().find(name)
-    account = unlock(name, password_file=password_file)
+    entry = keystore_dir().find(name)
     reason_hash = keccak(text=reason)
-    with platform(account) as client:
+    label = "objection" if kind is DisputeKind.OBJECTION else "credit-repair request"
+    with platform() as client:
+        info = client.chain_info()
+        show_and_confirm(
+            f"You are about to sign this {label}:",
+            {
+                "kind": kind.name.lower(),
+                "record": record_uid,
+                "reason": reason,
+                "reason_hash": "0x" + reason_hash.hex(),
+                "signer": f"{entry.name} ({entry.address})",
+                "chain_id": info.chain_id,
+                "contract": info.contract,
+            },
+            f"Sign and submit this {label}?",
+            assume_yes=yes,
+        )
+        account = unlock(name, password_file=password_file)
+        act_as(client, account)
         proof = client.record_proof(record_uid.lower())
         if not proof.anchored:
             raise ConflictError(
@@ -69,23 +91,6 @@ def _open(
         info, nonce = account_nonce(client)
         domain = domain_of(info)
         deadline = signature_deadline()
-        label = "objection" if kind is DisputeKind.OBJECTION else "credit-repair request"
-        show_and_confirm(
-            f"You are about to sign this {label}:",
-            {
-                "kind": kind.name.lower(),
-                "record": record_uid,
-                "reason": reason,
-                "reason_hash": "0x" + reason_hash.hex(),
-                "anchored_root": proof.root,
-                "record_leaf": proof.leaf,
-                "signature_deadline": utc_time(deadline),
-                "chain_id": domain.chain_id,
-                "contract": domain.verifying_contract,
-            },
-            f"Sign and submit this {label}?",
-            assume_yes=yes,
-        )
         signature = eip712.sign_typed(
             account.key,
             domain,
@@ -102,9 +107,14 @@ def _open(
         dispute = client.open_dispute(
             record_uid.lower(), int(kind), reason_hash, deadline, signature
         )
+    remember_disputes(entry.address, {dispute.dispute_id: record_uid.lower()})
     get_output().done(
         f"{label.capitalize()} {dispute.dispute_id} opened about record {record_uid}",
-        {**dispute.model_dump(), "record_uid": record_uid, "reason_hash": "0x" + reason_hash.hex()},
+        {
+            **dispute.model_dump(),
+            "record_uid": record_uid.lower(),
+            "reason_hash": "0x" + reason_hash.hex(),
+        },
     )
 
 
@@ -157,13 +167,15 @@ def repair(
 
 def disputes(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile = None) -> None:
     """Your objections and credit-repair requests, with their status."""
-    keystore_dir().find(name)
+    entry = keystore_dir().find(name)
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
         mine = client.my_disputes()
+        record_ids = record_ids_of(client, entry.address, mine)
     rows: list[dict[str, Any]] = [
         {
             **d.model_dump(),
+            "record_uid": record_ids.get(d.dispute_id),
             "opened": utc_time(d.opened_at),
             "resolved": utc_time(d.resolved_at) if d.resolved_at else None,
         }
@@ -176,12 +188,37 @@ def disputes(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile = 
             Column("kind", "Kind"),
             Column("status", "Status"),
             Column("outcome", "Outcome"),
-            Column("opened", "Opened"),
-            Column("resolved", "Resolved"),
-            Column("leaf", "Record leaf", no_wrap=True),
+            Column("opened", "Opened", no_wrap=True),
+            Column("resolved", "Resolved", no_wrap=True),
+            Column("record_uid", "Record", no_wrap=True),
         ],
         empty="no objections or repair requests",
     )
+
+
+def record_ids_of(
+    client: LedgerClient, address: str, mine: list[schemas.DisputeOut]
+) -> dict[int, str]:
+    """Dispute id -> the record id the user objected to (the chain only keeps the record's
+    Merkle leaf). From the platform's answer when it says, else what this wallet remembers
+    from opening the dispute, else matched through the leaves of the user's disputed records."""
+    found: dict[int, str] = {}
+    for d in mine:
+        given = getattr(d, "record_uid", None)
+        if isinstance(given, str):
+            found[d.dispute_id] = given.lower()
+    remembered = known_disputes(address)
+    for d in mine:
+        if d.dispute_id not in found and d.dispute_id in remembered:
+            found[d.dispute_id] = remembered[d.dispute_id]
+    missing = {d.leaf.lower(): d.dispute_id for d in mine if d.dispute_id not in found}
+    if missing:
+        for record in client.my_records().records:
+            if record.disputed and missing:
+                leaf = client.record_proof(record.record_uid.lower()).leaf.lower()
+                if leaf in missing:
+                    found[missing.pop(leaf)] = record.record_uid.lower()
+    return found
 
 
 def commit(
@@ -207,15 +244,15 @@ def commit(
     assert text is not None
     if not text.strip() or len(text) > MAX_COMMITMENT_CHARS:
         raise InputError(f"a commitment is 1..{MAX_COMMITMENT_CHARS} characters of text")
-    keystore_dir().find(name)
+    entry = keystore_dir().find(name)
+    show_and_confirm(
+        "You are about to sign this credit commitment (EIP-191):",
+        {"account": entry.address, "text": text},
+        "Sign and submit this commitment?",
+        assume_yes=yes,
+    )
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
-        show_and_confirm(
-            "You are about to sign this credit commitment (EIP-191):",
-            {"account": account.address, "text": text},
-            "Sign and submit this commitment?",
-            assume_yes=yes,
-        )
         made = client.make_commitment(text)
     get_output().done(f"Commitment {made.id} signed and {made.status}", made.model_dump())
 

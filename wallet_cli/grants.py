@@ -19,7 +19,7 @@ from eth_account.signers.local import LocalAccount
 
 from ledger_api.api import schemas
 from ledger_api.chain import eip712
-from ledger_api.errors import LedgerError, NotFoundError
+from ledger_api.errors import ConflictError, LedgerError, NotFoundError
 from wallet_cli.chain import (
     ChainUrlOption,
     ContractOption,
@@ -29,12 +29,27 @@ from wallet_cli.chain import (
     read_url,
 )
 from wallet_cli.keys import keystore_dir, unlock
+from wallet_cli.meanings import LEVELS, PURPOSES, explained
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
 from wallet_cli.output import Column, get_output, note
-from wallet_cli.platform import platform
-from wallet_cli.preview import show_and_confirm
+from wallet_cli.platform import act_as, platform
+from wallet_cli.preview import ask_to_sign, show_and_confirm, show_summary
+from wallet_cli.state import known_grants, remember_grants
 from wallet_cli.target import Target, resolve_target, signature_deadline
-from wallet_cli.terms import category_names, parse_categories, parse_level, parse_purpose, utc_time
+from wallet_cli.terms import (
+    category_bit_mask,
+    category_names,
+    parse_categories,
+    parse_level,
+    parse_purpose,
+    utc_time,
+)
+from wallet_cli.usability import (
+    Standing,
+    grant_problems,
+    standing_from_directory,
+    standing_from_node,
+)
 
 if TYPE_CHECKING:
     from ledger_api.client import LedgerClient
@@ -69,25 +84,39 @@ _REFUSALS = {
 }
 
 
-def _institution(client: Any, target: Target, address: str) -> InstitutionInfo:
-    """The institution as registered on chain: read from a node when one is given, else from
-    the platform's public directory (its replica of the chain); unknown -> one-line error."""
+def _institution(client: Any, target: Target, address: str) -> tuple[InstitutionInfo, Standing]:
+    """The institution as registered on chain, and its suspension and agreement: read from a
+    node when one is given, else from the platform's public directory (its replica of the
+    chain); unknown -> one-line error."""
+    info: InstitutionInfo | None
     if target.reader is not None:
         info = target.reader.institution(address)
+        standing = None if info is None else standing_from_node(target.reader, address)
     else:
         try:
             found = client.institution(address)
         except NotFoundError:
-            info = None
+            info = standing = None
         else:
             from ledger_api.chain.types import InstitutionType
 
             info = InstitutionInfo(found.address, found.name, InstitutionType[found.kind.upper()])
-    if info is None:
+            standing = standing_from_directory(found)
+    if info is None or standing is None:
         raise NotFoundError(
             f"institution {address} is not registered on the ledger", code="unknown_institution"
         )
-    return info
+    return info, standing
+
+
+def _agreement_line(standing: Standing) -> str:
+    agreement = standing.agreement
+    if agreement is None:
+        return "none" if standing.agreement_known else "not reported by the platform"
+    return (
+        f"#{agreement.agreement_id} {agreement.status}, "
+        f"{utc_time(agreement.not_before)} to {utc_time(agreement.not_after)}"
+    )
 
 
 def grant(
@@ -104,11 +133,15 @@ def grant(
         str,
         typer.Option(
             "--purpose",
-            help="loan_application, post_loan_monitoring, guarantee, "
-            "insurance_underwriting, credit_rating or supply_chain_finance.",
+            help="What the institution may use your data for: "
+            + ", ".join(PURPOSES)
+            + " (see below).",
         ),
     ],
-    level: Annotated[str, typer.Option("--level", help="verify, query or detail.")] = "query",
+    level: Annotated[
+        str,
+        typer.Option("--level", help="How much it may see: " + ", ".join(LEVELS) + " (see below)."),
+    ] = "query",
     days: Annotated[
         int, typer.Option("--days", min=1, max=MAX_DAYS, help="Validity in days from now.")
     ] = 90,
@@ -121,6 +154,14 @@ def grant(
             help="Most queries the institution may make (0: no cap).",
         ),
     ] = 0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Sign even though the institution could not use the grant (suspended, or its "
+            "agreement does not cover these categories or this purpose).",
+        ),
+    ] = False,
     rpc: RpcOption = None,
     chain_url: ChainUrlOption = None,
     contract: ContractOption = None,
@@ -128,14 +169,16 @@ def grant(
     password_file: PasswordFile = None,
     yes: AssumeYes = False,
 ) -> None:
-    """Authorize an institution to read some of your categories, for a purpose and a time."""
+    """Authorize an institution to read some of your categories, for a purpose and a time.
+
+    Shown in words and checked against the institution's agreement before the password.
+    """
     from ledger_api.chain.ledger import GrantTerms, SignedGrant  # web3: only when granting
 
     institution = checksum(institution, "institution")
     names, mask = parse_categories(categories)
     chosen_purpose, chosen_level = parse_purpose(purpose), parse_level(level)
-    keystore_dir().find(name)
-    account = unlock(name, password_file=password_file)
+    entry = keystore_dir().find(name)
     now = int(time.time())
     terms = GrantTerms(
         institution=institution,
@@ -146,16 +189,19 @@ def grant(
         not_after=now + days * 86400,
         max_uses=max_uses,
     )
-    with platform(account) as client:
+    with platform() as client:
         target = resolve_target(client, rpc=rpc, chain_url=chain_url, contract=contract)
-        profile = _institution(client, target, institution)
+        profile, standing = _institution(client, target, institution)
+        purpose_name, level_name = chosen_purpose.name.lower(), chosen_level.name.lower()
         preview: dict[str, Any] = {
+            "signer": f"{entry.name} ({entry.address})",
             "institution": institution,
             "institution_name": profile.name,
             "institution_type": profile.kind.name.lower(),
+            "agreement": _agreement_line(standing),
             "categories": names,
-            "purpose": chosen_purpose.name.lower(),
-            "access_level": chosen_level.name.lower(),
+            "purpose": explained(purpose_name, PURPOSES),
+            "access_level": explained(level_name, LEVELS),
             "valid_from": utc_time(terms.not_before),
             "valid_until": f"{utc_time(terms.not_after)} ({days} days)",
             "usage_cap": f"{max_uses} queries" if max_uses else "no cap",
@@ -163,12 +209,25 @@ def grant(
             "contract": target.domain.verifying_contract,
             "submitted": target.via,
         }
-        show_and_confirm(
-            "You are about to sign this grant:",
-            preview,
-            "Sign and submit this grant?",
-            assume_yes=yes,
+        problems = grant_problems(
+            standing,
+            {n: category_bit_mask(n) for n in names},
+            chosen_purpose,
+            terms.not_before,
+            now,
         )
+        show_summary("You are about to sign this grant:", preview)
+        for problem in problems:
+            note(f"WARNING: {problem}.")
+        if problems and not force:
+            raise ConflictError(
+                f"{profile.name} could not use this grant ({problems[0]}); nothing was signed "
+                "(change the terms, or pass --force to sign it anyway)",
+                code="grant_unusable",
+            )
+        ask_to_sign("Sign and submit this grant?", assume_yes=yes)
+        account = unlock(name, password_file=password_file)
+        act_as(client, account)
         with _chain_refusals(institution):
             if target.direct is not None:
                 grant_id = target.direct.ledger.issue_grant(target.direct.sender(account), terms)
@@ -182,20 +241,34 @@ def grant(
                     terms=terms, signer=account.address, deadline=deadline, signature=signature
                 )
                 grant_id = client.relay_grants([signed])[0]
+    remember_grants(entry.address, {grant_id: _remembered(preview, institution, names)})
     get_output().done(
         f"Grant {grant_id} issued to {profile.name}",
         {
             "grant_id": grant_id,
             **preview,
+            "purpose": purpose_name,
+            "access_level": level_name,
             "not_before": terms.not_before,
             "not_after": terms.not_after,
             "max_uses": max_uses,
             "categories_mask": mask,
+            "warnings": problems,
         },
     )
 
 
 # -- listing -------------------------------------------------------------------------------
+
+
+def _remembered(preview: dict[str, Any], institution: str, names: list[str]) -> dict[str, Any]:
+    return {
+        "institution": institution,
+        "institution_name": preview.get("institution_name"),
+        "categories": names,
+        "purpose": preview.get("purpose"),
+        "valid_until": preview.get("valid_until"),
+    }
 
 
 def _grant_row(g: schemas.GrantStatus, names: dict[str, str]) -> dict[str, Any]:
@@ -234,6 +307,13 @@ def grants(
                 if found is not None:
                     names[address] = found.name
     rows = [_grant_row(g, names) for g in sorted(mine, key=lambda g: g.grant_id)]
+    remember_grants(
+        account.address,
+        {
+            row["grant_id"]: _remembered(row, row["institution"] or "", row["categories"])
+            for row in rows
+        },
+    )
     columns = [
         Column("grant_id", "Grant", justify="right"),
         Column("institution", "Institution", no_wrap=True),
@@ -244,7 +324,8 @@ def grants(
         Column("categories", "Categories"),
         Column("purpose", "Purpose"),
         Column("level", "Level"),
-        Column("valid_until", "Valid until"),
+        Column("valid_from", "Valid from", no_wrap=True),
+        Column("valid_until", "Valid until", no_wrap=True),
         Column("uses", "Used/cap", justify="right"),
         Column("status", "Status"),
     ]
@@ -275,6 +356,15 @@ def _revoke_one(
         return client.relay_revocation(grant_id, deadline, signature)
 
 
+def _revocation_preview(grant_id: int, known: dict[str, Any] | None) -> dict[str, Any]:
+    if known is None:
+        return {
+            "grant_id": grant_id,
+            "terms": "not seen by this wallet yet (see 'ccl-wallet grants')",
+        }
+    return {"grant_id": grant_id, **known}
+
+
 def revoke(
     grant_id: Annotated[
         int,
@@ -287,7 +377,20 @@ def revoke(
     yes: AssumeYes = False,
 ) -> None:
     """Revoke a grant (final: the institution can no longer use it)."""
-    keystore_dir().find(name)
+    entry = keystore_dir().find(name)
+    # The platform tells a grant's terms only to its signed-in subject: before the password the
+    # wallet shows what it remembers of the grant, and checks it against the platform after.
+    known = known_grants(entry.address).get(grant_id)
+    show_and_confirm(
+        f"You are about to revoke grant {grant_id} (final):",
+        {
+            "signer": f"{entry.name} ({entry.address})",
+            **_revocation_preview(grant_id, known),
+            "submitted": f"directly to the node at {rpc}" if rpc else "platform relay",
+        },
+        "Sign and submit this revocation?",
+        assume_yes=yes,
+    )
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
         mine = {g.grant_id: g for g in client.my_grants()}
@@ -297,25 +400,18 @@ def revoke(
         if current.status == "revoked":
             raise LedgerError(f"grant {grant_id} is already revoked", code="already_revoked")
         target = resolve_target(client, rpc=rpc, contract=contract)
-        show_and_confirm(
-            f"You are about to revoke grant {grant_id} (final):",
-            {
-                "grant_id": grant_id,
-                "institution": current.institution,
-                "categories": category_names(current.categories),
-                "purpose": current.purpose,
-                "valid_until": utc_time(current.not_after),
-                "chain_id": target.domain.chain_id,
-                "contract": target.domain.verifying_contract,
-                "submitted": target.via,
-            },
-            "Sign and submit this revocation?",
-            assume_yes=yes,
-        )
         tx = _revoke_one(client, target, account, grant_id)
     get_output().done(
-        f"Grant {grant_id} revoked (block {tx.block_number})",
-        {"grant_id": grant_id, "revoked": True, **tx.model_dump()},
+        f"Grant {grant_id} revoked (block {tx.block_number}; chain id {target.domain.chain_id}, "
+        f"contract {target.domain.verifying_contract})",
+        {
+            "grant_id": grant_id,
+            "revoked": True,
+            "institution": current.institution,
+            "categories": category_names(current.categories),
+            "purpose": current.purpose,
+            **tx.model_dump(),
+        },
     )
 
 
@@ -327,25 +423,24 @@ def revoke_all(
     yes: AssumeYes = False,
 ) -> None:
     """Invalidate every signature you gave out (nonce increase), then revoke every grant."""
-    keystore_dir().find(name)
+    entry = keystore_dir().find(name)
+    known = sorted(known_grants(entry.address))
+    show_and_confirm(
+        "You are about to invalidate all your outstanding signatures and revoke every grant "
+        "that is not revoked yet (final):",
+        {
+            "signer": f"{entry.name} ({entry.address})",
+            "grants_seen_by_this_wallet": known or "none yet (all grants are revoked anyway)",
+            "submitted": f"directly to the node at {rpc}" if rpc else "platform relay",
+        },
+        "Sign and submit?",
+        assume_yes=yes,
+    )
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
         target = resolve_target(client, rpc=rpc, contract=contract)
-        live = [g for g in client.my_grants() if g.status != "revoked"]
-        show_and_confirm(
-            "You are about to invalidate all your outstanding signatures and revoke "
-            f"{len(live)} grant(s):",
-            {
-                "grants": [g.grant_id for g in live] or "none",
-                "chain_id": target.domain.chain_id,
-                "contract": target.domain.verifying_contract,
-                "submitted": target.via,
-            },
-            "Sign and submit?",
-            assume_yes=yes,
-        )
         # Signatures first: a grant signed earlier but not yet relayed can no longer appear
-        # behind our back once the nonce has moved; then re-list, to revoke what exists now.
+        # behind our back once the nonce has moved; then list, to revoke what exists now.
         nonce = target.nonce(client, account)
         new_nonce = nonce + 1
         if target.direct is not None:

@@ -29,7 +29,7 @@ from wallet_cli.keystore import (
     validate_name,
 )
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
-from wallet_cli.output import Column, confirm, get_output
+from wallet_cli.output import Column, confirm, get_output, note
 from wallet_cli.secret_input import (
     NEW_PASSWORD_ENV,
     existing_password,
@@ -54,6 +54,13 @@ def unlock(
     entry = store.find(name)
     password = existing_password(f"Password for keystore {entry.name}", password_file=password_file)
     return store.unlock(entry, password)
+
+
+def backup_warning(path: Path) -> str:
+    return (
+        f"BACK UP {path} NOW, and keep its password apart from it: the key exists nowhere "
+        "else, and without both the account cannot be recovered (not even by the platform)."
+    )
 
 
 def _entry_record(entry: KeystoreEntry) -> dict[str, str]:
@@ -88,6 +95,7 @@ def new(
         name, encrypt_key(account.key, password, work_factor=work_factor), account.address
     )
     get_output().record(_entry_record(entry), title="Created a new account")
+    note(backup_warning(entry.path))
 
 
 def import_(

@@ -1,32 +1,75 @@
-"""The ``ccl-wallet`` application: global options, command registration, error handling.
+"""The ``ccl-wallet`` application: global options, command registry, error handling.
 
 Every invocation, from the console script or from a test's CliRunner, goes through
-``WalletGroup.main``, which turns any exception into one ``error: ...`` line on stderr and an
-exit code (see ``wallet_cli.output``). To add domain verbs, write a module with a
-``register(app)`` function like ``wallet_cli.keys`` and call it below.
+``WalletGroup.main``, which puts options where click expects them (``wallet_cli.arguments``)
+and turns any exception into one ``error: ...`` line on stderr and an exit code (see
+``wallet_cli.output``).
+
+Commands are loaded lazily from ``wallet_cli.registry``: to add a verb, write the function in a
+module and add its entry there.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from wallet_cli import disputes, grants, keys, mydata, registration
+from wallet_cli.arguments import reorder_arguments
 from wallet_cli.config import API_URL_ENV, DEFAULT_API_URL, HOME_ENV, load_config, using_config
+from wallet_cli.globals import global_options_for_commands
 from wallet_cli.output import run_guarded
+from wallet_cli.registry import COMMANDS
 
 PROG_NAME = "ccl-wallet"
-# Flags accepted anywhere on the command line (``ccl-wallet list --json``), not only first.
-_HOISTED_FLAGS = ("--json", "--debug")
+
+
+class LazyCommand(TyperCommand):
+    """A registry entry: its name and one-line help for listings; the real command on use."""
+
+    def __init__(self, name: str, short_help: str, load: Callable[[], Any]) -> None:
+        super().__init__(name, short_help=short_help, help=short_help)
+        self._load = load
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> typer.Context:
+        context: typer.Context = self._load().make_context(info_name, args, parent=parent, **extra)
+        return context
 
 
 class WalletGroup(TyperGroup):
-    """Runs the command in non-standalone mode and reports errors our way (one line)."""
+    """Lazy commands; runs in non-standalone mode and reports errors our way (one line)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        return LazyCommand(
+            cmd_name, COMMANDS[cmd_name].summary, lambda: self.load_command(cmd_name)
+        )
+
+    def load_command(self, name: str) -> Any:
+        """Import the command's module and build its click command (with the global options)."""
+        loaded: dict[str, Any] = self.__dict__.setdefault("_loaded", {})
+        if name not in loaded:
+            entry = COMMANDS[name]
+            function = getattr(importlib.import_module(entry.module), entry.function)
+            command = typer.main.get_command_from_info(
+                typer.models.CommandInfo(name=name, callback=function, epilog=entry.epilog),
+                pretty_exceptions_short=True,
+                rich_markup_mode=self.rich_markup_mode,
+            )
+            command.params.extend(global_options_for_commands())
+            loaded[name] = command
+        return loaded[name]
 
     def main(  # type: ignore[override]
         self,
@@ -36,13 +79,14 @@ class WalletGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        argv = hoist_global_flags(list(sys.argv[1:] if args is None else args))
+        argv = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in _options_part(argv)
         parent_main = super().main
 
         def run() -> object:
+            ordered = reorder_arguments(argv, self.params, COMMANDS, self.load_command)
             return parent_main(
-                argv, prog_name or PROG_NAME, complete_var, standalone_mode=False, **extra
+                ordered, prog_name or PROG_NAME, complete_var, standalone_mode=False, **extra
             )
 
         code = run_guarded(run, debug=debug)
@@ -55,21 +99,14 @@ def _options_part(argv: list[str]) -> list[str]:
     return argv[: argv.index("--")] if "--" in argv else argv
 
 
-def hoist_global_flags(argv: list[str]) -> list[str]:
-    """Move ``--json`` / ``--debug`` written after the verb to the front (before any ``--``)."""
-    head = _options_part(argv)
-    flags = [a for a in head if a in _HOISTED_FLAGS]
-    rest = [a for a in head if a not in _HOISTED_FLAGS]
-    return flags + rest + argv[len(head) :]
-
-
 app = typer.Typer(
     cls=WalletGroup,
     name=PROG_NAME,
-    help="Enterprise wallet of the Credit Consent Ledger: keystores and signed requests.",
+    help="Enterprise wallet of the Credit Consent Ledger: keystores and signed requests.\n\n"
+    "Global options (--home, --api-url, --json, --debug) may come before or after the "
+    "command; so may a command's own options (ccl-wallet -n acme my-data).",
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
 
 
@@ -101,13 +138,6 @@ def global_options(
     ctx.with_resource(using_config(config))
     if ctx.invoked_subcommand is None:
         typer.echo(ctx.get_help())
-
-
-keys.register(app)
-registration.register(app)
-grants.register(app)
-mydata.register(app)
-disputes.register(app)
 
 
 def main() -> None:

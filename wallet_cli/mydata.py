@@ -19,11 +19,12 @@ from ledger_api.chain.types import AccessLevel, AnchorKind, Purpose
 from ledger_api.errors import IntegrityError
 from wallet_cli.chain import ChainUrlOption, Node, read_url
 from wallet_cli.keys import keystore_dir, unlock
+from wallet_cli.meanings import reason_in_words
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, PasswordFile
 from wallet_cli.output import Column, format_value, get_output, note
 from wallet_cli.platform import platform
 from wallet_cli.target import resolve_target
-from wallet_cli.terms import category_bit_mask, category_name, enum_name
+from wallet_cli.terms import category_bit_mask, category_name, enum_name, iso_time
 
 VERIFIED = "verified"
 NOT_ANCHORED = "not yet anchored"
@@ -135,13 +136,14 @@ def access_log(
         rows,
         [
             Column("id", "#", justify="right"),
-            Column("at", "When"),
+            Column("at", "When", no_wrap=True),
             Column("actor", "Who", no_wrap=True),
             Column("action", "Action"),
             Column("category", "Category"),
             Column("purpose", "Purpose"),
             Column("grant_id", "Grant", justify="right"),
             Column("decision", "Decision"),
+            Column("why", "Why denied"),
             Column("proof", "Proof"),
         ],
         empty="nobody has read your data yet",
@@ -161,7 +163,7 @@ def access_log(
 def _entry_row(entry: schemas.AccessLogEntryOut, check: ProofCheck) -> dict[str, Any]:
     return {
         "id": entry.id,
-        "at": entry.at,
+        "at": iso_time(entry.at),
         "actor": entry.actor,
         "actor_role": entry.actor_role,
         "action": entry.action,
@@ -172,6 +174,7 @@ def _entry_row(entry: schemas.AccessLogEntryOut, check: ProofCheck) -> dict[str,
         "checked_block": entry.checked_block,
         "decision": entry.decision,
         "reason": entry.reason,
+        "why": reason_in_words(entry.decision, entry.reason),
         "entry_hash": entry.entry_hash,
         "root": entry.root,
         "anchor_sequence": entry.anchor_sequence,

@@ -28,10 +28,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ledger_api.errors import InputError, LedgerError
 from wallet_cli.config import current_config
@@ -89,6 +85,11 @@ class Output:
         if not rows:
             note(empty)
             return
+        from rich import box  # rich is slow to import: only when a table is printed
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
         for column in columns:
             table.add_column(column.header, no_wrap=column.no_wrap, justify=column.justify)
@@ -96,7 +97,18 @@ class Output:
             table.add_row(*(Text(format_value(row.get(c.key))) for c in columns))
         # Piped output keeps whole values (addresses, ids) instead of squeezing to 80 columns.
         width = None if sys.stdout.isatty() else PIPED_WIDTH
-        Console(highlight=False, soft_wrap=False, width=width).print(table)
+        console = Console(highlight=False, soft_wrap=False, width=width)
+        if _narrowest(rows, columns) <= console.width:
+            console.print(table)
+            return
+        # Too narrow a terminal would crop values ("2027-03-07 15…"): one block per row instead.
+        if title:
+            typer.echo(title)
+        header_width = max(len(c.header) for c in columns)
+        for row in rows:
+            typer.echo("")
+            for c in columns:
+                typer.echo(f"{c.header:<{header_width}}  {format_value(row.get(c.key))}")
 
     def done(self, text: str, data: Mapping[str, Any]) -> None:
         """The outcome of an action: one sentence, or ``data`` as JSON."""
@@ -107,6 +119,22 @@ class Output:
 
     def json(self, data: Any) -> None:
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=to_jsonable))
+
+
+def _narrowest(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> int:
+    """The fewest terminal cells the table needs without cropping a value: no_wrap cells whole,
+    others down to their longest word, each column padded by one cell on either side."""
+    from rich.cells import cell_len
+
+    total = 0
+    for c in columns:
+        texts = [c.header, *(format_value(row.get(c.key)) for row in rows)]
+        if c.no_wrap:
+            total += max(cell_len(t) for t in texts)
+        else:
+            total += max((cell_len(w) for t in texts for w in t.split()), default=1)
+        total += 2
+    return total
 
 
 def get_output() -> Output:

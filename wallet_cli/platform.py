@@ -52,15 +52,32 @@ class PlatformError(LedgerError):
 
 
 @contextmanager
-def platform(account: LocalAccount) -> Iterator[LedgerClient]:
-    """A client signing as ``account``; platform failures leave as one-line errors."""
+def platform(account: LocalAccount | None = None) -> Iterator[LedgerClient]:
+    """A client signing as ``account``; platform failures leave as one-line errors.
+
+    Without an account (before the password is asked, to show what will be signed) only the
+    public endpoints may be used: their requests carry a throwaway key's signature, which those
+    endpoints do not read; ``act_as`` switches to the user's key once it is unlocked.
+    """
     url = current_config().api_url
-    client = CLIENT_FACTORY(url, account)
+    client = CLIENT_FACTORY(url, account if account is not None else _nobody())
     try:
         with translated_errors(url):
             yield client
     finally:
         client.close()
+
+
+def _nobody() -> LocalAccount:
+    from eth_account import Account
+
+    nobody: LocalAccount = Account.create()
+    return nobody
+
+
+def act_as(client: LedgerClient, account: LocalAccount) -> None:
+    """Sign the client's next requests with ``account`` (unlocked after the summary)."""
+    client.account = account
 
 
 @contextmanager

@@ -19,10 +19,15 @@ from ledger_api.identity.uscc import validate_uscc
 from wallet_cli.keys import keystore_dir, unlock
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
 from wallet_cli.output import get_output
-from wallet_cli.platform import PlatformError, domain_of, platform
+from wallet_cli.platform import PlatformError, act_as, domain_of, platform
 from wallet_cli.preview import show_and_confirm
 from wallet_cli.state import last_registration_id, remember_registration
 from wallet_cli.terms import utc_time
+
+
+def mask_uscc(uscc: str) -> str:
+    """The USCC as the platform shows it back (only its first 2 and last 4 characters)."""
+    return uscc[:2] + "*" * 12 + uscc[-4:]
 
 
 def _registration_record(reg: schemas.Registration) -> dict[str, Any]:
@@ -73,26 +78,25 @@ def register_enterprise(
 ) -> None:
     """Bind this account to an enterprise: request, sign and submit a registration."""
     code = validate_uscc(uscc)
-    keystore_dir().find(name)  # a missing keystore fails before any prompt or request
-    account = unlock(name, password_file=password_file)
-    with platform(account) as client:
+    entry = keystore_dir().find(name)  # a missing keystore fails before any prompt or request
+    with platform() as client:
         info = client.chain_info()
-        reg = client.request_registration(code)
-        _check_message(reg, account.address, info)
-        preview = {
-            "enterprise": reg.uscc_masked,
-            "account": account.address,
-            "subject_id": reg.subject_id,
-            "signature_deadline": utc_time(reg.deadline),
-            "chain_id": info.chain_id,
-            "contract": info.contract,
-        }
         show_and_confirm(
             "You are about to sign this registration:",
-            preview,
+            {
+                "enterprise": mask_uscc(code),
+                "account": f"{entry.name} ({entry.address})",
+                "binding": "this key will act for the enterprise once an operator approves",
+                "chain_id": info.chain_id,
+                "contract": info.contract,
+            },
             "Sign and submit this registration?",
             assume_yes=yes,
         )
+        account = unlock(name, password_file=password_file)
+        act_as(client, account)
+        reg = client.request_registration(code)
+        _check_message(reg, account.address, info)
         signed = client.sign_registration(reg)
     remember_registration(account.address, signed.id, signed.uscc_masked)
     record = _registration_record(signed)

@@ -72,20 +72,29 @@ def new_password(
     elif env.get(env_var):
         password = SecretStr(env[env_var])
     else:
-        password = SecretStr(
-            typer.prompt(
-                prompt,
-                hide_input=True,
-                confirmation_prompt="Repeat for confirmation",
-                err=True,
-            )
-        )
+        return _prompt_new_password(prompt)
+    _check_length(password)
+    return password
+
+
+def _check_length(password: SecretStr) -> None:
     if len(password.get_secret_value()) < MIN_PASSWORD_LENGTH:
         raise InputError(
             f"a keystore password must be at least {MIN_PASSWORD_LENGTH} characters",
             code="weak_password",
         )
-    return password
+
+
+def _prompt_new_password(prompt: str) -> SecretStr:
+    """Ask on the terminal, typed twice. A too short password is refused at its first entry,
+    before the user types it again; a mismatch asks again."""
+    while True:
+        first = SecretStr(typer.prompt(prompt, hide_input=True, err=True))
+        _check_length(first)
+        second = typer.prompt("Repeat for confirmation", hide_input=True, err=True)
+        if second == first.get_secret_value():
+            return first
+        typer.echo("Error: The two entered values do not match.", err=True)
 
 
 def private_key_input(private_key_file: Path | None) -> bytes:

@@ -63,3 +63,38 @@ def remember_registration(address: str, registration_id: int, uscc_masked: str) 
 def last_registration_id(address: str) -> int | None:
     value = load_state(address).get("last_registration_id")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def remember_grants(address: str, grants: dict[int, dict[str, Any]]) -> None:
+    """Keep the terms of grants seen (issued or listed), to show them before a revocation is
+    signed: the platform only tells them to a signed-in account, i.e. after the password."""
+    data = load_state(address)
+    known = data.get("grants") if isinstance(data.get("grants"), dict) else {}
+    assert isinstance(known, dict)
+    known.update({str(grant_id): terms for grant_id, terms in grants.items()})
+    data["grants"] = known
+    save_state(address, data)
+
+
+def known_grants(address: str) -> dict[int, dict[str, Any]]:
+    known = load_state(address).get("grants")
+    if not isinstance(known, dict):
+        return {}
+    return {int(k): v for k, v in known.items() if k.isdigit() and isinstance(v, dict)}
+
+
+def remember_disputes(address: str, disputes: dict[int, str]) -> None:
+    """Dispute id -> the record id the user gave (the chain keeps only the record's leaf)."""
+    data = load_state(address)
+    known = data.get("disputes") if isinstance(data.get("disputes"), dict) else {}
+    assert isinstance(known, dict)
+    known.update({str(k): v for k, v in disputes.items()})
+    data["disputes"] = known
+    save_state(address, data)
+
+
+def known_disputes(address: str) -> dict[int, str]:
+    known = load_state(address).get("disputes")
+    if not isinstance(known, dict):
+        return {}
+    return {int(k): v for k, v in known.items() if k.isdigit() and isinstance(v, str)}

@@ -80,6 +80,20 @@ def enum_name(enum: type[E], value: int | None) -> str | None:
         return str(value)
 
 
+TIME_FORMAT = "%Y-%m-%d %H:%M UTC"  # ISO 8601 date and time, the zone named
+
+
 def utc_time(seconds: int) -> str:
-    """UTC seconds as ``2025-01-31 12:00 UTC``."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """UTC seconds as ``2025-01-31 12:00 UTC`` (always the date: a validity spans days)."""
+    return datetime.fromtimestamp(seconds, UTC).strftime(TIME_FORMAT)
+
+
+def iso_time(text: str) -> str:
+    """An ISO 8601 time from the platform as ``2025-01-31 12:00:05 UTC`` (as given if not one)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # the platform stores UTC
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -26,6 +26,16 @@ class Health(BaseModel):
     status: str
 
 
+class AgreementTermsOut(BaseModel):
+    """An institution's data-sharing agreement as on chain (what any grant to it is bound by)."""
+
+    categories: int  # bit mask of catalog category bits
+    purposes: int  # bit mask of Purpose values
+    not_before: int
+    not_after: int
+    status: str  # proposed, active, suspended, terminated
+
+
 class InstitutionOut(BaseModel):
     """An institution as registered on chain: what a wallet shows before signing a grant."""
 
@@ -35,6 +45,7 @@ class InstitutionOut(BaseModel):
     suspended: bool
     agreement_id: int
     state_block: int
+    agreement: AgreementTermsOut | None = None  # None: no agreement (agreement_id 0)
 
 
 class ChainInfo(BaseModel):

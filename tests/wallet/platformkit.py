@@ -187,6 +187,28 @@ def migrated_template(directory: Path) -> Path:
 # -- a real node and a real server ----------------------------------------------------------
 
 
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on a free 127.0.0.1 port, in a thread; yields its URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="info", log_config=None, access_log=True
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30  # a bound on start-up, not a timing assertion
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
 def fund(w3: Web3, address: str, ether: int = 100) -> None:
     w3.provider.make_request("anvil_setBalance", [address, hex(ether * 10**18)])  # type: ignore[arg-type]
 
@@ -231,28 +253,10 @@ def live_platform(tmp_path: Path) -> Iterator[LivePlatform]:
         old_level = root.level
         root.addHandler(handler)
         root.setLevel(logging.INFO)
-        port = free_port()
-        config = uvicorn.Config(
-            create_app(settings, context=ctx),
-            host="127.0.0.1",
-            port=port,
-            log_level="info",
-            log_config=None,
-            access_log=True,
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-        thread.start()
         try:
-            deadline = time.monotonic() + 30  # a bound on start-up, not a timing assertion
-            while not server.started:
-                if time.monotonic() > deadline or not thread.is_alive():
-                    pytest.fail("uvicorn did not start")
-                time.sleep(0.02)
-            yield LivePlatform(world, ctx, f"http://127.0.0.1:{port}", chain_url, log)
+            with served(create_app(settings, context=ctx)) as api_url:
+                yield LivePlatform(world, ctx, api_url, chain_url, log)
         finally:
-            server.should_exit = True
-            thread.join(timeout=30)
             root.removeHandler(handler)
             root.setLevel(old_level)
             ctx.engine.dispose()

@@ -3,107 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from enterprisekit import USCC, Enterprise, add_key_secret
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from platformkit import (
     CHAIN_URL,
     InProcessPlatform,
-    in_process_platform,
-    make_uscc,
-    migrated_template,
 )
 from sqlalchemy import update
 from walletkit import OTHER_PASSWORD, PASSWORD, Wallet, assert_one_line_error
-from world import World
 
 from ledger_api.accesslog import ANCHORS
 from ledger_api.chain.ledger import GrantTerms
 from ledger_api.chain.types import AccessLevel, Purpose
 from ledger_api.client import LedgerClient
 from ledger_api.errors import GrantError, LedgerError
-
-USCC = make_uscc(77)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return migrated_template(tmp_path_factory.mktemp("wallet-platform"))
-
-
-@pytest.fixture
-def platform(
-    world: World, tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[InProcessPlatform]:
-    with in_process_platform(world, tmp_path, template, monkeypatch) as built:
-        yield built
-
-
-@dataclass
-class Enterprise:
-    wallet: Wallet
-    platform: InProcessPlatform
-    account: LocalAccount
-    subject_id: str
-
-    def __call__(self, *args: str, input: str | None = None) -> Any:
-        return self.wallet(
-            [*args, "--password-file", str(self.wallet.home.parent / "pw.txt")], input=input
-        )
-
-    def json(self, *args: str) -> Any:
-        result = self("--json", *args)
-        assert result.exit_code == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def grant(self, *extra: str, institution: str | None = None) -> int:
-        address = institution or self.platform.bank.address
-        return int(
-            self.json(
-                "grant",
-                "--institution",
-                address,
-                "--categories",
-                "tax",
-                "--purpose",
-                "loan_application",
-                "--yes",
-                *extra,
-            )["grant_id"]
-        )
-
-    def bank_reads(self, grant_id: int) -> Any:
-        return self.platform.client(self.platform.bank).records(
-            self.subject_id, category="tax", purpose="loan_application", grant_id=grant_id
-        )
-
-
-def add_key_secret(wallet: Wallet) -> LocalAccount:
-    keystore = json.loads(wallet.keystore_files()[0].read_text())
-    account: LocalAccount = Account.from_key(Account.decrypt(keystore, PASSWORD))
-    wallet.secrets |= {account.key.hex(), "0x" + account.key.hex()}
-    return account
-
-
-@pytest.fixture
-def enterprise(wallet: Wallet, platform: InProcessPlatform) -> Enterprise:
-    """A new account, registered, approved by the operator, with records at the platform."""
-    wallet.secret_file("pw.txt", PASSWORD)
-    assert wallet(["new", "--password-file", str(wallet.home.parent / "pw.txt")]).exit_code == 0
-    account = add_key_secret(wallet)
-    user = Enterprise(wallet, platform, account, "")
-    registration = user.json("register", USCC, "--yes")
-    platform.approve_pending()
-    platform.ingest_for(USCC)
-    user.subject_id = registration["subject_id"]
-    return user
-
 
 # -- registration ----------------------------------------------------------------------------
 

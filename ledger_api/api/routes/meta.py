@@ -9,7 +9,7 @@ from web3 import Web3
 
 from ledger_api.api.auth import ContextDep
 from ledger_api.api.problems import PROBLEMS
-from ledger_api.api.schemas import ChainInfo, Health, InstitutionOut
+from ledger_api.api.schemas import AgreementTermsOut, ChainInfo, Health, InstitutionOut
 from ledger_api.errors import NotFoundError
 
 router = APIRouter(tags=["meta"], responses=PROBLEMS)
@@ -56,6 +56,7 @@ def institution(
         raise NotFoundError(
             f"no institution is registered at {address}", code="unknown_institution"
         )
+    agreement = state.agreement(profile.agreement_id) if profile.agreement_id else None
     return InstitutionOut(
         address=profile.address,
         name=profile.name,
@@ -63,4 +64,13 @@ def institution(
         suspended=profile.suspended,
         agreement_id=profile.agreement_id,
         state_block=state.position().block_number,
+        agreement=None
+        if agreement is None
+        else AgreementTermsOut(
+            categories=agreement.categories,
+            purposes=agreement.purposes,
+            not_before=agreement.not_before,
+            not_after=agreement.not_after,
+            status=agreement.status.name.lower(),
+        ),
     )
