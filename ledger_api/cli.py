@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from ledger_api.admin_cli import admin_app
 from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.cli_errors import one_line_errors
+from ledger_api.deploy_cli import deploy, governance_app
 from ledger_api.errors import InputError, LedgerError
 from ledger_api.settings import Settings
 from ledger_api.worker_count import one_per_cpu, workers_from_env
@@ -40,6 +41,8 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(governance_app, name="governance")
+app.command("deploy")(deploy)
 
 _state: dict[str, bool] = {"debug": False}
 _err = Console(stderr=True)
@@ -460,6 +463,9 @@ def serve(
         port=port,
         workers=workers,
         log_level="warning",
+        # uvicorn kills a worker that does not answer its supervisor's ping in time; a worker
+        # still importing at start, or busy on a loaded machine, needs more than the 5 s default.
+        timeout_worker_healthcheck=60,
     )
 
 
