@@ -75,12 +75,12 @@ def seed(data_dir: Path, settings: Settings) -> dict[str, Any]:
     try:
         w3 = chain.w3
         operator = Transactor(w3, Account.from_key(settings.operator_key.get_secret_value()))
-        deployment = deploy_ledger(w3, operator)
+        governance = Transactor(w3, Account.from_key(settings.governance_key.get_secret_value()))
+        deployment = deploy_ledger(w3, operator, governance.address)
         deployment.save(settings.resolved_deployment_file)
-        ledger = Ledger(w3, deployment)
-        ledger.grant_role(operator, "PROVIDER_ROLE", operator.address)
+        ledger = Ledger(w3, deployment)  # the operator holds PROVIDER_ROLE from deployment
         regulator = Account.from_key(REGULATOR_KEY)
-        ledger.grant_role(operator, "REGULATOR_ROLE", regulator.address)
+        ledger.grant_role(governance, "REGULATOR_ROLE", regulator.address)
         now = int(time.time())
         banks = []
         for key, name in ((BANK_KEY, "Soak Bank"), (BANK_B_KEY, "Soak Bank B")):

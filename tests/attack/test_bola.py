@@ -122,7 +122,6 @@ def test_a_subject_cannot_revoke_another_subjects_grant(server: LiveServer, cast
     assert server.send(cast.bank_b.sign("GET", path, query)).status == 200
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 7: fixed on another branch")
 def test_a_refused_revocation_of_another_subjects_grant_is_audited(
     server: LiveServer, cast: Cast
 ) -> None:
@@ -147,7 +146,6 @@ def test_a_subject_cannot_dispute_another_subjects_record(server: LiveServer, ca
     assert_refused(response, 404, "not_your_record", cast)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 7: fixed on another branch")
 def test_a_refused_dispute_of_another_subjects_record_is_audited(
     server: LiveServer, cast: Cast
 ) -> None:

@@ -48,7 +48,6 @@ def test_ten_thousand_levels_of_nesting_are_refused(server: LiveServer, cast: Ca
     _assert_4xx_problem(server, response, cast)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 1: fixed on another branch")
 def test_a_million_levels_of_nesting_unsigned_do_not_take_the_server_down(
     server: LiveServer, cast: Cast
 ) -> None:
@@ -59,7 +58,6 @@ def test_a_million_levels_of_nesting_unsigned_do_not_take_the_server_down(
     _assert_4xx_problem(server, response, cast)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 1: fixed on another branch")
 def test_a_million_levels_of_nesting_signed_do_not_take_the_server_down(
     server: LiveServer, cast: Cast
 ) -> None:
@@ -87,7 +85,6 @@ def _chunked(path: str, total: int) -> Iterator[bytes]:
     yield b"0\r\n\r\n"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 8: fixed on another branch")
 def test_a_17_mib_chunked_body_is_413(server: LiveServer, cast: Cast) -> None:
     response = server.raw(_chunked(REGISTRATIONS, 17 * MIB))
     assert server.alive()
@@ -120,7 +117,6 @@ def test_a_malformed_signed_body_is_422(server: LiveServer, cast: Cast, kind: st
     assert server.alive()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 7: fixed on another branch")
 def test_a_malformed_signed_body_is_audited(server: LiveServer, cast: Cast) -> None:
     before = log_position(server, cast.subject_a.address)
     signed = cast.subject_a.sign("POST", "/v1/subject/grants", body=MALFORMED["truncated"])
@@ -129,7 +125,6 @@ def test_a_malformed_signed_body_is_audited(server: LiveServer, cast: Cast) -> N
     assert_audited(server, signed, before, str(response.code))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 9: fixed on another branch")
 def test_a_batch_of_grants_signed_with_v_0_or_1_is_not_a_server_error(
     server: LiveServer, cast: Cast
 ) -> None:
@@ -258,7 +253,6 @@ def test_sql_like_strings_in_a_subjects_own_query_are_refused(
     assert response.code == "unknown_category"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 7: fixed on another branch")
 def test_an_unknown_category_in_a_subjects_own_query_is_audited(
     server: LiveServer, cast: Cast
 ) -> None:
@@ -269,7 +263,6 @@ def test_an_unknown_category_in_a_subjects_own_query_is_audited(
     assert_audited(server, signed, before, str(response.code))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 2: fixed on another branch")
 @pytest.mark.parametrize("value", SQL)
 def test_sql_like_strings_in_audit_filters_are_422(
     server: LiveServer, cast: Cast, value: str

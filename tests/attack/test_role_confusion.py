@@ -118,7 +118,6 @@ def test_role_refusals_on_gated_routes_are_audited_and_spend_the_nonce(
         assert_audited(server, signed, before, "role_required")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 23 finding 7: fixed on another branch")
 def test_role_refusals_on_every_other_route_are_audited_and_spend_the_nonce(
     server: LiveServer, cast: Cast, operations: list[tuple[str, str, str]]
 ) -> None:
