@@ -1,4 +1,4 @@
-"""The regulators' audit views (DESIGN.md section 10): plain functions over a Session.
+"""The regulators' audit views (docs/audit.md): plain functions over a Session.
 
 Every view takes the same keyword filters and ignores the ones that do not apply to it:
 
@@ -81,7 +81,7 @@ __all__ = [
 
 ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
 ACCESS_LOG_ANCHORS = cast(Table, AccessLogAnchor.__table__)
-# Actions that serve restricted data and therefore need a grant (DESIGN.md section 8).
+# Actions that serve restricted data and therefore need a grant (docs/ARCHITECTURE.md).
 GRANT_ACTIONS = frozenset({"records", "verify", "score"})
 _SCAN_BATCH = 1000
 _View = TypeVar("_View", bound=Callable[..., Any])

@@ -60,7 +60,7 @@ class ForbiddenError(AuthError):
 
 
 class GrantError(ForbiddenError):
-    """No usable grant covers the request (DESIGN.md section 5)."""
+    """No usable grant covers the request."""
 
     code = "grant_not_usable"
     title = "No usable grant"

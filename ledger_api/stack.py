@@ -21,7 +21,7 @@ from ledger_api.api.context import AppContext, CachedChainState, build_context
 from ledger_api.chain.connection import ChainConnection, ensure_platform_roles, open_chain
 from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.settings import Settings
-from ledger_api.store.db import ensure_schema, make_engine, migrate
+from ledger_api.store.db import SERVING_CACHE_MIB, ensure_schema, make_engine, migrate
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,9 @@ class EmbeddedStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.connection: ChainConnection = open_chain(settings)
-        self.engine = make_engine(settings.resolved_database_url)
+        self.engine = make_engine(
+            settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB
+        )
         migrate(self.engine)
         replica = CachedChainState(
             ReplicaState(self.engine, chain_id=self.connection.w3.eth.chain_id),
@@ -94,7 +96,7 @@ def check_ready(settings: Settings) -> None:
         check_deployment(connection.w3, deployment)
     finally:
         connection.close()
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB)
     try:
         ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")
     finally:
@@ -108,7 +110,7 @@ def production_app() -> FastAPI:
     """
     settings = Settings()
     connection = open_chain(settings)
-    engine = make_engine(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB)
     replica = CachedChainState(
         ReplicaState(engine, chain_id=connection.w3.eth.chain_id), settings.state_cache_ttl_s
     )

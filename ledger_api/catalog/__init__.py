@@ -1,4 +1,4 @@
-"""The versioned credit-information catalog (DESIGN.md section 4): loader and masking rules."""
+"""The versioned credit-information catalog: loader and masking rules."""
 
 from ledger_api.catalog.loader import (
     Catalog,

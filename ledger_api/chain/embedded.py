@@ -1,6 +1,6 @@
 """The embedded chain: an in-process EVM (eth-tester + py-evm) that persists to disk.
 
-Why it exists: the default deployment (DESIGN.md section 11) needs a real EVM without running a
+Why it exists: the default deployment (docs/ARCHITECTURE.md) needs a real EVM without running a
 node. eth-tester gives us one but keeps everything in memory and serves ``eth_getLogs`` by
 walking every block and looking each transaction up by scanning back from the head, which is
 quadratic in chain length. This module keeps eth-tester's behaviour (auto-mining one block per

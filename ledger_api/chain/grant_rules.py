@@ -1,4 +1,4 @@
-"""The canonical grant check (DESIGN.md section 5), in Python.
+"""The canonical grant check, in Python.
 
 This is the twin of ``Grants.checkGrant`` in contracts/Grants.sol: same rules, same order, same
 result codes. The API's gate runs it over the indexer's replica of chain state; strict mode asks

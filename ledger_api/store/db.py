@@ -7,6 +7,7 @@ which is how concurrent test workers share one server.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,20 @@ def is_sqlite(url: str | Engine) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+# A long-running server keeps several SQLite connections open for days: a smaller page cache
+# each bounds its memory (the caches otherwise fill as the access log grows). Bulk ingestion
+# keeps the larger cache, which holds its index pages hot.
+SERVING_CACHE_MIB = 8
+BULK_CACHE_MIB = 64
+
+
+def make_engine(
+    url: str,
+    *,
+    schema: str | None = None,
+    echo: bool = False,
+    sqlite_cache_mib: int = BULK_CACHE_MIB,
+) -> Engine:
     """An engine for ``url``; SQLite files get WAL mode and their parent directory."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
@@ -41,7 +55,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
         engine = create_engine(parsed, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, sqlite_cache_mib))
         return engine
     kwargs["pool_pre_ping"] = True
     if schema is not None:
@@ -49,7 +63,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     return create_engine(parsed, **kwargs)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(cache_mib: int, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # 4 KiB pages (SQLite's default): every API read dirties a few index pages that the WAL
     # and a checkpoint copy, so smaller pages make reads cheaper (docs/benchmarks.md). Takes
@@ -60,7 +74,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA secure_delete=ON")  # shredded keys are overwritten, not just freed
     cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: keeps index pages hot on bulk ingest
+    cursor.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
     cursor.close()
 
 

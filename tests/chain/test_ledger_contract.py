@@ -1,4 +1,4 @@
-"""The on-chain rules of DESIGN.md sections 3, 5, 6, 7 and 9, and the attacks they must stop."""
+"""The on-chain rules (docs/ARCHITECTURE.md) and the attacks they must stop."""
 
 from __future__ import annotations
 

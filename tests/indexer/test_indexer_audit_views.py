@@ -1,4 +1,4 @@
-"""Audit views over the access log and the replica (DESIGN.md section 10)."""
+"""Audit views over the access log and the replica (docs/audit.md)."""
 
 from __future__ import annotations
 
