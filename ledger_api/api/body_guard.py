@@ -5,7 +5,8 @@ Transfer-Encoding: a GET) passes untouched, at the cost of one look at its heade
 
 1. refused 413 if its Content-Length is over the limit, before a byte of it is read;
 2. refused 401 if the request lacks the X-CCL-* signing headers (every route that takes a
-   body is signed), before it is read;
+   body is signed), before it is read (a chunked body, whose size is not announced, is
+   counted without being kept, so that an oversized one is 413 signed or not);
 3. read, counting, and refused 413 as soon as it passes the limit (chunked bodies announce no
    size): never more than the limit is held;
 4. refused 400 if it nests deeper than ``max_depth`` (``ledger_api.json_depth``): the JSON parser
@@ -87,6 +88,8 @@ class BodyGuardMiddleware:
             raise self._too_large()
         present = {name for name, value in scope["headers"] if name in _SIGNING_HEADERS and value}
         if len(present) < len(_SIGNING_HEADERS):
+            if length is None:  # chunked: an oversized body is 413 whoever sends it
+                await self._discard(receive)
             raise _Refusal(
                 401,
                 "missing_signature",
@@ -118,6 +121,19 @@ class BodyGuardMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+    async def _discard(self, receive: Receive) -> None:
+        """Count an unsigned chunked body without keeping it: 413 once it passes the limit."""
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                raise self._too_large()
+            if not message.get("more_body", False):
+                return
 
     def _too_large(self) -> _Refusal:
         return _Refusal(
