@@ -12,26 +12,28 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine
 
 from ledger_api.admin_cli import admin_app
-from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.cli_errors import one_line_errors
 from ledger_api.errors import InputError, LedgerError
-from ledger_api.settings import Settings
 from ledger_api.worker_count import one_per_cpu, workers_from_env
 
+# Only what `ccl --help` needs is imported here; each command imports its own machinery, so
+# help and simple commands start in a fraction of a second (scripts/bench.py cli).
 if TYPE_CHECKING:
+    from rich.console import Console
+    from sqlalchemy import Engine
+
+    from ledger_api.anchoring.anchorer import Anchorer
     from ledger_api.ingest.pipeline import IngestResult
+    from ledger_api.settings import Settings
 
 app = typer.Typer(
     name="ccl", help="Credit Consent Ledger operator CLI.", no_args_is_help=True,
-    pretty_exceptions_enable=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
 )  # fmt: skip
 catalog_app = typer.Typer(help="Credit-information catalog.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
@@ -42,7 +44,12 @@ app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 
 _state: dict[str, bool] = {"debug": False}
-_err = Console(stderr=True)
+
+
+def _stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 @app.callback()
@@ -59,6 +66,8 @@ handles_errors = one_line_errors(lambda: _state["debug"])
 
 
 def _settings() -> Settings:
+    from ledger_api.settings import Settings
+
     try:
         return Settings()
     except ValueError as exc:  # pydantic ValidationError wraps our InputError
@@ -95,13 +104,22 @@ def chain_anchorer(settings: Settings) -> Iterator[Anchorer]:
 def _progress(
     description: str, enabled: bool = True
 ) -> Iterator[Callable[[int, int | None], None]]:
-    if not enabled or not _err.is_terminal:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    err = _stderr()
+    if not enabled or not err.is_terminal:
         yield lambda done, total: None
         return
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )  # fmt: skip
-    with Progress(*columns, console=_err, transient=True) as bar:
+    with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task(description, total=None)
 
         def update(done: int, total: int | None) -> None:
@@ -114,6 +132,29 @@ def _hex(value: bytes | None) -> str | None:
     return None if value is None else "0x" + value.hex()
 
 
+def _require_initialised(settings: Settings) -> None:
+    from ledger_api.operator.setup import require_initialised
+
+    require_initialised(settings)
+
+
+def _resolve_provider(settings: Settings, given: str) -> str:
+    from ledger_api.operator.providers import resolve_provider
+
+    return resolve_provider(settings, given)
+
+
+def _running_stack(settings: Settings) -> str | None:
+    from ledger_api.operator.stack_link import running_stack_url
+
+    return running_stack_url(settings)
+
+
+def _note_stack(api_url: str) -> None:
+    """Say where the work goes: the chain is held by `ccl stack`, so through its API."""
+    typer.echo(f"`ccl stack` holds the chain: sending through its API at {api_url}", err=True)
+
+
 # ---------------------------------------------------------------------------- commands
 
 
@@ -123,7 +164,14 @@ def ingest(
     files: Annotated[
         list[Path], typer.Argument(help="JSON lines (.jsonl) or CSV (.csv) files, a batch each.")
     ],
-    provider: Annotated[str, typer.Option("--provider", "-p", help="Providing department.")],
+    provider: Annotated[
+        str,
+        typer.Option(
+            "--provider",
+            "-p",
+            help="The registered provider: its address, or its name in the provider directory.",
+        ),
+    ],
     category: Annotated[
         str | None,
         typer.Option(
@@ -141,10 +189,10 @@ def ingest(
     (tax.jsonl is tax, as `ccl synth` writes them). Several files are overlapped (the next one
     is validated while one is stored). A file that fails stops the run: the files before it
     stay ingested, and the same command run again stores nothing twice. Exit 1 if any row was
-    rejected.
+    rejected. The provider must hold PROVIDER_ROLE; the platform's key anchors its batches on
+    its behalf (docs/operators.md). While `ccl stack` runs, the files go through its API.
     """
     from ledger_api.catalog.loader import default_catalog
-    from ledger_api.ingest.pipeline import Ingestor
 
     if fmt is not None and fmt not in ("jsonl", "csv"):
         raise InputError("--format must be jsonl or csv")
@@ -159,11 +207,39 @@ def ingest(
             raise InputError(f"{where} is not a catalog category: {name!r}")
         categories.append(name)
     settings = _settings()
+    _require_initialised(settings)
+    address = _resolve_provider(settings, provider)
+    stack_url = _running_stack(settings)
+    if stack_url is not None:
+        results = _ingest_through_stack(stack_url, settings, address, categories, files, fmt)
+    else:
+        results = _ingest_here(settings, address, categories, files, fmt, as_json)
+    for file, result in zip(files, results, strict=True):
+        _report_batch(file, result, as_json=as_json, named=len(files) > 1)
+    if any(result["rejected"] for result in results):
+        raise typer.Exit(1)
+
+
+def _ingest_here(
+    settings: Settings,
+    provider: str,
+    categories: list[str],
+    files: list[Path],
+    fmt: str | None,
+    as_json: bool,
+) -> list[dict[str, Any]]:
+    """Ingest in this process (the chain is free): roles are checked before anything is
+    stored, so nothing is stored that could not be anchored."""
+    from ledger_api.ingest.pipeline import Ingestor
+    from ledger_api.operator.providers import check_provider_roles
+
     # Run alone, a large batch is validated and sealed by one worker per CPU (env
     # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
     workers = workers_from_env("CCL_INGEST_WORKERS", one_per_cpu())
     with _database(settings) as engine, chain_anchorer(settings) as anchorer:
+        check_provider_roles(anchorer.ledger, provider, anchorer.transactor.address)  # type: ignore[attr-defined]
         ingestor = Ingestor(engine, anchorer, settings, workers=workers)
+        results: list[IngestResult]
         if len(files) == 1:  # progress by rows
             with _progress(f"ingest {files[0].name}", not as_json) as progress:
                 results = [
@@ -177,42 +253,90 @@ def ingest(
                     fmt=fmt,  # type: ignore[arg-type]
                     progress=progress,
                 )
-    for file, result in zip(files, results, strict=True):
-        _report_batch(file, result, as_json=as_json, named=len(files) > 1)
-    if any(result.rejected for result in results):
-        raise typer.Exit(1)
+    return [result.as_dict() for result in results]
 
 
-def _report_batch(file: Path, result: IngestResult, *, as_json: bool, named: bool) -> None:
+def _ingest_through_stack(
+    api_url: str,
+    settings: Settings,
+    provider: str,
+    categories: list[str],
+    files: list[Path],
+    fmt: str | None,
+) -> list[dict[str, Any]]:
+    """Send each file to the running stack, in order; a file over the API's body limit is
+    refused before any is sent."""
+    from ledger_api.operator.remote import stack_api
+
+    for file in files:
+        if file.stat().st_size > settings.max_body_bytes:
+            raise InputError(
+                f"{file} is over the API's {settings.max_body_bytes}-byte limit "
+                "(CCL_MAX_BODY_BYTES): split it, or stop `ccl stack` and ingest again"
+            )
+    _note_stack(api_url)
+    with stack_api(api_url) as api:
+        return [
+            api.ingest(provider, name, file.read_bytes(), fmt or _format_of(file))
+            for name, file in zip(categories, files, strict=True)
+        ]
+
+
+def _format_of(file: Path) -> str:
+    return "csv" if file.suffix.lower() == ".csv" else "jsonl"
+
+
+def _report_batch(file: Path, result: dict[str, Any], *, as_json: bool, named: bool) -> None:
     """One batch's result: a line of JSON, or a summary line and its rejected rows (the file
     named on each line when there are several)."""
     if as_json:
-        typer.echo(json.dumps({"file": str(file), **result.as_dict()}, ensure_ascii=False))
+        typer.echo(json.dumps({"file": str(file), **result}, ensure_ascii=False))
         return
     prefix = f"{file.name}: " if named else ""
+    rejected = result["rejected"]
     typer.echo(
-        f"{prefix}batch {_hex(result.batch_id)}: {result.state}; {result.accepted} stored, "
-        f"{result.duplicates} already stored, {len(result.rejected)} rejected"
-        + (f"; root {_hex(result.root)}" if result.root else "")
+        f"{prefix}batch {result['batch_id']}: {result['state']}; {result['accepted']} stored, "
+        f"{result['duplicates']} already stored, {len(rejected)} rejected"
+        + (f"; root {result['root']}" if result["root"] else "")
     )
-    for error in result.rejected[:50]:
-        typer.echo(f"  {prefix}row {error.row}: {error.reason}", err=True)
-    if len(result.rejected) > 50:
-        typer.echo(f"  {prefix}... and {len(result.rejected) - 50} more (use --json)", err=True)
+    for error in rejected[:50]:
+        typer.echo(f"  {prefix}row {error['row']}: {error['reason']}", err=True)
+    if len(rejected) > 50:
+        typer.echo(f"  {prefix}... and {len(rejected) - 50} more (use --json)", err=True)
 
 
 @app.command()
 @handles_errors
-def resume() -> None:
+def resume(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Finish batches left half-way by a crash (anchors each at most once)."""
+    settings = _settings()
+    _require_initialised(settings)
+    stack_url = _running_stack(settings)
+    results = _resume_here(settings) if stack_url is None else _resume_through_stack(stack_url)
+    if as_json:
+        typer.echo(json.dumps({"processed": len(results), "batches": results}))
+        return
+    for result in results:
+        typer.echo(f"batch {result['batch_id']}: {result['state']}")
+    typer.echo(f"{len(results)} pending batch(es) processed")
+
+
+def _resume_here(settings: Settings) -> list[dict[str, Any]]:
     from ledger_api.ingest.pipeline import Ingestor
 
-    settings = _settings()
     with _database(settings) as engine, chain_anchorer(settings) as anchorer:
         results = Ingestor(engine, anchorer, settings).resume_pending()
-    for result in results:
-        typer.echo(f"batch {_hex(result.batch_id)}: {result.state}")
-    typer.echo(f"{len(results)} pending batch(es) processed")
+    return [{"batch_id": _hex(r.batch_id), "state": r.state} for r in results]
+
+
+def _resume_through_stack(api_url: str) -> list[dict[str, Any]]:
+    from ledger_api.operator.remote import stack_api
+
+    _note_stack(api_url)
+    with stack_api(api_url) as api:
+        return api.resume()
 
 
 @app.command()
@@ -221,9 +345,35 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Recompute every leaf and root and compare with the chain. Exit 1 on any finding."""
+    settings = _settings()
+    _require_initialised(settings)
+    stack_url = _running_stack(settings)
+    if stack_url is not None:
+        report = _verify_through_stack(stack_url)
+    else:
+        report = _verify_here(settings, as_json)
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        for f in report["findings"]:
+            where = f" record {f['record_uid']}" if f["record_uid"] else ""
+            batch = f" batch {f['batch_id']}" if f["batch_id"] else ""
+            leaf = f" leaf {f['leaf_index']}" if f["leaf_index"] is not None else ""
+            place = f"{where}{batch}{leaf}"
+            kind, detail = f["kind"], f["detail"]
+            typer.echo(f"{kind}:{place}: {detail}" if place else f"{kind}: {detail}")
+        status = "clean" if report["clean"] else f"{len(report['findings'])} finding(s)"
+        typer.echo(
+            f"verified {report['records']} records in {report['batches']} batches, "
+            f"{report['catalog_versions']} catalog version(s): {status}"
+        )
+    if not report["clean"]:
+        raise typer.Exit(1)
+
+
+def _verify_here(settings: Settings, as_json: bool) -> dict[str, Any]:
     from ledger_api.verify.verifier import verify_database
 
-    settings = _settings()
     with (
         _database(settings) as engine,
         chain_anchorer(settings) as anchorer,
@@ -231,23 +381,15 @@ def verify(
     ):
         # Run alone, verification may fork one reader per CPU (env CCL_VERIFY_WORKERS wins).
         workers = workers_from_env("CCL_VERIFY_WORKERS", one_per_cpu())
-        report = verify_database(engine, anchorer, progress=progress, workers=workers)
-    if as_json:
-        typer.echo(json.dumps(report.as_dict()))
-    else:
-        for f in report.findings:
-            where = f" record {_hex(f.record_uid)}" if f.record_uid else ""
-            batch = f" batch {_hex(f.batch_id)}" if f.batch_id else ""
-            leaf = f" leaf {f.leaf_index}" if f.leaf_index is not None else ""
-            place = f"{where}{batch}{leaf}"
-            typer.echo(f"{f.kind}:{place}: {f.detail}" if place else f"{f.kind}: {f.detail}")
-        status = "clean" if report.clean else f"{len(report.findings)} finding(s)"
-        typer.echo(
-            f"verified {report.records} records in {report.batches} batches, "
-            f"{report.catalog_versions} catalog version(s): {status}"
-        )
-    if not report.clean:
-        raise typer.Exit(1)
+        return verify_database(engine, anchorer, progress=progress, workers=workers).as_dict()
+
+
+def _verify_through_stack(api_url: str) -> dict[str, Any]:
+    from ledger_api.operator.remote import stack_api
+
+    _note_stack(api_url)
+    with stack_api(api_url) as api:
+        return api.verify()
 
 
 @app.command()
@@ -269,17 +411,46 @@ def synth(
 @handles_errors
 def catalog_publish(
     file: Annotated[Path | None, typer.Option("--file", help="Catalog file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Anchor the catalog version's canonical hash and record it."""
     from ledger_api.catalog.loader import DEFAULT_CATALOG, load_catalog
-    from ledger_api.catalog.publish import publish_catalog
 
     settings = _settings()
-    catalog = load_catalog(file or DEFAULT_CATALOG)
+    path = file or DEFAULT_CATALOG
+    catalog = load_catalog(path)  # a bad file is refused here, before anything is sent
+    _require_initialised(settings)
+    stack_url = _running_stack(settings)
+    if stack_url is not None:
+        published = _publish_through_stack(stack_url, path)
+    else:
+        published = _publish_here(settings, catalog)
+    if as_json:
+        typer.echo(json.dumps(published))
+        return
+    verb = "already published" if published["already_published"] else "published"
+    typer.echo(f"catalog v{published['version']} {verb}: hash {published['catalog_hash']}")
+
+
+def _publish_here(settings: Settings, catalog: Any) -> dict[str, Any]:
+    from ledger_api.catalog.publish import publish_catalog
+
     with _database(settings) as engine, chain_anchorer(settings) as anchorer:
         published = publish_catalog(engine, anchorer, catalog)
-    verb = "already published" if published.already_published else "published"
-    typer.echo(f"catalog v{published.version} {verb}: hash {_hex(published.catalog_hash)}")
+    return {
+        "version": published.version,
+        "catalog_hash": _hex(published.catalog_hash),
+        "anchor_sequence": published.anchor_sequence,
+        "already_published": published.already_published,
+    }
+
+
+def _publish_through_stack(api_url: str, path: Path) -> dict[str, Any]:
+    from ledger_api.operator.remote import stack_api
+
+    _note_stack(api_url)
+    with stack_api(api_url) as api:
+        return api.publish_catalog(path.read_bytes())
 
 
 @db_app.command("upgrade")
@@ -337,30 +508,69 @@ def db_status(
 @handles_errors
 def keys_rotate_master(
     new_key_id: Annotated[str, typer.Option("--new-key-id", help="Id of the new master key.")],
+    new_key_file: Annotated[
+        Path | None,
+        typer.Option("--new-key-file", help="Read the new key (64 hex characters) from a file."),
+    ] = None,
+    new_key_env: Annotated[
+        str | None,
+        typer.Option("--new-key-env", help="Read the new key from this environment variable."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Re-wrap every data key under a new master key (records are not re-encrypted).
 
-    The new key (64 hex characters) comes from CCL_NEW_MASTER_KEY or a hidden prompt; the
-    current one from CCL_MASTER_KEY / CCL_MASTER_KEY_ID. Afterwards set CCL_MASTER_KEY and
-    CCL_MASTER_KEY_ID to the new values.
+    The new key (64 hex characters) comes from --new-key-file, --new-key-env, the environment
+    variable CCL_NEW_MASTER_KEY, or else a hidden prompt that asks for it twice; the current
+    one from CCL_MASTER_KEY / CCL_MASTER_KEY_ID. Afterwards set CCL_MASTER_KEY and
+    CCL_MASTER_KEY_ID to the new values: the stack refuses to start with the old ones.
     """
     from ledger_api.crypto.keys import MasterKey, rotate_master_key
 
     settings = _settings()
-    raw = os.environ.get("CCL_NEW_MASTER_KEY") or typer.prompt(
-        "New master key (hex)", hide_input=True
-    )
-    try:
-        new_key = bytes.fromhex(raw.strip().removeprefix("0x"))
-    except ValueError:
-        raise InputError("the new master key must be hex") from None
-    new = MasterKey(key_id=new_key_id, key=new_key)
+    new = MasterKey(key_id=new_key_id, key=_new_master_key(new_key_file, new_key_env))
     old = MasterKey.from_settings(settings)
     if new.key_id == old.key_id:
         raise InputError("the new master key needs a new key id")
     with _database(settings) as engine, _progress("re-wrap") as progress, engine.begin() as conn:
         count = rotate_master_key(conn, old, new, progress=progress)
-    typer.echo(f"re-wrapped {count} data key(s) under master key {new_key_id!r}")
+    if as_json:
+        typer.echo(json.dumps({"rewrapped": count, "master_key_id": new_key_id}))
+        return
+    typer.echo(
+        f"re-wrapped {count} data key(s) under master key {new_key_id!r}; now set "
+        f"CCL_MASTER_KEY to the new key and CCL_MASTER_KEY_ID={new_key_id}"
+    )
+
+
+def _new_master_key(file: Path | None, env_name: str | None) -> bytes:
+    """The new master key from the source the operator named, else asked twice (a key typed
+    once with a slip would leave every data key wrapped under a key nobody holds)."""
+    if file is not None and env_name is not None:
+        raise InputError("give --new-key-file or --new-key-env, not both")
+    if file is not None:
+        try:
+            raw = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read --new-key-file {file}: {exc.strerror}") from None
+        where = f"the file {file}"
+    elif env_name is not None:
+        raw = os.environ.get(env_name, "")
+        if not raw:
+            raise InputError(f"the environment variable {env_name} (--new-key-env) is not set")
+        where = env_name
+    elif os.environ.get("CCL_NEW_MASTER_KEY"):
+        raw, where = os.environ["CCL_NEW_MASTER_KEY"], "CCL_NEW_MASTER_KEY"
+    else:
+        raw = typer.prompt("New master key (hex)", hide_input=True, confirmation_prompt=True)
+        where = "the prompt"
+    try:
+        key = bytes.fromhex(raw.strip().removeprefix("0x"))
+    except ValueError:
+        raise InputError(f"the new master key from {where} must be hex") from None
+    if len(key) != 32:
+        raise InputError(f"the new master key from {where} must be 32 bytes (64 hex characters)")
+    return key
 
 
 @app.command()
@@ -404,18 +614,24 @@ def stack(
 ) -> None:
     """Run the embedded stack (chain, database, indexer, API) on localhost until Ctrl-C.
 
-    State persists under CCL_DATA_DIR (default ./var): stop and start again to continue.
+    State persists under CCL_DATA_DIR (default ./var, set up by `ccl init`): stop and start
+    again to continue. A busy port, a missing ledger or a master key that no longer opens the
+    data keys is one line, before anything starts.
     """
     import uvicorn
 
+    from ledger_api.operator.stack_link import announced
     from ledger_api.stack import EmbeddedStack
 
     settings = _settings()
+    _check_port_free(host, port)
+    _require_initialised(settings)
+    _check_master_key(settings)
     running = EmbeddedStack(settings)
     try:
         running.start()
         deployment = running.context.ledger.deployment
-        _err.print(
+        _stderr().print(
             f"[bold]Credit Consent Ledger[/bold] ({settings.mode} mode, "
             f"data in {settings.data_dir})\n"
             f"  chain id {deployment.chain_id}, head block {running.w3.eth.block_number}\n"
@@ -425,9 +641,74 @@ def stack(
             f"Point the wallet at it:  export CCL_WALLET_API_URL=http://{host}:{port}\n"
             "Stop with Ctrl-C; starting again continues where it stopped."
         )
-        uvicorn.run(running.app(), host=host, port=port, log_level="warning")
+        with announced(settings, f"http://{_client_host(host)}:{port}"):
+            uvicorn.run(running.app(), host=host, port=port, log_level="warning")
     finally:
         running.close()
+
+
+@app.command("init")
+@handles_errors
+def init_ledger(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Set up the embedded platform under CCL_DATA_DIR: deploy the ledger on its chain and
+    write the deployment record (run once; run again, it only says where the ledger is)."""
+    from ledger_api.operator.setup import initialise
+
+    settings = _settings()
+    done = initialise(settings)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "created": done.created,
+                    "address": done.address,
+                    "chain_id": done.chain_id,
+                    "deployment_block": done.deployment_block,
+                    "record": str(done.record),
+                }
+            )
+        )
+    elif done.created:
+        typer.echo(
+            f"deployed a new ledger at {done.address} on chain {done.chain_id} "
+            f"(block {done.deployment_block}); deployment record written to {done.record}"
+        )
+    else:
+        typer.echo(
+            f"already set up: ledger {done.address} on chain {done.chain_id} "
+            f"(record {done.record}); nothing deployed"
+        )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A busy port is one line before any banner (uvicorn would fail after it)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                "stop what uses it or pass --port",
+                code="port_in_use",
+            ) from None
+
+
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _check_master_key(settings: Settings) -> None:
+    from ledger_api.crypto.keys import MasterKey
+    from ledger_api.operator.master_key import check_master_key
+
+    with _database(settings) as engine:
+        check_master_key(engine, MasterKey.from_settings(settings))
 
 
 @app.command()
@@ -446,7 +727,9 @@ def serve(
 
     settings = _settings()
     check_ready(settings)
-    _err.print(f"Credit Consent Ledger API: {workers} worker(s) on http://{host}:{port}")
+    _check_port_free(host, port)
+    _check_master_key(settings)
+    _stderr().print(f"Credit Consent Ledger API: {workers} worker(s) on http://{host}:{port}")
     uvicorn.run(
         "ledger_api.stack:production_app",
         factory=True,

@@ -5,6 +5,7 @@ Binary values travel as 0x-hex strings.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -111,6 +112,7 @@ class Registration(BaseModel):
     deadline: int
     typed_data: dict[str, Any] | None = None
     tx_hash: HexStr | None = None
+    requested_at: datetime | None = None  # when the enterprise asked (UTC)
 
 
 class SubjectMe(BaseModel):

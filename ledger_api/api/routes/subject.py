@@ -92,6 +92,7 @@ def registration_out(row: Any, typed_data: dict[str, Any] | None = None) -> Regi
         deadline=row.deadline,
         typed_data=typed_data,
         tx_hash=_hex(row.tx_hash),
+        requested_at=row.created_at,
     )
 
 

@@ -1,0 +1,46 @@
+"""Refuse to start with a master key that no longer opens the database's data keys.
+
+After ``ccl keys rotate-master`` every data key is wrapped under the new key; a stack started
+with the old one would come up and then fail on the first read an enterprise makes. One row
+under the configured key id, unwrapped once, settles it before anything starts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from ledger_api.crypto.envelope import unwrap_data_key
+from ledger_api.crypto.keys import MasterKey
+from ledger_api.errors import CryptoError
+from ledger_api.store.models import SUBJECTS
+
+_SET_IT = "set CCL_MASTER_KEY and CCL_MASTER_KEY_ID to the key of the last `ccl keys rotate-master`"
+
+
+def check_master_key(engine: Engine, master: MasterKey) -> None:
+    """Raise ``CryptoError`` (code ``wrong_master_key``) unless ``master`` opens the data keys."""
+    live = SUBJECTS.c.wrapped_key.is_not(None)
+    with engine.connect() as conn:
+        other = conn.execute(
+            select(SUBJECTS.c.key_id).where(live, SUBJECTS.c.key_id != master.key_id).limit(1)
+        ).first()
+        mine = conn.execute(
+            select(SUBJECTS.c.subject_id, SUBJECTS.c.wrapped_key)
+            .where(live, SUBJECTS.c.key_id == master.key_id)
+            .limit(1)
+        ).first()
+    if other is not None:
+        raise CryptoError(
+            f"the data keys are wrapped under master key {other.key_id!r}, not "
+            f"{master.key_id!r}: {_SET_IT}",
+            code="wrong_master_key",
+        )
+    if mine is not None:
+        try:
+            unwrap_data_key(master.key, master.key_id, mine.subject_id, mine.wrapped_key)
+        except CryptoError:
+            raise CryptoError(
+                f"CCL_MASTER_KEY is not the master key {master.key_id!r} that wraps the data "
+                f"keys: {_SET_IT}",
+                code="wrong_master_key",
+            ) from None
