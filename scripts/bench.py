@@ -1,5 +1,5 @@
 """Benchmarks. Usage: ``python scripts/bench.py NAME`` where NAME is one of the modules in
-``scripts/benchmarks`` (gas, ingest, reads, indexer) or ``all``.
+``scripts/benchmarks`` (gas, ingest, reads, indexer, cli) or ``all``.
 
 Each benchmark prints progress to stderr and ONE JSON object as the last line of stdout.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-NAMES = ("gas", "ingest", "reads", "indexer")
+NAMES = ("gas", "ingest", "reads", "indexer", "cli")
 
 
 def main(argv: list[str]) -> int:
