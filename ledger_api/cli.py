@@ -398,12 +398,16 @@ def synth(
     enterprises: Annotated[int, typer.Option("--enterprises", "-n", min=1, max=10_000_000)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write deterministic synthetic Henan records, one JSONL file per category."""
     from ledger_api.synth.generator import write_jsonl
 
-    with _progress("synth") as progress:
+    with _progress("synth", not as_json) as progress:
         counts = write_jsonl(enterprises, seed, out, progress=progress)
+    if as_json:
+        typer.echo(json.dumps({"out": str(out), "enterprises": enterprises, "records": counts}))
+        return
     typer.echo(f"{sum(counts.values())} records for {enterprises} enterprises in {out}")
 
 
@@ -579,6 +583,7 @@ def shred(
     uscc: Annotated[str | None, typer.Argument(help="The enterprise's USCC.")] = None,
     subject: Annotated[str | None, typer.Option("--subject-id", help="Or its subject id.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Crypto-shred a subject: destroy its data key. Its records become unreadable forever;
     anchors keep verifying."""
@@ -603,6 +608,9 @@ def shred(
         if engine.dialect.name == "sqlite":  # flush the old key bytes out of the WAL
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if as_json:
+        typer.echo(json.dumps({"subject_id": f"0x{sid.hex()}", "shredded_now": changed}))
+        return
     typer.echo(f"subject 0x{sid.hex()} " + ("shredded" if changed else "was already shredded"))
 
 
