@@ -577,6 +577,22 @@ def _new_master_key(file: Path | None, env_name: str | None) -> bytes:
     return key
 
 
+@app.command("subject-id")
+@handles_errors
+def subject_id_of(
+    uscc: Annotated[str, typer.Argument(help="The enterprise's USCC, from its licence.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The subject id the platform derives from a USCC: a real-name check compares it with a
+    registration's subject id (`ccl admin registrations`)."""
+    from ledger_api.identity.uscc import subject_id as make_subject_id
+    from ledger_api.identity.uscc import validate_uscc
+
+    settings = _settings()
+    sid = "0x" + make_subject_id(uscc, settings.pseudonym_key_bytes).hex()
+    typer.echo(json.dumps({"uscc": validate_uscc(uscc), "subject_id": sid}) if as_json else sid)
+
+
 @app.command()
 @handles_errors
 def shred(

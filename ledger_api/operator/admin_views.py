@@ -34,7 +34,7 @@ def registration_rows(registrations: list[Any]) -> list[dict[str, Any]]:
     """Registrations as the operator reads them before a real-name check and approval."""
     rows = []
     for r in registrations:
-        data = r.model_dump(mode="json") if hasattr(r, "model_dump") else dict(r)
+        data = r.model_dump() if hasattr(r, "model_dump") else dict(r)
         rows.append(
             {
                 "id": data["id"],
@@ -42,7 +42,7 @@ def registration_rows(registrations: list[Any]) -> list[dict[str, Any]]:
                 "account": data["account"],
                 "uscc": data["uscc_masked"],
                 "subject_id": data["subject_id"],
-                "requested": data.get("requested_at"),
+                "requested": iso_date(data.get("requested_at")),
                 "approve_before": iso_date(data["deadline"]),
                 "tx_hash": data.get("tx_hash"),
             }

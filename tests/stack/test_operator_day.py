@@ -177,7 +177,10 @@ def test_operator_lists_signed_registrations_by_the_documented_name_with_dates(
     [row] = [r for r in json.loads(listed.stdout) if r["id"] == registration_id]
     assert row["status"] == "pending_approval" and row["account"] == enterprise.address
     assert row["uscc"].startswith("91") and "*" in row["uscc"]
-    assert row["requested"] and row["approve_before"] and ISO_UTC.match(row["approve_before"])
+    assert ISO_UTC.match(row["requested"]) and ISO_UTC.match(row["approve_before"])
+    # The real-name check: the USCC on the licence gives the registration's subject id.
+    derived = day.ccl("subject-id", USCC_A)
+    assert derived.exit_code == 0 and derived.stdout.strip() == row["subject_id"]
     table = day.ccl("admin", "registrations", "--status", "signed", api=True)
     assert table.stdout.splitlines()[0].split()[:3] == ["id", "status", "account"]
     assert enterprise.address in table.stdout
