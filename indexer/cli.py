@@ -86,6 +86,7 @@ def _indexer(progress: bool = False) -> Iterator[Indexer]:
     from ledger_api.store.db import ensure_schema, make_engine
 
     settings = _settings()
+    _refuse_beside_a_running_stack(settings)
     with ExitStack() as stack:
         if settings.chain_url:
             w3 = Web3(Web3.HTTPProvider(settings.chain_url))
@@ -156,6 +157,20 @@ def status(
         return
     for key, value in report.items():
         typer.echo(f"{key:17} {value}")
+
+
+def _refuse_beside_a_running_stack(settings: Settings) -> None:
+    """`ccl stack` runs its own indexer over the chain it holds: a second one cannot open it."""
+    from ledger_api.errors import ChainError
+    from ledger_api.operator.stack_link import running_stack_url
+
+    api_url = running_stack_url(settings)
+    if api_url is not None:
+        raise ChainError(
+            f"`ccl stack` (API {api_url}) holds the embedded chain and runs its own indexer: "
+            "`ccl-indexer status` shows it; stop the stack to run, catch up or rebuild here",
+            code="chain_locked",
+        )
 
 
 def _status_of_running_stack() -> dict[str, Any] | None:

@@ -532,6 +532,7 @@ def keys_rotate_master(
     from ledger_api.crypto.keys import MasterKey, rotate_master_key
 
     settings = _settings()
+    _refuse_rotation_beside_a_running_stack(settings)
     new = MasterKey(key_id=new_key_id, key=_new_master_key(new_key_file, new_key_env))
     old = MasterKey.from_settings(settings)
     if new.key_id == old.key_id:
@@ -545,6 +546,18 @@ def keys_rotate_master(
         f"re-wrapped {count} data key(s) under master key {new_key_id!r}; now set "
         f"CCL_MASTER_KEY to the new key and CCL_MASTER_KEY_ID={new_key_id}"
     )
+
+
+def _refuse_rotation_beside_a_running_stack(settings: Settings) -> None:
+    """A running stack holds the current master key: rotated under it, its next read of an
+    enterprise's data would fail. Stop it, rotate, start it with the new key."""
+    api_url = _running_stack(settings)
+    if api_url is not None:
+        raise InputError(
+            f"`ccl stack` (API {api_url}) is running with the current master key: stop it, "
+            "rotate, then start it with CCL_MASTER_KEY and CCL_MASTER_KEY_ID set to the new key",
+            code="stack_running",
+        )
 
 
 def _new_master_key(file: Path | None, env_name: str | None) -> bytes:

@@ -258,3 +258,18 @@ def test_operator_lists_institutions_and_catalog_versions_with_dates(day: Day) -
     assert versions.exit_code == 0, versions.output
     [v1] = json.loads(versions.stdout)
     assert v1["version"] == 1 and ISO_UTC.match(v1["published"]) and v1["tx_hash"]
+
+
+def test_beside_a_running_stack_indexer_runs_and_key_rotation_are_refused_saying_what_to_do(
+    day: Day,
+) -> None:
+    caught_up = CliRunner().invoke(
+        indexer_app, ["catch-up"], env={"CCL_DATA_DIR": str(day.data_dir)}
+    )
+    assert caught_up.exit_code == 1
+    [line] = caught_up.stderr.strip().splitlines()
+    assert "`ccl-indexer status` shows it" in line and line.endswith("[chain_locked]")
+    rotated = day.ccl("keys", "rotate-master", "--new-key-id", "k2", "--new-key-env", "UNSET")
+    assert rotated.exit_code == 2
+    [line] = rotated.stderr.strip().splitlines()
+    assert "stop it, rotate, then start it" in line and line.endswith("[stack_running]")
