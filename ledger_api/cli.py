@@ -158,6 +158,41 @@ def _note_stack(api_url: str) -> None:
 # ---------------------------------------------------------------------------- commands
 
 
+@app.command("init")
+@handles_errors
+def init_ledger(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Set up the embedded platform under CCL_DATA_DIR: deploy the ledger on its chain and
+    write the deployment record (run once; run again, it only says where the ledger is)."""
+    from ledger_api.operator.setup import initialise
+
+    settings = _settings()
+    done = initialise(settings)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "created": done.created,
+                    "address": done.address,
+                    "chain_id": done.chain_id,
+                    "deployment_block": done.deployment_block,
+                    "record": str(done.record),
+                }
+            )
+        )
+    elif done.created:
+        typer.echo(
+            f"deployed a new ledger at {done.address} on chain {done.chain_id} "
+            f"(block {done.deployment_block}); deployment record written to {done.record}"
+        )
+    else:
+        typer.echo(
+            f"already set up: ledger {done.address} on chain {done.chain_id} "
+            f"(record {done.record}); nothing deployed"
+        )
+
+
 @app.command()
 @handles_errors
 def ingest(
@@ -682,41 +717,6 @@ def stack(
             uvicorn.run(running.app(), host=host, port=port, log_level="warning")
     finally:
         running.close()
-
-
-@app.command("init")
-@handles_errors
-def init_ledger(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Set up the embedded platform under CCL_DATA_DIR: deploy the ledger on its chain and
-    write the deployment record (run once; run again, it only says where the ledger is)."""
-    from ledger_api.operator.setup import initialise
-
-    settings = _settings()
-    done = initialise(settings)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "created": done.created,
-                    "address": done.address,
-                    "chain_id": done.chain_id,
-                    "deployment_block": done.deployment_block,
-                    "record": str(done.record),
-                }
-            )
-        )
-    elif done.created:
-        typer.echo(
-            f"deployed a new ledger at {done.address} on chain {done.chain_id} "
-            f"(block {done.deployment_block}); deployment record written to {done.record}"
-        )
-    else:
-        typer.echo(
-            f"already set up: ledger {done.address} on chain {done.chain_id} "
-            f"(record {done.record}); nothing deployed"
-        )
 
 
 def _check_port_free(host: str, port: int) -> None:
