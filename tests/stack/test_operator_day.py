@@ -117,6 +117,10 @@ def test_while_the_stack_runs_ingest_verify_resume_and_publish_go_through_its_ap
     assert f"sending through its API at {day.api_url}" in ingested.stderr
     again = day.ccl("ingest", str(batch), "-p", day.provider.lower(), "--json")
     assert again.exit_code == 0 and json.loads(again.stdout)["accepted"] == 0
+    stranger = Account.create().address
+    refused = day.ccl("ingest", str(batch), "-p", stranger)
+    assert refused.exit_code == 2
+    assert refused.stderr.strip().splitlines()[-1].endswith("[not_a_provider]")
 
     verified = day.ccl("verify", "--json")
     assert verified.exit_code == 0, verified.output
