@@ -743,9 +743,14 @@ def _client_host(host: str) -> str:
 def _check_master_key(settings: Settings) -> None:
     from ledger_api.crypto.keys import MasterKey
     from ledger_api.operator.master_key import check_master_key
+    from ledger_api.store.db import make_engine
 
-    with _database(settings) as engine:
+    # No migration here: `serve` checked the schema already, `stack` migrates when it starts.
+    engine = make_engine(settings.resolved_database_url)
+    try:
         check_master_key(engine, MasterKey.from_settings(settings))
+    finally:
+        engine.dispose()
 
 
 @app.command()

@@ -7,7 +7,7 @@ under the configured key id, unwrapped once, settles it before anything starts.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from ledger_api.crypto.envelope import unwrap_data_key
 from ledger_api.crypto.keys import MasterKey
@@ -19,6 +19,8 @@ _SET_IT = "set CCL_MASTER_KEY and CCL_MASTER_KEY_ID to the key of the last `ccl 
 
 def check_master_key(engine: Engine, master: MasterKey) -> None:
     """Raise ``CryptoError`` (code ``wrong_master_key``) unless ``master`` opens the data keys."""
+    if not inspect(engine).has_table(SUBJECTS.name):  # a database not set up yet holds no keys
+        return
     live = SUBJECTS.c.wrapped_key.is_not(None)
     with engine.connect() as conn:
         other = conn.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,3 +285,23 @@ def test_every_ccl_command_takes_json() -> None:
         if path[-1] not in SERVERS and not any("--json" in p.opts for p in command.params)
     ]
     assert missing == []
+
+
+# -- start-up ------------------------------------------------------------------------------
+
+HEAVY = ("web3", "sqlalchemy", "eth_account", "httpx", "pydantic_settings", "fastapi", "rich")
+
+
+@pytest.mark.parametrize("module", ["ledger_api.cli", "indexer.cli"])
+def test_help_imports_none_of_the_heavy_libraries(module: str) -> None:
+    # Their import took about a second of `ccl --help`; commands import what they use.
+    probe = (
+        f"import sys, runpy; sys.argv = ['x', '--help']\n"
+        f"try:\n    runpy.run_module({module!r}, run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
