@@ -168,7 +168,7 @@ def disputes(
     api_url: ApiUrl = DEFAULT_API,
 ) -> None:
     """Disputes to resolve: kind, date, the disputed record's category, key and provider, and
-    the hash of the enterprise's reason (the text stays with the enterprise)."""
+    the enterprise's reason (its text when the wallet sent it; always its signed hash)."""
     with operator_client(api_url) as client:
         rows = client.call("GET", "/v1/operator/disputes", params={"all": include_resolved})
     _show(rows, as_json, empty="no open disputes" if not include_resolved else "no disputes")

@@ -234,6 +234,8 @@ class DisputeIn(BaseModel):
     reason_hash: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     deadline: int = Field(ge=0, lt=2**64)
     signature: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{130,}$", max_length=4096)
+    # The text behind reason_hash, for the operator who resolves it (never on chain).
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class DisputeOut(BaseModel):

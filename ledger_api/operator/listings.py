@@ -83,8 +83,8 @@ def disputes(
 ) -> list[Row]:
     """Disputes (open ones by default) with the disputed record's category and key.
 
-    The reason text stays with the enterprise (only its hash is signed and anchored), so the
-    row names the kind of request and the reason's hash to compare with what it sends.
+    Only the reason's hash is on chain; its text is shown when the enterprise's wallet sent it
+    with the request (``ledger_api.store.dispute_reasons``), else None beside the hash.
     """
     from indexer.tables import DisputeVersion, SubjectVersion
 
@@ -93,8 +93,13 @@ def disputes(
     query = select(table).where(table.c.valid_to_block.is_(None)).order_by(table.c.dispute_id)
     if open_only:
         query = query.where(table.c.status == int(DisputeStatus.OPEN))
+    from ledger_api.store.dispute_reasons import reasons_by_dispute
+
+    found = conn.execute(query).all()
+    reasons = reasons_by_dispute(conn, [int(d.dispute_id) for d in found])
     out = []
-    for d in conn.execute(query).all():
+    for d in found:
+        reason = reasons.get(int(d.dispute_id))
         subject = conn.execute(
             select(subjects.c.subject_id).where(
                 subjects.c.subject_index == d.subject_index, subjects.c.valid_to_block.is_(None)
@@ -109,6 +114,8 @@ def disputes(
                 "outcome": DisputeOutcome(d.outcome).name.lower(),
                 "opened": iso_date(block_time(int(d.opened_block))),
                 "subject_id": None if subject is None else _hex(subject.subject_id),
+                # The text only if it is the one whose hash the enterprise signed.
+                "reason": reason[1] if reason and reason[0] == bytes(d.reason_hash) else None,
                 "reason_hash": _hex(d.reason_hash),
                 **record,
             }

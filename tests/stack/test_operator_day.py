@@ -26,6 +26,7 @@ from ledger_api.chain.embedded import open_embedded
 from ledger_api.chain.types import DisputeKind
 from ledger_api.cli import app
 from ledger_api.client import LedgerClient
+from ledger_api.errors import InputError
 from ledger_api.operator.providers import DIRECTORY_FILE
 from ledger_api.operator.stack_link import announced
 from ledger_api.settings import Settings
@@ -207,14 +208,17 @@ def test_operator_lists_open_disputes_with_the_records_category_and_key(
         assert me.account == enterprise.address
         [record] = client.my_records("tax").records
         proof = client.record_proof(record.record_uid)
-        reason_hash = keccak(text="the arrears were paid in March")
+        reason = "the arrears were paid in March"
+        reason_hash = keccak(text=reason)
         root, leaf = bytes.fromhex(proof.root[2:]), bytes.fromhex(proof.leaf[2:])
         deadline, signature = day.stack.context.ledger.sign_dispute(
             enterprise, DisputeKind.OBJECTION, root, leaf, reason_hash
         )
-        dispute = client.open_dispute(
-            record.record_uid, int(DisputeKind.OBJECTION), reason_hash, deadline, signature
-        )
+        args = (record.record_uid, int(DisputeKind.OBJECTION), reason_hash, deadline, signature)
+        with pytest.raises(InputError) as mismatch:  # a text other than the one signed
+            client.open_dispute(*args, reason="the arrears were paid in April")
+        assert mismatch.value.code == "reason_mismatch"
+        dispute = client.open_dispute(*args, reason=reason)
     finally:
         client.close()
 
@@ -229,8 +233,10 @@ def test_operator_lists_open_disputes_with_the_records_category_and_key(
     assert row["category"] == "tax" and row["record_key"] == "D1"
     assert row["record_uid"] == record.record_uid and row["provider"] == day.provider
     assert row["reason_hash"] == "0x" + reason_hash.hex() and ISO_UTC.match(row["opened"])
+    assert row["reason"] == reason
     table = day.ccl("admin", "disputes", api=True)
     assert "objection" in table.stdout and " D1 " in f" {table.stdout} "
+    assert reason in table.stdout
 
 
 def _or_none(call: Callable[[], T]) -> T | None:
