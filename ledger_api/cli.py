@@ -7,10 +7,7 @@ Secrets are read from the environment (``CCL_*``) or a hidden prompt, never from
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,17 +15,17 @@ import typer
 
 from ledger_api.admin_cli import admin_app
 from ledger_api.cli_errors import one_line_errors
+from ledger_api.cli_support import chain_anchorer as chain_anchorer
+from ledger_api.cli_support import database as _database
+from ledger_api.cli_support import load_settings as _settings
+from ledger_api.cli_support import progress_bar as _progress
+from ledger_api.cli_support import stderr_console as _stderr
 from ledger_api.errors import InputError, LedgerError
-from ledger_api.worker_count import one_per_cpu, workers_from_env
+from ledger_api.operator import start_checks, work
 
 # Only what `ccl --help` needs is imported here; each command imports its own machinery, so
 # help and simple commands start in a fraction of a second (scripts/bench.py cli).
 if TYPE_CHECKING:
-    from rich.console import Console
-    from sqlalchemy import Engine
-
-    from ledger_api.anchoring.anchorer import Anchorer
-    from ledger_api.ingest.pipeline import IngestResult
     from ledger_api.settings import Settings
 
 app = typer.Typer(
@@ -46,12 +43,6 @@ app.add_typer(admin_app, name="admin")
 _state: dict[str, bool] = {"debug": False}
 
 
-def _stderr() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
@@ -60,76 +51,6 @@ def _root(
 
 
 handles_errors = one_line_errors(lambda: _state["debug"])
-
-
-# ---------------------------------------------------------------------------- plumbing
-
-
-def _settings() -> Settings:
-    from ledger_api.settings import Settings
-
-    try:
-        return Settings()
-    except ValueError as exc:  # pydantic ValidationError wraps our InputError
-        raise InputError(str(exc).splitlines()[-1].strip()) from None
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Engine]:
-    """The platform's database, migrated to the current schema; its connections are closed
-    when the block ends (on SQLite the last one folds the write-ahead log back into the
-    database file and removes it, so a command leaves one self-contained file behind)."""
-    from ledger_api.store.db import make_engine, migrate
-
-    url = settings.resolved_database_url
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def chain_anchorer(settings: Settings) -> Iterator[Anchorer]:
-    """The ledger contract on the chain named by the settings (embedded unless CCL_CHAIN_URL),
-    closed when the block ends."""
-    from ledger_api.chain.anchorer import open_anchorer
-
-    with open_anchorer(settings) as anchorer:
-        yield anchorer
-
-
-@contextmanager
-def _progress(
-    description: str, enabled: bool = True
-) -> Iterator[Callable[[int, int | None], None]]:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    err = _stderr()
-    if not enabled or not err.is_terminal:
-        yield lambda done, total: None
-        return
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-    )  # fmt: skip
-    with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _hex(value: bytes | None) -> str | None:
-    return None if value is None else "0x" + value.hex()
 
 
 def _require_initialised(settings: Settings) -> None:
@@ -148,14 +69,6 @@ def _running_stack(settings: Settings) -> str | None:
     from ledger_api.operator.stack_link import running_stack_url
 
     return running_stack_url(settings)
-
-
-def _note_stack(api_url: str) -> None:
-    """Say where the work goes: the chain is held by `ccl stack`, so through its API."""
-    typer.echo(f"`ccl stack` holds the chain: sending through its API at {api_url}", err=True)
-
-
-# ---------------------------------------------------------------------------- commands
 
 
 @app.command("init")
@@ -246,79 +159,13 @@ def ingest(
     address = _resolve_provider(settings, provider)
     stack_url = _running_stack(settings)
     if stack_url is not None:
-        results = _ingest_through_stack(stack_url, settings, address, categories, files, fmt)
+        results = work.ingest_through_stack(stack_url, settings, address, categories, files, fmt)
     else:
-        results = _ingest_here(settings, address, categories, files, fmt, as_json)
+        results = work.ingest_here(settings, address, categories, files, fmt, as_json)
     for file, result in zip(files, results, strict=True):
         _report_batch(file, result, as_json=as_json, named=len(files) > 1)
     if any(result["rejected"] for result in results):
         raise typer.Exit(1)
-
-
-def _ingest_here(
-    settings: Settings,
-    provider: str,
-    categories: list[str],
-    files: list[Path],
-    fmt: str | None,
-    as_json: bool,
-) -> list[dict[str, Any]]:
-    """Ingest in this process (the chain is free): roles are checked before anything is
-    stored, so nothing is stored that could not be anchored."""
-    from ledger_api.ingest.pipeline import Ingestor
-    from ledger_api.operator.providers import check_provider_roles
-
-    # Run alone, a large batch is validated and sealed by one worker per CPU (env
-    # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
-    workers = workers_from_env("CCL_INGEST_WORKERS", one_per_cpu())
-    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
-        check_provider_roles(anchorer.ledger, provider, anchorer.transactor.address)  # type: ignore[attr-defined]
-        ingestor = Ingestor(engine, anchorer, settings, workers=workers)
-        results: list[IngestResult]
-        if len(files) == 1:  # progress by rows
-            with _progress(f"ingest {files[0].name}", not as_json) as progress:
-                results = [
-                    ingestor.ingest(provider, categories[0], files[0], fmt=fmt, progress=progress)  # type: ignore[arg-type]
-                ]
-        else:  # progress by files
-            with _progress(f"ingest {len(files)} files", not as_json) as progress:
-                results = ingestor.ingest_many(
-                    provider,
-                    list(zip(categories, files, strict=True)),
-                    fmt=fmt,  # type: ignore[arg-type]
-                    progress=progress,
-                )
-    return [result.as_dict() for result in results]
-
-
-def _ingest_through_stack(
-    api_url: str,
-    settings: Settings,
-    provider: str,
-    categories: list[str],
-    files: list[Path],
-    fmt: str | None,
-) -> list[dict[str, Any]]:
-    """Send each file to the running stack, in order; a file over the API's body limit is
-    refused before any is sent."""
-    from ledger_api.operator.remote import stack_api
-
-    for file in files:
-        if file.stat().st_size > settings.max_body_bytes:
-            raise InputError(
-                f"{file} is over the API's {settings.max_body_bytes}-byte limit "
-                "(CCL_MAX_BODY_BYTES): split it, or stop `ccl stack` and ingest again"
-            )
-    _note_stack(api_url)
-    with stack_api(api_url) as api:
-        return [
-            api.ingest(provider, name, file.read_bytes(), fmt or _format_of(file))
-            for name, file in zip(categories, files, strict=True)
-        ]
-
-
-def _format_of(file: Path) -> str:
-    return "csv" if file.suffix.lower() == ".csv" else "jsonl"
 
 
 def _report_batch(file: Path, result: dict[str, Any], *, as_json: bool, named: bool) -> None:
@@ -349,29 +196,15 @@ def resume(
     settings = _settings()
     _require_initialised(settings)
     stack_url = _running_stack(settings)
-    results = _resume_here(settings) if stack_url is None else _resume_through_stack(stack_url)
+    results = (
+        work.resume_here(settings) if stack_url is None else work.resume_through_stack(stack_url)
+    )
     if as_json:
         typer.echo(json.dumps({"processed": len(results), "batches": results}))
         return
     for result in results:
         typer.echo(f"batch {result['batch_id']}: {result['state']}")
     typer.echo(f"{len(results)} pending batch(es) processed")
-
-
-def _resume_here(settings: Settings) -> list[dict[str, Any]]:
-    from ledger_api.ingest.pipeline import Ingestor
-
-    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
-        results = Ingestor(engine, anchorer, settings).resume_pending()
-    return [{"batch_id": _hex(r.batch_id), "state": r.state} for r in results]
-
-
-def _resume_through_stack(api_url: str) -> list[dict[str, Any]]:
-    from ledger_api.operator.remote import stack_api
-
-    _note_stack(api_url)
-    with stack_api(api_url) as api:
-        return api.resume()
 
 
 @app.command()
@@ -384,9 +217,9 @@ def verify(
     _require_initialised(settings)
     stack_url = _running_stack(settings)
     if stack_url is not None:
-        report = _verify_through_stack(stack_url)
+        report = work.verify_through_stack(stack_url)
     else:
-        report = _verify_here(settings, as_json)
+        report = work.verify_here(settings, as_json)
     if as_json:
         typer.echo(json.dumps(report))
     else:
@@ -404,27 +237,6 @@ def verify(
         )
     if not report["clean"]:
         raise typer.Exit(1)
-
-
-def _verify_here(settings: Settings, as_json: bool) -> dict[str, Any]:
-    from ledger_api.verify.verifier import verify_database
-
-    with (
-        _database(settings) as engine,
-        chain_anchorer(settings) as anchorer,
-        _progress("verify", not as_json) as progress,
-    ):
-        # Run alone, verification may fork one reader per CPU (env CCL_VERIFY_WORKERS wins).
-        workers = workers_from_env("CCL_VERIFY_WORKERS", one_per_cpu())
-        return verify_database(engine, anchorer, progress=progress, workers=workers).as_dict()
-
-
-def _verify_through_stack(api_url: str) -> dict[str, Any]:
-    from ledger_api.operator.remote import stack_api
-
-    _note_stack(api_url)
-    with stack_api(api_url) as api:
-        return api.verify()
 
 
 @app.command()
@@ -461,35 +273,14 @@ def catalog_publish(
     _require_initialised(settings)
     stack_url = _running_stack(settings)
     if stack_url is not None:
-        published = _publish_through_stack(stack_url, path)
+        published = work.publish_through_stack(stack_url, path)
     else:
-        published = _publish_here(settings, catalog)
+        published = work.publish_here(settings, catalog)
     if as_json:
         typer.echo(json.dumps(published))
         return
     verb = "already published" if published["already_published"] else "published"
     typer.echo(f"catalog v{published['version']} {verb}: hash {published['catalog_hash']}")
-
-
-def _publish_here(settings: Settings, catalog: Any) -> dict[str, Any]:
-    from ledger_api.catalog.publish import publish_catalog
-
-    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
-        published = publish_catalog(engine, anchorer, catalog)
-    return {
-        "version": published.version,
-        "catalog_hash": _hex(published.catalog_hash),
-        "anchor_sequence": published.anchor_sequence,
-        "already_published": published.already_published,
-    }
-
-
-def _publish_through_stack(api_url: str, path: Path) -> dict[str, Any]:
-    from ledger_api.operator.remote import stack_api
-
-    _note_stack(api_url)
-    with stack_api(api_url) as api:
-        return api.publish_catalog(path.read_bytes())
 
 
 @db_app.command("upgrade")
@@ -565,10 +356,11 @@ def keys_rotate_master(
     CCL_MASTER_KEY_ID to the new values: the stack refuses to start with the old ones.
     """
     from ledger_api.crypto.keys import MasterKey, rotate_master_key
+    from ledger_api.operator.master_key import read_new_master_key
 
     settings = _settings()
-    _refuse_rotation_beside_a_running_stack(settings)
-    new = MasterKey(key_id=new_key_id, key=_new_master_key(new_key_file, new_key_env))
+    start_checks.refuse_rotation_beside_a_running_stack(settings)
+    new = MasterKey(key_id=new_key_id, key=read_new_master_key(new_key_file, new_key_env))
     old = MasterKey.from_settings(settings)
     if new.key_id == old.key_id:
         raise InputError("the new master key needs a new key id")
@@ -581,48 +373,6 @@ def keys_rotate_master(
         f"re-wrapped {count} data key(s) under master key {new_key_id!r}; now set "
         f"CCL_MASTER_KEY to the new key and CCL_MASTER_KEY_ID={new_key_id}"
     )
-
-
-def _refuse_rotation_beside_a_running_stack(settings: Settings) -> None:
-    """A running stack holds the current master key: rotated under it, its next read of an
-    enterprise's data would fail. Stop it, rotate, start it with the new key."""
-    api_url = _running_stack(settings)
-    if api_url is not None:
-        raise InputError(
-            f"`ccl stack` (API {api_url}) is running with the current master key: stop it, "
-            "rotate, then start it with CCL_MASTER_KEY and CCL_MASTER_KEY_ID set to the new key",
-            code="stack_running",
-        )
-
-
-def _new_master_key(file: Path | None, env_name: str | None) -> bytes:
-    """The new master key from the source the operator named, else asked twice (a key typed
-    once with a slip would leave every data key wrapped under a key nobody holds)."""
-    if file is not None and env_name is not None:
-        raise InputError("give --new-key-file or --new-key-env, not both")
-    if file is not None:
-        try:
-            raw = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read --new-key-file {file}: {exc.strerror}") from None
-        where = f"the file {file}"
-    elif env_name is not None:
-        raw = os.environ.get(env_name, "")
-        if not raw:
-            raise InputError(f"the environment variable {env_name} (--new-key-env) is not set")
-        where = env_name
-    elif os.environ.get("CCL_NEW_MASTER_KEY"):
-        raw, where = os.environ["CCL_NEW_MASTER_KEY"], "CCL_NEW_MASTER_KEY"
-    else:
-        raw = typer.prompt("New master key (hex)", hide_input=True, confirmation_prompt=True)
-        where = "the prompt"
-    try:
-        key = bytes.fromhex(raw.strip().removeprefix("0x"))
-    except ValueError:
-        raise InputError(f"the new master key from {where} must be hex") from None
-    if len(key) != 32:
-        raise InputError(f"the new master key from {where} must be 32 bytes (64 hex characters)")
-    return key
 
 
 @app.command("subject-id")
@@ -696,9 +446,9 @@ def stack(
     from ledger_api.stack import EmbeddedStack
 
     settings = _settings()
-    _check_port_free(host, port)
+    start_checks.check_port_free(host, port)
     _require_initialised(settings)
-    _check_master_key(settings)
+    start_checks.check_master_key(settings)
     running = EmbeddedStack(settings)
     try:
         running.start()
@@ -713,44 +463,10 @@ def stack(
             f"Point the wallet at it:  export CCL_WALLET_API_URL=http://{host}:{port}\n"
             "Stop with Ctrl-C; starting again continues where it stopped."
         )
-        with announced(settings, f"http://{_client_host(host)}:{port}"):
+        with announced(settings, f"http://{start_checks.client_host(host)}:{port}"):
             uvicorn.run(running.app(), host=host, port=port, log_level="warning")
     finally:
         running.close()
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """A busy port is one line before any banner (uvicorn would fail after it)."""
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise InputError(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                "stop what uses it or pass --port",
-                code="port_in_use",
-            ) from None
-
-
-def _client_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-
-
-def _check_master_key(settings: Settings) -> None:
-    from ledger_api.crypto.keys import MasterKey
-    from ledger_api.operator.master_key import check_master_key
-    from ledger_api.store.db import make_engine
-
-    # No migration here: `serve` checked the schema already, `stack` migrates when it starts.
-    engine = make_engine(settings.resolved_database_url)
-    try:
-        check_master_key(engine, MasterKey.from_settings(settings))
-    finally:
-        engine.dispose()
 
 
 @app.command()
@@ -769,8 +485,8 @@ def serve(
 
     settings = _settings()
     check_ready(settings)
-    _check_port_free(host, port)
-    _check_master_key(settings)
+    start_checks.check_port_free(host, port)
+    start_checks.check_master_key(settings)
     _stderr().print(f"Credit Consent Ledger API: {workers} worker(s) on http://{host}:{port}")
     uvicorn.run(
         "ledger_api.stack:production_app",

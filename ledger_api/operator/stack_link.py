@@ -15,9 +15,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ledger_api.errors import ChainError
-from ledger_api.settings import Settings
+
+if TYPE_CHECKING:
+    from ledger_api.settings import Settings
 
 STACK_FILE = "stack.json"
 
