@@ -34,6 +34,7 @@ lint: setup
 	$(VENV)/bin/mypy ledger_api indexer wallet_cli scripts tests
 
 stack: setup
+	$(PY) -m ledger_api.cli init
 	$(PY) -m ledger_api.cli stack
 
 compile: setup

@@ -17,28 +17,23 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from web3 import Web3
 
-from indexer.audit_filters import FilterError, parse_time
-from indexer.audit_views import VIEW_ALIASES, VIEWS, view_name
-from indexer.follower import Indexer
-from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.cli_errors import one_line_errors
 from ledger_api.errors import InputError
-from ledger_api.settings import Settings
+
+# Each command imports its own machinery (web3, SQLAlchemy, rich): help starts fast.
+if TYPE_CHECKING:
+    from indexer.follower import Indexer
+    from ledger_api.settings import Settings
 
 app = typer.Typer(
     name="ccl-indexer", help="Follow the ConsentLedger into SQL; audit views.",
-    no_args_is_help=True, pretty_exceptions_enable=False,
+    no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
 )  # fmt: skip
 _state = {"debug": False}
-_err = Console(stderr=True)
 
 
 @app.callback()
@@ -52,6 +47,8 @@ handles_errors = one_line_errors(lambda: _state["debug"])
 
 
 def _settings() -> Settings:
+    from ledger_api.settings import Settings
+
     try:
         return Settings()
     except ValueError as exc:  # pydantic wraps our InputError
@@ -60,21 +57,36 @@ def _settings() -> Settings:
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Callable[[int, int | None], None] | None]:
-    if not enabled or not _err.is_terminal:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    err = Console(stderr=True)
+    if not enabled or not err.is_terminal:
         yield None
         return
     columns = (TextColumn("indexing blocks"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=_err, transient=True) as bar:
+    with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("index", total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 @contextmanager
 def _indexer(progress: bool = False) -> Iterator[Indexer]:
+    from web3 import Web3
+
+    from indexer.follower import Indexer
+    from ledger_api.chain.deployment import Deployment, check_deployment
     from ledger_api.store.db import ensure_schema, make_engine
 
     settings = _settings()
+    _refuse_beside_a_running_stack(settings)
     with ExitStack() as stack:
         if settings.chain_url:
             w3 = Web3(Web3.HTTPProvider(settings.chain_url))
@@ -134,14 +146,45 @@ def rebuild(
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Where the replica stands and how far it lags the confirmed head."""
-    with _indexer() as indexer:
-        report = indexer.status().as_dict()
+    """Where the replica stands and how far it lags the confirmed head (while `ccl stack`
+    runs, its indexer's, asked through its API)."""
+    report = _status_of_running_stack()
+    if report is None:
+        with _indexer() as indexer:
+            report = indexer.status().as_dict()
     if as_json:
         typer.echo(json.dumps(report))
         return
     for key, value in report.items():
         typer.echo(f"{key:17} {value}")
+
+
+def _refuse_beside_a_running_stack(settings: Settings) -> None:
+    """`ccl stack` runs its own indexer over the chain it holds: a second one cannot open it."""
+    from ledger_api.errors import ChainError
+    from ledger_api.operator.stack_link import running_stack_url
+
+    api_url = running_stack_url(settings)
+    if api_url is not None:
+        raise ChainError(
+            f"`ccl stack` (API {api_url}) holds the embedded chain and runs its own indexer: "
+            "`ccl-indexer status` shows it; stop the stack to run, catch up or rebuild here",
+            code="chain_locked",
+        )
+
+
+def _status_of_running_stack() -> dict[str, Any] | None:
+    """The running `ccl stack`'s indexer status, or None when no stack holds the chain."""
+    from ledger_api.operator.stack_link import running_stack_url
+
+    api_url = running_stack_url(_settings())
+    if api_url is None:
+        return None
+    from ledger_api.operator.remote import stack_api
+
+    typer.echo(f"`ccl stack` holds the chain: asking its API at {api_url}", err=True)
+    with stack_api(api_url) as api:
+        return api.indexer_status()
 
 
 def _cell(value: Any) -> str:
@@ -162,6 +205,9 @@ def _render(rows: list[dict[str, Any]], fmt: str) -> None:
         writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
         sys.stdout.write(buffer.getvalue())
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(*columns)
     for row in rows:
         table.add_row(*(_cell(row.get(c)) for c in columns))
@@ -178,7 +224,8 @@ def audit(
     view: Annotated[
         str,
         typer.Argument(
-            help=f"One of: {', '.join(VIEWS)} (also: {', '.join(VIEW_ALIASES)}, older names)."
+            help="One of: access_audit, violations, refusals, volumes, grant_history, "
+            "agreements, anchors, statistics (older names: access, grants); docs/audit.md."
         ),
     ],
     institution: Annotated[
@@ -199,6 +246,9 @@ def audit(
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
 ) -> None:
     """Print an audit view (see docs/audit.md)."""
+    from indexer.audit_filters import FilterError
+    from indexer.audit_views import VIEWS, view_name
+
     view = view_name(view)
     if view not in VIEWS:
         raise InputError(f"unknown view {view!r}; one of {', '.join(VIEWS)}")
@@ -223,6 +273,8 @@ def _run_view(
 ) -> Any:  # fmt: skip
     from sqlalchemy.orm import Session
 
+    from indexer.audit_filters import FilterError, parse_time
+    from indexer.audit_views import VIEWS
     from ledger_api.store.db import make_engine, migrate
 
     try:

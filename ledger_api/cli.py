@@ -7,32 +7,31 @@ Secrets are read from the environment (``CCL_*``) or a hidden prompt, never from
 from __future__ import annotations
 
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine
 
 from ledger_api.admin_cli import admin_app
-from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.cli_errors import one_line_errors
+from ledger_api.cli_support import chain_anchorer as chain_anchorer
+from ledger_api.cli_support import database as _database
+from ledger_api.cli_support import load_settings as _settings
+from ledger_api.cli_support import progress_bar as _progress
+from ledger_api.cli_support import stderr_console as _stderr
 from ledger_api.deploy_cli import deploy, governance_app
 from ledger_api.errors import InputError, LedgerError
-from ledger_api.settings import Settings
-from ledger_api.worker_count import one_per_cpu, workers_from_env
+from ledger_api.operator import start_checks, work
 
+# Only what `ccl --help` needs is imported here; each command imports its own machinery, so
+# help and simple commands start in a fraction of a second (scripts/bench.py cli).
 if TYPE_CHECKING:
-    from ledger_api.ingest.pipeline import IngestResult
+    from ledger_api.settings import Settings
 
 app = typer.Typer(
     name="ccl", help="Credit Consent Ledger operator CLI.", no_args_is_help=True,
-    pretty_exceptions_enable=False,
+    pretty_exceptions_enable=False, rich_markup_mode=None,
 )  # fmt: skip
 catalog_app = typer.Typer(help="Credit-information catalog.", no_args_is_help=True)
 keys_app = typer.Typer(help="Encryption keys.", no_args_is_help=True)
@@ -45,7 +44,6 @@ app.add_typer(governance_app, name="governance")
 app.command("deploy")(deploy)
 
 _state: dict[str, bool] = {"debug": False}
-_err = Console(stderr=True)
 
 
 @app.callback()
@@ -58,66 +56,57 @@ def _root(
 handles_errors = one_line_errors(lambda: _state["debug"])
 
 
-# ---------------------------------------------------------------------------- plumbing
+def _require_initialised(settings: Settings) -> None:
+    from ledger_api.operator.setup import require_initialised
+
+    require_initialised(settings)
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValueError as exc:  # pydantic ValidationError wraps our InputError
-        raise InputError(str(exc).splitlines()[-1].strip()) from None
+def _resolve_provider(settings: Settings, given: str) -> str:
+    from ledger_api.operator.providers import resolve_provider
+
+    return resolve_provider(settings, given)
 
 
-@contextmanager
-def _database(settings: Settings) -> Iterator[Engine]:
-    """The platform's database, migrated to the current schema; its connections are closed
-    when the block ends (on SQLite the last one folds the write-ahead log back into the
-    database file and removes it, so a command leaves one self-contained file behind)."""
-    from ledger_api.store.db import make_engine, migrate
+def _running_stack(settings: Settings) -> str | None:
+    from ledger_api.operator.stack_link import running_stack_url
 
-    url = settings.resolved_database_url
-    migrate(url)
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+    return running_stack_url(settings)
 
 
-@contextmanager
-def chain_anchorer(settings: Settings) -> Iterator[Anchorer]:
-    """The ledger contract on the chain named by the settings (embedded unless CCL_CHAIN_URL),
-    closed when the block ends."""
-    from ledger_api.chain.anchorer import open_anchorer
+@app.command("init")
+@handles_errors
+def init_ledger(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Set up the embedded platform under CCL_DATA_DIR: deploy the ledger on its chain and
+    write the deployment record (run once; run again, it only says where the ledger is)."""
+    from ledger_api.operator.setup import initialise
 
-    with open_anchorer(settings) as anchorer:
-        yield anchorer
-
-
-@contextmanager
-def _progress(
-    description: str, enabled: bool = True
-) -> Iterator[Callable[[int, int | None], None]]:
-    if not enabled or not _err.is_terminal:
-        yield lambda done, total: None
-        return
-    columns = (
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
-    )  # fmt: skip
-    with Progress(*columns, console=_err, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _hex(value: bytes | None) -> str | None:
-    return None if value is None else "0x" + value.hex()
-
-
-# ---------------------------------------------------------------------------- commands
+    settings = _settings()
+    done = initialise(settings)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "created": done.created,
+                    "address": done.address,
+                    "chain_id": done.chain_id,
+                    "deployment_block": done.deployment_block,
+                    "record": str(done.record),
+                }
+            )
+        )
+    elif done.created:
+        typer.echo(
+            f"deployed a new ledger at {done.address} on chain {done.chain_id} "
+            f"(block {done.deployment_block}); deployment record written to {done.record}"
+        )
+    else:
+        typer.echo(
+            f"already set up: ledger {done.address} on chain {done.chain_id} "
+            f"(record {done.record}); nothing deployed"
+        )
 
 
 @app.command()
@@ -126,7 +115,14 @@ def ingest(
     files: Annotated[
         list[Path], typer.Argument(help="JSON lines (.jsonl) or CSV (.csv) files, a batch each.")
     ],
-    provider: Annotated[str, typer.Option("--provider", "-p", help="Providing department.")],
+    provider: Annotated[
+        str,
+        typer.Option(
+            "--provider",
+            "-p",
+            help="The registered provider: its address, or its name in the provider directory.",
+        ),
+    ],
     category: Annotated[
         str | None,
         typer.Option(
@@ -144,10 +140,10 @@ def ingest(
     (tax.jsonl is tax, as `ccl synth` writes them). Several files are overlapped (the next one
     is validated while one is stored). A file that fails stops the run: the files before it
     stay ingested, and the same command run again stores nothing twice. Exit 1 if any row was
-    rejected.
+    rejected. The provider must hold PROVIDER_ROLE; the platform's key anchors its batches on
+    its behalf (docs/operators.md). While `ccl stack` runs, the files go through its API.
     """
     from ledger_api.catalog.loader import default_catalog
-    from ledger_api.ingest.pipeline import Ingestor
 
     if fmt is not None and fmt not in ("jsonl", "csv"):
         raise InputError("--format must be jsonl or csv")
@@ -162,66 +158,62 @@ def ingest(
             raise InputError(f"{where} is not a catalog category: {name!r}")
         categories.append(name)
     settings = _settings()
-    # Run alone, a large batch is validated and sealed by one worker per CPU (env
-    # CCL_INGEST_WORKERS wins); the library default stays one process (threaded servers).
-    workers = workers_from_env("CCL_INGEST_WORKERS", one_per_cpu())
-    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
-        ingestor = Ingestor(engine, anchorer, settings, workers=workers)
-        if len(files) == 1:  # progress by rows
-            with _progress(f"ingest {files[0].name}", not as_json) as progress:
-                results = [
-                    ingestor.ingest(provider, categories[0], files[0], fmt=fmt, progress=progress)  # type: ignore[arg-type]
-                ]
-        else:  # progress by files
-            with _progress(f"ingest {len(files)} files", not as_json) as progress:
-                results = ingestor.ingest_many(
-                    provider,
-                    list(zip(categories, files, strict=True)),
-                    fmt=fmt,  # type: ignore[arg-type]
-                    progress=progress,
-                )
+    _require_initialised(settings)
+    address = _resolve_provider(settings, provider)
+    stack_url = _running_stack(settings)
+    if stack_url is not None:
+        results = work.ingest_through_stack(stack_url, settings, address, categories, files, fmt)
+    else:
+        results = work.ingest_here(settings, address, categories, files, fmt, as_json)
     for file, result in zip(files, results, strict=True):
         _report_batch(file, result, as_json=as_json, named=len(files) > 1)
-    if any(result.rejected for result in results):
+    if any(result["rejected"] for result in results):
         raise typer.Exit(1)
 
 
-def _report_batch(file: Path, result: IngestResult, *, as_json: bool, named: bool) -> None:
+def _report_batch(file: Path, result: dict[str, Any], *, as_json: bool, named: bool) -> None:
     """One batch's result: a line of JSON, or a summary line and its rejected rows (the file
     named on each line when there are several)."""
     if as_json:
-        typer.echo(json.dumps({"file": str(file), **result.as_dict()}, ensure_ascii=False))
+        typer.echo(json.dumps({"file": str(file), **result}, ensure_ascii=False))
         return
     prefix = f"{file.name}: " if named else ""
+    rejected = result["rejected"]
     typer.echo(
-        f"{prefix}batch {_hex(result.batch_id)}: {result.state}; {result.accepted} stored, "
-        f"{result.duplicates} already stored, {len(result.rejected)} rejected"
-        + (f"; root {_hex(result.root)}" if result.root else "")
+        f"{prefix}batch {result['batch_id']}: {result['state']}; {result['accepted']} stored, "
+        f"{result['duplicates']} already stored, {len(rejected)} rejected"
+        + (f"; root {result['root']}" if result["root"] else "")
     )
-    for error in result.rejected[:50]:
-        typer.echo(f"  {prefix}row {error.row}: {error.reason}", err=True)
-    if len(result.rejected) > 50:
-        typer.echo(f"  {prefix}... and {len(result.rejected) - 50} more (use --json)", err=True)
+    for error in rejected[:50]:
+        typer.echo(f"  {prefix}row {error['row']}: {error['reason']}", err=True)
+    if len(rejected) > 50:
+        typer.echo(f"  {prefix}... and {len(rejected) - 50} more (use --json)", err=True)
 
 
 @app.command()
 @handles_errors
-def resume() -> None:
+def resume(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
     """Finish what a crash left half-way: batches, then every other anchored kind
     (access-log ranges, credit commitments, catalog versions); anchors each at most once."""
-    from ledger_api.anchoring.kinds import DATA_BATCHES, resume_all
-    from ledger_api.ingest.pipeline import Ingestor
-
     settings = _settings()
-    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
-        results = Ingestor(engine, anchorer, settings).resume_pending()
-        others = resume_all(engine, anchorer, skip=(DATA_BATCHES,))
+    _require_initialised(settings)
+    stack_url = _running_stack(settings)
+    results = (
+        work.resume_here(settings) if stack_url is None else work.resume_through_stack(stack_url)
+    )
+    # A running stack finishes the other kinds itself when it starts.
+    others = work.resume_other_kinds_here(settings) if stack_url is None else {}
+    if as_json:
+        typer.echo(json.dumps({"processed": len(results), "batches": results, "others": others}))
+        return
     for result in results:
-        typer.echo(f"batch {_hex(result.batch_id)}: {result.state}")
+        typer.echo(f"batch {result['batch_id']}: {result['state']}")
     typer.echo(f"{len(results)} pending batch(es) processed")
-    for table, keys in others.items():
-        if keys:
-            typer.echo(f"{table}: {len(keys)} anchor(s) finished")
+    for table, finished in others.items():
+        if finished:
+            typer.echo(f"{table}: {finished} anchor(s) finished")
 
 
 @app.command()
@@ -230,32 +222,29 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Recompute every leaf and root and compare with the chain. Exit 1 on any finding."""
-    from ledger_api.verify.verifier import verify_database
-
     settings = _settings()
-    with (
-        _database(settings) as engine,
-        chain_anchorer(settings) as anchorer,
-        _progress("verify", not as_json) as progress,
-    ):
-        # Run alone, verification may fork one reader per CPU (env CCL_VERIFY_WORKERS wins).
-        workers = workers_from_env("CCL_VERIFY_WORKERS", one_per_cpu())
-        report = verify_database(engine, anchorer, progress=progress, workers=workers)
-    if as_json:
-        typer.echo(json.dumps(report.as_dict()))
+    _require_initialised(settings)
+    stack_url = _running_stack(settings)
+    if stack_url is not None:
+        report = work.verify_through_stack(stack_url)
     else:
-        for f in report.findings:
-            where = f" record {_hex(f.record_uid)}" if f.record_uid else ""
-            batch = f" batch {_hex(f.batch_id)}" if f.batch_id else ""
-            leaf = f" leaf {f.leaf_index}" if f.leaf_index is not None else ""
+        report = work.verify_here(settings, as_json)
+    if as_json:
+        typer.echo(json.dumps(report))
+    else:
+        for f in report["findings"]:
+            where = f" record {f['record_uid']}" if f["record_uid"] else ""
+            batch = f" batch {f['batch_id']}" if f["batch_id"] else ""
+            leaf = f" leaf {f['leaf_index']}" if f["leaf_index"] is not None else ""
             place = f"{where}{batch}{leaf}"
-            typer.echo(f"{f.kind}:{place}: {f.detail}" if place else f"{f.kind}: {f.detail}")
-        status = "clean" if report.clean else f"{len(report.findings)} finding(s)"
+            kind, detail = f["kind"], f["detail"]
+            typer.echo(f"{kind}:{place}: {detail}" if place else f"{kind}: {detail}")
+        status = "clean" if report["clean"] else f"{len(report['findings'])} finding(s)"
         typer.echo(
-            f"verified {report.records} records in {report.batches} batches, "
-            f"{report.catalog_versions} catalog version(s): {status}"
+            f"verified {report['records']} records in {report['batches']} batches, "
+            f"{report['catalog_versions']} catalog version(s): {status}"
         )
-    if not report.clean:
+    if not report["clean"]:
         raise typer.Exit(1)
 
 
@@ -265,12 +254,16 @@ def synth(
     enterprises: Annotated[int, typer.Option("--enterprises", "-n", min=1, max=10_000_000)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     seed: Annotated[int, typer.Option("--seed", "-s")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Write deterministic synthetic Henan records, one JSONL file per category."""
     from ledger_api.synth.generator import write_jsonl
 
-    with _progress("synth") as progress:
+    with _progress("synth", not as_json) as progress:
         counts = write_jsonl(enterprises, seed, out, progress=progress)
+    if as_json:
+        typer.echo(json.dumps({"out": str(out), "enterprises": enterprises, "records": counts}))
+        return
     typer.echo(f"{sum(counts.values())} records for {enterprises} enterprises in {out}")
 
 
@@ -278,17 +271,25 @@ def synth(
 @handles_errors
 def catalog_publish(
     file: Annotated[Path | None, typer.Option("--file", help="Catalog file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Anchor the catalog version's canonical hash and record it."""
     from ledger_api.catalog.loader import DEFAULT_CATALOG, load_catalog
-    from ledger_api.catalog.publish import publish_catalog
 
     settings = _settings()
-    catalog = load_catalog(file or DEFAULT_CATALOG)
-    with _database(settings) as engine, chain_anchorer(settings) as anchorer:
-        published = publish_catalog(engine, anchorer, catalog)
-    verb = "already published" if published.already_published else "published"
-    typer.echo(f"catalog v{published.version} {verb}: hash {_hex(published.catalog_hash)}")
+    path = file or DEFAULT_CATALOG
+    catalog = load_catalog(path)  # a bad file is refused here, before anything is sent
+    _require_initialised(settings)
+    stack_url = _running_stack(settings)
+    if stack_url is not None:
+        published = work.publish_through_stack(stack_url, path)
+    else:
+        published = work.publish_here(settings, catalog)
+    if as_json:
+        typer.echo(json.dumps(published))
+        return
+    verb = "already published" if published["already_published"] else "published"
+    typer.echo(f"catalog v{published['version']} {verb}: hash {published['catalog_hash']}")
 
 
 @db_app.command("upgrade")
@@ -346,30 +347,57 @@ def db_status(
 @handles_errors
 def keys_rotate_master(
     new_key_id: Annotated[str, typer.Option("--new-key-id", help="Id of the new master key.")],
+    new_key_file: Annotated[
+        Path | None,
+        typer.Option("--new-key-file", help="Read the new key (64 hex characters) from a file."),
+    ] = None,
+    new_key_env: Annotated[
+        str | None,
+        typer.Option("--new-key-env", help="Read the new key from this environment variable."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Re-wrap every data key under a new master key (records are not re-encrypted).
 
-    The new key (64 hex characters) comes from CCL_NEW_MASTER_KEY or a hidden prompt; the
-    current one from CCL_MASTER_KEY / CCL_MASTER_KEY_ID. Afterwards set CCL_MASTER_KEY and
-    CCL_MASTER_KEY_ID to the new values.
+    The new key (64 hex characters) comes from --new-key-file, --new-key-env, the environment
+    variable CCL_NEW_MASTER_KEY, or else a hidden prompt that asks for it twice; the current
+    one from CCL_MASTER_KEY / CCL_MASTER_KEY_ID. Afterwards set CCL_MASTER_KEY and
+    CCL_MASTER_KEY_ID to the new values: the stack refuses to start with the old ones.
     """
     from ledger_api.crypto.keys import MasterKey, rotate_master_key
+    from ledger_api.operator.master_key import read_new_master_key
 
     settings = _settings()
-    raw = os.environ.get("CCL_NEW_MASTER_KEY") or typer.prompt(
-        "New master key (hex)", hide_input=True
-    )
-    try:
-        new_key = bytes.fromhex(raw.strip().removeprefix("0x"))
-    except ValueError:
-        raise InputError("the new master key must be hex") from None
-    new = MasterKey(key_id=new_key_id, key=new_key)
+    start_checks.refuse_rotation_beside_a_running_stack(settings)
+    new = MasterKey(key_id=new_key_id, key=read_new_master_key(new_key_file, new_key_env))
     old = MasterKey.from_settings(settings)
     if new.key_id == old.key_id:
         raise InputError("the new master key needs a new key id")
     with _database(settings) as engine, _progress("re-wrap") as progress, engine.begin() as conn:
         count = rotate_master_key(conn, old, new, progress=progress)
-    typer.echo(f"re-wrapped {count} data key(s) under master key {new_key_id!r}")
+    if as_json:
+        typer.echo(json.dumps({"rewrapped": count, "master_key_id": new_key_id}))
+        return
+    typer.echo(
+        f"re-wrapped {count} data key(s) under master key {new_key_id!r}; now set "
+        f"CCL_MASTER_KEY to the new key and CCL_MASTER_KEY_ID={new_key_id}"
+    )
+
+
+@app.command("subject-id")
+@handles_errors
+def subject_id_of(
+    uscc: Annotated[str, typer.Argument(help="The enterprise's USCC, from its licence.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The subject id the platform derives from a USCC: a real-name check compares it with a
+    registration's subject id (`ccl admin registrations`)."""
+    from ledger_api.identity.uscc import subject_id as make_subject_id
+    from ledger_api.identity.uscc import validate_uscc
+
+    settings = _settings()
+    sid = "0x" + make_subject_id(uscc, settings.pseudonym_key_bytes).hex()
+    typer.echo(json.dumps({"uscc": validate_uscc(uscc), "subject_id": sid}) if as_json else sid)
 
 
 @app.command()
@@ -378,6 +406,7 @@ def shred(
     uscc: Annotated[str | None, typer.Argument(help="The enterprise's USCC.")] = None,
     subject: Annotated[str | None, typer.Option("--subject-id", help="Or its subject id.")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Crypto-shred a subject: destroy its data key. Its records become unreadable forever;
     anchors keep verifying."""
@@ -402,6 +431,9 @@ def shred(
         if engine.dialect.name == "sqlite":  # flush the old key bytes out of the WAL
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    if as_json:
+        typer.echo(json.dumps({"subject_id": f"0x{sid.hex()}", "shredded_now": changed}))
+        return
     typer.echo(f"subject 0x{sid.hex()} " + ("shredded" if changed else "was already shredded"))
 
 
@@ -413,18 +445,24 @@ def stack(
 ) -> None:
     """Run the embedded stack (chain, database, indexer, API) on localhost until Ctrl-C.
 
-    State persists under CCL_DATA_DIR (default ./var): stop and start again to continue.
+    State persists under CCL_DATA_DIR (default ./var, set up by `ccl init`): stop and start
+    again to continue. A busy port, a missing ledger or a master key that no longer opens the
+    data keys is one line, before anything starts.
     """
     import uvicorn
 
+    from ledger_api.operator.stack_link import announced
     from ledger_api.stack import EmbeddedStack
 
     settings = _settings()
+    start_checks.check_port_free(host, port)
+    _require_initialised(settings)
+    start_checks.check_master_key(settings)
     running = EmbeddedStack(settings)
     try:
         running.start()
         deployment = running.context.ledger.deployment
-        _err.print(
+        _stderr().print(
             f"[bold]Credit Consent Ledger[/bold] ({settings.mode} mode, "
             f"data in {settings.data_dir})\n"
             f"  chain id {deployment.chain_id}, head block {running.w3.eth.block_number}\n"
@@ -434,7 +472,8 @@ def stack(
             f"Point the wallet at it:  export CCL_WALLET_API_URL=http://{host}:{port}\n"
             "Stop with Ctrl-C; starting again continues where it stopped."
         )
-        uvicorn.run(running.app(), host=host, port=port, log_level="warning")
+        with announced(settings, f"http://{start_checks.client_host(host)}:{port}"):
+            uvicorn.run(running.app(), host=host, port=port, log_level="warning")
     finally:
         running.close()
 
@@ -455,7 +494,9 @@ def serve(
 
     settings = _settings()
     check_ready(settings)
-    _err.print(f"Credit Consent Ledger API: {workers} worker(s) on http://{host}:{port}")
+    start_checks.check_port_free(host, port)
+    start_checks.check_master_key(settings)
+    _stderr().print(f"Credit Consent Ledger API: {workers} worker(s) on http://{host}:{port}")
     uvicorn.run(
         "ledger_api.stack:production_app",
         factory=True,

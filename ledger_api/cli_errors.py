@@ -11,14 +11,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from ledger_api.errors import InputError, LedgerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Environment failures worth a line of their own rather than a traceback.
-ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, ConnectionError)
+
+def environment_errors() -> tuple[type[BaseException], ...]:
+    """Environment failures worth a line of their own rather than a traceback (SQLAlchemy is
+    imported only once a command has failed, so that help stays fast)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError, OSError, ConnectionError)
 
 
 def one_line_errors(is_debug: Callable[[], bool]) -> Callable[[F], F]:
@@ -36,8 +40,8 @@ def one_line_errors(is_debug: Callable[[], bool]) -> Callable[[F], F]:
                     raise
                 typer.echo(f"error: {exc.detail} [{exc.code}]", err=True)
                 raise typer.Exit(2 if isinstance(exc, InputError) else 1) from None
-            except ENVIRONMENT_ERRORS as exc:
-                if is_debug():
+            except Exception as exc:
+                if is_debug() or not isinstance(exc, environment_errors()):
                     raise
                 text = str(exc).strip()
                 first = text.splitlines()[0] if text else type(exc).__name__

@@ -287,20 +287,25 @@ class LedgerClient:
         )
 
     def open_dispute(
-        self, record_uid: str, kind: int, reason_hash: bytes, deadline: int, signature: bytes
+        self,
+        record_uid: str,
+        kind: int,
+        reason_hash: bytes,
+        deadline: int,
+        signature: bytes,
+        reason: str | None = None,
     ) -> schemas.DisputeOut:
-        return self._model(
-            schemas.DisputeOut,
-            "POST",
-            "/v1/subject/disputes",
-            json_body={
-                "record_uid": record_uid,
-                "kind": kind,
-                "reason_hash": "0x" + reason_hash.hex(),
-                "deadline": deadline,
-                "signature": "0x" + signature.hex(),
-            },
-        )
+        """``reason``, if given, is the text behind ``reason_hash``, kept for the operator."""
+        body: dict[str, Any] = {
+            "record_uid": record_uid,
+            "kind": kind,
+            "reason_hash": "0x" + reason_hash.hex(),
+            "deadline": deadline,
+            "signature": "0x" + signature.hex(),
+        }
+        if reason is not None:
+            body["reason"] = reason
+        return self._model(schemas.DisputeOut, "POST", "/v1/subject/disputes", json_body=body)
 
     def my_disputes(self) -> list[schemas.DisputeOut]:
         return self._models(schemas.DisputeOut, "GET", "/v1/subject/disputes")

@@ -75,7 +75,10 @@ class EmbeddedStack:
         self._thread.start()
 
     def app(self) -> FastAPI:
-        return create_app(self.settings, context=self.context)
+        app = create_app(self.settings, context=self.context)
+        # `ccl-indexer status` cannot open the chain this stack holds: it asks the API.
+        app.state.indexer_status = self.indexer.status
+        return app
 
     def close(self) -> None:
         self._stop.set()

@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from ledger_api.api.body_guard import BodyGuardMiddleware
 from ledger_api.api.context import AppContext, build_context
 from ledger_api.api.problems import PROBLEMS, Problem, install_problem_handlers
-from ledger_api.api.routes import audit, institution, meta, operator, subject
+from ledger_api.api.routes import audit, institution, meta, operator, operator_tasks, subject
 from ledger_api.settings import Settings
 
 _GC_YOUNG_THRESHOLD = 50_000
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         subject.router,
         operator.router,
         operator.provider_router,
+        operator_tasks.router,
         audit.router,
     ):
         app.include_router(router)

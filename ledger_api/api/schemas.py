@@ -5,6 +5,7 @@ Binary values travel as 0x-hex strings.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -125,6 +126,7 @@ class Registration(BaseModel):
     deadline: int
     typed_data: dict[str, Any] | None = None
     tx_hash: HexStr | None = None
+    requested_at: datetime | None = None  # when the enterprise asked (UTC)
 
 
 class SubjectMe(BaseModel):
@@ -246,6 +248,8 @@ class DisputeIn(BaseModel):
     reason_hash: HexStr = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
     deadline: int = Field(ge=0, lt=2**64)
     signature: HexStr = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
+    # The text behind reason_hash, for the operator who resolves it (never on chain).
+    reason: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class DisputeOut(BaseModel):

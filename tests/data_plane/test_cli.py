@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from operator_setup import init_platform, register_provider
 from typer.testing import CliRunner
 
 from ledger_api.cli import app
@@ -18,6 +19,8 @@ from .conftest import USCC_A, jsonl, tax_row
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CCL_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("CCL_DATABASE_URL", raising=False)
+    init_platform(tmp_path / "var")
+    register_provider(tmp_path / "var", "henan-tax", "prov")
     runner = CliRunner()
 
     def run(*args: str, **kwargs: object):

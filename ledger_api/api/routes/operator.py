@@ -53,9 +53,11 @@ def list_registrations(
     status: Annotated[str | None, Query(max_length=24)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[Registration]:
+    from ledger_api.operator.admin_views import registration_status
+
     query = select(REGISTRATIONS).order_by(REGISTRATIONS.c.id).limit(limit)
-    if status is not None:
-        query = query.where(REGISTRATIONS.c.status == status)
+    if status is not None:  # the documented names too ("signed" is pending_approval)
+        query = query.where(REGISTRATIONS.c.status == registration_status(status))
     with ctx.engine.connect() as conn:
         return [registration_out(r) for r in conn.execute(query).all()]
 

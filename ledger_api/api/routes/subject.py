@@ -54,6 +54,7 @@ from ledger_api.crypto.ecdsa import require_canonical_s
 from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.identity.uscc import validate_uscc
+from ledger_api.store.dispute_reasons import check_reason, store_reason
 from ledger_api.store.records import record_proof
 
 router = APIRouter(prefix="/v1/subject", tags=["subject"], responses=PROBLEMS)
@@ -92,6 +93,7 @@ def registration_out(row: Any, typed_data: dict[str, Any] | None = None) -> Regi
         deadline=row.deadline,
         typed_data=typed_data,
         tx_hash=_hex(row.tx_hash),
+        requested_at=row.created_at,
     )
 
 
@@ -483,6 +485,8 @@ def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> Dispute
         proof = record_proof(conn, bytes.fromhex(body.record_uid[2:]), actor.subject.subject_id)
     if not proof.anchored:
         raise ConflictError("the record's batch is not anchored yet", code="not_anchored")
+    if body.reason is not None:
+        check_reason(body.reason, bytes.fromhex(body.reason_hash[2:]))
     dispute_id = ctx.ledger.relay_dispute(
         ctx.relayer,
         DisputeKind(body.kind),
@@ -500,6 +504,8 @@ def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> Dispute
         body.deadline,
         _sig(body.signature),
     )
+    if body.reason is not None:
+        store_reason(ctx.engine, dispute_id, bytes.fromhex(body.reason_hash[2:]), body.reason)
     return next(
         d for d in _disputes(ctx, actor.subject.subject_index) if d.dispute_id == dispute_id
     )
