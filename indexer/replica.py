@@ -6,8 +6,11 @@
 
 Every lookup is one indexed query on a short-lived connection, so one instance can be shared
 by the API's worker threads (given a ``Connection`` instead, it reads on that connection: the
-audit views do). ``position()`` is the checkpoint (or block N): the API compares it with the
-chain head to refuse decisions on a lagging replica.
+audit views do). Given ``connect`` (the API's ``ReadConnections.connect``), look-ups run on the
+connection it hands out: on the event loop's thread a held one, so PostgreSQL look-ups pay no
+pool checkout, ping or reset, and psycopg's server-side prepared statements (prepared per
+connection after a few executions) keep being reused. ``position()`` is the checkpoint (or
+block N): the API compares it with the chain head to refuse decisions on a lagging replica.
 
 Difference from the contract, on purpose: a revoked grant keeps its terms here (the contract
 zeroes them); ``revoked`` is what every check looks at first, and auditors want the terms.
@@ -15,6 +18,8 @@ zeroes them); ``revoked`` is what every check looks at first, and auditors want 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any
 
@@ -92,13 +97,23 @@ class ReplicaState:
         *,
         at_block: int | None = None,
         chain_id: int | None = None,
+        connect: Callable[[], AbstractContextManager[Connection]] | None = None,
     ) -> None:
         self.engine = engine
         self.at_block = at_block
         self.chain_id = chain_id
+        self._connect = connect
 
     def at(self, block: int) -> ReplicaState:
-        return ReplicaState(self.engine, at_block=block, chain_id=self.chain_id)
+        return ReplicaState(
+            self.engine, at_block=block, chain_id=self.chain_id, connect=self._connect
+        )
+
+    def _connection(self) -> AbstractContextManager[Connection]:
+        if self._connect is not None:
+            return self._connect()
+        assert isinstance(self.engine, Engine)
+        return self.engine.connect()
 
     def _live(self, table: Table) -> ColumnElement[bool]:
         """Rows describing the state now, or right after ``at_block``."""
@@ -112,13 +127,13 @@ class ReplicaState:
     def _first(self, query: Select[Any]) -> Any:
         if isinstance(self.engine, Connection):
             return self.engine.execute(query).first()
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             return conn.execute(query).first()
 
     def _all(self, query: Select[Any]) -> list[Any]:
         if isinstance(self.engine, Connection):
             return list(self.engine.execute(query).all())
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             return list(conn.execute(query).all())
 
     # -- ChainState ----------------------------------------------------------------------------
