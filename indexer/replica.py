@@ -6,8 +6,11 @@
 
 Every lookup is one indexed query on a short-lived connection, so one instance can be shared
 by the API's worker threads (given a ``Connection`` instead, it reads on that connection: the
-audit views do). ``position()`` is the checkpoint (or block N): the API compares it with the
-chain head to refuse decisions on a lagging replica.
+audit views do). Given ``connect`` (the API's ``ReadConnections.connect``), look-ups run on the
+connection it hands out: on the event loop's thread a held one, so PostgreSQL look-ups pay no
+pool checkout, ping or reset, and psycopg's server-side prepared statements (prepared per
+connection after a few executions) keep being reused. ``position()`` is the checkpoint (or
+block N): the API compares it with the chain head to refuse decisions on a lagging replica.
 
 Difference from the contract, on purpose: a revoked grant keeps its terms here (the contract
 zeroes them); ``revoked`` is what every check looks at first, and auditors want the terms.
@@ -15,6 +18,8 @@ zeroes them); ``revoked`` is what every check looks at first, and auditors want 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +48,24 @@ from ledger_api.chain.types import (
 
 _PROTOCOL_ROLES = frozenset({"operator", "provider", "regulator"})
 _HIDING_OUTCOMES = (int(DisputeOutcome.UPHELD), int(DisputeOutcome.REPAIRED))
+
+# Only the columns the answers are built from: psycopg describes and decodes every column of
+# every result, so the gate's look-ups fetch nothing they do not use (about 8% per look-up).
+_GRANT_COLUMNS = tuple(
+    GRANTS.c[name]
+    for name in ("grant_id", "subject_index", "institution_index", "categories", "purpose",
+                 "level", "not_before", "not_after", "max_uses", "revoked")
+)  # fmt: skip
+_INSTITUTION_COLUMNS = tuple(
+    INSTITUTIONS.c[name]
+    for name in ("address", "institution_index", "kind", "name", "suspended", "agreement_id")
+)
+_AGREEMENT_COLUMNS = tuple(
+    AGREEMENTS.c[name] for name in ("categories", "purposes", "not_before", "not_after", "status")
+)
+_SUBJECT_COLUMNS = tuple(
+    SUBJECT_BINDINGS.c[name] for name in ("subject_id", "subject_index", "account")
+)
 
 
 @lru_cache(maxsize=65536)
@@ -92,13 +115,23 @@ class ReplicaState:
         *,
         at_block: int | None = None,
         chain_id: int | None = None,
+        connect: Callable[[], AbstractContextManager[Connection]] | None = None,
     ) -> None:
         self.engine = engine
         self.at_block = at_block
         self.chain_id = chain_id
+        self._connect = connect
 
     def at(self, block: int) -> ReplicaState:
-        return ReplicaState(self.engine, at_block=block, chain_id=self.chain_id)
+        return ReplicaState(
+            self.engine, at_block=block, chain_id=self.chain_id, connect=self._connect
+        )
+
+    def _connection(self) -> AbstractContextManager[Connection]:
+        if self._connect is not None:
+            return self._connect()
+        assert isinstance(self.engine, Engine)
+        return self.engine.connect()
 
     def _live(self, table: Table) -> ColumnElement[bool]:
         """Rows describing the state now, or right after ``at_block``."""
@@ -112,13 +145,13 @@ class ReplicaState:
     def _first(self, query: Select[Any]) -> Any:
         if isinstance(self.engine, Connection):
             return self.engine.execute(query).first()
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             return conn.execute(query).first()
 
     def _all(self, query: Select[Any]) -> list[Any]:
         if isinstance(self.engine, Connection):
             return list(self.engine.execute(query).all())
-        with self.engine.connect() as conn:
+        with self._connection() as conn:
             return list(conn.execute(query).all())
 
     # -- ChainState ----------------------------------------------------------------------------
@@ -137,12 +170,14 @@ class ReplicaState:
         )
 
     def grant(self, grant_id: int) -> GrantState | None:
-        row = self._first(select(GRANTS).where(GRANTS.c.grant_id == grant_id, self._live(GRANTS)))
+        row = self._first(
+            select(*_GRANT_COLUMNS).where(GRANTS.c.grant_id == grant_id, self._live(GRANTS))
+        )
         return None if row is None else grant_from_row(row)
 
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
         rows = self._all(
-            select(GRANTS)
+            select(*_GRANT_COLUMNS)
             .where(GRANTS.c.subject_index == subject_index, self._live(GRANTS))
             .order_by(GRANTS.c.grant_id)
         )
@@ -150,7 +185,7 @@ class ReplicaState:
 
     def institution(self, address: str) -> InstitutionProfile | None:
         row = self._first(
-            select(INSTITUTIONS).where(
+            select(*_INSTITUTION_COLUMNS).where(
                 INSTITUTIONS.c.address == checksum_address(address), self._live(INSTITUTIONS)
             )
         )
@@ -158,7 +193,7 @@ class ReplicaState:
 
     def institution_at(self, index: int) -> InstitutionProfile | None:
         row = self._first(
-            select(INSTITUTIONS).where(
+            select(*_INSTITUTION_COLUMNS).where(
                 INSTITUTIONS.c.institution_index == index, self._live(INSTITUTIONS)
             )
         )
@@ -166,7 +201,7 @@ class ReplicaState:
 
     def agreement(self, agreement_id: int) -> AgreementState | None:
         row = self._first(
-            select(AGREEMENTS).where(
+            select(*_AGREEMENT_COLUMNS).where(
                 AGREEMENTS.c.agreement_id == agreement_id, self._live(AGREEMENTS)
             )
         )
@@ -185,7 +220,7 @@ class ReplicaState:
         return self._subject(SUBJECT_BINDINGS.c.subject_index == subject_index)
 
     def _subject(self, condition: ColumnElement[bool]) -> SubjectBinding | None:
-        row = self._first(select(SUBJECT_BINDINGS).where(condition, self._live(SUBJECT_BINDINGS)))
+        row = self._first(select(*_SUBJECT_COLUMNS).where(condition, self._live(SUBJECT_BINDINGS)))
         return None if row is None else _subject_from_row(row)
 
     def roles_of(self, address: str) -> set[str]:

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 from eth_account import Account
@@ -248,9 +248,12 @@ class AppContext:
     closers: list[Callable[[], None]] = field(default_factory=list)
     reads: ReadConnections = field(init=False)  # the event loop's long-lived read connection
     resuming: threading.Thread | None = field(default=None, init=False)  # see start_background
+    # The read connections to use when the replica already reads through them (one held
+    # connection per event-loop thread serves both the gate's look-ups and the record reads).
+    shared_reads: InitVar[ReadConnections | None] = None
 
-    def __post_init__(self) -> None:
-        self.reads = ReadConnections(self.engine)
+    def __post_init__(self, shared_reads: ReadConnections | None) -> None:
+        self.reads = shared_reads if shared_reads is not None else ReadConnections(self.engine)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -299,6 +302,7 @@ def build_context(
     clock: Clock = time.time,
     monotonic: Clock = time.monotonic,
     run_migrations: bool = True,
+    reads: ReadConnections | None = None,
 ) -> AppContext:
     """Build the app's context from ``settings``; every keyword overrides one piece.
 
@@ -362,4 +366,5 @@ def build_context(
         ),
         clock=clock,
         closers=closers,
+        shared_reads=reads,
     )

@@ -63,6 +63,10 @@ def test_api_workers_on_a_node_and_postgresql_gate_on_the_indexers_replica(
         engine = make_engine(database)
         migrate(engine)  # `ccl db upgrade`: production workers do not migrate
         app = production_app()  # reads the deployment record
+        # The gate's replica reads through the API's held read connections (one per event
+        # loop), not a pooled connection per look-up (tests/indexer/test_replica_connections).
+        ctx = app.state.ctx
+        assert ctx.state_provider().inner._connect == ctx.reads.connect
         bank = Account.create().address
         indexer = Indexer.for_engine(w3, deployment, engine, Settings())
         try:
