@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ledger_api.cli_errors import one_line_errors
 from ledger_api.errors import ChainError, InputError
-from ledger_api.settings import Settings
+
+if TYPE_CHECKING:  # settings load pydantic: imported by the commands, so `ccl --help` is fast
+    from ledger_api.settings import Settings
 
 governance_app = typer.Typer(
     help="Role administration with the governance key (operators, regulators).",
@@ -33,6 +35,8 @@ GOVERNED_ROLES = {"operator": "OPERATOR_ROLE", "regulator": "REGULATOR_ROLE"}
 
 
 def _settings() -> Settings:
+    from ledger_api.settings import Settings
+
     try:
         return Settings()
     except ValueError as exc:  # pydantic wraps our InputError
