@@ -78,7 +78,7 @@ def global_options_for_commands() -> list[Any]:
     command = typer.main.get_command_from_info(
         typer.models.CommandInfo(callback=_template),
         pretty_exceptions_short=True,
-        rich_markup_mode="rich",
+        rich_markup_mode=None,
     )
     params = [p for p in command.params if p.name in _CONVERTERS]
     for param in params:

@@ -107,6 +107,7 @@ app = typer.Typer(
     "command; so may a command's own options (ccl-wallet -n acme my-data).",
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help, as `ccl` and `ccl-indexer` print it
 )
 
 
