@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ledger_api.cli_errors import one_line_errors
+from ledger_api.cli_support import load_settings as _settings
 from ledger_api.errors import InputError
 
 # Each command imports its own machinery (web3, SQLAlchemy, rich): help starts fast.
@@ -44,15 +45,6 @@ def _root(
 
 
 handles_errors = one_line_errors(lambda: _state["debug"])
-
-
-def _settings() -> Settings:
-    from ledger_api.settings import Settings
-
-    try:
-        return Settings()
-    except ValueError as exc:  # pydantic wraps our InputError
-        raise InputError(str(exc).splitlines()[-1].strip()) from None
 
 
 @contextmanager

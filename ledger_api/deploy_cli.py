@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from ledger_api.cli_errors import one_line_errors
+from ledger_api.cli_support import load_settings as _settings
 from ledger_api.errors import ChainError, InputError
-
-if TYPE_CHECKING:  # settings load pydantic: imported by the commands, so `ccl --help` is fast
-    from ledger_api.settings import Settings
 
 governance_app = typer.Typer(
     help="Role administration with the governance key (operators, regulators).",
@@ -32,15 +30,6 @@ one_line = one_line_errors(lambda: False)
 
 # Roles the governance key appoints; the operator appoints providers (`ccl admin grant-role`).
 GOVERNED_ROLES = {"operator": "OPERATOR_ROLE", "regulator": "REGULATOR_ROLE"}
-
-
-def _settings() -> Settings:
-    from ledger_api.settings import Settings
-
-    try:
-        return Settings()
-    except ValueError as exc:  # pydantic wraps our InputError
-        raise InputError(str(exc).splitlines()[-1].strip()) from None
 
 
 def _address(raw: str, what: str) -> str:

@@ -201,9 +201,7 @@ class TxQueue:
     def _known_to_node(self, tx_hash: HexBytes) -> bool:
         try:
             self.w3.eth.get_transaction(tx_hash)
-        except (TransactionNotFound, ValueError):
-            return False
-        except Exception:
+        except Exception:  # not found, or the node did not answer: not known to be taken
             return False
         return True
 
