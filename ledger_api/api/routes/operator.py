@@ -184,20 +184,58 @@ def verify_log(ctx: ContextDep, actor: OperatorDep) -> LogVerification:
     )
 
 
+# A batch is posted as its raw text (JSON lines or CSV), not as a JSON document.
+BATCH_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+async def read_batch(request: Request) -> bytes:
+    """The posted batch; an empty one is refused."""
+    data = await request.body()
+    if not data:
+        raise InputError("the batch is empty", code="empty_batch")
+    return data
+
+
+async def store_batch(
+    request: Request,
+    ctx: Any,
+    data: bytes,
+    provider: str,
+    category: str,
+    fmt: str | None,
+) -> IngestOut:
+    """Ingest ``data`` for ``provider`` (format from ``fmt`` or the content type), anchored."""
+    from starlette.concurrency import run_in_threadpool
+
+    chosen = fmt or ("csv" if "csv" in request.headers.get("content-type", "") else "jsonl")
+    result = await run_in_threadpool(
+        ingest_batch,
+        ctx.engine,
+        ctx.data_anchorer,
+        ctx.settings,
+        provider=provider,
+        category=category,
+        data=data,
+        fmt=chosen,  # type: ignore[arg-type]
+        catalog=ctx.catalog,
+    )
+    return IngestOut(**result.as_dict())
+
+
 @provider_router.post(
     "/batches",
     response_model=IngestOut,
     status_code=201,
     summary="Ingest a batch (JSON lines or CSV body) of one category; anchored on chain",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    },
+    openapi_extra=BATCH_BODY,
 )
 async def ingest(
     request: Request,
@@ -206,22 +244,5 @@ async def ingest(
     category: Annotated[str, Query(max_length=64)],
     fmt: Annotated[str | None, Query(alias="format", pattern="^(jsonl|csv)$")] = None,
 ) -> IngestOut:
-    data = await request.body()
-    if not data:
-        raise InputError("the batch is empty", code="empty_batch")
-    content_type = request.headers.get("content-type", "")
-    chosen = fmt or ("csv" if "csv" in content_type else "jsonl")
-    from starlette.concurrency import run_in_threadpool
-
-    result = await run_in_threadpool(
-        ingest_batch,
-        ctx.engine,
-        ctx.data_anchorer,
-        ctx.settings,
-        provider=actor.address,
-        category=category,
-        data=data,
-        fmt=chosen,  # type: ignore[arg-type]
-        catalog=ctx.catalog,
-    )
-    return IngestOut(**result.as_dict())
+    data = await read_batch(request)
+    return await store_batch(request, ctx, data, actor.address, category, fmt)

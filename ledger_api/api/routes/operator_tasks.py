@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger_api.api.auth import ContextDep, OperatorDep
 from ledger_api.api.problems import PROBLEMS
+from ledger_api.api.routes.operator import BATCH_BODY, read_batch, store_batch
 from ledger_api.api.schemas import IngestOut
 from ledger_api.errors import InputError, NotFoundError
 
@@ -40,15 +41,7 @@ def _block_time(ctx: Any) -> Any:
     response_model=IngestOut,
     status_code=201,
     summary="Ingest a batch on a registered provider's behalf; the platform key anchors it",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "text/csv": {"schema": {"type": "string"}},
-            },
-        }
-    },
+    openapi_extra=BATCH_BODY,
 )
 async def ingest_for_provider(
     request: Request,
@@ -60,29 +53,14 @@ async def ingest_for_provider(
 ) -> IngestOut:
     from web3 import Web3
 
-    from ledger_api.ingest.pipeline import ingest_batch
     from ledger_api.operator.providers import check_provider_roles
 
-    data = await request.body()
-    if not data:
-        raise InputError("the batch is empty", code="empty_batch")
+    data = await read_batch(request)
     if category not in ctx.catalog.category_names:
         raise InputError(f"not a catalog category: {category!r}", code="unknown_category")
     address = Web3.to_checksum_address(provider)
     await run_in_threadpool(check_provider_roles, ctx.ledger, address, ctx.relayer.address)
-    chosen = fmt or ("csv" if "csv" in request.headers.get("content-type", "") else "jsonl")
-    result = await run_in_threadpool(
-        ingest_batch,
-        ctx.engine,
-        ctx.data_anchorer,
-        ctx.settings,
-        provider=address,
-        category=category,
-        data=data,
-        fmt=chosen,  # type: ignore[arg-type]
-        catalog=ctx.catalog,
-    )
-    return IngestOut(**result.as_dict())
+    return await store_batch(request, ctx, data, address, category, fmt)
 
 
 @router.post("/batches/resume", summary="Finish batches a crash left half-way")
