@@ -24,7 +24,7 @@ EVM_VERSION = "cancun"  # OpenZeppelin 5.x needs >= cancun (mcopy); pinned for r
 OPTIMIZER_RUNS = 10_000
 
 # Contract name -> output directory. Test-only contracts never ship in the package.
-PRODUCT_CONTRACTS = {"ConsentLedger": ARTIFACTS}
+PRODUCT_CONTRACTS = {"ConsentLedger": ARTIFACTS, "Receivables": ARTIFACTS}
 TEST_CONTRACTS = {"ContractWallet": TEST_ARTIFACTS}
 
 

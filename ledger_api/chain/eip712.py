@@ -48,6 +48,13 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("nonce", "uint256"),
         ("deadline", "uint64"),
     ],
+    # Signed by a core enterprise to confirm what it owes (Receivables contract, same domain
+    # name, its own verifying contract). No nonce: a receivable is confirmed once.
+    "ReceivableConfirmation": [
+        ("receivableId", "uint32"),
+        ("debtor", "address"),
+        ("deadline", "uint64"),
+    ],
 }
 
 

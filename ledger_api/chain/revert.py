@@ -16,7 +16,7 @@ from typing import Any
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector
 
-from ledger_api.chain.artifacts import ledger_abi
+from ledger_api.chain.artifacts import ledger_abi, load_artifact
 from ledger_api.errors import ChainError
 
 _HEX_BLOB = re.compile(r"0x[0-9a-fA-F]{8,}")
@@ -58,7 +58,8 @@ def _canonical_type(param: dict[str, Any]) -> str:
 @cache
 def _errors_by_selector() -> dict[bytes, tuple[str, list[str], list[str]]]:
     table = {}
-    for entry in ledger_abi():
+    # The receivables contract's errors too: it runs beside the ledger under the same client.
+    for entry in [*ledger_abi(), *load_artifact("Receivables")["abi"]]:
         if entry["type"] != "error":
             continue
         types = [_canonical_type(p) for p in entry["inputs"]]

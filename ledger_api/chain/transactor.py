@@ -50,6 +50,17 @@ GAS_LIMITS: dict[str, int] = {
     "openDispute": 400_000,
     "openDisputeBySig": 450_000,
     "resolveDispute": 120_000,
+    # Receivables (supply chain), beside the ledger.
+    "registerReceivable": 200_000,
+    "registerPayable": 250_000,
+    "confirmReceivable": 120_000,
+    "confirmReceivableBySig": 150_000,
+    "splitPart": 120_000,
+    "transferPart": 100_000,
+    "financePart": 120_000,
+    "releasePart": 80_000,
+    "settlePart": 100_000,
+    "declareDefault": 80_000,
 }
 GAS_PER_BATCHED_GRANT = 90_000
 GAS_BATCH_BASE = 80_000
