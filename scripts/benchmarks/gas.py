@@ -14,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
 from world import build_world, dev_key, leaf_of, subject_record
 
+from benchmarks import gas_receivables
+
 from ledger_api.chain.ledger import GrantTerms
 from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose
@@ -115,10 +117,11 @@ def run() -> dict[str, object]:
         "anchor_many_10_per_root": gas(many) // len(grouped),
         "agreement_accept": gas(accept),
         "dispute_open": gas(dispute),
+        **gas_receivables.run(world),
     }
     result["within_budget"] = {
         name: (max(anchors.values()) if name == "anchor" else result[name]) <= budget  # type: ignore[operator]
-        for name, budget in BUDGETS.items()
+        for name, budget in {**BUDGETS, **gas_receivables.BUDGETS}.items()
     }
     result["ratio_to_eas"] = {
         name: round((max(anchors.values()) if name == "anchor" else result[name]) / eas, 3)  # type: ignore[operator]

@@ -3,11 +3,8 @@ financing, settlement — every rule and every refusal of the Receivables contra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from receivables_kit import DAY, SupplyChain, build_supply_chain
-from world import World
+from receivables_kit import DAY, SupplyChain
 
 from ledger_api.chain.receivables import (
     FinanceRefusal,
@@ -20,17 +17,9 @@ from ledger_api.chain.types import Purpose, mask_of
 SUPPLY_CHAIN_BIT = 14
 
 
-@pytest.fixture(scope="module")
-def base_chain(base_world: World) -> SupplyChain:
-    return build_supply_chain(base_world)
-
-
 @pytest.fixture
-def chain(base_chain: SupplyChain, world: World) -> Iterator[SupplyChain]:
-    """The module's supply chain, rolled back after each test with the world."""
-    yield base_chain
-    for t in (base_chain.sub_supplier, base_chain.outsider):
-        t.forget_nonce()
+def chain(supply_chain: SupplyChain) -> SupplyChain:
+    return supply_chain
 
 
 def refused(error_name: str) -> pytest.RaisesExc[ContractRevert]:
