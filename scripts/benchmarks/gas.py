@@ -15,7 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 from world import build_world, dev_key, leaf_of, subject_record
 
 from benchmarks import gas_receivables
-
 from ledger_api.chain.ledger import GrantTerms
 from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, Purpose
