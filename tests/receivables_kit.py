@@ -54,6 +54,11 @@ class SupplyChain:
     def now(self) -> int:
         return int(self.world.w3.eth.get_block("latest")["timestamp"])
 
+    def advance(self, seconds: int) -> None:
+        """Move the embedded chain's clock (a test's snapshot brings it back)."""
+        tester: Any = getattr(self.world.w3.provider, "ethereum_tester")  # noqa: B009
+        tester.time_travel(self.now() + seconds)
+
 
 def funded_subject(world: World, seed: bytes) -> Transactor:
     """A new key, funded by the operator and bound to a fresh subject id."""

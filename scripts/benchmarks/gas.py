@@ -119,7 +119,7 @@ def run() -> dict[str, object]:
         **gas_receivables.run(world),
     }
     result["within_budget"] = {
-        name: (max(anchors.values()) if name == "anchor" else result[name]) <= budget  # type: ignore[operator]
+        name: (max(anchors.values()) if name == "anchor" else result[name]) <= budget
         for name, budget in {**BUDGETS, **gas_receivables.BUDGETS}.items()
     }
     result["ratio_to_eas"] = {

@@ -188,8 +188,7 @@ def test_only_the_holder_moves_a_part_and_only_to_another_enterprise(chain: Supp
 
 def test_a_matured_part_no_longer_moves(chain: SupplyChain) -> None:
     whole = chain.confirmed_part()
-    tester = chain.world.w3.provider.ethereum_tester
-    tester.time_travel(chain.now() + 91 * DAY)
+    chain.advance(91 * DAY)
     with refused("PartMatured"):
         chain.receivables.transfer(chain.supplier, whole, chain.sub_supplier.address)
     with refused("PartMatured"):
@@ -319,8 +318,7 @@ def test_a_default_is_declared_only_after_maturity_by_holder_or_financier(
     chain.receivables.finance(chain.supplier, whole, world.bank.address)
     with refused("PartNotOverdue"):
         chain.receivables.declare_default(world.bank, whole)
-    tester = world.w3.provider.ethereum_tester
-    tester.time_travel(chain.now() + 91 * DAY)
+    chain.advance(91 * DAY)
     with refused("NotHolder"):
         chain.receivables.declare_default(chain.sub_supplier, whole)
     receipt = chain.receivables.declare_default(world.bank, whole)

@@ -157,7 +157,7 @@ class ReceivablesMachine(RuleBasedStateMachine):
         if not self.parts:
             return
         contract = self.chain.receivables
-        addresses = {t.address: name for name, t in self.actors.items()}
+        addresses: dict[str, str] = {t.address: name for name, t in self.actors.items()}
         bank_index = self.world.ledger.institution(self.world.bank.address).index
         total = 0
         for part_id, expected in self.parts.items():
