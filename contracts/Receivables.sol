@@ -22,6 +22,20 @@ contract Receivables is IReceivables, EIP712 {
 
     bytes32 private constant CONFIRMATION_TYPEHASH =
         keccak256("ReceivableConfirmation(uint32 receivableId,address debtor,uint64 deadline)");
+    bytes32 private constant REGISTRATION_TYPEHASH = keccak256(
+        "ReceivableRegistration(address debtor,uint48 amount,bytes3 currency,uint64 dueDate,bytes32 invoiceHash,bytes32 contractHash,uint256 nonce,uint64 deadline)"
+    );
+    bytes32 private constant SPLIT_TYPEHASH =
+        keccak256("PartSplit(uint64 partId,uint48 value,uint256 nonce,uint64 deadline)");
+    bytes32 private constant TRANSFER_TYPEHASH =
+        keccak256("PartTransfer(uint64 partId,address to,uint256 nonce,uint64 deadline)");
+    bytes32 private constant FINANCING_TYPEHASH = keccak256(
+        "PartFinancing(uint64 partId,address institution,bytes32 registryHash,uint256 nonce,uint64 deadline)"
+    );
+    bytes32 private constant RELEASE_TYPEHASH =
+        keccak256("PartRelease(uint64 partId,uint256 nonce,uint64 deadline)");
+    bytes32 private constant SETTLEMENT_TYPEHASH =
+        keccak256("PartSettlement(uint64 partId,uint48 value,uint256 nonce,uint64 deadline)");
 
     /// @notice The consent ledger whose subjects, institutions and agreements this contract trusts.
     address public immutable ledger;
@@ -33,6 +47,8 @@ contract Receivables is IReceivables, EIP712 {
     mapping(uint32 receivableId => Receivable) private _receivables;
     mapping(uint64 partId => Part) private _parts;
     mapping(bytes32 key => uint32 receivableId) private _receivableOf;
+    /// @dev One counter per signer for every signed act but confirmation (which happens once).
+    mapping(address signer => uint256) private _nonces;
 
     constructor(address consentLedger, uint8 categoryBit) EIP712("CreditConsentLedger", "1") {
         ledger = consentLedger;
@@ -49,6 +65,30 @@ contract Receivables is IReceivables, EIP712 {
         bytes32 contractHash
     ) external returns (uint32 receivableId) {
         receivableId = _register(msg.sender, debtor, amount, currency, dueDate, invoiceHash, contractHash);
+    }
+
+    /// @inheritdoc IReceivables
+    function registerReceivableBySig(NewReceivable calldata terms, address supplier, uint64 deadline, bytes calldata signature)
+        external
+        returns (uint32 receivableId)
+    {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                REGISTRATION_TYPEHASH,
+                terms.debtor,
+                terms.amount,
+                terms.currency,
+                terms.dueDate,
+                terms.invoiceHash,
+                terms.contractHash,
+                _useNonce(supplier),
+                deadline
+            )
+        );
+        _requireSignature(supplier, structHash, deadline, signature);
+        receivableId = _register(
+            supplier, terms.debtor, terms.amount, terms.currency, terms.dueDate, terms.invoiceHash, terms.contractHash
+        );
     }
 
     /// @inheritdoc IReceivables
@@ -75,63 +115,131 @@ contract Receivables is IReceivables, EIP712 {
         returns (uint64 partId)
     {
         address debtor = _receivables[receivableId].debtor;
-        if (block.timestamp > deadline) revert SignatureDeadlinePassed(deadline);
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(CONFIRMATION_TYPEHASH, receivableId, debtor, deadline)));
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (debtor == address(0) || err != ECDSA.RecoverError.NoError || recovered != debtor) {
-            if (debtor == address(0) || debtor.code.length == 0
-                || !SignatureChecker.isValidERC1271SignatureNowCalldata(debtor, digest, signature)) {
-                revert SignatureInvalid(debtor);
-            }
-        }
+        if (debtor == address(0)) revert UnknownReceivable(receivableId);
+        _requireSignature(
+            debtor, keccak256(abi.encode(CONFIRMATION_TYPEHASH, receivableId, debtor, deadline)), deadline, signature
+        );
         partId = _confirm(receivableId, debtor);
     }
 
     /// @inheritdoc IReceivables
     function splitPart(uint64 partId, uint48 value) external returns (uint64 newPartId) {
-        Part storage held = _requireMovable(partId);
-        uint48 total = held.value;
-        if (value == 0 || value >= total) revert ValueExceedsPart(partId, value, total);
-        held.value = total - value;
-        newPartId = ++_partCount;
-        _parts[newPartId] = Part({holder: msg.sender, value: value, receivableId: held.receivableId, financier: 0});
-        emit PartSplit(partId, newPartId, msg.sender, value);
+        newPartId = _split(msg.sender, partId, value);
+    }
+
+    /// @inheritdoc IReceivables
+    function splitPartBySig(uint64 partId, uint48 value, address holder, uint64 deadline, bytes calldata signature)
+        external
+        returns (uint64 newPartId)
+    {
+        bytes32 structHash = keccak256(abi.encode(SPLIT_TYPEHASH, partId, value, _useNonce(holder), deadline));
+        _requireSignature(holder, structHash, deadline, signature);
+        newPartId = _split(holder, partId, value);
     }
 
     /// @inheritdoc IReceivables
     function transferPart(uint64 partId, address to) external {
-        Part storage held = _requireMovable(partId);
-        if (to == msg.sender) revert SameParty(to);
-        _requireSubject(to);
-        held.holder = to;
-        emit PartTransferred(partId, msg.sender, to, held.value);
+        _transfer(msg.sender, partId, to);
+    }
+
+    /// @inheritdoc IReceivables
+    function transferPartBySig(uint64 partId, address to, address holder, uint64 deadline, bytes calldata signature)
+        external
+    {
+        bytes32 structHash = keccak256(abi.encode(TRANSFER_TYPEHASH, partId, to, _useNonce(holder), deadline));
+        _requireSignature(holder, structHash, deadline, signature);
+        _transfer(holder, partId, to);
     }
 
     /// @inheritdoc IReceivables
     function financePart(uint64 partId, address institution, bytes32 registryHash) external {
-        Part storage held = _requireMovable(partId);
-        (uint16 index, FinanceRefusal refusal) = _financier(institution);
-        if (refusal != FinanceRefusal.None) revert InstitutionCannotFinance(institution, refusal);
-        held.financier = index;
-        emit PartFinanced(partId, msg.sender, institution, held.value, registryHash);
+        _finance(msg.sender, partId, institution, registryHash);
+    }
+
+    /// @inheritdoc IReceivables
+    function financePartBySig(
+        uint64 partId,
+        address institution,
+        bytes32 registryHash,
+        address holder,
+        uint64 deadline,
+        bytes calldata signature
+    ) external {
+        bytes32 structHash = keccak256(
+            abi.encode(FINANCING_TYPEHASH, partId, institution, registryHash, _useNonce(holder), deadline)
+        );
+        _requireSignature(holder, structHash, deadline, signature);
+        _finance(holder, partId, institution, registryHash);
     }
 
     /// @inheritdoc IReceivables
     function releasePart(uint64 partId) external {
-        Part storage held = _requirePart(partId);
-        uint16 financier = held.financier;
-        if (financier == 0) revert PartNotLocked(partId);
-        if (_institutionAt(financier) != msg.sender) revert NotFinancier(partId, msg.sender);
-        held.financier = 0;
-        emit PartReleased(partId, msg.sender);
+        _release(msg.sender, partId);
+    }
+
+    /// @inheritdoc IReceivables
+    function releasePartBySig(uint64 partId, address institution, uint64 deadline, bytes calldata signature)
+        external
+    {
+        bytes32 structHash = keccak256(abi.encode(RELEASE_TYPEHASH, partId, _useNonce(institution), deadline));
+        _requireSignature(institution, structHash, deadline, signature);
+        _release(institution, partId);
     }
 
     /// @inheritdoc IReceivables
     function settlePart(uint64 partId, uint48 value) external {
+        _settle(msg.sender, partId, value);
+    }
+
+    /// @inheritdoc IReceivables
+    function settlePartBySig(uint64 partId, uint48 value, address debtor, uint64 deadline, bytes calldata signature)
+        external
+    {
+        bytes32 structHash = keccak256(abi.encode(SETTLEMENT_TYPEHASH, partId, value, _useNonce(debtor), deadline));
+        _requireSignature(debtor, structHash, deadline, signature);
+        _settle(debtor, partId, value);
+    }
+
+    function _split(address caller, uint64 partId, uint48 value) private returns (uint64 newPartId) {
+        Part storage held = _requireMovable(partId, caller);
+        uint48 total = held.value;
+        if (value == 0 || value >= total) revert ValueExceedsPart(partId, value, total);
+        held.value = total - value;
+        newPartId = ++_partCount;
+        _parts[newPartId] = Part({holder: caller, value: value, receivableId: held.receivableId, financier: 0});
+        emit PartSplit(partId, newPartId, caller, value);
+    }
+
+    function _transfer(address caller, uint64 partId, address to) private {
+        Part storage held = _requireMovable(partId, caller);
+        if (to == caller) revert SameParty(to);
+        _requireSubject(to);
+        held.holder = to;
+        emit PartTransferred(partId, caller, to, held.value);
+    }
+
+    function _finance(address caller, uint64 partId, address institution, bytes32 registryHash) private {
+        Part storage held = _requireMovable(partId, caller);
+        (uint16 index, FinanceRefusal refusal) = _financier(institution);
+        if (refusal != FinanceRefusal.None) revert InstitutionCannotFinance(institution, refusal);
+        held.financier = index;
+        emit PartFinanced(partId, caller, institution, held.value, registryHash);
+    }
+
+    function _release(address caller, uint64 partId) private {
+        Part storage held = _requirePart(partId);
+        uint16 financier = held.financier;
+        if (financier == 0) revert PartNotLocked(partId);
+        if (_institutionAt(financier) != caller) revert NotFinancier(partId, caller);
+        held.financier = 0;
+        emit PartReleased(partId, caller);
+    }
+
+    function _settle(address caller, uint64 partId, uint48 value) private {
         Part storage held = _requirePart(partId);
         uint32 receivableId = held.receivableId;
         Receivable storage owed = _receivables[receivableId];
-        if (owed.debtor != msg.sender) revert NotDebtor(receivableId, msg.sender);
+        if (owed.debtor != caller) revert NotDebtor(receivableId, caller);
         uint48 outstanding = held.value;
         if (value == 0 || value > outstanding) revert ValueExceedsPart(partId, value, outstanding);
         uint48 remaining = outstanding - value;
@@ -175,6 +283,10 @@ contract Receivables is IReceivables, EIP712 {
     /// amount can be registered once.
     function receivableKey(address debtor, bytes32 invoiceHash, uint48 amount) public pure returns (bytes32) {
         return keccak256(abi.encode(debtor, invoiceHash, amount));
+    }
+
+    function nonces(address signer) external view returns (uint256) {
+        return _nonces[signer];
     }
 
     function counts() external view returns (uint32 receivables, uint64 parts) {
@@ -232,9 +344,9 @@ contract Receivables is IReceivables, EIP712 {
     }
 
     /// @dev A part its caller holds, not locked by financing, not yet due: the only kind that moves.
-    function _requireMovable(uint64 partId) private view returns (Part storage held) {
+    function _requireMovable(uint64 partId, address caller) private view returns (Part storage held) {
         held = _requirePart(partId);
-        if (held.holder != msg.sender) revert NotHolder(partId, msg.sender);
+        if (held.holder != caller) revert NotHolder(partId, caller);
         if (held.financier != 0) revert PartLocked(partId, _institutionAt(held.financier));
         if (held.value == 0) revert ValueExceedsPart(partId, 0, 0);
         uint64 dueDate = _receivables[held.receivableId].dueDate;
@@ -276,6 +388,27 @@ contract Receivables is IReceivables, EIP712 {
             return (0, FinanceRefusal.PurposeNotInAgreement);
         }
         return (uint16(member.index), FinanceRefusal.None);
+    }
+
+    function _useNonce(address signer) private returns (uint256) {
+        unchecked {
+            return _nonces[signer]++;
+        }
+    }
+
+    /// @dev ECDSA first (rejects high-s), then ERC-1271 for a contract wallet, as the ledger does.
+    function _requireSignature(address signer, bytes32 structHash, uint64 deadline, bytes calldata signature)
+        private
+        view
+    {
+        if (block.timestamp > deadline) revert SignatureDeadlinePassed(deadline);
+        bytes32 digest = _hashTypedDataV4(structHash);
+        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (err == ECDSA.RecoverError.NoError && recovered == signer) return;
+        if (signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature)) {
+            return;
+        }
+        revert SignatureInvalid(signer);
     }
 
     function _institutionAt(uint16 index) private view returns (address) {

@@ -40,6 +40,16 @@ interface IReceivables {
         uint16 financier;
     }
 
+    /// @notice What a supplier signs to register a receivable through the platform.
+    struct NewReceivable {
+        address debtor;
+        uint48 amount;
+        bytes3 currency;
+        uint64 dueDate;
+        bytes32 invoiceHash;
+        bytes32 contractHash;
+    }
+
     error NotASubject(address account);
     error SameParty(address account);
     error AmountOutOfRange(uint256 amount);
@@ -104,6 +114,11 @@ interface IReceivables {
         bytes32 contractHash
     ) external returns (uint32 receivableId);
 
+    /// @notice Anyone relays a supplier's EIP-712 ReceivableRegistration (the supplier's nonce).
+    function registerReceivableBySig(NewReceivable calldata terms, address supplier, uint64 deadline, bytes calldata signature)
+        external
+        returns (uint32 receivableId);
+
     /// @notice The debtor (caller) registers its payable to `supplier`: confirmed at once.
     function registerPayable(
         address supplier,
@@ -126,18 +141,45 @@ interface IReceivables {
     /// @notice The holder splits `value` off a part into a new part it holds.
     function splitPart(uint64 partId, uint48 value) external returns (uint64 newPartId);
 
+    /// @notice Anyone relays the holder's EIP-712 PartSplit.
+    function splitPartBySig(uint64 partId, uint48 value, address holder, uint64 deadline, bytes calldata signature)
+        external
+        returns (uint64 newPartId);
+
     /// @notice The holder transfers a whole part to another enterprise.
     function transferPart(uint64 partId, address to) external;
+
+    /// @notice Anyone relays the holder's EIP-712 PartTransfer.
+    function transferPartBySig(uint64 partId, address to, address holder, uint64 deadline, bytes calldata signature)
+        external;
 
     /// @notice The holder finances (pledges or factors) a part with `institution`, locking it.
     /// `registryHash` is the hash of the national movable-property financing registration number.
     function financePart(uint64 partId, address institution, bytes32 registryHash) external;
 
+    /// @notice Anyone relays the holder's EIP-712 PartFinancing.
+    function financePartBySig(
+        uint64 partId,
+        address institution,
+        bytes32 registryHash,
+        address holder,
+        uint64 deadline,
+        bytes calldata signature
+    ) external;
+
     /// @notice The financing institution releases the lock (repaid or settled outside the chain).
     function releasePart(uint64 partId) external;
 
+    /// @notice Anyone relays the financing institution's EIP-712 PartRelease.
+    function releasePartBySig(uint64 partId, address institution, uint64 deadline, bytes calldata signature)
+        external;
+
     /// @notice The debtor records a payment of `value` on a part; a financed part fully paid is released.
     function settlePart(uint64 partId, uint48 value) external;
+
+    /// @notice Anyone relays the debtor's EIP-712 PartSettlement.
+    function settlePartBySig(uint64 partId, uint48 value, address debtor, uint64 deadline, bytes calldata signature)
+        external;
 
     /// @notice After the due date the holder or financier of an unpaid part declares it in default.
     function declareDefault(uint64 partId) external;
@@ -146,5 +188,6 @@ interface IReceivables {
     function part(uint64 partId) external view returns (Part memory);
     function receivableIdOf(bytes32 key) external view returns (uint32);
     function receivableKey(address debtor, bytes32 invoiceHash, uint48 amount) external pure returns (bytes32);
+    function nonces(address signer) external view returns (uint256);
     function counts() external view returns (uint32 receivables, uint64 parts);
 }

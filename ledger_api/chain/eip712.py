@@ -55,6 +55,43 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("debtor", "address"),
         ("deadline", "uint64"),
     ],
+    # The other signed supply-chain acts carry the signer's nonce in the Receivables contract.
+    "ReceivableRegistration": [
+        ("debtor", "address"),
+        ("amount", "uint48"),
+        ("currency", "bytes3"),
+        ("dueDate", "uint64"),
+        ("invoiceHash", "bytes32"),
+        ("contractHash", "bytes32"),
+        ("nonce", "uint256"),
+        ("deadline", "uint64"),
+    ],
+    "PartSplit": [
+        ("partId", "uint64"),
+        ("value", "uint48"),
+        ("nonce", "uint256"),
+        ("deadline", "uint64"),
+    ],
+    "PartTransfer": [
+        ("partId", "uint64"),
+        ("to", "address"),
+        ("nonce", "uint256"),
+        ("deadline", "uint64"),
+    ],
+    "PartFinancing": [
+        ("partId", "uint64"),
+        ("institution", "address"),
+        ("registryHash", "bytes32"),
+        ("nonce", "uint256"),
+        ("deadline", "uint64"),
+    ],
+    "PartRelease": [("partId", "uint64"), ("nonce", "uint256"), ("deadline", "uint64")],
+    "PartSettlement": [
+        ("partId", "uint64"),
+        ("value", "uint48"),
+        ("nonce", "uint256"),
+        ("deadline", "uint64"),
+    ],
 }
 
 

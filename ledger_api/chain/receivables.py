@@ -134,6 +134,27 @@ def deploy_receivables(w3: Web3, deployer: Transactor, ledger_address: str) -> s
     return str(address)
 
 
+# Signed act (EIP-712 primary type) -> the contract function that relays it.
+SIGNED_ACTS = {
+    "ReceivableRegistration": "registerReceivableBySig",
+    "PartSplit": "splitPartBySig",
+    "PartTransfer": "transferPartBySig",
+    "PartFinancing": "financePartBySig",
+    "PartRelease": "releasePartBySig",
+    "PartSettlement": "settlePartBySig",
+}
+
+
+@dataclass(frozen=True)
+class SignedAct:
+    """A supply-chain act signed by the party entitled to it, for the platform to relay."""
+
+    primary: str
+    signer: str
+    message: dict[str, Any]
+    signature: bytes
+
+
 class ReceivablesContract:
     """The deployed contract; every write goes through a caller's Transactor."""
 
@@ -203,6 +224,57 @@ class ReceivablesContract:
             relayer, "confirmReceivableBySig", receivable_id, deadline, signature
         )
         return self._confirmed_part(receipt), receipt
+
+    # -- signed acts relayed by the platform (enterprises and banks hold no gas) ------------------
+    def nonce_of(self, signer: str) -> int:
+        return int(self._call("nonces", Web3.to_checksum_address(signer)))
+
+    def act_message(
+        self, primary: str, signer: str, fields: dict[str, Any], deadline: int | None = None
+    ) -> dict[str, Any]:
+        """The typed data ``signer`` signs for a relayed act (its next nonce, a deadline)."""
+        if primary not in SIGNED_ACTS:
+            raise ValueError(f"{primary} is not a signed receivables act")
+        message = {
+            **fields,
+            "nonce": self.nonce_of(signer),
+            "deadline": deadline or int(time.time()) + DEFAULT_SIGNATURE_TTL_S,
+        }
+        return eip712.typed_message(self.domain, primary, message)
+
+    def sign_act(
+        self,
+        signer: LocalAccount,
+        primary: str,
+        fields: dict[str, Any],
+        deadline: int | None = None,
+    ) -> SignedAct:
+        typed = self.act_message(primary, signer.address, fields, deadline)
+        signature = eip712.sign_typed(signer.key, self.domain, primary, typed["message"])
+        return SignedAct(primary, signer.address, typed["message"], signature)
+
+    def relay(self, relayer: Transactor, act: SignedAct) -> TxReceipt:
+        """Send a signed act; the contract checks the signature, the nonce and the deadline."""
+        m, signer, deadline = act.message, act.signer, int(act.message["deadline"])
+        if act.primary == "ReceivableRegistration":
+            terms = (
+                m["debtor"], m["amount"], m["currency"], m["dueDate"], m["invoiceHash"],
+                m["contractHash"],
+            )  # fmt: skip
+            args: tuple[Any, ...] = (terms, signer, deadline, act.signature)
+        elif act.primary == "PartSplit":
+            args = (m["partId"], m["value"], signer, deadline, act.signature)
+        elif act.primary == "PartTransfer":
+            args = (m["partId"], m["to"], signer, deadline, act.signature)
+        elif act.primary == "PartFinancing":
+            args = (
+                m["partId"], m["institution"], m["registryHash"], signer, deadline, act.signature,
+            )  # fmt: skip
+        elif act.primary == "PartRelease":
+            args = (m["partId"], signer, deadline, act.signature)
+        else:
+            args = (m["partId"], m["value"], signer, deadline, act.signature)
+        return self.transact(relayer, SIGNED_ACTS[act.primary], *args)
 
     def split(self, holder: Transactor, part_id: int, value: int) -> int:
         receipt = self.transact(holder, "splitPart", part_id, value)

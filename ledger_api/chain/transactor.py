@@ -61,6 +61,12 @@ GAS_LIMITS: dict[str, int] = {
     "releasePart": 80_000,
     "settlePart": 100_000,
     "declareDefault": 80_000,
+    "registerReceivableBySig": 250_000,
+    "splitPartBySig": 150_000,
+    "transferPartBySig": 130_000,
+    "financePartBySig": 150_000,
+    "releasePartBySig": 110_000,
+    "settlePartBySig": 130_000,
 }
 GAS_PER_BATCHED_GRANT = 90_000
 GAS_BATCH_BASE = 80_000

@@ -324,3 +324,59 @@ def test_a_default_is_declared_only_after_maturity_by_holder_or_financier(
     receipt = chain.receivables.declare_default(world.bank, whole)
     event = chain.receivables.events(receipt, "PartDefaulted")[0]["args"]
     assert (event["reporter"], event["value"]) == (world.bank.address, 1_000_000)
+
+
+# -- signed acts relayed by the platform -----------------------------------------------------------
+
+
+def test_every_act_can_be_signed_by_its_party_and_relayed_once(chain: SupplyChain) -> None:
+    world, contract = chain.world, chain.receivables
+    supplier_key, core_key = world.subject_keys[1], world.subject_keys[0]
+    new = chain.new_receivable(invoice="INV-SIGNED")
+    debtor, amount, currency, due, invoice, agreement = new.as_args()
+    registration = contract.sign_act(
+        supplier_key,
+        "ReceivableRegistration",
+        {
+            "debtor": debtor, "amount": amount, "currency": currency, "dueDate": due,
+            "invoiceHash": invoice, "contractHash": agreement,
+        },
+    )  # fmt: skip
+    receipt = contract.relay(world.operator, registration)
+    rid = int(contract.events(receipt, "ReceivableRegistered")[0]["args"]["receivableId"])
+    with refused("SignatureInvalid"):  # the nonce moved on: a replay recovers someone else
+        contract.relay(world.operator, registration)
+    deadline, signature = contract.sign_confirmation(core_key, rid)
+    whole, _ = contract.relay_confirmation(world.operator, rid, deadline, signature)
+
+    split = contract.sign_act(supplier_key, "PartSplit", {"partId": whole, "value": 250_000})
+    piece = int(
+        contract.events(contract.relay(world.operator, split), "PartSplit")[0]["args"]["newPartId"]
+    )
+    to = chain.sub_supplier.address
+    contract.relay(
+        world.operator, contract.sign_act(supplier_key, "PartTransfer", {"partId": piece, "to": to})
+    )
+    financing = {"partId": whole, "institution": world.bank.address, "registryHash": b"\x07" * 32}
+    contract.relay(world.operator, contract.sign_act(supplier_key, "PartFinancing", financing))
+    assert contract.part(whole).locked
+    settle = contract.sign_act(core_key, "PartSettlement", {"partId": piece, "value": 250_000})
+    contract.relay(world.operator, settle)
+
+    assert contract.part(piece).value == 0
+    assert contract.nonce_of(supplier_key.address) == 4
+    assert contract.nonce_of(core_key.address) == 1
+
+
+def test_a_signed_act_from_the_wrong_party_is_refused(chain: SupplyChain) -> None:
+    world, contract = chain.world, chain.receivables
+    whole = chain.confirmed_part()
+    # The debtor signs a split of the supplier's part: a valid signature of the wrong party.
+    split = contract.sign_act(world.subject_keys[0], "PartSplit", {"partId": whole, "value": 1})
+    with refused("NotHolder"):
+        contract.relay(world.operator, split)
+    # The bank releases only a part it financed.
+    release = contract.sign_act(world.bank.account, "PartRelease", {"partId": whole})
+    with refused("PartNotLocked"):
+        contract.relay(world.operator, release)
+    assert contract.part(whole).value == 1_000_000
