@@ -16,7 +16,7 @@ from ledger_api.chain.types import AccessLevel, Purpose
 @pytest.mark.slow
 def test_committed_artifacts_are_reproduced_byte_for_byte_from_the_sources() -> None:
     compiled = compile_contracts()
-    assert set(compiled) == {"ConsentLedger", "ContractWallet"}
+    assert set(compiled) == {"ConsentLedger", "Receivables", "ContractWallet"}
     for name, artifact in compiled.items():
         assert artifact_path(name).read_text() == render(artifact), f"{name} artifact is stale"
 
@@ -59,4 +59,8 @@ def test_gas_of_every_hot_path_is_within_its_budget() -> None:
         "grant_direct": True,
         "grant_signed": True,
         "revoke": True,
+        "receivable_confirm_signed": True,
+        "receivable_split": True,
+        "receivable_transfer": True,
+        "receivable_finance": True,
     }, result
