@@ -179,31 +179,25 @@ def _status_of_running_stack() -> dict[str, Any] | None:
         return api.indexer_status()
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return "" if value is None else str(value)
+def _render(view: str, result: Any, fmt: str, wide: bool) -> None:
+    from indexer.audit_table import flat_rows, print_view
 
-
-def _render(rows: list[dict[str, Any]], fmt: str) -> None:
     if fmt == "json":
-        typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
         return
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
-        sys.stdout.write(buffer.getvalue())
+    if fmt == "table":
+        print_view(view, result, wide=wide)
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns)
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
-    Console().print(table)
+    if isinstance(result, dict):  # statistics: one row per KPI, lists flattened by flat_rows
+        keys, (values,) = flat_rows([result])
+        columns, rows = ["kpi", "value"], [list(pair) for pair in zip(keys, values, strict=True)]
+    else:
+        columns, rows = flat_rows(result)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    writer.writerows(rows)
+    sys.stdout.write(buffer.getvalue())
 
 
 # The CLI's option for each view filter, to name it in errors.
@@ -223,7 +217,10 @@ def audit(
     institution: Annotated[
         str | None, typer.Option(help="Institution address or registered name.")
     ] = None,
-    subject: Annotated[str | None, typer.Option(help="Subject id (0x + 64 hex).")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Enterprise: its USCC, or its pseudonymous subject id (0x + 64 hex)."),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(help="Inclusive. ISO 8601 date (a UTC day) or date and time with zone."),
@@ -236,6 +233,9 @@ def audit(
     offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
     bucket: Annotated[str, typer.Option(help="volumes only: day or month.")] = "day",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Table: every field, not only the essential ones.")
+    ] = False,
 ) -> None:
     """Print an audit view (see docs/audit.md)."""
     from indexer.audit_filters import FilterError
@@ -251,12 +251,7 @@ def audit(
     except FilterError as error:
         option = _OPTIONS.get(error.field, "--" + error.field)
         raise InputError(f"{option}: {error.problem}", code=error.code) from None
-    if isinstance(result, dict):
-        if fmt == "json":
-            typer.echo(json.dumps(result, ensure_ascii=False, indent=1))
-            return
-        result = [{"kpi": k, "value": v} for k, v in result.items()]
-    _render(result, fmt)
+    _render(view, result, fmt, wide)
 
 
 def _run_view(
@@ -265,14 +260,13 @@ def _run_view(
 ) -> Any:  # fmt: skip
     from sqlalchemy.orm import Session
 
-    from indexer.audit_filters import FilterError, parse_time
+    from indexer.audit_filters import parse_time
+    from indexer.audit_names import with_names
     from indexer.audit_views import VIEWS
     from ledger_api.store.db import make_engine, migrate
 
-    try:
-        subject_id = None if subject is None else bytes.fromhex(subject.removeprefix("0x"))
-    except ValueError:
-        raise FilterError("subject_id", "must be 0x-hex") from None
+    settings = _settings()
+    subject_id = None if subject is None else _subject_id(subject, settings)
     filters: dict[str, Any] = {
         "institution": institution, "subject_id": subject_id,
         "since": None if since is None else parse_time(since, "since"),
@@ -281,14 +275,31 @@ def _run_view(
     }  # fmt: skip
     if view == "volumes":
         filters["bucket"] = bucket
-    settings = _settings()
     engine = make_engine(settings.resolved_database_url)
     try:
         migrate(engine)
         with Session(engine) as session:
-            return VIEWS[view](session, **filters)
+            return with_names(session.connection(), VIEWS[view](session, **filters))
     finally:
         engine.dispose()
+
+
+def _subject_id(text: str, settings: Settings) -> bytes:
+    """The subject id of ``--subject``: a USCC (pseudonymised with the platform's
+    CCL_PSEUDONYM_KEY, as the API does) or the 0x-hex id itself."""
+    from indexer.audit_filters import FilterError
+    from ledger_api.identity.uscc import subject_id, uscc_problem
+
+    text = text.strip()
+    if text.lower().startswith("0x"):
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            raise FilterError("subject_id", "must be 0x-hex") from None
+    problem = uscc_problem(text.upper())
+    if problem is not None:
+        raise FilterError("subject_id", f"neither a USCC ({problem}) nor a 0x subject id")
+    return subject_id(text.upper(), settings.pseudonym_key_bytes)
 
 
 def main() -> None:

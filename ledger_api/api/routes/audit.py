@@ -1,5 +1,8 @@
 """Regulator audit views: a thin shell over ``indexer.audit_views``.
 
+Rows carry names next to ids and addresses (``indexer.audit_names``: institution_name,
+category_name, purpose_name).
+
 Filters are checked by ``indexer.audit_filters``; a bad one is a 422 problem+json
 (``validation_error``) whose ``errors[0].loc`` and ``detail`` name the query parameter.
 """
@@ -15,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from indexer import audit_views
 from indexer.audit_filters import FilterError, parse_time
+from indexer.audit_names import with_names
 from ledger_api.api.auth import ContextDep, RegulatorDep
 from ledger_api.api.problems import PROBLEMS
 from ledger_api.api.schemas import AuditRows
@@ -71,6 +75,7 @@ def audit_view(
             filters["bucket"] = bucket
         with Session(ctx.engine) as session:
             result = function(session, **{k: v for k, v in filters.items() if v is not None})
+            result = with_names(session.connection(), result)
     except FilterError as error:
         raise _invalid(error) from None
     return AuditRows(view=view, result=result)

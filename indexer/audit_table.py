@@ -1,0 +1,185 @@
+"""Audit views as terminal tables a person can read (``ccl-indexer audit VIEW``).
+
+Each view shows its essential columns so that the table fits 120 columns; ``--wide`` shows
+every field. Cells hold names, not addresses (``indexer.audit_names`` put them on the rows),
+times as UTC minutes, lists joined, nested rows flattened: never JSON. JSON and CSV output
+keep every id and address beside the names (``flat_rows`` for CSV).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ESSENTIAL", "cell", "flat_rows", "print_view"]
+
+Column = tuple[str, Callable[[dict[str, Any]], Any]]
+_Titled = tuple[str, list[str], list[list[str]]]  # a table: title, headers, rows of text
+_DEFAULT_WIDTH = 120
+_WIDE_WIDTH = 1000  # --wide: each row on one line, as wide as it needs (for `less -S`)
+_SHORT_HEX = 20
+
+
+def _short(value: Any) -> str:
+    """A long 0x value as 0x1234…abcd (full in --wide, JSON and CSV)."""
+    text = cell(value)
+    if text.startswith("0x") and len(text) > _SHORT_HEX:
+        return f"{text[:6]}…{text[-4:]}"
+    return text
+
+
+def _minute(value: Any) -> str:
+    """ISO 8601 UTC as "2026-12-07 23:30" (the header says UTC)."""
+    text = cell(value)
+    return text[:16].replace("T", " ") if len(text) >= 16 and text[10:11] == "T" else text
+
+
+def _who(address_key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda row: row.get("institution_name") or _short(row.get(address_key))
+
+
+def _category(row: dict[str, Any]) -> Any:
+    name = row.get("category_name")
+    return name if name else row.get("category")
+
+
+def _categories(row: dict[str, Any]) -> Any:
+    names = row.get("category_names")
+    return names if names else row.get("categories")
+
+
+def _purpose(row: dict[str, Any]) -> Any:
+    return row.get("purpose_name") or row.get("purpose")
+
+
+def _field(key: str, show: Callable[[Any], Any] = lambda v: v) -> Callable[[dict[str, Any]], Any]:
+    return lambda row: show(row.get(key))
+
+
+_AT: Column = ("at (UTC)", _field("at", _minute))
+# The essential columns of each list view; everything else is in --wide.
+ESSENTIAL: dict[str, list[Column]] = {
+    "access_audit": [
+        ("#", _field("entry_id")), _AT, ("institution", _who("actor")),
+        ("action", _field("action")), ("category", _category), ("purpose", _purpose),
+        ("grant", _field("grant_id")), ("decision", _field("decision")),
+        ("recheck", _field("recomputed")),
+    ],
+    "violations": [
+        ("#", _field("entry_id")), _AT, ("institution", _who("actor")),
+        ("action", _field("action")), ("category", _category), ("grant", _field("grant_id")),
+        ("violation", _field("violation")),
+    ],
+    "refusals": [
+        ("#", _field("entry_id")), _AT, ("who", _who("actor")), ("role", _field("actor_role")),
+        ("action", _field("action")), ("category", _category), ("reason", _field("reason")),
+    ],
+    "volumes": [
+        ("period", _field("bucket")), ("institution", _who("institution")),
+        ("purpose", _purpose), ("category", _category), ("allowed", _field("allowed")),
+        ("denied", _field("denied")), ("verifications", _field("verifications")),
+        ("total", _field("total")),
+    ],
+    "grant_history": [
+        ("event", _field("event")), ("grant", _field("grant_id")), _AT,
+        ("subject", _field("subject_index")), ("institution", _who("institution")),
+        ("categories", _categories), ("purpose", _purpose), ("level", _field("level")),
+        ("until (UTC)", _field("not_after", _minute)),
+    ],
+    "agreements": [
+        ("agreement", _field("agreement_id")), ("institution", _who("institution")),
+        ("status", _field("status")), _AT, ("categories", _categories),
+        ("purposes", lambda r: r.get("purpose_names") or r.get("purposes")),
+        ("until (UTC)", _field("not_after", _minute)),
+    ],
+    "anchors": [
+        ("#", _field("sequence")), ("kind", _field("kind")), ("root", _field("root", _short)),
+        ("leaves", _field("leaf_count")), ("block", _field("block")), _AT,
+        ("status", _field("status")),
+    ],
+}  # fmt: skip
+
+
+def cell(value: Any) -> str:
+    """One value as table or CSV text: lists joined, booleans as yes/no, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, dict):  # flat_rows flattens rows first; a stray one stays readable
+        return "; ".join(f"{k}={cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def flat_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Every field of every row as text columns (nested rows as ``grant_at_block.level``)."""
+    flat = [_flatten(row) for row in rows]
+    columns = list(dict.fromkeys(k for row in flat for k in row))
+    return columns, [[cell(row.get(c)) for c in columns] for row in flat]
+
+
+def _statistics_tables(stats: dict[str, Any], wide: bool) -> list[_Titled]:
+    """The KPIs as three small tables: the counts, records by category, usage by institution
+    (``wide``: every field of the last two, addresses too)."""
+    counts = [[k, cell(v)] for k, v in stats.items() if not isinstance(v, list | dict)]
+    tables: list[_Titled] = [("KPIs", ["kpi", "value"], counts)]
+    if wide:
+        for key, value in stats.items():
+            if isinstance(value, list):
+                tables.append((key.replace("_", " "), *flat_rows(value)))
+        return tables
+    records = stats.get("records_by_category_provider") or []
+    tables.append((
+        "records by category and provider", ["category", "provider", "records"],
+        [[cell(_category(r)), cell(r.get("provider")), cell(r.get("records"))] for r in records],
+    ))  # fmt: skip
+    usage = stats.get("usage_by_institution") or []
+    tables.append((
+        "usage by institution", ["institution", "queries", "verifications", "denied"],
+        [[cell(_who("institution")(u)), cell(u.get("queries")), cell(u.get("verifications")),
+          cell(u.get("denied"))] for u in usage],
+    ))  # fmt: skip
+    return tables
+
+
+def _tables(view: str, result: Any, wide: bool) -> list[_Titled]:
+    if isinstance(result, dict):
+        return _statistics_tables(result, wide)
+    essential = ESSENTIAL.get(view)
+    if wide or essential is None:
+        columns, rows = flat_rows(result)
+        return [(view, columns, rows)]
+    headers = [header for header, _ in essential]
+    return [(view, headers, [[cell(show(row)) for _, show in essential] for row in result])]
+
+
+def print_view(view: str, result: Any, *, wide: bool = False) -> None:
+    """Print ``result`` (rows with names, see ``with_names``) as rich tables on stdout."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    width = _WIDE_WIDTH if wide else shutil.get_terminal_size((_DEFAULT_WIDTH, 24)).columns
+    console = Console(width=width, soft_wrap=False)
+    for title, headers, rows in _tables(view, result, wide):
+        table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        if not rows:
+            table.caption = "(no rows)"
+        console.print(table)

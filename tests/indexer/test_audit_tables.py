@@ -1,0 +1,121 @@
+"""`ccl-indexer audit VIEW` as tables a person reads at 120 columns (docs/audit.md)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from activity import agreement_changes, anchors_and_disputes, issue_grants
+from indexer_support import make_indexer
+from sqlalchemy import Engine
+from test_indexer_audit_views import log_access
+from typer.testing import CliRunner
+from world import PSEUDONYM_KEY, USCCS, World
+
+from indexer import audit_views
+from indexer.cli import app
+
+BANK_NAME = "中原银行郑州分行"
+AT = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
+# What each view's table must show of the demo activity below: names, never bare addresses.
+VISIBLE = {
+    "access_audit": [BANK_NAME, "纳税", "贷前审查", "allowed", "usable", "2026-12-07 23:30"],
+    "violations": [BANK_NAME, "revoked", "纳税"],
+    "refusals": ["Bank B", "revoked", "社会保险"],
+    "volumes": [BANK_NAME, "Bank B", "2026-12-07", "纳税", "贷前审查"],
+    "grant_history": [BANK_NAME, "Bank B", "issued", "revoked", "纳税, 社会保险", "担保"],
+    "agreements": [BANK_NAME, "Bank B", "Insurer C", "terminated", "suspended"],
+    "anchors": ["data_batch", "access_log", "unknown_log_range"],
+    "statistics": ["enterprises_with_any_grant", BANK_NAME, "usage by institution"],
+}
+
+
+@pytest.fixture
+def activity(world: World, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Grants (one revoked), agreements, anchors, allowed, refused and forged accesses."""
+    grants = issue_grants(world)
+    world.ledger.revoke_grant(world.subject_tx[0], grants[0])
+    agreement_changes(world)
+    anchors_and_disputes(world)
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    bank, bank_b = world.bank.address, world.bank_b.address
+    fine = log_access(engine, world, actor=bank, grant_id=grants[1], subject=1, at=AT)
+    forged = log_access(engine, world, actor=bank, grant_id=grants[0], at=AT)
+    refused = log_access(
+        engine, world, actor=bank_b, grant_id=grants[2], subject=1, decision="denied",
+        category=3, at=AT,
+    )  # fmt: skip
+    monkeypatch.setenv("CCL_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("CCL_PSEUDONYM_KEY", PSEUDONYM_KEY.hex())
+    monkeypatch.setenv("COLUMNS", "120")
+    return {"grants": grants, "fine": fine, "forged": forged, "refused": refused}
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(app, ["audit", *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize("view", list(audit_views.VIEWS))
+def test_every_view_fits_120_columns_and_shows_names_not_addresses(
+    activity: dict[str, Any], world: World, view: str
+) -> None:
+    table = run(view)
+    widest = max(len(line) for line in table.splitlines())
+    assert widest <= 120, table
+    for value in VISIBLE[view]:
+        assert value in table, (value, table)
+    assert world.bank.address not in table and "{" not in table  # no addresses, no JSON
+    wide = run(view, "--wide")
+    assert VISIBLE[view][0] in wide
+    assert "{" not in wide and "[" not in wide
+
+
+def test_wide_tables_flatten_the_grant_state_into_columns(activity: dict[str, Any]) -> None:
+    wide = run("access_audit", "--wide")
+    header = next(line for line in wide.splitlines() if "entry_id" in line)
+    assert "grant_at_block.level" in header and "institution_name" in header
+    assert "grant_at_block" not in run("access_audit")
+
+
+def test_subject_is_found_by_its_uscc_as_by_its_subject_id(
+    activity: dict[str, Any], world: World
+) -> None:
+    by_uscc = json.loads(run("access_audit", "--subject", USCCS[1].lower(), "--format", "json"))
+    by_id = json.loads(
+        run("access_audit", "--subject", "0x" + world.subject_ids[1].hex(), "--format", "json")
+    )
+    assert [r["entry_id"] for r in by_uscc] == [activity["fine"], activity["refused"]]
+    assert by_uscc == by_id
+
+
+@pytest.mark.parametrize(
+    "value", ["91410100MA0000001Y", "914101", "统一社会信用代码", "0xZZ", "0x" + "ab" * 31]
+)
+def test_a_bad_subject_is_refused_in_one_line(activity: dict[str, Any], value: str) -> None:
+    result = CliRunner().invoke(app, ["audit", "access_audit", "--subject", value])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: --subject: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_json_and_csv_keep_addresses_and_ids_beside_the_names(
+    activity: dict[str, Any], world: World
+) -> None:
+    (row,) = json.loads(run("violations", "--format", "json"))
+    assert row["actor"] == world.bank.address and row["institution_name"] == BANK_NAME
+    assert row["category"] == 2 and row["category_name"] == "纳税"
+    assert row["purpose"] == "loan_application" and row["purpose_name"] == "贷前审查"
+    assert row["grant_at_block"]["category_names"] == ["纳税", "社会保险"]
+    rows = list(csv.DictReader(io.StringIO(run("grant_history", "--format", "csv"))))
+    bank_b = [r for r in rows if r["institution"] == world.bank_b.address]
+    assert bank_b and all(r["institution_name"] == "Bank B" for r in bank_b)
+    assert all("[" not in value for r in rows for value in r.values())
+    stats = list(csv.DictReader(io.StringIO(run("statistics", "--format", "csv"))))
+    assert {"kpi", "value"} == set(stats[0])
+    assert any(BANK_NAME in r["value"] for r in stats)
