@@ -168,3 +168,30 @@ def test_a_score_under_a_grant_of_no_scorecard_category_is_refused_naming_one(ap
     entry = api.last_entry()
     assert entry["decision"] == "denied" and entry["category"] == 0  # registration
     assert entry["categories"] is None
+
+
+def test_audit_rows_carry_institution_category_and_purpose_names_beside_the_ids(
+    api: Api,
+) -> None:
+    grant = api.grant()
+    read(api, grant)
+    _index(api)
+    regulator = api.client(api.world.regulator.account)
+    rows = regulator.audit("access_audit", institution=api.world.bank.address).result
+    assert isinstance(rows, list)
+    (entry,) = [r for r in rows if r["grant_id"] == grant]
+    assert entry["actor"] == api.world.bank.address
+    assert entry["institution_name"] == "中原银行郑州分行"
+    assert (entry["category"], entry["category_name"]) == (2, "纳税")
+    assert (entry["purpose"], entry["purpose_name"]) == ("loan_application", "贷前审查")
+    assert "纳税" in entry["grant_at_block"]["category_names"]
+    (volume,) = regulator.audit("volumes", institution=api.world.bank.address).result
+    assert volume["institution_name"] == "中原银行郑州分行" and volume["category_name"] == "纳税"
+    issued = regulator.audit("grant_history", institution=api.world.bank.address).result
+    assert isinstance(issued, list)
+    assert all(g["institution_name"] == "中原银行郑州分行" for g in issued)
+    agreements = regulator.audit("agreements", institution=api.world.bank.address).result
+    assert isinstance(agreements, list) and agreements[0]["purpose_names"][0] == "贷前审查"
+    stats = regulator.audit("statistics").result
+    assert isinstance(stats, dict)
+    assert stats["usage_by_institution"][0]["institution_name"] == "中原银行郑州分行"
