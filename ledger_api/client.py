@@ -403,6 +403,10 @@ class LedgerClient:
     def audit(self, view: str, **filters: Any) -> schemas.AuditRows:
         return self._model(schemas.AuditRows, "GET", f"/v1/audit/{view}", params=filters)
 
+    def audit_metrics(self) -> dict[str, Any]:
+        """The regulator's daily metrics report (CDR "Get Metrics" shape; docs/audit.md)."""
+        return dict(self.call("GET", "/v1/audit/metrics"))
+
     def close(self) -> None:
         self.http.close()
 

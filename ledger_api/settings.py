@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # the event loop ran in one pass), so waiting for more mostly left the loop idle; measured
     # in the reads benchmark, 0 s kept the loop busier (83% against 79%) and raised the ratio.
     access_log_linger_s: float = 0.0
+    # GET /metrics (Prometheus) answers loopback clients only unless this is set.
+    metrics_remote: bool = False
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_embedded(self) -> Settings:

@@ -185,6 +185,11 @@ class AccessLogWriter:
         assert job.future is not None
         return job.future
 
+    @property
+    def queue_depth(self) -> int:
+        """Jobs (entries, nonces, or one event-loop pass's batch) waiting for the writer."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         with self._start_lock:
             self._closed = True

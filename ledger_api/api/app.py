@@ -15,7 +15,7 @@ The lifespan starts the access-log anchoring loop and closes the context on shut
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
@@ -24,7 +24,17 @@ from fastapi import FastAPI
 from ledger_api.api.body_guard import BodyGuardMiddleware
 from ledger_api.api.context import AppContext, build_context
 from ledger_api.api.problems import PROBLEMS, Problem, install_problem_handlers
-from ledger_api.api.routes import audit, institution, meta, operator, operator_tasks, subject
+from ledger_api.api.prometheus import OperatorMetrics
+from ledger_api.api.request_metrics import DailyCounts, RequestMetricsMiddleware, endpoint_class
+from ledger_api.api.routes import (
+    audit,
+    institution,
+    meta,
+    metrics,
+    operator,
+    operator_tasks,
+    subject,
+)
 from ledger_api.settings import Settings
 
 _GC_YOUNG_THRESHOLD = 50_000
@@ -53,14 +63,18 @@ def serving_gc() -> Iterator[None]:
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
     settings = settings or Settings()
     ctx = context or build_context(settings)
+    counts = DailyCounts(ctx.engine, ctx.clock)
+    operator_metrics = OperatorMetrics(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.start_background()
+        counts.start()
         try:
             with serving_gc():
                 yield
         finally:
+            counts.stop()
             ctx.close()
 
     app = FastAPI(
@@ -76,6 +90,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         responses={413: PROBLEMS[413], 422: PROBLEMS[422]},
     )
     app.state.ctx = ctx
+    app.state.request_counts = counts
+    app.state.operator_metrics = operator_metrics
     install_problem_handlers(app)
     for router in (
         meta.router,
@@ -84,12 +100,30 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         operator.router,
         operator.provider_router,
         operator_tasks.router,
+        metrics.audit_router,  # before audit.router: /v1/audit/metrics is no view
+        metrics.prometheus_router,
         audit.router,
     ):
         app.include_router(router)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMetricsMiddleware, observers=[operator_metrics.observe, _daily(counts)]
+    )
     _ensure_problem_schema(app)
     return app
+
+
+def _daily(counts: DailyCounts) -> Callable[[str, str, int, float], None]:
+    """The daily counts' observer: a route template's endpoint class is looked up once."""
+    classes: dict[str, str] = {}
+
+    def observe(method: str, route: str, status: int, seconds: float) -> None:
+        cls = classes.get(route)
+        if cls is None:
+            cls = classes[route] = endpoint_class(route)
+        counts.add(cls, status, seconds)
+
+    return observe
 
 
 def _ensure_problem_schema(app: FastAPI) -> None:
