@@ -34,8 +34,12 @@ def audit_metrics(request: Request, ctx: ContextDep, actor: RegulatorDep) -> dic
         return metrics_report(session.connection(), ctx.clock())
 
 
+# Not in the OpenAPI document: Prometheus text for scrapers, not part of the signed API.
 @prometheus_router.get(
-    "/metrics", summary="Prometheus metrics for operators", response_class=Response
+    "/metrics",
+    summary="Prometheus metrics for operators",
+    response_class=Response,
+    include_in_schema=False,
 )
 async def prometheus_metrics(request: Request, ctx: ContextDep) -> Response:
     client = request.client.host if request.client is not None else ""
