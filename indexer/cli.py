@@ -229,8 +229,9 @@ def audit(
         str | None,
         typer.Option(help="Exclusive; a date alone includes that whole UTC day."),
     ] = None,
-    limit: Annotated[int, typer.Option(help="Rows per page.")] = 100,
-    offset: Annotated[int, typer.Option(help="Rows to skip.")] = 0,
+    # Read as text and checked with the other filters: a bad number is one line, like them.
+    limit: Annotated[str, typer.Option(metavar="N", help="Rows per page.")] = "100",
+    offset: Annotated[str, typer.Option(metavar="N", help="Rows to skip.")] = "0",
     bucket: Annotated[str, typer.Option(help="volumes only: day or month.")] = "day",
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     wide: Annotated[
@@ -256,7 +257,7 @@ def audit(
 
 def _run_view(
     view: str, institution: str | None, subject: str | None, since: str | None,
-    until: str | None, limit: int, offset: int, bucket: str,
+    until: str | None, limit: str, offset: str, bucket: str,
 ) -> Any:  # fmt: skip
     from sqlalchemy.orm import Session
 
@@ -271,7 +272,7 @@ def _run_view(
         "institution": institution, "subject_id": subject_id,
         "since": None if since is None else parse_time(since, "since"),
         "until": None if until is None else parse_time(until, "until"),
-        "limit": limit, "offset": offset,
+        "limit": _whole_number(limit, "limit"), "offset": _whole_number(offset, "offset"),
     }  # fmt: skip
     if view == "volumes":
         filters["bucket"] = bucket
@@ -282,6 +283,15 @@ def _run_view(
             return with_names(session.connection(), VIEWS[view](session, **filters))
     finally:
         engine.dispose()
+
+
+def _whole_number(text: str, field: str) -> int:
+    from indexer.audit_filters import FilterError
+
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise FilterError(field, f"not a whole number: {text!r}") from None
 
 
 def _subject_id(text: str, settings: Settings) -> bytes:

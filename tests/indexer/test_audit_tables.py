@@ -119,3 +119,16 @@ def test_json_and_csv_keep_addresses_and_ids_beside_the_names(
     stats = list(csv.DictReader(io.StringIO(run("statistics", "--format", "csv"))))
     assert {"kpi", "value"} == set(stats[0])
     assert any(BANK_NAME in r["value"] for r in stats)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--limit", "abc"), ("--offset", "1.5"), ("--since", "2026-13-01"), ("--until", "07/12/2026")],
+)
+def test_a_malformed_number_or_date_is_refused_in_one_line(
+    activity: dict[str, Any], option: str, value: str
+) -> None:
+    result = CliRunner().invoke(app, ["audit", "volumes", option, value])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {option}: ")
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
