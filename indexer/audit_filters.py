@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 from indexer.tables import INSTITUTIONS
 from ledger_api.errors import InputError
 
-__all__ = ["FilterError", "check_filters", "parse_time"]
+__all__ = ["FilterError", "check_filters", "parse_time", "subject_of_uscc"]
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 # "...T09:00:00 08:00": an offset's "+" left unencoded in a URL query decodes to a space.
@@ -76,6 +76,17 @@ def check_time(value: datetime, field: str) -> datetime:
         return value.astimezone(UTC)
     except OverflowError:
         raise FilterError(field, "out of range") from None
+
+
+def subject_of_uscc(raw: str, pseudonym_key: bytes, field: str = "uscc") -> bytes:
+    """The pseudonymous subject id of an enterprise given by its USCC (any letter case)."""
+    from ledger_api.identity.uscc import subject_id, uscc_problem
+
+    code = raw.strip().upper()
+    problem = uscc_problem(code)
+    if problem is not None:
+        raise FilterError(field, f"not a USCC: {problem}")
+    return subject_id(code, pseudonym_key)
 
 
 def resolve_institution(conn: Connection, raw: str) -> str:

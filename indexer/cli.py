@@ -297,8 +297,7 @@ def _whole_number(text: str, field: str) -> int:
 def _subject_id(text: str, settings: Settings) -> bytes:
     """The subject id of ``--subject``: a USCC (pseudonymised with the platform's
     CCL_PSEUDONYM_KEY, as the API does) or the 0x-hex id itself."""
-    from indexer.audit_filters import FilterError
-    from ledger_api.identity.uscc import subject_id, uscc_problem
+    from indexer.audit_filters import FilterError, subject_of_uscc
 
     text = text.strip()
     if text.lower().startswith("0x"):
@@ -306,10 +305,7 @@ def _subject_id(text: str, settings: Settings) -> bytes:
             return bytes.fromhex(text[2:])
         except ValueError:
             raise FilterError("subject_id", "must be 0x-hex") from None
-    problem = uscc_problem(text.upper())
-    if problem is not None:
-        raise FilterError("subject_id", f"neither a USCC ({problem}) nor a 0x subject id")
-    return subject_id(text.upper(), settings.pseudonym_key_bytes)
+    return subject_of_uscc(text, settings.pseudonym_key_bytes, "subject_id")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from api_support import Api
 from test_gate import read, sid
+from world import USCCS
 
 from indexer.follower import Indexer
 from ledger_api.accesslog import verify_access_log
@@ -73,6 +74,8 @@ def _refused(regulator: LedgerClient, view: str, **filters: object) -> dict:
         ("limit", 0),
         ("offset", -1),
         ("bucket", "week"),
+        ("uscc", "91410100MA0000001Y"),  # wrong check character
+        ("uscc", "not a code"),
     ],
 )
 def test_a_bad_audit_filter_is_a_422_naming_it_on_every_view(
@@ -195,3 +198,15 @@ def test_audit_rows_carry_institution_category_and_purpose_names_beside_the_ids(
     stats = regulator.audit("statistics").result
     assert isinstance(stats, dict)
     assert stats["usage_by_institution"][0]["institution_name"] == "中原银行郑州分行"
+
+
+def test_an_enterprise_is_found_by_its_uscc_as_by_its_subject_id(api: Api) -> None:
+    grant = api.grant()
+    read(api, grant)
+    _index(api)
+    regulator = api.client(api.world.regulator.account)
+    by_uscc = regulator.audit("access_audit", uscc=USCCS[0].lower()).result
+    assert by_uscc and by_uscc == regulator.audit("access_audit", subject_id=sid(api, 0)).result
+    assert regulator.audit("access_audit", uscc=USCCS[1]).result == []
+    problem = _refused(regulator, "access_audit", uscc=USCCS[0], subject_id=sid(api, 1))
+    assert problem["errors"][0]["loc"] == ["query", "uscc"]

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from indexer import audit_views
-from indexer.audit_filters import FilterError, parse_time
+from indexer.audit_filters import FilterError, parse_time, subject_of_uscc
 from indexer.audit_names import with_names
 from ledger_api.api.auth import ContextDep, RegulatorDep
 from ledger_api.api.problems import PROBLEMS
@@ -41,6 +41,7 @@ _UNTIL = (
     "the next day's 00:00 UTC). " + _TIME_RULES
 )
 _INSTITUTION = "An institution's address (any letter case) or its registered name."
+_USCC = "An enterprise by its USCC (统一社会信用代码), instead of its subject_id."
 
 
 @router.get("/{view}", response_model=AuditRows, summary="One audit view: " + ", ".join(VIEWS))
@@ -50,6 +51,7 @@ def audit_view(
     actor: RegulatorDep,
     institution: Annotated[str | None, Query(max_length=200, description=_INSTITUTION)] = None,
     subject_id: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{64}$")] = None,
+    uscc: Annotated[str | None, Query(max_length=32, description=_USCC)] = None,
     since: Annotated[str | None, Query(max_length=64, description=_SINCE)] = None,
     until: Annotated[str | None, Query(max_length=64, description=_UNTIL)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -71,6 +73,10 @@ def audit_view(
         }
         if subject_id is not None:
             filters["subject_id"] = bytes.fromhex(subject_id[2:])
+        if uscc is not None:
+            by_uscc = subject_of_uscc(uscc, ctx.settings.pseudonym_key_bytes)
+            if filters.setdefault("subject_id", by_uscc) != by_uscc:
+                raise FilterError("uscc", "names another enterprise than subject_id")
         if view == "volumes":
             filters["bucket"] = bucket
         with Session(ctx.engine) as session:
