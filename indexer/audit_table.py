@@ -19,6 +19,11 @@ _Titled = tuple[str, list[str], list[list[str]]]  # a table: title, headers, row
 _DEFAULT_WIDTH = 120
 _WIDE_WIDTH = 1000  # --wide: each row on one line, as wide as it needs (for `less -S`)
 _SHORT_HEX = 20
+# Short columns kept on one line: when a table is too wide, names and codes wrap instead.
+_ONE_LINE = frozenset({
+    "#", "at (UTC)", "until (UTC)", "subject", "grant", "decision", "period", "event", "root",
+    "block", "leaves", "allowed", "denied", "total",
+})  # fmt: skip
 
 
 def _short(value: Any) -> str:
@@ -62,13 +67,15 @@ _AT: Column = ("at (UTC)", _field("at", _minute))
 ESSENTIAL: dict[str, list[Column]] = {
     "access_audit": [
         ("#", _field("entry_id")), _AT, ("institution", _who("actor")),
-        ("action", _field("action")), ("category", _category), ("purpose", _purpose),
+        ("subject", _field("subject_id", _short)), ("action", _field("action")),
+        ("category", _category), ("purpose", _purpose),
         ("grant", _field("grant_id")), ("decision", _field("decision")),
         ("recheck", _field("recomputed")),
     ],
     "violations": [
         ("#", _field("entry_id")), _AT, ("institution", _who("actor")),
-        ("action", _field("action")), ("category", _category), ("grant", _field("grant_id")),
+        ("subject", _field("subject_id", _short)), ("action", _field("action")),
+        ("category", _category), ("grant", _field("grant_id")),
         ("violation", _field("violation")),
     ],
     "refusals": [
@@ -177,7 +184,7 @@ def print_view(view: str, result: Any, *, wide: bool = False) -> None:
     for title, headers, rows in _tables(view, result, wide):
         table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
         for header in headers:
-            table.add_column(header, overflow="fold")
+            table.add_column(header, overflow="fold", no_wrap=header in _ONE_LINE)
         for row in rows:
             table.add_row(*row)
         if not rows:

@@ -24,7 +24,7 @@ AT = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
 # What each view's table must show of the demo activity below: names, never bare addresses.
 VISIBLE = {
     "access_audit": [BANK_NAME, "纳税", "贷前审查", "allowed", "usable", "2026-12-07 23:30"],
-    "violations": [BANK_NAME, "revoked", "纳税"],
+    "violations": [BANK_NAME, "revoked", "纳税", "0x"],  # the subject, shortened
     "refusals": ["Bank B", "revoked", "社会保险"],
     "volumes": [BANK_NAME, "Bank B", "2026-12-07", "纳税", "贷前审查"],
     "grant_history": [BANK_NAME, "Bank B", "issued", "revoked", "纳税, 社会保险", "担保"],
@@ -71,6 +71,7 @@ def test_every_view_fits_120_columns_and_shows_names_not_addresses(
     for value in VISIBLE[view]:
         assert value in table, (value, table)
     assert world.bank.address not in table and "{" not in table  # no addresses, no JSON
+    assert "0x" + world.subject_ids[0].hex() not in table
     wide = run(view, "--wide")
     assert VISIBLE[view][0] in wide
     assert "{" not in wide and "[" not in wide
@@ -132,3 +133,22 @@ def test_a_malformed_number_or_date_is_refused_in_one_line(
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: {option}: ")
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_long_names_wrap_inside_120_columns_and_short_columns_stay_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from indexer.audit_table import print_view
+
+    monkeypatch.setenv("COLUMNS", "120")
+    row = {
+        "entry_id": 12345, "at": "2026-12-07T23:30:00+00:00", "actor": "0x" + "1f" * 20,
+        "institution_name": "中国工商银行股份有限公司郑州分行", "subject_id": "0x" + "ab" * 32,
+        "action": "records", "category": 11, "category_name": "公共资源交易",
+        "purpose": "supply_chain_finance", "purpose_name": "供应链金融", "grant_id": 123456,
+        "decision": "allowed", "recomputed": "category_not_in_agreement",
+    }  # fmt: skip
+    print_view("access_audit", [row])
+    table = capsys.readouterr().out
+    assert max(len(line) for line in table.splitlines()) <= 120
+    assert "2026-12-07 23:30" in table and "0xabab…abab" in table and "123456" in table
