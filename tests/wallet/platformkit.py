@@ -13,8 +13,6 @@ import io
 import json
 import logging
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
-from nodes import anvil_node, free_port
+from live_server import served
+from nodes import anvil_node
 from pydantic import SecretStr
 from web3 import Web3
 from world import PSEUDONYM_KEY, World, build_world, dev_key
@@ -185,28 +183,6 @@ def migrated_template(directory: Path) -> Path:
 
 
 # -- a real node and a real server ----------------------------------------------------------
-
-
-@contextmanager
-def served(app: Any) -> Iterator[str]:
-    """``app`` served by uvicorn on a free 127.0.0.1 port, in a thread; yields its URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="info", log_config=None, access_log=True
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30  # a bound on start-up, not a timing assertion
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def fund(w3: Web3, address: str, ether: int = 100) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from enterprisekit import Enterprise
-from platformkit import CHAIN_URL, InProcessPlatform, served
+from live_server import served
+from platformkit import CHAIN_URL, InProcessPlatform
 from terminal import Terminal
 from walletkit import PASSWORD, TEST_KDF_N, Wallet, assert_one_line_error
 
