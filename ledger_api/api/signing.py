@@ -1,4 +1,5 @@
-"""The signed-request scheme, shared by the server (auth) and ``ledger_api.client``.
+"""The signed-request scheme, shared by the server (auth) and ``ledger_api.client``; its
+published specification, with recipes for other clients, is ``docs/request-signing.md``.
 
 A request is signed with EIP-191 ``personal_sign`` over::
 
