@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file under data_dir
     chain_url: str = ""  # empty: the embedded chain persisted under data_dir
     deployment_file: Path | None = None  # default: data_dir / "deployment.json"
+    # npm packages the /docs and /redoc pages load (ledger_api.api.docs_pages); default: the
+    # source checkout's node_modules.
+    web_assets_dir: Path | None = None
 
     master_key: SecretStr = SecretStr(_DEV_MASTER_KEY)  # 32 bytes, hex
     master_key_id: str = "dev-1"

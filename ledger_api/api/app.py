@@ -23,6 +23,8 @@ from fastapi import FastAPI
 
 from ledger_api.api.body_guard import BodyGuardMiddleware
 from ledger_api.api.context import AppContext, build_context
+from ledger_api.api.docs_pages import install_docs_pages
+from ledger_api.api.openapi_signing import SPEC, declare_signing
 from ledger_api.api.problems import PROBLEMS, Problem, install_problem_handlers
 from ledger_api.api.prometheus import OperatorMetrics
 from ledger_api.api.request_metrics import DailyCounts, RequestMetricsMiddleware, endpoint_class
@@ -81,13 +83,16 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         title="Credit Consent Ledger API",
         version="1.0.0",
         description=(
-            "Signed requests only (EIP-191 over CCL-REQUEST-V1, see ledger_api.api.signing). "
+            f"Signed requests (EIP-191 over CCL-REQUEST-V1, specified in {SPEC}): every "
+            "operation marked with the CCL-* security scheme takes the four X-CCL-* headers. "
             "Restricted data is served only under a usable on-chain grant; every access, "
             "allowed or denied, is written to a hash-chained, anchored access log. Errors are "
             "RFC 9457 problem+json with a stable `code`."
         ),
         lifespan=lifespan,
         responses={413: PROBLEMS[413], 422: PROBLEMS[422]},
+        docs_url=None,  # served with local assets by install_docs_pages
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.request_counts = counts
@@ -105,11 +110,12 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         audit.router,
     ):
         app.include_router(router)
+    install_docs_pages(app, settings)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RequestMetricsMiddleware, observers=[operator_metrics.observe, _daily(counts)]
     )
-    _ensure_problem_schema(app)
+    _complete_openapi(app)
     return app
 
 
@@ -126,8 +132,9 @@ def _daily(counts: DailyCounts) -> Callable[[str, str, int, float], None]:
     return observe
 
 
-def _ensure_problem_schema(app: FastAPI) -> None:
-    """Make ``#/components/schemas/Problem`` exist even for routes that reference it by $ref."""
+def _complete_openapi(app: FastAPI) -> None:
+    """Make ``#/components/schemas/Problem`` exist even for routes that reference it by $ref,
+    and declare the request-signing scheme on every signed operation."""
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -136,6 +143,7 @@ def _ensure_problem_schema(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
                 "Problem", Problem.model_json_schema()
             )
+            declare_signing(app, schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -214,11 +214,13 @@ class Actor:
     subject: SubjectBinding | None = None
 
 
-async def _signer(request: Request, ctx: ContextDep) -> str:
+async def signature_dependency(request: Request, ctx: ContextDep) -> str:
+    """The signer of a correctly signed request (the OpenAPI document marks every operation
+    depending on it as signed: ``ledger_api.api.openapi_signing``)."""
     return await verify_signature(request, ctx)
 
 
-SignerDep = Annotated[str, Depends(_signer)]
+SignerDep = Annotated[str, Depends(signature_dependency)]
 
 
 def resolve_role(ctx: AppContext, address: str, role: str) -> Actor:

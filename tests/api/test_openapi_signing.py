@@ -1,0 +1,92 @@
+"""The OpenAPI document declares the request-signing scheme and the X-CCL-* headers on every
+signed operation, and only there; /docs and /redoc are served from local assets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from api_support import Api, make_api
+from world import World
+
+from ledger_api.api import docs_pages
+from ledger_api.api.openapi_signing import SECURITY_REQUIREMENT, security_schemes
+
+HEADERS = {"X-CCL-Address", "X-CCL-Timestamp", "X-CCL-Nonce", "X-CCL-Signature"}
+PUBLIC = {("get", "/healthz"), ("get", "/v1/chain"), ("get", "/v1/institutions/{address}")}
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+def _operations(document: dict) -> list[tuple[str, str, dict]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def test_every_signed_operation_declares_the_scheme_and_its_headers(api: Api) -> None:
+    document = api.http.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"] == security_schemes()
+    operations = _operations(document)
+    assert len(operations) > 20
+    for method, path, operation in operations:
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if (method, path) in PUBLIC:
+            assert "security" not in operation, (method, path)
+            assert not headers & HEADERS, (method, path)
+            continue
+        assert operation.get("security") == [SECURITY_REQUIREMENT], (method, path)
+        assert headers >= HEADERS, (method, path)
+        required = {p["name"] for p in operation["parameters"] if p.get("required")}
+        assert required >= HEADERS, (method, path)
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "1", path)
+
+
+def test_operations_declared_signed_refuse_an_unsigned_request(api: Api) -> None:
+    document = api.http.get("/openapi.json").json()
+    for method, path, operation in _operations(document):
+        if "security" not in operation:
+            continue
+        response = api.http.request(method.upper(), _concrete(path))
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["code"] == "missing_signature", (method, path)
+
+
+def test_operations_declared_public_answer_an_unsigned_request(api: Api, world: World) -> None:
+    for path in ("/healthz", "/v1/chain", f"/v1/institutions/{world.bank.address}"):
+        assert api.http.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_documentation_pages_load_only_local_assets(api: Api, page: str) -> None:
+    response = api.http.get(page)
+    assert response.status_code == 200
+    html = response.text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources, html
+    assert all(source.startswith("/") for source in sources), sources
+    assert "http://" not in html and "https://" not in html, html
+    for source in sources:
+        assert api.http.get(source).status_code == 200, source
+
+
+def test_documentation_pages_without_assets_name_the_setting(
+    api_world: object, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(docs_pages, "_CHECKOUT_NODE_MODULES", tmp_path / "none")
+    bare = make_api(api_world, world, tmp_path, web_assets_dir=tmp_path / "empty")  # type: ignore[arg-type]
+    try:
+        response = bare.http.get("/docs")
+        assert response.status_code == 503
+        assert response.json()["code"] == "docs_assets_missing"
+        assert "CCL_WEB_ASSETS_DIR" in response.json()["detail"]
+        assert bare.http.get("/openapi.json").status_code == 200
+    finally:
+        bare.ctx.close()
+        bare.ctx.engine.dispose()
