@@ -23,6 +23,7 @@ demo: setup
 
 test: setup
 	$(PY) scripts/ensure_services.py
+	$(PY) scripts/ensure_chromium.py
 	$(PY) -m pytest -n 2 --dist loadgroup tests
 
 test-fast: setup
