@@ -12,6 +12,9 @@ npm packages ``swagger-ui-dist`` and ``redoc`` (pinned in package.json):
 
 Without them the pages answer 503 ``docs_assets_missing`` naming the setting; the API itself
 and ``/openapi.json`` are unaffected.
+
+ReDoc's bundle hard-codes one outside fetch, its "API docs by Redocly" logo from cdn.redoc.ly
+(no option turns it off in 2.5.4): the bundle is served with that URL pointed at a local image.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ledger_api.errors import LedgerError
@@ -31,6 +34,7 @@ REDOC = "redoc"
 SWAGGER_PREFIX = "/assets/swagger-ui"
 REDOC_PREFIX = "/assets/redoc"
 _CHECKOUT_NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 
 
 class DocsAssetsMissingError(LedgerError):
@@ -58,11 +62,16 @@ def _complete(directory: Path) -> bool:
 def install_docs_pages(app: FastAPI, settings: Settings) -> None:
     """Serve ``/docs`` and ``/redoc`` (create the app with ``docs_url=redoc_url=None``)."""
     assets = web_assets_dir(settings)
-    if assets is not None:
-        app.mount(SWAGGER_PREFIX, StaticFiles(directory=assets / SWAGGER_UI), name="swagger-ui")
-        app.mount(REDOC_PREFIX, StaticFiles(directory=assets / REDOC / "bundles"), name="redoc")
     openapi_url = app.openapi_url or "/openapi.json"
     favicon = f"{SWAGGER_PREFIX}/favicon-32x32.png"
+    if assets is not None:
+        app.mount(SWAGGER_PREFIX, StaticFiles(directory=assets / SWAGGER_UI), name="swagger-ui")
+        bundle = (assets / REDOC / "bundles" / "redoc.standalone.js").read_bytes()
+        local_bundle = bundle.replace(REDOC_LOGO.encode(), favicon.encode())
+
+        @app.get(f"{REDOC_PREFIX}/redoc.standalone.js", include_in_schema=False)
+        async def redoc_bundle() -> Response:
+            return Response(local_bundle, media_type="text/javascript")
 
     def require_assets() -> None:
         if assets is None:
