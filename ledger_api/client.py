@@ -252,6 +252,14 @@ class LedgerClient:
     def my_grants(self) -> list[schemas.GrantStatus]:
         return self._models(schemas.GrantStatus, "GET", "/v1/subject/grants")
 
+    def consent_receipt(self, grant_id: int, *, as_role: str = "subject") -> dict[str, Any]:
+        """The signed consent receipt of ``grant_id``, as its ``subject`` or ``institution``
+        (``ledger_api.receipts.consent``); kept as the JSON the platform signed."""
+        receipt: dict[str, Any] = self.call(
+            "GET", f"/v1/{as_role}/grants/{grant_id}/consent-receipt"
+        )
+        return receipt
+
     def relay_revocation(self, grant_id: int, deadline: int, signature: bytes) -> schemas.TxResult:
         return self._model(
             schemas.TxResult,

@@ -30,6 +30,7 @@ from ledger_api.api.prometheus import OperatorMetrics
 from ledger_api.api.request_metrics import DailyCounts, RequestMetricsMiddleware, endpoint_class
 from ledger_api.api.routes import (
     audit,
+    consent_receipts,
     institution,
     meta,
     metrics,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         metrics.audit_router,  # before audit.router: /v1/audit/metrics is no view
         metrics.prometheus_router,
         audit.router,
+        consent_receipts.router,
     ):
         app.include_router(router)
     install_docs_pages(app, settings)

@@ -94,14 +94,14 @@ def _depends_on_signature(dependant: Dependant) -> bool:
 def signed_operations(app: FastAPI) -> set[tuple[str, str]]:
     """``(METHOD lower-case, path)`` of every operation that takes a signed request (the routes
     of included routers as the OpenAPI document names them, prefix included)."""
-    operations = set()
+    operations: set[tuple[str, str]] = set()
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
         if context.path_format is None or not _depends_on_signature(route.dependant):
             continue
-        operations.update((method.lower(), context.path_format) for method in route.methods)
+        operations.update((method.lower(), context.path_format) for method in route.methods or ())
     return operations
 
 

@@ -1,0 +1,1 @@
+"""Receipts the platform signs for others to keep: ISO/IEC TS 27560-shaped consent records."""
