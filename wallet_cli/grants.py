@@ -9,9 +9,11 @@ how long (dates), and where (chain id, contract).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,7 +21,13 @@ from eth_account.signers.local import LocalAccount
 
 from ledger_api.api import schemas
 from ledger_api.chain import eip712
-from ledger_api.errors import ConflictError, LedgerError, NotFoundError
+from ledger_api.errors import (
+    ConflictError,
+    InputError,
+    IntegrityError,
+    LedgerError,
+    NotFoundError,
+)
 from wallet_cli.chain import (
     ChainUrlOption,
     ContractOption,
@@ -289,12 +297,24 @@ def _grant_row(g: schemas.GrantStatus, names: dict[str, str]) -> dict[str, Any]:
 
 
 def grants(
+    action: Annotated[
+        str | None,
+        typer.Argument(help="receipt: save a grant's consent receipt (with GRANT_ID, --out)"),
+    ] = None,
+    grant_id: Annotated[int | None, typer.Argument(help="the grant, for receipt")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="receipt: the file to write", dir_okay=False)
+    ] = None,
     chain_url: ChainUrlOption = None,
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,
 ) -> None:
-    """List your grants with their live status (usable, revoked, expired, ...)."""
+    """List your grants with their live status (usable, revoked, expired, ...); `grants
+    receipt ID --out FILE` saves one as a consent receipt signed by the platform."""
     keystore_dir().find(name)
+    if action is not None:
+        _save_consent_receipt(action, grant_id, out, name, password_file)
+        return
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
         mine = client.my_grants()
@@ -330,6 +350,42 @@ def grants(
         Column("status", "Status"),
     ]
     get_output().rows(rows, columns, empty="no grants yet (issue one with 'ccl-wallet grant')")
+
+
+def _save_consent_receipt(
+    action: str, grant_id: int | None, out: Path | None, name: str, password_file: Path | None
+) -> None:
+    """Fetch the grant's consent receipt, check the signature covers it, write it to ``out``."""
+    if action != "receipt" or grant_id is None or out is None:
+        raise InputError(
+            "usage: ccl-wallet grants receipt GRANT_ID --out FILE", code="bad_arguments"
+        )
+    from ledger_api.receipts.consent import receipt_signer
+
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        receipt = client.consent_receipt(grant_id)
+    if receipt_signer(receipt) != receipt["signer"]:
+        raise IntegrityError("the consent receipt's signature does not cover its record")
+    out.write_text(json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    record = receipt["record"]
+    recipient = record["recipients"][0]
+    events = ", ".join(f"{e['type']} {e['at']}" for e in record["events"])
+    get_output().done(
+        f"Saved the consent receipt of grant {grant_id} ({record['consent_status']}; "
+        f"{recipient['name'] or recipient['address']}; {events}) to {out}, signed by the "
+        f"platform {receipt['signer']}.",
+        {
+            "grant_id": grant_id,
+            "file": str(out),
+            "record_id": record["record_id"],
+            "receipt_id": record["receipt_id"],
+            "consent_status": record["consent_status"],
+            "institution": recipient["address"],
+            "institution_name": recipient["name"],
+            "signer": receipt["signer"],
+        },
+    )
 
 
 # -- revocation ----------------------------------------------------------------------------
