@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from api_support import Api, make_api
+from api_support import Api, ApiWorld, make_api
 from world import World
 
 from ledger_api.api import docs_pages
@@ -77,10 +77,10 @@ def test_documentation_pages_load_only_local_assets(api: Api, page: str) -> None
 
 
 def test_documentation_pages_without_assets_name_the_setting(
-    api_world: object, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api_world: ApiWorld, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(docs_pages, "_CHECKOUT_NODE_MODULES", tmp_path / "none")
-    bare = make_api(api_world, world, tmp_path, web_assets_dir=tmp_path / "empty")  # type: ignore[arg-type]
+    bare = make_api(api_world, world, tmp_path, web_assets_dir=tmp_path / "empty")
     try:
         response = bare.http.get("/docs")
         assert response.status_code == 503
