@@ -27,7 +27,7 @@ from ledger_api.receipts.consent import (
     sign_record,
 )
 
-router = APIRouter(tags=["consent receipts"], responses=PROBLEMS)
+router = APIRouter(responses=PROBLEMS)  # each route tagged by the party it serves
 GrantPath = Annotated[int, Path(ge=1, lt=2**63, description="the grant's on-chain id")]
 
 
@@ -113,6 +113,7 @@ def _not_yours(grant_id: int) -> ForbiddenError:
 @router.get(
     "/v1/subject/grants/{grant_id}/consent-receipt",
     response_model=ConsentReceipt,
+    tags=["subject", "consent receipts"],
     summary="One of my grants as a signed consent receipt (ISO/IEC TS 27560 consent record)",
 )
 def subject_consent_receipt(
@@ -128,6 +129,7 @@ def subject_consent_receipt(
 @router.get(
     "/v1/institution/grants/{grant_id}/consent-receipt",
     response_model=ConsentReceipt,
+    tags=["institution", "consent receipts"],
     summary="A grant naming me as a signed consent receipt (ISO/IEC TS 27560 consent record)",
 )
 def institution_consent_receipt(
