@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from platformkit import LivePlatform, free_port, live_platform, make_uscc
+from nodes import free_port
+from platformkit import LivePlatform, live_platform, make_uscc
 from typer.testing import CliRunner
 from walletkit import PASSWORD
 
