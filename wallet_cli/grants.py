@@ -309,8 +309,11 @@ def grants(
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,
 ) -> None:
-    """List your grants with their live status (usable, revoked, expired, ...); `grants
-    receipt ID --out FILE` saves one as a consent receipt signed by the platform."""
+    """List your grants with their live status (usable, revoked, expired, ...).
+
+    `ccl-wallet grants receipt ID --out FILE` saves one grant as a consent receipt (an
+    ISO/IEC TS 27560 consent record) signed by the platform.
+    """
     keystore_dir().find(name)
     if action is not None:
         _save_consent_receipt(action, grant_id, out, name, password_file)
