@@ -8,7 +8,8 @@ npm packages ``swagger-ui-dist`` and ``redoc`` (pinned in package.json):
 - ``CCL_WEB_ASSETS_DIR``: a directory holding ``swagger-ui-dist/`` and ``redoc/``, e.g. the
   ``node_modules`` of ``npm install swagger-ui-dist@5.35.0 redoc@2.5.4`` (a pip-installed
   server), else
-- the ``node_modules`` of the source checkout this package runs from (``make setup``).
+- the ``node_modules`` of the source checkout this package runs from (``make setup``), else
+- the working directory's ``node_modules``.
 
 Without them the pages answer 503 ``docs_assets_missing`` naming the setting; the API itself
 and ``/openapi.json`` are unaffected.
@@ -46,7 +47,7 @@ class DocsAssetsMissingError(LedgerError):
 def web_assets_dir(settings: Settings) -> Path | None:
     """The directory holding the npm packages of the pages, or None if there is none."""
     candidates = [settings.web_assets_dir] if settings.web_assets_dir else []
-    candidates.append(_CHECKOUT_NODE_MODULES)
+    candidates += [_CHECKOUT_NODE_MODULES, Path.cwd() / "node_modules"]
     for candidate in candidates:
         if candidate is not None and _complete(candidate):
             return candidate

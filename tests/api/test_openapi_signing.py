@@ -83,6 +83,7 @@ def test_documentation_pages_without_assets_name_the_setting(
     api_world: ApiWorld, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(docs_pages, "_CHECKOUT_NODE_MODULES", tmp_path / "none")
+    monkeypatch.chdir(tmp_path)
     bare = make_api(api_world, world, tmp_path, web_assets_dir=tmp_path / "empty")
     try:
         response = bare.http.get("/docs")
