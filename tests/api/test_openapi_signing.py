@@ -12,6 +12,7 @@ from world import World
 
 from ledger_api.api import docs_pages
 from ledger_api.api.openapi_signing import SECURITY_REQUIREMENT, security_schemes
+from ledger_api.settings import Settings
 
 HEADERS = {"X-CCL-Address", "X-CCL-Timestamp", "X-CCL-Nonce", "X-CCL-Signature"}
 PUBLIC = {("get", "/healthz"), ("get", "/v1/chain"), ("get", "/v1/institutions/{address}")}
@@ -94,3 +95,26 @@ def test_documentation_pages_without_assets_name_the_setting(
     finally:
         bare.ctx.close()
         bare.ctx.engine.dispose()
+
+
+def test_documentation_pages_use_the_configured_assets_directory(
+    api_world: ApiWorld, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pip-installed server has no checkout: CCL_WEB_ASSETS_DIR names the npm packages."""
+    installed = docs_pages._CHECKOUT_NODE_MODULES
+    monkeypatch.setattr(docs_pages, "_CHECKOUT_NODE_MODULES", tmp_path / "none")
+    monkeypatch.chdir(tmp_path)
+    assets = tmp_path / "web-assets"
+    assets.mkdir()
+    for package in (docs_pages.SWAGGER_UI, docs_pages.REDOC):
+        (assets / package).symlink_to(installed / package, target_is_directory=True)
+    monkeypatch.setenv("CCL_WEB_ASSETS_DIR", str(assets))
+    settings = Settings()
+    assert settings.web_assets_dir == assets
+    served_api = make_api(api_world, world, tmp_path, web_assets_dir=settings.web_assets_dir)
+    try:
+        for page in ("/docs", "/redoc", "/assets/swagger-ui/swagger-ui.css"):
+            assert served_api.http.get(page).status_code == 200, page
+    finally:
+        served_api.ctx.close()
+        served_api.ctx.engine.dispose()
