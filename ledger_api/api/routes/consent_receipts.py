@@ -113,7 +113,7 @@ def _not_yours(grant_id: int) -> ForbiddenError:
 @router.get(
     "/v1/subject/grants/{grant_id}/consent-receipt",
     response_model=ConsentReceipt,
-    tags=["subject", "consent receipts"],
+    tags=["subject"],
     summary="One of my grants as a signed consent receipt (ISO/IEC TS 27560 consent record)",
 )
 def subject_consent_receipt(
@@ -129,7 +129,7 @@ def subject_consent_receipt(
 @router.get(
     "/v1/institution/grants/{grant_id}/consent-receipt",
     response_model=ConsentReceipt,
-    tags=["institution", "consent receipts"],
+    tags=["institution"],
     summary="A grant naming me as a signed consent receipt (ISO/IEC TS 27560 consent record)",
 )
 def institution_consent_receipt(
