@@ -165,3 +165,17 @@ def test_a_subjects_access_log_holds_only_its_own_entries(server: LiveServer, ca
     assert_no_leak(response, cast)
     actors = {e["actor"] for e in response.json()["entries"]}
     assert cast.bank_b.address not in actors
+
+
+def test_a_subject_cannot_export_another_subjects_consent_receipt(
+    server: LiveServer, cast: Cast
+) -> None:
+    path = f"/v1/subject/grants/{cast.grant_b}/consent-receipt"
+    _refused_and_audited(server, cast, cast.subject_a, path, [], 403, "not_your_grant")
+
+
+def test_an_institution_cannot_export_another_institutions_consent_receipt(
+    server: LiveServer, cast: Cast
+) -> None:
+    path = f"/v1/institution/grants/{cast.grant_b}/consent-receipt"
+    _refused_and_audited(server, cast, cast.bank, path, [], 403, "not_your_grant")
