@@ -1,0 +1,183 @@
+"""The dashboard's own aggregates, counted by the database (GROUP BY), never row by row.
+
+The audit views (``indexer.audit_views``) give the KPIs, violations, grant and agreement
+history and anchors; what they do not give is here: access counts cut by every filter the
+dashboard has (category and purpose too), denials by reason, grant expiries, current counts
+of institutions and active grants, where the replica stands, an enterprise's disputes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, case, func, select
+
+from indexer.audit_views import ACCESS_LOG
+from indexer.dashboard.filters import Filters
+from indexer.tables import BLOCKS, CHECKPOINT, DISPUTES, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
+from ledger_api.chain.types import DisputeKind, DisputeOutcome, DisputeStatus
+
+
+def _day(conn: Connection, column: Any) -> Any:
+    """SQL for the UTC day ("2026-12-07") of an access-log timestamp (the volumes view's rule)."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)  # SQLite stores UTC timestamps as ISO text
+
+
+def _institution_accesses(filters: Filters, *columns: Any) -> Select[Any]:
+    log = ACCESS_LOG.c
+    query = select(*columns).where(log.actor_role == "institution")
+    if filters.institution is not None:
+        query = query.where(log.actor == filters.institution)
+    if filters.since is not None:
+        query = query.where(log.at >= filters.since)
+    if filters.until is not None:
+        query = query.where(log.at < filters.until)
+    if filters.category is not None:
+        query = query.where(log.category == filters.category)
+    if filters.purpose is not None:
+        query = query.where(log.purpose == filters.purpose)
+    return query
+
+
+def access_groups(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+    """Institutions' accesses per (UTC day, institution, purpose, category): allowed, denied."""
+    log = ACCESS_LOG.c
+    day = _day(conn, log.at).label("day")
+    allowed = func.sum(case((log.decision == "allowed", 1), else_=0)).label("allowed")
+    query = _institution_accesses(
+        filters, day, log.actor, log.purpose, log.category, func.count().label("total"), allowed
+    ).group_by(day, log.actor, log.purpose, log.category)
+    return [
+        {
+            "day": row.day,
+            "institution": row.actor,
+            "purpose": row.purpose,
+            "category": row.category,
+            "allowed": int(row.allowed),
+            "denied": int(row.total) - int(row.allowed),
+            "total": int(row.total),
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def denials_by_reason(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+    log = ACCESS_LOG.c
+    query = (
+        _institution_accesses(filters, log.reason, func.count().label("n"))
+        .where(log.decision == "denied")
+        .group_by(log.reason)
+    )
+    rows = [{"reason": r.reason, "count": int(r.n)} for r in conn.execute(query)]
+    return sorted(rows, key=lambda r: (-r["count"], r["reason"]))
+
+
+def decision_totals(conn: Connection, filters: Filters) -> dict[str, int]:
+    """Institutions' accesses allowed and denied under every filter."""
+    log = ACCESS_LOG.c
+    query = _institution_accesses(filters, log.decision, func.count().label("n")).group_by(
+        log.decision
+    )
+    totals = {"allowed": 0, "denied": 0}
+    for row in conn.execute(query):
+        totals["allowed" if row.decision == "allowed" else "denied"] += int(row.n)
+    return totals
+
+
+def institution_count(conn: Connection) -> int:
+    table = INSTITUTIONS.c
+    query = select(func.count()).where(table.valid_to_block.is_(None))
+    return int(conn.execute(query).scalar_one())
+
+
+def active_grants(conn: Connection, now: int | None = None) -> int:
+    """Grants live on chain now: not revoked and inside their validity window."""
+    now = int(time.time()) if now is None else now
+    g = GRANTS.c
+    query = select(func.count()).where(
+        g.valid_to_block.is_(None), ~g.revoked, g.not_before <= now, g.not_after > now
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def expiries_by_day(conn: Connection, filters: Filters, now: int | None = None) -> dict[str, int]:
+    """Unrevoked grants whose validity ended (before now), per UTC day of their end."""
+    now = int(time.time()) if now is None else now
+    g = GRANTS.c
+    query = select(g.not_after).where(g.valid_to_block.is_(None), ~g.revoked, g.not_after <= now)
+    if filters.institution is not None:
+        query = query.where(g.institution == filters.institution)
+    if filters.since is not None:
+        query = query.where(g.not_after >= int(filters.since.timestamp()))
+    if filters.until is not None:
+        query = query.where(g.not_after < int(filters.until.timestamp()))
+    days: dict[str, int] = {}
+    for (ended,) in conn.execute(query):
+        day = time.strftime("%Y-%m-%d", time.gmtime(int(ended)))
+        days[day] = days.get(day, 0) + 1
+    return days
+
+
+@dataclass(frozen=True)
+class ReplicaPosition:
+    indexed_block: int | None
+    block_age_s: int | None  # seconds since the last indexed block was mined
+
+
+def replica_position(conn: Connection) -> ReplicaPosition:
+    row = conn.execute(
+        select(CHECKPOINT.c.block_number, CHECKPOINT.c.block_timestamp).limit(1)
+    ).first()
+    if row is None:
+        return ReplicaPosition(None, None)
+    return ReplicaPosition(int(row.block_number), max(int(time.time()) - row.block_timestamp, 0))
+
+
+def subject_index(conn: Connection, subject_id: bytes) -> int | None:
+    s = SUBJECT_BINDINGS.c
+    row = conn.execute(select(s.subject_index).where(s.subject_id == subject_id).limit(1)).first()
+    return None if row is None else int(row.subject_index)
+
+
+def disputes(conn: Connection, index: int) -> list[dict[str, Any]]:
+    """The enterprise's disputes as they stand now, with the block each was opened in."""
+    d = DISPUTES.c
+    query = (
+        select(DISPUTES, BLOCKS.c.timestamp)
+        .join(BLOCKS, BLOCKS.c.number == d.opened_block, isouter=True)
+        .where(d.subject_index == index, d.valid_to_block.is_(None))
+        .order_by(d.dispute_id)
+    )
+    return [
+        {
+            "dispute_id": r.dispute_id,
+            "kind": DisputeKind(r.kind).name.lower(),
+            "status": DisputeStatus(r.status).name.lower(),
+            "outcome": DisputeOutcome(r.outcome).name.lower(),
+            "block": r.opened_block,
+            "at": None
+            if r.timestamp is None
+            else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.timestamp)),
+        }
+        for r in conn.execute(query)
+    ]
+
+
+def institution_profile(conn: Connection, address: str) -> dict[str, Any] | None:
+    i = INSTITUTIONS.c
+    row = conn.execute(
+        select(INSTITUTIONS).where(i.address == address, i.valid_to_block.is_(None))
+    ).first()
+    if row is None:
+        return None
+    return {
+        "name": row.name,
+        "address": row.address,
+        "type": row.kind,
+        "suspended": row.suspended,
+        "agreement_id": row.agreement_id,
+    }
