@@ -308,6 +308,20 @@ def _subject_id(text: str, settings: Settings) -> bytes:
     return subject_of_uscc(text, settings.pseudonym_key_bytes, "subject_id")
 
 
+@app.command()
+@handles_errors
+def dashboard(
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8710,
+    host: Annotated[str, typer.Option(help="Loopback address only (no login).")] = "127.0.0.1",
+) -> None:
+    """Serve the regulators' web dashboard on this machine (docs/dashboard.md)."""
+    from indexer.dashboard.serve import check_host, serve
+
+    check_host(host)
+    typer.echo(f"dashboard: http://{host}:{port}/", err=True)
+    serve(_settings(), host=host, port=port)
+
+
 def main() -> None:
     app()
 

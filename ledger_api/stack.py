@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
 from sqlalchemy import Engine
 
 from indexer.follower import Indexer
@@ -89,7 +90,19 @@ class EmbeddedStack:
         app = create_app(self.settings, context=self.context)
         # `ccl-indexer status` cannot open the chain this stack holds: it asks the API.
         app.state.indexer_status = self.indexer.status
+        # The regulators' dashboard on the API's port (docs/dashboard.md); it answers
+        # loopback clients only, whatever address the API is bound to.
+        app.mount("/dashboard", self.dashboard())
         return app
+
+    def dashboard(self) -> Starlette:
+        from indexer.dashboard import create_dashboard
+
+        return create_dashboard(
+            self.engine,
+            pseudonym_key=self.settings.pseudonym_key_bytes,
+            indexer_lag=lambda: self.indexer.status().lag,
+        )
 
     def close(self) -> None:
         self._stop.set()
