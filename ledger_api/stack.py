@@ -13,8 +13,8 @@ import threading
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.applications import Starlette
 from sqlalchemy import Engine
+from starlette.applications import Starlette
 
 from indexer.follower import Indexer
 from indexer.replica import ReplicaState
