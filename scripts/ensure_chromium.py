@@ -17,6 +17,9 @@ from pathlib import Path
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PACKAGES = ("chromium", "chromium-driver")
+# A font covering Chinese, so screenshots of the zh-CN pages show characters, not boxes;
+# optional: the tests read the DOM, not pixels.
+CJK_FONT_PACKAGE = "fonts-wqy-zenhei"
 
 
 def missing_binaries() -> list[Path]:
@@ -34,15 +37,22 @@ def apt_command() -> list[str] | None:
     return None
 
 
-def install() -> str | None:
-    """Install the packages; the error line when it fails, None on success."""
+def cjk_font_missing() -> bool:
+    if not shutil.which("fc-list"):
+        return True
+    listing = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+    return not listing.stdout.strip()
+
+
+def install(packages: tuple[str, ...]) -> str | None:
+    """Install ``packages``; the error line when it fails, None on success."""
     apt = apt_command()
     if apt is None:
         return "apt-get is not usable here (need root or passwordless sudo)"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     steps = [
         [*apt, "update", "-qq"],
-        [*apt, "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+        [*apt, "install", "-y", "-qq", "--no-install-recommends", *packages],
     ]
     for step in steps:
         done = subprocess.run(step, env=env, capture_output=True, text=True, check=False)
@@ -55,7 +65,7 @@ def install() -> str | None:
 def main() -> int:
     if missing_binaries():
         print(f"installing {' and '.join(PACKAGES)} ...", file=sys.stderr)
-        problem = install()
+        problem = install(PACKAGES)
         if problem is not None or missing_binaries():
             names = ", ".join(str(path) for path in missing_binaries())
             print(
@@ -63,6 +73,11 @@ def main() -> int:
                 file=sys.stderr,
             )
             return 1
+    if cjk_font_missing() and install((CJK_FONT_PACKAGE,)) is not None:
+        print(
+            f"note: {CJK_FONT_PACKAGE} not installed; screenshots show boxes for Chinese",
+            file=sys.stderr,
+        )
     version = subprocess.run(
         [str(CHROMIUM), "--version"], capture_output=True, text=True, check=False
     )

@@ -26,12 +26,16 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "chrome-error", "devtools"}
 
 
-def chinese_font_installed() -> bool:
-    """True when fontconfig knows a font covering Chinese, so screenshots show the characters."""
+def chinese_font_family() -> str | None:
+    """A font family fontconfig has for Chinese (scripts/ensure_chromium.py installs one), so
+    screenshots show the characters; None when there is none."""
     if not shutil.which("fc-list"):
-        return False
-    listing = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
-    return bool(listing.stdout.strip())
+        return None
+    listing = subprocess.run(
+        ["fc-list", ":lang=zh", "family"], capture_output=True, text=True, check=False
+    )
+    families = sorted(line.split(",")[0].strip() for line in listing.stdout.splitlines() if line)
+    return families[0] if families else None
 
 
 def chrome_options() -> webdriver.ChromeOptions:
@@ -50,10 +54,13 @@ def chrome_options() -> webdriver.ChromeOptions:
         f"--window-size={WINDOW[0]},{WINDOW[1]}",
     ):
         options.add_argument(argument)
-    if chinese_font_installed():
-        options.add_experimental_option(
-            "prefs", {"webkit.webprefs.fonts.standard.Hans": "Noto Sans CJK SC"}
-        )
+    family = chinese_font_family()
+    if family is not None:
+        fonts = {
+            "webkit.webprefs.fonts.standard.Hans": family,
+            "webkit.webprefs.fonts.sansserif.Hans": family,
+        }
+        options.add_experimental_option("prefs", fonts)
     # The performance log lists every network request the page made (see requested_urls).
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     return options
