@@ -1,5 +1,6 @@
 """Benchmarks. Usage: ``python scripts/bench.py NAME [--seconds N]`` where NAME is one of the
-modules in ``scripts/benchmarks`` (gas, ingest, reads, indexer, soak, cli, gate) or ``all``.
+modules in ``scripts/benchmarks`` (gas, ingest, reads, indexer, soak, cli, gate,
+dashboard) or ``all``.
 ``--seconds`` sets how long the soak runs (default 120).
 
 Each benchmark prints progress to stderr and ONE JSON object as the last line of stdout.
@@ -14,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-NAMES = ("gas", "ingest", "reads", "indexer", "soak", "cli", "gate")
+NAMES = ("gas", "ingest", "reads", "indexer", "soak", "cli", "gate", "dashboard")
 USAGE = f"usage: bench.py {{{'|'.join((*NAMES, 'all'))}}} [--seconds N]"
 
 
