@@ -1,0 +1,56 @@
+"""Dashboard pages without a browser: filters the audit views lack, bad input, CSV."""
+
+from __future__ import annotations
+
+import re
+
+from api_support import Api
+from dashboard_support import dashboard_for, populate
+from fastapi.testclient import TestClient
+
+
+def kpi(html: str, key: str) -> str:
+    found = re.search(rf'data-kpi="{key}">([^<]*)<', html)
+    assert found is not None, key
+    return found.group(1)
+
+
+def test_category_and_purpose_filters_narrow_the_access_counts(api: Api) -> None:
+    populate(api)
+    http = TestClient(dashboard_for(api))
+    assert (
+        kpi(http.get("/").text, "accesses_allowed"),
+        kpi(http.get("/").text, "accesses_denied"),
+    ) == ("3", "2")
+    housing = http.get("/?category=housing_fund").text
+    assert (kpi(housing, "accesses_allowed"), kpi(housing, "accesses_denied")) == ("0", "1")
+    guarantee = http.get("/?purpose=guarantee").text
+    assert (kpi(guarantee, "accesses_allowed"), kpi(guarantee, "accesses_denied")) == ("0", "0")
+    csv_rows = http.get("/access?category=2&csv=volumes").text.lstrip("\ufeff").splitlines()
+    assert csv_rows[0].startswith("日期,名称") and all(",纳税," in row for row in csv_rows[1:])
+    assert len(csv_rows) == 3  # the bank's and the insurer's tax reads
+
+
+def test_a_bad_filter_is_one_line_on_the_page_with_422(api: Api) -> None:
+    http = TestClient(dashboard_for(api))
+    for query, field in (("since=2026-13-01", "since"), ("institution=nobody", "institution"),
+                         ("category=weather", "category"), ("purpose=fun", "purpose"),
+                         ("since=2026-12-08&until=2026-12-01", "until")):  # fmt: skip
+        response = http.get(f"/access?{query}")
+        assert response.status_code == 422, query
+        message = re.search(r'id="message">([^<]*)<', response.text)
+        assert message is not None and message.group(1).startswith(f"{field}: "), query
+
+
+def test_an_unknown_or_malformed_uscc_says_so_instead_of_showing_data(api: Api) -> None:
+    http = TestClient(dashboard_for(api))
+    for uscc in ("91410100MA0000002X", "not-a-uscc"):
+        page = http.get("/enterprise", params={"uscc": uscc, "lang": "en"})
+        assert page.status_code == 200
+        assert "Not registered on chain, or not a valid USCC" in page.text
+        assert 'data-table="enterprise_accesses"' not in page.text
+
+
+def test_a_csv_name_the_page_lacks_is_404(api: Api) -> None:
+    response = TestClient(dashboard_for(api)).get("/?csv=nothing")
+    assert response.status_code == 404
