@@ -29,6 +29,7 @@ from indexer.dashboard.i18n import language, text, value
 from indexer.dashboard.names import Names
 from indexer.dashboard.page import Page
 from indexer.dashboard.pages import PAGES, PageContext
+from indexer.dashboard.usage_counts import UsageCounts
 from ledger_api.chain.types import Purpose
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -66,6 +67,7 @@ def create_dashboard(
     """The dashboard over ``engine``'s replica; ``pseudonym_key`` turns a USCC into its subject
     id (the enterprise page), ``indexer_lag`` reports how far the replica is behind the chain."""
     chart_js = chart_js_path()
+    usage_counts = UsageCounts()
 
     def page_route(key: str) -> Callable[[Request], Any]:
         def endpoint(request: Request) -> Response:
@@ -78,7 +80,7 @@ def create_dashboard(
                 try:
                     filters = parse_filters(session.connection(), params)
                     ctx = PageContext(session, filters, names, lang, params, pseudonym_key,
-                                      indexer_lag)  # fmt: skip
+                                      indexer_lag, usage_counts)  # fmt: skip
                     page = PAGES[key](ctx)
                 except FilterError as error:
                     page = Page(key, text(key, lang), message=f"{error.field}: {error.problem}")

@@ -19,6 +19,7 @@ from indexer.dashboard.filters import Filters
 from indexer.dashboard.i18n import text, value
 from indexer.dashboard.names import Names
 from indexer.dashboard.page import Chart, Kpi, Page, Table
+from indexer.dashboard.usage_counts import UsageCounts
 from ledger_api.chain.types import InstitutionType, Purpose
 from ledger_api.identity.uscc import subject_id, uscc_problem
 
@@ -35,6 +36,7 @@ class PageContext:
     params: dict[str, str]
     pseudonym_key: bytes | None = None
     indexer_lag: Callable[[], int | None] | None = None
+    usage_counts: UsageCounts | None = None
 
     def t(self, key: str) -> str:
         return text(key, self.lang)
@@ -52,8 +54,20 @@ def _purpose(code: int | None) -> str | None:
 
 def overview(ctx: PageContext) -> Page:
     conn = ctx.session.connection()
-    stats = audit_views.statistics(ctx.session, **ctx.filters.view_filters())
-    totals = _decision_totals(ctx, stats["usage_by_institution"])
+    if ctx.usage_counts is not None and ctx.usage_counts.serves(ctx.filters):
+        usage = ctx.usage_counts.usage(conn, ctx.filters)
+    else:
+        usage = queries.usage_by_institution(conn, ctx.filters)
+    totals = {
+        "allowed": sum(u["queries"] + u["verifications"] for u in usage),
+        "denied": sum(u["denied"] for u in usage),
+    }
+    stats: dict[str, Any] = {
+        "records_by_category_provider": queries.records_by_category_provider(conn, ctx.filters),
+        "enterprises_bound": queries.enterprises_registered(conn),
+        "enterprises_covered": queries.enterprises_covered(conn, ctx.filters),
+        "usage_by_institution": usage,
+    }
     position = queries.replica_position(conn)
     lag = ctx.indexer_lag() if ctx.indexer_lag is not None else None
     anchor = _last_verified_anchor(ctx)
@@ -98,17 +112,6 @@ def overview(ctx: PageContext) -> Page:
         ),
     ]
     return page
-
-
-def _decision_totals(ctx: PageContext, usage: list[dict[str, Any]]) -> dict[str, int]:
-    """Allowed and denied accesses: the statistics view's usage already counts them (one scan
-    of the access log, not two) unless a category or purpose filter narrows them further."""
-    if ctx.filters.category is not None or ctx.filters.purpose is not None:
-        return queries.decision_totals(ctx.session.connection(), ctx.filters)
-    return {
-        "allowed": sum(u["queries"] + u["verifications"] for u in usage),
-        "denied": sum(u["denied"] for u in usage),
-    }
 
 
 def _last_verified_anchor(ctx: PageContext) -> dict[str, Any] | None:

@@ -1,9 +1,11 @@
 """The dashboard's own aggregates, counted by the database (GROUP BY), never row by row.
 
-The audit views (``indexer.audit_views``) give the KPIs, violations, grant and agreement
-history and anchors; what they do not give is here: access counts cut by every filter the
-dashboard has (category and purpose too), denials by reason, grant expiries, current counts
-of institutions and active grants, where the replica stands, an enterprise's disputes.
+The audit views (``indexer.audit_views``) give violations, grant and agreement history and
+anchors; what they do not give is here: access counts cut by every filter the dashboard has
+(category and purpose too), denials by reason, grant expiries, current counts of institutions
+and active grants, where the replica stands, an enterprise's disputes. The Overview's KPIs are
+the statistics view's, counted here the same way so that its access counts can come from
+``usage_counts`` instead of a scan of the whole log (the browser tests compare the two).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from indexer.audit_views import ACCESS_LOG
 from indexer.dashboard.filters import Filters
 from indexer.tables import BLOCKS, CHECKPOINT, DISPUTES, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
 from ledger_api.chain.types import DisputeKind, DisputeOutcome, DisputeStatus
+from ledger_api.store.models import BATCHES, RECORDS
 
 
-def _day(conn: Connection, column: Any) -> Any:
+def day_of(conn: Connection, column: Any) -> Any:
     """SQL for the UTC day ("2026-12-07") of an access-log timestamp (the volumes view's rule)."""
     if conn.dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
@@ -46,7 +49,7 @@ def _institution_accesses(filters: Filters, *columns: Any) -> Select[Any]:
 def access_groups(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
     """Institutions' accesses per (UTC day, institution, purpose, category): allowed, denied."""
     log = ACCESS_LOG.c
-    day = _day(conn, log.at).label("day")
+    day = day_of(conn, log.at).label("day")
     allowed = func.sum(case((log.decision == "allowed", 1), else_=0)).label("allowed")
     query = _institution_accesses(
         filters, day, log.actor, log.purpose, log.category, func.count().label("total"), allowed
@@ -63,6 +66,58 @@ def access_groups(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
         }
         for row in conn.execute(query)
     ]
+
+
+def usage_by_institution(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+    """Queries, verifications and denials per institution, as the statistics view counts
+    them, under every filter the dashboard has."""
+    from indexer.dashboard.usage_counts import new_usage, usage_row
+
+    log = ACCESS_LOG.c
+    query = _institution_accesses(
+        filters, log.actor, log.action, log.decision, func.count().label("n")
+    ).group_by(log.actor, log.action, log.decision)
+    usage = new_usage()
+    for row in conn.execute(query):
+        usage_row(row.actor, row.action, row.decision, int(row.n), usage)
+    return [{"institution": k, **v} for k, v in sorted(usage.items())]
+
+
+def records_by_category_provider(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+    """Records stored per (category, provider), by the creation time of their batch: the
+    statistics view's first KPI."""
+    query = (
+        select(RECORDS.c.category, RECORDS.c.provider, func.count().label("n"))
+        .join(BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id)
+        .group_by(RECORDS.c.category, RECORDS.c.provider)
+        .order_by(RECORDS.c.category, RECORDS.c.provider)
+    )
+    return [
+        {"category": r.category, "provider": r.provider, "records": int(r.n)}
+        for r in conn.execute(_batch_window(query, filters))
+    ]
+
+
+def enterprises_covered(conn: Connection, filters: Filters) -> int:
+    """Distinct enterprises with any stored record (in batches of the period)."""
+    query = select(func.count(func.distinct(RECORDS.c.subject_id))).join(
+        BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id
+    )
+    return int(conn.execute(_batch_window(query, filters)).scalar_one())
+
+
+def enterprises_registered(conn: Connection) -> int:
+    """Enterprises bound to an account on chain now."""
+    s = SUBJECT_BINDINGS.c
+    return int(conn.execute(select(func.count()).where(s.valid_to_block.is_(None))).scalar_one())
+
+
+def _batch_window(query: Select[Any], filters: Filters) -> Select[Any]:
+    if filters.since is not None:
+        query = query.where(BATCHES.c.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(BATCHES.c.created_at < filters.until)
+    return query
 
 
 def denials_by_reason(conn: Connection, filters: Filters) -> list[dict[str, Any]]:

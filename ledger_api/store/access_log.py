@@ -23,9 +23,6 @@ class AccessLogEntry(Base):
         Index("ix_access_log_institution_at", "actor", "at"),
         Index("ix_access_log_subject_at", "subject_id", "at"),
         Index("ix_access_log_grant", "grant_id", "decision"),
-        # Counts per institution, action and decision (statistics, the dashboard's overview)
-        # come from this index alone: migration 0017.
-        Index("ix_access_log_usage", "actor_role", "actor", "action", "decision", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)  # position in the chain of entries

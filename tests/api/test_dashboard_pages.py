@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from api_support import Api
 from dashboard_support import dashboard_for, populate
 from fastapi.testclient import TestClient
+from test_gate import read
 
 
 def kpi(html: str, key: str) -> str:
@@ -54,3 +56,18 @@ def test_an_unknown_or_malformed_uscc_says_so_instead_of_showing_data(api: Api) 
 def test_a_csv_name_the_page_lacks_is_404(api: Api) -> None:
     response = TestClient(dashboard_for(api)).get("/?csv=nothing")
     assert response.status_code == 404
+
+
+def test_overview_counts_accesses_logged_after_its_first_render(api: Api) -> None:
+    populate(api)
+    http = TestClient(dashboard_for(api))
+    assert kpi(http.get("/").text, "accesses_allowed") == "3"
+    grant = api.grant(0)
+    read(api, grant)
+    today = datetime.now(UTC).date().isoformat()
+    assert kpi(http.get("/").text, "accesses_allowed") == "4"  # the counts caught up
+    whole_day = http.get("/", params={"since": today, "until": today}).text
+    by_time = http.get("/", params={"since": f"{today}T00:00:00Z", "until": f"{today}T23:59:59Z"})
+    assert kpi(whole_day, "accesses_allowed") == kpi(by_time.text, "accesses_allowed") == "4"
+    tomorrow = http.get("/", params={"since": "2099-01-01"}).text
+    assert kpi(tomorrow, "accesses_allowed") == "0"
