@@ -23,13 +23,14 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from indexer.audit_filters import FilterError
+from indexer.dashboard.access_counts import AccessCounts
 from indexer.dashboard.assets import chart_js_path
 from indexer.dashboard.filters import parse_filters
 from indexer.dashboard.i18n import language, text, value
 from indexer.dashboard.names import Names
 from indexer.dashboard.page import Page
 from indexer.dashboard.pages import PAGES, PageContext
-from indexer.dashboard.usage_counts import UsageCounts
+from indexer.replica import checksum_address
 from ledger_api.chain.types import Purpose
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -37,6 +38,9 @@ TEMPLATES.env.filters["value"] = value
 TEMPLATES.env.filters["urlencode_params"] = lambda params, **extra: urlencode(
     {k: v for k, v in {**params, **extra}.items() if k != "csv" or "csv" in extra}
 )
+# Rows a table shows on the page; its CSV has them all (a million entries make tens of
+# thousands of daily groups, which no one reads in a browser).
+SHOWN_ROWS = 500
 # URL path of each page below the dashboard's root.
 PATHS = {
     "overview": "/",
@@ -67,7 +71,10 @@ def create_dashboard(
     """The dashboard over ``engine``'s replica; ``pseudonym_key`` turns a USCC into its subject
     id (the enterprise page), ``indexer_lag`` reports how far the replica is behind the chain."""
     chart_js = chart_js_path()
-    usage_counts = UsageCounts()
+    # Institution filters checksum addresses with web3, whose first import takes seconds:
+    # paid at start, not by the first filtered page.
+    checksum_address("0x" + "00" * 20)
+    access_counts = AccessCounts()
 
     def page_route(key: str) -> Callable[[Request], Any]:
         def endpoint(request: Request) -> Response:
@@ -80,7 +87,7 @@ def create_dashboard(
                 try:
                     filters = parse_filters(session.connection(), params)
                     ctx = PageContext(session, filters, names, lang, params, pseudonym_key,
-                                      indexer_lag, usage_counts)  # fmt: skip
+                                      indexer_lag, access_counts)  # fmt: skip
                     page = PAGES[key](ctx)
                 except FilterError as error:
                     page = Page(key, text(key, lang), message=f"{error.field}: {error.problem}")
@@ -103,6 +110,7 @@ def create_dashboard(
                     "purposes": [p.name.lower() for p in Purpose],
                     "institutions": sorted(names.institutions.items(), key=lambda i: i[1]),
                     "charts_available": chart_js is not None,
+                    "shown_rows": SHOWN_ROWS,
                 },
                 status_code=200 if filters is not None else 422,
             )

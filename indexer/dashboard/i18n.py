@@ -30,6 +30,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "any": ("全部", "Any"),
     "csv": ("导出 CSV", "Export CSV"),
     "no_rows": ("无记录", "No rows"),
+    "more_rows": (
+        "显示前 %d 行，共 %d 行；CSV 含全部",
+        "First %d of %d rows shown; the CSV has all",
+    ),
     "utc_note": ("日期按 UTC 自然日计算", "Dates are UTC days"),
     "localhost_only": ("仅限本机访问", "Served to this machine only"),
     "charts_missing": (

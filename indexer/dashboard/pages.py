@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from indexer import audit_views
 from indexer.dashboard import queries
+from indexer.dashboard.access_counts import AccessCounts, Group
 from indexer.dashboard.filters import Filters
 from indexer.dashboard.i18n import text, value
 from indexer.dashboard.names import Names
 from indexer.dashboard.page import Chart, Kpi, Page, Table
-from indexer.dashboard.usage_counts import UsageCounts
 from ledger_api.chain.types import InstitutionType, Purpose
 from ledger_api.identity.uscc import subject_id, uscc_problem
 
@@ -36,13 +36,18 @@ class PageContext:
     params: dict[str, str]
     pseudonym_key: bytes | None = None
     indexer_lag: Callable[[], int | None] | None = None
-    usage_counts: UsageCounts | None = None
+    access_counts: AccessCounts | None = None
 
     def t(self, key: str) -> str:
         return text(key, self.lang)
 
     def v(self, code: object) -> str:
         return value(code, self.lang)
+
+    def groups(self) -> list[tuple[Group, int]]:
+        """Institutions' accesses per group under the page's filters."""
+        conn = self.session.connection()
+        return queries.counted_groups(conn, self.filters, self.access_counts)
 
     def columns(self, *keys: str) -> list[tuple[str, str]]:
         return [(key, self.t(key)) for key in keys]
@@ -54,10 +59,7 @@ def _purpose(code: int | None) -> str | None:
 
 def overview(ctx: PageContext) -> Page:
     conn = ctx.session.connection()
-    if ctx.usage_counts is not None and ctx.usage_counts.serves(ctx.filters):
-        usage = ctx.usage_counts.usage(conn, ctx.filters)
-    else:
-        usage = queries.usage_by_institution(conn, ctx.filters)
+    usage = queries.usage_by_institution(ctx.groups())
     totals = {
         "allowed": sum(u["queries"] + u["verifications"] for u in usage),
         "denied": sum(u["denied"] for u in usage),
@@ -166,8 +168,8 @@ def _matches(filters: Filters, row: dict[str, Any]) -> bool:
 
 
 def access(ctx: PageContext) -> Page:
-    conn = ctx.session.connection()
-    groups = queries.access_groups(conn, ctx.filters)
+    counted = ctx.groups()
+    groups = queries.access_groups(counted)
     days = sorted({g["day"] for g in groups})
     page = Page("access", ctx.t("access"))
     page.charts = [
@@ -178,7 +180,7 @@ def access(ctx: PageContext) -> Page:
         _series_chart(ctx, "by_category", ctx.t("access_by_category"), groups, days,
                       lambda g: ctx.names.category(g["category"])),
     ]  # fmt: skip
-    reasons = queries.denials_by_reason(conn, ctx.filters)
+    reasons = queries.denials_by_reason(counted)
     page.tables = [
         Table(
             "volumes",
@@ -191,7 +193,7 @@ def access(ctx: PageContext) -> Page:
                     "purpose": ctx.v(_purpose(g["purpose"])),
                     "category": ctx.names.category(g["category"]),
                 }
-                for g in sorted(groups, key=lambda g: (g["day"], g["institution"]))
+                for g in sorted(groups, key=lambda g: (g["day"], g["institution"]), reverse=True)
             ],
         ),
         Table(
@@ -356,7 +358,7 @@ def institution(ctx: PageContext) -> Page:
     conn = ctx.session.connection()
     profile = queries.institution_profile(conn, address) or {"name": address, "address": address}
     page.title = f"{ctx.t('institution')} {profile['name']}"
-    totals = queries.decision_totals(conn, ctx.filters)
+    totals = queries.decision_totals(ctx.groups())
     page.kpis = [
         Kpi("accesses_allowed", ctx.t("accesses_allowed"), totals["allowed"]),
         Kpi("accesses_denied", ctx.t("accesses_denied"), totals["denied"]),

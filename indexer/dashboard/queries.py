@@ -4,30 +4,25 @@ The audit views (``indexer.audit_views``) give violations, grant and agreement h
 anchors; what they do not give is here: access counts cut by every filter the dashboard has
 (category and purpose too), denials by reason, grant expiries, current counts of institutions
 and active grants, where the replica stands, an enterprise's disputes. The Overview's KPIs are
-the statistics view's, counted here the same way so that its access counts can come from
-``usage_counts`` instead of a scan of the whole log (the browser tests compare the two).
+the statistics view's, counted here the same way so that access counts can come from
+``access_counts`` instead of a scan of the whole log (the browser tests compare the two).
 """
 
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, case, func, select
+from sqlalchemy import Connection, Select, func, select
 
 from indexer.audit_views import ACCESS_LOG
+from indexer.dashboard.access_counts import AccessCounts, Group, day_of
 from indexer.dashboard.filters import Filters
 from indexer.tables import BLOCKS, CHECKPOINT, DISPUTES, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
 from ledger_api.chain.types import DisputeKind, DisputeOutcome, DisputeStatus
 from ledger_api.store.models import BATCHES, RECORDS
-
-
-def day_of(conn: Connection, column: Any) -> Any:
-    """SQL for the UTC day ("2026-12-07") of an access-log timestamp (the volumes view's rule)."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.substr(column, 1, 10)  # SQLite stores UTC timestamps as ISO text
 
 
 def _institution_accesses(filters: Filters, *columns: Any) -> Select[Any]:
@@ -46,40 +41,50 @@ def _institution_accesses(filters: Filters, *columns: Any) -> Select[Any]:
     return query
 
 
-def access_groups(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
-    """Institutions' accesses per (UTC day, institution, purpose, category): allowed, denied."""
+def _sql_groups(conn: Connection, filters: Filters) -> list[tuple[Group, int]]:
     log = ACCESS_LOG.c
-    day = day_of(conn, log.at).label("day")
-    allowed = func.sum(case((log.decision == "allowed", 1), else_=0)).label("allowed")
-    query = _institution_accesses(
-        filters, day, log.actor, log.purpose, log.category, func.count().label("total"), allowed
-    ).group_by(day, log.actor, log.purpose, log.category)
-    return [
-        {
-            "day": row.day,
-            "institution": row.actor,
-            "purpose": row.purpose,
-            "category": row.category,
-            "allowed": int(row.allowed),
-            "denied": int(row.total) - int(row.allowed),
-            "total": int(row.total),
-        }
-        for row in conn.execute(query)
-    ]
+    columns = (day_of(conn, log.at).label("day"), log.actor, log.action, log.purpose,
+               log.category, log.decision, log.reason)  # fmt: skip
+    query = _institution_accesses(filters, *columns, func.count().label("n")).group_by(*columns)
+    return [(Group(*row[:7]), int(row.n)) for row in conn.execute(query)]
 
 
-def usage_by_institution(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
+def counted_groups(
+    conn: Connection, filters: Filters, counts: AccessCounts | None
+) -> list[tuple[Group, int]]:
+    """Institutions' accesses per group inside ``filters``: from the in-memory counts when
+    they answer the period, else from the database (the same groups either way)."""
+    if counts is not None and counts.serves(filters):
+        return counts.groups(conn, filters)
+    return _sql_groups(conn, filters)
+
+
+def access_groups(groups: list[tuple[Group, int]]) -> list[dict[str, Any]]:
+    """Accesses per (UTC day, institution, purpose, category): allowed, denied, total."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for group, n in groups:
+        key = (group.day, group.actor, group.purpose, group.category)
+        row = merged.setdefault(key, {"day": group.day, "institution": group.actor,
+                                      "purpose": group.purpose, "category": group.category,
+                                      "allowed": 0, "denied": 0, "total": 0})  # fmt: skip
+        row["allowed" if group.decision == "allowed" else "denied"] += n
+        row["total"] += n
+    return list(merged.values())
+
+
+def usage_by_institution(groups: list[tuple[Group, int]]) -> list[dict[str, Any]]:
     """Queries, verifications and denials per institution, as the statistics view counts
-    them, under every filter the dashboard has."""
-    from indexer.dashboard.usage_counts import new_usage, usage_row
-
-    log = ACCESS_LOG.c
-    query = _institution_accesses(
-        filters, log.actor, log.action, log.decision, func.count().label("n")
-    ).group_by(log.actor, log.action, log.decision)
-    usage = new_usage()
-    for row in conn.execute(query):
-        usage_row(row.actor, row.action, row.decision, int(row.n), usage)
+    them (refused: denied; allowed verify: verification; other allowed: query)."""
+    usage: dict[str, dict[str, int]] = defaultdict(
+        lambda: {"queries": 0, "verifications": 0, "denied": 0}
+    )
+    for group, n in groups:
+        if group.decision != "allowed":
+            usage[group.actor]["denied"] += n
+        elif group.action == "verify":
+            usage[group.actor]["verifications"] += n
+        else:
+            usage[group.actor]["queries"] += n
     return [{"institution": k, **v} for k, v in sorted(usage.items())]
 
 
@@ -120,26 +125,20 @@ def _batch_window(query: Select[Any], filters: Filters) -> Select[Any]:
     return query
 
 
-def denials_by_reason(conn: Connection, filters: Filters) -> list[dict[str, Any]]:
-    log = ACCESS_LOG.c
-    query = (
-        _institution_accesses(filters, log.reason, func.count().label("n"))
-        .where(log.decision == "denied")
-        .group_by(log.reason)
-    )
-    rows = [{"reason": r.reason, "count": int(r.n)} for r in conn.execute(query)]
+def denials_by_reason(groups: list[tuple[Group, int]]) -> list[dict[str, Any]]:
+    reasons: dict[str, int] = defaultdict(int)
+    for group, n in groups:
+        if group.decision != "allowed":
+            reasons[group.reason] += n
+    rows = [{"reason": reason, "count": n} for reason, n in reasons.items()]
     return sorted(rows, key=lambda r: (-r["count"], r["reason"]))
 
 
-def decision_totals(conn: Connection, filters: Filters) -> dict[str, int]:
-    """Institutions' accesses allowed and denied under every filter."""
-    log = ACCESS_LOG.c
-    query = _institution_accesses(filters, log.decision, func.count().label("n")).group_by(
-        log.decision
-    )
+def decision_totals(groups: list[tuple[Group, int]]) -> dict[str, int]:
+    """Institutions' accesses allowed and denied."""
     totals = {"allowed": 0, "denied": 0}
-    for row in conn.execute(query):
-        totals["allowed" if row.decision == "allowed" else "denied"] += int(row.n)
+    for group, n in groups:
+        totals["allowed" if group.decision == "allowed" else "denied"] += n
     return totals
 
 
