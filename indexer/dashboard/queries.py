@@ -20,7 +20,15 @@ from sqlalchemy import Connection, Select, func, select
 from indexer.audit_views import ACCESS_LOG
 from indexer.dashboard.access_counts import AccessCounts, Group, day_of
 from indexer.dashboard.filters import Filters
-from indexer.tables import BLOCKS, CHECKPOINT, DISPUTES, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
+from indexer.tables import (
+    ANCHORS,
+    BLOCKS,
+    CHECKPOINT,
+    DISPUTES,
+    GRANTS,
+    INSTITUTIONS,
+    SUBJECT_BINDINGS,
+)
 from ledger_api.chain.types import DisputeKind, DisputeOutcome, DisputeStatus
 from ledger_api.store.models import BATCHES, RECORDS
 
@@ -174,6 +182,15 @@ def expiries_by_day(conn: Connection, filters: Filters, now: int | None = None) 
         day = time.strftime("%Y-%m-%d", time.gmtime(int(ended)))
         days[day] = days.get(day, 0) + 1
     return days
+
+
+def latest_anchor_time(conn: Connection) -> int | None:
+    """UTC seconds of the block holding the newest anchor, None before the first."""
+    query = select(func.max(BLOCKS.c.timestamp)).join(
+        ANCHORS, ANCHORS.c.block_number == BLOCKS.c.number
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else int(found)
 
 
 @dataclass(frozen=True)
