@@ -30,6 +30,7 @@ from indexer.dashboard.i18n import language, text, value
 from indexer.dashboard.names import Names
 from indexer.dashboard.page import Page
 from indexer.dashboard.pages import PAGES, PageContext
+from indexer.dashboard.violation_cache import ViolationCache
 from indexer.replica import checksum_address
 from ledger_api.chain.types import Purpose
 
@@ -75,6 +76,7 @@ def create_dashboard(
     # paid at start, not by the first filtered page.
     checksum_address("0x" + "00" * 20)
     access_counts = AccessCounts()
+    violation_cache = ViolationCache()
 
     def page_route(key: str) -> Callable[[Request], Any]:
         def endpoint(request: Request) -> Response:
@@ -87,7 +89,7 @@ def create_dashboard(
                 try:
                     filters = parse_filters(session.connection(), params)
                     ctx = PageContext(session, filters, names, lang, params, pseudonym_key,
-                                      indexer_lag, access_counts)  # fmt: skip
+                                      indexer_lag, access_counts, violation_cache)  # fmt: skip
                     page = PAGES[key](ctx)
                 except FilterError as error:
                     page = Page(key, text(key, lang), message=f"{error.field}: {error.problem}")

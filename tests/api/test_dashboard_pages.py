@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 from api_support import Api
 from dashboard_support import dashboard_for, populate
 from fastapi.testclient import TestClient
+from sqlalchemy import func, insert, select
 from test_gate import read
+
+from ledger_api.accesslog import ACCESS_LOG
 
 
 def kpi(html: str, key: str) -> str:
@@ -71,3 +74,29 @@ def test_overview_counts_accesses_logged_after_its_first_render(api: Api) -> Non
     assert kpi(whole_day, "accesses_allowed") == kpi(by_time.text, "accesses_allowed") == "4"
     tomorrow = http.get("/", params={"since": "2099-01-01"}).text
     assert kpi(tomorrow, "accesses_allowed") == "0"
+
+
+def _forge_allowed_read_without_grant(api: Api) -> None:
+    """An entry logged "allowed" for a grant that does not exist: a violation."""
+    with api.engine.begin() as conn:
+        last = conn.execute(select(func.max(ACCESS_LOG.c.id))).scalar() or 0
+        conn.execute(insert(ACCESS_LOG).values(
+            id=last + 1, at=datetime.now(UTC), actor=api.world.bank_b.address,
+            actor_role="institution", action="records", subject_id=api.world.subject_ids[0],
+            category=2, purpose=0, level=1, grant_id=999, checked_block=1, decision="allowed",
+            reason="ok", prev_hash=b"\0" * 32, entry_hash=b"\1" * 32,
+        ))  # fmt: skip
+
+
+def test_violations_page_finds_a_violation_logged_after_its_first_render(api: Api) -> None:
+    populate(api)
+    http = TestClient(dashboard_for(api))
+    assert kpi(http.get("/violations").text, "violations") == "0"
+    _forge_allowed_read_without_grant(api)
+    page = http.get("/violations").text
+    assert kpi(page, "violations") == "1"
+    api_rows = api.client(api.world.regulator.account).audit("violations").result
+    assert isinstance(api_rows, list) and len(api_rows) == 1
+    assert "Bank B" in page and 'data-col="violation">授权不存在<' in page
+    others = http.get("/violations", params={"institution": api.world.bank.address}).text
+    assert kpi(others, "violations") == "0"
