@@ -21,7 +21,7 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from ledger_api.chain.artifacts import ledger_abi
+from ledger_api.chain.artifacts import ledger_abi, load_artifact
 from ledger_api.errors import LedgerError
 
 
@@ -80,8 +80,9 @@ def _specs_from_abi(abi: Sequence[Mapping[str, Any]]) -> dict[bytes, EventSpec]:
 
 @cache
 def ledger_event_specs() -> dict[bytes, EventSpec]:
-    """topic0 -> layout, for every event of the ConsentLedger ABI."""
-    return _specs_from_abi(ledger_abi())
+    """topic0 -> layout, for every event of the ConsentLedger ABI and of the Receivables
+    contract deployed beside it (their event signatures do not collide)."""
+    return {**_specs_from_abi(load_artifact("Receivables")["abi"]), **_specs_from_abi(ledger_abi())}
 
 
 def spec_by_name(name: str) -> EventSpec:

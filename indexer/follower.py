@@ -66,7 +66,8 @@ class Indexer:
         progress: Progress | None = None,
         fault_hook: FaultHook | None = None,
     ) -> None:
-        self.source = ChainSource(w3, deployment.address)
+        beside = [deployment.receivables] if deployment.receivables else []
+        self.source = ChainSource(w3, deployment.address, beside)
         self.deployment = deployment
         self.store = store
         self.confirmation_depth = confirmation_depth

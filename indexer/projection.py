@@ -16,6 +16,7 @@ from web3 import Web3
 
 from indexer.decode import EventRecord
 from indexer.errors import IndexerError
+from indexer.receivables_projection import supply_chain_handlers
 from indexer.tables import (
     AGREEMENTS,
     ANCHORS,
@@ -24,6 +25,8 @@ from indexer.tables import (
     GRANTS,
     INSTITUTIONS,
     NONCE_INCREASES,
+    RECEIVABLE_PARTS,
+    RECEIVABLES,
     ROLE_MEMBERS,
     SUBJECT_BINDINGS,
     VERSIONED_TABLES,
@@ -115,6 +118,8 @@ class Projector:
         self.grants = _Versions(conn, GRANTS, ("grant_id",))
         self.agreements = _Versions(conn, AGREEMENTS, ("agreement_id",))
         self.disputes = _Versions(conn, DISPUTES, ("dispute_id",))
+        self.receivables = _Versions(conn, RECEIVABLES, ("receivable_id",))
+        self.parts = _Versions(conn, RECEIVABLE_PARTS, ("part_id",))
         self._anchors: list[tuple[Any, ...]] = []
         self._nonces: list[tuple[Any, ...]] = []
         self._handlers: dict[str, Callable[[EventRecord], None]] = {
@@ -138,6 +143,7 @@ class Projector:
             "DisputeOpened": self._dispute_opened,
             "DisputeResolved": self._dispute_resolved,
             "NonceIncreased": self._nonce_increased,
+            **supply_chain_handlers(self.receivables, self.parts),
         }
 
     def apply(self, event: EventRecord) -> None:
@@ -151,7 +157,8 @@ class Projector:
 
     def flush(self) -> None:
         for versions in (self.roles, self.institutions, self.subjects, self.grants,
-                         self.agreements, self.disputes):  # fmt: skip
+                         self.agreements, self.disputes, self.receivables,
+                         self.parts):  # fmt: skip
             versions.flush()
         bulk_insert(self.conn, ANCHORS, _ANCHOR_COLUMNS, self._anchors)
         bulk_insert(self.conn, NONCE_INCREASES, _NONCE_COLUMNS, self._nonces)

@@ -30,9 +30,12 @@ def _block_info(block: Any) -> BlockInfo:
 
 
 class ChainSource:
-    def __init__(self, w3: Web3, address: str) -> None:
+    """The logs of the ledger at ``address`` and of the contracts deployed beside it."""
+
+    def __init__(self, w3: Web3, address: str, beside: Sequence[str] = ()) -> None:
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
+        self.addresses = [self.address, *(Web3.to_checksum_address(a) for a in beside)]
         self._batching: bool | None = None  # unknown until tried
         self._in_process = isinstance(w3.provider, EthereumTesterProvider)
 
@@ -50,12 +53,12 @@ class ChainSource:
         """
         if self._in_process:
             logs = self.w3.eth.get_logs(
-                {"fromBlock": first, "toBlock": last, "address": self.address}
+                {"fromBlock": first, "toBlock": last, "address": self.addresses}
             )
             return sorted(
                 (r for r in map(decode_log, logs) if r is not None), key=lambda r: r.position
             )
-        params = {"fromBlock": hex(first), "toBlock": hex(last), "address": self.address}
+        params = {"fromBlock": hex(first), "toBlock": hex(last), "address": self.addresses}
         response = self.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [params])
         if "error" in response or "result" not in response:
             error = response.get("error")

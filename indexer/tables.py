@@ -189,6 +189,56 @@ class DisputeVersion(Versioned, Base):
     opened_block: Mapped[int] = mapped_column(BigInteger)
 
 
+class ReceivableVersion(Versioned, Base):
+    """A supply-chain receivable (Receivables contract): its debtor, supplier and amount, and how
+    much of it the debtor has settled. Amounts are minor units (fen)."""
+
+    __tablename__ = "chain_receivables"
+    __table_args__ = (
+        Index("ix_chain_receivables_receivable", "receivable_id", "valid_to_block"),
+        Index("ix_chain_receivables_debtor", "debtor", "valid_to_block"),
+        Index("ix_chain_receivables_supplier", "supplier", "valid_to_block"),
+    )
+
+    receivable_id: Mapped[int] = mapped_column(BigInteger)
+    debtor: Mapped[str] = mapped_column(String(42))
+    supplier: Mapped[str] = mapped_column(String(42))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    due_date: Mapped[int] = mapped_column(BigInteger)  # UTC seconds
+    status: Mapped[int] = mapped_column(
+        SmallInteger
+    )  # ledger_api.chain.receivables.ReceivableStatus
+    settled: Mapped[int] = mapped_column(BigInteger)
+    invoice_hash: Mapped[bytes] = mapped_column(Bytes)
+    contract_hash: Mapped[bytes] = mapped_column(Bytes)
+    receivable_key: Mapped[bytes] = mapped_column(Bytes)
+    registered_block: Mapped[int] = mapped_column(BigInteger)
+    confirmed_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    defaulted: Mapped[bool] = mapped_column(Boolean)
+
+
+class ReceivablePartVersion(Versioned, Base):
+    """A part of a confirmed receivable: who holds it, its outstanding value, who finances it."""
+
+    __tablename__ = "chain_receivable_parts"
+    __table_args__ = (
+        Index("ix_chain_receivable_parts_part", "part_id", "valid_to_block"),
+        Index("ix_chain_receivable_parts_receivable", "receivable_id", "valid_to_block"),
+        Index("ix_chain_receivable_parts_holder", "holder", "valid_to_block"),
+        Index("ix_chain_receivable_parts_financier", "financier", "valid_to_block"),
+    )
+
+    part_id: Mapped[int] = mapped_column(BigInteger)
+    receivable_id: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(42))
+    value: Mapped[int] = mapped_column(BigInteger)
+    financier: Mapped[str | None] = mapped_column(String(42), nullable=True)
+    registry_hash: Mapped[bytes | None] = mapped_column(Bytes, nullable=True)
+    parent_part_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    defaulted: Mapped[bool] = mapped_column(Boolean)
+
+
 class AnchorRow(Base):
     """An anchored Merkle root (append-only on chain, so no versions)."""
 
@@ -233,9 +283,12 @@ AGREEMENTS = _table(AgreementVersion)
 DISPUTES = _table(DisputeVersion)
 ANCHORS = _table(AnchorRow)
 NONCE_INCREASES = _table(NonceIncrease)
+RECEIVABLES = _table(ReceivableVersion)
+RECEIVABLE_PARTS = _table(ReceivablePartVersion)
 
 VERSIONED_TABLES: tuple[Table, ...] = (
-    ROLE_MEMBERS, INSTITUTIONS, SUBJECT_BINDINGS, GRANTS, AGREEMENTS, DISPUTES
+    ROLE_MEMBERS, INSTITUTIONS, SUBJECT_BINDINGS, GRANTS, AGREEMENTS, DISPUTES, RECEIVABLES,
+    RECEIVABLE_PARTS,
 )  # fmt: skip
 APPEND_ONLY_TABLES: tuple[Table, ...] = (ANCHORS, NONCE_INCREASES)
 STATE_TABLES = VERSIONED_TABLES + APPEND_ONLY_TABLES

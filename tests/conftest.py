@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from receivables_kit import SupplyChain, build_supply_chain
 from world import World, build_world
 
 
@@ -28,6 +29,19 @@ def world(base_world: World) -> Iterator[World]:
     finally:
         tester.revert_to_snapshot(snapshot)
         base_world.forget_nonces()
+
+
+@pytest.fixture(scope="session")
+def base_supply_chain(base_world: World) -> SupplyChain:
+    return build_supply_chain(base_world)
+
+
+@pytest.fixture
+def supply_chain(base_supply_chain: SupplyChain, world: World) -> Iterator[SupplyChain]:
+    """The session's supply chain, rolled back after each test with the world's snapshot."""
+    yield base_supply_chain
+    for t in (base_supply_chain.sub_supplier, base_supply_chain.outsider):
+        t.forget_nonce()
 
 
 # -- CI guard: integration tests against PostgreSQL and anvil must run, not skip ---------------

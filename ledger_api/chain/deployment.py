@@ -11,6 +11,7 @@ from pathlib import Path
 from web3 import Web3
 
 from ledger_api.chain.artifacts import load_artifact
+from ledger_api.chain.receivables import deploy_receivables
 from ledger_api.chain.transactor import Transactor
 from ledger_api.errors import ChainError
 
@@ -32,6 +33,8 @@ class Deployment:
     contract_version: str
     governance: str  # holds DEFAULT_ADMIN_ROLE: grants OPERATOR_ROLE and REGULATOR_ROLE
     governance_delay_s: int
+    # The supply-chain Receivables contract beside the ledger (None in records written before it).
+    receivables: str | None = None
 
     def save(self, path: Path) -> None:
         """Write atomically: a crash never leaves a half-written record."""
@@ -102,6 +105,7 @@ def deploy_ledger(
         contract_version=CONTRACT_VERSION,
         governance=Web3.to_checksum_address(governance),
         governance_delay_s=governance_delay_s,
+        receivables=deploy_receivables(w3, operator, str(address)),
     )
 
 
@@ -115,6 +119,12 @@ def check_deployment(w3: Web3, deployment: Deployment) -> None:
     address = Web3.to_checksum_address(deployment.address)
     if not w3.eth.get_code(address):
         raise ChainError(f"no contract at {deployment.address}", code="not_deployed")
+    if deployment.receivables and not w3.eth.get_code(
+        Web3.to_checksum_address(deployment.receivables)
+    ):
+        raise ChainError(
+            f"no Receivables contract at {deployment.receivables}", code="not_deployed"
+        )
     require_known_version(deployment.contract_version, f"record for {deployment.address}")
     on_chain = version_on_chain(w3, address)
     if on_chain != deployment.contract_version:
