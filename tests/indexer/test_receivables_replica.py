@@ -25,7 +25,7 @@ def live_parts(engine: Engine) -> dict[int, tuple[str, int, str | None]]:
 
 def contract_parts(chain: SupplyChain) -> dict[int, tuple[str, int, str | None]]:
     bank_index = chain.world.ledger.institution(chain.world.bank.address).index
-    parts = {}
+    parts: dict[int, tuple[str, int, str | None]] = {}
     for part_id in range(1, chain.receivables.counts()[1] + 1):
         p = chain.receivables.part(part_id)
         financier = chain.world.bank.address if p.financier_index == bank_index else None
