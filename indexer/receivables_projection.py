@@ -45,7 +45,7 @@ def supply_chain_handlers(
                 "currency": bytes(a["currency"]).decode("ascii", "replace"),
                 "due_date": a["dueDate"],
                 "status": int(ReceivableStatus.PENDING),
-                "settled": 0,
+                "paid_total": 0,
                 "invoice_hash": a["invoiceHash"],
                 "contract_hash": a["contractHash"],
                 "receivable_key": a["key"],
@@ -98,7 +98,7 @@ def supply_chain_handlers(
         rid = e.args["receivableId"]
         owed = receivables.current((rid,))
         if owed is not None:
-            receivables.change((rid,), e, settled=owed["settled"] + e.args["value"])
+            receivables.change((rid,), e, paid_total=owed["paid_total"] + e.args["value"])
 
     def receivable_settled(e: EventRecord) -> None:
         receivables.change((e.args["receivableId"],), e, status=int(ReceivableStatus.SETTLED))

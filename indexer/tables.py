@@ -209,7 +209,7 @@ class ReceivableVersion(Versioned, Base):
     status: Mapped[int] = mapped_column(
         SmallInteger
     )  # ledger_api.chain.receivables.ReceivableStatus
-    settled: Mapped[int] = mapped_column(BigInteger)
+    paid_total: Mapped[int] = mapped_column(BigInteger)
     invoice_hash: Mapped[bytes] = mapped_column(Bytes)
     contract_hash: Mapped[bytes] = mapped_column(Bytes)
     receivable_key: Mapped[bytes] = mapped_column(Bytes)

@@ -63,7 +63,7 @@ def test_the_replica_holds_every_receivable_and_part_as_the_contract_does(
             .mappings()
             .one()
         )
-    assert (owed["debtor"], owed["supplier"], owed["amount"], owed["settled"]) == (
+    assert (owed["debtor"], owed["supplier"], owed["amount"], owed["paid_total"]) == (
         supply_chain.core.address, supply_chain.supplier.address, 1_000_000, 100_000,
     )  # fmt: skip
     assert owed["status"] == int(ReceivableStatus.CONFIRMED)

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("due_date", sa.BigInteger(), nullable=False),
         sa.Column("status", sa.SmallInteger(), nullable=False),
-        sa.Column("settled", sa.BigInteger(), nullable=False),
+        sa.Column("paid_total", sa.BigInteger(), nullable=False),
         sa.Column("invoice_hash", Bytes(), nullable=False),
         sa.Column("contract_hash", Bytes(), nullable=False),
         sa.Column("receivable_key", Bytes(), nullable=False),
