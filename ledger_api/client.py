@@ -2,6 +2,8 @@
 
 Every request is signed with the account's key (``ledger_api.api.signing``). Errors come back
 as the ``LedgerError`` subclass matching the problem's status, with its ``code`` and ``detail``.
+Answers are parsed with their nesting bounded (``ledger_api.json_depth``): a hostile or broken
+server's deeply nested JSON is a ``BadResponseError``, never a crash of the client.
 
     client = LedgerClient("http://127.0.0.1:8000", account)
     page = client.records(subject_id, category="tax", purpose="loan_application", grant_id=7)
@@ -36,6 +38,7 @@ from ledger_api.chain.ledger import SignedGrant
 from ledger_api.chain.types import GrantCheck
 from ledger_api.errors import (
     AuthError,
+    BadResponseError,
     ChainError,
     ConflictError,
     CryptoError,
@@ -46,6 +49,7 @@ from ledger_api.errors import (
     NotFoundError,
     ReplicaLagError,
 )
+from ledger_api.json_depth import MAX_JSON_DEPTH, nesting_exceeds
 
 M = TypeVar("M", bound=BaseModel)
 _GRANT_CODES = {check.code for check in GrantCheck} | {"wrong_subject"}
@@ -63,11 +67,28 @@ _BY_STATUS: dict[int, type[LedgerError]] = {
 }
 
 
+def response_json(response: httpx.Response) -> Any:
+    """The answer's JSON, its nesting checked before parsing: the parser recurses per level,
+    and py-evm / py_ecc raise Python's recursion limit, so a deep enough answer would overflow
+    the C stack and kill the client before ``RecursionError`` could be raised."""
+    content = response.content
+    if nesting_exceeds(content, MAX_JSON_DEPTH):
+        raise BadResponseError(
+            f"the server's answer nests deeper than {MAX_JSON_DEPTH} levels; no API answer does"
+        )
+    try:
+        return json.loads(content)
+    except ValueError:
+        raise BadResponseError("the server's answer is not JSON") from None
+
+
 def error_from_problem(response: httpx.Response) -> LedgerError:
     """Rebuild the server's error from its problem+json body."""
     try:
-        problem = response.json()
-    except ValueError:
+        problem = response_json(response)
+    except BadResponseError:
+        problem = {}
+    if not isinstance(problem, dict):
         problem = {}
     code = str(problem.get("code") or "http_error")
     detail = str(problem.get("detail") or response.reason_phrase)
@@ -150,7 +171,7 @@ class LedgerClient:
         response = self.send(method, path, **kwargs)
         if response.status_code >= 400:
             raise error_from_problem(response)
-        return response.json()
+        return response_json(response)
 
     def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         return model.model_validate(self.call(method, path, **kwargs))

@@ -74,6 +74,14 @@ class ChainError(LedgerError):
     title = "Chain error"
 
 
+class BadResponseError(LedgerError):
+    """A server this product called answered something that is not its API's JSON."""
+
+    code = "bad_response"
+    status = 502
+    title = "Bad response"
+
+
 class ReplicaLagError(LedgerError):
     """The indexed replica of chain state is too far behind to decide safely."""
 

@@ -6,7 +6,8 @@ wrong on the wire into one-line ``LedgerError``s:
 - connection refused, DNS failure, timeouts -> ``error: platform unreachable at URL``,
 - 503 ``replica_lagging`` -> the platform is behind the chain, try again shortly,
 - any problem+json -> its ``detail`` (the client already rebuilt it as a ``LedgerError``),
-- a response that is not the API's JSON -> "unexpected response from the platform".
+- a response that is not the API's JSON (malformed, of the wrong shape, or nested deeper than
+  any answer: ``BadResponseError``) -> "unexpected response from the platform".
 
 Tests point the wallet at an in-process app by replacing ``CLIENT_FACTORY``.
 """
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 
 from ledger_api.api import schemas
 from ledger_api.chain import eip712
-from ledger_api.errors import LedgerError, ReplicaLagError
+from ledger_api.errors import BadResponseError, LedgerError, ReplicaLagError
 from wallet_cli.config import current_config
 
 if TYPE_CHECKING:  # the client pulls in FastAPI: imported only when a command needs it
@@ -90,6 +91,8 @@ def translated_errors(url: str) -> Iterator[None]:
             "try again in a few seconds",
             code="platform_lagging",
         ) from exc
+    except BadResponseError as exc:
+        raise _bad_response(url) from exc
     except LedgerError:
         raise
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -102,11 +105,15 @@ def translated_errors(url: str) -> Iterator[None]:
         raise PlatformError(
             f"platform request to {url} failed: {type(exc).__name__}", code="platform_error"
         ) from exc
-    except (ValueError, ValidationError) as exc:  # not JSON, or not the shape the API promises
-        raise PlatformError(
-            f"unexpected response from the platform at {url} (is it a Credit Consent Ledger API?)",
-            code="platform_bad_response",
-        ) from exc
+    except (ValueError, ValidationError) as exc:  # not the shape the API promises
+        raise _bad_response(url) from exc
+
+
+def _bad_response(url: str) -> PlatformError:
+    return PlatformError(
+        f"unexpected response from the platform at {url} (is it a Credit Consent Ledger API?)",
+        code="platform_bad_response",
+    )
 
 
 def domain_of(info: schemas.ChainInfo) -> eip712.Domain:
