@@ -11,7 +11,9 @@ Transfer-Encoding: a GET) passes untouched, at the cost of one look at its heade
    size): never more than the limit is held;
 4. refused 400 if it nests deeper than ``max_depth`` (``ledger_api.json_depth``): the JSON parser
    recurses per level, and py-evm / py_ecc raise Python's recursion limit, so a deep enough
-   body overflows the C stack and kills the process;
+   body overflows the C stack and kills the process. The refusal is audited when the request
+   is signed correctly (its nonce spent; ``ledger_api.api.refusals.log_body_refusal``): the
+   signature covers the body's hash, which is checked on the raw bytes, never parsed;
 5. handed to the app as one message.
 
 Refusals are problem+json. The server (uvicorn) drops the unread rest of a refused body and
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ledger_api.api.problems import problem_response
+from ledger_api.api.refusals import log_body_refusal
 from ledger_api.api.signing import (
     HEADER_ADDRESS,
     HEADER_NONCE,
@@ -45,9 +48,12 @@ _SIGNING_HEADERS = frozenset(
 
 
 class _Refusal(Exception):
-    def __init__(self, status: int, code: str, title: str, detail: str) -> None:
+    def __init__(
+        self, status: int, code: str, title: str, detail: str, body: bytes | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.title, self.detail = status, code, title, detail
+        self.body = body  # the whole body, when it was read: its signature can be checked
 
 
 class _Disconnected(Exception):
@@ -104,6 +110,7 @@ class BodyGuardMiddleware:
                 "nesting_too_deep",
                 "Bad request",
                 f"the body nests deeper than {self.max_depth} levels",
+                body,
             )
         return body
 
@@ -144,8 +151,18 @@ class BodyGuardMiddleware:
         )
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: _Refusal) -> None:
+        path = scope.get("path", "")
+        if refusal.body is not None and not await log_body_refusal(
+            scope, refusal.body, refusal.code
+        ):
+            refusal = _Refusal(
+                401,
+                "nonce_replayed",
+                "Authentication failed",
+                "this request nonce was already used",
+            )
         response = problem_response(
-            refusal.status, refusal.code, refusal.title, refusal.detail, scope.get("path", "")
+            refusal.status, refusal.code, refusal.title, refusal.detail, path
         )
         await response(scope, receive, send)
 

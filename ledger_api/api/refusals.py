@@ -13,16 +13,20 @@ Where a request stands is kept in its ASGI scope under ``AUDIT_STATE``:
 
 The problem handlers (``ledger_api.api.problems``) call ``log_refusal`` for every error
 response, so no route logs its own refusals, and a gated read that succeeds pays one dict
-write here.
+write here. The body guard refuses some bodies before any route runs; ``log_body_refusal``
+audits those (the signature covers the body's hash, checked on the raw bytes, unparsed).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from starlette.requests import Request
+from starlette.routing import compile_path
+from starlette.types import Message, Receive, Scope
 
 from ledger_api.accesslog import DENIED, NONCE_REPLAYED, AccessLogWriter, EntryDraft
 from ledger_api.errors import LedgerError
@@ -146,3 +150,58 @@ async def _authenticate_late(request: Request) -> LateSignedRequest | None:
         log.warning("authenticating a refused request failed", exc_info=True)
         return None
     return LateSignedRequest(ctx.writer, address, operation_of(request), nonce=nonce)
+
+
+async def log_body_refusal(scope: Scope, body: bytes, code: str) -> bool:
+    """Audit a body refused before routing (e.g. nested too deep) if its signature verifies:
+    one denied entry under the operation the path names, its nonce spent. False when the
+    nonce was already spent (the caller answers ``nonce_replayed``); True otherwise, also
+    when the request is not attributable (no operation matches, or it is not signed)."""
+    app = scope.get("app")
+    template = None if app is None else _template_of(app, scope["method"], scope["path"])
+    if template is None:
+        return True
+    request = Request({**scope, "route": _Template(template)}, _body_once(body))
+    signed = await _authenticate_late(request)
+    if signed is None:
+        return True
+    try:
+        return await signed.log_refusal(code)
+    except Exception:  # the refusal still goes out; the failure is in the server's log
+        log.exception("logging a refusal (%s) failed", code)
+        return True
+
+
+@dataclass(frozen=True)
+class _Template:
+    """Stands in for the route a request would have reached (``operation_of`` reads it)."""
+
+    path: str
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
+def _template_of(app: Any, method: str, path: str) -> str | None:
+    """The route template ``method path`` reaches, from the app's published operations
+    (matched as the router matches them), or None."""
+    templates: list[tuple[re.Pattern[str], str, frozenset[str]]] | None = getattr(
+        app.state, "ccl_route_templates", None
+    )
+    if templates is None:
+        templates = [
+            (compile_path(template)[0], template, frozenset(operations) & _HTTP_METHODS)
+            for template, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.ccl_route_templates = templates
+    for regex, template, methods in templates:
+        if method.lower() in methods and regex.match(path):
+            return template
+    return None
+
+
+def _body_once(body: bytes) -> Receive:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

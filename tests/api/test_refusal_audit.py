@@ -193,3 +193,33 @@ def test_audited_refusals_keep_the_hash_chain_verifiable(api: Api) -> None:
     with api.engine.connect() as conn:
         report = verify_access_log(conn)
     assert report.clean and report.entries_checked == api.entry_count() >= 3
+
+
+_TOO_DEEP = b'{"grant_id": ' + b"[" * 65 + b"]" * 65 + b"}"
+
+
+def test_a_signed_body_nested_too_deep_is_logged_once_and_not_replayable(api: Api) -> None:
+    subject = api.world.subject_keys[0]
+    path = "/v1/subject/revocations"
+    kwargs: dict[str, Any] = {"content": _TOO_DEEP, "content_type": "application/json"}
+    before = api.entry_count()
+    response = _send(api, subject, "POST", path, "too-deep-1", **kwargs)
+    entry = _assert_one_refusal(
+        api, before, response, 400, "nesting_too_deep", subject, "POST /v1/subject/revocations"
+    )
+    assert entry["actor_role"] == "signer"  # refused before any route ran
+    seen = [r for r in _refusals_seen_by_regulator(api) if r["entry_id"] == entry["id"]]
+    assert len(seen) == 1 and seen[0]["reason"] == "nesting_too_deep"
+    _assert_replay_refused(api, subject, "POST", path, "too-deep-1", **kwargs)
+
+
+def test_a_body_nested_too_deep_whose_signature_fails_is_refused_unlogged(api: Api) -> None:
+    subject = api.world.subject_keys[0]
+    path = "/v1/subject/revocations"
+    client = api.client(subject)
+    headers = client.signed_headers("POST", path, None, b'{"grant_id": 1}', nonce="too-deep-2")
+    headers["content-type"] = "application/json"
+    before = api.entry_count()
+    response = api.http.post(path, content=_TOO_DEEP, headers=headers)  # another body signed
+    assert response.status_code == 400 and response.json()["code"] == "nesting_too_deep"
+    assert api.entry_count() == before  # not attributable: nobody proved they sent it
