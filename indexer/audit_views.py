@@ -44,10 +44,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Select, Table, and_, case, func, or_, select
+from sqlalchemy import Connection, Select, Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from indexer.audit_filters import FilterError, check_filters
+from indexer.group_counts import count_groups
 from indexer.replica import ReplicaState, checksum_address
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
 from ledger_api.catalog.loader import default_catalog
@@ -143,6 +144,20 @@ def _entry_query(
     if until is not None:
         query = query.where(log.at < until)
     return query.order_by(log.id)
+
+
+def _page_in_time_order(
+    query: Select[Any], institution: str | None, subject_id: bytes | None, limit: int,
+    offset: int,
+) -> Select[Any]:  # fmt: skip
+    """A page of entries oldest first. Filtered by institution or subject, by (time, id): the
+    order of the (actor, at) and (subject_id, at) indexes, which then yield the page without
+    sorting every matching entry (the writer stamps entries in id order, so the two orders
+    agree). Unfiltered, by id: the table's own order."""
+    log = ACCESS_LOG.c
+    if institution is not None or subject_id is not None:
+        query = query.order_by(None).order_by(log.at, log.id)
+    return query.limit(limit).offset(offset)
 
 
 class _Rechecker:
@@ -280,7 +295,10 @@ def access_audit(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Access-log entries (oldest first) with the grant state at their checked block."""
     limit, offset = _page(limit, offset)
-    query = _entry_query(institution, subject_id, since, until).limit(limit).offset(offset)
+    query = _page_in_time_order(
+        _entry_query(institution, subject_id, since, until), institution, subject_id, limit,
+        offset,
+    )  # fmt: skip
     conn = _conn(session)
     checker = _Rechecker(conn)
     return [_audit_row(e, *checker.check(e)) for e in conn.execute(query).all()]
@@ -322,7 +340,7 @@ def refusals(
     )
     conn = _conn(session)
     checker = _Rechecker(conn)
-    page = query.limit(limit).offset(offset)
+    page = _page_in_time_order(query, institution, subject_id, limit, offset)
     return [_audit_row(e, *checker.check(e)) for e in conn.execute(page).all()]
 
 
@@ -349,39 +367,32 @@ def volumes(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Institutions' accesses per (bucket, institution, purpose, category), allowed/denied.
 
-    Counted by the database (GROUP BY): one row per group comes back, not one per access.
+    Counted without sorting the log (``indexer.group_counts``): one tally per group.
     """
     limit, offset = _page(limit, offset)
     log = ACCESS_LOG.c
     conn = _conn(session)
-    period = _bucket(conn, log.at, bucket).label("bucket")
-    query = (
-        _entry_query(institution, subject_id, since, until)
-        .where(log.actor_role == "institution")
-        .with_only_columns(
-            period,
-            log.actor,
-            log.purpose,
-            log.category,
-            func.count().label("total"),
-            func.sum(case((log.decision == "allowed", 1), else_=0)).label("allowed"),
-            func.sum(case((log.action == "verify", 1), else_=0)).label("verifications"),
-        )
-        .group_by(period, log.actor, log.purpose, log.category)
-        .order_by(None)
+    entries = _entry_query(institution, subject_id, since, until).where(
+        log.actor_role == "institution"
+    )
+    groups = count_groups(
+        conn,
+        entries,
+        [_bucket(conn, log.at, bucket), log.actor, log.purpose, log.category],
+        {"allowed": log.decision == "allowed", "verifications": log.action == "verify"},
     )
     rows = [
         {
-            "bucket": row.bucket,
-            "institution": row.actor,
-            "purpose": None if row.purpose is None else Purpose(row.purpose).name.lower(),
-            "category": row.category,
-            "allowed": int(row.allowed),
-            "denied": int(row.total) - int(row.allowed),
-            "verifications": int(row.verifications),
-            "total": int(row.total),
+            "bucket": period,
+            "institution": actor,
+            "purpose": None if purpose is None else Purpose(purpose).name.lower(),
+            "category": category,
+            "allowed": n["allowed"],
+            "denied": n["total"] - n["allowed"],
+            "verifications": n["verifications"],
+            "total": n["total"],
         }
-        for row in conn.execute(query)
+        for (period, actor, purpose, category), n in groups.items()
     ]
     rows.sort(key=lambda r: (r["bucket"], r["institution"], str(r["purpose"]), str(r["category"])))
     return rows[offset : offset + limit]
@@ -573,23 +584,21 @@ def statistics(
     with_active = with_grant.where(live, ~GRANTS.c.revoked)
     bound = select(func.count()).where(SUBJECT_BINDINGS.c.valid_to_block.is_(None))
     log = ACCESS_LOG.c
-    per_institution = (
-        _entry_query(institution, subject_id, since, until)
-        .where(log.actor_role == "institution")
-        .with_only_columns(log.actor, log.action, log.decision, func.count().label("n"))
-        .group_by(log.actor, log.action, log.decision)
-        .order_by(None)
+    entries = _entry_query(institution, subject_id, since, until).where(
+        log.actor_role == "institution"
     )
     usage: dict[str, dict[str, int]] = defaultdict(
         lambda: {"queries": 0, "verifications": 0, "denied": 0}
     )
-    for row in conn.execute(per_institution):
-        if row.decision != "allowed":
-            usage[row.actor]["denied"] += row.n
-        elif row.action == "verify":
-            usage[row.actor]["verifications"] += row.n
+    # Counted without sorting the log (``indexer.group_counts``).
+    groups = count_groups(conn, entries, [log.actor, log.action, log.decision], {})
+    for (actor, action, decision), n in groups.items():
+        if decision != "allowed":
+            usage[actor]["denied"] += n["total"]
+        elif action == "verify":
+            usage[actor]["verifications"] += n["total"]
         else:
-            usage[row.actor]["queries"] += row.n
+            usage[actor]["queries"] += n["total"]
     return {
         "records_by_category_provider": [
             {"category": r.category, "provider": r.provider, "records": r.n}
