@@ -9,6 +9,7 @@ import pytest
 from api_support import Api
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from sql_plans import statements_that_sort
 from sqlalchemy import delete, insert, update
 from test_gate import read, sid
 from world import USCCS
@@ -133,6 +134,19 @@ def test_own_data_is_unmasked_and_access_log_entries_prove_against_anchored_root
     assert verify_proof(proof, root, leaf)
     assert w.ledger.verify_inclusion(root, leaf, proof)
     assert all(e.actor != w.subject_keys[1].address for e in page.entries)
+
+
+def test_own_access_log_pages_are_newest_first_and_read_without_sorting_the_log(
+    api: Api,
+) -> None:
+    grant = api.grant(categories=0b1, level=AccessLevel.QUERY)
+    for _ in range(3):
+        read(api, grant, category="registration")
+    wallet = api.client(api.world.subject_keys[0])
+    ids = [e.id for e in wallet.my_access_log().entries]
+    assert len(ids) >= 3 and ids == sorted(ids, reverse=True)
+    assert [e.id for e in wallet.my_access_log(limit=2, offset=1).entries] == ids[1:3]
+    assert statements_that_sort(api.engine, lambda: wallet.my_access_log(limit=2)) == []
 
 
 def test_objection_flags_the_record_and_an_upheld_one_hides_it(api: Api) -> None:
