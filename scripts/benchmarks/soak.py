@@ -10,9 +10,14 @@ subjects), a regulator, and the API under uvicorn in a subprocess (``reads._star
    RELAY_EVERY_S, a grant relayed through the API (a chain transaction). Every request is
    signed just before it is sent.
 
+Between the two, a warm-up: WARMUP_S of the same mix, relays included, which must have sent
+every kind of request at least once (else the run stops). Caches, pools and worker threads
+then have their working size, so ``rss_start_mb`` is taken after it: the soak measures growth
+beyond a warmed-up server, not the server's first use of each path.
+
 Prints one JSON line: ``requests``, ``errors`` (answers other than the one expected: a refusal
 must be refused with its status, an allowed request served), ``server_5xx``, ``rss_start_mb``
-and ``rss_end_mb`` of the server process (after the maximum phase and at the end),
+(after the warm-up) and ``rss_end_mb`` (at the end) of the server process,
 ``rss_growth_ratio``, ``p99_ms`` (over the soak), and the rates. Goal: errors 0, server_5xx 0,
 rss_growth_ratio <= 1.10.
 """
@@ -430,7 +435,10 @@ def run(seconds: float = DEFAULT_SECONDS) -> dict[str, Any]:
             _log(f"maximum {max_rps:.0f} reads/s; soaking at {rate:.0f} requests/s for {seconds}s")
             # The same mix first, so that caches and pools have grown to their working size
             # before the starting RSS is taken: the soak measures growth beyond that.
-            warmup = asyncio.run(drive(port, mix.next, WARMUP_S, rate))
+            warmup = asyncio.run(drive(port, mix.next, WARMUP_S, rate, relay=mix.relay))
+            unseen = {*mix.kinds, "relay"} - set(warmup.by_kind)
+            if unseen:
+                raise RuntimeError(f"the warm-up sent no {', '.join(sorted(unseen))} request")
             rss_start = rss_mb(server.pid)
             _log(f"warm-up: {warmup.requests} requests, RSS {rss_start:.1f} MiB")
             samples: list[float] = []
