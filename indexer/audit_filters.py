@@ -132,7 +132,7 @@ def check_filters(conn: Connection, filters: dict[str, Any]) -> dict[str, Any]:
     since, until = out.get("since"), out.get("until")
     if since is not None and until is not None and since > until:
         raise FilterError("until", "must not be earlier than since")
-    for field, least in (("limit", 1), ("offset", 0)):
+    for field, least in (("limit", 1), ("offset", 0), ("after_id", 0)):
         value = out.get(field)
         if value is not None and not (isinstance(value, int) and least <= value < _MAX_PAGE_VALUE):
             raise FilterError(field, f"must be an integer from {least} to {_MAX_PAGE_VALUE - 1}")

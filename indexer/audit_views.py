@@ -14,10 +14,11 @@ Views (stable signatures; the API mounts them under /v1/audit):
 
     access_audit(session, **filters) -> list[dict]   every access-log entry with the grant
         check recomputed from the replica's state at the block it was checked
-    violations(session, **filters) -> list[dict]     entries logged "allowed" that had no
-        usable grant at that block (must be empty); same rows as access_audit. An access
-        that drew on several categories (a score: ``categories``) is a violation when any
-        one of them was not usable
+    violations(session, after_id=None, **filters) -> list[dict]   entries logged "allowed"
+        that had no usable grant at that block (must be empty); same rows as access_audit.
+        An access that drew on several categories (a score: ``categories``) is a violation
+        when any one of them was not usable. Found by one SQL statement
+        (``indexer.violations_sql``); ``after_id`` pages by key
     refusals(session, **filters) -> list[dict]       every refused request after
         authentication (and the gate's unauthenticated ones); same rows as access_audit
     volumes(session, *, bucket="day"|"month", **filters) -> list[dict]   accesses per
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
@@ -51,6 +52,7 @@ from indexer.audit_filters import FilterError, check_filters
 from indexer.group_counts import count_groups
 from indexer.replica import ReplicaState, checksum_address
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
+from indexer.violations_sql import violation_ids_query
 from ledger_api.catalog.loader import default_catalog
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.state import institution_state
@@ -84,7 +86,6 @@ ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
 ACCESS_LOG_ANCHORS = cast(Table, AccessLogAnchor.__table__)
 # Actions that serve restricted data and therefore need a grant (docs/ARCHITECTURE.md).
 GRANT_ACTIONS = frozenset({"records", "verify", "score"})
-_SCAN_BATCH = 1000
 _View = TypeVar("_View", bound=Callable[..., Any])
 
 
@@ -271,22 +272,6 @@ def _audit_row(entry: Any, result: GrantCheck | None, grant: GrantState | None) 
     }
 
 
-def _audited(session: Session, query: Select[Any]) -> Iterator[dict[str, Any]]:
-    conn = _conn(session)
-    checker = _Rechecker(conn)
-    last_id = None
-    while True:
-        page = query if last_id is None else query.where(
-            ACCESS_LOG.c.id > last_id
-        )  # fmt: skip
-        rows = conn.execute(page.limit(_SCAN_BATCH)).all()
-        for entry in rows:
-            yield _audit_row(entry, *checker.check(entry))
-        if len(rows) < _SCAN_BATCH:
-            return
-        last_id = rows[-1].id
-
-
 @_checked
 def access_audit(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
@@ -308,20 +293,33 @@ def access_audit(
 def violations(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
-    offset: int = 0,
+    offset: int = 0, after_id: int | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Entries logged as allowed without a usable grant at their block. Must be empty."""
+    """Entries logged as allowed without a usable grant at their block. Must be empty.
+
+    The database finds them (``indexer.violations_sql``: one statement, the window's rows
+    only); the page is then shown with the Python re-check, which names the failing rule.
+    ``after_id`` pages by key: the next page starts after the last ``entry_id`` shown.
+    """
     limit, offset = _page(limit, offset)
-    log = ACCESS_LOG.c
-    query = _entry_query(institution, subject_id, since, until).where(log.decision == "allowed")
+    conn = _conn(session)
+    ids = violation_ids_query(
+        conn, institution=None if institution is None else checksum_address(institution),
+        subject_id=subject_id, since=since, until=until, after_id=after_id,
+    )  # fmt: skip
+    page = [row.id for row in conn.execute(ids.limit(limit).offset(offset))]
+    if not page:
+        return []
+    entries = conn.execute(select(ACCESS_LOG).where(ACCESS_LOG.c.id.in_(page)).order_by(
+        ACCESS_LOG.c.id
+    )).all()  # fmt: skip
+    checker = _Rechecker(conn)
     found: list[dict[str, Any]] = []
-    for row in _audited(session, query):
-        if not row["consistent"]:
-            row["violation"] = row["recomputed"] or "no_grant"
-            found.append(row)
-            if len(found) >= offset + limit:
-                break
-    return found[offset:]
+    for entry in entries:
+        row = _audit_row(entry, *checker.check(entry))
+        row["violation"] = row["recomputed"] or "no_grant"
+        found.append(row)
+    return found
 
 
 @_checked
