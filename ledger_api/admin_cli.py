@@ -239,10 +239,17 @@ def anchor_log(api_url: ApiUrl = DEFAULT_API, as_json: JsonFlag = False) -> None
 
 @admin_app.command("verify-log")
 @one_line
-def verify_log(api_url: ApiUrl = DEFAULT_API, as_json: JsonFlag = False) -> None:
+def verify_log(
+    api_url: ApiUrl = DEFAULT_API,
+    as_json: JsonFlag = False,
+    since: Annotated[
+        str | None,
+        typer.Option(help="only entries from then on (2026-12-07: 00:00 UTC that day)"),
+    ] = None,
+) -> None:
     """Check the access log's hash chain; exit 1 on any finding."""
     with operator_client(api_url) as client:
-        result = client.verify_access_log()
+        result = client.verify_access_log(since)
     _print(result)
     if not result.clean:
         raise typer.Exit(1)

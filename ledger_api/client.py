@@ -415,8 +415,11 @@ class LedgerClient:
     def anchor_access_log(self) -> int | None:
         return self._model(schemas.AnchorOut, "POST", "/v1/operator/access-log/anchor").anchor_id
 
-    def verify_access_log(self) -> schemas.LogVerification:
-        return self._model(schemas.LogVerification, "GET", "/v1/operator/access-log/verify")
+    def verify_access_log(self, since: str | None = None) -> schemas.LogVerification:
+        return self._model(
+            schemas.LogVerification, "GET", "/v1/operator/access-log/verify",
+            params={"since": since},
+        )  # fmt: skip
 
     def ingest(self, category: str, data: bytes, fmt: str = "jsonl") -> schemas.IngestOut:
         content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"

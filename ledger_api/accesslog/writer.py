@@ -104,12 +104,13 @@ class AccessLogWriter:
         batch_max: int = 256,
         linger_s: float = 0.0,
         nonce_retention_s: int = 600,
+        clock_skew_s: int = 60,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.batch_max = batch_max
         self.linger_s = linger_s
-        self.nonce_retention_s = nonce_retention_s
+        self.nonce_retention_s = safe_nonce_retention(nonce_retention_s, clock_skew_s)
         self._postgres = engine.dialect.name == "postgresql"
         self._queue: queue.SimpleQueue[_Job | list[_Job] | None] = queue.SimpleQueue()
         self._loop_batches: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
@@ -481,6 +482,15 @@ class AccessLogWriter:
             return
         self._last_prune = now
         prune_nonces(self.engine, int(now) - self.nonce_retention_s)
+
+
+def safe_nonce_retention(retention_s: int, clock_skew_s: int) -> int:
+    """How long a seen nonce must be kept: at least as long as a replay could still pass
+    the timestamp rule (``api/auth.py``: |now - timestamp| <= skew). A nonce seen at s was
+    signed at t >= s - skew, and a replay is refused as stale after t + skew <= s + 2 skew;
+    once that has passed the nonce can be forgotten, which bounds the table to the requests
+    of the last few minutes."""
+    return max(retention_s, 2 * clock_skew_s + 1)
 
 
 def prune_nonces(engine: Engine, older_than: int) -> int:

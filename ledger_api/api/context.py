@@ -337,6 +337,7 @@ def build_context(
         batch_max=settings.access_log_batch_max,
         linger_s=settings.access_log_linger_s,
         nonce_retention_s=settings.nonce_retention_s,
+        clock_skew_s=settings.clock_skew_s,
     )
     anchoring = AccessLogAnchoring(
         engine,

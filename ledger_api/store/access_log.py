@@ -22,7 +22,8 @@ class AccessLogEntry(Base):
     __table_args__ = (
         Index("ix_access_log_institution_at", "actor", "at"),
         Index("ix_access_log_subject_at", "subject_id", "at"),
-        Index("ix_access_log_grant", "grant_id", "decision"),
+        Index("ix_access_log_grant_uses", "grant_id", "decision", "id"),
+        Index("ix_access_log_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)  # position in the chain of entries

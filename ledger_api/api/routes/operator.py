@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy import select, update
 from web3 import Web3
 
+from indexer.audit_filters import parse_time
 from ledger_api.accesslog import verify_access_log
 from ledger_api.api.auth import ContextDep, OperatorDep, ProviderDep
 from ledger_api.api.models import REGISTRATIONS
@@ -171,9 +172,21 @@ def anchor_access_log(ctx: ContextDep, actor: OperatorDep) -> AnchorOut:
     response_model=LogVerification,
     summary="Recompute the access log's hash chain and anchored roots",
 )
-def verify_log(ctx: ContextDep, actor: OperatorDep) -> LogVerification:
+def verify_log(
+    ctx: ContextDep,
+    actor: OperatorDep,
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Verify only the entries written from then on (ISO 8601; a date "
+            "alone is 00:00 UTC) and the anchored ranges reaching them.",
+        ),
+    ] = None,
+) -> LogVerification:
+    start = None if since is None else parse_time(since, "since")
     with ctx.engine.connect() as conn:
-        report = verify_access_log(conn)
+        report = verify_access_log(conn, since=start)
     return LogVerification(
         clean=report.clean,
         entries_checked=report.entries_checked,
