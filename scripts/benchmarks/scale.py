@@ -1,0 +1,187 @@
+"""Scale benchmark: the same questions at 10^4 .. 10^7 enterprises, on SQLite and PostgreSQL.
+
+For each size (10^4, 10^5, ... up to ``--max``, default 10^5) and database: a fresh database
+(a temporary SQLite file; a private schema at ``CCL_TEST_POSTGRES_URL``, dropped afterwards),
+migrated, then loaded by the database itself (``benchmarks.scale_state``: what is loaded and
+how it equals what the indexer builds). Timed, each on the loaded state:
+
+* ``gate_p50_us`` / ``gate_p99_us``: ``SubjectAccessGate("records")._decide`` for allowed
+  reads of random enterprises under usable grants, every look-up reaching the database (no
+  state cache), as ``benchmarks.gate`` measures it;
+* ``violations_day_s``, ``violations_day_institution_s``: the violations view for the middle
+  UTC day of the log, all institutions / one institution, first page (100 rows);
+* ``volumes_day_s``, ``volumes_day_institution_s``: the volumes view, same windows;
+* ``access_log_page_ms``: an enterprise's access-log page (``access_audit`` by subject).
+
+Not measured here (see docs/benchmarks.md): authorized reads/s at c=32 and the own-data page,
+which need encrypted records per enterprise; ``reads_ratio`` is null.
+
+``run(max_enterprises)`` returns {"sizes": {db: {N: figures}}, "gate_p99_ratio" (largest vs
+smallest size, PostgreSQL), "reads_ratio", "violations_day_s_at_max" (the larger of the two
+databases), "max_enterprises", "load"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from benchmarks import scale_state as state_rows
+from indexer import audit_views
+from ledger_api.api.context import AppContext
+from ledger_api.api.gate import SubjectAccessGate
+from ledger_api.api.read_connections import ReadConnections
+from ledger_api.catalog.loader import default_catalog
+from ledger_api.stack import replica_state
+from ledger_api.store.db import make_engine, migrate
+
+SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
+DECISIONS = int(os.environ.get("CCL_BENCH_SCALE_DECISIONS", "3000"))
+WARMUP = 300
+PG_URL = os.environ.get(
+    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _usable_grants(shape: state_rows.Shape, rng: random.Random, n: int) -> list[int]:
+    """Grants the gate allows now: not revoked, not expiring, DETAIL level, loan purpose."""
+    found: list[int] = []
+    while len(found) < n:
+        g = rng.randrange(1, shape.grants + 1)
+        if (state_rows.revoked(g) or state_rows.expires_in_window(g) or g % 3 != 2
+                or g % 5 == 0 or g % 4 == 1):  # fmt: skip
+            continue
+        found.append(g)
+    return found
+
+
+def _request(grant: int) -> Request:
+    subject = "0x" + state_rows.subject_id((grant - 1) // 3 + 1).hex()
+    return Request({
+        "type": "http", "method": "GET", "path": f"/v1/subjects/{subject}/records",
+        "query_string": f"purpose=loan_application&grant_id={grant}&category=tax".encode(),
+        "path_params": {"subject": subject}, "headers": [],
+    })  # fmt: skip
+
+
+async def _gate_timings(engine: Engine, shape: state_rows.Shape) -> list[float]:
+    reads = ReadConnections(engine)
+    replica = replica_state(engine, state_rows.CHAIN_ID, reads)
+    settings = SimpleNamespace(
+        strict_gate=False, max_replica_lag_blocks=5, pseudonym_key_bytes=b"\x00" * 32
+    )
+    ctx = cast(AppContext, SimpleNamespace(
+        settings=settings, state=lambda: replica, chain_head=lambda: shape.last_block,
+        clock=time.time, catalog=default_catalog(), reads=reads,
+    ))  # fmt: skip
+    gate = SubjectAccessGate("records")
+    grants = _usable_grants(shape, random.Random(7), WARMUP + DECISIONS)
+    timings: list[float] = []
+    try:
+        for n, grant in enumerate(grants):
+            request = _request(grant)
+            actor = state_rows.institution_address(state_rows.institution_of(grant))
+            started = time.perf_counter_ns()
+            gate._decide(request, ctx, actor, {})
+            elapsed = time.perf_counter_ns() - started
+            if n >= WARMUP:
+                timings.append(elapsed / 1000)
+    finally:
+        reads.close()
+    return timings
+
+
+def _timed(engine: Engine, view: str, **filters: Any) -> float:
+    started = time.perf_counter()
+    with Session(engine) as session:
+        audit_views.VIEWS[view](session, **filters)
+    return round(time.perf_counter() - started, 3)
+
+
+def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
+    day0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    t0 = int((day0 - timedelta(days=state_rows.DAYS)).timestamp())
+    shape = state_rows.Shape(enterprises, 3 * enterprises, t0)
+    try:
+        migrate(engine)
+        started = time.perf_counter()
+        took = state_rows.load(engine, shape)
+        load_s = round(time.perf_counter() - started, 1)
+        print(f"  loaded {enterprises:,} enterprises in {load_s} s {took}", file=sys.stderr)
+        timings = asyncio.run(_gate_timings(engine, shape))
+        cuts = statistics.quantiles(timings, n=100)
+        since = datetime.fromtimestamp(t0, UTC) + timedelta(days=state_rows.DAYS // 2)
+        day = {"since": since, "until": since + timedelta(days=1)}
+        bank = state_rows.institution_address(1)
+        subject = state_rows.subject_id(enterprises // 2)
+        return {
+            "load_s": load_s,
+            "log_entries": shape.log_entries,
+            "gate_p50_us": round(statistics.median(timings), 1),
+            "gate_p99_us": round(cuts[98], 1),
+            "violations_day_s": _timed(engine, "violations", **day),
+            "violations_day_institution_s": _timed(
+                engine, "violations", institution=bank, **day
+            ),
+            "volumes_day_s": _timed(engine, "volumes", **day),
+            "volumes_day_institution_s": _timed(engine, "volumes", institution=bank, **day),
+            "access_log_page_ms": round(
+                1000 * _timed(engine, "access_audit", subject_id=subject), 1
+            ),
+        }
+    finally:
+        engine.dispose()
+
+
+def _sqlite(enterprises: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        return _measure(make_engine(f"sqlite:///{Path(tmp) / 'scale.db'}"), enterprises)
+
+
+def _postgres(enterprises: int) -> dict[str, Any]:
+    schema = f"ccl_bench_scale_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        return _measure(make_engine(PG_URL, schema=schema), enterprises)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def run(max_enterprises: int = 100_000, databases: tuple[str, ...] = ("sqlite", "postgres")
+        ) -> dict[str, Any]:  # fmt: skip
+    sizes = [n for n in SIZES if n <= max_enterprises] or [max_enterprises]
+    measure = {"sqlite": _sqlite, "postgres": _postgres}
+    results: dict[str, dict[int, dict[str, Any]]] = {db: {} for db in databases}
+    for n in sizes:
+        for db in databases:
+            print(f"scale: {n:,} enterprises on {db}", file=sys.stderr)
+            results[db][n] = measure[db](n)
+    largest, smallest = sizes[-1], sizes[0]
+    ratio_db = "postgres" if "postgres" in databases else databases[0]
+    p99 = results[ratio_db]
+    return {
+        "sizes": results,
+        "gate_p99_ratio": round(p99[largest]["gate_p99_us"] / p99[smallest]["gate_p99_us"], 2),
+        "reads_ratio": None,
+        "violations_day_s_at_max": max(r[largest]["violations_day_s"] for r in results.values()),
+        "max_enterprises": largest,
+        "load": os.getloadavg()[0],
+    }
