@@ -1,7 +1,8 @@
-"""Benchmarks. Usage: ``python scripts/bench.py NAME [--seconds N]`` where NAME is one of the
-modules in ``scripts/benchmarks`` (gas, ingest, reads, indexer, soak, cli, gate,
-dashboard) or ``all``.
-``--seconds`` sets how long the soak runs (default 120).
+"""Benchmarks. Usage: ``python scripts/bench.py NAME [--seconds N | --max N]`` where NAME is
+one of the modules in ``scripts/benchmarks`` (gas, ingest, reads, indexer, soak, cli, gate,
+dashboard, scale) or ``all``. ``--seconds`` sets how long the soak runs (default 120);
+``--max`` the largest number of enterprises the scale benchmark builds (default 100000;
+10000000 at most).
 
 Each benchmark prints progress to stderr and ONE JSON object as the last line of stdout.
 """
@@ -15,8 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-NAMES = ("gas", "ingest", "reads", "indexer", "soak", "cli", "gate", "dashboard")
-USAGE = f"usage: bench.py {{{'|'.join((*NAMES, 'all'))}}} [--seconds N]"
+NAMES = ("gas", "ingest", "reads", "indexer", "soak", "cli", "gate", "dashboard", "scale")
+USAGE = f"usage: bench.py {{{'|'.join((*NAMES, 'all'))}}} [--seconds N | --max N]"
+_OPTIONS = {"soak": "--seconds", "scale": "--max"}
 
 
 def _parse(argv: list[str]) -> tuple[str, dict[str, float]] | None:
@@ -33,7 +35,18 @@ def _parse(argv: list[str]) -> tuple[str, dict[str, float]] | None:
             return None
         if seconds > 0:
             return argv[0], {"seconds": seconds}
+    if len(rest) == 2 and rest[0] == "--max" and argv[0] in ("scale", "all"):
+        try:
+            largest = int(rest[1])
+        except ValueError:
+            return None
+        if 1000 <= largest <= 10_000_000:
+            return argv[0], {"max_enterprises": largest}
     return None
+
+
+def _flag(option: str) -> str:
+    return {"seconds": "--seconds", "max_enterprises": "--max"}[option]
 
 
 def main(argv: list[str]) -> int:
@@ -41,12 +54,13 @@ def main(argv: list[str]) -> int:
     if parsed is None:
         print(USAGE, file=sys.stderr)
         return 2
-    chosen, soak_options = parsed
+    chosen, options = parsed
     names = NAMES if chosen == "all" else (chosen,)
     results = {}
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
-        results[name] = module.run(**soak_options) if name == "soak" else module.run()
+        mine = {k: v for k, v in options.items() if _OPTIONS.get(name) == _flag(k)}
+        results[name] = module.run(**mine)
         if len(names) == 1:
             print(json.dumps(results[name], sort_keys=True))
     if len(names) > 1:

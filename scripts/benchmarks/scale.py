@@ -134,9 +134,7 @@ def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
             "gate_p50_us": round(statistics.median(timings), 1),
             "gate_p99_us": round(cuts[98], 1),
             "violations_day_s": _timed(engine, "violations", **day),
-            "violations_day_institution_s": _timed(
-                engine, "violations", institution=bank, **day
-            ),
+            "violations_day_institution_s": _timed(engine, "violations", institution=bank, **day),
             "volumes_day_s": _timed(engine, "volumes", **day),
             "volumes_day_institution_s": _timed(engine, "volumes", institution=bank, **day),
             "access_log_page_ms": round(

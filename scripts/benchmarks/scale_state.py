@@ -11,9 +11,9 @@ versioning rules (``indexer/tables.py``):
   ``printf('%032d', i)`` (32 bytes), one version;
 * ``chain_grants``: three grants per enterprise, grant g of enterprise (g-1)//3+1 to
   institution (7g mod INSTITUTIONS)+1, issued in block 1000+(g-1)//50 (one version, as
-  GrantIssued projects it); 15% revoked later (the issued version closed at the revocation
-  block and a revoked version opened there, as GrantRevoked projects it), the block after; 10% expire inside
-  the log's window; a quarter capped at 10 uses;
+  GrantIssued projects it); 15% revoked in the next block (the issued version closed at the
+  revocation block and a revoked version opened there, as GrantRevoked projects it); 10%
+  expire inside the log's window; a quarter capped at 10 uses;
 * ``chain_blocks`` / ``chain_checkpoint``: every block holding those events, two seconds
   apart, and the checkpoint at the last one;
 * ``access_log``: about one entry per grant, evenly over DAYS days ending now, oldest first,
@@ -117,7 +117,9 @@ def _grant_terms(g: str, t0: int) -> dict[str, str]:
     """SQL expressions of grant ``g``'s terms (the Python twins above say the same)."""
     inst = f"({g} * 7 % {INSTITUTIONS_N} + 1)"
     mask = f"(CASE {g} % 4 " + " ".join(f"WHEN {k} THEN {m}" for k, m in enumerate(MASKS)) + " END)"
-    expires = f"(CASE WHEN {g} % 10 = 7 THEN {t0} + ({g} % {DAYS}) * {DAY} ELSE {t0 + 400 * DAY} END)"
+    expires = (
+        f"(CASE WHEN {g} % 10 = 7 THEN {t0} + ({g} % {DAYS}) * {DAY} ELSE {t0 + 400 * DAY} END)"
+    )
     return {
         "inst": inst,
         "mask": mask,
@@ -173,11 +175,13 @@ def _small_tables(conn: Connection, shape: Shape) -> None:
 
 def _subjects(conn: Connection, sql: _Sql, shape: Shape) -> None:
     prefix, source = sql.series(shape.enterprises)
-    conn.execute(text(f"""{prefix}
+    conn.execute(
+        text(f"""{prefix}
         INSERT INTO chain_subjects (valid_from_block, valid_from_log, valid_to_block,
             subject_index, subject_id, account)
         SELECT {FIRST_BLOCK - 5}, 0, NULL, i, {sql.blob32("i")}, '0x' || {sql.pad("i", 40)}
-        FROM {source}"""))
+        FROM {source}""")
+    )
 
 
 def _grants(conn: Connection, sql: _Sql, shape: Shape) -> None:
@@ -191,27 +195,33 @@ def _grants(conn: Connection, sql: _Sql, shape: Shape) -> None:
         {t["mask"]}, {t["purpose"]}, {t["level"]}, {shape.t0 - 30 * DAY}, {t["not_after"]},
         {t["max_uses"]}"""
     issued = f"{t['block']}, {sql.blob32('i')}"
-    conn.execute(text(f"""{prefix}
+    conn.execute(
+        text(f"""{prefix}
         INSERT INTO chain_grants ({columns})
         SELECT {t["block"]}, 0, CASE WHEN {t["revoked"]} THEN {revoke_block} END, {terms},
             false, {issued}
-        FROM {source}"""))
+        FROM {source}""")
+    )
     prefix, source = sql.series(shape.grants)
-    conn.execute(text(f"""{prefix}
+    conn.execute(
+        text(f"""{prefix}
         INSERT INTO chain_grants ({columns})
         SELECT {revoke_block}, 0, NULL, {terms}, true, {issued}
-        FROM {source} WHERE {t["revoked"]}"""))
+        FROM {source} WHERE {t["revoked"]}""")
+    )
 
 
 def _blocks(conn: Connection, sql: _Sql, shape: Shape) -> None:
     count = shape.last_block - FIRST_BLOCK + 1
     prefix, source = sql.series(count)
     number = f"({FIRST_BLOCK} - 1 + i)"
-    conn.execute(text(f"""{prefix}
+    conn.execute(
+        text(f"""{prefix}
         INSERT INTO chain_blocks (chain_id, number, hash, parent_hash, timestamp, event_count)
         SELECT {CHAIN_ID}, {number}, {sql.blob32(number)}, {sql.blob32(f"{number} - 1")},
             {shape.t0 - 30 * DAY} + 2 * i, {GRANTS_PER_BLOCK}
-        FROM {source}"""))
+        FROM {source}""")
+    )
 
 
 def _access_log(conn: Connection, sql: _Sql, shape: Shape) -> None:
@@ -222,9 +232,12 @@ def _access_log(conn: Connection, sql: _Sql, shape: Shape) -> None:
     at = f"({shape.t0} + (i - 1) * {DAYS * DAY} / {n})"
     forged = f"(i % {FORGED_EVERY} = 0)"
     # A forged entry claims grant g for an institution that is not g's.
-    actor_index = f"(CASE WHEN {forged} THEN {t['inst']} % {INSTITUTIONS_N} + 1 ELSE {t['inst']} END)"
+    actor_index = (
+        f"(CASE WHEN {forged} THEN {t['inst']} % {INSTITUTIONS_N} + 1 ELSE {t['inst']} END)"
+    )
     usable = f"({at} < {t['not_after']})"
-    conn.execute(text(f"""{prefix}
+    conn.execute(
+        text(f"""{prefix}
         INSERT INTO access_log (id, at, actor, actor_role, action, subject_id, category,
             categories, purpose, level, grant_id, checked_block, decision, reason,
             response_hash, prev_hash, entry_hash, anchor_id)
@@ -234,4 +247,5 @@ def _access_log(conn: Connection, sql: _Sql, shape: Shape) -> None:
             CASE WHEN {usable} OR {forged} THEN 'allowed' ELSE 'denied' END,
             CASE WHEN {usable} OR {forged} THEN 'ok' ELSE 'expired' END,
             NULL, {sql.blob32("i - 1")}, {sql.blob32("i")}, NULL
-        FROM {source}"""))
+        FROM {source}""")
+    )
