@@ -16,8 +16,8 @@ evaluated as a SQL predicate over every category the access drew on (``docs/audi
 Only the boolean "was it usable" is computed here: the page of violating entries (at most
 ``limit`` rows) is then shown with the Python re-check (``audit_views``), which names the
 first failing rule exactly as the gate would have. The statement reads only the rows of the
-window (indexes ``ix_access_log_at``, ``ix_access_log_grant_uses``, migration 0019) and holds
-nothing in Python beyond the page.
+window (indexes ``ix_access_log_at``, ``ix_access_log_grant_uses``, migration 0019; one grant
+look-up per entry) and holds nothing in Python beyond the page.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy import (
     cast as sql_cast,
@@ -100,7 +101,17 @@ def violation_ids_query(
 ) -> Select[Any]:  # fmt: skip
     """Ids of allowed entries (oldest first) whose re-checked grant was not usable."""
     log = ACCESS_LOG.c
-    grant = GRANTS.alias("g")
+    block = log.checked_block
+    live_grant = and_(GRANTS.c.grant_id == log.grant_id, _live_at(GRANTS, block))
+    grant: Any
+    if conn.dialect.name == "postgresql":
+        # One index look-up per entry of the window (LATERAL .. LIMIT 1): left to itself the
+        # planner hashes the whole grants table, which grows with the province, not the day.
+        grant = select(GRANTS).where(live_grant).limit(1).lateral("g")
+        grant_join = true()
+    else:  # SQLite joins row by row through the (grant_id, valid_to_block) index anyway
+        grant = GRANTS.alias("g")
+        grant_join = and_(grant.c.grant_id == log.grant_id, _live_at(grant, block))
     inst = INSTITUTIONS.alias("i")
     agreement = AGREEMENTS.alias("a")
     earlier = ACCESS_LOG.alias("earlier")
@@ -160,13 +171,10 @@ def violation_ids_query(
         (usable, 0),
         else_=1,
     )
-    block = log.checked_block
     query = (
         select(log.id)
         .select_from(
-            ACCESS_LOG.outerjoin(
-                grant, and_(grant.c.grant_id == log.grant_id, _live_at(grant, block))
-            )
+            ACCESS_LOG.outerjoin(grant, grant_join)
             .outerjoin(inst, and_(inst.c.address == log.actor, _live_at(inst, block)))
             .outerjoin(
                 agreement,
