@@ -104,6 +104,7 @@ def violation_ids_query(
     block = log.checked_block
     live_grant = and_(GRANTS.c.grant_id == log.grant_id, _live_at(GRANTS, block))
     grant: Any
+    grant_join: ColumnElement[bool]
     if conn.dialect.name == "postgresql":
         # One index look-up per entry of the window (LATERAL .. LIMIT 1): left to itself the
         # planner hashes the whole grants table, which grows with the province, not the day.

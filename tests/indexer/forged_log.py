@@ -15,15 +15,15 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, insert
 
 from indexer.tables import AGREEMENTS, GRANTS, INSTITUTIONS
 from ledger_api.chain.types import AccessLevel, AgreementStatus, InstitutionType, Purpose
 from ledger_api.store.access_log import AccessLogEntry
 
-ACCESS_LOG = AccessLogEntry.__table__
+ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
 T0 = 1_800_000_000  # 2027-01-15 08:00 UTC; the log spans ten days from here
 DAY = 86_400
 BANKS = ["0x" + f"{n:02x}" * 20 for n in (0x11, 0x22, 0x33, 0x44)]
