@@ -4,6 +4,7 @@ provider ingestion, and access-log tamper detection."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from api_support import Api
@@ -288,6 +289,23 @@ def test_access_log_detects_a_deleted_and_an_edited_entry(api: Api) -> None:
     assert [f.entry_id for f in report.of_kind("deleted")] == [4]
     verdict = api.client(api.world.operator.account).verify_access_log()
     assert not verdict.clean and {f.kind for f in verdict.findings} == {"edited", "deleted"}
+
+
+def test_the_operator_verifies_the_log_from_a_day_on_without_rereading_before_it(
+    api: Api,
+) -> None:
+    grant = api.grant()
+    for _ in range(3):
+        read(api, grant)
+    today = datetime.now(UTC).date()
+    operator = api.client(api.world.operator.account)
+    with api.engine.begin() as conn:
+        first = api.last_entry()["id"] - 2
+        conn.execute(update(ACCESS_LOG).where(ACCESS_LOG.c.id == first).values(reason="edited"))
+    tomorrow = operator.verify_access_log(since=(today + timedelta(days=1)).isoformat())
+    assert tomorrow.clean and tomorrow.entries_checked == 0
+    verdict = operator.verify_access_log(since=today.isoformat())
+    assert [f.entry_id for f in verdict.findings if f.kind == "edited"] == [first]
 
 
 def test_access_log_detects_deleted_tail_after_anchoring(api: Api) -> None:
