@@ -86,6 +86,7 @@ ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
 ACCESS_LOG_ANCHORS = cast(Table, AccessLogAnchor.__table__)
 # Actions that serve restricted data and therefore need a grant (docs/ARCHITECTURE.md).
 GRANT_ACTIONS = frozenset({"records", "verify", "score"})
+_ROWS_PER_FETCH = 500
 _View = TypeVar("_View", bound=Callable[..., Any])
 
 
@@ -312,17 +313,19 @@ def violations(
         subject_id=subject_id, since=since, until=until, after_id=after_id,
     )  # fmt: skip
     page = [row.id for row in conn.execute(ids.limit(limit).offset(offset))]
-    if not page:
-        return []
-    entries = conn.execute(select(ACCESS_LOG).where(ACCESS_LOG.c.id.in_(page)).order_by(
-        ACCESS_LOG.c.id
-    )).all()  # fmt: skip
     checker = _Rechecker(conn)
     found: list[dict[str, Any]] = []
-    for entry in entries:
-        row = _audit_row(entry, *checker.check(entry))
-        row["violation"] = row["recomputed"] or "no_grant"
-        found.append(row)
+    # In chunks: a caller asking for every row (the dashboard) must not exceed the number
+    # of bound parameters a statement may carry (32,766 on SQLite).
+    for start in range(0, len(page), _ROWS_PER_FETCH):
+        chunk = page[start : start + _ROWS_PER_FETCH]
+        entries = conn.execute(
+            select(ACCESS_LOG).where(ACCESS_LOG.c.id.in_(chunk)).order_by(ACCESS_LOG.c.id)
+        ).all()
+        for entry in entries:
+            row = _audit_row(entry, *checker.check(entry))
+            row["violation"] = row["recomputed"] or "no_grant"
+            found.append(row)
     return found
 
 
