@@ -18,13 +18,26 @@ zeroes them); ``revoked`` is what every check looks at first, and auditors want 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, and_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    or_,
+    select,
+)
 
+from indexer.compiled import CompiledQuery
 from indexer.tables import (
     AGREEMENTS,
     BLOCKS,
@@ -90,7 +103,7 @@ def grant_from_row(row: Any) -> GrantState:
     )
 
 
-def _institution_from_row(row: Any) -> InstitutionProfile:
+def institution_from_row(row: Any) -> InstitutionProfile:
     return InstitutionProfile(
         address=row.address,
         index=row.institution_index,
@@ -101,9 +114,100 @@ def _institution_from_row(row: Any) -> InstitutionProfile:
     )
 
 
-def _subject_from_row(row: Any) -> SubjectBinding:
+def agreement_from_row(row: Any) -> AgreementState:
+    return AgreementState(row.categories, row.purposes, row.not_before, row.not_after,
+                          AgreementStatus(row.status))  # fmt: skip
+
+
+def subject_from_row(row: Any) -> SubjectBinding:
     return SubjectBinding(subject_id=row.subject_id, subject_index=row.subject_index,
                           account=row.account)  # fmt: skip
+
+
+def _live(table: Table, pinned: bool) -> ColumnElement[bool]:
+    """Rows describing the state now, or right after block ``:at_block`` when ``pinned``."""
+    if not pinned:
+        return table.c.valid_to_block.is_(None)
+    at = bindparam("at_block", type_=BigInteger)
+    return and_(
+        table.c.valid_from_block <= at,
+        or_(table.c.valid_to_block.is_(None), table.c.valid_to_block > at),
+    )
+
+
+Queries = tuple[CompiledQuery, CompiledQuery]  # (the state now, the state at :at_block)
+
+
+def _both(build: Callable[[bool], Select[Any]]) -> Queries:
+    return CompiledQuery(build(False)), CompiledQuery(build(True))
+
+
+_POSITION = CompiledQuery(select(CHECKPOINT.c.block_number, CHECKPOINT.c.block_timestamp))
+_POSITION_OF_CHAIN = CompiledQuery(
+    select(CHECKPOINT.c.block_number, CHECKPOINT.c.block_timestamp).where(
+        CHECKPOINT.c.chain_id == bindparam("chain_id")
+    )
+)
+_GRANT = _both(
+    lambda pinned: select(*_GRANT_COLUMNS).where(
+        GRANTS.c.grant_id == bindparam("grant_id"), _live(GRANTS, pinned)
+    )
+)
+_GRANTS_OF_SUBJECT = _both(
+    lambda pinned: (
+        select(*_GRANT_COLUMNS)
+        .where(GRANTS.c.subject_index == bindparam("subject_index"), _live(GRANTS, pinned))
+        .order_by(GRANTS.c.grant_id)
+    )
+)
+_INSTITUTION = _both(
+    lambda pinned: select(*_INSTITUTION_COLUMNS).where(
+        INSTITUTIONS.c.address == bindparam("address"), _live(INSTITUTIONS, pinned)
+    )
+)
+_INSTITUTION_AT = _both(
+    lambda pinned: select(*_INSTITUTION_COLUMNS).where(
+        INSTITUTIONS.c.institution_index == bindparam("index"), _live(INSTITUTIONS, pinned)
+    )
+)
+_AGREEMENT = _both(
+    lambda pinned: select(*_AGREEMENT_COLUMNS).where(
+        AGREEMENTS.c.agreement_id == bindparam("agreement_id"), _live(AGREEMENTS, pinned)
+    )
+)
+_SUBJECT_BY = {
+    column: _both(
+        lambda pinned, column=column: select(*_SUBJECT_COLUMNS).where(  # type: ignore[misc]
+            SUBJECT_BINDINGS.c[column] == bindparam("value"), _live(SUBJECT_BINDINGS, pinned)
+        )
+    )
+    for column in ("account", "subject_id", "subject_index")
+}
+_ROLES = _both(
+    lambda pinned: select(ROLE_MEMBERS.c.role_name).where(
+        ROLE_MEMBERS.c.account == bindparam("account"), _live(ROLE_MEMBERS, pinned)
+    )
+)
+_OPEN_DISPUTE_LEAVES = _both(
+    lambda pinned: select(DISPUTES.c.leaf).where(
+        DISPUTES.c.subject_index == bindparam("subject_index"),
+        DISPUTES.c.status == int(DisputeStatus.OPEN),
+        _live(DISPUTES, pinned),
+    )
+)
+_HIDDEN_LEAVES = _both(
+    lambda pinned: select(DISPUTES.c.leaf).where(
+        DISPUTES.c.subject_index == bindparam("subject_index"),
+        or_(*(DISPUTES.c.outcome == outcome for outcome in _HIDING_OUTCOMES)),
+        _live(DISPUTES, pinned),
+    )
+)
+_BLOCK_TIMESTAMP = CompiledQuery(
+    select(BLOCKS.c.timestamp)
+    .where(BLOCKS.c.number <= bindparam("number", type_=BigInteger))
+    .order_by(BLOCKS.c.number.desc())
+    .limit(1)
+)
 
 
 class ReplicaState:
@@ -128,137 +232,97 @@ class ReplicaState:
         )
 
     def _connection(self) -> AbstractContextManager[Connection]:
+        if isinstance(self.engine, Connection):
+            return contextlib.nullcontext(self.engine)
         if self._connect is not None:
             return self._connect()
-        assert isinstance(self.engine, Engine)
         return self.engine.connect()
 
-    def _live(self, table: Table) -> ColumnElement[bool]:
-        """Rows describing the state now, or right after ``at_block``."""
-        if self.at_block is None:
-            return table.c.valid_to_block.is_(None)
-        return and_(
-            table.c.valid_from_block <= self.at_block,
-            or_(table.c.valid_to_block.is_(None), table.c.valid_to_block > self.at_block),
-        )
-
-    def _first(self, query: Select[Any]) -> Any:
-        if isinstance(self.engine, Connection):
-            return self.engine.execute(query).first()
+    def _rows(self, query: CompiledQuery | Queries, params: dict[str, Any]) -> list[Any]:
+        """``query`` (or the one of a pair that reads this state's block) on this state's
+        connection: one statement compiled once, no Core construction per look-up."""
+        if isinstance(query, tuple):
+            query = query[self.at_block is not None]
+            if self.at_block is not None:
+                params["at_block"] = self.at_block
         with self._connection() as conn:
-            return conn.execute(query).first()
+            return query.all(conn, **params)
 
-    def _all(self, query: Select[Any]) -> list[Any]:
-        if isinstance(self.engine, Connection):
-            return list(self.engine.execute(query).all())
-        with self._connection() as conn:
-            return list(conn.execute(query).all())
+    def _first(self, query: CompiledQuery | Queries, **params: Any) -> Any:
+        rows = self._rows(query, params)
+        return rows[0] if rows else None
+
+    def _all(self, query: CompiledQuery | Queries, **params: Any) -> list[Any]:
+        return self._rows(query, params)
 
     # -- ChainState ----------------------------------------------------------------------------
     def position(self) -> StatePoint:
         """The checkpoint (or ``at_block``); block -1 while nothing is indexed yet."""
-        query = select(CHECKPOINT.c.block_number, CHECKPOINT.c.block_timestamp)
-        if self.chain_id is not None:
-            query = query.where(CHECKPOINT.c.chain_id == self.chain_id)
-        row = self._first(query)
-        if row is None:
+        if self.chain_id is None:
+            row = self._first(_POSITION)
+        else:
+            row = self._first(_POSITION_OF_CHAIN, chain_id=self.chain_id)
+        return self.point_of(row)
+
+    def point_of(self, checkpoint: Any) -> StatePoint:
+        """The position given the checkpoint row (block_number, block_timestamp) or None."""
+        if checkpoint is None or checkpoint.block_number is None:
             return StatePoint(block_number=-1, block_timestamp=0)
-        if self.at_block is None or self.at_block >= row.block_number:
-            return StatePoint(block_number=row.block_number, block_timestamp=row.block_timestamp)
+        number, timestamp = checkpoint.block_number, checkpoint.block_timestamp
+        if self.at_block is None or self.at_block >= number:
+            return StatePoint(block_number=number, block_timestamp=timestamp)
         return StatePoint(
             block_number=self.at_block, block_timestamp=self.block_timestamp(self.at_block)
         )
 
     def grant(self, grant_id: int) -> GrantState | None:
-        row = self._first(
-            select(*_GRANT_COLUMNS).where(GRANTS.c.grant_id == grant_id, self._live(GRANTS))
-        )
+        row = self._first(_GRANT, grant_id=grant_id)
         return None if row is None else grant_from_row(row)
 
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
-        rows = self._all(
-            select(*_GRANT_COLUMNS)
-            .where(GRANTS.c.subject_index == subject_index, self._live(GRANTS))
-            .order_by(GRANTS.c.grant_id)
-        )
+        rows = self._all(_GRANTS_OF_SUBJECT, subject_index=subject_index)
         return [grant_from_row(r) for r in rows]
 
     def institution(self, address: str) -> InstitutionProfile | None:
-        row = self._first(
-            select(*_INSTITUTION_COLUMNS).where(
-                INSTITUTIONS.c.address == checksum_address(address), self._live(INSTITUTIONS)
-            )
-        )
-        return None if row is None else _institution_from_row(row)
+        row = self._first(_INSTITUTION, address=checksum_address(address))
+        return None if row is None else institution_from_row(row)
 
     def institution_at(self, index: int) -> InstitutionProfile | None:
-        row = self._first(
-            select(*_INSTITUTION_COLUMNS).where(
-                INSTITUTIONS.c.institution_index == index, self._live(INSTITUTIONS)
-            )
-        )
-        return None if row is None else _institution_from_row(row)
+        row = self._first(_INSTITUTION_AT, index=index)
+        return None if row is None else institution_from_row(row)
 
     def agreement(self, agreement_id: int) -> AgreementState | None:
-        row = self._first(
-            select(*_AGREEMENT_COLUMNS).where(
-                AGREEMENTS.c.agreement_id == agreement_id, self._live(AGREEMENTS)
-            )
-        )
-        if row is None:
-            return None
-        return AgreementState(row.categories, row.purposes, row.not_before, row.not_after,
-                              AgreementStatus(row.status))  # fmt: skip
+        row = self._first(_AGREEMENT, agreement_id=agreement_id)
+        return None if row is None else agreement_from_row(row)
 
     def subject_by_account(self, address: str) -> SubjectBinding | None:
-        return self._subject(SUBJECT_BINDINGS.c.account == checksum_address(address))
+        return self._subject("account", checksum_address(address))
 
     def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
-        return self._subject(SUBJECT_BINDINGS.c.subject_id == bytes(subject_id))
+        return self._subject("subject_id", bytes(subject_id))
 
     def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
-        return self._subject(SUBJECT_BINDINGS.c.subject_index == subject_index)
+        return self._subject("subject_index", subject_index)
 
-    def _subject(self, condition: ColumnElement[bool]) -> SubjectBinding | None:
-        row = self._first(select(*_SUBJECT_COLUMNS).where(condition, self._live(SUBJECT_BINDINGS)))
-        return None if row is None else _subject_from_row(row)
+    def _subject(self, column: str, value: Any) -> SubjectBinding | None:
+        row = self._first(_SUBJECT_BY[column], value=value)
+        return None if row is None else subject_from_row(row)
 
     def roles_of(self, address: str) -> set[str]:
-        rows = self._all(
-            select(ROLE_MEMBERS.c.role_name).where(
-                ROLE_MEMBERS.c.account == checksum_address(address), self._live(ROLE_MEMBERS)
-            )
-        )
+        rows = self._all(_ROLES, account=checksum_address(address))
         return {r.role_name for r in rows} & _PROTOCOL_ROLES
 
     def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
-        rows = self._all(
-            select(DISPUTES.c.leaf).where(
-                DISPUTES.c.subject_index == subject_index,
-                DISPUTES.c.status == int(DisputeStatus.OPEN),
-                self._live(DISPUTES),
-            )
-        )
+        rows = self._all(_OPEN_DISPUTE_LEAVES, subject_index=subject_index)
         return {bytes(r.leaf) for r in rows}
 
     def hidden_leaves(self, subject_index: int) -> set[bytes]:
-        rows = self._all(
-            select(DISPUTES.c.leaf).where(
-                DISPUTES.c.subject_index == subject_index,
-                DISPUTES.c.outcome.in_(_HIDING_OUTCOMES),
-                self._live(DISPUTES),
-            )
-        )
+        rows = self._all(_HIDDEN_LEAVES, subject_index=subject_index)
         return {bytes(r.leaf) for r in rows}
 
     # -- beyond the protocol -------------------------------------------------------------------
     def block_timestamp(self, number: int) -> int:
         """Timestamp of block ``number`` if stored, else of the closest stored block below it
         (a lower bound: blocks without events are stored only near the head)."""
-        row = self._first(
-            select(BLOCKS.c.timestamp)
-            .where(BLOCKS.c.number <= number)
-            .order_by(BLOCKS.c.number.desc())
-            .limit(1)
-        )
+        row = self._first(_BLOCK_TIMESTAMP, number=number)
         return 0 if row is None else int(row.timestamp)
