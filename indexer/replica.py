@@ -21,23 +21,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    ColumnElement,
     Connection,
     Engine,
     Select,
-    Table,
-    and_,
     bindparam,
     or_,
     select,
 )
 
-from indexer.compiled import CompiledQuery
+from indexer.decision_inputs import read_decision_inputs
+from indexer.replica_rows import checksum_address, live
 from indexer.tables import (
     AGREEMENTS,
     BLOCKS,
@@ -49,7 +46,12 @@ from indexer.tables import (
     SUBJECT_BINDINGS,
 )
 from ledger_api.chain.grant_rules import AgreementState, GrantState
-from ledger_api.chain.state import InstitutionProfile, StatePoint, SubjectBinding
+from ledger_api.chain.state import (
+    DecisionInputs,
+    InstitutionProfile,
+    StatePoint,
+    SubjectBinding,
+)
 from ledger_api.chain.types import (
     AccessLevel,
     AgreementStatus,
@@ -58,6 +60,10 @@ from ledger_api.chain.types import (
     InstitutionType,
     Purpose,
 )
+from ledger_api.store.compiled import CompiledQuery
+
+# checksum_address is imported from here by the API and the benchmarks.
+__all__ = ["ReplicaState", "checksum_address", "grant_from_row"]
 
 _PROTOCOL_ROLES = frozenset({"operator", "provider", "regulator"})
 _HIDING_OUTCOMES = (int(DisputeOutcome.UPHELD), int(DisputeOutcome.REPAIRED))
@@ -81,13 +87,6 @@ _SUBJECT_COLUMNS = tuple(
 )
 
 
-@lru_cache(maxsize=65536)
-def checksum_address(value: str) -> str:
-    from web3 import Web3
-
-    return str(Web3.to_checksum_address(value))
-
-
 def grant_from_row(row: Any) -> GrantState:
     return GrantState(
         grant_id=row.grant_id,
@@ -103,7 +102,7 @@ def grant_from_row(row: Any) -> GrantState:
     )
 
 
-def institution_from_row(row: Any) -> InstitutionProfile:
+def _institution_from_row(row: Any) -> InstitutionProfile:
     return InstitutionProfile(
         address=row.address,
         index=row.institution_index,
@@ -114,25 +113,14 @@ def institution_from_row(row: Any) -> InstitutionProfile:
     )
 
 
-def agreement_from_row(row: Any) -> AgreementState:
+def _agreement_from_row(row: Any) -> AgreementState:
     return AgreementState(row.categories, row.purposes, row.not_before, row.not_after,
                           AgreementStatus(row.status))  # fmt: skip
 
 
-def subject_from_row(row: Any) -> SubjectBinding:
+def _subject_from_row(row: Any) -> SubjectBinding:
     return SubjectBinding(subject_id=row.subject_id, subject_index=row.subject_index,
                           account=row.account)  # fmt: skip
-
-
-def _live(table: Table, pinned: bool) -> ColumnElement[bool]:
-    """Rows describing the state now, or right after block ``:at_block`` when ``pinned``."""
-    if not pinned:
-        return table.c.valid_to_block.is_(None)
-    at = bindparam("at_block", type_=BigInteger)
-    return and_(
-        table.c.valid_from_block <= at,
-        or_(table.c.valid_to_block.is_(None), table.c.valid_to_block > at),
-    )
 
 
 Queries = tuple[CompiledQuery, CompiledQuery]  # (the state now, the state at :at_block)
@@ -150,56 +138,56 @@ _POSITION_OF_CHAIN = CompiledQuery(
 )
 _GRANT = _both(
     lambda pinned: select(*_GRANT_COLUMNS).where(
-        GRANTS.c.grant_id == bindparam("grant_id"), _live(GRANTS, pinned)
+        GRANTS.c.grant_id == bindparam("grant_id"), live(GRANTS, pinned)
     )
 )
 _GRANTS_OF_SUBJECT = _both(
     lambda pinned: (
         select(*_GRANT_COLUMNS)
-        .where(GRANTS.c.subject_index == bindparam("subject_index"), _live(GRANTS, pinned))
+        .where(GRANTS.c.subject_index == bindparam("subject_index"), live(GRANTS, pinned))
         .order_by(GRANTS.c.grant_id)
     )
 )
 _INSTITUTION = _both(
     lambda pinned: select(*_INSTITUTION_COLUMNS).where(
-        INSTITUTIONS.c.address == bindparam("address"), _live(INSTITUTIONS, pinned)
+        INSTITUTIONS.c.address == bindparam("address"), live(INSTITUTIONS, pinned)
     )
 )
 _INSTITUTION_AT = _both(
     lambda pinned: select(*_INSTITUTION_COLUMNS).where(
-        INSTITUTIONS.c.institution_index == bindparam("index"), _live(INSTITUTIONS, pinned)
+        INSTITUTIONS.c.institution_index == bindparam("index"), live(INSTITUTIONS, pinned)
     )
 )
 _AGREEMENT = _both(
     lambda pinned: select(*_AGREEMENT_COLUMNS).where(
-        AGREEMENTS.c.agreement_id == bindparam("agreement_id"), _live(AGREEMENTS, pinned)
+        AGREEMENTS.c.agreement_id == bindparam("agreement_id"), live(AGREEMENTS, pinned)
     )
 )
 _SUBJECT_BY = {
     column: _both(
         lambda pinned, column=column: select(*_SUBJECT_COLUMNS).where(  # type: ignore[misc]
-            SUBJECT_BINDINGS.c[column] == bindparam("value"), _live(SUBJECT_BINDINGS, pinned)
+            SUBJECT_BINDINGS.c[column] == bindparam("value"), live(SUBJECT_BINDINGS, pinned)
         )
     )
     for column in ("account", "subject_id", "subject_index")
 }
 _ROLES = _both(
     lambda pinned: select(ROLE_MEMBERS.c.role_name).where(
-        ROLE_MEMBERS.c.account == bindparam("account"), _live(ROLE_MEMBERS, pinned)
+        ROLE_MEMBERS.c.account == bindparam("account"), live(ROLE_MEMBERS, pinned)
     )
 )
 _OPEN_DISPUTE_LEAVES = _both(
     lambda pinned: select(DISPUTES.c.leaf).where(
         DISPUTES.c.subject_index == bindparam("subject_index"),
         DISPUTES.c.status == int(DisputeStatus.OPEN),
-        _live(DISPUTES, pinned),
+        live(DISPUTES, pinned),
     )
 )
 _HIDDEN_LEAVES = _both(
     lambda pinned: select(DISPUTES.c.leaf).where(
         DISPUTES.c.subject_index == bindparam("subject_index"),
         or_(*(DISPUTES.c.outcome == outcome for outcome in _HIDING_OUTCOMES)),
-        _live(DISPUTES, pinned),
+        live(DISPUTES, pinned),
     )
 )
 _BLOCK_TIMESTAMP = CompiledQuery(
@@ -262,13 +250,13 @@ class ReplicaState:
             row = self._first(_POSITION)
         else:
             row = self._first(_POSITION_OF_CHAIN, chain_id=self.chain_id)
-        return self.point_of(row)
+        return self.point_of(None if row is None else (row.block_number, row.block_timestamp))
 
-    def point_of(self, checkpoint: Any) -> StatePoint:
-        """The position given the checkpoint row (block_number, block_timestamp) or None."""
-        if checkpoint is None or checkpoint.block_number is None:
+    def point_of(self, checkpoint: tuple[int, int] | None) -> StatePoint:
+        """The position given the checkpoint's ``(block_number, block_timestamp)`` or None."""
+        if checkpoint is None:
             return StatePoint(block_number=-1, block_timestamp=0)
-        number, timestamp = checkpoint.block_number, checkpoint.block_timestamp
+        number, timestamp = checkpoint
         if self.at_block is None or self.at_block >= number:
             return StatePoint(block_number=number, block_timestamp=timestamp)
         return StatePoint(
@@ -285,15 +273,15 @@ class ReplicaState:
 
     def institution(self, address: str) -> InstitutionProfile | None:
         row = self._first(_INSTITUTION, address=checksum_address(address))
-        return None if row is None else institution_from_row(row)
+        return None if row is None else _institution_from_row(row)
 
     def institution_at(self, index: int) -> InstitutionProfile | None:
         row = self._first(_INSTITUTION_AT, index=index)
-        return None if row is None else institution_from_row(row)
+        return None if row is None else _institution_from_row(row)
 
     def agreement(self, agreement_id: int) -> AgreementState | None:
         row = self._first(_AGREEMENT, agreement_id=agreement_id)
-        return None if row is None else agreement_from_row(row)
+        return None if row is None else _agreement_from_row(row)
 
     def subject_by_account(self, address: str) -> SubjectBinding | None:
         return self._subject("account", checksum_address(address))
@@ -306,7 +294,7 @@ class ReplicaState:
 
     def _subject(self, column: str, value: Any) -> SubjectBinding | None:
         row = self._first(_SUBJECT_BY[column], value=value)
-        return None if row is None else subject_from_row(row)
+        return None if row is None else _subject_from_row(row)
 
     def roles_of(self, address: str) -> set[str]:
         rows = self._all(_ROLES, account=checksum_address(address))
@@ -321,6 +309,19 @@ class ReplicaState:
         return {bytes(r.leaf) for r in rows}
 
     # -- beyond the protocol -------------------------------------------------------------------
+    def decision_inputs(self, address: str, subject_id: bytes, grant_id: int) -> DecisionInputs:
+        """What a grant-checked read decides on, in one statement (``indexer.decision_inputs``)."""
+        with self._connection() as conn:
+            return read_decision_inputs(
+                conn,
+                self.point_of,
+                address=address,
+                subject_id=bytes(subject_id),
+                grant_id=grant_id,
+                chain_id=self.chain_id,
+                at_block=self.at_block,
+            )
+
     def block_timestamp(self, number: int) -> int:
         """Timestamp of block ``number`` if stored, else of the closest stored block below it
         (a lower bound: blocks without events are stored only near the head)."""

@@ -41,6 +41,7 @@ from ledger_api.accesslog.entries import (
     EntryDraft,
     canonical_entry,
     chain_hash,
+    count_uses,
     entry_leaf,
     used_count,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "LogFinding",
     "canonical_entry",
     "chain_hash",
+    "count_uses",
     "entry_leaf",
     "prune_nonces",
     "used_count",

@@ -31,7 +31,7 @@ from ledger_api.api.signing import (
     canonical_request,
     recover_address_bytes,
 )
-from ledger_api.chain.state import InstitutionProfile, SubjectBinding
+from ledger_api.chain.state import ChainState, InstitutionProfile, SubjectBinding
 from ledger_api.errors import AuthError, ForbiddenError
 
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -223,9 +223,13 @@ async def signature_dependency(request: Request, ctx: ContextDep) -> str:
 SignerDep = Annotated[str, Depends(signature_dependency)]
 
 
-def resolve_role(ctx: AppContext, address: str, role: str) -> Actor:
-    """``address`` acting as ``role``, or ForbiddenError ``role_required``."""
-    state = ctx.state()
+def resolve_role(
+    ctx: AppContext, address: str, role: str, state: ChainState | None = None
+) -> Actor:
+    """``address`` acting as ``role`` (in ``state``, by default the app's), or ForbiddenError
+    ``role_required``."""
+    if state is None:
+        state = ctx.state()
     if role == "institution":
         profile = state.institution(address)
         if profile is not None:

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import InitVar, dataclass, field
+from dataclasses import InitVar, dataclass, field, replace
 from typing import Any
 
 from eth_account import Account
@@ -31,7 +31,13 @@ from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.chain.direct_state import DirectChainState
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.ledger import Ledger
-from ledger_api.chain.state import ChainState, InstitutionProfile, StatePoint, SubjectBinding
+from ledger_api.chain.state import (
+    ChainState,
+    DecisionInputs,
+    InstitutionProfile,
+    StatePoint,
+    SubjectBinding,
+)
 from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.txqueue import TxQueue
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
@@ -138,6 +144,35 @@ class CachedChainState:
         return self._get(
             ("hidden", subject_index), lambda state: state.hidden_leaves(subject_index)
         )
+
+    def decision_inputs(
+        self, address: str, subject_id: bytes, grant_id: int
+    ) -> DecisionInputs | None:
+        """A grant-checked read's look-ups in one statement when any of them is not cached
+        yet (after each new block), cached for the rest of the block; None when all are
+        cached (the gate then counts the grant's uses alone)."""
+        point = self._refresh()
+        cache, state = self._view
+        read = getattr(state, "decision_inputs", None)
+        keys = (("inst", address), ("subj_id", subject_id), ("grant", grant_id))
+        if read is None:
+            return None
+        if all(key in cache for key in keys):
+            profile = cache[keys[0]]
+            if (
+                profile is None
+                or not profile.agreement_id
+                or ("agr", profile.agreement_id) in cache
+            ):
+                return None
+        inputs: DecisionInputs = read(address, subject_id, grant_id)
+        for key, value in zip(
+            keys, (inputs.institution, inputs.subject, inputs.grant), strict=True
+        ):
+            cache.setdefault(key, value)
+        if inputs.institution is not None and inputs.institution.agreement_id:
+            cache.setdefault(("agr", inputs.institution.agreement_id), inputs.agreement)
+        return replace(inputs, position=point)
 
 
 class ChainHead:

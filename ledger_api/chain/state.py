@@ -40,6 +40,20 @@ class StatePoint:
     block_timestamp: int
 
 
+@dataclass(frozen=True)
+class DecisionInputs:
+    """Everything a grant-checked read's decision looks up, read in one statement (see
+    ``indexer.decision_inputs``): the position, the asking institution and its agreement, the
+    subject, the grant, and the allowed uses logged under the grant (0 unless it caps uses)."""
+
+    position: StatePoint
+    institution: InstitutionProfile | None
+    agreement: AgreementState | None
+    subject: SubjectBinding | None
+    grant: GrantState | None
+    uses: int
+
+
 class ChainState(Protocol):
     def position(self) -> StatePoint:
         """Block up to which this state is known (the replica's checkpoint, or the head)."""

@@ -36,7 +36,7 @@ class CompiledQuery:
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         names = [str(column.key) for column in statement.selected_columns]
-        self._make: Callable[[Any], Any] = namedtuple("Row", names)._make  # type: ignore[attr-defined]
+        self._make: Callable[[Any], Any] = namedtuple("Row", names, rename=True)._make  # type: ignore[attr-defined]
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _compiled(self, dialect: Dialect) -> _Compiled:
@@ -56,9 +56,11 @@ class CompiledQuery:
         defaults = {k: v for k, v in sql.params.items() if v is not None}
         return _Compiled(str(sql), positional, defaults, tuple(processors))
 
-    def all(self, conn: Connection, **params: Any) -> list[Any]:
+    def tuples(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows as the driver returns them (no result processors): for callers that read
+        only plain numbers and strings and want nothing between them and the driver."""
         compiled = self._compiled(conn.dialect)
-        values = {**compiled.defaults, **params}
+        values = {**compiled.defaults, **params} if compiled.defaults else params
         bound: Any = (
             values if compiled.positional is None else [values[n] for n in compiled.positional]
         )
@@ -67,19 +69,23 @@ class CompiledQuery:
         cursor = dbapi.cursor()
         try:
             cursor.execute(compiled.sql, bound)
-            rows = cursor.fetchall()
+            return list(cursor.fetchall())
         except conn.dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(
                 compiled.sql, bound, error, conn.dialect.loaded_dbapi.Error
             ) from error
         finally:
             cursor.close()
-        if not compiled.processors:
+
+    def all(self, conn: Connection, **params: Any) -> list[Any]:
+        rows = self.tuples(conn, params)
+        processors = self._compiled(conn.dialect).processors
+        if not processors:
             return [self._make(r) for r in rows]
         result = []
         for raw in rows:
             row = list(raw)
-            for index, processor in compiled.processors:
+            for index, processor in processors:
                 row[index] = processor(row[index])
             result.append(self._make(row))
         return result

@@ -1,0 +1,106 @@
+"""One statement for everything a grant-checked read decides on: ``DecisionInputs``.
+
+A records/verify/score decision looked up the replica's position, the institution, its
+agreement, the subject, the grant, and counted the grant's uses in the access log: six round
+trips, which on PostgreSQL (a socket round trip each) made the decision several times SQLite's
+(in-process calls). Here they are one ``SELECT`` of left joins on a one-row source, so a
+missing piece is a row of NULLs rather than no row, compiled once and prepared on the held
+read connection. The access log lives in the replica's database (one database per ledger).
+The uses are counted only for a grant that caps them (``CASE``: the count is not evaluated
+otherwise), as the gate does. Only columns the answer needs are read (the keys asked for are
+known), and the row is read by position: this runs once per request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, and_, bindparam, case, func, literal, select
+
+from indexer.replica_rows import checksum_address, live
+from indexer.tables import AGREEMENTS, CHECKPOINT, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
+from ledger_api.accesslog.entries import ACCESS_LOG, ALLOWED
+from ledger_api.chain.grant_rules import AgreementState, GrantState
+from ledger_api.chain.state import DecisionInputs, InstitutionProfile, StatePoint, SubjectBinding
+from ledger_api.chain.types import AccessLevel, AgreementStatus, InstitutionType, Purpose
+from ledger_api.store.compiled import CompiledQuery
+
+
+def _statement(pinned: bool, by_chain: bool) -> Select[Any]:
+    one = select(literal(1).label("one")).subquery("one")
+    uses = (
+        select(func.count())
+        .select_from(ACCESS_LOG)
+        .where(ACCESS_LOG.c.grant_id == GRANTS.c.grant_id, ACCESS_LOG.c.decision == ALLOWED)
+        .scalar_subquery()
+    )
+    i, a, s, g = INSTITUTIONS.c, AGREEMENTS.c, SUBJECT_BINDINGS.c, GRANTS.c
+    columns = (
+        CHECKPOINT.c.block_number, CHECKPOINT.c.block_timestamp,                      # 0-1
+        i.institution_index, i.kind, i.name, i.suspended, i.agreement_id,            # 2-6
+        a.status, a.categories, a.purposes, a.not_before, a.not_after,               # 7-11
+        s.subject_index, s.account,                                                  # 12-13
+        g.grant_id, g.subject_index, g.institution_index, g.categories, g.purpose,   # 14-18
+        g.level, g.not_before, g.not_after, g.max_uses, g.revoked,                   # 19-23
+        case((g.max_uses > 0, uses), else_=0).label("uses"),                         # 24
+    )  # fmt: skip
+    on_chain = CHECKPOINT.c.chain_id == bindparam("chain_id") if by_chain else literal(True)
+    joined = (
+        one.outerjoin(CHECKPOINT, on_chain)
+        .outerjoin(
+            INSTITUTIONS, and_(i.address == bindparam("address"), live(INSTITUTIONS, pinned))
+        )
+        .outerjoin(AGREEMENTS, and_(a.agreement_id == i.agreement_id, live(AGREEMENTS, pinned)))
+        .outerjoin(
+            SUBJECT_BINDINGS,
+            and_(s.subject_id == bindparam("subject_id"), live(SUBJECT_BINDINGS, pinned)),
+        )
+        .outerjoin(GRANTS, and_(g.grant_id == bindparam("grant_id"), live(GRANTS, pinned)))
+    )  # fmt: skip
+    return select(*columns).select_from(joined)
+
+
+# (pinned, by_chain): read at ``:at_block`` or now; the checkpoint of ``:chain_id`` or the one.
+_QUERIES = {
+    (pinned, by_chain): CompiledQuery(_statement(pinned, by_chain))
+    for pinned in (False, True)
+    for by_chain in (False, True)
+}
+
+
+def read_decision_inputs(
+    conn: Any,
+    position: Any,
+    *,
+    address: str,
+    subject_id: bytes,
+    grant_id: int,
+    chain_id: int | None,
+    at_block: int | None,
+) -> DecisionInputs:
+    """The inputs on ``conn``; ``position(checkpoint)`` turns the checkpoint's
+    ``(block_number, block_timestamp)`` (or None) into the state's position."""
+    address = checksum_address(address)
+    params: dict[str, Any] = {"address": address, "subject_id": subject_id, "grant_id": grant_id}
+    if chain_id is not None:
+        params["chain_id"] = chain_id
+    if at_block is not None:
+        params["at_block"] = at_block
+    (r,) = _QUERIES[(at_block is not None, chain_id is not None)].tuples(conn, params)
+    point: StatePoint = position(None if r[0] is None else (r[0], r[1]))
+    institution = agreement = subject = grant = None
+    if r[2] is not None:
+        institution = InstitutionProfile(
+            address, r[2], InstitutionType(r[3]), r[4], bool(r[5]), r[6]
+        )
+    if r[7] is not None:
+        agreement = AgreementState(r[8], r[9], r[10], r[11], AgreementStatus(r[7]))
+    if r[12] is not None:
+        subject = SubjectBinding(subject_id, r[12], r[13])
+    if r[14] is not None:
+        grant = GrantState(
+            grant_id=r[14], subject_index=r[15], institution_index=r[16], categories=r[17],
+            purpose=Purpose(r[18]), level=AccessLevel(r[19]), not_before=r[20],
+            not_after=r[21], max_uses=r[22], revoked=bool(r[23]),
+        )  # fmt: skip
+    return DecisionInputs(point, institution, agreement, subject, grant, int(r[24] or 0))
