@@ -1,0 +1,144 @@
+"""One statement answers what a grant-checked read decides on, exactly as the look-ups one by
+one do (on SQLite and PostgreSQL, now and at a past block), and the gate's cache keeps it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from nodes import PG_URL, postgres_schema
+from sqlalchemy import Engine, insert
+
+from indexer.replica import ReplicaState
+from indexer.tables import AGREEMENTS, CHECKPOINT, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
+from ledger_api.accesslog.entries import ACCESS_LOG, count_uses
+from ledger_api.api.context import CachedChainState
+from ledger_api.chain.state import DecisionInputs
+from ledger_api.store.db import make_engine, migrate
+
+CHAIN_ID = 31337
+BANK = "0x" + "11" * 20
+STRANGER = "0x" + "33" * 20
+SUBJECT = b"\x05" * 32
+OTHER_SUBJECT = b"\x06" * 32
+CAPPED, REVOKED, UNCAPPED, MISSING = 7, 8, 9, 404
+
+
+def _grant(grant_id: int, *, max_uses: int, revoked: bool, since: int, until: int | None):
+    return {"valid_from_block": since, "valid_from_log": 0, "valid_to_block": until,
+            "grant_id": grant_id, "subject_index": 1, "institution_index": 1,
+            "institution": BANK, "categories": 4, "purpose": 0, "level": 1, "not_before": 0,
+            "not_after": 2**40, "max_uses": max_uses, "revoked": revoked, "issued_block": 10,
+            "issued_tx": grant_id.to_bytes(32, "big")}  # fmt: skip
+
+
+def _entry(entry_id: int, grant_id: int, decision: str) -> dict[str, object]:
+    return {"id": entry_id, "at": datetime.now(UTC), "actor": BANK, "actor_role": "institution",
+            "action": "records", "grant_id": grant_id, "decision": decision, "reason": "ok",
+            "prev_hash": b"\x00" * 32, "entry_hash": entry_id.to_bytes(32, "big")}  # fmt: skip
+
+
+def _seed(engine: Engine) -> None:
+    migrate(engine)
+    live = {"valid_from_block": 10, "valid_from_log": 0, "valid_to_block": None}
+    with engine.begin() as conn:
+        conn.execute(
+            insert(CHECKPOINT),
+            [{"chain_id": CHAIN_ID, "contract": "0x" + "22" * 20, "deployment_block": 1,
+              "block_number": 50, "block_hash": b"\x01" * 32, "block_timestamp": 1_700_000_000,
+              "event_count": 1, "updated_at": datetime.now(UTC)}],
+        )  # fmt: skip
+        conn.execute(
+            insert(INSTITUTIONS),
+            [{**live, "address": BANK, "institution_index": 1, "kind": 0, "name": "Bench Bank",
+              "suspended": False, "agreement_id": 1, "registered_block": 10}],
+        )  # fmt: skip
+        conn.execute(
+            insert(AGREEMENTS),
+            [{**live, "agreement_id": 1, "institution": BANK, "categories": 0xFF,
+              "purposes": 0x3F, "not_before": 0, "not_after": 2**40,
+              "document_hash": b"\x02" * 32, "status": 1, "proposed_block": 10}],
+        )  # fmt: skip
+        conn.execute(
+            insert(SUBJECT_BINDINGS),
+            [{**live, "subject_index": 1, "subject_id": SUBJECT, "account": "0x" + "44" * 20}],
+        )
+        conn.execute(
+            insert(GRANTS),
+            [
+                _grant(CAPPED, max_uses=3, revoked=False, since=10, until=None),
+                _grant(REVOKED, max_uses=3, revoked=False, since=10, until=30),
+                _grant(REVOKED, max_uses=3, revoked=True, since=30, until=None),
+                _grant(UNCAPPED, max_uses=0, revoked=False, since=10, until=None),
+            ],
+        )
+        conn.execute(
+            insert(ACCESS_LOG),
+            [_entry(1, CAPPED, "allowed"), _entry(2, CAPPED, "allowed"),
+             _entry(3, CAPPED, "denied"), _entry(4, UNCAPPED, "allowed")],
+        )  # fmt: skip
+
+
+def _one_by_one(state: ReplicaState, address: str, sid: bytes, grant_id: int) -> DecisionInputs:
+    institution = state.institution(address)
+    agreement = None if institution is None else state.agreement(institution.agreement_id)
+    grant = state.grant(grant_id)
+    with state._connection() as conn:
+        uses = count_uses(conn, grant_id) if grant is not None and grant.max_uses else 0
+    return DecisionInputs(
+        state.position(), institution, agreement, state.subject_by_id(sid), grant, uses
+    )
+
+
+def _assert_same_as_one_by_one(engine: Engine) -> None:
+    _seed(engine)
+    now = ReplicaState(engine, chain_id=CHAIN_ID)
+    for state in (now, now.at(20), ReplicaState(engine)):
+        for address in (BANK, BANK.lower(), STRANGER):
+            for sid in (SUBJECT, OTHER_SUBJECT):
+                for grant_id in (CAPPED, REVOKED, UNCAPPED, MISSING):
+                    expected = _one_by_one(state, address, sid, grant_id)
+                    assert state.decision_inputs(address, sid, grant_id) == expected
+    inputs = now.decision_inputs(BANK, SUBJECT, CAPPED)
+    assert inputs.uses == 2 and inputs.institution is not None
+    assert inputs.institution.name == "Bench Bank" and inputs.agreement is not None
+    assert now.decision_inputs(BANK, SUBJECT, REVOKED).grant.revoked  # type: ignore[union-attr]
+    assert not now.at(20).decision_inputs(BANK, SUBJECT, REVOKED).grant.revoked  # type: ignore[union-attr]
+    assert now.decision_inputs(BANK, SUBJECT, UNCAPPED).uses == 0  # not counted: no cap
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'replica.db'}")
+    yield engine
+    engine.dispose()
+
+
+def test_one_statement_reads_what_the_look_ups_read_on_sqlite(sqlite_engine: Engine) -> None:
+    _assert_same_as_one_by_one(sqlite_engine)
+
+
+@pytest.mark.postgres
+def test_one_statement_reads_what_the_look_ups_read_on_postgres() -> None:
+    with postgres_schema("ccl_test_decision") as schema:
+        engine = make_engine(PG_URL, schema=schema)
+        try:
+            _assert_same_as_one_by_one(engine)
+        finally:
+            engine.dispose()
+
+
+def test_the_gate_cache_keeps_the_inputs_read_after_a_new_block(sqlite_engine: Engine) -> None:
+    """After one read in one statement, the same decision is answered from the cache (None:
+    only the uses are counted) and its look-ups are the ones read."""
+    _seed(sqlite_engine)
+    replica = ReplicaState(sqlite_engine, chain_id=CHAIN_ID)
+    cached = CachedChainState(replica, ttl_s=3600)
+    first = cached.decision_inputs(BANK, SUBJECT, CAPPED)
+    assert first is not None and first.position.block_number == 50
+    assert cached.decision_inputs(BANK, SUBJECT, CAPPED) is None
+    assert cached.institution(BANK) == first.institution
+    assert cached.grant(CAPPED) == first.grant
+    assert cached.decision_inputs(BANK, SUBJECT, UNCAPPED) is not None  # not cached yet
