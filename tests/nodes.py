@@ -1,29 +1,25 @@
-"""Real services for integration tests: free localhost ports and an anvil JSON-RPC node."""
+"""Real services for integration tests (``ledger_api.devnodes``): a service that is not
+installed or not reachable skips the test; one that is installed but does not start fails it."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from contextlib import ExitStack, contextmanager
 
 import pytest
-from sqlalchemy import create_engine, text
 from web3 import Web3
 
-ANVIL = Path(__file__).resolve().parents[1] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-# anvil's first funded dev account (public, deterministic test key).
-ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+from ledger_api.devnodes import (
+    ANVIL,
+    ANVIL_KEY,
+    PG_URL,
+    ServiceUnavailable,
+    anvil,
+    free_port,
+    private_schema,
+)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["ANVIL", "ANVIL_KEY", "PG_URL", "anvil_node", "free_port", "postgres_schema"]
 
 
 @contextmanager
@@ -31,46 +27,20 @@ def anvil_node() -> Iterator[tuple[str, Web3]]:
     """A fresh anvil on a free port; yields its URL and a connected Web3."""
     if not ANVIL.exists():
         pytest.skip("anvil binary not installed (npm ci)")
-    port = free_port()
-    process = subprocess.Popen(
-        [str(ANVIL), "--port", str(port), "--host", "127.0.0.1", "--silent"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    w3 = Web3(Web3.HTTPProvider(url))
-    try:
-        deadline = time.monotonic() + 30  # a bound on start-up, not a timing assertion
-        while not w3.is_connected():
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("anvil did not start")
-            time.sleep(0.05)
-        yield url, w3
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-PG_URL = os.environ.get(
-    "CCL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+    with ExitStack() as stack:
+        try:
+            node = stack.enter_context(anvil())
+        except ServiceUnavailable as exc:
+            pytest.fail(str(exc))
+        yield node
 
 
 @contextmanager
 def postgres_schema(prefix: str = "ccl_test") -> Iterator[str]:
-    """A private schema on the PostgreSQL test server (concurrent workers share the server),
-    dropped afterwards."""
-    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_URL)
-    try:
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # pragma: no cover - depends on the environment; CI fails on it
-        admin.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    try:
+    """A private schema on the PostgreSQL test server, dropped afterwards."""
+    with ExitStack() as stack:
+        try:
+            schema = stack.enter_context(private_schema(prefix))
+        except ServiceUnavailable as exc:  # pragma: no cover - CI fails on the skip
+            pytest.skip(str(exc))
         yield schema
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

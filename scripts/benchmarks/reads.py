@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import Engine
 
 from ledger_api.chain.anchorer import ChainAnchorer
 from ledger_api.chain.deployment import deploy_ledger
@@ -115,7 +116,7 @@ def _tax_rows(uscc: str) -> list[dict[str, Any]]:
 
 
 def seed(data_dir: Path, settings: Settings) -> dict[str, Any]:
-    """Deploy and populate; returns what the timed phase needs."""
+    """Deploy on a fresh embedded chain and populate; returns what the timed phase needs."""
     chain = open_embedded(data_dir / "chain")
     try:
         w3 = chain.w3
@@ -123,46 +124,68 @@ def seed(data_dir: Path, settings: Settings) -> dict[str, Any]:
         governance = Account.from_key(settings.governance_key.get_secret_value())
         deployment = deploy_ledger(w3, operator, governance.address)
         deployment.save(settings.resolved_deployment_file)
-        ledger = Ledger(w3, deployment)  # the operator holds PROVIDER_ROLE from deployment
-        bank = Transactor(w3, Account.from_key((2).to_bytes(32, "big")))
-        ledger.register_institution(operator, bank.address, InstitutionType.BANK, "Bench Bank")
-        now = int(time.time())
-        agreement = ledger.propose_agreement(
-            operator,
-            bank.address,
-            (1 << 15) - 1,
-            mask_of(list(Purpose)),
-            now - 60,
-            now + 86400 * 365,
-            b"\x01" * 32,
-        )
-        ledger.transact(bank, "acceptAgreement", agreement)
         migrate(settings.resolved_database_url)
         engine = make_engine(settings.resolved_database_url)
-        ingestor = Ingestor(engine, ChainAnchorer(ledger, operator), settings)
-        subjects: list[tuple[str, LocalAccount]] = []
-        rows: list[str] = []
-        for i in range(SUBJECTS):
-            uscc = make_uscc("410100", 500_000 + i)
-            key = _key("subject", i)
-            sid = subject_id(uscc, settings.pseudonym_key_bytes)
-            deadline, signature = ledger.sign_registration(key, sid)
-            ledger.bind_subject(operator, sid, key.address, deadline, signature)
-            subjects.append(("0x" + sid.hex(), key))
-            rows.extend(json.dumps(r) for r in _tax_rows(uscc))
-        ingestor.ingest("bench-tax", "tax", "\n".join(rows).encode(), fmt="jsonl")
-        engine.dispose()
-        terms_for = GrantTerms(
-            bank.address, 1 << 2, Purpose.LOAN_APPLICATION, AccessLevel.QUERY, now - 60, now + 86400
-        )
-        grants: list[int] = []
-        for start in range(0, SUBJECTS, 50):
-            signed = [ledger.sign_grant(key, terms_for) for _, key in subjects[start : start + 50]]
-            grants.extend(ledger.relay_grants(operator, signed))
-        _log(f"seeded {SUBJECTS} subjects, {len(rows)} records, {len(grants)} grants")
-        return {"bank": bank.account, "subjects": subjects, "grants": grants}
+        try:
+            return populate(
+                Ledger(w3, deployment), operator, bank_key(), engine, settings, SUBJECTS
+            )
+        finally:
+            engine.dispose()
     finally:
         chain.close()
+
+
+def populate(
+    ledger: Ledger,
+    operator: Transactor,
+    bank_account: LocalAccount,
+    engine: Engine,
+    settings: Settings,
+    count: int,
+) -> dict[str, Any]:
+    """The bank (a funded key) with an accepted agreement, and ``count`` subjects bound on
+    chain, each with tax records (ingested and anchored) and a QUERY grant to the bank.
+    ``operator`` holds the platform's roles (the deployer does)."""
+    bank = Transactor(ledger.w3, bank_account)
+    ledger.register_institution(operator, bank.address, InstitutionType.BANK, "Bench Bank")
+    now = int(time.time())
+    agreement = ledger.propose_agreement(
+        operator,
+        bank.address,
+        (1 << 15) - 1,
+        mask_of(list(Purpose)),
+        now - 60,
+        now + 86400 * 365,
+        b"\x01" * 32,
+    )
+    ledger.transact(bank, "acceptAgreement", agreement)
+    ingestor = Ingestor(engine, ChainAnchorer(ledger, operator), settings)
+    subjects: list[tuple[str, LocalAccount]] = []
+    rows: list[str] = []
+    for i in range(count):
+        uscc = make_uscc("410100", 500_000 + i)
+        key = _key("subject", i)
+        sid = subject_id(uscc, settings.pseudonym_key_bytes)
+        deadline, signature = ledger.sign_registration(key, sid)
+        ledger.bind_subject(operator, sid, key.address, deadline, signature)
+        subjects.append(("0x" + sid.hex(), key))
+        rows.extend(json.dumps(r) for r in _tax_rows(uscc))
+    ingestor.ingest("bench-tax", "tax", "\n".join(rows).encode(), fmt="jsonl")
+    terms_for = GrantTerms(
+        bank.address, 1 << 2, Purpose.LOAN_APPLICATION, AccessLevel.QUERY, now - 60, now + 86400
+    )
+    grants: list[int] = []
+    for start in range(0, count, 50):
+        signed = [ledger.sign_grant(key, terms_for) for _, key in subjects[start : start + 50]]
+        grants.extend(ledger.relay_grants(operator, signed))
+    _log(f"seeded {count} subjects, {len(rows)} records, {len(grants)} grants")
+    return {"bank": bank.account, "subjects": subjects, "grants": grants}
+
+
+def bank_key() -> LocalAccount:
+    """The embedded chain's funded account the bank signs with."""
+    return Account.from_key((2).to_bytes(32, "big"))
 
 
 def _free_port() -> int:
@@ -299,7 +322,7 @@ def _seeded(data_dir: Path, settings: Settings) -> dict[str, Any]:
     if marker.exists():
         saved = json.loads(marker.read_text())
         subjects = [(sid, _key("subject", i)) for i, sid in enumerate(saved["subjects"])]
-        bank = Account.from_key((2).to_bytes(32, "big"))
+        bank = bank_key()
         _log(f"reusing the seeding in {data_dir}")
         revoked = int(saved.get("revoked", 0))
     else:
@@ -308,7 +331,7 @@ def _seeded(data_dir: Path, settings: Settings) -> dict[str, Any]:
         saved.pop("bank")
         revoked = 0
         subjects = [(sid, _key("subject", i)) for i, sid in enumerate(saved["subjects"])]
-        bank = Account.from_key((2).to_bytes(32, "big"))
+        bank = bank_key()
     if revoked >= SPARE_SUBJECTS:
         raise RuntimeError(f"{data_dir} has no unrevoked spare grant left: seed a new directory")
     # The timed reads use the first subjects; each run revokes one of the spare ones at the end.
