@@ -2,7 +2,9 @@
 one of the modules in ``scripts/benchmarks`` (gas, ingest, reads, indexer, soak, cli, gate,
 dashboard, scale) or ``all``. ``--seconds`` sets how long the soak runs (default 120);
 ``--max`` the largest number of enterprises the scale benchmark builds (default 100000;
-10000000 at most).
+10000000 at most). ``reads --production`` runs the reads on the production path instead
+(anvil, PostgreSQL, ``ccl serve --workers 1`` then ``2`` beside one indexer;
+``benchmarks/reads_production.py``).
 
 Each benchmark prints progress to stderr and ONE JSON object as the last line of stdout.
 """
@@ -17,7 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 NAMES = ("gas", "ingest", "reads", "indexer", "soak", "cli", "gate", "dashboard", "scale")
-USAGE = f"usage: bench.py {{{'|'.join((*NAMES, 'all'))}}} [--seconds N | --max N]"
+USAGE = (
+    f"usage: bench.py {{{'|'.join((*NAMES, 'all'))}}} [--seconds N | --max N]"
+    " | bench.py reads --production"
+)
+PRODUCTION = "reads_production"  # module run by ``reads --production``
 _OPTIONS = {"soak": "--seconds", "scale": "--max"}
 
 
@@ -28,6 +34,8 @@ def _parse(argv: list[str]) -> tuple[str, dict[str, float]] | None:
     rest = argv[1:]
     if not rest:
         return argv[0], {}
+    if rest == ["--production"] and argv[0] == "reads":
+        return PRODUCTION, {}
     if len(rest) == 2 and rest[0] == "--seconds" and argv[0] in ("soak", "all"):
         try:
             seconds = float(rest[1])
@@ -55,7 +63,7 @@ def main(argv: list[str]) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     chosen, options = parsed
-    names = NAMES if chosen == "all" else (chosen,)
+    names = NAMES if chosen == "all" else (chosen,)  # PRODUCTION only when asked for
     results = {}
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")

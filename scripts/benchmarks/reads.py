@@ -57,7 +57,7 @@ from ledger_api.synth.generator import make_uscc
 
 SUBJECTS = 200
 REQUESTS = int(os.environ.get("CCL_BENCH_READS", "6000"))
-WARMUP = 1500
+WARMUP = int(os.environ.get("CCL_BENCH_READS_WARMUP", "1500"))
 CONCURRENCY = 32
 SPARE_SUBJECTS = 10  # grants kept out of the timed reads, one revoked per run
 SEED = 7
