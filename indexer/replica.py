@@ -9,8 +9,11 @@ by the API's worker threads (given a ``Connection`` instead, it reads on that co
 audit views do). Given ``connect`` (the API's ``ReadConnections.connect``), look-ups run on the
 connection it hands out: on the event loop's thread a held one, so PostgreSQL look-ups pay no
 pool checkout, ping or reset, and psycopg's server-side prepared statements (prepared per
-connection after a few executions) keep being reused. ``position()`` is the checkpoint (or
-block N): the API compares it with the chain head to refuse decisions on a lagging replica.
+connection after a few executions) keep being reused. Each query is built and compiled once
+(``ledger_api.store.compiled``) and run on the driver's cursor; ``decision_inputs`` reads all
+that a grant-checked read decides on in one statement (``indexer.decision_inputs``).
+``position()`` is the checkpoint (or block N): the API compares it with the chain head to
+refuse decisions on a lagging replica.
 
 Difference from the contract, on purpose: a revoked grant keeps its terms here (the contract
 zeroes them); ``revoked`` is what every check looks at first, and auditors want the terms.
