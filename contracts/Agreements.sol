@@ -33,14 +33,48 @@ abstract contract Agreements is IAgreements, Membership {
         emit AgreementProposed(agreementId, institution, categories, purposes, notBefore, notAfter, documentHash);
     }
 
+    /// @dev keccak256("AgreementAcceptance(uint256 agreementId,uint256 nonce,uint256 deadline)")
+    bytes32 public constant AGREEMENT_ACCEPTANCE_TYPEHASH =
+        0xc833d5b523b3603b27f33b26a2b586bcee2555a56d60390c15afd9fa76576253;
+
     /// @inheritdoc IAgreements
     function acceptAgreement(uint256 agreementId) external {
         Agreement storage proposed = _requireAgreement(agreementId);
-        if (proposed.status != AgreementStatus.Proposed) revert AgreementNotProposed(agreementId);
         Institution storage caller = _institutions[msg.sender];
         if (caller.index == 0 || caller.index != proposed.institutionIndex) {
             revert NotAgreementInstitution(agreementId, msg.sender);
         }
+        _accept(agreementId, proposed, caller, msg.sender);
+    }
+
+    /// @inheritdoc IAgreements
+    function acceptAgreementBySig(uint256 agreementId, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external
+    {
+        Agreement storage proposed = _requireAgreement(agreementId);
+        address signer = _institutionAccount(proposed);
+        Institution storage caller = _institutions[signer];
+        // The nonce is checked before the signature so that a replay says so rather than
+        // "invalid signature" (the signed nonce would not match the current one either way).
+        if (nonce != caller.acceptanceNonce) revert AcceptanceNonceUsed(signer, caller.acceptanceNonce, nonce);
+        // A deadline beyond uint64 never passes; it is signed in full and checked capped.
+        uint64 checkedDeadline = deadline > type(uint64).max ? type(uint64).max : uint64(deadline);
+        _requireSignature(
+            signer,
+            keccak256(abi.encode(AGREEMENT_ACCEPTANCE_TYPEHASH, agreementId, nonce, deadline)),
+            checkedDeadline,
+            signature
+        );
+        _accept(agreementId, proposed, caller, signer);
+    }
+
+    /// @dev Both ways of accepting: the same refusals, and either one voids the institution's
+    /// outstanding signed acceptances (the nonce lives in the slot rewritten here anyway).
+    function _accept(uint256 agreementId, Agreement storage proposed, Institution storage caller, address account)
+        private
+    {
+        if (proposed.status != AgreementStatus.Proposed) revert AgreementNotProposed(agreementId);
+        if (caller.suspended) revert AcceptingInstitutionSuspended(account);
         uint256 superseded = caller.agreementId;
         if (superseded != 0) {
             // A regulator's suspension holds until a regulator lifts it: accepting another
@@ -49,12 +83,13 @@ abstract contract Agreements is IAgreements, Membership {
             if (current.status == AgreementStatus.Suspended) revert InstitutionAgreementSuspended(superseded);
             if (current.status == AgreementStatus.Active) {
                 current.status = AgreementStatus.Superseded;
-                emit AgreementSuperseded(superseded, msg.sender, agreementId);
+                emit AgreementSuperseded(superseded, account, agreementId);
             }
         }
         proposed.status = AgreementStatus.Active;
         caller.agreementId = uint64(agreementId);
-        emit AgreementAccepted(agreementId, msg.sender, superseded);
+        caller.acceptanceNonce += 1;
+        emit AgreementAccepted(agreementId, account, superseded);
     }
 
     /// @inheritdoc IAgreements

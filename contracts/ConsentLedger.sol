@@ -11,7 +11,7 @@ import {Membership} from "./Membership.sol";
 /// checking and revoking grants) read every rule from local storage.
 contract ConsentLedger is Grants, Disputes {
     /// @notice Named in every deployment record; the indexer and API refuse versions they do not know.
-    string public constant CONTRACT_VERSION = "2.0.0";
+    string public constant CONTRACT_VERSION = "2.1.0";
 
     constructor(address operator, address governance, uint48 governanceDelay)
         Membership(operator, governance, governanceDelay)

@@ -102,7 +102,7 @@ abstract contract Membership is IMembership, AccessControlDefaultAdminRules, Sig
         if (_institutions[account].index != 0) revert InstitutionAlreadyRegistered(account);
         if (bytes(name).length == 0) revert InstitutionNameEmpty();
         uint32 index = ++_counters.institutions;
-        _institutions[account] = Institution({index: index, kind: kind, suspended: false, agreementId: 0});
+        _institutions[account] = Institution({index: index, kind: kind, suspended: false, agreementId: 0, acceptanceNonce: 0});
         _institutionAt[index] = account;
         _institutionNames[account] = name;
         emit InstitutionRegistered(account, index, kind, name);

@@ -35,6 +35,10 @@ interface IAgreements {
     error NotAgreementInstitution(uint256 agreementId, address caller);
     error InvalidTerms();
     error InstitutionAgreementSuspended(uint256 suspendedAgreementId);
+    /// @notice A signed acceptance carries a nonce the institution already used (a replay, or a
+    /// signature made stale by a later acceptance).
+    error AcceptanceNonceUsed(address institution, uint256 current, uint256 signed);
+    error AcceptingInstitutionSuspended(address institution);
 
     event AgreementProposed(
         uint256 indexed agreementId,
@@ -65,8 +69,16 @@ interface IAgreements {
 
     /// @notice The institution named in the agreement accepts it; it becomes its active agreement
     /// and its previous active agreement becomes Superseded. Refused while the institution's
-    /// current agreement is suspended.
+    /// current agreement is suspended, or while the institution itself is.
     function acceptAgreement(uint256 agreementId) external;
+
+    /// @notice The same acceptance, signed by the institution (EIP-712
+    /// `AgreementAcceptance(uint256 agreementId,uint256 nonce,uint256 deadline)`) and sent by
+    /// anyone, so that the institution needs no gas. `nonce` is the institution's
+    /// `acceptanceNonce`; a wrong signer reverts SignatureInvalid, a passed deadline
+    /// SignatureDeadlinePassed, a used nonce AcceptanceNonceUsed.
+    function acceptAgreementBySig(uint256 agreementId, uint256 nonce, uint256 deadline, bytes calldata signature)
+        external;
 
     /// @notice Takes back a proposal not yet accepted. Operator only.
     function withdrawProposal(uint256 agreementId) external;

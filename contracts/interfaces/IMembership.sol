@@ -9,12 +9,15 @@ import {InstitutionType} from "./LedgerTypes.sol";
 /// USCC) bound to the one address that proved control of it; the operator may re-bind it after
 /// a key loss, and the old address then loses all power. Grants belong to the subject.
 interface IMembership {
-    /// @dev One slot: index (32) + kind (8) + suspended (8) + agreementId (64).
+    /// @dev One slot: index (32) + kind (8) + suspended (8) + agreementId (64) + acceptanceNonce (64).
+    /// The nonce of signed agreement acceptances lives here rather than in the account nonces:
+    /// acceptance already rewrites this slot, so bumping it costs nothing extra.
     struct Institution {
         uint32 index;
         InstitutionType kind;
         bool suspended;
         uint64 agreementId;
+        uint64 acceptanceNonce;
     }
 
     error NotOperator(address account);

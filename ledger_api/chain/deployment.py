@@ -17,7 +17,7 @@ from ledger_api.errors import ChainError
 
 # The ConsentLedger versions this code reads and writes (ConsentLedger.CONTRACT_VERSION). A
 # record without a version is a deployment of the contract before 2.0.0: see docs/upgrading.md.
-CONTRACT_VERSION = "2.0.0"
+CONTRACT_VERSION = "2.1.0"
 KNOWN_CONTRACT_VERSIONS = frozenset({CONTRACT_VERSION})
 # How long handing the governance key on takes (AccessControlDefaultAdminRules' delay).
 DEFAULT_GOVERNANCE_DELAY_S = 2 * 86400

@@ -70,7 +70,7 @@ class DirectChainState:
 
     def institution(self, address: str) -> InstitutionProfile | None:
         checksum = Web3.to_checksum_address(address)
-        index, kind, suspended, agreement_id = self._view("institution", checksum)
+        index, kind, suspended, agreement_id, _nonce = self._view("institution", checksum)
         if index == 0:
             return None
         return InstitutionProfile(

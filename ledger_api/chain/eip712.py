@@ -39,6 +39,11 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("nonce", "uint256"),
         ("deadline", "uint64"),
     ],
+    "AgreementAcceptance": [
+        ("agreementId", "uint256"),
+        ("nonce", "uint256"),
+        ("deadline", "uint256"),
+    ],
     "Revocation": [("grantId", "uint256"), ("nonce", "uint256"), ("deadline", "uint64")],
     "OpenDispute": [
         ("kind", "uint8"),

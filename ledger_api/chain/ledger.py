@@ -207,14 +207,14 @@ class Ledger:
         )
 
     def institution(self, account: str) -> InstitutionState:
-        index, _kind, suspended, agreement_id = self._call(
+        index, _kind, suspended, agreement_id, _nonce = self._call(
             "institution", Web3.to_checksum_address(account)
         )
         return InstitutionState(index=index, suspended=suspended, agreement_id=agreement_id)
 
     def institution_profile(self, account: str) -> tuple[str, InstitutionType] | None:
         checksum = Web3.to_checksum_address(account)
-        index, kind, _suspended, _agreement = self._call("institution", checksum)
+        index, kind, _suspended, _agreement, _nonce = self._call("institution", checksum)
         if index == 0:
             return None
         return str(self._call("institutionName", checksum)), InstitutionType(kind)
@@ -288,6 +288,29 @@ class Ledger:
             document_hash,
         )
         return int(self.events(receipt, "AgreementProposed")[0]["args"]["agreementId"])
+
+    def acceptance_nonce(self, institution: str) -> int:
+        """The nonce a signed acceptance by ``institution`` must carry next."""
+        return int(self._call("institution", Web3.to_checksum_address(institution))[4])
+
+    def sign_acceptance(
+        self,
+        key: LocalAccount,
+        agreement_id: int,
+        nonce: int | None = None,
+        deadline: int | None = None,
+    ) -> tuple[int, bytes]:
+        nonce = self.acceptance_nonce(key.address) if nonce is None else nonce
+        deadline = deadline or int(time.time()) + DEFAULT_SIGNATURE_TTL_S
+        message = {"agreementId": agreement_id, "nonce": nonce, "deadline": deadline}
+        return deadline, eip712.sign_typed(key.key, self.domain, "AgreementAcceptance", message)
+
+    def relay_acceptance(
+        self, relayer: Transactor, agreement_id: int, nonce: int, deadline: int, signature: bytes
+    ) -> TxReceipt:
+        return self.transact(
+            relayer, "acceptAgreementBySig", agreement_id, nonce, deadline, signature
+        )
 
     def withdraw_proposal(self, operator: Transactor, agreement_id: int) -> TxReceipt:
         return self.transact(operator, "withdrawProposal", agreement_id)

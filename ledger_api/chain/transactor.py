@@ -38,6 +38,7 @@ GAS_LIMITS: dict[str, int] = {
     "increaseNonceBySig": 120_000,
     "proposeAgreement": 200_000,
     "acceptAgreement": 100_000,
+    "acceptAgreementBySig": 120_000,
     "withdrawProposal": 80_000,
     "suspendAgreement": 80_000,
     "reinstateAgreement": 80_000,

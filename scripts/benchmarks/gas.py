@@ -25,6 +25,7 @@ BUDGETS = {
     "grant_batch_per_item": 40_000,
     "revoke": 30_000,
     "anchor": 60_000,
+    "agreement_accept_signed": 60_000,
 }
 # Ethereum Attestation Service on eth-tester with the Prague rules (figures from the issue).
 EAS = {
@@ -92,6 +93,14 @@ def run() -> dict[str, object]:
         operator, world.bank_b.address, 1, 1, now, now + 10**6, b"\x05" * 32
     )
     accept = ledger.transact(world.bank_b, "acceptAgreement", accept_id)
+    # The institution's first signed acceptance (its nonce still 0), relayed by the operator:
+    # the insurer has no agreement yet, so nothing is superseded.
+    signed_id = ledger.propose_agreement(
+        operator, world.insurer.address, 1, 1, now, now + 10**6, b"\x06" * 32
+    )
+    insurer_key = world.insurer.account
+    deadline, acceptance = ledger.sign_acceptance(insurer_key, signed_id)
+    accept_signed = ledger.relay_acceptance(operator, signed_id, 0, deadline, acceptance)
     record = subject_record(world.subject_ids[1], 1)  # dev key 8's subject
     leaf = leaf_of(record)
     other = keccak(keccak(b"other"))
@@ -115,6 +124,7 @@ def run() -> dict[str, object]:
         "anchor": anchors,
         "anchor_many_10_per_root": gas(many) // len(grouped),
         "agreement_accept": gas(accept),
+        "agreement_accept_signed": gas(accept_signed),
         "dispute_open": gas(dispute),
         **gas_receivables.run(world),
     }

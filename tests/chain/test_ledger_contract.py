@@ -78,6 +78,7 @@ def check(
         ("Grant", "GRANT_TYPEHASH"),
         ("Revocation", "REVOCATION_TYPEHASH"),
         ("OpenDispute", "OPEN_DISPUTE_TYPEHASH"),
+        ("AgreementAcceptance", "AGREEMENT_ACCEPTANCE_TYPEHASH"),
     ],
 )
 def test_python_type_strings_hash_to_the_contract_constants(
