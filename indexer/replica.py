@@ -50,6 +50,7 @@ from indexer.tables import (
 )
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.state import (
+    AgreementRecord,
     DecisionInputs,
     InstitutionProfile,
     StatePoint,
@@ -149,6 +150,20 @@ _GRANTS_OF_SUBJECT = _both(
         select(*_GRANT_COLUMNS)
         .where(GRANTS.c.subject_index == bindparam("subject_index"), live(GRANTS, pinned))
         .order_by(GRANTS.c.grant_id)
+    )
+)
+_GRANTS_OF_INSTITUTION = _both(
+    lambda pinned: (
+        select(*_GRANT_COLUMNS)
+        .where(GRANTS.c.institution == bindparam("address"), live(GRANTS, pinned))
+        .order_by(GRANTS.c.grant_id)
+    )
+)
+_AGREEMENTS_OF_INSTITUTION = _both(
+    lambda pinned: (
+        select(AGREEMENTS)
+        .where(AGREEMENTS.c.institution == bindparam("address"), live(AGREEMENTS, pinned))
+        .order_by(AGREEMENTS.c.agreement_id)
     )
 )
 _INSTITUTION = _both(
@@ -273,6 +288,26 @@ class ReplicaState:
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
         rows = self._all(_GRANTS_OF_SUBJECT, subject_index=subject_index)
         return [grant_from_row(r) for r in rows]
+
+    def grants_of_institution(self, address: str) -> list[GrantState]:
+        rows = self._all(_GRANTS_OF_INSTITUTION, address=checksum_address(address))
+        return [grant_from_row(r) for r in rows]
+
+    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
+        rows = self._all(_AGREEMENTS_OF_INSTITUTION, address=checksum_address(address))
+        return [
+            AgreementRecord(
+                agreement_id=r.agreement_id,
+                institution=r.institution,
+                categories=r.categories,
+                purposes=r.purposes,
+                not_before=r.not_before,
+                not_after=r.not_after,
+                document_hash=bytes(r.document_hash),
+                status=AgreementStatus(r.status),
+            )
+            for r in rows
+        ]
 
     def institution(self, address: str) -> InstitutionProfile | None:
         row = self._first(_INSTITUTION, address=checksum_address(address))

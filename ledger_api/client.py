@@ -23,6 +23,7 @@ from eth_account.messages import encode_defunct, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, TypeAdapter
 
+from ledger_api.api import institution_schemas as own
 from ledger_api.api import schemas
 from ledger_api.api.problems import PayloadTooLargeError, RateLimitedError
 from ledger_api.api.signing import (
@@ -439,8 +440,87 @@ class LedgerClient:
         """The regulator's daily metrics report (CDR "Get Metrics" shape; docs/audit.md)."""
         return dict(self.call("GET", "/v1/audit/metrics"))
 
+    # -- an institution's own agreements and grants ----------------------------------------
+    def institution_agreements(self) -> list[own.InstitutionAgreement]:
+        return self._models(own.InstitutionAgreement, "GET", "/v1/institution/agreements")
+
+    def relay_acceptance(
+        self, agreement_id: int, signature: bytes, deadline: int
+    ) -> own.AcceptanceOut:
+        return self._model(
+            own.AcceptanceOut,
+            "POST",
+            f"/v1/institution/agreements/{agreement_id}/acceptance",
+            json_body={"signature": "0x" + signature.hex(), "deadline": deadline},
+        )
+
+    def accept_agreement(self, agreement_id: int) -> own.AcceptanceOut:
+        """Sign the typed data the platform lists for a proposed agreement and have it relayed."""
+        for agreement in self.institution_agreements():
+            if agreement.agreement_id == agreement_id and agreement.acceptance is not None:
+                signable = encode_typed_data(full_message=agreement.acceptance.typed_data)
+                signature = bytes(Account.sign_message(signable, self.account.key).signature)
+                return self.relay_acceptance(agreement_id, signature, agreement.acceptance.deadline)
+        raise ConflictError(
+            f"agreement {agreement_id} is not a proposal to this institution",
+            code="agreement_not_proposed",
+        )
+
+    def institution_grants(self, *, usable: bool = False) -> list[own.InstitutionGrant]:
+        return self._models(
+            own.InstitutionGrant,
+            "GET",
+            "/v1/institution/grants",
+            params={"usable": True} if usable else None,
+        )
+
+    def check_grant(
+        self, grant_id: int, *, category: str, purpose: str, level: str = "query"
+    ) -> own.GrantCheckOut:
+        return self._model(
+            own.GrantCheckOut,
+            "GET",
+            f"/v1/institution/grants/{grant_id}/check",
+            params={"category": category, "purpose": purpose, "level": level},
+        )
+
+    # -- a regulator's levers (the regulator signs its own transaction) ----------------------
+    def prepare_regulator_act(self, act: str, target: str | int) -> own.UnsignedTransaction:
+        return self._model(
+            own.UnsignedTransaction,
+            "GET",
+            f"/v1/regulator/acts/{act}/transaction",
+            params={"target": target},
+        )
+
+    def regulator_act(
+        self, act: str, target: str | int, prepared: own.UnsignedTransaction | None = None
+    ) -> own.RegulatorActOut:
+        """Prepare (unless given), sign with this client's key and submit one regulator act:
+        suspend_institution, reinstate_institution, suspend_agreement, reinstate_agreement or
+        terminate_agreement."""
+        method, path = REGULATOR_ACTS[act]
+        prepared = prepared or self.prepare_regulator_act(act, target)
+        signed = Account.sign_transaction(prepared.transaction, self.account.key)
+        return self._model(
+            own.RegulatorActOut,
+            method,
+            path.format(target=target),
+            json_body={"signed_transaction": "0x" + bytes(signed.raw_transaction).hex()},
+        )
+
     def close(self) -> None:
         self.http.close()
+
+
+# The route of each regulator act (ledger_api.api.routes.regulator).
+REGULATOR_ACTS: dict[str, tuple[str, str]] = {
+    "suspend_institution": ("POST", "/v1/regulator/institutions/{target}/suspension"),
+    "reinstate_institution": ("DELETE", "/v1/regulator/institutions/{target}/suspension"),
+    "suspend_agreement": ("POST", "/v1/regulator/agreements/{target}/suspension"),
+    "reinstate_agreement": ("DELETE", "/v1/regulator/agreements/{target}/suspension"),
+    "terminate_agreement": ("POST", "/v1/regulator/agreements/{target}/termination"),
+}
 
 
 def _param(value: Any) -> str:

@@ -32,6 +32,7 @@ from ledger_api.api.routes import (
     audit,
     consent_receipts,
     institution,
+    institution_account,
     meta,
     metrics,
     operator,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     for router in (
         meta.router,
         institution.router,
+        institution_account.router,
         subject.router,
         operator.router,
         operator.provider_router,

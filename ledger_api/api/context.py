@@ -32,6 +32,7 @@ from ledger_api.chain.direct_state import DirectChainState
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.ledger import Ledger
 from ledger_api.chain.state import (
+    AgreementRecord,
     ChainState,
     DecisionInputs,
     InstitutionProfile,
@@ -110,6 +111,14 @@ class CachedChainState:
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
         return self._get(
             ("grants_of", subject_index), lambda state: state.grants_of_subject(subject_index)
+        )
+
+    def grants_of_institution(self, address: str) -> list[GrantState]:
+        return self._get(("grants_to", address), lambda state: state.grants_of_institution(address))
+
+    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
+        return self._get(
+            ("agreements_of", address), lambda state: state.agreements_of_institution(address)
         )
 
     def institution(self, address: str) -> InstitutionProfile | None:

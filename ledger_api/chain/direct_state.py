@@ -14,8 +14,13 @@ from web3 import Web3
 from ledger_api.chain.grant_layout import decode_grant_word
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.ledger import Ledger
-from ledger_api.chain.state import InstitutionProfile, StatePoint, SubjectBinding
-from ledger_api.chain.types import DisputeOutcome, DisputeStatus, InstitutionType
+from ledger_api.chain.state import AgreementRecord, InstitutionProfile, StatePoint, SubjectBinding
+from ledger_api.chain.types import (
+    AgreementStatus,
+    DisputeOutcome,
+    DisputeStatus,
+    InstitutionType,
+)
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_ID = b"\x00" * 32
@@ -43,10 +48,39 @@ class DirectChainState:
 
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
         """Every grant issued by the subject; revoked ones keep their terms from the event."""
-        event = self.ledger.contract.events.GrantIssued()
+        return self._issued_grants({"subjectIndex": subject_index})
+
+    def grants_of_institution(self, address: str) -> list[GrantState]:
+        return self._issued_grants({"institution": Web3.to_checksum_address(address)})
+
+    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
+        event = self.ledger.contract.events.AgreementProposed()
         logs = event.get_logs(
-            from_block=self._from_block, argument_filters={"subjectIndex": subject_index}
+            from_block=self._from_block,
+            argument_filters={"institution": Web3.to_checksum_address(address)},
         )
+        found = []
+        for log in logs:
+            args = log["args"]
+            agreement_id = int(args["agreementId"])
+            status = self._view("agreement", agreement_id)[5]
+            found.append(
+                AgreementRecord(
+                    agreement_id=agreement_id,
+                    institution=str(args["institution"]),
+                    categories=int(args["categories"]),
+                    purposes=int(args["purposes"]),
+                    not_before=int(args["notBefore"]),
+                    not_after=int(args["notAfter"]),
+                    document_hash=bytes(args["documentHash"]),
+                    status=AgreementStatus(status),
+                )
+            )
+        return sorted(found, key=lambda a: a.agreement_id)
+
+    def _issued_grants(self, argument_filters: dict[str, Any]) -> list[GrantState]:
+        event = self.ledger.contract.events.GrantIssued()
+        logs = event.get_logs(from_block=self._from_block, argument_filters=argument_filters)
         grants = []
         for log in logs:
             grant_id = int(log["args"]["grantId"])

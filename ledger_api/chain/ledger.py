@@ -289,6 +289,12 @@ class Ledger:
         )
         return int(self.events(receipt, "AgreementProposed")[0]["args"]["agreementId"])
 
+    def agreement_owner(self, agreement_id: int) -> tuple[int, AgreementStatus]:
+        """The index of the institution an agreement is proposed to, and its status (NONE:
+        no such agreement; the view does not revert)."""
+        index, _cats, _purposes, _nb, _na, status, _doc = self._call("agreement", agreement_id)
+        return int(index), AgreementStatus(status)
+
     def acceptance_nonce(self, institution: str) -> int:
         """The nonce a signed acceptance by ``institution`` must carry next."""
         return int(self._call("institution", Web3.to_checksum_address(institution))[4])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ledger_api.chain.grant_rules import AgreementState, GrantState, InstitutionState
-from ledger_api.chain.types import InstitutionType
+from ledger_api.chain.types import AgreementStatus, InstitutionType
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,21 @@ class InstitutionProfile:
     name: str
     suspended: bool
     agreement_id: int
+
+
+@dataclass(frozen=True)
+class AgreementRecord:
+    """An agreement with everything its institution is shown (AgreementState is what the
+    grant check needs)."""
+
+    agreement_id: int
+    institution: str
+    categories: int
+    purposes: int
+    not_before: int
+    not_after: int
+    document_hash: bytes
+    status: AgreementStatus
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,14 @@ class ChainState(Protocol):
     def grant(self, grant_id: int) -> GrantState | None: ...
 
     def grants_of_subject(self, subject_index: int) -> list[GrantState]: ...
+
+    def grants_of_institution(self, address: str) -> list[GrantState]:
+        """Every grant naming the institution, revoked ones included, by grant id."""
+        ...
+
+    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
+        """Every agreement proposed to the institution, by agreement id."""
+        ...
 
     def institution(self, address: str) -> InstitutionProfile | None: ...
 
