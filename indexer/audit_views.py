@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from indexer.audit_filters import FilterError, check_filters
 from indexer.group_counts import count_groups
+from indexer.regulator_acts import regulator_acts
 from indexer.replica import ReplicaState, checksum_address
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
 from indexer.violations_sql import violation_ids_query
@@ -627,6 +628,7 @@ VIEWS: dict[str, Callable[..., Any]] = {
     "agreements": agreements,
     "anchors": anchors,
     "statistics": statistics,
+    "regulator_acts": regulator_acts,
 }
 # Names the indexer CLI used before, still accepted there.
 VIEW_ALIASES = {"access": "access_audit", "grants": "grant_history"}

@@ -211,7 +211,8 @@ def audit(
         str,
         typer.Argument(
             help="One of: access_audit, violations, refusals, volumes, grant_history, "
-            "agreements, anchors, statistics (older names: access, grants); docs/audit.md."
+            "agreements, anchors, statistics, regulator_acts (older names: access, grants); "
+            "docs/audit.md."
         ),
     ],
     institution: Annotated[

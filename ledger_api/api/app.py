@@ -37,6 +37,7 @@ from ledger_api.api.routes import (
     metrics,
     operator,
     operator_tasks,
+    regulator,
     subject,
 )
 from ledger_api.settings import Settings
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         metrics.prometheus_router,
         audit.router,
         consent_receipts.router,
+        regulator.router,
     ):
         app.include_router(router)
     install_docs_pages(app, settings)
