@@ -23,6 +23,7 @@ from ledger_api.cli_support import stderr_console as _stderr
 from ledger_api.deploy_cli import deploy, governance_app
 from ledger_api.errors import InputError, LedgerError
 from ledger_api.operator import start_checks, work
+from ledger_api.regulator_cli import regulator_app
 
 # Only what `ccl --help` needs is imported here; each command imports its own machinery, so
 # help and simple commands start in a fraction of a second (scripts/bench.py cli).
@@ -41,6 +42,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 app.add_typer(governance_app, name="governance")
+app.add_typer(regulator_app, name="regulator")
 app.command("deploy")(deploy)
 
 _state: dict[str, bool] = {"debug": False}

@@ -39,6 +39,7 @@ from ledger_api.chain.state import institution_state as as_institution_state
 from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose, bits_of
 from ledger_api.errors import (
     ConflictError,
+    CryptoError,
     ForbiddenError,
     InputError,
     NotFoundError,
@@ -231,7 +232,7 @@ def _check(
 def _uscc(ctx: AppContext, conn: Any, subject_id: bytes) -> str | None:
     try:
         return subject_uscc(conn, ctx.settings, subject_id)
-    except NoResultFound:  # registered on chain, no record ingested yet
+    except (NoResultFound, NotFoundError, CryptoError):  # no record ingested yet, or shredded
         return None
 
 
