@@ -54,6 +54,9 @@ abstract contract Agreements is IAgreements, Membership {
         Agreement storage proposed = _requireAgreement(agreementId);
         address signer = _institutionAccount(proposed);
         Institution storage caller = _institutions[signer];
+        // The platform relays nothing for a suspended institution. (A direct acceptance stays
+        // open to it, as before: it pays its own gas, and its reads stay refused anyway.)
+        if (caller.suspended) revert AcceptingInstitutionSuspended(signer);
         // The nonce is checked before the signature so that a replay says so rather than
         // "invalid signature" (the signed nonce would not match the current one either way).
         if (nonce != caller.acceptanceNonce) revert AcceptanceNonceUsed(signer, caller.acceptanceNonce, nonce);
@@ -68,13 +71,12 @@ abstract contract Agreements is IAgreements, Membership {
         _accept(agreementId, proposed, caller, signer);
     }
 
-    /// @dev Both ways of accepting: the same refusals, and either one voids the institution's
-    /// outstanding signed acceptances (the nonce lives in the slot rewritten here anyway).
+    /// @dev Both ways of accepting: the same checks of the agreement, and either one voids the
+    /// institution's outstanding signed acceptances (the nonce lives in the slot rewritten here).
     function _accept(uint256 agreementId, Agreement storage proposed, Institution storage caller, address account)
         private
     {
         if (proposed.status != AgreementStatus.Proposed) revert AgreementNotProposed(agreementId);
-        if (caller.suspended) revert AcceptingInstitutionSuspended(account);
         uint256 superseded = caller.agreementId;
         if (superseded != 0) {
             // A regulator's suspension holds until a regulator lifts it: accepting another

@@ -69,14 +69,15 @@ interface IAgreements {
 
     /// @notice The institution named in the agreement accepts it; it becomes its active agreement
     /// and its previous active agreement becomes Superseded. Refused while the institution's
-    /// current agreement is suspended, or while the institution itself is.
+    /// current agreement is suspended.
     function acceptAgreement(uint256 agreementId) external;
 
     /// @notice The same acceptance, signed by the institution (EIP-712
     /// `AgreementAcceptance(uint256 agreementId,uint256 nonce,uint256 deadline)`) and sent by
     /// anyone, so that the institution needs no gas. `nonce` is the institution's
     /// `acceptanceNonce`; a wrong signer reverts SignatureInvalid, a passed deadline
-    /// SignatureDeadlinePassed, a used nonce AcceptanceNonceUsed.
+    /// SignatureDeadlinePassed, a used nonce AcceptanceNonceUsed, a suspended institution
+    /// AcceptingInstitutionSuspended.
     function acceptAgreementBySig(uint256 agreementId, uint256 nonce, uint256 deadline, bytes calldata signature)
         external;
 

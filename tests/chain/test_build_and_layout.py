@@ -54,6 +54,7 @@ def test_gas_of_every_hot_path_is_within_its_budget() -> None:
 
     result = gas.run()
     assert result["within_budget"] == {
+        "agreement_accept_signed": True,
         "anchor": True,
         "grant_batch_per_item": True,
         "grant_direct": True,

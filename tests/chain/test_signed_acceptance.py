@@ -69,12 +69,10 @@ def test_an_acceptance_past_its_deadline_is_refused(world: World) -> None:
         world.ledger.relay_acceptance(world.operator, agreement, 0, deadline, signature)
 
 
-def test_a_suspended_institution_accepts_neither_by_signature_nor_directly(world: World) -> None:
+def test_a_suspended_institutions_signed_acceptance_is_refused(world: World) -> None:
     agreement = propose_for_insurer(world)
     world.ledger.transact(world.regulator, "suspendInstitution", world.insurer.address)
     deadline, signature = world.ledger.sign_acceptance(world.insurer.account, agreement)
     with refused("AcceptingInstitutionSuspended"):
         world.ledger.relay_acceptance(world.operator, agreement, 0, deadline, signature)
-    with refused("AcceptingInstitutionSuspended"):
-        world.ledger.transact(world.insurer, "acceptAgreement", agreement)
     assert world.ledger.agreement(agreement).status == AgreementStatus.PROPOSED
