@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from indexer.audit_filters import FilterError, check_filters
+from indexer.audit_filters import check_filters
 from indexer.replica import ReplicaState
 from indexer.tables import BLOCKS, EVENTS
 
@@ -44,11 +44,9 @@ def regulator_acts(
     conn = session.connection()
     filters = check_filters(
         conn,
-        {"institution": institution, "since": since, "until": until, "limit": limit,
-         "offset": offset},
+        {"institution": institution, "subject_id": subject_id, "since": since, "until": until,
+         "limit": limit, "offset": offset},
     )  # fmt: skip
-    if filters["limit"] < 1 or filters["offset"] < 0:
-        raise FilterError("limit/offset", "limit must be >= 1 and offset >= 0")
     if subject_id is not None:
         return []
     query = (
