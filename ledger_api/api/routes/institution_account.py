@@ -50,6 +50,7 @@ from ledger_api.store.records import subject_uscc
 router = APIRouter(prefix="/v1/institution", tags=["institution"], responses=PROBLEMS)
 
 AgreementPath = Annotated[int, Path(ge=1, lt=2**63)]
+STALE_LOOK_BACK = 16  # earlier acceptance nonces tried to tell a stale signature from a forged one
 GrantPath = Annotated[int, Path(ge=1, lt=2**63)]
 
 
@@ -160,7 +161,8 @@ def _signed_nonce(
     older nonce is a replay or made stale by a later acceptance: said so, not "invalid"."""
     current = ctx.ledger.acceptance_nonce(actor.address)
     domain = ctx.ledger.domain
-    for nonce in range(current, -1, -1):
+    # A bounded look back: older signatures are refused as not the signer's, no worse.
+    for nonce in range(current, max(current - STALE_LOOK_BACK, 0) - 1, -1):
         message = {"agreementId": agreement_id, "nonce": nonce, "deadline": deadline}
         try:
             signer = eip712.recover_typed(domain, "AgreementAcceptance", message, signature)
@@ -296,9 +298,11 @@ def check_one_grant(
     grant_id: GrantPath,
     ctx: ContextDep,
     actor: InstitutionDep,
-    category: Annotated[str, Query(description="catalog category name (or its bit)")],
-    purpose: Annotated[str, Query(description="purpose name, e.g. loan_application")],
-    level: Annotated[str, Query(description="verify, query or detail")] = "query",
+    category: Annotated[
+        str, Query(max_length=64, description="catalog category name (or its bit)")
+    ],
+    purpose: Annotated[str, Query(max_length=64, description="e.g. loan_application")],
+    level: Annotated[str, Query(max_length=16, description="verify, query or detail")] = "query",
 ) -> GrantCheckOut:
     profile = _profile(actor)
     chosen = ctx.catalog.category(int(category) if category.isdigit() else category)

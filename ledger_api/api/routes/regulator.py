@@ -80,7 +80,7 @@ def _target(ctx: AppContext, act: Act, raw: str | int) -> tuple[Any, str]:
                 f"agreement {agreement_id} is {status.name.lower()}",
                 code=f"agreement_{status.name.lower()}",
             )
-        profile = ctx.state().institution_at(index)
+        profile = ctx.strict_state.institution_at(index)  # the chain's, not a lagging replica
         return agreement_id, profile.name if profile else ""
     if not Web3.is_address(str(raw)):
         raise InputError("an institution act's target is its address", code="invalid_target")
