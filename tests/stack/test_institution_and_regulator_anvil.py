@@ -18,6 +18,7 @@ from nodes import anvil_node, free_port
 from pydantic import SecretStr
 from typer.testing import CliRunner
 from web3 import Web3
+from web3.types import RPCEndpoint
 from world import PSEUDONYM_KEY, World, build_world, dev_key
 
 from indexer.follower import Indexer
@@ -61,8 +62,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, AppC
     tmp = tmp_path_factory.mktemp("anvil-institution")
     with anvil_node() as (_url, w3):
         for i in (*range(1, 9), 10):
-            w3.provider.make_request(  # type: ignore[attr-defined]
-                "anvil_setBalance", [dev_key(i).address, hex(100 * 10**18)]
+            w3.provider.make_request(
+                RPCEndpoint("anvil_setBalance"), [dev_key(i).address, hex(100 * 10**18)]
             )
         world = build_world(w3)
         settings = Settings(
