@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from api_support import Api
+from eth_account import Account
 from test_gate import read
 
 from indexer.follower import Indexer
@@ -88,3 +89,16 @@ def test_only_a_regulator_may_act_and_only_with_its_own_signed_transaction(api: 
     assert not api.world.ledger.institution(api.world.bank_b.address).suspended
     _refused(lambda: regulator.regulator_act("suspend_agreement", 999), 404, "unknown_agreement")
     _refused(lambda: regulator.prepare_regulator_act("close_platform", 1), 404, "unknown_act")
+
+
+def test_a_transaction_signed_by_another_key_is_refused_and_not_broadcast(api: Api) -> None:
+    regulator = api.client(api.world.regulator.account)
+    prepared = regulator.prepare_regulator_act("suspend_institution", api.world.bank.address)
+    signed = Account.sign_transaction(prepared.transaction, api.world.bank_b.account.key)
+    body = {"signed_transaction": "0x" + bytes(signed.raw_transaction).hex()}
+    block = api.world.w3.eth.block_number
+    path = f"/v1/regulator/institutions/{api.world.bank.address}/suspension"
+    _refused(lambda: regulator.call("POST", path, json_body=body), 403,
+             "transaction_signer_mismatch")  # fmt: skip
+    assert api.world.w3.eth.block_number == block
+    assert api.last_entry()["reason"] == "transaction_signer_mismatch"
