@@ -21,6 +21,7 @@ ROLE_OF_TAG = {
     "operator": "operator",
     "provider": "provider",
     "audit": "regulator",
+    "regulator": "regulator",
     "meta": "public",
 }
 # Registration is the one role-less exception: a not-yet-registered key registering itself.
