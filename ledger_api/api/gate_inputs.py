@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.state import (
+    AgreementRecord,
     ChainState,
     DecisionInputs,
     InstitutionProfile,
@@ -69,6 +70,12 @@ class PrefetchedState:
     # -- the rest of ChainState, from the wrapped state ----------------------------------------
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
         return self.inner.grants_of_subject(subject_index)
+
+    def grants_of_institution(self, address: str) -> list[GrantState]:
+        return self.inner.grants_of_institution(address)
+
+    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
+        return self.inner.agreements_of_institution(address)
 
     def institution_at(self, index: int) -> InstitutionProfile | None:
         return self.inner.institution_at(index)
