@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -155,3 +155,61 @@ def used_count(conn: Connection | Session, grant_id: int) -> int:
             .where(ACCESS_LOG.c.grant_id == grant_id, ACCESS_LOG.c.decision == ALLOWED)
         ).scalar_one()
     )
+
+
+def entry_fields(row: Any) -> dict[str, Any]:
+    """An entry's hashed fields, the time exactly as hashed and binary values as 0x-hex, with
+    the previous entry's hash: all ``recompute_entry_hash`` needs (shown to the entry's
+    institution and subject, so that either can check the entry without the database)."""
+    return {
+        "id": int(row.id),
+        "at": _entry_time(row.at),
+        "actor": row.actor,
+        "actor_role": row.actor_role,
+        "action": row.action,
+        "subject_id": _hex(row.subject_id),
+        "category": row.category,
+        "purpose": row.purpose,
+        "level": row.level,
+        "grant_id": row.grant_id,
+        "checked_block": row.checked_block,
+        "decision": row.decision,
+        "reason": row.reason,
+        "response_hash": _hex(row.response_hash),
+        "categories": row.categories,
+        "prev_hash": _hex(row.prev_hash),
+    }
+
+
+def recompute_entry_hash(fields: Mapping[str, Any]) -> bytes:
+    """``sha256(prev_hash || canonical entry)`` from ``entry_fields``' form of an entry."""
+    canonical = _canonical(
+        int(fields["id"]),
+        str(fields["at"]),
+        str(fields["actor"]),
+        str(fields["actor_role"]),
+        str(fields["action"]),
+        _unhex(fields.get("subject_id")),
+        fields.get("category"),
+        fields.get("purpose"),
+        fields.get("level"),
+        fields.get("grant_id"),
+        fields.get("checked_block"),
+        str(fields["decision"]),
+        str(fields["reason"]),
+        _unhex(fields.get("response_hash")),
+        fields.get("categories"),
+    )
+    prev_hash = _unhex(fields.get("prev_hash"))
+    return chain_hash(GENESIS_HASH if prev_hash is None else prev_hash, canonical)
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else "0x" + bytes(value).hex()
+
+
+def _unhex(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    text = str(value)
+    return bytes.fromhex(text[2:] if text.startswith("0x") else text)

@@ -37,6 +37,7 @@ from ledger_api.api.routes import (
     metrics,
     operator,
     operator_tasks,
+    receipts,
     regulator,
     subject,
 )
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         audit.router,
         consent_receipts.router,
         regulator.router,
+        receipts.router,
     ):
         app.include_router(router)
     install_docs_pages(app, settings)

@@ -182,7 +182,10 @@ class Access:
         """Log the allowed access and return ``payload`` with its access receipt.
 
         ``response_hash`` is the SHA-256 of the canonical JSON (sorted keys, compact, UTF-8)
-        of the response without its ``receipt`` (and ``signed_receipt``).
+        of the response without its ``receipt`` (and ``signed_receipt``). Every receipt is
+        signed by the platform (``signed_receipt``), so that anyone holding it can check it
+        (``ledger_api.receipts``); ``sign_claims`` adds the answer itself (a verification's
+        yes/no) to what is signed.
         """
         response_hash = hashlib.sha256(canonical_json(payload)).digest()
         result = await self.ctx.writer.append_async(self._draft(ALLOWED, "ok", response_hash))
@@ -202,21 +205,22 @@ class Access:
         }
         body = dict(payload)
         body["receipt"] = receipt
-        if sign_claims is not None:
-            claims = {
-                **sign_claims,
-                **receipt,
-                "institution": self.actor,
-                "subject_id": "0x" + self.subject_id.hex(),
-            }
-            signed = self.ctx.platform_account.sign_message(
-                encode_defunct(primitive=canonical_json(claims))
-            )
-            body["signed_receipt"] = {
-                "claims": claims,
-                "signer": self.ctx.platform_account.address,
-                "signature": "0x" + bytes(signed.signature).hex(),
-            }
+        claims = {
+            **(sign_claims or {}),
+            **receipt,
+            "action": self.action,
+            "entry_hash": "0x" + result.entry_hash.hex(),
+            "institution": self.actor,
+            "subject_id": "0x" + self.subject_id.hex(),
+        }
+        signed = self.ctx.platform_account.sign_message(
+            encode_defunct(primitive=canonical_json(claims))
+        )
+        body["signed_receipt"] = {
+            "claims": claims,
+            "signer": self.ctx.platform_account.address,
+            "signature": "0x" + bytes(signed.signature).hex(),
+        }
         return Response(
             canonical_json(body), status_code=status_code, media_type="application/json"
         )

@@ -55,6 +55,8 @@ class ChainInfo(BaseModel):
     head_block: int
     state_block: int
     account_nonce: int | None = None
+    # The key that signs access receipts (the platform's operator key, OPERATOR_ROLE on chain).
+    platform_signer: str | None = None
 
 
 class AccessReceipt(BaseModel):
@@ -82,6 +84,7 @@ class CreditReport(BaseModel):
     subject_id: HexStr
     categories: dict[str, list[RecordOut]]
     receipt: AccessReceipt
+    signed_receipt: SignedReceipt | None = None  # None only from older servers
 
 
 class RecordsPage(BaseModel):
@@ -90,6 +93,7 @@ class RecordsPage(BaseModel):
     level: str
     records: list[RecordOut]
     receipt: AccessReceipt
+    signed_receipt: SignedReceipt | None = None  # None only from older servers
 
 
 class Verification(BaseModel):
@@ -107,6 +111,7 @@ class Score(BaseModel):
     categories_used: list[str]
     scorecard: str
     receipt: AccessReceipt
+    signed_receipt: SignedReceipt | None = None  # None only from older servers
 
 
 class RegistrationIn(BaseModel):

@@ -38,6 +38,7 @@ def chain_info(
         account_nonce=None
         if account is None
         else ctx.ledger.nonce_of(Web3.to_checksum_address(account)),
+        platform_signer=ctx.platform_account.address,
     )
 
 
