@@ -32,6 +32,9 @@ class WalletConfig:
     api_url: str = DEFAULT_API_URL
     json_output: bool = False
     debug: bool = False
+    # Where an unattended run finds the keystore password (``ccl-bank``: CCL_BANK_PASSWORD).
+    password_env: str = "CCL_WALLET_PASSWORD"
+    new_password_env: str = "CCL_WALLET_NEW_PASSWORD"
 
     @property
     def keystore_dir(self) -> Path:

@@ -189,7 +189,9 @@ def change_password(
             f"Current password for keystore {entry.name}", password_file=password_file
         ),
     )
-    password = new_password(password_file=new_password_file, env_var=NEW_PASSWORD_ENV)
+    password = new_password(
+        password_file=new_password_file, env_var=current_config().new_password_env
+    )
     store.replace(entry, encrypt_key(account.key, password, work_factor=work_factor))
     get_output().done(
         f"Changed the password of keystore {entry.name} ({entry.address})",

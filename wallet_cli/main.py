@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,7 +24,7 @@ from wallet_cli.arguments import reorder_arguments
 from wallet_cli.config import API_URL_ENV, DEFAULT_API_URL, HOME_ENV, load_config, using_config
 from wallet_cli.globals import global_options_for_commands
 from wallet_cli.output import run_guarded
-from wallet_cli.registry import COMMANDS
+from wallet_cli.registry import COMMANDS, CommandEntry
 
 PROG_NAME = "ccl-wallet"
 
@@ -44,31 +44,42 @@ class LazyCommand(TyperCommand):
 
 
 class WalletGroup(TyperGroup):
-    """Lazy commands; runs in non-standalone mode and reports errors our way (one line)."""
+    """Lazy commands; runs in non-standalone mode and reports errors our way (one line).
+
+    ``ccl-bank`` is the same application with its own registry and program name (subclass).
+    """
+
+    commands_registry: Mapping[str, CommandEntry] = COMMANDS
+    program_name = PROG_NAME
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return list(COMMANDS)
+        return list(self.commands_registry)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in COMMANDS:
+        if cmd_name not in self.commands_registry:
             return None
         return LazyCommand(
-            cmd_name, COMMANDS[cmd_name].summary, lambda: self.load_command(cmd_name)
+            cmd_name,
+            self.commands_registry[cmd_name].summary,
+            lambda: self.load_command(cmd_name),
         )
+
+    def build_command(self, name: str, entry: CommandEntry) -> Any:
+        """The click command of a registry entry, with the global options."""
+        function = getattr(importlib.import_module(entry.module), entry.function)
+        command = typer.main.get_command_from_info(
+            typer.models.CommandInfo(name=name, callback=function, epilog=entry.epilog),
+            pretty_exceptions_short=True,
+            rich_markup_mode=self.rich_markup_mode,
+        )
+        command.params.extend(global_options_for_commands())
+        return command
 
     def load_command(self, name: str) -> Any:
         """Import the command's module and build its click command (with the global options)."""
         loaded: dict[str, Any] = self.__dict__.setdefault("_loaded", {})
         if name not in loaded:
-            entry = COMMANDS[name]
-            function = getattr(importlib.import_module(entry.module), entry.function)
-            command = typer.main.get_command_from_info(
-                typer.models.CommandInfo(name=name, callback=function, epilog=entry.epilog),
-                pretty_exceptions_short=True,
-                rich_markup_mode=self.rich_markup_mode,
-            )
-            command.params.extend(global_options_for_commands())
-            loaded[name] = command
+            loaded[name] = self.build_command(name, self.commands_registry[name])
         return loaded[name]
 
     def main(  # type: ignore[override]
@@ -84,9 +95,15 @@ class WalletGroup(TyperGroup):
         parent_main = super().main
 
         def run() -> object:
-            ordered = reorder_arguments(argv, self.params, COMMANDS, self.load_command)
+            ordered = reorder_arguments(
+                argv, self.params, self.commands_registry, self.load_command
+            )
             return parent_main(
-                ordered, prog_name or PROG_NAME, complete_var, standalone_mode=False, **extra
+                ordered,
+                prog_name or self.program_name,
+                complete_var,
+                standalone_mode=False,
+                **extra,
             )
 
         code = run_guarded(run, debug=debug)

@@ -17,6 +17,7 @@ import typer
 from pydantic import SecretStr
 
 from ledger_api.errors import InputError
+from wallet_cli.config import current_config
 from wallet_cli.keystore import private_key_from_hex
 
 PASSWORD_ENV = "CCL_WALLET_PASSWORD"
@@ -51,22 +52,25 @@ def existing_password(
 ) -> SecretStr:
     """The password of an existing keystore: file, ``CCL_WALLET_PASSWORD``, or hidden prompt."""
     env = os.environ if environ is None else environ
+    env_var = current_config().password_env
     if password_file is not None:
         return read_secret_file(password_file, "password")
-    if env.get(PASSWORD_ENV):
-        return SecretStr(env[PASSWORD_ENV])
+    if env.get(env_var):
+        return SecretStr(env[env_var])
     return SecretStr(typer.prompt(prompt, hide_input=True, err=True))
 
 
 def new_password(
     *,
     password_file: Path | None = None,
-    env_var: str = PASSWORD_ENV,
+    env_var: str | None = None,
     prompt: str = "New password",
     environ: Mapping[str, str] | None = None,
 ) -> SecretStr:
-    """A password for a keystore being written: file, ``env_var``, or prompt typed twice."""
+    """A password for a keystore being written: file, ``env_var`` (default: the program's
+    password variable), or prompt typed twice."""
     env = os.environ if environ is None else environ
+    env_var = env_var or current_config().password_env
     if password_file is not None:
         password = read_secret_file(password_file, "password")
     elif env.get(env_var):

@@ -1,0 +1,1 @@
+"""``ccl-bank``: an institution's CLI (keystores, agreements, grants, reads, receipts)."""

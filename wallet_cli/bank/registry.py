@@ -1,0 +1,79 @@
+"""Every ``ccl-bank`` command: where its code lives and its one-line help (lazy, as the
+wallet's registry; the key verbs are the wallet's own)."""
+
+from __future__ import annotations
+
+from wallet_cli.registry import CommandEntry
+
+COMMANDS: dict[str, CommandEntry] = {
+    "new": CommandEntry(
+        "wallet_cli.keys",
+        "new",
+        "Create a new account: a fresh random key in an encrypted keystore.",
+    ),
+    "import": CommandEntry(
+        "wallet_cli.keys",
+        "import_",
+        "Import an existing key (hidden prompt or --private-key-file) or v3 keystore file.",
+    ),
+    "list": CommandEntry(
+        "wallet_cli.keys",
+        "list_",
+        "List the accounts in the keystore directory (no password needed).",
+    ),
+    "address": CommandEntry(
+        "wallet_cli.keys",
+        "address",
+        "Print an account's address (no password needed).",
+    ),
+    "agreements": CommandEntry(
+        "wallet_cli.bank.agreements",
+        "agreements",
+        "List your institution's data-sharing agreements and their status.",
+    ),
+    "accept": CommandEntry(
+        "wallet_cli.bank.agreements",
+        "accept",
+        "Accept a proposed agreement by signature (the platform relays it: no gas).",
+    ),
+    "grants": CommandEntry(
+        "wallet_cli.bank.grants",
+        "grants",
+        "List the grants enterprises gave your institution, with their live status.",
+    ),
+    "check": CommandEntry(
+        "wallet_cli.bank.grants",
+        "check",
+        "Check a grant for one intended query before making it (reads no data).",
+    ),
+    "report": CommandEntry(
+        "wallet_cli.bank.reads",
+        "report",
+        "Read an enterprise's standard credit report (public fields; agreement only).",
+    ),
+    "records": CommandEntry(
+        "wallet_cli.bank.reads",
+        "records",
+        "Read an enterprise's records of one category under a grant.",
+    ),
+    "verify": CommandEntry(
+        "wallet_cli.bank.reads",
+        "verify",
+        "Ask a yes/no verification (核验) about an enterprise under a grant.",
+    ),
+    "score": CommandEntry(
+        "wallet_cli.bank.reads",
+        "score",
+        "Get an enterprise's credit score computed in the data safe room.",
+    ),
+    "export": CommandEntry(
+        "wallet_cli.bank.reads",
+        "export",
+        "Read records under a grant and write them to a JSON or CSV file.",
+    ),
+    "receipt": CommandEntry(
+        "wallet_cli.bank.receipt",
+        "receipt",
+        "Verify a saved access receipt: signature, log entry, anchor and grant.",
+    ),
+}
