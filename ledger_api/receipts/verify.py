@@ -167,7 +167,9 @@ def _fetch_entry(
     try:
         return sources.entry(int(receipt["access_log_id"]))
     except LedgerError as exc:
-        verdict.steps.append(Step("entry", False, f"the platform shows no such entry: {exc.detail}"))
+        verdict.steps.append(
+            Step("entry", False, f"the platform shows no such entry: {exc.detail}")
+        )
     except (KeyError, TypeError, ValueError):
         verdict.steps.append(Step("entry", False, "the receipt names no access-log entry"))
     return None

@@ -121,12 +121,13 @@ def _check_typed_data(typed_data: dict[str, Any], agreement_id: int, contract: s
 
 def _summary(agreement: dict[str, Any], deadline: int) -> None:
     term = agreement.get("term") or {}
+    categories = ", ".join(names(agreement.get("categories"))) or "-"
     lines = [
         "You are about to sign, with your institution's key:",
         f"  accept data-sharing agreement {agreement['agreement_id']} for "
         f"{agreement.get('institution_name') or agreement.get('institution')} "
         f"({agreement.get('institution')})",
-        f"  categories it lets you read under grants: {', '.join(names(agreement.get('categories'))) or '-'}",
+        f"  categories it lets you read under grants: {categories}",
         "  purposes it allows:",
         *(f"    {explained(p, PURPOSES)}" for p in names(agreement.get("purposes"))),
         f"  term: from {moment(term.get('starts_at'))} until {moment(term.get('ends_at'))}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,7 +155,7 @@ def score(
     show_receipt(answer, receipt_out)
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     json = "json"
     csv = "csv"
 

@@ -9,7 +9,7 @@ not anchored yet (ask again later).
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -25,7 +25,7 @@ EXIT_NOT_ANCHORED = 3
 _SYMBOLS = {True: "ok", False: "FAILED", None: "open"}
 
 
-class ReceiptAction(str, Enum):
+class ReceiptAction(StrEnum):
     verify = "verify"
 
 

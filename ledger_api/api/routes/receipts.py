@@ -72,9 +72,7 @@ def access_log_entry(
         row = conn.execute(select(ACCESS_LOG).where(ACCESS_LOG.c.id == entry_id)).first()
         if row is None or not _is_party(ctx, signer, row.actor, row.subject_id):
             # the same answer for "none" and "not yours": ids of others' entries stay unknown
-            raise NotFoundError(
-                f"no access-log entry {entry_id} of yours", code="unknown_entry"
-            )
+            raise NotFoundError(f"no access-log entry {entry_id} of yours", code="unknown_entry")
         uses_before = 0
         if row.grant_id is not None:
             uses_before = int(
