@@ -141,10 +141,14 @@ def grant_check_at(
     category: Annotated[int, Query(ge=0, lt=32)],
     purpose: Annotated[int, Query(ge=0, lt=len(Purpose))],
     level: Annotated[int, Query(ge=0, lt=len(AccessLevel))],
-    used_count: Annotated[int, Query(ge=0, lt=2**63)] = 0,
+    used_count: Annotated[int, Query(ge=0, lt=2**32)] = 0,  # uint32 on chain
 ) -> GrantCheckAtOut:
     if block > ctx.chain_head():
         raise InputError(f"block {block} is not mined yet", code="future_block")
+    if block < ctx.ledger.deployment.deployment_block:
+        raise InputError(
+            f"block {block} is before the ledger's deployment", code="before_deployment"
+        )
     result = ctx.ledger.check_grant(
         grant_id, institution, category, Purpose(purpose), AccessLevel(level), used_count, block
     )
