@@ -92,7 +92,7 @@ def _entries(server: LiveServer) -> dict[int, sqlite3.Row]:
 
 
 def _response_hash(body: dict) -> bytes:
-    payload = {k: v for k, v in body.items() if k != "receipt"}
+    payload = {k: v for k, v in body.items() if k not in ("receipt", "signed_receipt")}
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).digest()
 
