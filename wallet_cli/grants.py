@@ -38,6 +38,7 @@ from wallet_cli.chain import (
 )
 from wallet_cli.keys import keystore_dir, unlock
 from wallet_cli.meanings import LEVELS, PURPOSES, explained
+from wallet_cli.names import institution_names
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
 from wallet_cli.output import Column, get_output, note
 from wallet_cli.platform import act_as, platform
@@ -321,14 +322,10 @@ def grants(
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
         mine = client.my_grants()
-        names: dict[str, str] = {}
+        reader = None
         if read_url(None, chain_url):
-            target = resolve_target(client, rpc=None, chain_url=chain_url)
-            for address in {g.institution for g in mine if g.institution}:
-                assert target.reader is not None
-                found = target.reader.institution(address)
-                if found is not None:
-                    names[address] = found.name
+            reader = resolve_target(client, rpc=None, chain_url=chain_url).reader
+        names = institution_names(client, (g.institution for g in mine), reader)
     rows = [_grant_row(g, names) for g in sorted(mine, key=lambda g: g.grant_id)]
     remember_grants(
         account.address,
@@ -339,10 +336,9 @@ def grants(
     )
     columns = [
         Column("grant_id", "Grant", justify="right"),
-        Column("institution", "Institution", no_wrap=True),
+        Column("institution_name", "Institution"),
+        Column("institution", "Address", no_wrap=True),
     ]
-    if names:
-        columns.append(Column("institution_name", "Name"))
     columns += [
         Column("categories", "Categories"),
         Column("purpose", "Purpose"),

@@ -20,6 +20,7 @@ from ledger_api.errors import IntegrityError
 from wallet_cli.chain import ChainUrlOption, Node, read_url
 from wallet_cli.keys import keystore_dir, unlock
 from wallet_cli.meanings import reason_in_words
+from wallet_cli.names import institution_names
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, PasswordFile
 from wallet_cli.output import Column, format_value, get_output, note
 from wallet_cli.platform import platform
@@ -130,14 +131,23 @@ def access_log(
         if read_url(None, chain_url):
             node = resolve_target(client, rpc=None, chain_url=chain_url).reader
         page = client.my_access_log(limit=limit, offset=offset)
-        rows = [_entry_row(entry, check_entry(entry, node)) for entry in page.entries]
+        names = institution_names(
+            client,
+            (e.actor for e in page.entries if e.actor_role == "institution"),
+            node,
+        )
+        rows = [
+            _entry_row(entry, check_entry(entry, node), names.get(entry.actor))
+            for entry in page.entries
+        ]
     output = get_output()
     output.rows(
         rows,
         [
             Column("id", "#", justify="right"),
             Column("at", "When", no_wrap=True),
-            Column("actor", "Who", no_wrap=True),
+            Column("who", "Who"),
+            Column("actor", "Address", no_wrap=True),
             Column("action", "Action"),
             Column("category", "Category"),
             Column("purpose", "Purpose"),
@@ -160,10 +170,13 @@ def access_log(
         )
 
 
-def _entry_row(entry: schemas.AccessLogEntryOut, check: ProofCheck) -> dict[str, Any]:
+def _entry_row(
+    entry: schemas.AccessLogEntryOut, check: ProofCheck, actor_name: str | None = None
+) -> dict[str, Any]:
     return {
         "id": entry.id,
         "at": iso_time(entry.at),
+        "who": actor_name or entry.actor_role,
         "actor": entry.actor,
         "actor_role": entry.actor_role,
         "action": entry.action,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger_api.errors import InputError, LedgerError
+from ledger_api.errors import InputError
 from wallet_cli.keys import unlock
 from wallet_cli.output import get_output, note
 from wallet_cli.platform import platform
@@ -53,30 +53,6 @@ def signed_client(name: str, password_file: Path | None) -> Iterator[LedgerClien
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
         yield client
-
-
-class Names:
-    """Registered institution names, looked up once per address (the chain's registry)."""
-
-    def __init__(self, client: LedgerClient) -> None:
-        self.client = client
-        self._known: dict[str, str | None] = {}
-
-    def institution(self, address: str | None) -> str | None:
-        if not address:
-            return None
-        key = address.lower()
-        if key not in self._known:
-            try:
-                self._known[key] = self.client.institution(address).name
-            except LedgerError:  # not registered (or not visible): the address stands alone
-                self._known[key] = None
-        return self._known[key]
-
-    def labelled(self, address: str | None) -> str | None:
-        """``中原银行郑州分行 (0xAbC…)``: the name with the address it stands for."""
-        name = self.institution(address)
-        return address if name is None else f"{name} ({address})"
 
 
 def show_receipt(answer: Mapping[str, Any], receipt_out: Path | None) -> None:
