@@ -131,9 +131,10 @@ def verify(
     """Ask a yes/no verification (核验) about an enterprise under a grant."""
     params = {"predicate": predicate, "arg": arg, "purpose": purpose, "grant_id": grant}
     answer = _read(name, password_file, subject, "verify", params)
-    get_output().record(
-        {k: answer[k] for k in ("predicate", "argument", "result")},
-        title=f"Verification about {subject} (grant {grant})",
+    _print(
+        answer,
+        ("predicate", "argument", "result"),
+        f"Verification about {subject} (grant {grant})",
     )
     show_receipt(answer, receipt_out)
 
@@ -148,11 +149,21 @@ def score(
 ) -> None:
     """Get an enterprise's credit score computed in the data safe room."""
     answer = _read(name, password_file, subject, "score", {"purpose": purpose, "grant_id": grant})
-    get_output().record(
-        {k: answer[k] for k in ("score", "band", "reason_codes", "categories_used", "scorecard")},
-        title=f"Credit score of {subject} (grant {grant})",
+    _print(
+        answer,
+        ("score", "band", "reason_codes", "categories_used", "scorecard"),
+        f"Credit score of {subject} (grant {grant})",
     )
     show_receipt(answer, receipt_out)
+
+
+def _print(answer: dict[str, Any], keys: tuple[str, ...], title: str) -> None:
+    """The answer's ``keys`` as a record; with ``--json`` the whole answer (receipts too)."""
+    out = get_output()
+    if out.json_mode:
+        out.json(answer)
+    else:
+        out.record({k: answer.get(k) for k in keys}, title=title)
 
 
 class ExportFormat(StrEnum):
