@@ -24,6 +24,7 @@ from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.anchoring.journal import AnchorJournal
 from ledger_api.anchoring.kinds import COMMITMENTS
 from ledger_api.api.read_connections import ReadConnections
+from ledger_api.api.receipt_signing import ReceiptSigner
 from ledger_api.catalog.loader import Catalog, default_catalog
 from ledger_api.chain.anchorer import ChainAnchorer
 from ledger_api.chain.connection import load_or_deploy, open_chain
@@ -292,12 +293,15 @@ class AppContext:
     closers: list[Callable[[], None]] = field(default_factory=list)
     reads: ReadConnections = field(init=False)  # the event loop's long-lived read connection
     resuming: threading.Thread | None = field(default=None, init=False)  # see start_background
+    receipt_signer: ReceiptSigner = field(init=False)  # the platform's key, loaded once
     # The read connections to use when the replica already reads through them (one held
     # connection per event-loop thread serves both the gate's look-ups and the record reads).
     shared_reads: InitVar[ReadConnections | None] = None
 
     def __post_init__(self, shared_reads: ReadConnections | None) -> None:
         self.reads = shared_reads if shared_reads is not None else ReadConnections(self.engine)
+        account = self.relayer.account
+        self.receipt_signer = ReceiptSigner(bytes(account.key), account.address)
 
     @property
     def sessions(self) -> sessionmaker[Session]:

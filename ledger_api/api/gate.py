@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from eth_account.messages import encode_defunct
 from fastapi import Request
 from fastapi.responses import Response
 
@@ -213,13 +212,11 @@ class Access:
             "institution": self.actor,
             "subject_id": "0x" + self.subject_id.hex(),
         }
-        signed = self.ctx.platform_account.sign_message(
-            encode_defunct(primitive=canonical_json(claims))
-        )
+        signer = self.ctx.receipt_signer
         body["signed_receipt"] = {
             "claims": claims,
-            "signer": self.ctx.platform_account.address,
-            "signature": "0x" + bytes(signed.signature).hex(),
+            "signer": signer.address,
+            "signature": "0x" + signer.sign(canonical_json(claims)).hex(),
         }
         return Response(
             canonical_json(body), status_code=status_code, media_type="application/json"
