@@ -1,10 +1,10 @@
 """The whole mission, end to end, on the embedded chain and SQLite (`make demo`).
 
 The platform (chain, database, indexer, API) runs in this process and serves HTTP on a free
-localhost port; the bank, provider, regulator and operator talk to it with the signed client,
-and the enterprise uses the real wallet CLI (`ccl-wallet`) in subprocesses, as a finance
-officer would. Each step is narrated; the run ends with a summary and exits 0 only if every
-check held.
+localhost port; the provider, regulator and operator talk to it with the signed client, the
+enterprise uses the real wallet CLI (`ccl-wallet`) and the bank the real bank CLI (`ccl-bank`)
+in subprocesses, as their staff would. Each step is narrated; the run ends with a summary and
+exits 0 only if every check held.
 """
 
 from __future__ import annotations
@@ -82,28 +82,40 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Wallet:
-    """The enterprise's side: the real `ccl-wallet` CLI in a subprocess."""
+class Terminal:
+    """One party at its own CLI (`ccl-wallet`, `ccl-bank`) in subprocesses, as a person would."""
 
-    def __init__(self, home: Path, api_url: str) -> None:
+    def __init__(self, program: str, prefix: str, home: Path, api_url: str) -> None:
+        self.program = program
         self.env = {
             **os.environ,
-            "CCL_WALLET_HOME": str(home),
-            "CCL_WALLET_API_URL": api_url,
-            "CCL_WALLET_PASSWORD": WALLET_PASSWORD,
-            # Lower scrypt work factor: the demo's throwaway wallet only (default is 2**18).
+            f"{prefix}_HOME": str(home),
+            f"{prefix}_API_URL": api_url,
+            f"{prefix}_PASSWORD": WALLET_PASSWORD,
+            # Lower scrypt work factor: the demo's throwaway keystores only (default is 2**18).
             "CCL_WALLET_KDF_N": str(2**14),
         }
-        self.exe = str(Path(sys.executable).with_name("ccl-wallet"))
+        self.exe = str(Path(sys.executable).with_name(program))
 
-    def run(self, *args: str, json_output: bool = True) -> Any:
+    def run(self, *args: str, json_output: bool = True, ok_codes: tuple[int, ...] = (0,)) -> Any:
         command = [self.exe, *(["--json"] if json_output else []), *args]
         done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
         shown = " ".join(a for a in args)
-        if done.returncode != 0:
-            raise SystemExit(f"demo failed: `ccl-wallet {shown}`: {done.stderr.strip()}")
-        say(f"[dim]$ ccl-wallet {shown}[/dim]")
+        if done.returncode not in ok_codes:
+            raise SystemExit(f"demo failed: `{self.program} {shown}`: {done.stderr.strip()}")
+        say(f"[dim]$ {self.program} {shown}[/dim]")
         return json.loads(done.stdout) if json_output and done.stdout.strip() else done.stdout
+
+
+def import_key(cli: Terminal, key: bytes, workdir: Path) -> None:
+    """The bank's existing key into its keystore, from a file readable by it alone."""
+    key_file = workdir / "bank-key.txt"
+    key_file.touch(mode=0o600)
+    key_file.write_text(key.hex() + "\n")
+    try:
+        cli.run("import", "--private-key-file", str(key_file))
+    finally:
+        key_file.unlink()
 
 
 def serve(stack: EmbeddedStack, port: int) -> uvicorn.Server:
@@ -166,7 +178,7 @@ def main() -> int:
             profile is not None,
         )
 
-        step(2, "Data-sharing agreement: proposed by the operator, accepted by the bank on chain")
+        step(2, "Data-sharing agreement: proposed by the operator, accepted by the bank gaslessly")
         now = int(time.time())
         agreement_id = operator.propose_agreement(
             bank_key.address,
@@ -183,9 +195,29 @@ def main() -> int:
             not_after=now + 365 * 86400,
             document_hash=bytes.fromhex("ab" * 32),
         )
-        bank_tx = Transactor(stack.w3, bank_key)
-        stack.context.ledger.transact(bank_tx, "acceptAgreement", agreement_id)
-        check(f"agreement #{agreement_id} accepted by the bank", True)
+        bank_cli = Terminal("ccl-bank", "CCL_BANK", workdir / "bank", api)
+        import_key(bank_cli, bytes(bank_key.key), workdir)
+        wait_until(
+            lambda: any(
+                a["agreement_id"] == agreement_id and a["status"] == "proposed"
+                for a in bank_cli.run("agreements")
+            ),
+            "the proposal to reach the bank",
+        )
+        accepted = bank_cli.run("accept", str(agreement_id), "--yes")
+        say(
+            f"the bank signed an EIP-712 acceptance; the platform relayed it in "
+            f"{accepted['tx_hash']} (the bank spent no gas)"
+        )
+        active = wait_until(
+            lambda: [
+                a
+                for a in bank_cli.run("agreements")
+                if a["agreement_id"] == agreement_id and a["status"] == "active"
+            ],
+            "the acceptance to reach the replica",
+        )
+        check(f"agreement #{agreement_id} accepted by the bank without gas", bool(active))
 
         step(3, f"The provider ingests generated records for {ENTERPRISES} Henan enterprises")
         # The API learns roles from the indexer's replica of the chain, a poll interval later.
@@ -208,7 +240,7 @@ def main() -> int:
         step(4, "An enterprise creates a wallet, registers its USCC and is approved")
         enterprise = next(iter_enterprises(1, SEED))
         say(f"{enterprise.name} (USCC {enterprise.uscc})")
-        wallet = Wallet(workdir / "wallet", api)
+        wallet = Terminal("ccl-wallet", "CCL_WALLET", workdir / "wallet", api)
         wallet.run("new", "--name", "default")
         registration = wallet.run("register", enterprise.uscc, "--yes")
         approved = operator.approve_registration(int(registration["registration_id"]))
@@ -241,36 +273,68 @@ def main() -> int:
         grant_id = int(granted["grant_id"])
         say(f"grant #{grant_id} signed with EIP-712 by the wallet and relayed by the platform")
 
-        step(6, "The bank reads the standard report, the granted records and a verification")
+        step(6, "The bank checks the grant, then reads the report, the records and a verification")
         subject = enterprise.uscc
-        report = bank.report(subject, purpose="loan_application")
-        say(
-            f"standard report (PUBLIC fields): {sum(len(v) for v in report.categories.values())} "
-            f"records; receipt {report.receipt.model_dump()}"
-        )
-        records = wait_until(
-            lambda: bank.records(
-                subject, category="tax", purpose="loan_application", grant_id=grant_id
-            ),
+        usable = wait_until(
+            lambda: [g for g in bank_cli.run("grants", "--usable") if g["grant_id"] == grant_id],
             "the grant to reach the replica",
         )
         say(
-            f"tax records under grant #{grant_id}: {len(records.records)}; access-log entry "
-            f"#{records.receipt.access_log_id}, checked at block {records.receipt.checked_block}"
+            f"grant #{grant_id} from USCC {usable[0].get('subject_uscc')}: "
+            f"{usable[0].get('status')}"
         )
-        check("granted records served with an access receipt", records.receipt.grant_id == grant_id)
-        verdict = bank.verify(
+        checked = bank_cli.run(
+            "check", str(grant_id), "--category", "tax", "--purpose", "loan_application"
+        )
+        check(f"grant #{grant_id} checked before querying: usable", bool(checked["usable"]))
+        report = bank_cli.run("report", subject, "--purpose", "loan_application")
+        say(
+            "standard report (PUBLIC fields): "
+            f"{sum(len(v) for v in report['categories'].values())} records; "
+            f"access-log entry #{report['receipt']['access_log_id']}"
+        )
+        receipt_file = workdir / "tax-records-receipt.json"
+        records = bank_cli.run(
+            "records",
             subject,
-            predicate="no_tax_arrears_months",
-            arg=24,
-            purpose="loan_application",
-            grant_id=grant_id,
+            "--category",
+            "tax",
+            "--purpose",
+            "loan_application",
+            "--grant",
+            str(grant_id),
+            "--receipt-out",
+            str(receipt_file),
         )
         say(
-            f"核验 no_tax_arrears_months(24) = {verdict.result} "
+            f"tax records under grant #{grant_id}: {len(records['records'])}; access-log entry "
+            f"#{records['receipt']['access_log_id']}, checked at block "
+            f"{records['receipt']['checked_block']}, receipt saved to {receipt_file.name}"
+        )
+        check(
+            "granted records served with a signed access receipt",
+            records["receipt"]["grant_id"] == grant_id and "signed_receipt" in records,
+        )
+        verdict = bank_cli.run(
+            "verify",
+            subject,
+            "--predicate",
+            "no_tax_arrears_months",
+            "--arg",
+            "24",
+            "--purpose",
+            "loan_application",
+            "--grant",
+            str(grant_id),
+        )
+        say(
+            f"核验 no_tax_arrears_months(24) = {verdict['result']} "
             "(only the boolean left the platform)"
         )
-        check("verification answered with a signed receipt", verdict.receipt.grant_id == grant_id)
+        check(
+            "verification answered with a signed receipt",
+            verdict["receipt"]["grant_id"] == grant_id,
+        )
         try:
             bank.records(
                 subject, category="judicial", purpose="loan_application", grant_id=grant_id
@@ -281,6 +345,16 @@ def main() -> int:
 
         step(7, "The enterprise sees its access log, each entry proven against an anchored root")
         operator.anchor_access_log()
+        verified = bank_cli.run("receipt", "verify", str(receipt_file))
+        say(
+            "the bank's saved receipt: "
+            + ", ".join(f"{s['name']} {'ok' if s['ok'] else s['ok']}" for s in verified["steps"])
+        )
+        check(
+            "the bank verifies its receipt: platform signature, log entry, anchored root, "
+            "grant usable at the checked block",
+            verified["status"] == "verified",
+        )
         entries = wallet.run("access-log")
         bank_reads = [e for e in entries if e["actor"] == bank_key.address]
         # The wallet checked each leaf and proof up to its root; the root's anchor is checked
@@ -386,7 +460,8 @@ def main() -> int:
         f"{time.monotonic() - started:.0f} s. State kept in {workdir}"
     )
     if not failed:
-        shutil.rmtree(workdir / "wallet", ignore_errors=True)  # the throwaway key
+        for home in ("wallet", "bank"):  # the throwaway keys
+            shutil.rmtree(workdir / home, ignore_errors=True)
     return 1 if failed else 0
 
 
