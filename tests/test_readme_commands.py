@@ -1,5 +1,5 @@
-"""Every command line the README shows names a real command of `ccl`, `ccl-indexer` or
-`ccl-wallet`, and every option it gives exists on that command."""
+"""Every command line the README shows names a real command of `ccl`, `ccl-indexer`,
+`ccl-wallet` or `ccl-bank`, and every option it gives exists on that command."""
 
 from __future__ import annotations
 
@@ -14,10 +14,16 @@ import typer
 
 from indexer.cli import app as indexer_app
 from ledger_api.cli import app as ccl_app
+from wallet_cli.bank.main import app as bank_app
 from wallet_cli.main import app as wallet_app
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-PROGRAMS = {"ccl": ccl_app, "ccl-indexer": indexer_app, "ccl-wallet": wallet_app}
+PROGRAMS = {
+    "ccl": ccl_app,
+    "ccl-indexer": indexer_app,
+    "ccl-wallet": wallet_app,
+    "ccl-bank": bank_app,
+}
 
 
 def readme_command_lines() -> list[str]:
