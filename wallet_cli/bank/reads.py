@@ -61,7 +61,7 @@ def report(
     if out.json_mode:
         out.json(answer)
     else:
-        typer.echo(f"Standard credit report of {answer['subject_id']} (purpose {purpose})")
+        typer.echo(f"Standard credit report of {subject} (purpose {purpose})")
         for category, records in answer.get("categories", {}).items():
             rows, columns = _record_rows(records)
             out.rows(rows, columns, title=category, empty=f"{category}: no records")
@@ -88,7 +88,7 @@ def records(
         out.rows(
             rows,
             columns,
-            title=f"{answer.get('category')} records of {answer['subject_id']} "
+            title=f"{answer.get('category')} records of {subject} "
             f"(level {answer.get('level')}, grant {grant})",
             empty="no records",
         )
