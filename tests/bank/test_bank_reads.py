@@ -4,12 +4,15 @@ export, each with its access receipt; mistakes end in one error line."""
 from __future__ import annotations
 
 import csv
+import importlib
+import inspect
 import json
 from pathlib import Path
 
 from bankkit import USCC, Bank, ServedPlatform
 
 from ledger_api.chain.types import AccessLevel
+from wallet_cli.bank.registry import COMMANDS
 
 
 def _one_error_line(stderr: str, *fragments: str) -> None:
@@ -120,3 +123,14 @@ def test_help_is_plain_and_names_the_bank_variables(bank: Bank) -> None:
     command = bank("records", "--help")
     assert "CCL_BANK_PASSWORD" in command.stdout and "CCL_WALLET" not in command.stdout
     assert "\x1b[" not in command.stdout  # no colour codes: plain help
+
+
+def test_each_bank_command_lists_its_own_summary_and_the_global_options(bank: Bank) -> None:
+    for name, entry in COMMANDS.items():
+        function = getattr(importlib.import_module(entry.module), entry.function)
+        doc = inspect.getdoc(function)
+        assert doc is not None and doc.splitlines()[0] == entry.summary, name
+        shown = bank(name, "--help")
+        assert shown.exit_code == 0, (name, shown.stderr)
+        for option in ("--json", "--debug", "--home", "--api-url"):
+            assert option in shown.stdout, (name, option)
