@@ -151,7 +151,7 @@ def test_the_subject_recomputes_its_record_leaf_from_what_it_is_shown(
     assert "0x" + record_leaf_of(proof).hex() == proof.leaf
 
 
-def test_an_entry_is_shown_only_to_its_institution_and_its_subject(
+def test_an_entry_is_shown_only_to_its_institution_its_subject_and_regulators(
     bank: Bank, platform: ServedPlatform, tmp_path: Path
 ) -> None:
     path = tmp_path / "receipt.json"
@@ -159,6 +159,10 @@ def test_an_entry_is_shown_only_to_its_institution_and_its_subject(
     entry_id = saved["receipt"]["access_log_id"]
     subject = platform.client(platform.world.subject_tx[0].account)
     assert subject.call("GET", f"/v1/access-log/entries/{entry_id}")["fields"]["id"] == entry_id
+    regulator = platform.client(platform.world.regulator.account)
+    assert regulator.call("GET", f"/v1/access-log/entries/{entry_id}")["entry_hash"].startswith(
+        "0x"
+    )
     stranger = platform.client(platform.world.bank_b.account)
     with pytest.raises(Exception) as refused:
         stranger.call("GET", f"/v1/access-log/entries/{entry_id}")
