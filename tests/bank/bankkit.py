@@ -95,9 +95,12 @@ class ServedPlatform:
     world: World
     ctx: AppContext
     url: str
+    clients: list[LedgerClient] = field(default_factory=list)  # closed at teardown
 
     def client(self, account: Any) -> LedgerClient:
-        return LedgerClient(self.url, account)
+        client = LedgerClient(self.url, account)
+        self.clients.append(client)
+        return client
 
     def ingest_for(self, uscc: str) -> None:
         provider = self.client(self.world.operator.account)  # the operator is a provider here
@@ -140,7 +143,12 @@ def served_platform(world: World, tmp_path: Path, template: Path) -> Iterator[Se
     )
     try:
         with served(create_app(settings, context=ctx)) as url:
-            yield ServedPlatform(world, ctx, url)
+            platform = ServedPlatform(world, ctx, url)
+            try:
+                yield platform
+            finally:
+                for client in platform.clients:
+                    client.close()
     finally:
         ctx.close()
         ctx.engine.dispose()
