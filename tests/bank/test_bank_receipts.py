@@ -11,11 +11,11 @@ import pytest
 from bankkit import USCC, Bank, ServedPlatform
 
 from ledger_api.client import LedgerClient
-from ledger_api.receipts import (
+from ledger_api.receipts.sources import PlatformSources
+from ledger_api.receipts.verify import (
     FAILED,
     NOT_ANCHORED,
     VERIFIED,
-    PlatformSources,
     load_receipt_file,
     record_leaf_of,
     verify_receipt,
