@@ -15,7 +15,14 @@ from ledger_api.api.openapi_signing import SECURITY_REQUIREMENT, security_scheme
 from ledger_api.settings import Settings
 
 HEADERS = {"X-CCL-Address", "X-CCL-Timestamp", "X-CCL-Nonce", "X-CCL-Signature"}
-PUBLIC = {("get", "/healthz"), ("get", "/v1/chain"), ("get", "/v1/institutions/{address}")}
+PUBLIC = {
+    ("get", "/healthz"),
+    ("get", "/v1/chain"),
+    ("get", "/v1/institutions/{address}"),
+    # what a receipt's checker reads from the chain through the platform (access receipts)
+    ("get", "/v1/receipts/anchors/{root}"),
+    ("get", "/v1/receipts/grant-check"),
+}
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -60,7 +67,12 @@ def test_operations_declared_signed_refuse_an_unsigned_request(api: Api) -> None
 
 
 def test_operations_declared_public_answer_an_unsigned_request(api: Api, world: World) -> None:
-    for path in ("/healthz", "/v1/chain", f"/v1/institutions/{world.bank.address}"):
+    for path in (
+        "/healthz",
+        "/v1/chain",
+        f"/v1/institutions/{world.bank.address}",
+        "/v1/receipts/anchors/0x" + "00" * 32,
+    ):
         assert api.http.get(path).status_code == 200, path
 
 
