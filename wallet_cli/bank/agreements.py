@@ -24,8 +24,6 @@ from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, Password
 from wallet_cli.output import Column, confirm, get_output, note
 from wallet_cli.platform import act_as, platform
 
-_LIST = "/v1/institution/agreements"
-
 
 def _row(a: dict[str, Any]) -> dict[str, Any]:
     term = a.get("term") or {}
@@ -41,7 +39,7 @@ def _row(a: dict[str, Any]) -> dict[str, Any]:
 def agreements(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile = None) -> None:
     """List your institution's data-sharing agreements and their status."""
     with signed_client(name, password_file) as client:
-        found: list[dict[str, Any]] = client.call("GET", _LIST)
+        found = [a.model_dump() for a in client.institution_agreements()]
     out = get_output()
     if out.json_mode:
         out.json(found)
@@ -70,7 +68,7 @@ def accept(
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
         act_as(client, account)
-        found: list[dict[str, Any]] = client.call("GET", _LIST)
+        found = [a.model_dump() for a in client.institution_agreements()]
         agreement = next((a for a in found if int(a.get("agreement_id", 0)) == agreement_id), None)
         if agreement is None:
             raise NotFoundError(
@@ -89,14 +87,9 @@ def accept(
         _summary(agreement, int(acceptance["deadline"]))
         confirm(f"Sign and accept agreement {agreement_id}?", assume_yes=yes)
         signed = Account.sign_message(encode_typed_data(full_message=typed_data), account.key)
-        result: dict[str, Any] = client.call(
-            "POST",
-            f"{_LIST}/{agreement_id}/acceptance",
-            json_body={
-                "signature": "0x" + bytes(signed.signature).hex(),
-                "deadline": int(acceptance["deadline"]),
-            },
-        )
+        result = client.relay_acceptance(
+            agreement_id, bytes(signed.signature), int(acceptance["deadline"])
+        ).model_dump()
     get_output().done(
         f"Accepted agreement {agreement_id} (status {result.get('status')}); "
         f"transaction {result.get('tx_hash')} in block {result.get('block_number')}",

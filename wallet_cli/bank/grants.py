@@ -34,8 +34,7 @@ def grants(
 ) -> None:
     """List the grants enterprises gave your institution, with their live status."""
     with signed_client(name, password_file) as client:
-        params = {"usable": "true"} if usable else None
-        found: list[dict[str, Any]] = client.call("GET", "/v1/institution/grants", params=params)
+        found = [g.model_dump() for g in client.institution_grants(usable=usable)]
     rows = []
     for g in found:
         window = g.get("window") or {}
@@ -82,11 +81,9 @@ def check(
 ) -> None:
     """Check a grant for one intended query before making it (reads no data)."""
     with signed_client(name, password_file) as client:
-        answer: dict[str, Any] = client.call(
-            "GET",
-            f"/v1/institution/grants/{grant}/check",
-            params={"category": category, "purpose": purpose, "level": level},
-        )
+        answer = client.check_grant(
+            grant, category=category, purpose=purpose, level=level
+        ).model_dump()
     out = get_output()
     if out.json_mode:
         out.json(answer)
