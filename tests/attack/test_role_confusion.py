@@ -23,9 +23,17 @@ ROLE_OF_TAG = {
     "audit": "regulator",
     "regulator": "regulator",
     "meta": "public",
+    "receipts": "public",  # what anyone needs to verify a receipt: anchors, past grant checks
 }
-# Registration is the one role-less exception: a not-yet-registered key registering itself.
-ANY_SIGNED_KEY = re.compile(r"^/v1/subject/registrations")
+# Role-less signed routes: a not-yet-registered key registering itself, and an access-log entry
+# fetched by any of its parties (its actor, its subject, a regulator; others get 404).
+ANY_SIGNED_KEY = re.compile(r"^/v1/subject/registrations|^/v1/access-log/entries/")
+# Public routes with required query parameters, called with valid ones.
+PUBLIC_QUERY = {
+    "/v1/receipts/grant-check": (
+        "?grant_id=1&block=1&institution=0x" + "00" * 20 + "&category=2&purpose=0&level=1"
+    ),
+}
 # Callers that legitimately hold the role too: the platform's operator key is also a provider.
 ALSO_HOLDS = {("operator", "provider")}
 # Refusals of routes outside the gate are not in the access log yet (issue 23 finding 7).
@@ -135,5 +143,6 @@ def test_public_routes_answer_without_a_signature(
 ) -> None:
     for method, path, role in operations:
         if role == "public" and "{" not in path:
-            response = server.raw_request(method, path.encode(), {})
+            target = path + PUBLIC_QUERY.get(path, "")
+            response = server.raw_request(method, target.encode(), {})
             assert response.status == 200, (path, response.body[:200])
