@@ -27,7 +27,7 @@ enum AccessLevel {
     Detail
 }
 
-/// @notice Result of the canonical grant check (DESIGN.md section 5), in the order the rules apply.
+/// @notice Result of the canonical grant check, in the order the rules apply.
 /// The Python replica (`ledger_api/chain/grant_rules.py`) mirrors this enum and the order exactly.
 enum GrantCheck {
     Usable,
