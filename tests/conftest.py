@@ -31,16 +31,13 @@ def world(base_world: World) -> Iterator[World]:
         base_world.forget_nonces()
 
 
-@pytest.fixture(scope="session")
-def base_supply_chain(base_world: World) -> SupplyChain:
-    return build_supply_chain(base_world)
-
-
 @pytest.fixture
-def supply_chain(base_supply_chain: SupplyChain, world: World) -> Iterator[SupplyChain]:
-    """The session's supply chain, rolled back after each test with the world's snapshot."""
-    yield base_supply_chain
-    for t in (base_supply_chain.sub_supplier, base_supply_chain.outsider):
+def supply_chain(world: World) -> Iterator[SupplyChain]:
+    """A supply chain built inside the test's snapshot (its extra enterprise and funded keys
+    roll back with the world), so no other test sees a fourth subject."""
+    chain = build_supply_chain(world)
+    yield chain
+    for t in (chain.sub_supplier, chain.outsider):
         t.forget_nonce()
 
 

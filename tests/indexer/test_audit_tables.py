@@ -31,6 +31,7 @@ VISIBLE = {
     "agreements": [BANK_NAME, "Bank B", "Insurer C", "terminated", "suspended"],
     "anchors": ["data_batch", "access_log", "unknown_log_range"],
     "statistics": ["enterprises_with_any_grant", BANK_NAME, "usage by institution"],
+    "regulator_acts": ["Insurer C", "suspend"],
 }
 
 
