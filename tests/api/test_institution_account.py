@@ -216,6 +216,14 @@ def test_checking_a_grant_answers_the_canonical_check_for_one_intended_query(api
     assert api.entry_count() == before
 
 
+def test_checking_a_revoked_grant_of_ones_own_answers_revoked(api: Api) -> None:
+    grant_id = api.grant(0, categories=TAX)
+    api.world.ledger.revoke_grant(api.world.subject_tx[0], grant_id)
+    bank = api.client(api.world.bank.account)
+    answer = bank.check_grant(grant_id, category="tax", purpose="loan_application")
+    assert (answer.usable, answer.reason) == (False, "revoked")
+
+
 def test_checking_a_grant_naming_another_institution_is_refused_and_audited(api: Api) -> None:
     grant_id = api.grant(0, api.world.bank_b.address)
     bank = api.client(api.world.bank.account)

@@ -31,6 +31,7 @@ from ledger_api.api.institution_schemas import (
 from ledger_api.api.problems import PROBLEMS
 from ledger_api.catalog.loader import Catalog
 from ledger_api.chain import eip712
+from ledger_api.chain.grant_layout import decode_grant_word
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.ledger import DEFAULT_SIGNATURE_TTL_S
 from ledger_api.chain.signatures import signature_from_hex
@@ -289,6 +290,19 @@ def list_grants(
     return out
 
 
+def _named_institution(ctx: AppContext, grant: GrantState) -> int:
+    """The index of the institution ``grant`` names. The contract zeroes a revoked grant's
+    stored terms, so for one read from the contract the ``GrantIssued`` event says (cold path:
+    a revoked grant of its own must answer ``revoked``, not "names another institution")."""
+    if not grant.revoked or grant.institution_index:
+        return grant.institution_index
+    issued = ctx.ledger.contract.events.GrantIssued().get_logs(
+        from_block=ctx.ledger.deployment.deployment_block,
+        argument_filters={"grantId": grant.grant_id},
+    )
+    return decode_grant_word(int(issued[0]["args"]["terms"])).institution_index if issued else 0
+
+
 @router.get(
     "/grants/{grant_id}/check",
     response_model=GrantCheckOut,
@@ -316,7 +330,7 @@ def check_one_grant(
     grant = state.grant(grant_id)
     if grant is None:
         raise NotFoundError(f"no grant {grant_id}", code="unknown_grant")
-    if grant.institution_index != profile.index:
+    if _named_institution(ctx, grant) != profile.index:
         raise ForbiddenError(
             f"grant {grant_id} names another institution", code=GrantCheck.WRONG_INSTITUTION.code
         )
