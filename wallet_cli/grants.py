@@ -9,7 +9,6 @@ how long (dates), and where (chain id, contract).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ from ledger_api.chain import eip712
 from ledger_api.errors import (
     ConflictError,
     InputError,
-    IntegrityError,
     LedgerError,
     NotFoundError,
 )
@@ -359,32 +357,11 @@ def _save_consent_receipt(
         raise InputError(
             "usage: ccl-wallet grants receipt GRANT_ID --out FILE", code="bad_arguments"
         )
-    from ledger_api.receipts.consent import receipt_signer
+    from wallet_cli.consent_receipt import save_consent_receipt
 
     account = unlock(name, password_file=password_file)
     with platform(account) as client:
-        receipt = client.consent_receipt(grant_id)
-    if receipt_signer(receipt) != receipt["signer"]:
-        raise IntegrityError("the consent receipt's signature does not cover its record")
-    out.write_text(json.dumps(receipt, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    record = receipt["record"]
-    recipient = record["recipients"][0]
-    events = ", ".join(f"{e['type']} {e['at']}" for e in record["events"])
-    get_output().done(
-        f"Saved the consent receipt of grant {grant_id} ({record['consent_status']}; "
-        f"{recipient['name'] or recipient['address']}; {events}) to {out}, signed by the "
-        f"platform {receipt['signer']}.",
-        {
-            "grant_id": grant_id,
-            "file": str(out),
-            "record_id": record["record_id"],
-            "receipt_id": record["receipt_id"],
-            "consent_status": record["consent_status"],
-            "institution": recipient["address"],
-            "institution_name": recipient["name"],
-            "signer": receipt["signer"],
-        },
-    )
+        save_consent_receipt(client, grant_id, out, as_role="subject")
 
 
 # -- revocation ----------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import time
 
 from bankkit import USCC, Bank, ServedPlatform
 
+from wallet_cli.bank.grants import EXIT_NOT_USABLE
+
 ALL_PURPOSES_LOAN = 1 << 0  # loan_application
 TAX = 1 << 2
 
@@ -83,7 +85,7 @@ def test_the_bank_lists_its_grants_by_name_and_checks_one_before_reading(
     ok = bank.json("check", str(grant_id), "--category", "tax")
     assert ok["usable"] is True and ok["checked_block"] > 0
     refused = bank.signed("check", str(grant_id), "--category", "judicial")
-    assert refused.exit_code == 0, refused.stderr
+    assert refused.exit_code == EXIT_NOT_USABLE, refused.stderr
     assert "NOT usable" in refused.stdout and "category_not_granted" in refused.stdout
 
     revoked = platform.grant()
@@ -99,3 +101,18 @@ def test_checking_a_grant_that_names_another_institution_is_refused_in_one_line(
     result = bank.signed("check", str(theirs), "--category", "tax")
     assert result.exit_code == 1
     assert result.stderr.count("error: ") == 1 and "Traceback" not in result.stderr
+
+
+def test_check_puts_its_verdict_in_the_exit_code_for_a_script(
+    bank: Bank, platform: ServedPlatform
+) -> None:
+    grant_id = platform.grant()
+    usable = bank.signed("check", str(grant_id), "--category", "tax")
+    assert usable.exit_code == 0 and "usable" in usable.stdout
+    platform.world.ledger.revoke_grant(platform.world.subject_tx[0], grant_id)
+    revoked = bank.signed("check", str(grant_id), "--category", "tax")
+    assert revoked.exit_code == EXIT_NOT_USABLE, revoked.stderr
+    assert "NOT usable" in revoked.stdout and "revoked" in revoked.stdout
+    assert revoked.stderr == ""  # an answer, not an error
+    answer = bank.json("check", str(grant_id), "--category", "tax", code=EXIT_NOT_USABLE)
+    assert (answer["usable"], answer["reason"]) == (False, "revoked")

@@ -1,20 +1,28 @@
 """The grants enterprises gave this institution, and the check before a query.
 
 Neither is a read of subject data: the platform answers from the chain's grant state through
-the canonical check (``chain/grant_rules``), and writes no data-access entry.
+the canonical check (``chain/grant_rules``), and writes no data-access entry. ``check`` puts its
+verdict in the exit code (0 usable, 3 not usable) so that a script can check before it queries;
+``grants receipt`` saves a grant's platform-signed consent receipt (``wallet_cli.consent_receipt``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ledger_api.errors import InputError
 from wallet_cli.bank.session import PurposeOption, signed_client
 from wallet_cli.bank.shapes import moment, named, names
 from wallet_cli.meanings import REFUSALS
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, PasswordFile
 from wallet_cli.output import Column, get_output
+
+# Not usable is an answer, not an error: distinct from 1 (error) and 2 (usage), the same number
+# as `receipt verify`'s "ask again later".
+EXIT_NOT_USABLE = 3
 
 
 def _status(status: Any) -> str:
@@ -28,11 +36,33 @@ def _status(status: Any) -> str:
 
 
 def grants(
+    action: Annotated[
+        str | None,
+        typer.Argument(help="receipt: save a grant's consent receipt (with GRANT_ID, --out)"),
+    ] = None,
+    grant_id: Annotated[int | None, typer.Argument(help="the grant, for receipt")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="receipt: the file to write", dir_okay=False)
+    ] = None,
     usable: Annotated[bool, typer.Option("--usable", help="Only the grants usable now.")] = False,
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,
 ) -> None:
-    """List the grants enterprises gave your institution, with their live status."""
+    """List the grants enterprises gave your institution, with their live status.
+
+    `ccl-bank grants receipt ID --out FILE` saves one grant as a consent receipt (an
+    ISO/IEC TS 27560 consent record) signed by the platform.
+    """
+    if action is not None:
+        if action != "receipt" or grant_id is None or out is None:
+            raise InputError(
+                "usage: ccl-bank grants receipt GRANT_ID --out FILE", code="bad_arguments"
+            )
+        from wallet_cli.consent_receipt import save_consent_receipt
+
+        with signed_client(name, password_file) as client:
+            save_consent_receipt(client, grant_id, out, as_role="institution")
+        return
     with signed_client(name, password_file) as client:
         found = [g.model_dump() for g in client.institution_grants(usable=usable)]
     rows = []
@@ -78,17 +108,21 @@ def check(
     level: Annotated[str, typer.Option("--level", help="verify, query or detail.")] = "query",
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,
-) -> None:
-    """Check a grant for one intended query before making it (reads no data)."""
+) -> int:
+    """Check a grant for one intended query before making it (reads no data).
+
+    Exit code 0 when the grant is usable for this query, 3 when it is not (the reason is
+    printed), 1 on an error (e.g. a grant naming another institution).
+    """
     with signed_client(name, password_file) as client:
         answer = client.check_grant(
             grant, category=category, purpose=purpose, level=level
         ).model_dump()
     out = get_output()
+    usable = bool(answer.get("usable"))
     if out.json_mode:
         out.json(answer)
-        return
-    usable = bool(answer.get("usable"))
+        return 0 if usable else EXIT_NOT_USABLE
     reason = answer.get("reason")
     verdict = (
         "usable"
@@ -108,3 +142,4 @@ def check(
         title=f"Grant {grant} for a {named(answer.get('level', level))} read of "
         f"{named(answer.get('category', category))}: {'usable' if usable else 'NOT usable'}",
     )
+    return 0 if usable else EXIT_NOT_USABLE

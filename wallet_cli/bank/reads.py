@@ -22,9 +22,8 @@ from wallet_cli.bank.session import (
     Subject,
     show_receipt,
     signed_client,
-    write_json_file,
-    write_text_file,
 )
+from wallet_cli.files import write_json_file, write_text_file
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, PasswordFile
 from wallet_cli.output import Column, get_output, note
 

@@ -8,9 +8,6 @@ else) can check it later.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ledger_api.errors import InputError
+from wallet_cli.files import write_json_file
 from wallet_cli.keys import unlock
 from wallet_cli.output import get_output, note
 from wallet_cli.platform import platform
@@ -74,22 +71,3 @@ def show_receipt(answer: Mapping[str, Any], receipt_out: Path | None) -> None:
             f"Saved the answer and its receipt to {receipt_out} "
             f"(check it with: ccl-bank receipt verify {receipt_out})"
         )
-
-
-def write_json_file(path: Path, document: Any) -> None:
-    write_text_file(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-
-
-def write_text_file(path: Path, text: str) -> None:
-    """Written whole or not at all (temporary file in the same directory, then renamed)."""
-    directory = path.absolute().parent
-    try:
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=directory, delete=False, suffix=".tmp"
-        ) as tmp:
-            tmp.write(text)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, path)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
