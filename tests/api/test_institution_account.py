@@ -107,11 +107,14 @@ def test_a_signature_by_another_key_is_refused(api: Api) -> None:
     [listed] = insurer.institution_agreements()
     assert listed.acceptance is not None
     forged = _sign(api.client(api.world.bank_b.account), listed.acceptance.typed_data)
+    block = api.world.w3.eth.block_number
     _refused(
         lambda: insurer.relay_acceptance(agreement_id, forged, listed.acceptance.deadline),
         403,
         "acceptance_signer_mismatch",
     )
+    assert _last_refusal(api)["reason"] == "acceptance_signer_mismatch"
+    assert api.world.w3.eth.block_number == block
     assert api.world.ledger.agreement(agreement_id).status == AgreementStatus.PROPOSED
 
 
@@ -133,6 +136,7 @@ def test_a_stale_acceptance_signature_is_refused_after_another_acceptance(api: A
     )
     assert api.world.w3.eth.block_number == block
     assert _last_refusal(api)["reason"] == "acceptance_nonce_used"
+    assert api.world.ledger.agreement(second).status == AgreementStatus.PROPOSED
 
 
 def test_a_replayed_acceptance_is_refused(api: Api) -> None:
@@ -142,11 +146,19 @@ def test_a_replayed_acceptance_is_refused(api: Api) -> None:
     assert listed.acceptance is not None
     signature = _sign(insurer, listed.acceptance.typed_data)
     insurer.relay_acceptance(agreement_id, signature, listed.acceptance.deadline)
+    block = api.world.w3.eth.block_number
     _refused(
         lambda: insurer.relay_acceptance(agreement_id, signature, listed.acceptance.deadline),
         409,
         "agreement_not_proposed",
     )
+    entry = _last_refusal(api)
+    assert (entry["actor"], entry["reason"]) == (
+        api.world.insurer.address,
+        "agreement_not_proposed",
+    )
+    assert api.world.w3.eth.block_number == block
+    assert api.world.ledger.agreement(agreement_id).status == AgreementStatus.ACTIVE
 
 
 def test_an_acceptance_past_its_deadline_is_refused(api: Api) -> None:
@@ -156,11 +168,14 @@ def test_an_acceptance_past_its_deadline_is_refused(api: Api) -> None:
     assert listed.acceptance is not None
     signature = _sign(insurer, listed.acceptance.typed_data)
     api.clock.advance(2 * 3600)
+    block = api.world.w3.eth.block_number
     _refused(
         lambda: insurer.relay_acceptance(agreement_id, signature, listed.acceptance.deadline),
         422,
         "acceptance_expired",
     )
+    assert _last_refusal(api)["reason"] == "acceptance_expired"
+    assert api.world.w3.eth.block_number == block
     assert api.world.ledger.agreement(agreement_id).status == AgreementStatus.PROPOSED
 
 
@@ -171,11 +186,15 @@ def test_a_suspended_institution_cannot_accept(api: Api) -> None:
     assert listed.acceptance is not None
     signature = _sign(insurer, listed.acceptance.typed_data)
     api.world.ledger.transact(api.world.regulator, "suspendInstitution", api.world.insurer.address)
+    block = api.world.w3.eth.block_number
     _refused(
         lambda: insurer.relay_acceptance(agreement_id, signature, listed.acceptance.deadline),
         403,
         "institution_suspended",
     )
+    entry = _last_refusal(api)
+    assert (entry["actor"], entry["reason"]) == (api.world.insurer.address, "institution_suspended")
+    assert api.world.w3.eth.block_number == block
     assert api.world.ledger.agreement(agreement_id).status == AgreementStatus.PROPOSED
 
 
@@ -227,6 +246,7 @@ def test_checking_a_revoked_grant_of_ones_own_answers_revoked(api: Api) -> None:
 def test_checking_a_grant_naming_another_institution_is_refused_and_audited(api: Api) -> None:
     grant_id = api.grant(0, api.world.bank_b.address)
     bank = api.client(api.world.bank.account)
+    block = api.world.w3.eth.block_number
     _refused(
         lambda: bank.check_grant(grant_id, category="tax", purpose="loan_application"),
         403,
@@ -234,6 +254,7 @@ def test_checking_a_grant_naming_another_institution_is_refused_and_audited(api:
     )
     entry = _last_refusal(api)
     assert (entry["actor"], entry["reason"]) == (api.world.bank.address, "wrong_institution")
+    assert api.world.w3.eth.block_number == block
     _refused(
         lambda: bank.check_grant(999, category="tax", purpose="loan_application"),
         404,
