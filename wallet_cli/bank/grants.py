@@ -81,11 +81,11 @@ def grants(
                 "state": _status(g.get("status")),
             }
         )
-    out = get_output()
-    if out.json_mode:
-        out.json(found)
+    output = get_output()
+    if output.json_mode:
+        output.json(found)
         return
-    out.rows(
+    output.rows(
         rows,
         [
             Column("grant_id", "Grant", justify="right"),
