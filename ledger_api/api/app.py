@@ -40,6 +40,7 @@ from ledger_api.api.routes import (
     receipts,
     regulator,
     subject,
+    supply_chain,
 )
 from ledger_api.settings import Settings
 
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         consent_receipts.router,
         regulator.router,
         receipts.router,
+        supply_chain.router,
     ):
         app.include_router(router)
     install_docs_pages(app, settings)

@@ -32,6 +32,7 @@ from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.chain.direct_state import DirectChainState
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.ledger import Ledger
+from ledger_api.chain.receivables import ReceivablesContract
 from ledger_api.chain.state import (
     AgreementRecord,
     ChainState,
@@ -290,6 +291,7 @@ class AppContext:
     keyrings: KeyringCache
     rate_limiter: RateLimiter
     clock: Clock = time.time
+    receivables: ReceivablesContract | None = None  # supply-chain receivables, when deployed
     closers: list[Callable[[], None]] = field(default_factory=list)
     reads: ReadConnections = field(init=False)  # the event loop's long-lived read connection
     resuming: threading.Thread | None = field(default=None, init=False)  # see start_background
@@ -414,6 +416,9 @@ def build_context(
             settings.rate_limit_per_minute, settings.rate_limit_burst, monotonic
         ),
         clock=clock,
+        receivables=(
+            ReceivablesContract(w3, deployment.receivables) if deployment.receivables else None
+        ),
         closers=closers,
         shared_reads=reads,
     )

@@ -12,6 +12,7 @@ from ledger_api.store import dispute_reasons as dispute_reason_models  # noqa: F
 from ledger_api.store import models as data_plane_models  # noqa: F401
 from ledger_api.store import request_counts as request_count_models  # noqa: F401
 from ledger_api.store import subject_tables as subject_table_models  # noqa: F401
+from ledger_api.store import supply_chain as supply_chain_models  # noqa: F401
 from ledger_api.store.base import Base
 
 metadata = Base.metadata
