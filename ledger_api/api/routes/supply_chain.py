@@ -51,7 +51,7 @@ from ledger_api.chain.receivables import (
     ReceivableStatus,
     SignedAct,
 )
-from ledger_api.errors import ConflictError, InputError, NotFoundError
+from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.identity.uscc import validate_uscc
 
@@ -161,6 +161,8 @@ def release_to_sign(
 def _relay(ctx: Any, request: ActRequest, signer: str, body: Signed) -> tuple[ResolvedAct, Any]:
     """Check the signature is ``signer``'s over the request's terms, then relay it."""
     contract = _contract(ctx)
+    if request.act == "confirmation":
+        _require_debtor(contract, int(request.receivable_id or 0), signer)
     resolved = _resolve(ctx, request, signer)
     message, signature = check_signed_by(contract, resolved, signer, body.deadline, body.signature)
     institution = resolved.institution.address if resolved.institution else None
@@ -176,6 +178,17 @@ def _relay(ctx: Any, request: ActRequest, signer: str, body: Signed) -> tuple[Re
             act = SignedAct(resolved.primary, signer, message, signature)
             receipt = contract.relay(ctx.relayer, act)
     return resolved, receipt
+
+
+def _require_debtor(contract: ReceivablesContract, receivable_id: int, signer: str) -> None:
+    """Only the debtor confirms (the contract would refuse too, as a bad signature)."""
+    owed = contract.receivable(receivable_id)
+    if owed.status is ReceivableStatus.NONE:
+        raise NotFoundError(f"no receivable {receivable_id}", code="unknown_receivable")
+    if owed.debtor != signer:
+        raise ForbiddenError(
+            f"only the debtor confirms receivable {receivable_id}", code="not_debtor"
+        )
 
 
 def _own_uscc(ctx: Any, actor: Any, supplied: str | None) -> str:

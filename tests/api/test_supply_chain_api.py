@@ -1,0 +1,223 @@
+"""Supply-chain routes: enterprises and banks sign, the platform relays; contract refusals are
+4xx problem+json with stable codes, logged; a confirmed receivable becomes a record."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from api_support import Api
+from sqlalchemy import select
+from world import USCCS
+
+from indexer.follower import Indexer
+from ledger_api.accesslog import ACCESS_LOG
+from ledger_api.errors import LedgerError
+from ledger_api.store.records import read_subject_records
+from ledger_api.store.supply_chain import RECEIVABLE_DOCUMENTS, SUPPLY_CHAIN_REFUSALS
+from ledger_api.supply_chain_client import financed_parts, my_receivables, perform
+
+CORE, SUPPLIER, SUB = 0, 1, 2
+INVOICE = "INV-2026-0042"
+
+
+def _index(api: Api) -> None:
+    Indexer.for_engine(
+        api.world.w3, api.world.ledger.deployment, api.engine, api.settings
+    ).run_once()
+
+
+def _enterprise(api: Api, i: int) -> Any:
+    return api.client(api.world.subject_keys[i])
+
+
+def _register(api: Api, amount: str = "10000.00", invoice: str = INVOICE) -> int:
+    terms = {
+        "debtor": USCCS[CORE],
+        "amount": amount,
+        "currency": "CNY",
+        "due_date": (date.today() + timedelta(days=90)).isoformat(),
+        "invoice_no": invoice,
+        "contract_no": "PO-88",
+    }
+    done = perform(
+        _enterprise(api, SUPPLIER), api.world.subject_keys[SUPPLIER], "registration", terms,
+        extra={"supplier_uscc": USCCS[SUPPLIER]},
+    )  # fmt: skip
+    assert done.receivable_id is not None
+    return done.receivable_id
+
+
+def _confirmed(api: Api, amount: str = "10000.00") -> tuple[int, int]:
+    rid = _register(api, amount)
+    done = perform(
+        _enterprise(api, CORE), api.world.subject_keys[CORE], "confirmation",
+        {"receivable_id": rid},
+    )  # fmt: skip
+    assert done.part_id is not None
+    return rid, done.part_id
+
+
+def _with_code(code: str) -> Any:
+    class _Check:
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+            assert isinstance(exc, LedgerError), f"expected {code}, got {exc!r}"
+            assert exc.code == code, f"expected {code}, got {exc.code}: {exc}"
+            return True
+
+    return _Check()
+
+
+def test_the_typed_data_says_in_words_and_terms_what_the_supplier_signs(api: Api) -> None:
+    offer = _enterprise(api, SUPPLIER).call(
+        "GET",
+        "/v1/supply-chain/typed-data/registration",
+        params={
+            "debtor": USCCS[CORE],
+            "amount": "1234.56",
+            "due_date": (date.today() + timedelta(days=30)).isoformat(),
+            "invoice_no": INVOICE,
+            "contract_no": "PO-88",
+        },
+    )
+    message = offer["typed_data"]["message"]
+    assert offer["primary_type"] == "ReceivableRegistration"
+    assert message["amount"] == 123456  # fen
+    assert message["debtor"] == api.world.subject_keys[CORE].address
+    assert message["currency"] == "0x434e59"  # "CNY"
+    assert INVOICE not in str(offer["typed_data"])  # only its hash
+    assert "1234.56" in offer["summary"] and INVOICE in offer["summary"]
+
+
+def test_a_confirmed_receivable_becomes_the_suppliers_encrypted_supply_chain_record(
+    api: Api,
+) -> None:
+    rid = _register(api)
+    with api.engine.connect() as conn:
+        sealed = conn.execute(select(RECEIVABLE_DOCUMENTS.c.sealed)).scalar_one()
+    assert INVOICE.encode() not in sealed and USCCS[CORE].encode() not in sealed
+
+    done = perform(
+        _enterprise(api, CORE), api.world.subject_keys[CORE], "confirmation",
+        {"receivable_id": rid},
+    )  # fmt: skip
+
+    assert done.record_status == "confirmed"
+    with api.engine.connect() as conn:
+        records = read_subject_records(
+            conn, api.settings, api.world.subject_ids[SUPPLIER], categories=["supply_chain"]
+        )
+    fields = records[-1].fields
+    assert (fields["core_enterprise_uscc"], fields["invoice_no"], fields["status"]) == (
+        USCCS[CORE], INVOICE, "confirmed",
+    )  # fmt: skip
+    assert str(fields["payable_amount"]) == "10000.00"
+
+
+def test_only_the_debtor_confirms_and_a_duplicate_is_refused(api: Api) -> None:
+    rid = _register(api)
+    with _with_code("not_debtor"):
+        perform(
+            _enterprise(api, SUPPLIER), api.world.subject_keys[SUPPLIER], "confirmation",
+            {"receivable_id": rid},
+        )  # fmt: skip
+    with _with_code("duplicate_receivable"):
+        _register(api)
+
+
+def test_split_transfer_finance_and_a_second_financing_is_refused_and_kept(api: Api) -> None:
+    world = api.world
+    _, whole = _confirmed(api)
+    supplier = (_enterprise(api, SUPPLIER), world.subject_keys[SUPPLIER])
+    split = perform(*supplier, "split", {"part_id": whole, "value": "4000.00"})
+    piece = split.new_part_id
+    assert piece is not None
+    perform(*supplier, "transfer", {"part_id": piece, "to": USCCS[SUB]})
+    sub = (_enterprise(api, SUB), world.subject_keys[SUB])
+    with _with_code("not_holder"):
+        perform(*supplier, "financing", {"part_id": piece, "institution": "中原银行郑州分行"})
+    done = perform(
+        *sub, "financing",
+        {"part_id": piece, "institution": "中原银行郑州分行", "registry_no": "REG-1"},
+    )  # fmt: skip
+    assert done.part_id == piece
+
+    before = api.entry_count()
+    with _with_code("part_locked"):
+        perform(*sub, "financing", {"part_id": piece, "institution": "Bank B"})
+    assert api.last_entry()["reason"] == "part_locked"
+    assert api.entry_count() == before + 1
+    with api.engine.connect() as conn:
+        kept = conn.execute(select(SUPPLY_CHAIN_REFUSALS)).all()
+    assert [(r.act, r.part_id, r.code, r.actor) for r in kept][-1] == (
+        "financing", piece, "part_locked", world.subject_keys[SUB].address,
+    )  # fmt: skip
+    with _with_code("value_exceeds_part"):
+        perform(*supplier, "split", {"part_id": whole, "value": "6000.00"})
+
+
+def test_the_debtor_settles_the_lock_releases_and_the_lists_show_names(api: Api) -> None:
+    world = api.world
+    rid, whole = _confirmed(api, "500.00")
+    supplier = (_enterprise(api, SUPPLIER), world.subject_keys[SUPPLIER])
+    perform(*supplier, "financing", {"part_id": whole, "institution": world.bank.address})
+    _index(api)
+    bank = api.client(world.bank.account)
+    locked = financed_parts(bank)
+    assert [(p["part_id"], p["financier_name"], p["value"]) for p in locked] == [
+        (whole, "中原银行郑州分行", "500.00")
+    ]
+    core = (_enterprise(api, CORE), world.subject_keys[CORE])
+    with _with_code("not_debtor"):
+        perform(*supplier, "settlement", {"part_id": whole, "value": "500.00"})
+    done = perform(*core, "settlement", {"part_id": whole, "value": "500.00"})
+    assert done.record_status == "paid"
+    _index(api)
+    assert financed_parts(bank) == []
+    assert [p["part_id"] for p in financed_parts(bank, current=False)] == []  # fully paid
+    mine = my_receivables(_enterprise(api, SUPPLIER))
+    assert [(r["receivable_id"], r["status"], r["paid"]) for r in mine["as_supplier"]] == [
+        (rid, "settled", "500.00")
+    ]
+    owed = my_receivables(_enterprise(api, CORE))["as_debtor"]
+    assert owed[0]["debtor_uscc_masked"] == USCCS[CORE][:2] + "*" * 12 + USCCS[CORE][-4:]
+
+
+def test_only_the_financier_releases(api: Api) -> None:
+    world = api.world
+    _, whole = _confirmed(api)
+    perform(
+        _enterprise(api, SUPPLIER), world.subject_keys[SUPPLIER], "financing",
+        {"part_id": whole, "institution": "中原银行郑州分行"},
+    )  # fmt: skip
+    with _with_code("not_financier"):
+        perform(
+            api.client(world.bank_b.account), world.bank_b.account, "release", {"part_id": whole}
+        )
+    done = perform(
+        api.client(world.bank.account), world.bank.account, "release", {"part_id": whole}
+    )
+    assert done.act == "release"
+    with api.engine.connect() as conn:
+        reasons = [r.reason for r in conn.execute(select(ACCESS_LOG.c.reason))]
+    assert "not_financier" in reasons
+
+
+def test_bad_amounts_and_unknown_parties_are_422_before_anything_is_signed(api: Api) -> None:
+    client = _enterprise(api, SUPPLIER)
+    due = (date.today() + timedelta(days=30)).isoformat()
+    terms = {"amount": "12.345", "due_date": due, "invoice_no": "I", "contract_no": "C"}
+    response = client.send(
+        "GET", "/v1/supply-chain/typed-data/registration", params={"debtor": USCCS[CORE], **terms}
+    )
+    assert response.status_code == 422
+    response = client.send(
+        "GET",
+        "/v1/supply-chain/typed-data/financing",
+        params={"part_id": 1, "institution": "No Such Bank"},
+    )
+    assert (response.status_code, response.json()["code"]) == (422, "unknown_institution")
