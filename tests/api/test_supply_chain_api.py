@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from api_support import Api
 from sqlalchemy import select
 from world import USCCS
