@@ -44,6 +44,11 @@ def _who(address_key: str) -> Callable[[dict[str, Any]], str]:
     return lambda row: row.get("institution_name") or _short(row.get(address_key))
 
 
+def _enterprise(key: str) -> Callable[[dict[str, Any]], str]:
+    """An enterprise by its (masked) USCC, else its shortened address."""
+    return lambda row: row.get(f"{key}_uscc") or _short(row.get(key))
+
+
 def _category(row: dict[str, Any]) -> Any:
     name = row.get("category_name")
     return name if name else row.get("category")
@@ -104,6 +109,18 @@ ESSENTIAL: dict[str, list[Column]] = {
         ("#", _field("sequence")), ("kind", _field("kind")), ("root", _field("root", _short)),
         ("leaves", _field("leaf_count")), ("block", _field("block")), _AT,
         ("status", _field("status")),
+    ],
+    "supply_chain": [
+        ("core enterprise", _enterprise("core_enterprise")),
+        ("confirmed", _field("confirmed_count")), ("amount", _field("confirmed_amount")),
+        ("outstanding", _field("outstanding_amount")), ("financed", _field("financed_amount")),
+        ("overdue", _field("overdue_amount")), ("settled", _field("settled_amount")),
+    ],
+    "double_financing_refusals": [
+        ("#", _field("refusal_id")), _AT, ("enterprise", _field("enterprise", _short)),
+        ("part", _field("part_id")), ("asked", _who("institution")),
+        ("locked by", lambda r: r.get("locked_by_name") or _short(r.get("locked_by"))),
+        ("reason", _field("reason")),
     ],
 }  # fmt: skip
 

@@ -52,6 +52,7 @@ from indexer.audit_filters import FilterError, check_filters
 from indexer.group_counts import count_groups
 from indexer.regulator_acts import regulator_acts
 from indexer.replica import ReplicaState, checksum_address
+from indexer.supply_chain_views import SUPPLY_CHAIN_VIEWS
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
 from indexer.violations_sql import violation_ids_query
 from ledger_api.catalog.loader import default_catalog
@@ -630,6 +631,7 @@ VIEWS: dict[str, Callable[..., Any]] = {
     "statistics": statistics,
     "regulator_acts": regulator_acts,
 }
+VIEWS.update(SUPPLY_CHAIN_VIEWS)  # supply_chain, double_financing_refusals
 # Names the indexer CLI used before, still accepted there.
 VIEW_ALIASES = {"access": "access_audit", "grants": "grant_history"}
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from eth_account import Account
 from eth_utils import keccak
+from receivables_kit import SupplyChain
+from sqlalchemy import Engine, insert
 from world import World, leaf_of, subject_record
 
 from ledger_api.chain.ledger import GrantTerms
 from ledger_api.chain.types import AccessLevel, AnchorKind, DisputeKind, DisputeOutcome, Purpose
+from ledger_api.store.supply_chain import RECEIVABLE_DOCUMENTS, SUPPLY_CHAIN_REFUSALS
 
 TAX, SOCIAL = 2, 3
 
@@ -169,3 +173,35 @@ def everything(world: World) -> list[int]:
         step(world)
     revoke_one(world, grants[0])
     return grants
+
+
+SUPPLY_CHAIN_USCC_MASKED = "91************001X"
+
+
+def supply_chain_activity(chain: SupplyChain, engine: Engine) -> tuple[int, int]:
+    """Two receivables of the core: one split with a part passed on and financed, the other
+    settled in part; a refused second financing of the financed part (as the API keeps it).
+    Returns (the first receivable's whole part, the financed part)."""
+    r = chain.receivables
+    whole = chain.confirmed_part(1_000_000, invoice="INV-A")
+    piece = r.split(chain.supplier, whole, 300_000)
+    r.transfer(chain.supplier, piece, chain.sub_supplier.address)
+    r.finance(chain.sub_supplier, piece, chain.world.bank.address)
+    other = chain.confirmed_part(50_000, invoice="INV-B")
+    r.settle(chain.core, other, 20_000)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(RECEIVABLE_DOCUMENTS).values(
+                receivable_id=1, supplier=chain.supplier.address, debtor=chain.core.address,
+                sealed=b"x", debtor_uscc_masked=SUPPLY_CHAIN_USCC_MASKED,
+                record_status="confirmed", created_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+        conn.execute(
+            insert(SUPPLY_CHAIN_REFUSALS).values(
+                at=datetime(2026, 12, 7, 9, 30, tzinfo=UTC), actor=chain.sub_supplier.address,
+                act="financing", part_id=piece, institution=chain.world.bank_b.address,
+                code="part_locked", detail="PartLocked(...)",
+            )
+        )  # fmt: skip
+    return whole, piece

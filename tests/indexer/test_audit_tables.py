@@ -9,8 +9,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from activity import agreement_changes, anchors_and_disputes, issue_grants
+from activity import (
+    SUPPLY_CHAIN_USCC_MASKED,
+    agreement_changes,
+    anchors_and_disputes,
+    issue_grants,
+    supply_chain_activity,
+)
 from indexer_support import make_indexer
+from receivables_kit import SupplyChain
 from sqlalchemy import Engine
 from test_indexer_audit_views import log_access
 from typer.testing import CliRunner
@@ -32,12 +39,18 @@ VISIBLE = {
     "anchors": ["data_batch", "access_log", "unknown_log_range"],
     "statistics": ["enterprises_with_any_grant", BANK_NAME, "usage by institution"],
     "regulator_acts": ["Insurer C", "suspend"],
+    "supply_chain": [SUPPLY_CHAIN_USCC_MASKED, "10500.00", "3000.00", "200.00"],
+    "double_financing_refusals": ["Bank B", BANK_NAME, "part_locked", "2026-12-07 09:30"],
 }
 
 
 @pytest.fixture
-def activity(world: World, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Grants (one revoked), agreements, anchors, allowed, refused and forged accesses."""
+def activity(
+    world: World, supply_chain: SupplyChain, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Any]:
+    """Grants (one revoked), agreements, anchors, allowed, refused and forged accesses,
+    receivables split, financed and refused a second financing."""
+    supply_chain_activity(supply_chain, engine)
     grants = issue_grants(world)
     world.ledger.revoke_grant(world.subject_tx[0], grants[0])
     agreement_changes(world)
