@@ -67,11 +67,17 @@ class WalletGroup(TyperGroup):
     def build_command(self, name: str, entry: CommandEntry) -> Any:
         """The click command of a registry entry, with the global options."""
         function = getattr(importlib.import_module(entry.module), entry.function)
-        command = typer.main.get_command_from_info(
-            typer.models.CommandInfo(name=name, callback=function, epilog=entry.epilog),
-            pretty_exceptions_short=True,
-            rich_markup_mode=self.rich_markup_mode,
-        )
+        command: Any
+        if isinstance(function, typer.Typer):  # a verb with sub-verbs (receivable split)
+            command = typer.main.get_group(function)
+            for sub in getattr(command, "commands", {}).values():
+                sub.params.extend(global_options_for_commands())
+        else:
+            command = typer.main.get_command_from_info(
+                typer.models.CommandInfo(name=name, callback=function, epilog=entry.epilog),
+                pretty_exceptions_short=True,
+                rich_markup_mode=self.rich_markup_mode,
+            )
         command.params.extend(global_options_for_commands())
         return command
 

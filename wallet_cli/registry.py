@@ -121,4 +121,9 @@ COMMANDS: dict[str, CommandEntry] = {
         "commitments",
         "Your credit commitments and their anchoring status.",
     ),
+    "receivable": CommandEntry(
+        "wallet_cli.receivables",
+        "app",
+        "Supply-chain receivables: register, confirm, split, transfer, finance, settle, list.",
+    ),
 }

@@ -32,7 +32,7 @@ from ledger_api.chain.receivables import (
 from ledger_api.chain.revert import ContractRevert
 from ledger_api.chain.signatures import signature_from_hex
 from ledger_api.chain.state import ChainState, InstitutionProfile
-from ledger_api.errors import ForbiddenError, InputError, NotFoundError
+from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.identity.uscc import validate_uscc
 from ledger_api.store.supply_chain import SUPPLY_CHAIN_REFUSALS
@@ -260,9 +260,58 @@ def _jsonable(value: Any) -> Any:
     return "0x" + value.hex() if isinstance(value, bytes) else value
 
 
+_REFUSAL_WORDS = {
+    "part_locked": "part {partId} is financed with {financier} and locked: it cannot be "
+    "financed again, split or transferred until that institution releases it",
+    "not_holder": "part {partId} is not yours to move or finance",
+    "not_debtor": "only the debtor of receivable {receivableId} may do this",
+    "value_exceeds_part": "{value} yuan is more than part {partId} holds ({held} yuan)",
+    "duplicate_receivable": "this receivable (same debtor, invoice number and amount) is "
+    "already registered, as receivable {existingId}",
+    "due_date_out_of_range": "the due date must be after today and at most a year from now",
+    "institution_cannot_finance": "{institution} cannot finance supply-chain receivables "
+    "({reason})",
+    "not_financier": "only the institution that financed part {partId} may release it",
+    "part_not_locked": "part {partId} is not financed",
+    "part_matured": "part {partId} is past its due date and no longer moves",
+    "unknown_part": "there is no part {partId}",
+    "receivable_not_pending": "receivable {receivableId} is not waiting for confirmation",
+    "same_party": "an enterprise cannot owe or pass a receivable to itself",
+    "not_a_subject": "{account} is no registered enterprise",
+}
+_FINANCE_REASONS = {
+    1: "not a registered institution", 2: "suspended", 3: "no active agreement",
+    4: "agreement out of term", 5: "its agreement does not cover the supply_chain category",
+    6: "its agreement does not cover the supply_chain_finance purpose",
+    7: "registry index too large",
+}  # fmt: skip
+
+
+def refusal_in_words(exc: ContractRevert, state: ChainState) -> str:
+    """A contract refusal as a sentence (amounts in yuan, institutions by name)."""
+    template = _REFUSAL_WORDS.get(exc.code)
+    if template is None:
+        return str(exc.detail)
+    args: dict[str, Any] = dict(exc.args_by_name)
+    for key in ("financier", "institution"):
+        if isinstance(args.get(key), str):
+            profile = state.institution(Web3.to_checksum_address(args[key]))
+            args[key] = profile.name if profile is not None else args[key]
+    for key in ("value", "held"):
+        if isinstance(args.get(key), int):
+            args[key] = yuan(args[key])
+    if "reason" in args:
+        args["reason"] = _FINANCE_REASONS.get(int(args["reason"]), str(args["reason"]))
+    try:
+        return template.format(**args)
+    except (KeyError, IndexError):
+        return str(exc.detail)
+
+
 @contextmanager
 def recording_refusals(
     engine: Any,
+    state: ChainState,
     actor: str,
     act: str,
     *,
@@ -270,11 +319,13 @@ def recording_refusals(
     receivable_id: int | None = None,
     institution: str | None = None,
 ) -> Iterator[None]:
-    """Keep every contract refusal of a supply-chain act with the part it named, then let the
-    problem handlers answer it (409 problem+json) and write its access-log entry."""
+    """Keep every contract refusal of a supply-chain act with the part it named, then answer
+    it in words with the contract error's code (409 problem+json; the problem handlers write
+    its access-log entry)."""
     try:
         yield
     except ContractRevert as exc:
+        words = refusal_in_words(exc, state)
         with engine.begin() as conn:
             conn.execute(
                 insert(SUPPLY_CHAIN_REFUSALS).values(
@@ -285,7 +336,7 @@ def recording_refusals(
                     receivable_id=receivable_id,
                     institution=institution,
                     code=exc.code,
-                    detail=str(exc.detail)[:400],
+                    detail=words[:400],
                 )
             )
-        raise
+        raise ConflictError(words, code=exc.code, contract_error=exc.error_name) from None

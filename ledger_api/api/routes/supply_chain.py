@@ -167,7 +167,7 @@ def _relay(ctx: Any, request: ActRequest, signer: str, body: Signed) -> tuple[Re
     message, signature = check_signed_by(contract, resolved, signer, body.deadline, body.signature)
     institution = resolved.institution.address if resolved.institution else None
     with recording_refusals(
-        ctx.engine, signer, request.act,
+        ctx.engine, ctx.state(), signer, request.act,
         part_id=request.part_id, receivable_id=request.receivable_id, institution=institution,
     ):  # fmt: skip
         if request.act == "confirmation":

@@ -1,0 +1,83 @@
+"""``ccl-wallet receivable ...`` against the API app on the eth-tester world: each verb shows in
+words what it signs, the platform relays, refusals are one line."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from platformkit import InProcessPlatform
+from walletkit import PASSWORD, Wallet, assert_one_line_error
+from world import USCCS
+
+from indexer.follower import Indexer
+
+CORE, SUPPLIER, SUB = 0, 1, 2
+BANK_NAME = "中原银行郑州分行"
+
+
+@pytest.fixture
+def chain_wallet(wallet: Wallet, platform: InProcessPlatform, tmp_path: Path) -> Wallet:
+    """The wallet holding the core enterprise's, the supplier's and its supplier's keys."""
+    pw = wallet.secret_file("pw.txt", PASSWORD)
+    for i, name in enumerate(("core", "supplier", "sub")):
+        key = platform.world.subject_keys[i].key.hex()
+        wallet.secrets |= {key, "0x" + key}
+        key_file = wallet.secret_file(f"{name}.key", key)
+        result = wallet(
+            ["import", "-n", name, "--private-key-file", str(key_file), "--password-file", str(pw)]
+        )
+        assert result.exit_code == 0, result.stderr
+    return wallet
+
+
+def _as(wallet: Wallet, name: str, *args: str) -> Any:
+    pw = str(wallet.home.parent / "pw.txt")
+    confirm = [] if args[0] == "list" else ["--yes"]
+    return wallet(["receivable", *args, "-n", name, "--password-file", pw, *confirm, "--json"])
+
+
+def _ok(wallet: Wallet, name: str, *args: str) -> dict[str, Any]:
+    result = _as(wallet, name, *args)
+    assert result.exit_code == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+def test_register_confirm_split_transfer_finance_settle_and_list(
+    chain_wallet: Wallet, platform: InProcessPlatform
+) -> None:
+    due = (date.today() + timedelta(days=60)).isoformat()
+    registered = _as(
+        chain_wallet, "supplier", "register", USCCS[CORE], "10000.00", "--due", due,
+        "--invoice", "INV-W-1", "--contract", "PO-W-1", "--my-uscc", USCCS[SUPPLIER],
+    )  # fmt: skip
+    assert registered.exit_code == 0, registered.stderr
+    assert "10000.00 CNY" in registered.stderr and "INV-W-1" in registered.stderr  # in words
+    rid = json.loads(registered.stdout)["receivable_id"]
+
+    confirmed = _ok(chain_wallet, "core", "confirm", str(rid))
+    assert confirmed["record_status"] == "confirmed"
+    whole = confirmed["part_id"]
+    piece = _ok(chain_wallet, "supplier", "split", str(whole), "4000")["new_part_id"]
+    _ok(chain_wallet, "supplier", "transfer", str(piece), USCCS[SUB])
+    financed = _as(chain_wallet, "sub", "finance", str(piece), BANK_NAME, "--registry-no", "R-1")
+    assert financed.exit_code == 0 and BANK_NAME in financed.stderr
+
+    again = _as(chain_wallet, "sub", "finance", str(piece), "Bank B")
+    assert_one_line_error(again, again.exit_code, f"financed with {BANK_NAME} and locked")
+    assert again.exit_code != 0
+
+    _ok(chain_wallet, "core", "settle", str(piece), "4000.00")
+    world = platform.world
+    Indexer.for_engine(world.w3, world.ledger.deployment, platform.ctx.engine).run_once()
+    listed = _ok(chain_wallet, "core", "list")
+    assert [(r["receivable_id"], r["paid"]) for r in listed["as_debtor"]] == [(rid, "4000.00")]
+    assert [(p["part_id"], p["value"]) for p in listed["parts_owed"]] == [(whole, "6000.00")]
+    table = chain_wallet(
+        ["receivable", "list", "-n", "supplier", "--password-file",
+         str(chain_wallet.home.parent / "pw.txt")]
+    )  # fmt: skip
+    assert table.exit_code == 0 and "6000.00" in table.stdout
