@@ -9,11 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from platformkit import InProcessPlatform
+from typer.testing import CliRunner
 from walletkit import PASSWORD, Wallet, assert_one_line_error
 from world import USCCS
 
 from indexer.follower import Indexer
+from ledger_api.supply_chain_client import perform
+from wallet_cli.bank.receivables import register
 
 CORE, SUPPLIER, SUB = 0, 1, 2
 BANK_NAME = "中原银行郑州分行"
@@ -81,3 +85,59 @@ def test_register_confirm_split_transfer_finance_settle_and_list(
          str(chain_wallet.home.parent / "pw.txt")]
     )  # fmt: skip
     assert table.exit_code == 0 and "6000.00" in table.stdout
+
+
+def _financed_part(platform: InProcessPlatform) -> int:
+    """A receivable of the core, confirmed, financed whole by the supplier with the bank."""
+    world = platform.world
+    keys = world.subject_keys
+    due = (date.today() + timedelta(days=30)).isoformat()
+    terms = {
+        "debtor": USCCS[CORE], "amount": "800.00", "due_date": due, "invoice_no": "INV-B-1",
+        "contract_no": "PO-B-1",
+    }  # fmt: skip
+    supplier = platform.client(keys[SUPPLIER])
+    extra = {"supplier_uscc": USCCS[SUPPLIER]}
+    rid = perform(supplier, keys[SUPPLIER], "registration", terms, extra=extra).receivable_id
+    confirmed = perform(
+        platform.client(keys[CORE]), keys[CORE], "confirmation", {"receivable_id": rid}
+    )
+    part = confirmed.part_id
+    assert part is not None
+    perform(supplier, keys[SUPPLIER], "financing", {"part_id": part, "institution": BANK_NAME})
+    return part
+
+
+def test_the_bank_lists_what_it_financed_and_releases_a_part(
+    wallet: Wallet, platform: InProcessPlatform
+) -> None:
+    world = platform.world
+    part = _financed_part(platform)
+    bank_app = typer.Typer()
+    register(bank_app)
+    pw = wallet.secret_file("pw.txt", PASSWORD)
+    key = world.bank.account.key.hex()
+    wallet.secrets |= {key, "0x" + key}
+    key_file = wallet.secret_file("bank.key", key)
+    imported = wallet(["import", "-n", "bank", "--private-key-file", str(key_file),
+                       "--password-file", str(pw)])  # fmt: skip
+    assert imported.exit_code == 0, imported.stderr
+
+    def bank(*args: str) -> Any:
+        return CliRunner().invoke(
+            bank_app, [*args, "-n", "bank", "--password-file", str(pw)], env=wallet.env()
+        )
+
+    Indexer.for_engine(world.w3, world.ledger.deployment, platform.ctx.engine).run_once()
+    listed = bank("receivables", "--financed")
+    assert listed.exit_code == 0, listed.output
+    assert "800.00" in listed.stdout and str(part) in listed.stdout
+
+    released = bank("receivable", "release", str(part), "--yes")
+    assert released.exit_code == 0, released.output
+    assert f"Part {part} released" in released.stdout
+    assert f"Release the lock on part {part}" in released.stderr  # shown in words
+
+    Indexer.for_engine(world.w3, world.ledger.deployment, platform.ctx.engine).run_once()
+    assert "no receivable parts financed with you" in bank("receivables", "--financed").stderr
+    assert "800.00" in bank("receivables").stdout  # ever financed with it
