@@ -18,6 +18,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import keccak
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -255,6 +256,23 @@ class ReceivablesContract:
 
     def relay(self, relayer: Transactor, act: SignedAct) -> TxReceipt:
         """Send a signed act; the contract checks the signature, the nonce and the deadline."""
+        return relayer.transact(self.relay_function(act))
+
+    def preflight(self, call: ContractFunction, sender: str) -> None:
+        """Run ``call`` as ``sender`` without sending it: a refusal raises its typed error here,
+        so a relay the contract would refuse costs no failed transaction on a real chain."""
+        try:
+            call.call({"from": Web3.to_checksum_address(sender)})
+        except Exception as exc:
+            raise as_chain_error(exc) from None
+
+    def confirmation_function(
+        self, receivable_id: int, deadline: int, signature: bytes
+    ) -> ContractFunction:
+        return self.contract.functions.confirmReceivableBySig(receivable_id, deadline, signature)
+
+    def relay_function(self, act: SignedAct) -> ContractFunction:
+        """The contract call that relays ``act`` (not yet sent)."""
         m, signer, deadline = act.message, act.signer, int(act.message["deadline"])
         if act.primary == "ReceivableRegistration":
             terms = (
@@ -274,7 +292,8 @@ class ReceivablesContract:
             args = (m["partId"], signer, deadline, act.signature)
         else:
             args = (m["partId"], m["value"], signer, deadline, act.signature)
-        return self.transact(relayer, SIGNED_ACTS[act.primary], *args)
+        function: ContractFunction = getattr(self.contract.functions, SIGNED_ACTS[act.primary])
+        return function(*args)
 
     def split(self, holder: Transactor, part_id: int, value: int) -> int:
         receipt = self.transact(holder, "splitPart", part_id, value)

@@ -171,12 +171,12 @@ def _relay(ctx: Any, request: ActRequest, signer: str, body: Signed) -> tuple[Re
         part_id=request.part_id, receivable_id=request.receivable_id, institution=institution,
     ):  # fmt: skip
         if request.act == "confirmation":
-            _, receipt = contract.relay_confirmation(
-                ctx.relayer, int(message["receivableId"]), body.deadline, signature
-            )
+            rid = int(message["receivableId"])
+            call = contract.confirmation_function(rid, body.deadline, signature)
         else:
-            act = SignedAct(resolved.primary, signer, message, signature)
-            receipt = contract.relay(ctx.relayer, act)
+            call = contract.relay_function(SignedAct(resolved.primary, signer, message, signature))
+        contract.preflight(call, ctx.relayer.address)
+        receipt = ctx.relayer.transact(call)
     return resolved, receipt
 
 
