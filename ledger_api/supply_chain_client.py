@@ -16,6 +16,7 @@ from eth_account.signers.local import LocalAccount
 
 from ledger_api.api.supply_chain_acts import to_fen
 from ledger_api.api.supply_chain_schemas import ActDone, ActToSign
+from ledger_api.chain.receivables import document_hash
 from ledger_api.client import LedgerClient
 from ledger_api.errors import IntegrityError
 
@@ -63,6 +64,7 @@ def check_terms(act: str, terms: dict[str, Any], offer: ActToSign) -> None:
                 "nothing was signed",
                 code="typed_data_mismatch",
             )
+    check_hashes(terms, offer)
     if offer.act != act:
         raise IntegrityError(
             f"asked to sign {act}, offered {offer.act}", code="typed_data_mismatch"
@@ -79,15 +81,38 @@ def perform(
     review: Review | None = None,
 ) -> ActDone:
     """Sign ``act`` over ``terms`` as ``account`` and have the platform relay it."""
-    offer = to_sign(client, act, terms)
+    terms = _hashed_numbers(terms)
+    query = {k: v for k, v in terms.items() if k != "invoice_no"}  # URLs are logged
+    offer = to_sign(client, act, query)
     check_terms(act, terms, offer)
     if review is not None:
         review(offer)
     signature = sign_typed_data(account, offer.typed_data)
     path = ACT_PATHS[act].format(**terms)
-    body = {k: v for k, v in terms.items() if k not in _PATH_KEYS}
+    body = {k: v for k, v in terms.items() if k not in (*_PATH_KEYS, "invoice_hash")}
     body.update(extra or {}, deadline=offer.deadline, signature=signature)
     return ActDone.model_validate(client.call("POST", path, json_body=_jsonable(body)))
+
+
+def _hashed_numbers(terms: dict[str, Any]) -> dict[str, Any]:
+    """A registration's invoice and contract numbers as the hashes the contract keeps (the
+    invoice number itself still goes in the signed request's body, for the record)."""
+    out = dict(terms)
+    if "invoice_no" in out:
+        out["invoice_hash"] = "0x" + document_hash(str(out["invoice_no"])).hex()
+    if "contract_no" in out:
+        out["contract_hash"] = "0x" + document_hash(str(out.pop("contract_no"))).hex()
+    return out
+
+
+def check_hashes(terms: dict[str, Any], offer: ActToSign) -> None:
+    message = offer.typed_data.get("message", {})
+    for key, field in (("invoice_hash", "invoiceHash"), ("contract_hash", "contractHash")):
+        if key in terms and str(message.get(field, "")).lower() != str(terms[key]).lower():
+            raise IntegrityError(
+                f"the platform's typed data has another {field}; nothing was signed",
+                code="typed_data_mismatch",
+            )
 
 
 def _jsonable(body: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ def sign_act(
 
     def review(offer: ActToSign) -> None:
         shown = {"act": offer.act, "in words": offer.summary, "signer": account.address}
+        shown |= {k: terms[k] for k in ("invoice_no", "contract_no") if k in terms}
         shown |= {k: v for k, v in offer.typed_data["message"].items() if k != "nonce"}
         shown["contract"] = offer.typed_data["domain"]["verifyingContract"]
         show_and_confirm("You are about to sign:", shown, "Sign and submit?", assume_yes=yes)

@@ -138,7 +138,8 @@ class ActRequest:
     currency: str = "CNY"
     due_date: date | None = None
     invoice_no: str | None = None
-    contract_no: str | None = None
+    invoice_hash: str | None = None  # 0x-hex; instead of the number where it must not travel
+    contract_hash: str | None = None
     value: str | None = None
     to: str | None = None
     institution: str | None = None
@@ -160,6 +161,16 @@ def _need(value: Any, name: str) -> Any:
     return value
 
 
+def _invoice_hash(request: ActRequest) -> bytes:
+    """The invoice's hash; when the number is given too, it must be the number's hash."""
+    if request.invoice_no is not None:
+        hashed = document_hash(request.invoice_no)
+        if request.invoice_hash is not None and request.invoice_hash.lower() != "0x" + hashed.hex():
+            raise InputError("invoice_hash is not the invoice number's hash", code="hash_mismatch")
+        return hashed
+    return bytes.fromhex(_need(request.invoice_hash, "invoice_hash")[2:])
+
+
 def act_fields(
     state: ChainState, request: ActRequest, signer: str, pseudonym_key: bytes
 ) -> ResolvedAct:
@@ -176,13 +187,13 @@ def act_fields(
             "amount": fen,
             "currency": currency_code(request.currency),
             "dueDate": due_timestamp(due),
-            "invoiceHash": document_hash(_need(request.invoice_no, "invoice_no")),
-            "contractHash": document_hash(_need(request.contract_no, "contract_no")),
+            "invoiceHash": _invoice_hash(request),
+            "contractHash": bytes.fromhex(_need(request.contract_hash, "contract_hash")[2:]),
         }
         words = (
             f"Register a receivable of {yuan(fen)} {request.currency.upper()} owed by "
-            f"{request.debtor} (debtor {debtor.address}), due {due.isoformat()}, invoice "
-            f"{request.invoice_no}, contract {request.contract_no}"
+            f"{request.debtor} (debtor {debtor.address}), due {due.isoformat()}; invoice and "
+            "contract numbers as hashes"
         )
         return ResolvedAct(primary, fields, words, debtor=debtor)
     if request.act == "confirmation":

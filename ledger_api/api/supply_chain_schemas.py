@@ -13,13 +13,25 @@ YUAN_PATTERN = r"^\d{1,13}(\.\d{1,2})?$"
 PartId = Field(ge=1, lt=2**64)
 
 
-class ReceivableTerms(BaseModel):
+HASH_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+
+
+class ReceivableBase(BaseModel):
     debtor: str = Field(min_length=1, max_length=42, description="the debtor's USCC or address")
     amount: str = Field(pattern=YUAN_PATTERN, description="yuan, at most two decimals")
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     due_date: date
-    invoice_no: str = Field(min_length=1, max_length=40)
-    contract_no: str = Field(min_length=1, max_length=64)
+    contract_hash: str = Field(
+        pattern=HASH_PATTERN, description="keccak256 of the trimmed contract number (UTF-8)"
+    )
+
+
+class ReceivableTerms(ReceivableBase):
+    """The query of the typed data: numbers only as hashes (a URL ends up in access logs)."""
+
+    invoice_hash: str = Field(
+        pattern=HASH_PATTERN, description="keccak256 of the trimmed invoice number (UTF-8)"
+    )
 
 
 class ConfirmationTerms(BaseModel):
@@ -48,7 +60,10 @@ class Signed(BaseModel):
     signature: HexStr = Field(pattern=SIGNATURE_PATTERN)
 
 
-class SignedReceivable(ReceivableTerms, Signed):
+class SignedReceivable(ReceivableBase, Signed):
+    invoice_no: str = Field(
+        min_length=1, max_length=40, description="the invoice number, for your record (sealed)"
+    )
     supplier_uscc: str | None = Field(
         default=None,
         min_length=18,

@@ -7,11 +7,13 @@ from datetime import date, timedelta
 from typing import Any
 
 from api_support import Api
+from eth_utils import keccak
 from sqlalchemy import select
 from world import USCCS
 
 from indexer.follower import Indexer
 from ledger_api.accesslog import ACCESS_LOG
+from ledger_api.chain.types import AccessLevel
 from ledger_api.errors import LedgerError
 from ledger_api.store.records import read_subject_records
 from ledger_api.store.supply_chain import RECEIVABLE_DOCUMENTS, SUPPLY_CHAIN_REFUSALS
@@ -79,8 +81,8 @@ def test_the_typed_data_says_in_words_and_terms_what_the_supplier_signs(api: Api
             "debtor": USCCS[CORE],
             "amount": "1234.56",
             "due_date": (date.today() + timedelta(days=30)).isoformat(),
-            "invoice_no": INVOICE,
-            "contract_no": "PO-88",
+            "invoice_hash": "0x" + keccak(text=INVOICE).hex(),
+            "contract_hash": "0x" + keccak(text="PO-88").hex(),
         },
     )
     message = offer["typed_data"]["message"]
@@ -88,8 +90,8 @@ def test_the_typed_data_says_in_words_and_terms_what_the_supplier_signs(api: Api
     assert message["amount"] == 123456  # fen
     assert message["debtor"] == api.world.subject_keys[CORE].address
     assert message["currency"] == "0x434e59"  # "CNY"
-    assert INVOICE not in str(offer["typed_data"])  # only its hash
-    assert "1234.56" in offer["summary"] and INVOICE in offer["summary"]
+    assert message["invoiceHash"] == "0x" + keccak(text=INVOICE).hex()
+    assert "1234.56" in offer["summary"] and USCCS[CORE] in offer["summary"]
 
 
 def test_a_confirmed_receivable_becomes_the_suppliers_encrypted_supply_chain_record(
@@ -209,7 +211,8 @@ def test_only_the_financier_releases(api: Api) -> None:
 def test_bad_amounts_and_unknown_parties_are_422_before_anything_is_signed(api: Api) -> None:
     client = _enterprise(api, SUPPLIER)
     due = (date.today() + timedelta(days=30)).isoformat()
-    terms = {"amount": "12.345", "due_date": due, "invoice_no": "I", "contract_no": "C"}
+    terms = {"amount": "12.345", "due_date": due, "invoice_hash": "0x" + "ab" * 32,
+             "contract_hash": "0x" + "cd" * 32}  # fmt: skip
     response = client.send(
         "GET", "/v1/supply-chain/typed-data/registration", params={"debtor": USCCS[CORE], **terms}
     )
@@ -220,3 +223,23 @@ def test_bad_amounts_and_unknown_parties_are_422_before_anything_is_signed(api: 
         params={"part_id": 1, "institution": "No Such Bank"},
     )
     assert (response.status_code, response.json()["code"]) == (422, "unknown_institution")
+
+
+def test_a_bank_reads_the_suppliers_receivable_record_under_a_grant_like_any_category(
+    api: Api,
+) -> None:
+    _confirmed(api)
+    grant = api.grant(SUPPLIER, categories=1 << 14, level=AccessLevel.DETAIL)
+    bank = api.client(api.world.bank.account)
+    page = bank.records(
+        "0x" + api.world.subject_ids[SUPPLIER].hex(), category="supply_chain",
+        purpose="loan_application", grant_id=grant, level="detail",
+    )  # fmt: skip
+    [record] = page.records
+    assert (record.fields["invoice_no"], record.fields["status"]) == (INVOICE, "confirmed")
+    assert api.last_entry()["decision"] == "allowed"
+    with _with_code("category_not_granted"):
+        bank.records(
+            "0x" + api.world.subject_ids[SUPPLIER].hex(), category="supply_chain",
+            purpose="loan_application", grant_id=api.grant(SUPPLIER, categories=1 << 2),
+        )  # fmt: skip
