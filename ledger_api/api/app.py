@@ -118,6 +118,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         regulator.router,
         receipts.router,
         supply_chain.router,
+        supply_chain.institution_router,
     ):
         app.include_router(router)
     install_docs_pages(app, settings)

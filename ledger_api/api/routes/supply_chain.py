@@ -55,7 +55,9 @@ from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoun
 from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.identity.uscc import validate_uscc
 
-router = APIRouter(prefix="/v1/supply-chain", tags=["supply-chain"], responses=PROBLEMS)
+# One tag per role (the role-confusion suite classifies every operation by its tag).
+router = APIRouter(prefix="/v1/supply-chain", tags=["subject"], responses=PROBLEMS)
+institution_router = APIRouter(prefix="/v1/supply-chain", tags=["institution"], responses=PROBLEMS)
 PartPath = Annotated[int, Path(ge=1, lt=2**64)]
 ReceivablePath = Annotated[int, Path(ge=1, lt=2**32)]
 
@@ -148,7 +150,9 @@ def settlement_to_sign(
     return _to_sign(ctx, ActRequest("settlement", **terms.model_dump()), actor.address)
 
 
-@router.get("/typed-data/release", response_model=ActToSign, summary="PartRelease (the financier)")
+@institution_router.get(
+    "/typed-data/release", response_model=ActToSign, summary="PartRelease (the financier)"
+)
 def release_to_sign(
     terms: Annotated[PartTerms, Query()], ctx: ContextDep, actor: InstitutionDep
 ) -> ActToSign:
@@ -306,7 +310,7 @@ def settle_part(
     return _done("settlement", receipt, part_id=part_id, record_status=status)
 
 
-@router.post(
+@institution_router.post(
     "/parts/{part_id}/release",
     response_model=ActDone,
     summary="Relay the financing institution's signed release of a part's lock",
@@ -354,7 +358,7 @@ async def my_receivables(ctx: ContextDep, actor: SubjectDep) -> MyReceivables:
     return MyReceivables(**await run_in_threadpool(read))
 
 
-@router.get(
+@institution_router.get(
     "/institution/parts",
     response_model=list[PartOut],
     summary="Parts financed by me (financed=true: locked with me now; false: ever)",
