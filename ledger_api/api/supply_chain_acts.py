@@ -252,14 +252,18 @@ def check_signed_by(
     deadline: int,
     signature_hex: str,
 ) -> tuple[dict[str, Any], bytes]:
-    """The message and signature, once the signature is ``signer``'s over these terms."""
+    """The message and signature, once the signature is ``signer``'s over these terms (an
+    ECDSA signature checked here; a contract wallet's left to the contract)."""
     signature = signature_from_hex(signature_hex)
     message = full_message(contract, resolved, signer, deadline)
     try:
         recovered = eip712.recover_typed(contract.domain, resolved.primary, message, signature)
-    except ValueError:
+    except Exception:  # not a 65-byte low-s ECDSA signature (eth-keys raises its own errors)
         recovered = None
-    if recovered != Web3.to_checksum_address(signer):
+    address = Web3.to_checksum_address(signer)
+    # A contract wallet signs by ERC-1271, which only the contract checks (the relay is
+    # simulated before it is sent, so a bad one is refused without a transaction).
+    if recovered != address and not contract.w3.eth.get_code(address):
         raise ForbiddenError(
             "the signature is not the requester's over these terms (with its current nonce)",
             code="signer_mismatch",
