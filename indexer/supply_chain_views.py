@@ -1,7 +1,8 @@
 """The regulators' supply-chain views (docs/supply-chain.md), mounted with the audit views.
 
     supply_chain(session, **filters) -> list[dict]   per core enterprise (debtor): receivables
-        confirmed, outstanding, financed (locked parts) and overdue, counts and amounts
+        confirmed, outstanding, financed (locked parts) and overdue, counts and amounts;
+        ``subject_id`` (or the API's ``uscc``) keeps one core enterprise
     double_financing_refusals(session, **filters) -> list[dict]   every refused financing of
         a part already locked: who tried, which part, with whom, who holds the lock, when
 
@@ -22,7 +23,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from indexer.audit_filters import check_filters
-from indexer.tables import INSTITUTIONS, RECEIVABLE_PARTS, RECEIVABLES
+from indexer.tables import INSTITUTIONS, RECEIVABLE_PARTS, RECEIVABLES, SUBJECT_BINDINGS
 from ledger_api.chain.receivables import ReceivableStatus
 from ledger_api.store.supply_chain import RECEIVABLE_DOCUMENTS, SUPPLY_CHAIN_REFUSALS
 
@@ -49,14 +50,18 @@ def supply_chain(
     **filters: Any,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Per core enterprise: confirmed, outstanding, financed and overdue (counts, amounts)."""
-    check_filters(session.connection(), {"limit": limit, "offset": offset, **filters})
+    checked = check_filters(session.connection(), {"limit": limit, "offset": offset, **filters})
     conn = session.connection()
     now = int(time.time()) if now is None else now
-    owed = conn.execute(
-        select(RECEIVABLES).where(
-            RECEIVABLES.c.valid_to_block.is_(None), RECEIVABLES.c.status.in_(_OWED)
+    query = select(RECEIVABLES).where(
+        RECEIVABLES.c.valid_to_block.is_(None), RECEIVABLES.c.status.in_(_OWED)
+    )
+    if checked.get("subject_id") is not None:  # one core enterprise (by USCC or subject id)
+        accounts = select(SUBJECT_BINDINGS.c.account).where(
+            SUBJECT_BINDINGS.c.subject_id == checked["subject_id"]
         )
-    ).all()
+        query = query.where(RECEIVABLES.c.debtor.in_(accounts))
+    owed = conn.execute(query).all()
     debtor_of = {r.receivable_id: r.debtor for r in owed}
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in owed:

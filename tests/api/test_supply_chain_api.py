@@ -243,3 +243,21 @@ def test_a_bank_reads_the_suppliers_receivable_record_under_a_grant_like_any_cat
             "0x" + api.world.subject_ids[SUPPLIER].hex(), category="supply_chain",
             purpose="loan_application", grant_id=api.grant(SUPPLIER, categories=1 << 2),
         )  # fmt: skip
+
+
+def test_a_payment_that_leaves_a_receivable_unpaid_past_its_due_date_records_it_overdue(
+    api: Api,
+) -> None:
+    _, whole = _confirmed(api)  # due in 90 days
+    tester = api.world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    later = int(api.world.w3.eth.get_block("latest")["timestamp"]) + 100 * 86400
+    tester.time_travel(later)
+    api.clock.advance(100 * 86400)
+    core = (_enterprise(api, CORE), api.world.subject_keys[CORE])
+    done = perform(*core, "settlement", {"part_id": whole, "value": "100.00"})
+    assert done.record_status == "overdue"
+    with api.engine.connect() as conn:
+        [record] = read_subject_records(
+            conn, api.settings, api.world.subject_ids[SUPPLIER], categories=["supply_chain"]
+        )
+    assert record.fields["status"] == "overdue"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from activity import SUPPLY_CHAIN_USCC_MASKED, supply_chain_activity
+from eth_utils import keccak
 from indexer_support import make_indexer
 from receivables_kit import DAY, SupplyChain
 from sqlalchemy import Engine, insert
@@ -44,6 +45,9 @@ def test_per_core_enterprise_confirmed_outstanding_financed_and_overdue(
     assert (row["financed_count"], row["financed_amount"]) == (1, "3000.00")
     assert (row["overdue_count"], row["settled_amount"]) == (0, "200.00")
 
+    core_id = supply_chain.world.subject_ids[0]
+    assert _view(engine, "supply_chain", subject_id=core_id) == [row]
+    assert _view(engine, "supply_chain", subject_id=keccak(b"subject-sub-supplier")) == []
     later = supply_chain.now() + 200 * DAY
     [due] = _view(engine, "supply_chain", now=later)
     assert (due["overdue_count"], due["overdue_amount"]) == (2, "10300.00")

@@ -324,13 +324,16 @@ def release_part(
 
 
 def _record_after(ctx: Any, part_id: int, status: str | None) -> str | None:
-    """Bring the supplier's record to the receivable's new state: financed, or paid once the
-    debtor has settled it all. None when the platform holds no record of it (registered
-    directly on chain) or nothing changed."""
+    """Bring the supplier's record to the receivable's new state: financed; paid once the
+    debtor has settled it all; overdue when a payment leaves it unpaid past its due date.
+    None when the platform holds no record of it (registered directly on chain) or nothing
+    changed."""
     contract = _contract(ctx)
     owed = contract.receivable(contract.part(part_id).receivable_id)
     if owed.status is ReceivableStatus.SETTLED:
         status = "paid"
+    elif status is None and owed.due_date < int(ctx.clock()):
+        status = "overdue"
     if status is None:
         return None
     try:
