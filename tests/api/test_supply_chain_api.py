@@ -249,7 +249,7 @@ def test_a_payment_that_leaves_a_receivable_unpaid_past_its_due_date_records_it_
     api: Api,
 ) -> None:
     _, whole = _confirmed(api)  # due in 90 days
-    tester = api.world.w3.provider.ethereum_tester  # type: ignore[attr-defined]
+    tester = api.world.w3.provider.ethereum_tester
     later = int(api.world.w3.eth.get_block("latest")["timestamp"]) + 100 * 86400
     tester.time_travel(later)
     api.clock.advance(100 * 86400)
