@@ -46,14 +46,15 @@ def _is_group(command: Any) -> bool:
 def _resolve(program: str, words: list[str]) -> tuple[Any, list[str]]:
     """The command ``words`` name under ``program``, and the words left for it."""
     command: Any = typer.main.get_command(PROGRAMS[program])
-    while _is_group(command) and words and not words[0].startswith("-"):
+    while True:
+        if hasattr(command, "_load"):  # the wallet's commands are imported when first used
+            command = command._load()  # (a verb with sub-verbs is a group once loaded)
+        if not (_is_group(command) and words and not words[0].startswith("-")):
+            return command, words
         sub = command.get_command(click.Context(command), words[0])
         if sub is None:
-            break
+            return command, words
         command, words = sub, words[1:]
-    if hasattr(command, "_load"):  # the wallet's commands are imported when first used
-        command = command._load()
-    return command, words
 
 
 def _alternatives(line: str) -> list[list[str]]:

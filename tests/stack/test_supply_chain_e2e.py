@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from live_server import served
@@ -33,7 +32,7 @@ from ledger_api.client import LedgerClient
 from ledger_api.settings import Settings
 from ledger_api.store.chain_transactions import ChainTransaction
 from ledger_api.store.db import make_engine, migrate
-from wallet_cli.bank.receivables import register as register_bank_verbs
+from wallet_cli.bank.main import app as bank_app
 from wallet_cli.main import app as wallet_app
 
 pytestmark = [pytest.mark.anvil, pytest.mark.xdist_group("anvil")]
@@ -80,7 +79,9 @@ class Live:
                "CCL_WALLET_API_URL": self.api_url, "CCL_WALLET_PASSWORD": None}  # fmt: skip
         if app is None:
             return CliRunner().invoke(wallet_app, ["receivable", *words, "--json"], env=env)
-        return CliRunner().invoke(app, words, env=env)
+        bank_env = {"CCL_BANK_HOME": str(self.home), "CCL_BANK_API_URL": self.api_url,
+                    "CCL_BANK_PASSWORD": None, "CCL_WALLET_KDF_N": "1024"}  # fmt: skip
+        return CliRunner().invoke(app, words, env=bank_env)
 
 
 @pytest.fixture
@@ -185,7 +186,7 @@ def test_confirm_split_finance_refuse_double_financing_settle_release_on_anvil(
     assert {a["institution_name"] for a in attempts} == {"Bank B"}
 
     # 5. The debtor settles the financed part in full: paid, and its lock releases.
-    bank = register_bank_app()
+    bank = bank_app  # ccl-bank
     locked = live.cli("bank", "receivables", "--financed", app=bank)
     assert locked.exit_code == 0 and "4000.00" in locked.stdout
     _ok(live.cli("core", "settle", str(piece), "4000.00", "--yes"))
@@ -207,9 +208,3 @@ def test_confirm_split_finance_refuse_double_financing_settle_release_on_anvil(
         states = [s for (s,) in conn.execute(select(ChainTransaction.state))]
     assert states and set(states) == {"mined"}  # refusals were caught before sending
     assert states.count("mined") >= 9
-
-
-def register_bank_app() -> typer.Typer:
-    app = typer.Typer()
-    register_bank_verbs(app)
-    return app

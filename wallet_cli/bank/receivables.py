@@ -2,7 +2,7 @@
 receivables financed with your institution; ``ccl-bank receivable release PART`` releases the
 lock on a part once it is repaid (signed EIP-712 ``PartRelease``, relayed by the platform).
 
-``register(app)`` adds both to a Typer application (the ``ccl-bank`` app, or a test's).
+Both are in the ``ccl-bank`` registry; ``register(app)`` adds them to any other Typer app.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from wallet_cli.output import Column, get_output
 from wallet_cli.platform import platform
 from wallet_cli.receivables import sign_act
 
-receivable_app = typer.Typer(
-    name="receivable", help="Act on one financed receivable part.", no_args_is_help=True
-)
+RECEIVABLE_SUMMARY = "Act on one financed receivable part: release PART once it is repaid."
+receivable_app = typer.Typer(name="receivable", help=RECEIVABLE_SUMMARY, no_args_is_help=True)
+receivable_app.__doc__ = RECEIVABLE_SUMMARY  # the registry's one-line help is read from here
 
 PART_COLUMNS = [
     Column("part_id", "Part", justify="right"),

@@ -76,4 +76,14 @@ COMMANDS: dict[str, CommandEntry] = {
         "receipt",
         "Verify a saved access receipt: signature, log entry, anchor and grant.",
     ),
+    "receivables": CommandEntry(
+        "wallet_cli.bank.receivables",
+        "receivables",
+        "Receivable parts financed with your institution (ever, or --financed: locked now).",
+    ),
+    "receivable": CommandEntry(
+        "wallet_cli.bank.receivables",
+        "receivable_app",
+        "Act on one financed receivable part: release PART once it is repaid.",
+    ),
 }
