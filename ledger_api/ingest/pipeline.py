@@ -22,6 +22,7 @@ Re-submitting a finished batch stores nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from itertools import chain
@@ -63,6 +64,8 @@ from ledger_api.ingest.workers import (
     init_worker,
     pool_warmup,
 )
+from ledger_api.monitoring.outbox import REGISTRATION, record_risk_events
+from ledger_api.monitoring.rules import MonitoringRules, parse_rules
 from ledger_api.settings import Settings
 from ledger_api.store.bulk import insert_columns
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
@@ -128,6 +131,12 @@ class Ingestor:
         self.anchorer = anchorer
         self.settings = settings
         self.catalog = catalog or default_catalog()
+        self.risk_rules: MonitoringRules = parse_rules(self.catalog)
+        self._registration_bit = (
+            self.catalog.category(REGISTRATION).bit
+            if REGISTRATION in self.catalog.category_names
+            else -1
+        )
         self.fault_hook = fault_hook
         self._pseudonym_key = settings.pseudonym_key_bytes
         self._master = MasterKey.from_settings(settings)
@@ -460,6 +469,16 @@ class Ingestor:
             insert_columns(conn, RECORDS, chunk, same)
             if progress is not None:
                 progress(n + end, 2 * n)
+        # Risk events go to the outbox in this same transaction: stored records and their
+        # events are committed together or not at all.
+        record_risk_events(
+            conn,
+            self.risk_rules,
+            checked.category.bit,
+            self._registration_bit,
+            sealed.fresh,
+            int(time.time()),
+        )
         epoch = sealed.keyring.epoch
         if epoch is not None and read_key_epoch(conn, hold=True) != epoch:
             # A key was shredded or re-wrapped after sealing read it (_store seals again).

@@ -55,6 +55,7 @@ class Sealed:
     keyring: SubjectKeyring  # holds those keys (shared once the batch is committed)
     duplicates: int
     refused: list[RowError]  # rows of crypto-shredded subjects
+    fresh: Sequence[PreparedRow] = ()  # the new records' rows (risk events are derived from)
 
 
 class Submitted(NamedTuple):
@@ -195,6 +196,7 @@ class Sealer:
             keyring=job.keyring,
             duplicates=job.duplicates,
             refused=job.refused,
+            fresh=fresh,
         )
 
     def _submit(

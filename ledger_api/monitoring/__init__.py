@@ -1,0 +1,1 @@
+"""Monitoring and push: risk rules, the outbox, subscriptions, fan-out and delivery."""
