@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # the event loop ran in one pass), so waiting for more mostly left the loop idle; measured
     # in the reads benchmark, 0 s kept the loop busier (83% against 79%) and raised the ratio.
     access_log_linger_s: float = 0.0
+    # Monitoring and push: the fan-out + webhook delivery loop in the API process, and how
+    # long it sleeps when a pass found nothing to do.
+    monitoring_enabled: bool = True
+    monitoring_poll_s: float = 0.5
     # GET /metrics (Prometheus) answers loopback clients only unless this is set.
     metrics_remote: bool = False
 

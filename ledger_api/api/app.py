@@ -41,7 +41,11 @@ from ledger_api.api.routes import (
     regulator,
     subject,
     supply_chain,
+    subscriptions,
 )
+from ledger_api.monitoring.delivery import DeliveryWorker
+from ledger_api.monitoring.fanout import FanOut
+from ledger_api.monitoring.service import MonitoringService
 from ledger_api.settings import Settings
 
 _GC_YOUNG_THRESHOLD = 50_000
@@ -72,15 +76,19 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     ctx = context or build_context(settings)
     counts = DailyCounts(ctx.engine, ctx.clock)
     operator_metrics = OperatorMetrics(ctx)
+    monitoring = monitoring_service(ctx)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.start_background()
         counts.start()
+        if settings.monitoring_enabled:
+            monitoring.start()
         try:
             with serving_gc():
                 yield
         finally:
+            monitoring.stop()
             counts.stop()
             ctx.close()
 
@@ -101,12 +109,14 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     )
     app.state.ctx = ctx
     app.state.request_counts = counts
+    app.state.monitoring = monitoring
     app.state.operator_metrics = operator_metrics
     install_problem_handlers(app)
     for router in (
         meta.router,
         institution.router,
         institution_account.router,
+        subscriptions.router,
         subject.router,
         operator.router,
         operator.provider_router,
@@ -128,6 +138,20 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
     )
     _complete_openapi(app)
     return app
+
+
+def monitoring_service(ctx: AppContext) -> MonitoringService:
+    """Fan-out and webhook delivery over the app's engine, chain state and access log."""
+    fanout = FanOut(ctx.engine, ctx.state, clock=ctx.clock)
+    delivery = DeliveryWorker(
+        ctx.engine,
+        ctx.state,
+        ctx.catalog,
+        ctx.writer,
+        clock=ctx.clock,
+        production=ctx.settings.mode == "production",
+    )
+    return MonitoringService(fanout, delivery, poll_s=ctx.settings.monitoring_poll_s)
 
 
 def _daily(counts: DailyCounts) -> Callable[[str, str, int, float], None]:
