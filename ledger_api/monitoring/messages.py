@@ -78,8 +78,6 @@ def recheck(state: ChainState, institution: str, row: Any, now: int) -> Verdict:
         return Verdict(False, GrantCheck.UNKNOWN_INSTITUTION.code)
     if grant is None:
         return Verdict(False, GrantCheck.UNKNOWN_GRANT.code)
-    if grant.purpose != Purpose.POST_LOAN_MONITORING:
-        return Verdict(False, GrantCheck.PURPOSE_MISMATCH.code)
     check = monitoring_check(state, profile, grant, row.category, now)
     return Verdict(check == GrantCheck.USABLE, check.code)
 
