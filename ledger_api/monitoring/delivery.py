@@ -162,8 +162,10 @@ class DeliveryWorker:
     ) -> tuple[str, float | None, bool] | None:
         """None when delivered; else (error, retry-after seconds, endpoint gone)."""
         body = orjson.dumps(cloud_event(row, self.catalog)).decode()
+        # Signed at wall-clock time (the receiver checks it against its own clock), whatever
+        # clock schedules the retries.
         headers = signature_headers(
-            secrets, webhook_id(row.subscription_id, row.number), self.clock(), body
+            secrets, webhook_id(row.subscription_id, row.number), time.time(), body
         )
         try:
             if self.production:  # re-resolved per delivery: DNS may have changed (rebinding)

@@ -11,6 +11,7 @@ import httpx
 from api_support import Api
 from sqlalchemy import select
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 from world import USCCS
 
 from ledger_api.api.app import monitoring_service
@@ -68,7 +69,10 @@ class Receiver:
         if self.status != 200:
             return httpx.Response(self.status, headers={"retry-after": "120"})
         assert self.secret is not None
-        body = Webhook(self.secret).verify(request.content, dict(request.headers))
+        try:
+            body = Webhook(self.secret).verify(request.content, dict(request.headers))
+        except WebhookVerificationError:
+            return httpx.Response(400)
         self.accepted.append((request.headers["webhook-id"], body["data"]["event_number"]))
         return httpx.Response(204)
 
