@@ -107,7 +107,9 @@ def events_of(api: Api, sub_id: int) -> list[Any]:
         )
 
 
-def add_subscription(api: Api, institution: str, *, categories: int = 0, url: str | None = None) -> int:
+def add_subscription(
+    api: Api, institution: str, *, categories: int = 0, url: str | None = None
+) -> int:
     """A risk-alert subscription written directly (no creation check): what fan-out and
     delivery decide must not depend on the check at creation."""
     from ledger_api.monitoring.subscriptions import RISK_ALERTS, SubscriptionRequest, create

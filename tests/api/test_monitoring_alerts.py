@@ -20,7 +20,7 @@ from monitoring_support import (
 from sqlalchemy import func, select
 from world import USCCS, World
 
-from ledger_api.chain.types import AccessLevel, Purpose
+from ledger_api.chain.types import AccessLevel
 from ledger_api.monitoring.rules import default_rules
 from ledger_api.store.monitoring_tables import OUTBOX
 
@@ -97,7 +97,10 @@ def test_a_grant_revoked_after_fan_out_stops_the_alert_at_delivery_and_the_refus
     grant = monitoring_grant(api, 0, world.bank.address)
     receiver = Receiver()
     sub = subscribe(
-        api, world.bank.account, kind="risk_alerts", categories=["judicial"],
+        api,
+        world.bank.account,
+        kind="risk_alerts",
+        categories=["judicial"],
         webhook_url="http://bank.example/hooks",
     ).json()
     receiver.secret = sub["secret"]
@@ -110,7 +113,9 @@ def test_a_grant_revoked_after_fan_out_stops_the_alert_at_delivery_and_the_refus
     assert [e.outcome for e in events_of(api, sub["id"])] == ["refused:revoked"]
     entry = api.last_entry()
     assert (entry["action"], entry["decision"], entry["reason"]) == (
-        "alert_delivered", "denied", "revoked",
+        "alert_delivered",
+        "denied",
+        "revoked",
     )
 
 
@@ -138,4 +143,3 @@ def test_public_push_matches_region_industry_and_agreement(api: Api, world: Worl
     assert kinds == ["judgment", "licence_revoked"]
     assert events_of(api, luoyang["id"]) == []
     assert all(e.grant_id is None for e in events_of(api, zhengzhou["id"]))
-    _ = Purpose
