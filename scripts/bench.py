@@ -1,6 +1,6 @@
 """Benchmarks. Usage: ``python scripts/bench.py NAME [--seconds N | --max N]`` where NAME is
 one of the modules in ``scripts/benchmarks`` (gas, ingest, reads, indexer, soak, cli, gate,
-dashboard, scale) or ``all``. ``--seconds`` sets how long the soak runs (default 120);
+dashboard, scale, alerts) or ``all``. ``--seconds`` sets how long the soak runs (default 120);
 ``--max`` the largest number of enterprises the scale benchmark builds (default 100000;
 10000000 at most). ``reads --production`` runs the reads on the production path instead
 (anvil, PostgreSQL, ``ccl serve --workers 1`` then ``2`` beside one indexer;
@@ -18,7 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-NAMES = ("gas", "ingest", "reads", "indexer", "soak", "cli", "gate", "dashboard", "scale")
+NAMES = (
+    "gas", "ingest", "reads", "indexer", "soak", "cli", "gate", "dashboard", "scale", "alerts",
+)  # fmt: skip
 USAGE = (
     f"usage: bench.py {{{'|'.join((*NAMES, 'all'))}}} [--seconds N | --max N]"
     " | bench.py reads --production"

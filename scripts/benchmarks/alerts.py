@@ -1,0 +1,306 @@
+"""Alerts benchmark: risk-event derivation, fan-out and signed webhook delivery (SQLite).
+
+Setup (untimed): a temporary SQLite database, migrated; a fixed chain state
+(``StaticChainState``) with INSTITUTIONS institutions under an active agreement and
+SUBJECTS subjects, each subject giving a ``post_loan_monitoring`` grant to
+GRANTS_PER_SUBJECT institutions; one risk-alert subscription per institution (1,000
+monitoring subscriptions) with a webhook at a local receiver (a threaded HTTP server on
+127.0.0.1 that verifies every signature with the Standard Webhooks library).
+
+Timed:
+- ``alerts_emitted_per_s``: one ingested batch of ADVERSE records (tax arrears): the rules'
+  derivation into the outbox (inside the records' transaction) plus the fan-out to the
+  subscriptions, alerts written per second of those two steps (``ingest_s``: the whole
+  ingest, sealing and anchoring included, for scale);
+- ``delivered_per_s``: the delivery worker draining that batch's alerts to the receiver;
+- ``alert_latency_p99_s``: then LATENCY_BATCHES small batches, one at a time, each timed
+  from its anchoring (ingest returned) to each of its alerts' arrival at the receiver while
+  the monitoring loop runs as in the API (``MonitoringService`` thread);
+- ``lost``: alerts the receiver never got; ``out_of_order``: arrivals per subscription
+  whose number is not the previous one plus one (a retry of one id counts as a duplicate,
+  not as out of order; ``duplicates`` reports those).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+import ledger_api.ingest.pipeline as pipeline
+from ledger_api.accesslog import AccessLogWriter
+from ledger_api.anchoring.anchorer import InMemoryAnchorer
+from ledger_api.catalog.loader import default_catalog
+from ledger_api.chain.grant_rules import AgreementState, GrantState
+from ledger_api.chain.state import InstitutionProfile, SubjectBinding
+from ledger_api.chain.types import AccessLevel, AgreementStatus, InstitutionType, Purpose
+from ledger_api.identity.uscc import subject_id
+from ledger_api.ingest.pipeline import Ingestor
+from ledger_api.monitoring.delivery import DeliveryWorker
+from ledger_api.monitoring.fanout import FanOut
+from ledger_api.monitoring.service import MonitoringService
+from ledger_api.monitoring.static_state import StaticChainState
+from ledger_api.monitoring.subscriptions import RISK_ALERTS, SubscriptionRequest, create
+from ledger_api.settings import Settings
+from ledger_api.store.db import make_engine, migrate
+from ledger_api.synth.generator import make_uscc
+
+INSTITUTIONS = 1000
+SUBJECTS = 1000
+GRANTS_PER_SUBJECT = 2
+ADVERSE = 10_000
+LATENCY_BATCHES = 20
+LATENCY_ROWS = 5
+TAX = 2
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Receiver:
+    """Arrivals by subscription: (number, webhook-id, wall time)."""
+
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.hooks = {path: Webhook(secret) for path, secret in secrets.items()}
+        self.arrivals: dict[int, list[tuple[int, str, float]]] = defaultdict(list)
+        self.rejected = 0
+        self.lock = threading.Lock()
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                hook = receiver.hooks.get(self.path)
+                try:
+                    if hook is None:
+                        raise WebhookVerificationError("unknown endpoint")
+                    event = hook.verify(body, dict(self.headers.items()))
+                except WebhookVerificationError:
+                    with receiver.lock:
+                        receiver.rejected += 1
+                    self.send_response(400)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
+                data = event["data"]
+                with receiver.lock:
+                    receiver.arrivals[data["subscription_id"]].append(
+                        (data["event_number"], event["id"], time.time())
+                    )
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+def _world(now: int, settings: Settings) -> tuple[StaticChainState, list[str]]:
+    state = StaticChainState(now)
+    state.agreements[1] = AgreementState(
+        0xFFFF, 0xFF, now - 10, now + 10**7, AgreementStatus.ACTIVE
+    )
+    for i in range(1, INSTITUTIONS + 1):
+        address = "0x" + f"{i:040x}"
+        state.institutions[address] = InstitutionProfile(
+            address, i, InstitutionType.BANK, f"Bank {i}", False, 1
+        )
+    usccs = [make_uscc("410100", serial) for serial in range(1, SUBJECTS + 1)]
+    grant_id = 0
+    for index, uscc in enumerate(usccs, start=1):
+        sid = subject_id(uscc, settings.pseudonym_key_bytes)
+        state.subjects[sid] = SubjectBinding(sid, index, "0x" + f"{10**6 + index:040x}")
+        for k in range(GRANTS_PER_SUBJECT):
+            grant_id += 1
+            state.add_grant(
+                GrantState(
+                    grant_id, index, (index * 7 + k * 13) % INSTITUTIONS + 1, 1 << TAX,
+                    Purpose.POST_LOAN_MONITORING, AccessLevel.VERIFY, now - 10, now + 10**7,
+                    0, False,
+                )
+            )  # fmt: skip
+    return state, usccs
+
+
+def _rows(usccs: list[str], count: int, tag: str) -> bytes:
+    lines = []
+    for i in range(count):
+        row = {
+            "uscc": usccs[i % len(usccs)],
+            "record_key": f"{tag}-{i}",
+            "period": "2026-10",
+            "tax_type": "vat",
+            "tax_paid": "100.00",
+            "arrears_amount": f"{1 + i % 500}.00",
+            "paid_on_time": False,
+        }
+        lines.append(orjson.dumps(row))
+    return b"\n".join(lines)
+
+
+def _timed(fn: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
+    def wrapper(*args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    return wrapper
+
+
+def run() -> dict[str, Any]:
+    settings = Settings()
+    now = int(time.time())
+    state, usccs = _world(now, settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'alerts.sqlite'}"
+        migrate(url)
+        engine = make_engine(url)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver({}).handler())
+        port = server.server_address[1]
+        secrets: dict[str, str] = {}
+        by_sub: dict[int, str] = {}
+        with engine.begin() as conn:
+            for address in state.institutions:
+                hook = f"http://127.0.0.1:{port}/{address}"
+                request = SubscriptionRequest(RISK_ALERTS, ["tax"], [], [], hook)
+                made = create(conn, address, request, 1 << TAX, hook, now)
+                secrets[f"/{address}"] = made["secret"]
+                by_sub[made["id"]] = address
+        receiver = _Receiver(secrets)
+        server.RequestHandlerClass = receiver.handler()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        writer = AccessLogWriter(engine)
+        catalog = default_catalog()
+        fanout = FanOut(engine, lambda: state)
+        delivery = DeliveryWorker(engine, lambda: state, catalog, writer, parallel=32)
+        ingestor = Ingestor(engine, InMemoryAnchorer(), settings, workers=1)
+        derive_spent: list[float] = []
+        original = pipeline.record_risk_events
+        pipeline.record_risk_events = _timed(original, derive_spent)  # type: ignore[assignment]
+        try:
+            _log(f"ingesting {ADVERSE} adverse records for {SUBJECTS} subjects")
+            start = time.perf_counter()
+            ingestor.ingest("henan-tax", "tax", _rows(usccs, ADVERSE, "big"), fmt="jsonl")
+            ingest_s = time.perf_counter() - start
+            start = time.perf_counter()
+            emitted = 0
+            while made := fanout.run_once():
+                emitted += made
+            fanout_s = time.perf_counter() - start
+            derive_s = sum(derive_spent)
+            _log(f"{emitted} alerts: derivation {derive_s:.3f}s, fan-out {fanout_s:.3f}s")
+            start = time.perf_counter()
+            delivered = 0
+            while made := delivery.run_once():
+                delivered += made
+            deliver_s = time.perf_counter() - start
+            _log(f"delivered {delivered} in {deliver_s:.2f}s")
+            latencies = _latency(ingestor, usccs, receiver, fanout, delivery)
+        finally:
+            pipeline.record_risk_events = original  # type: ignore[assignment]
+            server.shutdown()
+            writer.close()
+        expected = _expected(engine)
+        lost, out_of_order, duplicates = _audit_arrivals(receiver, expected)
+        engine.dispose()
+    load1, load5, _ = os.getloadavg()
+    return {
+        "alerts_emitted_per_s": round(emitted / (derive_s + fanout_s)),
+        "alerts_emitted": emitted,
+        "derivation_s": round(derive_s, 3),
+        "fanout_s": round(fanout_s, 3),
+        "ingest_s": round(ingest_s, 2),
+        "delivered_per_s": round(delivered / deliver_s),
+        "alert_latency_p99_s": round(statistics.quantiles(latencies, n=100)[98], 3),
+        "alert_latency_p50_s": round(statistics.median(latencies), 3),
+        "lost": lost,
+        "out_of_order": out_of_order,
+        "duplicates": duplicates,
+        "rejected_by_receiver": receiver.rejected,
+        "subscriptions": INSTITUTIONS,
+        "adverse_records": ADVERSE,
+        "load_1m": round(load1, 2),
+        "load_5m": round(load5, 2),
+    }
+
+
+def _latency(
+    ingestor: Ingestor,
+    usccs: list[str],
+    receiver: _Receiver,
+    fanout: FanOut,
+    delivery: DeliveryWorker,
+) -> list[float]:
+    """Per alert: from its batch's anchoring (ingest returned) to arrival at the receiver."""
+    service = MonitoringService(fanout, delivery, poll_s=0.05)
+    service.start()
+    latencies: list[float] = []
+    try:
+        for batch in range(LATENCY_BATCHES):
+            before = sum(len(a) for a in receiver.arrivals.values())
+            rows = _rows(usccs[batch * LATENCY_ROWS :], LATENCY_ROWS, f"lat{batch}")
+            ingestor.ingest("henan-tax", "tax", rows, fmt="jsonl")
+            anchored = time.time()
+            wanted = before + LATENCY_ROWS * GRANTS_PER_SUBJECT
+            deadline = anchored + 30
+            while sum(len(a) for a in receiver.arrivals.values()) < wanted:
+                if time.time() > deadline:
+                    break
+                time.sleep(0.005)
+            with receiver.lock:
+                fresh = sorted(t for a in receiver.arrivals.values() for _, _, t in a)[before:]
+            latencies.extend(t - anchored for t in fresh)
+    finally:
+        service._stop.set()
+        if service._thread is not None:
+            service._thread.join(timeout=30)
+    return latencies
+
+
+def _expected(engine: Any) -> dict[int, int]:
+    from sqlalchemy import select
+
+    from ledger_api.store.monitoring_tables import SUBSCRIPTIONS
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(SUBSCRIPTIONS.c.id, SUBSCRIPTIONS.c.last_number))
+        return {int(i): int(n) for i, n in rows}
+
+
+def _audit_arrivals(receiver: _Receiver, expected: dict[int, int]) -> tuple[int, int, int]:
+    lost = out_of_order = duplicates = 0
+    for sub_id, last in expected.items():
+        arrivals = receiver.arrivals.get(sub_id, [])
+        seen: set[int] = set()
+        previous = 0
+        for number, _, _ in arrivals:
+            if number in seen:
+                duplicates += 1
+                continue
+            if number != previous + 1:
+                out_of_order += 1
+            seen.add(number)
+            previous = number
+        lost += sum(1 for n in range(1, last + 1) if n not in seen)
+    return lost, out_of_order, duplicates
