@@ -197,7 +197,7 @@ def run() -> dict[str, Any]:
         ingestor = Ingestor(engine, InMemoryAnchorer(), settings, workers=1)
         derive_spent: list[float] = []
         original = pipeline.record_risk_events
-        pipeline.record_risk_events = _timed(original, derive_spent)  # type: ignore[assignment]
+        pipeline.record_risk_events = _timed(original, derive_spent)
         try:
             _log(f"ingesting {ADVERSE} adverse records for {SUBJECTS} subjects")
             start = time.perf_counter()
@@ -205,20 +205,20 @@ def run() -> dict[str, Any]:
             ingest_s = time.perf_counter() - start
             start = time.perf_counter()
             emitted = 0
-            while made := fanout.run_once():
-                emitted += made
+            while passed := fanout.run_once():
+                emitted += passed
             fanout_s = time.perf_counter() - start
             derive_s = sum(derive_spent)
             _log(f"{emitted} alerts: derivation {derive_s:.3f}s, fan-out {fanout_s:.3f}s")
             start = time.perf_counter()
             delivered = 0
-            while made := delivery.run_once():
-                delivered += made
+            while sent := delivery.run_once():
+                delivered += sent
             deliver_s = time.perf_counter() - start
             _log(f"delivered {delivered} in {deliver_s:.2f}s")
             latencies = _latency(ingestor, usccs, receiver, fanout, delivery)
         finally:
-            pipeline.record_risk_events = original  # type: ignore[assignment]
+            pipeline.record_risk_events = original
             server.shutdown()
             writer.close()
         expected = _expected(engine)
