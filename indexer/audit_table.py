@@ -122,6 +122,20 @@ ESSENTIAL: dict[str, list[Column]] = {
         ("locked by", lambda r: r.get("locked_by_name") or _short(r.get("locked_by"))),
         ("reason", _field("reason")),
     ],
+    "subscriptions": [
+        ("#", _field("subscription_id")), ("institution", _who("institution")),
+        ("kind", _field("kind")), ("status", _field("status")),
+        ("webhook", _field("webhook_host")), ("events", _field("events")),
+        ("delivered", _field("delivered_up_to")), ("failures", _field("failures")),
+        ("last error", _field("last_error")),
+    ],
+    "deliveries": [
+        ("institution", _who("institution")), ("active", _field("subscriptions_active")),
+        ("paused", _field("subscriptions_paused")), ("disabled", _field("subscriptions_disabled")),
+        ("events", _field("events")), ("pushed", _field("pushed")),
+        ("caught up", _field("read_by_catch_up")), ("refused", _field("refused")),
+        ("failing", _field("failing_endpoints")),
+    ],
 }  # fmt: skip
 
 

@@ -28,6 +28,8 @@ Views (stable signatures; the API mounts them under /v1/audit):
     anchors(session, **filters) -> list[dict]        anchored roots with their verification
         status against the database (data batches, access-log ranges)
     statistics(session, **filters) -> dict           the plan's KPIs
+    subscriptions, deliveries                        monitoring and push, per subscription
+        and per institution (``indexer.audit_monitoring``)
 
 Byte values are rendered 0x-hex, times ISO 8601 UTC, enums by name (lowercase).
 
@@ -48,6 +50,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Connection, Select, Table, and_, func, or_, select, text
 from sqlalchemy.orm import Session
 
+from indexer import audit_monitoring
 from indexer.audit_filters import FilterError, check_filters
 from indexer.group_counts import count_groups
 from indexer.regulator_acts import regulator_acts
@@ -630,6 +633,8 @@ VIEWS: dict[str, Callable[..., Any]] = {
     "anchors": anchors,
     "statistics": statistics,
     "regulator_acts": regulator_acts,
+    "subscriptions": audit_monitoring.subscriptions,
+    "deliveries": audit_monitoring.deliveries,
 }
 VIEWS.update(SUPPLY_CHAIN_VIEWS)  # supply_chain, double_financing_refusals
 # Names the indexer CLI used before, still accepted there.

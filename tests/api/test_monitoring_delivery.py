@@ -19,10 +19,12 @@ from monitoring_support import (
     subscribe,
 )
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from world import World
 
+from indexer.audit_monitoring import deliveries
 from ledger_api.accesslog import ACCESS_LOG
 from ledger_api.store.monitoring_tables import SUBSCRIPTIONS
 
@@ -72,6 +74,9 @@ def test_a_receiver_down_for_hours_then_back_gets_every_alert_once_and_in_order(
             select(ACCESS_LOG.c.decision).where(ACCESS_LOG.c.action == "alert_delivered")
         ).all()
     assert [d for (d,) in delivered] == ["allowed"] * 8
+    with Session(api.engine) as session:  # the regulator's view of the same
+        (summary,) = deliveries(session, institution=world.bank.address)
+    assert (summary["events"], summary["pushed"], summary["refused"]) == (8, 8, 0)
 
 
 def test_backoff_waits_longer_after_each_failure_and_429_honours_retry_after(

@@ -18,13 +18,15 @@ from activity import (
 )
 from indexer_support import make_indexer
 from receivables_kit import SupplyChain
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from test_indexer_audit_views import log_access
 from typer.testing import CliRunner
 from world import PSEUDONYM_KEY, USCCS, World
 
 from indexer import audit_views
 from indexer.cli import app
+from ledger_api.monitoring.subscriptions import RISK_ALERTS, SubscriptionRequest, create
+from ledger_api.store.monitoring_tables import SUBSCRIPTIONS
 
 BANK_NAME = "中原银行郑州分行"
 AT = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
@@ -41,7 +43,21 @@ VISIBLE = {
     "regulator_acts": ["Insurer C", "suspend"],
     "supply_chain": [SUPPLY_CHAIN_USCC_MASKED, "10500.00", "3000.00", "200.00"],
     "double_financing_refusals": ["Bank B", BANK_NAME, "part_locked", "2026-12-07 09:30"],
+    "subscriptions": [BANK_NAME, "risk_alerts", "hooks.bank.example", "http 503"],
+    "deliveries": [BANK_NAME, "Bank B", "Insurer C"],
 }
+
+
+def failing_webhook(engine: Engine, institution: str) -> None:
+    """A risk-alert subscription whose endpoint answered 503 to its last delivery."""
+    request = SubscriptionRequest(RISK_ALERTS, [], [], [], "https://hooks.bank.example/x?t=1")
+    with engine.begin() as conn:
+        sub = create(conn, institution, request, 0, request.webhook_url, 0)
+        conn.execute(
+            update(SUBSCRIPTIONS)
+            .where(SUBSCRIPTIONS.c.id == sub["id"])
+            .values(last_number=3, failures=2, last_error="http 503")
+        )
 
 
 @pytest.fixture
@@ -63,6 +79,7 @@ def activity(
         engine, world, actor=bank_b, grant_id=grants[2], subject=1, decision="denied",
         category=3, at=AT,
     )  # fmt: skip
+    failing_webhook(engine, bank)
     monkeypatch.setenv("CCL_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("CCL_PSEUDONYM_KEY", PSEUDONYM_KEY.hex())
     monkeypatch.setenv("COLUMNS", "120")
