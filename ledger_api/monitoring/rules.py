@@ -57,6 +57,11 @@ class MonitoringRules:
     by_category: dict[int, tuple[RiskRule, ...]]
     regions: dict[str, Place]
     industries: dict[str, Place]
+    chain_kinds: dict[tuple[str, str | None], str]  # (event, outcome) -> kind
+
+    def chain_kind(self, event: str, outcome: str | None = None) -> str | None:
+        """The event kind a dispute event yields (``outcome``: a resolution's)."""
+        return self.chain_kinds.get((event, outcome)) or self.chain_kinds.get((event, None))
 
     def events_of(self, category: int, fields: dict[str, Any]) -> list[tuple[str, bool]]:
         """The (kind, public) events a record of ``category`` with ``fields`` yields."""
@@ -100,6 +105,10 @@ def parse_rules(catalog: Catalog) -> MonitoringRules:
         regions={p["code"]: Place(p["code"], p["name"]) for p in document.get("regions", [])},
         industries={
             p["code"]: Place(p["code"], p["name"]) for p in document.get("industry_sections", [])
+        },
+        chain_kinds={
+            (str(r["event"]), r.get("outcome")): str(r["kind"])
+            for r in document.get("chain_risk_rules", [])
         },
     )
 

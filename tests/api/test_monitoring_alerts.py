@@ -20,7 +20,7 @@ from monitoring_support import (
 from sqlalchemy import func, select
 from world import USCCS, World
 
-from ledger_api.chain.types import AccessLevel
+from ledger_api.chain.types import AccessLevel, DisputeKind, DisputeOutcome
 from ledger_api.monitoring.rules import default_rules
 from ledger_api.store.monitoring_tables import OUTBOX
 
@@ -143,3 +143,31 @@ def test_public_push_matches_region_industry_and_agreement(api: Api, world: Worl
     assert kinds == ["judgment", "licence_revoked"]
     assert events_of(api, luoyang["id"]) == []
     assert all(e.grant_id is None for e in events_of(api, zhengzhou["id"]))
+
+
+def test_a_credit_repair_request_and_its_repair_alert_the_monitoring_bank(
+    api: Api, world: World
+) -> None:
+    key = world.subject_keys[0]
+    wallet = api.client(key)
+    monitoring_grant(api, 0, world.bank.address, categories=TAX)
+    sub = add_subscription(api, world.bank.address, categories=TAX)
+    target = wallet.my_records("tax").records[0]
+    proof = wallet.record_proof(target.record_uid)
+    reason = b"\x07" * 32
+    deadline, signature = world.ledger.sign_dispute(
+        key,
+        DisputeKind.CREDIT_REPAIR,
+        bytes.fromhex(proof.root[2:]),
+        bytes.fromhex(proof.leaf[2:]),
+        reason,
+    )
+    dispute = wallet.open_dispute(
+        target.record_uid, int(DisputeKind.CREDIT_REPAIR), reason, deadline, signature
+    )
+    operator = api.client(world.operator.account)
+    operator.resolve_dispute(dispute.dispute_id, int(DisputeOutcome.REPAIRED), b"\x08" * 32)
+    service(api).fanout.run_once()
+    events = [(e.kind, "0x" + bytes(e.record_uid).hex()) for e in events_of(api, sub)]
+    assert ("dispute_opened", target.record_uid) in events
+    assert ("record_repaired", target.record_uid) in events

@@ -148,14 +148,29 @@ def resolve_dispute(
     ctx: ContextDep,
     actor: OperatorDep,
 ) -> TxResult:
-    return _tx(
+    outcome = DisputeOutcome(body.outcome)
+    result = _tx(
         ctx.ledger.resolve_dispute(
-            ctx.relayer,
-            dispute_id,
-            DisputeOutcome(body.outcome),
-            bytes.fromhex(body.resolution_hash[2:]),
+            ctx.relayer, dispute_id, outcome, bytes.fromhex(body.resolution_hash[2:])
         )
     )
+    _dispute_resolved_event(ctx, dispute_id, outcome)
+    return result
+
+
+def _dispute_resolved_event(ctx: Any, dispute_id: int, outcome: DisputeOutcome) -> None:
+    """A risk event for institutions monitoring the subject (e.g. a record repaired)."""
+    from ledger_api.monitoring.chain_events import disputed_record, record_chain_event
+    from ledger_api.monitoring.rules import default_rules
+
+    rules = default_rules()
+    event, name = "DisputeResolved", outcome.name.lower()
+    if rules.chain_kind(event, name) is None:
+        return
+    root, leaf = ctx.ledger._call("dispute", dispute_id)[6:8]
+    record = disputed_record(ctx.engine, bytes(root), bytes(leaf))
+    if record is not None:
+        record_chain_event(ctx.engine, rules, event, *record, outcome=name)
 
 
 @router.post(

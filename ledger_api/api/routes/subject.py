@@ -54,6 +54,8 @@ from ledger_api.crypto.ecdsa import require_canonical_s
 from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.identity.uscc import validate_uscc
+from ledger_api.monitoring.chain_events import record_chain_event
+from ledger_api.monitoring.rules import default_rules
 from ledger_api.store.dispute_reasons import check_reason, store_reason
 from ledger_api.store.records import record_proof
 
@@ -508,6 +510,15 @@ def open_dispute(body: DisputeIn, ctx: ContextDep, actor: SubjectDep) -> Dispute
     )
     if body.reason is not None:
         store_reason(ctx.engine, dispute_id, bytes.fromhex(body.reason_hash[2:]), body.reason)
+    # Institutions monitoring the subject hear of it (a risk event, rules in the catalog).
+    record_chain_event(
+        ctx.engine,
+        default_rules(),
+        "DisputeOpened",
+        proof.subject_id,
+        proof.category_bit,
+        proof.record_uid,
+    )
     return next(
         d for d in _disputes(ctx, actor.subject.subject_index) if d.dispute_id == dispute_id
     )
