@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 
 from ledger_api.chain.grant_rules import GrantState
 from ledger_api.chain.state import ChainState, InstitutionProfile
@@ -39,6 +39,11 @@ from ledger_api.store.monitoring_tables import (
 )
 
 Clock = Callable[[], float]
+# An outbox event's columns, in the order the alert rows carry them after (sub, number, grant).
+_EVENT_COLUMNS = ("id", "subject_id", "category", "kind", "record_uid", "occurred_at", "region",
+                  "industry")  # fmt: skip
+_ALERT_COLUMNS = ("subscription_id", "number", "grant_id", "outbox_id", "subject_id", "category",
+                  "kind", "record_uid", "occurred_at")  # fmt: skip
 
 
 @dataclass
@@ -137,58 +142,51 @@ class FanOut:
                 conn.execute(insert(OUTBOX_CURSOR).values(id=1, position=0))
                 cursor = 0
             events = conn.execute(
-                select(OUTBOX).where(OUTBOX.c.id > cursor).order_by(OUTBOX.c.id).limit(self.batch)
+                select(*(OUTBOX.c[name] for name in _EVENT_COLUMNS), OUTBOX.c.public)
+                .where(OUTBOX.c.id > cursor)
+                .order_by(OUTBOX.c.id)
+                .limit(self.batch)
             ).all()
             if not events:
                 return 0
             risk, public = self._subscriptions(conn)
-            columns: dict[str, list[Any]] = {
-                name: []
-                for name in (
-                    "subscription_id",
-                    "number",
-                    "outbox_id",
-                    "subject_id",
-                    "category",
-                    "kind",
-                    "record_uid",
-                    "grant_id",
-                    "occurred_at",
-                )
-            }
+            alerts: list[tuple[Any, ...]] = []  # one row of subscription_events per alert
             touched: dict[int, _Sub] = {}
 
             def add(sub: _Sub, event: Any, grant_id: int | None) -> None:
                 sub.last_number += 1
                 touched[sub.id] = sub
-                columns["subscription_id"].append(sub.id)
-                columns["number"].append(sub.last_number)
-                columns["outbox_id"].append(event.id)
-                columns["subject_id"].append(event.subject_id)
-                columns["category"].append(event.category)
-                columns["kind"].append(event.kind)
-                columns["record_uid"].append(event.record_uid)
-                columns["grant_id"].append(grant_id)
-                columns["occurred_at"].append(event.occurred_at)
+                alerts.append((sub.id, sub.last_number, grant_id, *event[:6]))
 
             for event in events:
                 if risk:
                     self._risk(look, risk, event, add)
                 if public and event.public:
                     self._public(look, public, event, add)
-            insert_columns(
-                conn, SUBSCRIPTION_EVENTS, columns, {"created_at": created, "attempts": 0}
-            )
-            for sub in touched.values():
+            if alerts:
+                insert_columns(
+                    conn,
+                    SUBSCRIPTION_EVENTS,
+                    dict(
+                        zip(
+                            _ALERT_COLUMNS,
+                            (list(c) for c in zip(*alerts, strict=True)),
+                            strict=True,
+                        )
+                    ),
+                    {"created_at": created, "attempts": 0},
+                )
+            if touched:
                 conn.execute(
                     update(SUBSCRIPTIONS)
-                    .where(SUBSCRIPTIONS.c.id == sub.id)
-                    .values(last_number=sub.last_number)
+                    .where(SUBSCRIPTIONS.c.id == bindparam("sub"))
+                    .values(last_number=bindparam("last")),
+                    [{"sub": sub.id, "last": sub.last_number} for sub in touched.values()],
                 )
             conn.execute(
                 update(OUTBOX_CURSOR).where(OUTBOX_CURSOR.c.id == 1).values(position=events[-1].id)
             )
-        return len(columns["number"])
+        return len(alerts)
 
     @staticmethod
     def _risk(
