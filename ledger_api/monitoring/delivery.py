@@ -14,12 +14,15 @@ crash can only repeat a delivery (same id), never skip one.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -31,6 +34,7 @@ from ledger_api.catalog.loader import Catalog
 from ledger_api.chain.state import ChainState
 from ledger_api.errors import LedgerError
 from ledger_api.monitoring.messages import cloud_event, log_draft, recheck, webhook_id
+from ledger_api.monitoring.posting import HttpxPoster, KeepAlivePoster, Poster, PostError
 from ledger_api.monitoring.subscriptions import ACTIVE, DISABLED, check_public_host
 from ledger_api.store.monitoring_tables import SUBSCRIPTION_EVENTS, SUBSCRIPTIONS
 
@@ -49,16 +53,33 @@ def backoff(failures: int, rng: random.Random = random.SystemRandom()) -> float:
     return delay * (0.5 + rng.random() / 2)
 
 
+@functools.lru_cache(maxsize=4096)
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret)  # decodes the secret once, not per delivery
+
+
 def signature_headers(secrets: list[str], msg_id: str, at: float, body: str) -> dict[str, str]:
     """Standard Webhooks headers; during a rotation the old secret signs too."""
     stamp = datetime.fromtimestamp(int(at), UTC)
-    signatures = " ".join(Webhook(s).sign(msg_id, stamp, body) for s in secrets)
+    signatures = " ".join(_signer(s).sign(msg_id, stamp, body) for s in secrets)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(at)),
         "webhook-signature": signatures,
         "content-type": "application/json",
     }
+
+
+@dataclass
+class _Outcome:
+    """What one subscription's run did, committed with the pass's others."""
+
+    sub: Any
+    events: list[Any]
+    done: list[tuple[int, str, float]] = field(default_factory=list)  # (number, outcome, at)
+    logged: list[concurrent.futures.Future[Any]] = field(default_factory=list)
+    failure: tuple[str, float | None, bool] | None = None  # (error, retry-after, gone)
+    delivered: int = 0
 
 
 class DeliveryWorker:
@@ -81,17 +102,20 @@ class DeliveryWorker:
         self.writer = writer
         self.clock = clock
         self.production = production
-        self.http = http or httpx.Client(timeout=10.0, follow_redirects=False)
+        self.poster: Poster = KeepAlivePoster() if http is None else HttpxPoster(http)
         self.parallel = parallel
         self.per_pass = per_pass
         self._pool = concurrent.futures.ThreadPoolExecutor(parallel, "webhook")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self.http.close()
+        self.poster.close()
 
     def run_once(self) -> int:
-        """One pass over the due subscriptions; returns how many events were delivered."""
+        """One pass over the due subscriptions; returns how many events were delivered.
+
+        The subscriptions' runs are sent in parallel; then the pass waits for all their
+        access-log entries and commits every subscription's progress in one transaction."""
         now = self.clock()
         with self.engine.connect() as conn:
             due = conn.execute(
@@ -104,58 +128,71 @@ class DeliveryWorker:
                     )
                 )
             ).all()
-        if not due:
-            return 0
-        return sum(self._pool.map(self._deliver_subscription, due))
+            if not due:
+                return 0
+            pending = self._pending(conn, due)
+        state = self.state()
+        runs = [(sub, pending.get(sub.id, []), state) for sub in due]
+        outcomes = [o for o in self._pool.map(self._send_run, runs) if o is not None]
+        for outcome in outcomes:
+            for future in outcome.logged:
+                future.result()  # the log holds every delivery before progress is committed
+        with self.engine.begin() as conn:
+            for outcome in outcomes:
+                self._commit(conn, outcome)
+        return sum(o.delivered for o in outcomes)
 
-    def _deliver_subscription(self, sub: Any) -> int:
+    def _pending(self, conn: Any, due: Sequence[Any]) -> dict[int, list[Any]]:
+        """Each due subscription's next undelivered events, in number order."""
+        ev = SUBSCRIPTION_EVENTS.c
+        query = (
+            select(SUBSCRIPTION_EVENTS)
+            .join(SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == ev.subscription_id)
+            .where(
+                ev.subscription_id.in_([sub.id for sub in due]),
+                ev.number > SUBSCRIPTIONS.c.delivered_number,
+            )
+            .order_by(ev.subscription_id, ev.number)
+        )
+        pending: dict[int, list[Any]] = {}
+        for row in conn.execute(query):
+            run = pending.setdefault(row.subscription_id, [])
+            if len(run) < self.per_pass:
+                run.append(row)
+        return pending
+
+    def _send_run(self, run: tuple[Any, list[Any], ChainState]) -> _Outcome | None:
+        sub, events, state = run
         try:
-            return self._deliver(sub)
+            return self._send(sub, events, state)
         except Exception:  # one endpoint's failure never stops the others
             log.exception("delivering subscription %s failed", sub.id)
-            return 0
+            return None
 
-    def _deliver(self, sub: Any) -> int:
-        with self.engine.connect() as conn:
-            events: list[Any] = list(
-                conn.execute(
-                    select(SUBSCRIPTION_EVENTS)
-                    .where(
-                        SUBSCRIPTION_EVENTS.c.subscription_id == sub.id,
-                        SUBSCRIPTION_EVENTS.c.number > sub.delivered_number,
-                    )
-                    .order_by(SUBSCRIPTION_EVENTS.c.number)
-                    .limit(self.per_pass)
-                )
-            )
-        state = self.state()
+    def _send(self, sub: Any, events: list[Any], state: ChainState) -> _Outcome:
         block = state.position().block_number
         secrets = [sub.secret]
         if sub.previous_secret and (sub.previous_until or 0) > self.clock():
             secrets.append(sub.previous_secret)
-        done: list[tuple[int, str, float]] = []  # (number, outcome, at)
-        logged: list[concurrent.futures.Future[Any]] = []
-        failure: tuple[str, float | None, bool] | None = None  # (error, retry-after, gone)
+        outcome = _Outcome(sub, events)
         for row in events:
             now = self.clock()
             verdict = recheck(state, sub.institution, row, int(max(now, 0)))
             if not verdict.allowed:
-                logged.append(
+                outcome.logged.append(
                     self.writer.submit(log_draft(sub.institution, row, verdict, DELIVERED, block))
                 )
-                done.append((row.number, f"refused:{verdict.reason}"[:32], now))
+                outcome.done.append((row.number, f"refused:{verdict.reason}"[:32], now))
                 continue
-            failure = self._post(sub, row, secrets)
-            if failure is not None:
+            outcome.failure = self._post(sub, row, secrets)
+            if outcome.failure is not None:
                 break
-            logged.append(
+            outcome.logged.append(
                 self.writer.submit(log_draft(sub.institution, row, verdict, DELIVERED, block))
             )
-            done.append((row.number, "delivered", self.clock()))
-        for future in logged:
-            future.result()  # the log holds every delivery before progress is committed
-        self._commit(sub, events, done, failure)
-        return sum(1 for _, outcome, _ in done if outcome == "delivered")
+            outcome.done.append((row.number, "delivered", self.clock()))
+            outcome.delivered += 1
+        return outcome
 
     def _post(
         self, sub: Any, row: Any, secrets: list[str]
@@ -169,13 +206,12 @@ class DeliveryWorker:
         )
         try:
             if self.production:  # re-resolved per delivery: DNS may have changed (rebinding)
-                check_public_host(httpx.URL(sub.webhook_url).host)
-            response = self.http.post(sub.webhook_url, content=body, headers=headers)
+                check_public_host(urlsplit(sub.webhook_url).hostname or "")
+            status, retry_header = self.poster.post(sub.webhook_url, body.encode(), headers)
         except LedgerError as error:
             return (error.code, None, False)
-        except httpx.HTTPError as error:
-            return (f"network: {type(error).__name__}", None, False)
-        status = response.status_code
+        except PostError as error:
+            return (f"network: {error}", None, False)
         if 200 <= status < 300:
             return None
         if status == 410:
@@ -183,18 +219,13 @@ class DeliveryWorker:
         retry_after = None
         if status == 429:
             try:
-                retry_after = float(response.headers.get("retry-after", ""))
+                retry_after = float(retry_header or "")
             except ValueError:
                 retry_after = None
         return (f"http {status}", retry_after, False)
 
-    def _commit(
-        self,
-        sub: Any,
-        events: list[Any],
-        done: list[tuple[int, str, float]],
-        failure: tuple[str, float | None, bool] | None,
-    ) -> None:
+    def _commit(self, conn: Any, outcome: _Outcome) -> None:
+        sub, events, done, failure = outcome.sub, outcome.events, outcome.done, outcome.failure
         now = self.clock()
         values: dict[str, Any] = {}
         if done:
@@ -210,36 +241,21 @@ class DeliveryWorker:
             values.update(failures=failures, last_error=error[:200], next_attempt_at=now + wait)
             if gone:
                 values["status"] = DISABLED
-        attempted = {n for n, _, _ in done}
-        if failure is not None and len(done) < len(events):
-            attempted_number = events[len(done)].number
-        else:
-            attempted_number = None
-        with self.engine.begin() as conn:
-            if done:
-                conn.execute(
-                    update(SUBSCRIPTION_EVENTS)
-                    .where(
-                        SUBSCRIPTION_EVENTS.c.subscription_id == sub.id,
-                        SUBSCRIPTION_EVENTS.c.number == bindparam("n"),
-                    )
-                    .values(
-                        outcome=bindparam("o"),
-                        delivered_at=bindparam("at"),
-                        attempts=SUBSCRIPTION_EVENTS.c.attempts + 1,
-                    ),
-                    [{"n": number, "o": outcome, "at": at} for number, outcome, at in done],
-                )
-            if attempted_number is not None and attempted_number not in attempted:
-                conn.execute(
-                    update(SUBSCRIPTION_EVENTS)
-                    .where(
-                        SUBSCRIPTION_EVENTS.c.subscription_id == sub.id,
-                        SUBSCRIPTION_EVENTS.c.number == attempted_number,
-                    )
-                    .values(attempts=SUBSCRIPTION_EVENTS.c.attempts + 1)
-                )
-            if values:
-                conn.execute(
-                    update(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == sub.id).values(**values)
-                )
+        ev = SUBSCRIPTION_EVENTS.c
+        if done:
+            conn.execute(
+                update(SUBSCRIPTION_EVENTS)
+                .where(ev.subscription_id == sub.id, ev.number == bindparam("n"))
+                .values(
+                    outcome=bindparam("o"), delivered_at=bindparam("at"), attempts=ev.attempts + 1
+                ),
+                [{"n": number, "o": result, "at": at} for number, result, at in done],
+            )
+        if failure is not None and len(done) < len(events):  # the attempt that failed
+            conn.execute(
+                update(SUBSCRIPTION_EVENTS)
+                .where(ev.subscription_id == sub.id, ev.number == events[len(done)].number)
+                .values(attempts=ev.attempts + 1)
+            )
+        if values and (done or failure is not None or sub.failures):
+            conn.execute(update(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == sub.id).values(**values))

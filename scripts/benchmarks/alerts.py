@@ -23,6 +23,7 @@ Timed:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import statistics
 import sys
@@ -32,6 +33,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -70,48 +72,84 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _receiver_main(pipe: Connection, received: Any) -> None:
+    """The local receiver, in a process of its own (as a bank's would be): a threaded HTTP
+    server verifying every delivery with the Standard Webhooks library. It sends its port,
+    takes the endpoints' secrets, and on "stop" sends back its arrivals by subscription:
+    (number, webhook-id, wall time) each, and how many deliveries it rejected."""
+    hooks: dict[str, Webhook] = {}
+    arrivals: dict[int, list[tuple[int, str, float]]] = defaultdict(list)
+    rejected = [0]
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self, status: int) -> None:
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            hook = hooks.get(self.path)
+            try:
+                if hook is None:
+                    raise WebhookVerificationError("unknown endpoint")
+                event = hook.verify(body, dict(self.headers.items()))
+            except WebhookVerificationError:
+                with lock:
+                    rejected[0] += 1
+                self._answer(400)
+                return
+            data = event["data"]
+            with lock:
+                arrivals[data["subscription_id"]].append(
+                    (data["event_number"], event["id"], time.time())
+                )
+                received.value += 1
+            self._answer(204)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    ThreadingHTTPServer.request_queue_size = 256  # 32 senders connect at once
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    pipe.send(server.server_address[1])
+    hooks.update({path: Webhook(secret) for path, secret in pipe.recv().items()})
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pipe.recv()  # "stop"
+    server.shutdown()
+    with lock:
+        pipe.send((dict(arrivals), rejected[0]))
+
+
 class _Receiver:
-    """Arrivals by subscription: (number, webhook-id, wall time)."""
+    """The main process's handle on the receiver process."""
 
-    def __init__(self, secrets: dict[str, str]) -> None:
-        self.hooks = {path: Webhook(secret) for path, secret in secrets.items()}
-        self.arrivals: dict[int, list[tuple[int, str, float]]] = defaultdict(list)
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.received = context.Value("q", 0)
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(
+            target=_receiver_main, args=(child, self.received), daemon=True
+        )
+        self.process.start()
+        self.port: int = self.pipe.recv()
+        self.arrivals: dict[int, list[tuple[int, str, float]]] = {}
         self.rejected = 0
-        self.lock = threading.Lock()
 
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
+    def endpoints(self, secrets: dict[str, str]) -> None:
+        self.pipe.send(secrets)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def count(self) -> int:
+        return int(self.received.value)
 
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                hook = receiver.hooks.get(self.path)
-                try:
-                    if hook is None:
-                        raise WebhookVerificationError("unknown endpoint")
-                    event = hook.verify(body, dict(self.headers.items()))
-                except WebhookVerificationError:
-                    with receiver.lock:
-                        receiver.rejected += 1
-                    self.send_response(400)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                data = event["data"]
-                with receiver.lock:
-                    receiver.arrivals[data["subscription_id"]].append(
-                        (data["event_number"], event["id"], time.time())
-                    )
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+    def stop(self) -> None:
+        self.pipe.send("stop")
+        self.arrivals, self.rejected = self.pipe.recv()
+        self.process.join(timeout=30)
 
 
 def _world(now: int, settings: Settings) -> tuple[StaticChainState, list[str]]:
@@ -176,8 +214,8 @@ def run() -> dict[str, Any]:
         url = f"sqlite:///{Path(tmp) / 'alerts.sqlite'}"
         migrate(url)
         engine = make_engine(url)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver({}).handler())
-        port = server.server_address[1]
+        receiver = _Receiver()
+        port = receiver.port
         secrets: dict[str, str] = {}
         by_sub: dict[int, str] = {}
         with engine.begin() as conn:
@@ -187,9 +225,7 @@ def run() -> dict[str, Any]:
                 made = create(conn, address, request, 1 << TAX, hook, now)
                 secrets[f"/{address}"] = made["secret"]
                 by_sub[made["id"]] = address
-        receiver = _Receiver(secrets)
-        server.RequestHandlerClass = receiver.handler()
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        receiver.endpoints(secrets)
         writer = AccessLogWriter(engine)
         catalog = default_catalog()
         fanout = FanOut(engine, lambda: state)
@@ -216,11 +252,12 @@ def run() -> dict[str, Any]:
                 delivered += sent
             deliver_s = time.perf_counter() - start
             _log(f"delivered {delivered} in {deliver_s:.2f}s")
-            latencies = _latency(ingestor, usccs, receiver, fanout, delivery)
+            batches = _latency(ingestor, usccs, receiver, fanout, delivery)
         finally:
             pipeline.record_risk_events = original
-            server.shutdown()
+            receiver.stop()
             writer.close()
+        latencies = _latencies(receiver, batches)
         expected = _expected(engine)
         lost, out_of_order, duplicates = _audit_arrivals(receiver, expected)
         engine.dispose()
@@ -251,31 +288,34 @@ def _latency(
     receiver: _Receiver,
     fanout: FanOut,
     delivery: DeliveryWorker,
-) -> list[float]:
-    """Per alert: from its batch's anchoring (ingest returned) to arrival at the receiver."""
+) -> list[tuple[float, int, int]]:
+    """Each small batch's anchoring time (ingest returned) and the receiver's arrival count
+    before it and when all its alerts had arrived (latencies are read from the arrivals)."""
     service = MonitoringService(fanout, delivery, poll_s=0.05)
     service.start()
-    latencies: list[float] = []
+    batches: list[tuple[float, int, int]] = []
     try:
         for batch in range(LATENCY_BATCHES):
-            before = sum(len(a) for a in receiver.arrivals.values())
+            before = receiver.count()
             rows = _rows(usccs[batch * LATENCY_ROWS :], LATENCY_ROWS, f"lat{batch}")
             ingestor.ingest("henan-tax", "tax", rows, fmt="jsonl")
             anchored = time.time()
             wanted = before + LATENCY_ROWS * GRANTS_PER_SUBJECT
             deadline = anchored + 30
-            while sum(len(a) for a in receiver.arrivals.values()) < wanted:
-                if time.time() > deadline:
-                    break
+            while receiver.count() < wanted and time.time() < deadline:
                 time.sleep(0.005)
-            with receiver.lock:
-                fresh = sorted(t for a in receiver.arrivals.values() for _, _, t in a)[before:]
-            latencies.extend(t - anchored for t in fresh)
+            batches.append((anchored, before, receiver.count()))
     finally:
         service._stop.set()
         if service._thread is not None:
             service._thread.join(timeout=30)
-    return latencies
+    return batches
+
+
+def _latencies(receiver: _Receiver, batches: list[tuple[float, int, int]]) -> list[float]:
+    """Arrivals in time order; batch i's alerts are arrivals [before, after) of its window."""
+    times = sorted(t for a in receiver.arrivals.values() for _, _, t in a)
+    return [t - anchored for anchored, before, after in batches for t in times[before:after]]
 
 
 def _expected(engine: Any) -> dict[int, int]:

@@ -17,6 +17,7 @@ from world import USCCS
 from ledger_api.api.app import monitoring_service
 from ledger_api.chain.types import AccessLevel, Purpose
 from ledger_api.ingest.pipeline import Ingestor
+from ledger_api.monitoring.posting import HttpxPoster
 from ledger_api.monitoring.service import MonitoringService
 from ledger_api.store.monitoring_tables import SUBSCRIPTION_EVENTS
 
@@ -80,7 +81,9 @@ class Receiver:
 def service(api: Api, receiver: Receiver | None = None) -> MonitoringService:
     built = monitoring_service(api.ctx)
     if receiver is not None:
-        built.delivery.http = httpx.Client(transport=httpx.MockTransport(receiver.handle))
+        built.delivery.poster = HttpxPoster(
+            httpx.Client(transport=httpx.MockTransport(receiver.handle))
+        )
     return built
 
 
