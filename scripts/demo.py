@@ -127,6 +127,65 @@ def serve(stack: EmbeddedStack, port: int) -> uvicorn.Server:
     return server
 
 
+def post_loan_alert(
+    wallet: Wallet, bank: LedgerClient, provider: LedgerClient, uscc: str, bank_address: str
+) -> int:
+    """The enterprise grants post-loan monitoring of judicial records; the bank subscribes
+    with a webhook (a receiver that verifies signatures, as ``ccl-bank webhook-receiver``);
+    a judgment is ingested; the alert arrives; the bank reads the record under the grant.
+    Returns the monitoring grant's id."""
+    from wallet_cli.bank.monitoring_commands import serve_receiver
+
+    granted = wallet.run(
+        "grant", "--institution", bank_address, "--categories", "judicial",
+        "--purpose", "post_loan_monitoring", "--level", "query", "--days", "365", "--yes",
+    )  # fmt: skip
+    grant_id = int(granted["grant_id"])
+    say(f"grant #{grant_id}: post-loan monitoring of judicial records")
+
+    def subscribed() -> dict[str, Any] | None:
+        response = bank.send(
+            "POST",
+            "/v1/institution/subscriptions",
+            json_body={"kind": "risk_alerts", "categories": ["judicial"], "webhook_url": hook},
+        )
+        return response.json() if response.status_code == 201 else None
+
+    receiver = serve_receiver(0, None)  # its port first; the secret comes with the reply
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/alerts"
+    subscription = wait_until(subscribed, "the monitoring grant to reach the replica")
+    receiver.use_secret(subscription["secret"])
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    say(f"subscription #{subscription['id']}: risk alerts on judicial records to {hook}")
+    judgment = {
+        "uscc": uscc, "record_key": "demo-judgment-1", "case_no": "(2026)豫01民初8888号",
+        "case_type": "commercial", "court": "郑州市中级人民法院", "role": "defendant",
+        "judgment_date": "2026-12-01", "amount": "1250000.00", "status": "judged",
+    }  # fmt: skip
+    provider.ingest("judicial", (json.dumps(judgment, ensure_ascii=False) + "\n").encode())
+    say("the court's batch with a judgment against the enterprise is ingested and anchored")
+
+    def alert() -> dict[str, Any] | None:
+        page = bank.call(
+            "GET", "/v1/institution/events", params={"subscription": subscription["id"]}
+        )
+        mine = bank.call("GET", "/v1/institution/subscriptions")
+        delivered = any(s["delivered_up_to"] >= 1 for s in mine)
+        return page["events"][0]["data"] if page["events"] and delivered else None
+
+    data = wait_until(alert, "the alert to be delivered")
+    receiver.shutdown()
+    say(f"alert #{data['event_number']}: {data['kind']} on {data['category_name']}, record "
+        f"{data['record_uid'][:18]}… (no data in it)")  # fmt: skip
+    check("the webhook alert arrived signed, thin (ids only)", "amount" not in json.dumps(data))
+    page = bank.records(
+        uscc, category="judicial", purpose="post_loan_monitoring", grant_id=grant_id
+    )
+    read = [r for r in page.records if r.record_uid == data["record_uid"]]
+    check("the bank reads the judgment under its monitoring grant", len(read) == 1)
+    return grant_id
+
+
 def main() -> int:
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="ccl-demo-"))
@@ -408,7 +467,23 @@ def main() -> int:
         state = next(g for g in wallet.run("grants") if int(g["grant_id"]) == grant_id)
         check("the wallet lists the grant as revoked", "revoked" in json.dumps(state).lower())
 
-        step(10, "The regulator audits: every access and its grant state; no violations")
+        step(10, "Post-loan monitoring: a judgment is ingested, the bank is alerted and reads it")
+        post_loan = post_loan_alert(wallet, bank, provider, enterprise.uscc, bank_key.address)
+        entries = wallet.run("access-log")
+        seen = [
+            e
+            for e in entries
+            if e["actor"] == bank_key.address and e["grant_id"] == post_loan
+            and e["action"] in ("alert_delivered", "records")
+        ]  # fmt: skip
+        for entry in seen:
+            say(f"#{entry['id']} {entry['action']} {entry['category'] or ''} {entry['decision']}")
+        check(
+            "the enterprise sees the alert and the bank's read in its access log",
+            {e["action"] for e in seen} == {"alert_delivered", "records"},
+        )
+
+        step(11, "The regulator audits: every access and its grant state; no violations")
         operator.anchor_access_log()
         wait_until(lambda: stack.indexer.lag() == 0, "the indexer to catch up")
         audited = regulator.audit("access_audit", limit=500).result
@@ -434,7 +509,7 @@ def main() -> int:
         )
         check("violations view is empty", violations == [])
 
-        step(11, "Tamper verification: every record and root recomputed against the chain")
+        step(12, "Tamper verification: every record and root recomputed against the chain")
         anchorer = ChainAnchorer(stack.context.ledger, stack.context.relayer)
         report_v = verify_database(stack.engine, anchorer)
         say(f"{report_v.records} records in {report_v.batches} batches checked")

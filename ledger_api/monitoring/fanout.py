@@ -135,8 +135,10 @@ class FanOut:
         created = self.clock()
         self._institutions = {}  # one pass, one view of chain state
         with self.engine.begin() as conn:
+            # FOR UPDATE: a second API worker's fan-out waits here instead of numbering the
+            # same events (SQLite serialises writers anyway).
             cursor = conn.execute(
-                select(OUTBOX_CURSOR.c.position).where(OUTBOX_CURSOR.c.id == 1)
+                select(OUTBOX_CURSOR.c.position).where(OUTBOX_CURSOR.c.id == 1).with_for_update()
             ).scalar_one_or_none()
             if cursor is None:
                 conn.execute(insert(OUTBOX_CURSOR).values(id=1, position=0))

@@ -162,12 +162,23 @@ def tail(
                     typer.echo(_alert_line(alert))
 
 
-def serve_receiver(port: int, secret: str, host: str = "127.0.0.1") -> ThreadingHTTPServer:
-    """A webhook receiver on ``host:port`` (not started): verifies, prints each alert once."""
-    from standardwebhooks import Webhook
+class ReceiverServer(ThreadingHTTPServer):
+    """The receiver's server; ``use_secret`` sets the endpoint secret it verifies with."""
+
+    hook: Any = None
+
+    def use_secret(self, secret: str) -> None:
+        from standardwebhooks import Webhook
+
+        self.hook = Webhook(secret)
+
+
+def serve_receiver(port: int, secret: str | None, host: str = "127.0.0.1") -> ReceiverServer:
+    """A webhook receiver on ``host:port`` (not started): verifies, prints each alert once.
+    ``secret`` may come later (``use_secret``), e.g. once a subscription to this port exists;
+    until then every delivery is refused."""
     from standardwebhooks.webhooks import WebhookVerificationError
 
-    hook = Webhook(secret)
     seen: dict[str, None] = {}
     lock = threading.Lock()
     json_mode = get_output().json_mode
@@ -183,7 +194,9 @@ def serve_receiver(port: int, secret: str, host: str = "127.0.0.1") -> Threading
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             try:
-                event = hook.verify(body, dict(self.headers.items()))
+                if server.hook is None:
+                    raise WebhookVerificationError("no secret to verify with yet")
+                event = server.hook.verify(body, dict(self.headers.items()))
             except WebhookVerificationError as refused:
                 typer.echo(f"refused a delivery: {refused}", err=True)
                 self._answer(400)
@@ -202,7 +215,10 @@ def serve_receiver(port: int, secret: str, host: str = "127.0.0.1") -> Threading
         def log_message(self, *args: Any) -> None:
             pass
 
-    return ThreadingHTTPServer((host, port), Handler)
+    server = ReceiverServer((host, port), Handler)
+    if secret is not None:
+        server.use_secret(secret)
+    return server
 
 
 def webhook_receiver(
