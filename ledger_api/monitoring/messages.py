@@ -2,8 +2,9 @@
 
 An alert is thin: subject id, category, kind, record id, time and event number, never the
 record's data; the institution reads the detail through the gated API (so the read is in
-the access log). Before any delivery (webhook, poll or stream) a risk alert's grant is
-checked again at the current block; a refusal is logged, and the event is not sent.
+the access log). Before any delivery (webhook, poll or stream) a risk alert's grant (a public
+event: the institution's agreement) is checked again at the current block; a refusal is
+logged, and the event is not sent.
 Webhook bodies are CloudEvents-shaped JSON; the ``webhook-id`` is fixed per event, so every
 retry of one event carries the same id.
 """
@@ -16,8 +17,8 @@ from typing import Any
 
 from ledger_api.accesslog import ALLOWED, DENIED, EntryDraft
 from ledger_api.catalog.loader import Catalog
-from ledger_api.chain.state import ChainState
-from ledger_api.chain.types import AccessLevel, GrantCheck, Purpose
+from ledger_api.chain.state import ChainState, InstitutionProfile
+from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose
 from ledger_api.monitoring.subscriptions import monitoring_check
 
 SOURCE = "/ccl/ledger-api"
@@ -70,9 +71,9 @@ class Verdict:
 
 def recheck(state: ChainState, institution: str, row: Any, now: int) -> Verdict:
     """Whether the event may still go to ``institution`` (risk alerts: its grant, now)."""
-    if row.grant_id is None:  # public information under the agreement: checked at fan-out
-        return Verdict(True, "ok")
     profile = state.institution(institution)
+    if row.grant_id is None:  # public information: under the institution's agreement
+        return _under_agreement(state, profile, row.category, now)
     grant = state.grant(row.grant_id)
     if profile is None:
         return Verdict(False, GrantCheck.UNKNOWN_INSTITUTION.code)
@@ -80,6 +81,26 @@ def recheck(state: ChainState, institution: str, row: Any, now: int) -> Verdict:
         return Verdict(False, GrantCheck.UNKNOWN_GRANT.code)
     check = monitoring_check(state, profile, grant, row.category, now)
     return Verdict(check == GrantCheck.USABLE, check.code)
+
+
+def _under_agreement(
+    state: ChainState, profile: InstitutionProfile | None, category: int, now: int
+) -> Verdict:
+    if profile is None:
+        return Verdict(False, GrantCheck.UNKNOWN_INSTITUTION.code)
+    if profile.suspended:
+        return Verdict(False, GrantCheck.INSTITUTION_SUSPENDED.code)
+    agreement = state.agreement(profile.agreement_id) if profile.agreement_id else None
+    if agreement is None:
+        return Verdict(False, GrantCheck.NO_AGREEMENT.code)
+    if (
+        agreement.status != AgreementStatus.ACTIVE
+        or not agreement.not_before <= now < agreement.not_after
+    ):
+        return Verdict(False, GrantCheck.AGREEMENT_NOT_ACTIVE.code)
+    if not agreement.categories >> category & 1:
+        return Verdict(False, GrantCheck.CATEGORY_NOT_IN_AGREEMENT.code)
+    return Verdict(True, "ok")
 
 
 def log_draft(

@@ -288,6 +288,8 @@ def set_status(
     if status == ACTIVE:  # resuming (also a webhook the receiver's 410 disabled): retry now
         values.update(failures=0, next_attempt_at=now, last_error=None)
     conn.execute(update(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == sub_id).values(**values))
+    if status == DELETED:  # no longer found, so shown as it was, with its new status
+        return {**as_dict(row), "status": DELETED}
     return describe(conn, sub_id)
 
 

@@ -155,3 +155,24 @@ def test_a_rotated_secret_signs_beside_the_previous_one(api: Api, world: World) 
     ingest_judgments(api, 0, 2, 1)
     drain(built, api)
     assert [n for _, n in receiver.accepted] == [1, 2]
+
+
+def test_a_paused_subscription_collects_events_and_resume_delivers_them_in_order(
+    api: Api, world: World
+) -> None:
+    receiver = Receiver()
+    sub = _webhook_subscription(api, world, receiver)
+    bank = api.client(world.bank.account)
+    built = service(api, receiver)
+    bank.call("POST", f"/v1/institution/subscriptions/{sub['id']}/pause")
+    ingest_judgments(api, 0, 1, 3)
+    drain(built, api)
+    assert receiver.seen == [] and _subscription(api, sub["id"])["last_number"] == 3
+    bank.call("POST", f"/v1/institution/subscriptions/{sub['id']}/resume")
+    drain(built, api)
+    assert [n for _, n in receiver.accepted] == [1, 2, 3]
+    bank.call("DELETE", f"/v1/institution/subscriptions/{sub['id']}")
+    ingest_judgments(api, 0, 4, 1)
+    drain(built, api)
+    assert len(receiver.accepted) == 3
+    assert bank.call("GET", "/v1/institution/subscriptions") == []
