@@ -36,7 +36,7 @@ def record_chain_event(
             insert(OUTBOX).values(
                 subject_id=subject_id,
                 category=category,
-                kind=kind,
+                kind=rules.kind_code(kind),
                 record_uid=record_uid,
                 public=False,
                 occurred_at=int(time.time()),

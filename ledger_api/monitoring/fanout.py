@@ -23,6 +23,7 @@ from sqlalchemy import Engine, bindparam, insert, select, update
 from ledger_api.chain.grant_rules import GrantState
 from ledger_api.chain.state import ChainState, InstitutionProfile
 from ledger_api.chain.types import AgreementStatus, GrantCheck, Purpose
+from ledger_api.monitoring.rules import default_rules
 from ledger_api.monitoring.subscriptions import (
     ACTIVE,
     PAUSED,
@@ -51,8 +52,8 @@ class _Sub:
     id: int
     institution: str
     categories: int
-    regions: frozenset[str]
-    industries: frozenset[str]
+    regions: frozenset[int | None]
+    industries: frozenset[int | None]
     last_number: int
 
     def covers(self, category: int) -> bool:
@@ -241,12 +242,13 @@ class FanOut:
             select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.status.in_((ACTIVE, PAUSED, "disabled")))
         )
         for row in rows:
+            rules = default_rules()  # the profiles hold codes (see MonitoringRules)
             sub = _Sub(
                 row.id,
                 row.institution,
                 row.categories,
-                frozenset(json.loads(row.regions)),
-                frozenset(json.loads(row.industries)),
+                frozenset(rules.region_code(r) for r in json.loads(row.regions)),
+                frozenset(rules.industry_code(i) for i in json.loads(row.industries)),
                 row.last_number,
             )
             if row.kind == RISK_ALERTS:

@@ -19,6 +19,7 @@ from ledger_api.accesslog import ALLOWED, DENIED, EntryDraft
 from ledger_api.catalog.loader import Catalog
 from ledger_api.chain.state import ChainState, InstitutionProfile
 from ledger_api.chain.types import AccessLevel, AgreementStatus, GrantCheck, Purpose
+from ledger_api.monitoring.rules import default_rules
 from ledger_api.monitoring.subscriptions import monitoring_check
 
 SOURCE = "/ccl/ledger-api"
@@ -41,7 +42,7 @@ def event_data(row: Any, catalog: Catalog) -> dict[str, Any]:
         "subject_id": "0x" + bytes(row.subject_id).hex(),
         "category": category.name,
         "category_name": category.title_zh or category.title,
-        "kind": row.kind,
+        "kind": default_rules().kind_name(row.kind),
         "record_uid": None if row.record_uid is None else "0x" + bytes(row.record_uid).hex(),
         "grant_id": row.grant_id,
         "occurred_at": _iso(row.occurred_at),
@@ -55,7 +56,7 @@ def cloud_event(row: Any, catalog: Catalog) -> dict[str, Any]:
         "specversion": "1.0",
         "id": webhook_id(row.subscription_id, row.number),
         "source": SOURCE,
-        "type": f"{TYPE_PREFIX}{kind}.{row.kind}",
+        "type": f"{TYPE_PREFIX}{kind}.{default_rules().kind_name(row.kind)}",
         "subject": "0x" + bytes(row.subject_id).hex(),
         "time": _iso(row.occurred_at),
         "datacontenttype": "application/json",

@@ -37,7 +37,7 @@ def record_risk_events(
         return 0
     rows = [(p, orjson.loads(p.payload)) for p in fresh]
     if is_registration:
-        _keep_profiles(conn, rows)
+        _keep_profiles(conn, rules, rows)
     events: list[tuple[PreparedRow, str, bool]] = []
     for prepared, fields in rows:
         for kind, public in rules.events_of(category, fields):
@@ -50,7 +50,7 @@ def record_risk_events(
         OUTBOX,
         {
             "subject_id": [p.subject_id for p, _, _ in events],
-            "kind": [kind for _, kind, _ in events],
+            "kind": [rules.kind_code(kind) for _, kind, _ in events],
             "record_uid": [p.uid for p, _, _ in events],
             "public": [bool(public) for _, _, public in events],
             "region": [profiles.get(p.subject_id, (None, None))[0] for p, _, _ in events],
@@ -61,12 +61,14 @@ def record_risk_events(
     return len(events)
 
 
-def _keep_profiles(conn: Connection, rows: list[tuple[PreparedRow, dict[str, Any]]]) -> None:
-    latest: dict[bytes, tuple[str | None, str | None]] = {}
+def _keep_profiles(
+    conn: Connection, rules: MonitoringRules, rows: list[tuple[PreparedRow, dict[str, Any]]]
+) -> None:
+    latest: dict[bytes, tuple[int | None, int | None]] = {}
     for prepared, fields in rows:
         latest[prepared.subject_id] = (
-            region_of(fields.get("division_code")),
-            fields.get("industry_section"),
+            rules.region_code(region_of(fields.get("division_code"))),
+            rules.industry_code(fields.get("industry_section")),
         )
     ids = list(latest)
     for start in range(0, len(ids), _LOOKUP_CHUNK):
@@ -83,9 +85,9 @@ def _keep_profiles(conn: Connection, rows: list[tuple[PreparedRow, dict[str, Any
     )
 
 
-def _profiles(conn: Connection, subjects: set[bytes]) -> dict[bytes, tuple[str | None, str | None]]:
+def _profiles(conn: Connection, subjects: set[bytes]) -> dict[bytes, tuple[int | None, int | None]]:
     ids = list(subjects)
-    found: dict[bytes, tuple[str | None, str | None]] = {}
+    found: dict[bytes, tuple[int | None, int | None]] = {}
     for start in range(0, len(ids), _LOOKUP_CHUNK):
         chunk = ids[start : start + _LOOKUP_CHUNK]
         query = select(

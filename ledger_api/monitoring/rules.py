@@ -58,6 +58,23 @@ class MonitoringRules:
     regions: dict[str, Place]
     industries: dict[str, Place]
     chain_kinds: dict[tuple[str, str | None], str]  # (event, outcome) -> kind
+    # Stored as small integers (1-based positions in the catalog's lists), never as text: no
+    # column holds a record's field value, not even one a rule or a profile derives from it.
+    kind_names: tuple[str, ...]
+    region_names: tuple[str, ...]
+    industry_names: tuple[str, ...]
+
+    def kind_code(self, kind: str) -> int:
+        return self.kind_names.index(kind) + 1
+
+    def kind_name(self, code: int) -> str:
+        return self.kind_names[code - 1]
+
+    def region_code(self, region: str | None) -> int | None:
+        return None if region not in self.regions else self.region_names.index(region) + 1
+
+    def industry_code(self, section: str | None) -> int | None:
+        return None if section not in self.industries else self.industry_names.index(section) + 1
 
     def chain_kind(self, event: str, outcome: str | None = None) -> str | None:
         """The event kind a dispute event yields (``outcome``: a resolution's)."""
@@ -100,16 +117,18 @@ def parse_rules(catalog: Catalog) -> MonitoringRules:
         public = all(category.field(c.field).classification == "PUBLIC" for c in conditions)
         rule = RiskRule(str(raw["kind"]), category.bit, tuple(conditions), public)
         by_category.setdefault(category.bit, []).append(rule)
+    chain_rules = document.get("chain_risk_rules", [])
+    kinds = [str(r["kind"]) for r in [*document.get("risk_rules", []), *chain_rules]]
     return MonitoringRules(
+        kind_names=tuple(dict.fromkeys(kinds)),
+        region_names=tuple(p["code"] for p in document.get("regions", [])),
+        industry_names=tuple(p["code"] for p in document.get("industry_sections", [])),
         by_category={bit: tuple(rules) for bit, rules in by_category.items()},
         regions={p["code"]: Place(p["code"], p["name"]) for p in document.get("regions", [])},
         industries={
             p["code"]: Place(p["code"], p["name"]) for p in document.get("industry_sections", [])
         },
-        chain_kinds={
-            (str(r["event"]), r.get("outcome")): str(r["kind"])
-            for r in document.get("chain_risk_rules", [])
-        },
+        chain_kinds={(str(r["event"]), r.get("outcome")): str(r["kind"]) for r in chain_rules},
     )
 
 

@@ -1,6 +1,9 @@
 """Monitoring and push (migration 0022): subscriptions, the risk-event outbox, each
 subscription's numbered events, and the PUBLIC region/industry of each subject.
 
+Kinds, regions and industry sections are stored as codes (``MonitoringRules``), so no column
+holds text of a record, as in every data-plane table.
+
 The outbox is written in the ingest transaction that stores the records it is about; the
 fan-out turns each outbox event into numbered events of the subscriptions it matches. No
 column holds record data: an event names its subject, category, kind and record id only.
@@ -53,11 +56,11 @@ class RiskOutbox(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subject_id: Mapped[bytes] = mapped_column(Bytes)
     category: Mapped[int] = mapped_column(SmallInteger)
-    kind: Mapped[str] = mapped_column(String(48))
+    kind: Mapped[int] = mapped_column(SmallInteger)  # codes: ledger_api.monitoring.rules
     record_uid: Mapped[bytes | None] = mapped_column(Bytes)
     public: Mapped[bool] = mapped_column(Boolean)  # every field the rule reads is PUBLIC
-    region: Mapped[str | None] = mapped_column(String(8))
-    industry: Mapped[str | None] = mapped_column(String(1))
+    region: Mapped[int | None] = mapped_column(SmallInteger)
+    industry: Mapped[int | None] = mapped_column(SmallInteger)
     occurred_at: Mapped[int] = mapped_column(BigInteger)  # UTC seconds
 
 
@@ -80,7 +83,7 @@ class SubscriptionEvent(Base):
     outbox_id: Mapped[int] = mapped_column(BigInteger)
     subject_id: Mapped[bytes] = mapped_column(Bytes)
     category: Mapped[int] = mapped_column(SmallInteger)
-    kind: Mapped[str] = mapped_column(String(48))
+    kind: Mapped[int] = mapped_column(SmallInteger)
     record_uid: Mapped[bytes | None] = mapped_column(Bytes)
     grant_id: Mapped[int | None] = mapped_column(BigInteger)  # risk alerts: the grant it rests on
     occurred_at: Mapped[int] = mapped_column(BigInteger)
@@ -96,8 +99,8 @@ class SubjectProfile(Base):
     __tablename__ = "subject_profiles"
 
     subject_id: Mapped[bytes] = mapped_column(Bytes, primary_key=True)
-    region: Mapped[str | None] = mapped_column(String(8))
-    industry: Mapped[str | None] = mapped_column(String(1))
+    region: Mapped[int | None] = mapped_column(SmallInteger)
+    industry: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 Index("ix_subscriptions_status_next", Subscription.status, Subscription.next_attempt_at)

@@ -5,6 +5,8 @@ written to the outbox with the records."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from api_support import Api
 from monitoring_support import (
     JUDICIAL,
@@ -28,7 +30,13 @@ JUDGMENT = "judgment"
 
 
 def _judgments(api: Api, sub_id: int) -> list[tuple[bytes, int | None]]:
-    return [(bytes(e.subject_id), e.grant_id) for e in events_of(api, sub_id) if e.kind == JUDGMENT]
+    return [
+        (bytes(e.subject_id), e.grant_id) for e in events_of(api, sub_id) if kind(e) == JUDGMENT
+    ]
+
+
+def kind(event: Any) -> str:
+    return default_rules().kind_name(event.kind)
 
 
 def test_rules_in_the_catalog_derive_events_from_adverse_fields_only() -> None:
@@ -50,7 +58,11 @@ def test_ingest_writes_one_outbox_event_per_adverse_record_and_none_again_for_du
 ) -> None:
     def judgments() -> int:
         with api.engine.connect() as conn:
-            query = select(func.count()).select_from(OUTBOX).where(OUTBOX.c.kind == JUDGMENT)
+            query = (
+                select(func.count())
+                .select_from(OUTBOX)
+                .where(OUTBOX.c.kind == default_rules().kind_code(JUDGMENT))
+            )
             return int(conn.execute(query).scalar_one())
 
     before = judgments()
@@ -139,7 +151,7 @@ def test_public_push_matches_region_industry_and_agreement(api: Api, world: Worl
     ingest(api, "registration", [registration])  # licence revoked: a PUBLIC fact
     ingest_judgments(api, 0, 1, 1)  # a PUBLIC judgment of the same (now profiled) subject
     service(api).fanout.run_once()
-    kinds = sorted(e.kind for e in events_of(api, zhengzhou["id"]))
+    kinds = sorted(kind(e) for e in events_of(api, zhengzhou["id"]))
     assert kinds == ["judgment", "licence_revoked"]
     assert events_of(api, luoyang["id"]) == []
     assert all(e.grant_id is None for e in events_of(api, zhengzhou["id"]))
@@ -168,6 +180,6 @@ def test_a_credit_repair_request_and_its_repair_alert_the_monitoring_bank(
     operator = api.client(world.operator.account)
     operator.resolve_dispute(dispute.dispute_id, int(DisputeOutcome.REPAIRED), b"\x08" * 32)
     service(api).fanout.run_once()
-    events = [(e.kind, "0x" + bytes(e.record_uid).hex()) for e in events_of(api, sub)]
+    events = [(kind(e), "0x" + bytes(e.record_uid).hex()) for e in events_of(api, sub)]
     assert ("dispute_opened", target.record_uid) in events
     assert ("record_repaired", target.record_uid) in events

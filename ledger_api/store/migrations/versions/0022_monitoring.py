@@ -30,11 +30,11 @@ def upgrade() -> None:
         sa.Column("id", _ID, autoincrement=True, nullable=False),
         sa.Column("subject_id", Bytes(), nullable=False),
         sa.Column("category", sa.SmallInteger(), nullable=False),
-        sa.Column("kind", sa.String(length=48), nullable=False),
+        sa.Column("kind", sa.SmallInteger(), nullable=False),
         sa.Column("record_uid", Bytes(), nullable=True),
         sa.Column("public", sa.Boolean(), nullable=False),
-        sa.Column("region", sa.String(length=8), nullable=True),
-        sa.Column("industry", sa.String(length=1), nullable=True),
+        sa.Column("region", sa.SmallInteger(), nullable=True),
+        sa.Column("industry", sa.SmallInteger(), nullable=True),
         sa.Column("occurred_at", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_risk_outbox")),
     )
@@ -47,8 +47,8 @@ def upgrade() -> None:
     op.create_table(
         "subject_profiles",
         sa.Column("subject_id", Bytes(), nullable=False),
-        sa.Column("region", sa.String(length=8), nullable=True),
-        sa.Column("industry", sa.String(length=1), nullable=True),
+        sa.Column("region", sa.SmallInteger(), nullable=True),
+        sa.Column("industry", sa.SmallInteger(), nullable=True),
         sa.PrimaryKeyConstraint("subject_id", name=op.f("pk_subject_profiles")),
     )
     op.create_table(
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("outbox_id", sa.BigInteger(), nullable=False),
         sa.Column("subject_id", Bytes(), nullable=False),
         sa.Column("category", sa.SmallInteger(), nullable=False),
-        sa.Column("kind", sa.String(length=48), nullable=False),
+        sa.Column("kind", sa.SmallInteger(), nullable=False),
         sa.Column("record_uid", Bytes(), nullable=True),
         sa.Column("grant_id", sa.BigInteger(), nullable=True),
         sa.Column("occurred_at", sa.BigInteger(), nullable=False),
