@@ -1,6 +1,7 @@
 """``ccl-bank`` monitoring verbs: subscribe, subscriptions, events tail, webhook-receiver.
 
-``register(app)`` adds them to a Typer application. A webhook's signing secret is never
+``ccl-bank`` lists them in its registry (``events`` takes the action ``tail``);
+``register(app)`` adds them to any other Typer application. A webhook's signing secret is never
 printed: ``subscribe --webhook`` writes it to ``--secret-out`` (mode 0600), and the receiver
 reads it from ``--secret-file``. The receiver verifies every delivery with the Standard
 Webhooks library, answers 400 to a bad or stale signature, prints each alert once (a retry of
@@ -238,6 +239,20 @@ def webhook_receiver(
         pass
     finally:
         server.server_close()
+
+
+def events(
+    action: Annotated[str, typer.Argument(help="tail: print the events as they come.")],
+    subscription: Annotated[int, typer.Option("--subscription", help="The subscription id.")],
+    after: Annotated[int, typer.Option("--after", help="Resume after this event number.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Keep waiting.")] = True,
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+) -> None:
+    """Print a subscription's events as they come (events tail, server-sent events)."""
+    if action != "tail":
+        raise InputError(f"unknown events action {action!r}; the one action is: tail")
+    tail(subscription, after, follow, name, password_file)
 
 
 def register(app: typer.Typer) -> None:

@@ -86,4 +86,24 @@ COMMANDS: dict[str, CommandEntry] = {
         "receivable_app",
         "Act on one financed receivable part: release PART once it is repaid.",
     ),
+    "subscribe": CommandEntry(
+        "wallet_cli.bank.monitoring_commands",
+        "subscribe",
+        "Subscribe to risk alerts (needs a monitoring grant) or to public push by region.",
+    ),
+    "subscriptions": CommandEntry(
+        "wallet_cli.bank.monitoring_commands",
+        "subscriptions",
+        "List your institution's subscriptions and how far their deliveries are.",
+    ),
+    "events": CommandEntry(
+        "wallet_cli.bank.monitoring_commands",
+        "events",
+        "Print a subscription's events as they come (events tail, server-sent events).",
+    ),
+    "webhook-receiver": CommandEntry(
+        "wallet_cli.bank.monitoring_commands",
+        "webhook_receiver",
+        "Receive webhooks, verify their signatures and print each alert.",
+    ),
 }
