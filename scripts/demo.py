@@ -128,7 +128,7 @@ def serve(stack: EmbeddedStack, port: int) -> uvicorn.Server:
 
 
 def post_loan_alert(
-    wallet: Wallet, bank: LedgerClient, provider: LedgerClient, uscc: str, bank_address: str
+    wallet: Terminal, bank: LedgerClient, provider: LedgerClient, uscc: str, bank_address: str
 ) -> int:
     """The enterprise grants post-loan monitoring of judicial records; the bank subscribes
     with a webhook (a receiver that verifies signatures, as ``ccl-bank webhook-receiver``);

