@@ -40,8 +40,8 @@ from ledger_api.api.routes import (
     receipts,
     regulator,
     subject,
-    supply_chain,
     subscriptions,
+    supply_chain,
 )
 from ledger_api.monitoring.delivery import DeliveryWorker
 from ledger_api.monitoring.fanout import FanOut
