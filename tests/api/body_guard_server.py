@@ -33,6 +33,9 @@ class _NoBackend:
         self.engine = make_engine(f"sqlite:///{path}")
         migrate(self.engine)
         self.clock = time.time
+        # Monitoring is built (not started: the server runs with it disabled) from these.
+        self.settings = Settings(monitoring_enabled=False)
+        self.state = self.catalog = self.writer = None
 
     def start_background(self) -> None:
         pass
@@ -42,7 +45,8 @@ class _NoBackend:
 
 
 def main(port: int) -> None:
-    app = create_app(Settings(), context=cast(AppContext, _NoBackend()))
+    backend = _NoBackend()
+    app = create_app(backend.settings, context=cast(AppContext, backend))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

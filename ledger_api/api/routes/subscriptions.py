@@ -28,7 +28,7 @@ from ledger_api.monitoring import catchup
 from ledger_api.monitoring import subscriptions as subs
 from ledger_api.monitoring.rules import default_rules
 
-router = APIRouter(prefix="/v1/institution", tags=["subscriptions"], responses=PROBLEMS)
+router = APIRouter(prefix="/v1/institution", tags=["institution"], responses=PROBLEMS)
 
 _STREAM_POLL_S = 0.5
 
