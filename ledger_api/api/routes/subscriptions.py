@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,9 @@ from ledger_api.api.refusals import operation_of
 from ledger_api.monitoring import catchup
 from ledger_api.monitoring import subscriptions as subs
 from ledger_api.monitoring.rules import default_rules
+
+# Ids are BIGINT in the database: a larger number is a 422, not a driver overflow.
+SubscriptionId = Annotated[int, Path(ge=1, lt=2**63)]
 
 router = APIRouter(prefix="/v1/institution", tags=["institution"], responses=PROBLEMS)
 
@@ -42,7 +45,7 @@ class SubscriptionIn(BaseModel):
 
 
 class AckIn(BaseModel):
-    subscription: int = Field(ge=1)
+    subscription: int = Field(ge=1, lt=2**63)
     up_to: int = Field(ge=0, lt=catchup.MAX_NUMBER)
 
 
@@ -108,17 +111,23 @@ async def _status(
 
 
 @router.post("/subscriptions/{sub_id}/pause", summary="Pause deliveries (events still collect)")
-async def pause(sub_id: int, request: Request, ctx: ContextDep, actor: InstitutionDep) -> Any:
+async def pause(
+    sub_id: SubscriptionId, request: Request, ctx: ContextDep, actor: InstitutionDep
+) -> Any:
     return await _status(ctx, request, actor.address, sub_id, subs.PAUSED)
 
 
 @router.post("/subscriptions/{sub_id}/resume", summary="Resume deliveries from where they stopped")
-async def resume(sub_id: int, request: Request, ctx: ContextDep, actor: InstitutionDep) -> Any:
+async def resume(
+    sub_id: SubscriptionId, request: Request, ctx: ContextDep, actor: InstitutionDep
+) -> Any:
     return await _status(ctx, request, actor.address, sub_id, subs.ACTIVE)
 
 
 @router.delete("/subscriptions/{sub_id}", summary="Delete a subscription")
-async def delete(sub_id: int, request: Request, ctx: ContextDep, actor: InstitutionDep) -> Any:
+async def delete(
+    sub_id: SubscriptionId, request: Request, ctx: ContextDep, actor: InstitutionDep
+) -> Any:
     return await _status(ctx, request, actor.address, sub_id, subs.DELETED)
 
 
@@ -126,7 +135,9 @@ async def delete(sub_id: int, request: Request, ctx: ContextDep, actor: Institut
     "/subscriptions/{sub_id}/rotate-secret",
     summary="A new webhook secret; the previous one still signs for a day",
 )
-async def rotate(sub_id: int, request: Request, ctx: ContextDep, actor: InstitutionDep) -> Any:
+async def rotate(
+    sub_id: SubscriptionId, request: Request, ctx: ContextDep, actor: InstitutionDep
+) -> Any:
     def change() -> dict[str, Any]:
         with ctx.engine.begin() as conn:
             return subs.rotate_secret(conn, sub_id, actor.address, ctx.clock())
@@ -144,7 +155,7 @@ def _now(ctx: AppContext) -> int:
 async def events(
     ctx: ContextDep,
     actor: InstitutionDep,
-    subscription: Annotated[int, Query(ge=1)],
+    subscription: Annotated[int, Query(ge=1, lt=2**63)],
     after: Annotated[str | None, Query(max_length=24)] = None,
     limit: Annotated[str | None, Query(max_length=12)] = None,
 ) -> dict[str, Any]:
@@ -183,7 +194,7 @@ async def stream(
     request: Request,
     ctx: ContextDep,
     actor: InstitutionDep,
-    subscription: Annotated[int, Query(ge=1)],
+    subscription: Annotated[int, Query(ge=1, lt=2**63)],
     after: Annotated[str | None, Query(max_length=24)] = None,
     follow: bool = True,
 ) -> EventSourceResponse:
