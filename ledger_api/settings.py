@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger_api.errors import InputError
@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     access_log_anchor_every_entries: int = 500
     max_body_bytes: int = 16 * 1024 * 1024
     max_page_size: int = 500
+    # A bank answers a loan application (and a white-list push) within this many days;
+    # later ones are flagged to the regulator (docs/financing.md).
+    financing_decision_days: int = Field(default=30, ge=1, le=365)
     rate_limit_per_minute: int = 6000
     rate_limit_burst: int = 200  # token-bucket capacity per actor
     state_cache_ttl_s: float = 0.25  # how long the chain head / state lookups are reused

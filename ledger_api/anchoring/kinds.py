@@ -14,6 +14,7 @@ from sqlalchemy import Engine, Table
 
 from ledger_api.anchoring.anchorer import Anchorer, AnchorKind
 from ledger_api.anchoring.journal import AnchorJournal, JournalTable
+from ledger_api.financing.tables import EVENTS as FINANCING_EVENT_ROWS
 from ledger_api.store.access_log import AccessLogAnchor
 from ledger_api.store.models import BATCHES, CATALOG_VERSIONS, BatchState
 from ledger_api.store.subject_tables import STATEMENTS
@@ -82,7 +83,28 @@ CATALOG_VERSION_HASHES = JournalTable(
     reads=(),
 )
 
-ALL = (DATA_BATCHES, ACCESS_LOG_RANGES, COMMITMENTS, CATALOG_VERSION_HASHES)
+
+def financing_event_reference(kind: str, ref_id: int) -> bytes:
+    """What a financing event is anchored with: a hash naming its kind and row."""
+    return hashlib.sha256(b"ccl/financing/v1" + kind.encode() + ref_id.to_bytes(8, "big")).digest()
+
+
+# Loans, loan outcomes and white-list steps: operator-anchored record hashes (RECORD_STATUS:
+# the platform attests a state change it recorded), so a regulator can prove who did what when.
+FINANCING_EVENTS = JournalTable(
+    kind=AnchorKind.RECORD_STATUS,
+    table=FINANCING_EVENT_ROWS,
+    key="id",
+    state="status",
+    states=("pending", "sent", "anchored"),
+    root="leaf",  # a one-leaf tree: the root is the leaf
+    sequence="anchor_sequence",
+    leaf_count=lambda row: 1,
+    reference=lambda row: financing_event_reference(str(row.kind), int(row.ref_id)),
+    reads=("kind", "ref_id"),
+)
+
+ALL = (DATA_BATCHES, ACCESS_LOG_RANGES, COMMITMENTS, CATALOG_VERSION_HASHES, FINANCING_EVENTS)
 
 
 def resume_all(

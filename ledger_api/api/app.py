@@ -31,6 +31,7 @@ from ledger_api.api.request_metrics import DailyCounts, RequestMetricsMiddleware
 from ledger_api.api.routes import (
     audit,
     consent_receipts,
+    financing,
     institution,
     institution_account,
     meta,
@@ -121,6 +122,10 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         operator.router,
         operator.provider_router,
         operator_tasks.router,
+        financing.public_router,
+        financing.institution_router,
+        financing.subject_router,
+        financing.audit_router,
         metrics.audit_router,  # before audit.router: /v1/audit/metrics is no view
         metrics.prometheus_router,
         audit.router,

@@ -6,6 +6,7 @@ Add one import line per models module.
 from __future__ import annotations
 
 from indexer import tables as indexer_tables  # noqa: F401
+from ledger_api.financing import tables as financing_tables  # noqa: F401
 from ledger_api.store import access_log as access_log_models  # noqa: F401
 from ledger_api.store import chain_transactions as chain_transaction_models  # noqa: F401
 from ledger_api.store import dispute_reasons as dispute_reason_models  # noqa: F401

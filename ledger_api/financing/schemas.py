@@ -1,0 +1,132 @@
+"""Request and response bodies of the financing endpoints."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ledger_api.api.schemas import SIGNATURE_PATTERN, SignedGrantIn
+
+PRODUCT_KINDS = ("pure_credit", "guarantee", "pledge", "supply_chain")
+ProductKind = Literal["pure_credit", "guarantee", "pledge", "supply_chain"]
+RegionCode = Field(pattern=r"^41\d{4}$")  # Henan division codes (province 41)
+Yuan = Field(ge=1, le=10**12)
+HASH_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+
+
+class ProductIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    kind: ProductKind
+    amount_min: int = Yuan
+    amount_max: int = Yuan
+    term_min_months: int = Field(ge=1, le=360)
+    term_max_months: int = Field(ge=1, le=360)
+    rate_min_bp: int = Field(ge=0, le=10_000)
+    rate_max_bp: int = Field(ge=0, le=10_000)
+    regions: list[str] = Field(min_length=1, max_length=200)
+    industries: list[str] = Field(min_length=1, max_length=21)
+    categories: list[str] = Field(min_length=1, max_length=15)
+    valid_from: int = Field(ge=0, lt=2**63)
+    valid_until: int = Field(ge=0, lt=2**63)
+
+
+class ProductOut(BaseModel):
+    id: int
+    institution: str
+    institution_name: str
+    name: str
+    kind: str
+    amount_min: int
+    amount_max: int
+    term_min_months: int
+    term_max_months: int
+    rate_min_bp: int
+    rate_max_bp: int
+    regions: list[str]
+    industries: list[str]
+    categories: list[str]
+    category_mask: int
+    purpose: str
+    valid_from: int
+    valid_until: int
+
+
+class ApplicationIn(BaseModel):
+    """The application and the grant the product needs, signed in one confirmation: the
+    application signature (EIP-191) covers the application hash, which covers the grant's
+    EIP-712 signature."""
+
+    product_id: int = Field(ge=1, lt=2**63)
+    amount: int = Yuan
+    term_months: int = Field(ge=1, le=360)
+    region: str = RegionCode
+    industry: str = Field(pattern=r"^[A-T]$")
+    grant: SignedGrantIn
+    signature: str = Field(pattern=SIGNATURE_PATTERN, max_length=4096)
+
+
+class ApplicationOut(BaseModel):
+    id: int
+    product_id: int
+    product_name: str
+    institution: str
+    institution_name: str
+    subject_id: str
+    grant_id: int
+    amount: int
+    term_months: int
+    region: str
+    industry: str
+    status: str
+    submitted_at: int
+    decision_deadline: int
+    decided_at: int | None
+    decline_reason: str | None
+    overdue: bool
+    loan_id: int | None = None
+
+
+class DecisionIn(BaseModel):
+    decision: Literal["approved", "declined"]
+    amount: int | None = Field(default=None, ge=1, le=10**12)
+    rate_bp: int | None = Field(default=None, ge=0, le=10_000)
+    term_months: int | None = Field(default=None, ge=1, le=360)
+    pure_credit: bool = False
+    first_loan: bool = False
+    renewal_without_repayment: bool = False
+    reason: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,47}$")
+
+
+class LoanOut(BaseModel):
+    id: int
+    application_id: int
+    institution: str
+    institution_name: str
+    subject_id: str
+    amount: int
+    rate_bp: int
+    term_months: int
+    pure_credit: bool
+    first_loan: bool
+    renewal_without_repayment: bool
+    granted_at: int
+    status: str
+    outcome_at: int | None
+    anchored: bool
+
+
+class OutcomeIn(BaseModel):
+    outcome: Literal["repaid", "defaulted"]
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: str
+    actor: str
+    at: int
+    record: str
+    leaf: str = Field(pattern=HASH_PATTERN)
+    anchored: bool
+    anchor_sequence: int | None
+    tx_hash: str | None
