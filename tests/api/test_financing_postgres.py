@@ -1,0 +1,74 @@
+"""The financing loop's core flow on PostgreSQL: publish, apply with the grant, approve (a
+sealed loan anchored on chain), report the outcome, and a refused decision changing nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_support import Api, ApiWorld, FakeClock
+from fastapi.testclient import TestClient
+from financing_support import apply, approval, assert_refused, publish
+from nodes import PG_URL, postgres_schema
+from sqlalchemy import func, select
+from world import USCCS, World
+
+from ledger_api.api.app import create_app
+from ledger_api.api.context import build_context
+from ledger_api.crypto.keys import insert_subjects
+from ledger_api.financing import client as fin
+from ledger_api.financing.tables import EVENTS, LOANS
+from ledger_api.store.db import make_engine, migrate
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_api(api_world: ApiWorld, world: World, tmp_path: Path) -> Iterator[Api]:
+    with postgres_schema("ccl_test_financing") as schema:
+        engine = make_engine(PG_URL, schema=schema)
+        migrate(engine)
+        clock = FakeClock()
+        settings = api_world.settings
+        ctx = build_context(
+            settings,
+            w3=world.w3,
+            deployment=world.ledger.deployment,
+            engine=engine,
+            relayer=world.operator,
+            clock=clock,
+            run_migrations=False,
+        )
+        # The enterprise's data key, as its first ingested record would have created it.
+        keyring = ctx.keyrings.current()
+        with engine.begin() as conn:
+            keys = keyring.keys_for(conn, {world.subject_ids[0]: USCCS[0]})
+            insert_subjects(conn, keys.new_subjects)
+        api = Api(world, ctx, TestClient(create_app(settings, context=ctx)), clock, settings)
+        try:
+            yield api
+        finally:
+            ctx.close()
+            engine.dispose()
+
+
+def test_the_core_financing_flow_runs_on_postgresql(pg_api: Api) -> None:
+    api = pg_api
+    product = publish(api)
+    application = apply(api, product)
+    bank = api.client(api.world.bank.account)
+    other = api.client(api.world.bank_b.account)
+    path = f"/v1/institution/financing/applications/{application.id}/decision"
+    before = api.entry_count()
+    refused = other.send("POST", path, json_body=approval())
+    assert_refused(api, before, refused, 403, "not_your_application")
+    decided = fin.decide(bank, application.id, approval())
+    assert decided.loan_id is not None
+    loan = fin.bank_loan(bank, decided.loan_id)
+    assert loan.anchored and loan.amount == 400_000
+    assert fin.report_outcome(bank, loan.id, "defaulted").status == "defaulted"
+    with api.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(LOANS)).scalar_one() == 1
+        statuses = conn.execute(select(EVENTS.c.status)).scalars().all()
+    assert statuses == ["anchored", "anchored"]
