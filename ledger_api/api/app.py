@@ -43,6 +43,7 @@ from ledger_api.api.routes import (
     subject,
     subscriptions,
     supply_chain,
+    whitelist,
 )
 from ledger_api.monitoring.delivery import DeliveryWorker
 from ledger_api.monitoring.fanout import FanOut
@@ -126,6 +127,9 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         financing.institution_router,
         financing.subject_router,
         financing.audit_router,
+        whitelist.audit_router,
+        whitelist.subject_router,
+        whitelist.institution_router,
         metrics.audit_router,  # before audit.router: /v1/audit/metrics is no view
         metrics.prometheus_router,
         audit.router,

@@ -130,3 +130,71 @@ class EventOut(BaseModel):
     anchored: bool
     anchor_sequence: int | None
     tx_hash: str | None
+
+
+# -- the white list ---------------------------------------------------------------------------
+
+
+class ReviewerIn(BaseModel):
+    address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    regions: list[str] = Field(min_length=1, max_length=50)
+
+
+class ReviewerOut(BaseModel):
+    id: int
+    address: str
+    region: str
+    designated_by: str
+    designated_at: int
+
+
+class WhitelistIn(BaseModel):
+    region: str = RegionCode
+    industry: str = Field(pattern=r"^[A-T]$")
+    # The five criteria, each with the hash of its evidence (documents stay with the parties).
+    criteria: dict[str, str] = Field(min_length=5, max_length=5)
+
+
+class ReviewIn(BaseModel):
+    action: Literal["start_review", "recommend", "reject", "remove", "expire"]
+    reason: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]{1,47}$")
+    repairable: bool | None = None
+
+
+class PushTarget(BaseModel):
+    institution: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    grant_id: int = Field(ge=1, lt=2**63)
+
+
+class PushIn(BaseModel):
+    banks: list[PushTarget] = Field(min_length=1, max_length=20)
+
+
+class PushOut(BaseModel):
+    id: int
+    institution: str
+    institution_name: str
+    grant_id: int
+    pushed_at: int
+    due_at: int
+    decision: str | None
+    decided_at: int | None
+
+
+class WhitelistOut(BaseModel):
+    id: int
+    subject_id: str
+    region: str
+    industry: str
+    state: str
+    criteria: dict[str, str]
+    reason: str | None
+    repairable: bool | None
+    reviewer: str | None
+    submitted_at: int
+    updated_at: int
+    pushes: list[PushOut]
+
+
+class PushDecisionIn(BaseModel):
+    decision: Literal["approved", "declined"]

@@ -430,7 +430,7 @@ def overdue(ctx: ContextDep, actor: RegulatorDep) -> list[ApplicationOut]:
     summary="The anchored financing events of a loan, application or white-list entry",
 )
 def events(
-    ref_kind: Literal["loan", "application", "whitelist"],
+    ref_kind: Literal["loan", "application", "whitelist", "reviewer"],
     ref_id: IdPath,
     ctx: ContextDep,
     actor: RegulatorDep,
