@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         financing.institution_router,
         financing.subject_router,
         financing.audit_router,
+        financing.kpi_router,  # before audit.router: /v1/audit/kpis is no view
         whitelist.audit_router,
         whitelist.subject_router,
         whitelist.institution_router,

@@ -23,6 +23,7 @@ from ledger_api.errors import ForbiddenError, InputError
 from ledger_api.financing import applications as apps
 from ledger_api.financing import loans
 from ledger_api.financing.events import add_event, anchor_events, events_of
+from ledger_api.financing.kpis import kpis
 from ledger_api.financing.products import (
     ProductFilter,
     create_product,
@@ -451,3 +452,22 @@ def events(
         )
         for r in rows
     ]
+
+
+kpi_router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEMS)
+
+
+@kpi_router.get(
+    "/kpis",
+    summary="The plan's KPIs by month, region, industry or institution (aggregates only)",
+)
+def audit_kpis(
+    ctx: ContextDep,
+    actor: RegulatorDep,
+    group_by: Literal["month", "region", "industry", "institution"] = "month",
+) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        out = kpis(conn, group_by, names(ctx))
+    for row in out["records_collected"]:
+        row["category"] = ctx.catalog.category(int(row["category_bit"])).name
+    return out

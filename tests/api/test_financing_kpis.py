@@ -1,0 +1,136 @@
+"""The plan's KPIs through GET /v1/audit/kpis on a generated data set equal an independent
+computation over the generated values (written here without the KPI module)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from api_support import Api
+from sqlalchemy import func, insert, select
+
+from ledger_api.crypto.keys import insert_subjects
+from ledger_api.financing.tables import WHITELIST
+from ledger_api.identity.uscc import subject_id
+from ledger_api.store.models import SUBJECTS
+from ledger_api.synth import financing as synth
+from ledger_api.synth.generator import iter_enterprises
+
+DAY = 86_400
+
+
+def _median(values: list[float]) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _key(group_by: str, app: synth.SynthApplication, at: int) -> str:
+    if group_by == "month":
+        return datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
+    if group_by == "region":
+        return app.region[:4] + "00" if not app.region.startswith("4190") else app.region
+    if group_by == "industry":
+        return app.industry
+    return app.institution
+
+
+def _expected(group_by: str, apps: list[synth.SynthApplication]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"credit_loans": 0, "credit_loan_amount": 0, "pure": 0, "first_loans": 0,
+                 "renewals_without_repayment": 0, "applications": 0, "days": [], "who": set()}
+    )  # fmt: skip
+    for app in apps:
+        out[_key(group_by, app, app.submitted_at)]["applications"] += 1
+        if app.decided_at is not None:
+            days = (app.decided_at - app.submitted_at) / DAY
+            out[_key(group_by, app, app.decided_at)]["days"].append(days)
+        if app.loan is not None:
+            row = out[_key(group_by, app, app.loan.granted_at)]
+            row["credit_loans"] += 1
+            row["credit_loan_amount"] += app.loan.amount
+            row["pure"] += app.loan.pure_credit
+            row["first_loans"] += app.loan.first_loan
+            row["renewals_without_repayment"] += app.loan.renewal_without_repayment
+            row["who"].add(app.subject_id)
+    return out
+
+
+@pytest.fixture
+def generated(api: Api) -> list[synth.SynthApplication]:
+    settings = api.settings
+    enterprises = [
+        (subject_id(e.uscc, settings.pseudonym_key_bytes), e) for e in iter_enterprises(40, seed=3)
+    ]
+    now = int(api.clock())
+    apps = synth.generate(
+        enterprises,
+        [api.world.bank.address, api.world.bank_b.address],
+        start=now - 120 * DAY,
+        days=110,
+        count=300,
+        seed=5,
+    )
+    keyring = api.ctx.keyrings.current()
+    with api.engine.begin() as conn:
+        keys = keyring.keys_for(conn, {sid: e.uscc for sid, e in enterprises})
+        insert_subjects(conn, keys.new_subjects)
+        synth.store(conn, keyring, apps, now)
+        for i, (sid, e) in enumerate(enterprises[:6]):
+            conn.execute(
+                insert(WHITELIST).values(
+                    subject_id=sid, account="0x" + "00" * 20, region=e.division,
+                    industry=e.section, state=("recommended", "pushed", "rejected")[i % 3],
+                    criteria="{}", submitted_at=now - DAY, updated_at=now,
+                )
+            )  # fmt: skip
+    return apps
+
+
+def test_generated_data_has_realistic_proportions(generated: list[synth.SynthApplication]) -> None:
+    decided = [a for a in generated if a.decided_at is not None]
+    declined = sum(a.status == "declined" for a in generated) / len(generated)
+    loans = [a.loan for a in generated if a.loan is not None]
+    within_week = sum((a.decided_at or 0) - a.submitted_at <= 7 * DAY for a in decided)
+    assert within_week / len(decided) > 0.7
+    assert 0.15 < declined < 0.35
+    assert sum(loan.first_loan for loan in loans) / len(loans) < 0.5
+
+
+@pytest.mark.parametrize("group_by", ["month", "region", "industry", "institution"])
+def test_kpis_equal_an_independent_computation(
+    api: Api, generated: list[synth.SynthApplication], group_by: str
+) -> None:
+    regulator = api.client(api.world.regulator.account)
+    got = regulator.call("GET", "/v1/audit/kpis", params={"group_by": group_by})
+    expected = _expected(group_by, generated)
+    rows = {r["key"]: r for r in got["rows"]}
+    assert set(rows) >= set(expected)
+    for key, want in expected.items():
+        row = rows[key]
+        assert row["credit_loans"] == want["credit_loans"], key
+        assert row["credit_loan_amount"] == want["credit_loan_amount"], key
+        assert row["first_loans"] == want["first_loans"], key
+        assert row["renewals_without_repayment"] == want["renewals_without_repayment"], key
+        assert row["applications"] == want["applications"], key
+        assert row["enterprises_with_loan"] == len(want["who"]), key
+        share = round(want["pure"] / want["credit_loans"], 4) if want["credit_loans"] else None
+        assert row["pure_credit_share"] == share, key
+        median = _median(want["days"])
+        assert row["median_days_to_decision"] == (None if median is None else round(median, 4))
+    if group_by == "institution":
+        assert {r["name"] for r in got["rows"]} == {"中原银行郑州分行", "Bank B"}
+    totals = got["totals"]
+    borrowers = {a.subject_id for a in generated if a.loan is not None}
+    with api.engine.connect() as conn:
+        covered = conn.execute(select(func.count()).select_from(SUBJECTS)).scalar_one()
+    assert totals["credit_loans"] == sum(a.loan is not None for a in generated)
+    assert totals["enterprises_covered"] == covered == 42  # 40 generated + the 2 ingested
+    assert totals["enterprises_with_loan"] == len(borrowers)
+    assert totals["share_with_loan"] == round(len(borrowers) / covered, 4)
+    assert totals["enterprises_whitelisted"] == 4  # recommended or pushed, not rejected
+    assert {r["category"] for r in got["records_collected"]} >= {"tax", "social_insurance"}
