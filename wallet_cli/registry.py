@@ -126,4 +126,24 @@ COMMANDS: dict[str, CommandEntry] = {
         "app",
         "Supply-chain receivables: register, confirm, split, transfer, finance, settle, list.",
     ),
+    "products": CommandEntry(
+        "wallet_cli.financing",
+        "products",
+        "Loan products open now, with their bank, ranges and the categories they read.",
+    ),
+    "apply": CommandEntry(
+        "wallet_cli.financing",
+        "apply",
+        "Apply for a loan product; one confirmation signs the application and its grant.",
+    ),
+    "applications": CommandEntry(
+        "wallet_cli.financing",
+        "applications",
+        "Your loan applications and where each stands (submitted, approved, declined...).",
+    ),
+    "withdraw-application": CommandEntry(
+        "wallet_cli.financing",
+        "withdraw_application",
+        "Withdraw a loan application the bank has not decided yet.",
+    ),
 }

@@ -49,10 +49,9 @@ def application_body(
     nonce: int,
     request: ApplicationRequest,
     now: int,
-    decision_days: int = 30,
 ) -> dict[str, Any]:
     """The signed application: the EIP-712 Grant and the application over it (one unlock)."""
-    terms = grant_terms_for(request.product, now, decision_days)
+    terms = grant_terms_for(request.product, now, request.product.decision_days)
     deadline = now + DEFAULT_SIGNATURE_TTL_S
     grant_signature = eip712.sign_typed(key.key, domain, "Grant", terms.as_message(nonce, deadline))
     signed = SignedGrant(

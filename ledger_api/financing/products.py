@@ -76,7 +76,7 @@ def create_product(
         )
 
 
-def product_out(row: Any, catalog: Catalog, name_of: NameOf) -> ProductOut:
+def product_out(row: Any, catalog: Catalog, name_of: NameOf, decision_days: int) -> ProductOut:
     mask = int(row.categories)
     return ProductOut(
         id=row.id,
@@ -97,6 +97,7 @@ def product_out(row: Any, catalog: Catalog, name_of: NameOf) -> ProductOut:
         purpose=row.purpose,
         valid_from=row.valid_from,
         valid_until=row.valid_until,
+        decision_days=decision_days,
     )
 
 

@@ -50,6 +50,7 @@ class ProductOut(BaseModel):
     purpose: str
     valid_from: int
     valid_until: int
+    decision_days: int  # the bank answers an application within this many days
 
 
 class ApplicationIn(BaseModel):

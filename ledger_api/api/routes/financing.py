@@ -101,14 +101,16 @@ def products(
     with ctx.engine.connect() as conn:
         rows = list_products(conn, where)
     name_of = names(ctx)
-    return [product_out(r, ctx.catalog, name_of) for r in rows]
+    return [
+        product_out(r, ctx.catalog, name_of, ctx.settings.financing_decision_days) for r in rows
+    ]
 
 
 @public_router.get("/products/{product_id}", response_model=ProductOut, summary="One product")
 def product(product_id: IdPath, ctx: ContextDep) -> ProductOut:
     with ctx.engine.connect() as conn:
         row = load_product(conn, product_id)
-    return product_out(row, ctx.catalog, names(ctx))
+    return product_out(row, ctx.catalog, names(ctx), ctx.settings.financing_decision_days)
 
 
 @institution_router.post(

@@ -1,0 +1,84 @@
+"""ccl-wallet's financing verbs against the API app: products, apply (one confirmation signs
+the application and its grant), applications, withdraw-application; a refusal is one line."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from enterprisekit import Enterprise
+from walletkit import Wallet, assert_one_line_error
+
+from ledger_api.financing import client as fin
+from ledger_api.financing.schemas import ProductOut
+
+DAY = 86_400
+
+
+def _publish(enterprise: Enterprise, **overrides: Any) -> ProductOut:
+    now = int(time.time())
+    body = {
+        "name": "小微信用贷",
+        "kind": "pure_credit",
+        "amount_min": 100_000,
+        "amount_max": 3_000_000,
+        "term_min_months": 6,
+        "term_max_months": 36,
+        "rate_min_bp": 350,
+        "rate_max_bp": 600,
+        "regions": ["410100"],
+        "industries": ["C"],
+        "categories": ["registration", "tax"],
+        "valid_from": now - DAY,
+        "valid_until": now + 90 * DAY,
+    } | overrides
+    bank = enterprise.platform.client(enterprise.platform.bank)
+    return fin.publish_product(bank, body)
+
+
+def _apply_args(product: ProductOut, amount: int = 500_000) -> list[str]:
+    return [
+        "apply", str(product.id), "--amount", str(amount), "--term", "12",
+        "--region", "410100", "--industry", "C", "--yes",
+    ]  # fmt: skip
+
+
+def test_products_lists_open_products_with_the_banks_name(
+    wallet: Wallet, enterprise: Enterprise
+) -> None:
+    product = _publish(enterprise)
+    result = wallet(["--json", "products", "--region", "410100"])
+    assert result.exit_code == 0, result.stderr
+    assert '"name": "小微信用贷"' in result.stdout and f'"id": {product.id}' in result.stdout
+
+
+def test_apply_signs_application_and_grant_once_and_the_bank_decides(
+    enterprise: Enterprise,
+) -> None:
+    product = _publish(enterprise)
+    result = enterprise(*_apply_args(product))
+    assert result.exit_code == 0, result.stderr
+    assert "registration, tax" in result.stderr and "loan_application" in result.stderr
+    [filed] = enterprise.json("applications")
+    assert filed["status"] == "submitted" and filed["grant_id"] > 0
+    assert enterprise.bank_reads(filed["grant_id"]).records  # the bank reads under that grant
+    bank = enterprise.platform.client(enterprise.platform.bank)
+    fin.decide(bank, filed["id"], {"decision": "approved", "amount": 400_000, "rate_bp": 400,
+                                   "term_months": 12, "pure_credit": True})  # fmt: skip
+    [decided] = enterprise.json("applications")
+    assert decided["status"] == "approved" and decided["loan_id"] is not None
+
+
+def test_withdraw_application_closes_it(enterprise: Enterprise) -> None:
+    product = _publish(enterprise)
+    assert enterprise(*_apply_args(product)).exit_code == 0
+    [filed] = enterprise.json("applications")
+    assert enterprise("withdraw-application", str(filed["id"])).exit_code == 0
+    assert enterprise.json("applications")[0]["status"] == "withdrawn"
+
+
+def test_an_amount_outside_the_products_range_is_one_error_line(enterprise: Enterprise) -> None:
+    product = _publish(enterprise)
+    result = enterprise(*_apply_args(product, amount=50_000))
+    assert_one_line_error(result, 2, "outside the product's")
+    assert enterprise.json("applications") == []
