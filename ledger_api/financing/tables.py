@@ -86,7 +86,7 @@ class FinancingEvent(Base):
     """One state change of the loop (a loan recorded, an outcome, a white-list step), its
     canonical record's hash anchored on chain as a one-leaf tree through the anchor journal."""
 
-    __tablename__ = "financing_events"
+    __tablename__ = "loop_events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(32))
@@ -100,7 +100,7 @@ class FinancingEvent(Base):
     tx_hash: Mapped[bytes | None] = mapped_column(Bytes, nullable=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
-    __table_args__ = (Index("ix_financing_events_kind_ref", "kind", "ref_id"),)
+    __table_args__ = (Index("ix_loop_events_kind_ref", "kind", "ref_id"),)
 
 
 class WhitelistReviewer(Base):
@@ -155,3 +155,25 @@ EVENTS = cast(Table, FinancingEvent.__table__)
 REVIEWERS = cast(Table, WhitelistReviewer.__table__)
 WHITELIST = cast(Table, WhitelistEntry.__table__)
 PUSHES = cast(Table, WhitelistPush.__table__)
+
+
+class SelfReport(Base):
+    """Information an enterprise volunteered (自愿填报), with its signed credit commitment
+    (信用承诺); the entry itself is stored and anchored as a self_reported record."""
+
+    __tablename__ = "self_reports"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subject_id: Mapped[bytes] = mapped_column(Bytes, index=True)
+    account: Mapped[str] = mapped_column(String(42))
+    record_key: Mapped[str] = mapped_column(String(128), unique=True)
+    topic: Mapped[str] = mapped_column(String(16))
+    entry_hash: Mapped[bytes] = mapped_column(Bytes)
+    commitment: Mapped[str] = mapped_column(Text)
+    signature: Mapped[bytes] = mapped_column(Bytes)
+    status: Mapped[str] = mapped_column(String(16))  # active | withdrawn
+    submitted_at: Mapped[int] = mapped_column(BigInteger)
+    withdrawn_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+SELF_REPORTS = cast(Table, SelfReport.__table__)

@@ -22,6 +22,8 @@ PUBLIC = {
     # what a receipt's checker reads from the chain through the platform (access receipts)
     ("get", "/v1/receipts/anchors/{root}"),
     ("get", "/v1/receipts/grant-check"),
+    ("get", "/v1/financing/products"),
+    ("get", "/v1/financing/products/{product_id}"),
 }
 METHODS = {"get", "post", "put", "patch", "delete"}
 

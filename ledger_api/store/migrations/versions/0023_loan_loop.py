@@ -1,9 +1,9 @@
 """The financing loop: loan products, applications, loans, white-list reviewers, entries and
-pushes, and the financing events anchored on chain (docs/financing.md).
+pushes, self-reported information, and the financing events anchored on chain (docs/financing.md).
 
 Its own branch from 0001 (the tables depend on no other).
 
-Revision ID: 0023_financing
+Revision ID: 0023_loan_loop
 Revises: 0001_data_plane
 """
 
@@ -16,37 +16,13 @@ from alembic import op
 
 from ledger_api.store.types import Bytes
 
-revision: str = "0023_financing"
+revision: str = "0023_loan_loop"
 down_revision: str | None = "0001_data_plane"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "financing_events",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("ref_id", sa.BigInteger(), nullable=False),
-        sa.Column("actor", sa.String(length=42), nullable=False),
-        sa.Column("record", sa.Text(), nullable=False),
-        sa.Column("leaf", Bytes(), nullable=False),
-        sa.Column("at", sa.BigInteger(), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("anchor_sequence", sa.BigInteger(), nullable=True),
-        sa.Column("tx_hash", Bytes(), nullable=True),
-        sa.Column("block_number", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_financing_events")),
-        sa.UniqueConstraint("leaf", name=op.f("uq_financing_events_leaf")),
-    )
-    op.create_index(
-        "ix_financing_events_kind_ref", "financing_events", ["kind", "ref_id"], unique=False
-    )
     op.create_table(
         "loan_applications",
         sa.Column(
@@ -139,6 +115,52 @@ def upgrade() -> None:
     op.create_index(op.f("ix_loans_institution"), "loans", ["institution"], unique=False)
     op.create_index(op.f("ix_loans_subject_id"), "loans", ["subject_id"], unique=False)
     op.create_table(
+        "loop_events",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("ref_id", sa.BigInteger(), nullable=False),
+        sa.Column("actor", sa.String(length=42), nullable=False),
+        sa.Column("record", sa.Text(), nullable=False),
+        sa.Column("leaf", Bytes(), nullable=False),
+        sa.Column("at", sa.BigInteger(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("anchor_sequence", sa.BigInteger(), nullable=True),
+        sa.Column("tx_hash", Bytes(), nullable=True),
+        sa.Column("block_number", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_loop_events")),
+        sa.UniqueConstraint("leaf", name=op.f("uq_loop_events_leaf")),
+    )
+    op.create_index("ix_loop_events_kind_ref", "loop_events", ["kind", "ref_id"], unique=False)
+    op.create_table(
+        "self_reports",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("subject_id", Bytes(), nullable=False),
+        sa.Column("account", sa.String(length=42), nullable=False),
+        sa.Column("record_key", sa.String(length=128), nullable=False),
+        sa.Column("topic", sa.String(length=16), nullable=False),
+        sa.Column("entry_hash", Bytes(), nullable=False),
+        sa.Column("commitment", sa.Text(), nullable=False),
+        sa.Column("signature", Bytes(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("submitted_at", sa.BigInteger(), nullable=False),
+        sa.Column("withdrawn_at", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_self_reports")),
+        sa.UniqueConstraint("record_key", name=op.f("uq_self_reports_record_key")),
+    )
+    op.create_index(
+        op.f("ix_self_reports_subject_id"), "self_reports", ["subject_id"], unique=False
+    )
+    op.create_table(
         "whitelist_entries",
         sa.Column(
             "id",
@@ -217,6 +239,10 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_whitelist_entries_subject_id"), table_name="whitelist_entries")
     op.drop_index(op.f("ix_whitelist_entries_region"), table_name="whitelist_entries")
     op.drop_table("whitelist_entries")
+    op.drop_index(op.f("ix_self_reports_subject_id"), table_name="self_reports")
+    op.drop_table("self_reports")
+    op.drop_index("ix_loop_events_kind_ref", table_name="loop_events")
+    op.drop_table("loop_events")
     op.drop_index(op.f("ix_loans_subject_id"), table_name="loans")
     op.drop_index(op.f("ix_loans_institution"), table_name="loans")
     op.drop_table("loans")
@@ -226,5 +252,3 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_loan_applications_product_id"), table_name="loan_applications")
     op.drop_index(op.f("ix_loan_applications_institution"), table_name="loan_applications")
     op.drop_table("loan_applications")
-    op.drop_index("ix_financing_events_kind_ref", table_name="financing_events")
-    op.drop_table("financing_events")
