@@ -40,6 +40,7 @@ from ledger_api.api.routes import (
     operator_tasks,
     receipts,
     regulator,
+    self_reports,
     subject,
     subscriptions,
     supply_chain,
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         whitelist.audit_router,
         whitelist.subject_router,
         whitelist.institution_router,
+        self_reports.router,
         metrics.audit_router,  # before audit.router: /v1/audit/metrics is no view
         metrics.prometheus_router,
         audit.router,

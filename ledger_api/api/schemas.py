@@ -78,6 +78,7 @@ class RecordOut(BaseModel):
     fields: dict[str, Any]
     disputed: bool = False
     leaf: HexStr | None = None
+    self_reported: bool = False  # volunteered by the enterprise, never a department's record
 
 
 class CreditReport(BaseModel):

@@ -61,6 +61,12 @@ def require_signed_by(entry: SelfReportEntry, signature: bytes, account: str) ->
         )
 
 
+def self_reported_mark(provider: str) -> dict[str, bool]:
+    """The read's mark of a self-reported record (absent from every other record, so their
+    answers stay as they were)."""
+    return {"self_reported": True} if provider == PROVIDER else {}
+
+
 def record_row(uscc: str, record_key: str, entry: SelfReportEntry) -> dict[str, Any]:
     """The self_reported record, as the catalog's category defines it."""
     row: dict[str, Any] = {

@@ -30,6 +30,7 @@ from ledger_api.api.reading import ReadRecord, read_records
 from ledger_api.api.schemas import CreditReport, RecordsPage, Score, Verification
 from ledger_api.catalog.masking import mask_record, public_fields
 from ledger_api.chain.types import AccessLevel
+from ledger_api.financing.self_reports import self_reported_mark
 from ledger_api.saferoom import scorecard
 
 router = APIRouter(
@@ -92,6 +93,7 @@ async def credit_report(access: ReportAccess) -> Response:
                 "fields": public_fields(catalog.category(record.category_bit), record.fields),
                 "disputed": record.disputed,
             }
+            | self_reported_mark(record.provider)
         )
     return await access.respond(
         {"subject_id": "0x" + access.subject_id.hex(), "categories": by_category}
@@ -115,6 +117,7 @@ async def category_records(access: RecordsAccess) -> Response:
             "fields": mask_record(cat, r.fields, detail=detail),
             "disputed": r.disputed,
         }
+        | self_reported_mark(r.provider)
         for r in _records(access, access.categories)[-limit:]
     ]
     assert access.level is not None

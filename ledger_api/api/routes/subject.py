@@ -52,6 +52,7 @@ from ledger_api.chain.state import institution_state
 from ledger_api.chain.types import AccessLevel, DisputeKind, Purpose, bits_of
 from ledger_api.crypto.ecdsa import require_canonical_s
 from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
+from ledger_api.financing.self_reports import self_reported_mark
 from ledger_api.identity.uscc import subject_id as make_subject_id
 from ledger_api.identity.uscc import validate_uscc
 from ledger_api.monitoring.chain_events import record_chain_event
@@ -273,6 +274,7 @@ async def own_records(
                     "disputed": r.disputed,
                     "leaf": _hex(r.leaf),
                 }
+                | self_reported_mark(r.provider)
                 for r in records
             ],
         }
