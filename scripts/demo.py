@@ -35,6 +35,7 @@ from ledger_api.chain.transactor import Transactor  # noqa: E402
 from ledger_api.chain.types import InstitutionType  # noqa: E402
 from ledger_api.client import LedgerClient  # noqa: E402
 from ledger_api.errors import LedgerError  # noqa: E402
+from ledger_api.financing import client as fin  # noqa: E402
 from ledger_api.settings import Settings  # noqa: E402
 from ledger_api.stack import EmbeddedStack  # noqa: E402
 from ledger_api.synth.generator import iter_all_records, iter_enterprises  # noqa: E402
@@ -519,6 +520,7 @@ def main() -> int:
             f"the access log's hash chain is intact ({log_check.entries_checked} entries)",
             log_check.clean,
         )
+        financing_loop(bank, regulator, wallet, enterprise)
     finally:
         for client in (operator, bank, provider, regulator):
             client.close()
@@ -538,6 +540,63 @@ def main() -> int:
         for home in ("wallet", "bank"):  # the throwaway keys
             shutil.rmtree(workdir / home, ignore_errors=True)
     return 1 if failed else 0
+
+
+def financing_loop(
+    bank: LedgerClient, regulator: LedgerClient, wallet: Wallet, enterprise: Any
+) -> None:
+    """Step 12: a loan product, one-confirmation application, the bank's decision, the KPI."""
+    step(12, "The bank publishes a loan product; the enterprise applies; the KPI moves")
+    before = regulator.call("GET", "/v1/audit/kpis")["totals"]
+    now = int(time.time())
+    product = fin.publish_product(
+        bank,
+        {
+            "name": "豫信贷·小微信用贷", "kind": "pure_credit", "amount_min": 100_000,
+            "amount_max": 3_000_000, "term_min_months": 6, "term_max_months": 36,
+            "rate_min_bp": 350, "rate_max_bp": 600, "regions": [enterprise.division],
+            "industries": [enterprise.section], "categories": ["tax", "social_insurance"],
+            "valid_from": now - 86_400, "valid_until": now + 90 * 86_400,
+        },
+    )  # fmt: skip
+    say(f"product #{product.id} {product.name} by {product.institution_name}")
+    listed = wallet.run("products", "--region", enterprise.division)
+    check(
+        "the enterprise finds the product for its region", [p["id"] for p in listed] == [product.id]
+    )
+    applied = wallet.run(
+        "apply", str(product.id), "--amount", "500000", "--term", "12",
+        "--region", enterprise.division, "--industry", enterprise.section, "--yes",
+    )  # fmt: skip
+    say(
+        f"application #{applied['id']} filed under grant #{applied['grant_id']} "
+        "(one confirmation signed both)"
+    )
+    records = wait_until(
+        lambda: bank.records(
+            enterprise.uscc, category="tax", purpose="loan_application",
+            grant_id=int(applied["grant_id"]),
+        ),
+        "the application's grant to reach the replica",
+    )  # fmt: skip
+    check("the bank reads the application's records under its grant", bool(records.records))
+    decided = fin.decide(
+        bank,
+        int(applied["id"]),
+        {"decision": "approved", "amount": 450_000, "rate_bp": 395, "term_months": 12,
+         "pure_credit": True, "first_loan": True},
+    )  # fmt: skip
+    loan = fin.bank_loan(bank, int(decided.loan_id or 0))
+    say(f"approved: loan #{loan.id}, {loan.amount:,} yuan, sealed and anchored: {loan.anchored}")
+    mine = wallet.run("applications")
+    check("the enterprise sees its application approved", mine[-1]["status"] == "approved")
+    after = regulator.call("GET", "/v1/audit/kpis")["totals"]
+    say(
+        f"KPI credit loans {before['credit_loans']} -> {after['credit_loans']}, amount "
+        f"{after['credit_loan_amount']:,} yuan, first loans {after['first_loans']}, share of "
+        f"covered enterprises with a loan {after['share_with_loan']}"
+    )
+    check("the credit-loan KPI moved by one", after["credit_loans"] == before["credit_loans"] + 1)
 
 
 if __name__ == "__main__":
