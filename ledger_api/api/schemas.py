@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger_api.chain.types import AccessLevel, Purpose
 
@@ -73,12 +73,15 @@ class SignedReceipt(BaseModel):
 
 
 class RecordOut(BaseModel):
+    # Extra keys are kept as sent, so a record's dump is what the response hash covers: a
+    # record the enterprise volunteered carries "self_reported": true (docs/financing.md).
+    model_config = ConfigDict(extra="allow")
+
     record_uid: HexStr
     category: str
     fields: dict[str, Any]
     disputed: bool = False
     leaf: HexStr | None = None
-    self_reported: bool = False  # volunteered by the enterprise, never a department's record
 
 
 class CreditReport(BaseModel):

@@ -4,6 +4,7 @@ category, withdrawable (readers see the withdrawal, the first anchor stays)."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from api_support import Api
@@ -11,6 +12,7 @@ from financing_support import assert_refused
 from sqlalchemy import select
 from world import USCCS
 
+from ledger_api.api.gate import canonical_json
 from ledger_api.chain.types import AccessLevel
 from ledger_api.errors import GrantError
 from ledger_api.financing import self_reports as sr
@@ -61,7 +63,7 @@ def test_a_signed_entry_is_stored_anchored_and_read_as_self_reported_under_a_gra
     assert api.world.ledger.anchor_of(bytes(batch.root)) is not None
     grant_id = api.grant(0, categories=SELF_REPORTED_BIT, level=AccessLevel.DETAIL)
     [record] = _bank_reads(api, grant_id)
-    assert record.self_reported
+    assert record.model_extra == {"self_reported": True}
     assert record.fields["value_text"] == "与郑州某制造企业签订年度供货合同"
 
 
@@ -110,3 +112,19 @@ def test_an_entry_not_signed_as_sent_or_outside_the_catalog_is_refused_and_not_s
         assert_refused(api, before, response, 422, code)
     with api.engine.connect() as conn:
         assert conn.execute(select(SELF_REPORTS.c.id)).all() == []
+
+
+def test_the_receipt_of_a_read_covers_the_self_reported_mark(api: Api) -> None:
+    api.client(api.world.subject_keys[0]).call(
+        "POST", "/v1/subject/self-reports", json_body=_body(api)
+    )
+    grant_id = api.grant(0, categories=SELF_REPORTED_BIT, level=AccessLevel.DETAIL)
+    page = api.client(api.world.bank.account).records(
+        USCCS[0], category="self_reported", purpose="loan_application", grant_id=grant_id,
+        level="detail",
+    )  # fmt: skip
+    body = page.model_dump(exclude={"receipt"})
+    for record in body["records"]:
+        record.pop("leaf")
+    assert body["records"][0]["self_reported"] is True
+    assert page.receipt.response_hash == "0x" + hashlib.sha256(canonical_json(body)).hexdigest()
