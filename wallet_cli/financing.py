@@ -8,12 +8,16 @@ grant and files the application with it, so the bank can read what it needs to d
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ledger_api.errors import InputError
 from ledger_api.financing import client as fin
 from ledger_api.financing.schemas import ApplicationOut
+from ledger_api.financing.self_reports import SelfReportEntry, sign_entry
 from wallet_cli.keys import keystore_dir, unlock
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, AssumeYes, PasswordFile
 from wallet_cli.output import Column, get_output
@@ -150,3 +154,160 @@ def withdraw_application(
     with platform(account) as client:
         done = fin.withdraw(client, application_id)
     get_output().done(f"Application {done.id} withdrawn", done.model_dump())
+
+
+# -- the white list (白名单) ------------------------------------------------------------------
+
+CRITERIA_HELP = (
+    "criterion=FILE, once for each of compliant_operation, fixed_premises, financing_need, "
+    "good_credit, lawful_loan_use (the file's SHA-256 is sent, never the file)"
+)
+
+
+def _evidence(pairs: list[str]) -> dict[str, str]:
+    """criterion -> 0x SHA-256 of the named evidence file."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        criterion, sep, path = pair.partition("=")
+        if not sep:
+            raise InputError(f"--evidence takes criterion=FILE, got {pair!r}")
+        try:
+            out[criterion.strip()] = "0x" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise InputError(f"cannot read evidence {path}: {exc.strerror}") from None
+    return out
+
+
+def whitelist_apply(
+    region: Region,
+    industry: Industry,
+    evidence: Annotated[list[str], typer.Option("--evidence", help=CRITERIA_HELP)],
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+    yes: AssumeYes = False,
+) -> None:
+    """Apply to your region's financing white list with evidence for the five criteria."""
+    hashes = _evidence(evidence)
+    show_and_confirm(
+        "You are about to apply to the financing white list:",
+        {"region": region, "industry": industry, **hashes},
+        "Submit this application?",
+        assume_yes=yes,
+    )
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        entry = fin.whitelist_apply(client, region, industry, hashes)
+    get_output().done(f"White-list entry {entry['id']} {entry['state']}", entry)
+
+
+def whitelist(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile = None) -> None:
+    """Your white-list entries: state, reason, and each bank's answer."""
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        entries = fin.my_whitelist(client)
+    rows = [
+        e
+        | {
+            "banks": ", ".join(
+                f"{p['institution_name']}: {p['decision'] or 'waiting'}" for p in e["pushes"]
+            )
+        }
+        for e in entries
+    ]
+    get_output().rows(
+        rows,
+        [
+            Column("id", "Entry", justify="right"),
+            Column("region", "Region"),
+            Column("state", "State"),
+            Column("reason", "Reason"),
+            Column("banks", "Banks"),
+        ],
+        empty="no white-list entries",
+    )
+
+
+def whitelist_push(
+    entry_id: Annotated[int, typer.Argument(help="Your recommended entry.", min=1)],
+    bank: Annotated[
+        list[str], typer.Option("--bank", help="ADDRESS:GRANT_ID of a bank holding your grant.")
+    ],
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+) -> None:
+    """Push your recommended entry to banks holding your loan_application grant."""
+    banks = []
+    for item in bank:
+        address, sep, grant = item.rpartition(":")
+        if not sep or not grant.isdigit():
+            raise InputError(f"--bank takes ADDRESS:GRANT_ID, got {item!r}")
+        banks.append({"institution": address, "grant_id": int(grant)})
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        entry = fin.whitelist_push(client, entry_id, banks)
+    get_output().done(f"White-list entry {entry['id']} pushed to {len(banks)} bank(s)", entry)
+
+
+# -- voluntary information (自愿填报 + 信用承诺) -----------------------------------------------
+
+
+def self_report(
+    topic: Annotated[
+        str, typer.Option("--topic", help="revenue, employees, assets, honours, orders, other.")
+    ],
+    reported_on: Annotated[str, typer.Option("--date", help="YYYY-MM-DD.")],
+    commitment: Annotated[
+        str, typer.Option("--commitment", help="Your credit commitment (信用承诺).")
+    ],
+    text: Annotated[str | None, typer.Option("--text", help="What you report.")] = None,
+    amount: Annotated[
+        str | None, typer.Option("--amount", help="An amount, e.g. 1200000.00.")
+    ] = None,
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+    yes: AssumeYes = False,
+) -> None:
+    """Add information about your enterprise, signed with a credit commitment that it is true."""
+    entry_address = keystore_dir().find(name).address
+    show_and_confirm(
+        "You are about to sign this information and commit that it is true:",
+        {"topic": topic, "date": reported_on, "text": text, "amount": amount,
+         "commitment": commitment, "signer": entry_address},
+        "Sign and submit?",
+        assume_yes=yes,
+    )  # fmt: skip
+    account = unlock(name, password_file=password_file)
+    entry = SelfReportEntry(topic, reported_on, text, amount, commitment, account.address)
+    with platform(account) as client:
+        added = fin.add_self_report(client, entry, "0x" + sign_entry(account, entry).hex())
+    get_output().done(f"Entry {added['id']} stored and anchored as self-reported", added)
+
+
+def self_reports(name: AccountName = DEFAULT_ACCOUNT, password_file: PasswordFile = None) -> None:
+    """Your self-reported information and whether each is active or withdrawn."""
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        mine = fin.my_self_reports(client)
+    get_output().rows(
+        [r | {"submitted": utc_time(r["submitted_at"])} for r in mine],
+        [
+            Column("id", "Entry", justify="right"),
+            Column("topic", "Topic"),
+            Column("status", "Status"),
+            Column("submitted", "Submitted", no_wrap=True),
+            Column("entry_hash", "Signed hash", no_wrap=True),
+        ],
+        empty="no self-reported information",
+    )
+
+
+def withdraw_self_report(
+    report_id: Annotated[int, typer.Argument(help="The entry's id.", min=1)],
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+) -> None:
+    """Withdraw self-reported information (the withdrawal is recorded; the anchor stays)."""
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        done = fin.withdraw_self_report(client, report_id)
+    get_output().done(f"Entry {done['id']} withdrawn", done)

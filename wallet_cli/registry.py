@@ -146,4 +146,34 @@ COMMANDS: dict[str, CommandEntry] = {
         "withdraw_application",
         "Withdraw a loan application the bank has not decided yet.",
     ),
+    "whitelist-apply": CommandEntry(
+        "wallet_cli.financing",
+        "whitelist_apply",
+        "Apply to your region's financing white list with evidence for the five criteria.",
+    ),
+    "whitelist": CommandEntry(
+        "wallet_cli.financing",
+        "whitelist",
+        "Your white-list entries: state, reason, and each bank's answer.",
+    ),
+    "whitelist-push": CommandEntry(
+        "wallet_cli.financing",
+        "whitelist_push",
+        "Push your recommended entry to banks holding your loan_application grant.",
+    ),
+    "self-report": CommandEntry(
+        "wallet_cli.financing",
+        "self_report",
+        "Add information about your enterprise, signed with a credit commitment that it is true.",
+    ),
+    "self-reports": CommandEntry(
+        "wallet_cli.financing",
+        "self_reports",
+        "Your self-reported information and whether each is active or withdrawn.",
+    ),
+    "withdraw-self-report": CommandEntry(
+        "wallet_cli.financing",
+        "withdraw_self_report",
+        "Withdraw self-reported information (the withdrawal is recorded; the anchor stays).",
+    ),
 }

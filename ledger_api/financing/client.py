@@ -15,6 +15,7 @@ from ledger_api.chain.types import AccessLevel, Purpose
 from ledger_api.client import LedgerClient, _signed_grant_json
 from ledger_api.financing.applications import DAY_S, ApplicationTerms, sign_application
 from ledger_api.financing.schemas import ApplicationOut, LoanOut, ProductOut
+from ledger_api.financing.self_reports import SelfReportEntry
 
 # The grant outlives the decision deadline by this much, so the bank can still read when it
 # decides on the last day.
@@ -128,3 +129,41 @@ def my_loan(client: LedgerClient, loan_id: int) -> LoanOut:
 def report_outcome(client: LedgerClient, loan_id: int, outcome: str) -> LoanOut:
     path = f"/v1/institution/financing/loans/{loan_id}/outcome"
     return LoanOut.model_validate(client.call("POST", path, json_body={"outcome": outcome}))
+
+
+def whitelist_apply(
+    client: LedgerClient, region: str, industry: str, criteria: dict[str, str]
+) -> dict[str, Any]:
+    body = {"region": region, "industry": industry, "criteria": criteria}
+    return dict(client.call("POST", "/v1/subject/whitelist", json_body=body))
+
+
+def my_whitelist(client: LedgerClient) -> list[dict[str, Any]]:
+    return list(client.call("GET", "/v1/subject/whitelist"))
+
+
+def whitelist_push(
+    client: LedgerClient, entry_id: int, banks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    path = f"/v1/subject/whitelist/{entry_id}/pushes"
+    return dict(client.call("POST", path, json_body={"banks": banks}))
+
+
+def add_self_report(client: LedgerClient, entry: SelfReportEntry, signature: str) -> dict[str, Any]:
+    body = {
+        "topic": entry.topic,
+        "reported_on": entry.reported_on,
+        "value_text": entry.value_text,
+        "value_amount": entry.value_amount,
+        "commitment": entry.commitment,
+        "signature": signature,
+    }
+    return dict(client.call("POST", "/v1/subject/self-reports", json_body=body))
+
+
+def my_self_reports(client: LedgerClient) -> list[dict[str, Any]]:
+    return list(client.call("GET", "/v1/subject/self-reports"))
+
+
+def withdraw_self_report(client: LedgerClient, report_id: int) -> dict[str, Any]:
+    return dict(client.call("POST", f"/v1/subject/self-reports/{report_id}/withdrawal"))

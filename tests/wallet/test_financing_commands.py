@@ -3,10 +3,13 @@ the application and its grant), applications, withdraw-application; a refusal is
 
 from __future__ import annotations
 
+import hashlib
 import time
+from pathlib import Path
 from typing import Any
 
 from enterprisekit import Enterprise
+from eth_account import Account
 from walletkit import Wallet, assert_one_line_error
 
 from ledger_api.financing import client as fin
@@ -82,3 +85,48 @@ def test_an_amount_outside_the_products_range_is_one_error_line(enterprise: Ente
     result = enterprise(*_apply_args(product, amount=50_000))
     assert_one_line_error(result, 2, "outside the product's")
     assert enterprise.json("applications") == []
+
+
+CRITERIA = ("compliant_operation", "fixed_premises", "financing_need", "good_credit",
+            "lawful_loan_use")  # fmt: skip
+
+
+def test_whitelist_apply_review_and_push_through_the_wallet(
+    enterprise: Enterprise, tmp_path: Path
+) -> None:
+    evidence = []
+    for criterion in CRITERIA:
+        path = tmp_path / f"{criterion}.pdf"
+        path.write_bytes(criterion.encode())
+        evidence += ["--evidence", f"{criterion}={path}"]
+    applied = enterprise.json(
+        "whitelist-apply", "--region", "410102", "--industry", "C", *evidence, "--yes"
+    )
+    assert applied["state"] == "submitted"
+    assert applied["criteria"]["good_credit"] == "0x" + hashlib.sha256(b"good_credit").hexdigest()
+    world = enterprise.platform.world
+    reviewer = Account.create()
+    world.ledger.grant_role(world.governance, "REGULATOR_ROLE", reviewer.address)
+    regulator = enterprise.platform.client(world.regulator.account)
+    regulator.call("POST", "/v1/audit/whitelist/reviewers",
+                   json_body={"address": reviewer.address, "regions": ["410100"]})  # fmt: skip
+    reviewing = enterprise.platform.client(reviewer)
+    for action in ("start_review", "recommend"):
+        reviewing.call("POST", f"/v1/audit/whitelist/{applied['id']}/review",
+                       json_body={"action": action})  # fmt: skip
+    grant_id = enterprise.grant()
+    bank = enterprise.platform.bank.address
+    pushed = enterprise.json("whitelist-push", str(applied["id"]), "--bank", f"{bank}:{grant_id}")
+    assert pushed["state"] == "pushed"
+    [mine] = enterprise.json("whitelist")
+    assert mine["pushes"][0]["institution"] == bank
+
+
+def test_self_report_is_signed_stored_and_withdrawn(enterprise: Enterprise) -> None:
+    added = enterprise.json(
+        "self-report", "--topic", "orders", "--date", "2026-11-30",
+        "--text", "年度供货合同", "--commitment", "本企业承诺所填报信息真实。", "--yes",
+    )  # fmt: skip
+    assert added["provider"] == "self_reported" and added["status"] == "active"
+    assert enterprise("withdraw-self-report", str(added["id"])).exit_code == 0
+    assert [r["status"] for r in enterprise.json("self-reports")] == ["withdrawn"]
