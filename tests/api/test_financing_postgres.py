@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from financing_support import apply, approval, assert_refused, publish
 from nodes import PG_URL, postgres_schema
 from sqlalchemy import func, select
+from test_whitelist import _recommended
 from world import USCCS, World
 
 from ledger_api.api.app import create_app
@@ -72,3 +73,29 @@ def test_the_core_financing_flow_runs_on_postgresql(pg_api: Api) -> None:
         assert conn.execute(select(func.count()).select_from(LOANS)).scalar_one() == 1
         statuses = conn.execute(select(EVENTS.c.status)).scalars().all()
     assert statuses == ["anchored", "anchored"]
+
+
+def test_the_white_list_and_the_kpis_run_on_postgresql(pg_api: Api) -> None:
+    api = pg_api
+    entry, _reviewer = _recommended(api)
+    wallet = api.client(api.world.subject_keys[0])
+    pushed = wallet.call(
+        "POST",
+        f"/v1/subject/whitelist/{entry['id']}/pushes",
+        json_body={"banks": [{"institution": api.world.bank.address, "grant_id": api.grant(0)}]},
+    )
+    bank = api.client(api.world.bank.account)
+    push_id = pushed["pushes"][0]["id"]
+    path = f"/v1/institution/whitelist/pushes/{push_id}/decision"
+    bank.call("POST", path, json_body={"decision": "approved"})
+    product = publish(api)
+    application = apply(api, product)
+    fin.decide(bank, application.id, approval(first_loan=False))
+    regulator = api.client(api.world.regulator.account)
+    for group_by in ("month", "region", "industry", "institution"):
+        kpis = regulator.call("GET", "/v1/audit/kpis", params={"group_by": group_by})
+        assert kpis["totals"]["credit_loans"] == 1
+        assert kpis["totals"]["enterprises_whitelisted"] == 1
+        assert kpis["totals"]["pure_credit_share"] == 1.0
+        assert kpis["totals"]["first_loans"] == 0
+        assert kpis["totals"]["enterprises_covered"] == 1
