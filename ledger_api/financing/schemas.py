@@ -180,6 +180,7 @@ class PushOut(BaseModel):
     due_at: int
     decision: str | None
     decided_at: int | None
+    overdue: bool  # unanswered past its deadline (the regulator's view shows it)
 
 
 class WhitelistOut(BaseModel):

@@ -4,7 +4,9 @@ nothing changed."""
 
 from __future__ import annotations
 
-from api_support import Api
+from pathlib import Path
+
+from api_support import Api, ApiWorld, make_api
 from financing_support import (
     DAY,
     ZHENGZHOU,
@@ -16,7 +18,7 @@ from financing_support import (
     signed_application,
 )
 from sqlalchemy import func, select
-from world import USCCS
+from world import USCCS, World
 
 from ledger_api.financing import client as fin
 from ledger_api.financing.events import event_leaf
@@ -201,3 +203,17 @@ def test_an_unanswered_application_past_its_deadline_is_flagged_to_the_regulator
     [flagged] = regulator.call("GET", "/v1/audit/financing/overdue-applications")
     assert flagged["id"] == application.id and flagged["overdue"]
     assert fin.my_applications(api.client(api.world.subject_keys[0]))[0].overdue
+
+
+def test_the_decision_window_is_the_platforms_setting(
+    api_world: ApiWorld, world: World, tmp_path: Path
+) -> None:
+    short = make_api(api_world, world, tmp_path, financing_decision_days=5)
+    try:
+        product = publish(short)
+        assert product.decision_days == 5
+        application = apply(short, product)
+        assert application.decision_deadline == application.submitted_at + 5 * DAY
+    finally:
+        short.ctx.close()
+        short.ctx.engine.dispose()

@@ -167,6 +167,9 @@ def test_an_entry_expires_only_after_the_banks_window(api: Api) -> None:
     before = api.entry_count()
     assert_refused(api, before, _review(reviewer, entry["id"], "expire"), 409, "pushes_pending")
     api.clock.advance(31 * DAY)
+    regulator = api.client(api.world.regulator.account)
+    [listed] = regulator.call("GET", "/v1/audit/whitelist", params={"state": "pushed"})
+    assert listed["pushes"][0]["overdue"]
     assert _review(reviewer, entry["id"], "expire").json()["state"] == "expired"
     bank = api.client(api.world.bank.account)
     push_id = bank.call("GET", "/v1/institution/whitelist")[0]["pushes"][0]["id"]

@@ -45,6 +45,7 @@ _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 def entry_out(conn: Connection, ctx: AppContext, row: Any) -> WhitelistOut:
     name_of = names(ctx)
+    now = now_of(ctx)
     return WhitelistOut(
         id=row.id,
         subject_id="0x" + bytes(row.subject_id).hex(),
@@ -67,6 +68,7 @@ def entry_out(conn: Connection, ctx: AppContext, row: Any) -> WhitelistOut:
                 due_at=p.due_at,
                 decision=p.decision,
                 decided_at=p.decided_at,
+                overdue=p.decision is None and now > int(p.due_at),
             )
             for p in wl.pushes_of(conn, int(row.id))
         ],
