@@ -36,8 +36,10 @@ from ledger_api.chain.types import InstitutionType  # noqa: E402
 from ledger_api.client import LedgerClient  # noqa: E402
 from ledger_api.errors import LedgerError  # noqa: E402
 from ledger_api.financing import client as fin  # noqa: E402
+from ledger_api.identity.uscc import subject_id  # noqa: E402
 from ledger_api.settings import Settings  # noqa: E402
 from ledger_api.stack import EmbeddedStack  # noqa: E402
+from ledger_api.synth import financing as synth_financing  # noqa: E402
 from ledger_api.synth.generator import iter_all_records, iter_enterprises  # noqa: E402
 from ledger_api.verify import verify_database  # noqa: E402
 
@@ -521,6 +523,7 @@ def main() -> int:
             log_check.clean,
         )
         financing_loop(bank, regulator, wallet, enterprise)
+        generated_quarter(stack, settings, regulator, [bank_key.address])
     finally:
         for client in (operator, bank, provider, regulator):
             client.close()
@@ -597,6 +600,47 @@ def financing_loop(
         f"covered enterprises with a loan {after['share_with_loan']}"
     )
     check("the credit-loan KPI moved by one", after["credit_loans"] == before["credit_loans"] + 1)
+
+
+def generated_quarter(
+    stack: EmbeddedStack, settings: Settings, regulator: LedgerClient, banks: list[str]
+) -> None:
+    """Step 13: a generated quarter of applications and loans; the KPIs by prefecture."""
+    step(13, "A generated quarter of loan applications; the regulator's KPIs by prefecture")
+    enterprises = [
+        (subject_id(e.uscc, settings.pseudonym_key_bytes), e)
+        for e in iter_enterprises(ENTERPRISES, SEED)
+    ]
+    now = int(time.time())
+    generated = synth_financing.generate(
+        enterprises, banks, start=now - 90 * 86_400, days=90, count=400, seed=SEED
+    )
+    keyring = stack.context.keyrings.current()
+    with stack.engine.begin() as conn:
+        synth_financing.store(conn, keyring, generated, now)
+    kpis = regulator.call("GET", "/v1/audit/kpis", params={"group_by": "region"})
+    table = Table(
+        "prefecture", "loans", "amount (yuan)", "pure credit", "first loans", "median days"
+    )
+    for row in sorted(kpis["rows"], key=lambda r: -r["credit_loans"])[:6]:
+        table.add_row(
+            f"{row['name']} {row['key']}", str(row["credit_loans"]),
+            f"{row['credit_loan_amount']:,}", str(row["pure_credit_share"]),
+            str(row["first_loans"]), str(row["median_days_to_decision"]),
+        )  # fmt: skip
+    console.print(table)
+    totals = kpis["totals"]
+    say(
+        f"{totals['applications']} applications, {totals['credit_loans']} credit loans, "
+        f"{totals['enterprises_with_loan']} of {totals['enterprises_covered']} covered "
+        f"enterprises with a loan (share {totals['share_with_loan']})"
+    )
+    declined = sum(g.status == "declined" for g in generated) / len(generated)
+    check(
+        f"generated proportions are realistic ({declined:.0%} declined, median "
+        f"{totals['median_days_to_decision']} days to decide)",
+        0.15 < declined < 0.35 and (totals["median_days_to_decision"] or 99) < 7,
+    )
 
 
 if __name__ == "__main__":
