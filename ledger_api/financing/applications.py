@@ -93,7 +93,7 @@ def check_against_product(
             f"{product.term_min_months}..{product.term_max_months}",
             code="term_out_of_range",
         )
-    if terms.region not in json.loads(product.regions):
+    if not serves(json.loads(product.regions), terms.region):
         raise InputError(
             f"the product does not serve region {terms.region}", code="region_not_served"
         )
@@ -118,6 +118,26 @@ def check_against_product(
         raise InputError(
             "the grant does not fit the product: " + "; ".join(problems), code="grant_mismatch"
         )
+
+
+def check_place(place: tuple[str, str] | None, region: str, industry: str) -> None:
+    """KPIs are counted by region and industry: they must be the registered ones."""
+    if place is None:
+        return
+    if region != place[0]:
+        raise InputError(
+            f"the enterprise is registered in {place[0]}, not {region}", code="region_mismatch"
+        )
+    if industry != place[1]:
+        raise InputError(
+            f"the enterprise is registered in section {place[1]}, not {industry}",
+            code="industry_mismatch",
+        )
+
+
+def serves(regions: list[str], region: str) -> bool:
+    """A product serves a division listed, or any county of a prefecture listed."""
+    return region in regions or (region[:4] + "00") in regions
 
 
 def load_application(conn: Connection, application_id: int) -> Any:

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from world import USCCS, World
 
 from ledger_api.financing import client as fin
+from ledger_api.financing.applications import serves
 from ledger_api.financing.events import event_leaf
 from ledger_api.financing.tables import APPLICATIONS, EVENTS, LOANS, PRODUCTS
 
@@ -217,3 +218,23 @@ def test_the_decision_window_is_the_platforms_setting(
     finally:
         short.ctx.close()
         short.ctx.engine.dispose()
+
+
+def test_the_application_must_name_the_registered_region_and_industry(api: Api) -> None:
+    # Subject 0's registration record says 410100 / C; the product also serves 410300 / F.
+    product = publish(api)
+    wallet = api.client(api.world.subject_keys[0])
+    for kwargs, code in (
+        ({"region": "410300"}, "region_mismatch"),
+        ({"industry": "F"}, "industry_mismatch"),
+    ):
+        body = signed_application(api, product, **kwargs)
+        before = api.entry_count()
+        response = wallet.send("POST", "/v1/subject/financing/applications", json_body=body)
+        assert_refused(api, before, response, 422, code)
+    assert _count(api, APPLICATIONS) == 0
+
+
+def test_a_product_for_a_prefecture_serves_its_counties_only() -> None:
+    assert serves(["410100"], "410102") and serves(["410102"], "410102")
+    assert not serves(["410102"], "410100") and not serves(["410300"], "410102")

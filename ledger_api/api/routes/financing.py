@@ -16,10 +16,13 @@ from ledger_api.anchoring.keccak import keccak256
 from ledger_api.api.auth import ContextDep, InstitutionDep, RegulatorDep, SubjectDep
 from ledger_api.api.context import AppContext
 from ledger_api.api.problems import PROBLEMS
+from ledger_api.api.reading import read_records
 from ledger_api.api.routes.subject import _signed_grant
+from ledger_api.catalog.loader import Catalog
 from ledger_api.chain.anchorer import ChainAnchorer
 from ledger_api.chain.signatures import signature_from_hex
-from ledger_api.errors import ForbiddenError, InputError
+from ledger_api.crypto.keys import SubjectKeyring
+from ledger_api.errors import ForbiddenError, InputError, NotFoundError
 from ledger_api.financing import applications as apps
 from ledger_api.financing import loans
 from ledger_api.financing.events import add_event, anchor_events, events_of
@@ -125,6 +128,28 @@ def _checksum(address: str) -> str:
     return str(Web3.to_checksum_address(address))
 
 
+REGISTRATION_BIT = 0  # the catalog's registration category (division code, industry section)
+
+
+def registered_place(
+    conn: Connection, keyring: SubjectKeyring, catalog: Catalog, subject_id: bytes
+) -> tuple[str, str] | None:
+    """(division code, industry section) of the enterprise's newest registration record, or
+    None when the platform holds none (then the application's own words are kept)."""
+    try:
+        records = read_records(conn, keyring, catalog, subject_id, [REGISTRATION_BIT])
+    except NotFoundError:  # no data key: nothing ingested for this enterprise
+        return None
+    for record in reversed(records):
+        division, section = (
+            record.fields.get("division_code"),
+            record.fields.get("industry_section"),
+        )
+        if isinstance(division, str) and isinstance(section, str):
+            return division, section
+    return None
+
+
 # -- applications ------------------------------------------------------------------------------
 
 
@@ -189,6 +214,10 @@ def apply(body: ApplicationIn, ctx: ContextDep, actor: SubjectDep) -> Applicatio
     with ctx.engine.connect() as conn:
         product_row = load_product(conn, body.product_id)
         apps.check_against_product(product_row, terms, signed, now, deadline)
+        place = registered_place(
+            conn, ctx.keyrings.current(), ctx.catalog, actor.subject.subject_id
+        )
+        apps.check_place(place, body.region, body.industry)
         if conn.execute(
             select(APPLICATIONS.c.id).where(APPLICATIONS.c.application_hash == digest)
         ).first():
