@@ -22,7 +22,7 @@ from web3 import Web3
 from ledger_api.accesslog import AccessLogAnchoring, AccessLogWriter
 from ledger_api.anchoring.anchorer import Anchorer
 from ledger_api.anchoring.journal import AnchorJournal
-from ledger_api.anchoring.kinds import COMMITMENTS
+from ledger_api.anchoring.kinds import COMMITMENTS, FINANCING_EVENTS
 from ledger_api.api.read_connections import ReadConnections
 from ledger_api.api.receipt_signing import ReceiptSigner
 from ledger_api.catalog.loader import Catalog, default_catalog
@@ -330,6 +330,12 @@ class AppContext:
             self.commitments.resume()
         except Exception:  # left for the next start or `ccl resume`; the journal is crash-safe
             log.exception("finishing pending credit commitments failed")
+        try:  # the financing loop's events (loans, white-list steps) left pending the same way
+            AnchorJournal(
+                self.engine, ChainAnchorer(self.ledger, self.relayer), FINANCING_EVENTS
+            ).resume()
+        except Exception:
+            log.exception("finishing pending financing events failed")
 
     def close(self) -> None:
         self.anchoring.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from api_support import Api, ApiWorld, make_api
 from financing_support import (
     DAY,
@@ -20,6 +21,10 @@ from financing_support import (
 from sqlalchemy import func, select
 from world import USCCS, World
 
+from ledger_api.anchoring.kinds import resume_all
+from ledger_api.api.routes import financing as financing_routes
+from ledger_api.chain.anchorer import ChainAnchorer
+from ledger_api.errors import ChainError
 from ledger_api.financing import client as fin
 from ledger_api.financing.applications import serves
 from ledger_api.financing.events import event_leaf
@@ -238,3 +243,22 @@ def test_the_application_must_name_the_registered_region_and_industry(api: Api) 
 def test_a_product_for_a_prefecture_serves_its_counties_only() -> None:
     assert serves(["410100"], "410102") and serves(["410102"], "410102")
     assert not serves(["410102"], "410100") and not serves(["410300"], "410102")
+
+
+def test_a_decision_stays_recorded_when_its_anchor_fails_and_resume_anchors_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = publish(api)
+    application = apply(api, product)
+
+    def chain_down(*_args: object) -> None:
+        raise ChainError("node unreachable")
+
+    monkeypatch.setattr(financing_routes, "anchor_events", chain_down)
+    bank = api.client(api.world.bank.account)
+    decided = fin.decide(bank, application.id, approval())
+    assert decided.status == "approved" and decided.loan_id is not None
+    assert not fin.bank_loan(bank, decided.loan_id).anchored
+    finished = resume_all(api.engine, ChainAnchorer(api.world.ledger, api.world.operator))
+    assert finished["loop_events"]
+    assert fin.bank_loan(bank, decided.loan_id).anchored

@@ -5,6 +5,7 @@ loans and their outcomes, and the regulator's overdue view. The flow: docs/finan
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -46,6 +47,8 @@ from ledger_api.financing.schemas import (
 )
 from ledger_api.financing.tables import APPLICATIONS, PRODUCTS
 
+log = logging.getLogger(__name__)
+
 public_router = APIRouter(prefix="/v1/financing", tags=["meta"], responses=PROBLEMS)
 institution_router = APIRouter(
     prefix="/v1/institution/financing", tags=["institution"], responses=PROBLEMS
@@ -75,7 +78,13 @@ def names(ctx: AppContext) -> Callable[[str], str]:
 
 
 def anchor(ctx: AppContext, event_ids: list[int]) -> None:
-    anchor_events(ctx.engine, ChainAnchorer(ctx.ledger, ctx.relayer), event_ids)
+    """Anchor events whose state change is committed. A failure here must not turn an
+    accepted change into an error: the event stays pending and the API's start (or
+    ``ccl resume``) anchors it; answers show ``anchored`` false meanwhile."""
+    try:
+        anchor_events(ctx.engine, ChainAnchorer(ctx.ledger, ctx.relayer), event_ids)
+    except Exception:
+        log.exception("anchoring financing events %s failed; left pending", event_ids)
 
 
 # -- products ----------------------------------------------------------------------------------
