@@ -11,7 +11,7 @@ import pytest
 from api_support import Api
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from financing_support import DAY, assert_refused
+from financing_support import DAY, assert_refused, publish
 
 from ledger_api.client import LedgerClient
 
@@ -203,3 +203,12 @@ def test_incomplete_criteria_and_a_non_regulator_reviewer_are_refused(api: Api) 
         json_body={"address": api.world.bank.address, "regions": ["410100"]},
     )
     assert_refused(api, before, response, 422, "reviewer_not_regulator")
+
+
+def test_banks_see_the_recommended_entries_of_the_regions_their_products_serve(api: Api) -> None:
+    entry, _ = _recommended(api)  # region 410102, a county of 410100
+    bank = api.client(api.world.bank.account)
+    assert bank.call("GET", "/v1/institution/whitelist") == []  # no product yet
+    publish(api)  # serves 410100 and 410300
+    assert [e["id"] for e in bank.call("GET", "/v1/institution/whitelist")] == [entry["id"]]
+    assert bank.call("GET", "/v1/institution/whitelist", params={"region": "411700"}) == []

@@ -11,7 +11,7 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import ColumnElement, Connection, or_, select
+from sqlalchemy import Connection, or_, select
 from web3 import Web3
 
 from ledger_api.api.auth import ContextDep, InstitutionDep, RegulatorDep, SubjectDep
@@ -21,7 +21,7 @@ from ledger_api.api.routes.financing import anchor, names, now_of
 from ledger_api.chain.types import Purpose
 from ledger_api.errors import ConflictError, ForbiddenError, InputError
 from ledger_api.financing import whitelist as wl
-from ledger_api.financing.applications import DAY_S
+from ledger_api.financing.applications import DAY_S, serves
 from ledger_api.financing.schemas import (
     PushDecisionIn,
     PushIn,
@@ -32,7 +32,7 @@ from ledger_api.financing.schemas import (
     WhitelistIn,
     WhitelistOut,
 )
-from ledger_api.financing.tables import EVENTS, PUSHES, REVIEWERS, WHITELIST
+from ledger_api.financing.tables import EVENTS, PRODUCTS, PUSHES, REVIEWERS, WHITELIST
 
 audit_router = APIRouter(prefix="/v1/audit/whitelist", tags=["audit"], responses=PROBLEMS)
 subject_router = APIRouter(prefix="/v1/subject/whitelist", tags=["subject"], responses=PROBLEMS)
@@ -320,15 +320,26 @@ def bank_entries(
     actor: InstitutionDep,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
 ) -> list[WhitelistOut]:
-    pushed_to_me = select(PUSHES.c.entry_id).where(PUSHES.c.institution == actor.address)
-    condition: ColumnElement[bool] = WHITELIST.c.id.in_(pushed_to_me)
-    if region is not None:
-        condition = or_(
-            condition, (WHITELIST.c.region == region) & (WHITELIST.c.state == "recommended")
-        )
+    """Entries pushed to this bank, and the recommended entries of ``region`` or, without it,
+    of the regions its loan products serve."""
     with ctx.engine.connect() as conn:
-        rows = conn.execute(select(WHITELIST).where(condition).order_by(WHITELIST.c.id)).all()
-        return [entry_out(conn, ctx, r) for r in rows]
+        if region is not None:
+            regions = [region]
+        else:
+            served = conn.execute(
+                select(PRODUCTS.c.regions).where(PRODUCTS.c.institution == actor.address)
+            ).scalars()
+            regions = sorted({r for listed in served for r in json.loads(listed)})
+        pushed_to_me = select(PUSHES.c.entry_id).where(PUSHES.c.institution == actor.address)
+        rows = conn.execute(
+            select(WHITELIST)
+            .where(or_(WHITELIST.c.id.in_(pushed_to_me), WHITELIST.c.state == "recommended"))
+            .order_by(WHITELIST.c.id)
+        ).all()
+        mine = set(conn.execute(pushed_to_me).scalars())
+        return [
+            entry_out(conn, ctx, r) for r in rows if r.id in mine or serves(regions, str(r.region))
+        ]
 
 
 @institution_router.post(
