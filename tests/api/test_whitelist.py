@@ -27,7 +27,7 @@ EVIDENCE = {
         )
     )
 }
-DISTRICT = "410102"  # 中原区, in prefecture 410100 (郑州)
+DISTRICT = "410100"  # 郑州, where subject 0 is registered
 
 
 def _reviewer(api: Api, regions: list[str]) -> LedgerClient:
@@ -206,9 +206,18 @@ def test_incomplete_criteria_and_a_non_regulator_reviewer_are_refused(api: Api) 
 
 
 def test_banks_see_the_recommended_entries_of_the_regions_their_products_serve(api: Api) -> None:
-    entry, _ = _recommended(api)  # region 410102, a county of 410100
+    entry, _ = _recommended(api)  # region 410100
     bank = api.client(api.world.bank.account)
     assert bank.call("GET", "/v1/institution/whitelist") == []  # no product yet
     publish(api)  # serves 410100 and 410300
     assert [e["id"] for e in bank.call("GET", "/v1/institution/whitelist")] == [entry["id"]]
     assert bank.call("GET", "/v1/institution/whitelist", params={"region": "411700"}) == []
+
+
+def test_an_enterprise_applies_only_in_the_region_it_is_registered_in(api: Api) -> None:
+    wallet = api.client(api.world.subject_keys[0])
+    body = {"region": "410300", "industry": "C", "criteria": EVIDENCE}
+    before = api.entry_count()
+    response = wallet.send("POST", "/v1/subject/whitelist", json_body=body)
+    assert_refused(api, before, response, 422, "region_mismatch")
+    assert wallet.call("GET", "/v1/subject/whitelist") == []

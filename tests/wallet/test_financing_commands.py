@@ -100,7 +100,7 @@ def test_whitelist_apply_review_and_push_through_the_wallet(
         path.write_bytes(criterion.encode())
         evidence += ["--evidence", f"{criterion}={path}"]
     applied = enterprise.json(
-        "whitelist-apply", "--region", "410102", "--industry", "C", *evidence, "--yes"
+        "whitelist-apply", "--region", "410100", "--industry", "C", *evidence, "--yes"
     )
     assert applied["state"] == "submitted"
     assert applied["criteria"]["good_credit"] == "0x" + hashlib.sha256(b"good_credit").hexdigest()

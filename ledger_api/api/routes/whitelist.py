@@ -17,11 +17,11 @@ from web3 import Web3
 from ledger_api.api.auth import ContextDep, InstitutionDep, RegulatorDep, SubjectDep
 from ledger_api.api.context import AppContext
 from ledger_api.api.problems import PROBLEMS
-from ledger_api.api.routes.financing import anchor, names, now_of
+from ledger_api.api.routes.financing import anchor, names, now_of, registered_place
 from ledger_api.chain.types import Purpose
 from ledger_api.errors import ConflictError, ForbiddenError, InputError
 from ledger_api.financing import whitelist as wl
-from ledger_api.financing.applications import DAY_S, serves
+from ledger_api.financing.applications import DAY_S, check_place, serves
 from ledger_api.financing.schemas import (
     PushDecisionIn,
     PushIn,
@@ -206,6 +206,11 @@ def apply(body: WhitelistIn, ctx: ContextDep, actor: SubjectDep) -> WhitelistOut
     assert actor.subject is not None
     _check_criteria(body.criteria)
     with ctx.engine.begin() as conn:
+        # The region decides who reviews: it must be where the enterprise is registered.
+        place = registered_place(
+            conn, ctx.keyrings.current(), ctx.catalog, actor.subject.subject_id
+        )
+        check_place(place, body.region, body.industry)
         entry_id, event = wl.submit(
             conn,
             actor.subject.subject_id,
