@@ -69,6 +69,7 @@ from ledger_api.chain.types import (
     Purpose,
     bits_of,
 )
+from ledger_api.financing.tables import EVENTS as LOOP_EVENTS
 from ledger_api.saferoom import scorecard
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
 from ledger_api.store.models import BATCHES, RECORDS, BatchState
@@ -519,6 +520,9 @@ def _verify_anchor(conn: Connection, anchor: Any) -> str:
         table = ACCESS_LOG_ANCHORS
         found = conn.execute(select(table.c.id).where(table.c.root == anchor.root)).first()
         return "verified" if found is not None else "unknown_log_range"
+    if anchor.kind == AnchorKind.RECORD_STATUS:  # a financing event (docs/financing.md)
+        event = conn.execute(select(LOOP_EVENTS.c.id).where(LOOP_EVENTS.c.leaf == anchor.root))
+        return "verified" if event.first() is not None else "unknown_financing_event"
     return "not_applicable"
 
 

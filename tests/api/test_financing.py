@@ -21,6 +21,7 @@ from financing_support import (
 from sqlalchemy import func, select
 from world import USCCS, World
 
+from indexer.follower import Indexer
 from ledger_api.anchoring.kinds import resume_all
 from ledger_api.api.routes import financing as financing_routes
 from ledger_api.chain.anchorer import ChainAnchorer
@@ -262,3 +263,16 @@ def test_a_decision_stays_recorded_when_its_anchor_fails_and_resume_anchors_it(
     finished = resume_all(api.engine, ChainAnchorer(api.world.ledger, api.world.operator))
     assert finished["loop_events"]
     assert fin.bank_loan(bank, decided.loan_id).anchored
+
+
+def test_the_regulators_anchor_view_verifies_each_financing_event(api: Api) -> None:
+    product = publish(api)
+    application = apply(api, product)
+    fin.decide(api.client(api.world.bank.account), application.id, approval())
+    Indexer.for_engine(
+        api.world.w3, api.world.ledger.deployment, api.engine, api.settings
+    ).run_once()
+    anchors = api.client(api.world.regulator.account).audit("anchors", limit=500).result
+    assert isinstance(anchors, list)
+    events = [a for a in anchors if a["kind"] == "record_status"]
+    assert [a["status"] for a in events] == ["verified"]
