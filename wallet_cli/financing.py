@@ -156,6 +156,23 @@ def withdraw_application(
     get_output().done(f"Application {done.id} withdrawn", done.model_dump())
 
 
+def loan(
+    loan_id: Annotated[int, typer.Argument(help="The loan's id (see applications).", min=1)],
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+) -> None:
+    """A loan you obtained: its terms (kept sealed at the platform) and status."""
+    account = unlock(name, password_file=password_file)
+    with platform(account) as client:
+        got = fin.my_loan(client, loan_id)
+    get_output().done(
+        f"Loan {got.id} from {got.institution_name}: {got.amount:,} yuan at "
+        f"{got.rate_bp / 100:.2f}% for {got.term_months} months, {got.status}"
+        + (" (pure credit)" if got.pure_credit else ""),
+        got.model_dump(),
+    )
+
+
 # -- the white list (白名单) ------------------------------------------------------------------
 
 CRITERIA_HELP = (

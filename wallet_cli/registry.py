@@ -146,6 +146,11 @@ COMMANDS: dict[str, CommandEntry] = {
         "withdraw_application",
         "Withdraw a loan application the bank has not decided yet.",
     ),
+    "loan": CommandEntry(
+        "wallet_cli.financing",
+        "loan",
+        "A loan you obtained: its terms (kept sealed at the platform) and status.",
+    ),
     "whitelist-apply": CommandEntry(
         "wallet_cli.financing",
         "whitelist_apply",

@@ -70,6 +70,9 @@ def test_apply_signs_application_and_grant_once_and_the_bank_decides(
                                    "term_months": 12, "pure_credit": True})  # fmt: skip
     [decided] = enterprise.json("applications")
     assert decided["status"] == "approved" and decided["loan_id"] is not None
+    shown = enterprise("loan", str(decided["loan_id"]))
+    assert shown.exit_code == 0, shown.stderr
+    assert "400,000 yuan at 4.00% for 12 months, active (pure credit)" in shown.stdout
 
 
 def test_withdraw_application_closes_it(enterprise: Enterprise) -> None:
