@@ -1,16 +1,16 @@
 """``ccl-bank`` financing verbs: publish a loan product, list the applications to it, decide
 one (approve with the loan's terms, or decline with a reason code), report a loan's outcome.
 
-``register(app)`` adds them to a Typer application (ccl-bank's); each runs guarded, so a
-refusal is one ``error:`` line and a non-zero exit, never a traceback.
+ccl-bank lists them in its registry (``wallet_cli/bank/registry.py``); ``register(app)`` adds
+them to any other Typer application, each run guarded (one ``error:`` line, never a traceback).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,22 +18,18 @@ import typer
 
 from ledger_api.errors import InputError
 from ledger_api.financing import client as fin
+from wallet_cli.bank.session import signed_client
 from wallet_cli.config import current_config
-from wallet_cli.keys import unlock
 from wallet_cli.options import DEFAULT_ACCOUNT, AccountName, PasswordFile
 from wallet_cli.output import Column, get_output, run_guarded
-from wallet_cli.platform import platform
 from wallet_cli.terms import utc_time
 
 if TYPE_CHECKING:
     from ledger_api.client import LedgerClient
 
 
-@contextmanager
-def _signed(name: str, password_file: Path | None) -> Iterator[LedgerClient]:
-    account = unlock(name, password_file=password_file)
-    with platform(account) as client:
-        yield client
+def _signed(name: str, password_file: Path | None) -> AbstractContextManager[LedgerClient]:
+    return signed_client(name, password_file)
 
 
 def publish_product(

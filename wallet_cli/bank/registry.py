@@ -106,4 +106,24 @@ COMMANDS: dict[str, CommandEntry] = {
         "webhook_receiver",
         "Receive webhooks, verify their signatures and print each alert.",
     ),
+    "publish-product": CommandEntry(
+        "wallet_cli.bank.financing_commands",
+        "publish_product",
+        "Publish a loan product (name, kind, ranges, regions, industries, categories, validity).",
+    ),
+    "loan-applications": CommandEntry(
+        "wallet_cli.bank.financing_commands",
+        "loan_applications",
+        "Applications to your products, with the grant each was filed under.",
+    ),
+    "decide": CommandEntry(
+        "wallet_cli.bank.financing_commands",
+        "decide",
+        "Approve an application (recording the loan) or decline it with a reason code.",
+    ),
+    "loan-outcome": CommandEntry(
+        "wallet_cli.bank.financing_commands",
+        "loan_outcome",
+        "Report that a loan was repaid or defaulted (anchored on chain).",
+    ),
 }
