@@ -35,7 +35,6 @@ from ledger_api.chain.transactor import Transactor  # noqa: E402
 from ledger_api.chain.types import InstitutionType  # noqa: E402
 from ledger_api.client import LedgerClient  # noqa: E402
 from ledger_api.errors import LedgerError  # noqa: E402
-from ledger_api.financing import client as fin  # noqa: E402
 from ledger_api.identity.uscc import subject_id  # noqa: E402
 from ledger_api.settings import Settings  # noqa: E402
 from ledger_api.stack import EmbeddedStack  # noqa: E402
@@ -522,7 +521,7 @@ def main() -> int:
             f"the access log's hash chain is intact ({log_check.entries_checked} entries)",
             log_check.clean,
         )
-        financing_loop(bank, regulator, wallet, enterprise)
+        financing_loop(bank, bank_cli, regulator, wallet, enterprise, workdir)
         generated_quarter(stack, settings, regulator, [bank_key.address])
     finally:
         for client in (operator, bank, provider, regulator):
@@ -546,29 +545,37 @@ def main() -> int:
 
 
 def financing_loop(
-    bank: LedgerClient, regulator: LedgerClient, wallet: Wallet, enterprise: Any
+    bank: LedgerClient,
+    bank_cli: Terminal,
+    regulator: LedgerClient,
+    wallet: Terminal,
+    enterprise: Any,
+    workdir: Path,
 ) -> None:
     """Step 12: a loan product, one-confirmation application, the bank's decision, the KPI."""
     step(12, "The bank publishes a loan product; the enterprise applies; the KPI moves")
     before = regulator.call("GET", "/v1/audit/kpis")["totals"]
     now = int(time.time())
-    product = fin.publish_product(
-        bank,
-        {
-            "name": "豫信贷·小微信用贷", "kind": "pure_credit", "amount_min": 100_000,
-            "amount_max": 3_000_000, "term_min_months": 6, "term_max_months": 36,
-            "rate_min_bp": 350, "rate_max_bp": 600, "regions": [enterprise.division],
-            "industries": [enterprise.section], "categories": ["tax", "social_insurance"],
-            "valid_from": now - 86_400, "valid_until": now + 90 * 86_400,
-        },
+    product_file = workdir / "product.json"
+    product_file.write_text(
+        json.dumps(
+            {"name": "豫信贷·小微信用贷", "kind": "pure_credit", "amount_min": 100_000,
+             "amount_max": 3_000_000, "term_min_months": 6, "term_max_months": 36,
+             "rate_min_bp": 350, "rate_max_bp": 600, "regions": [enterprise.division],
+             "industries": [enterprise.section], "categories": ["tax", "social_insurance"],
+             "valid_from": now - 86_400, "valid_until": now + 90 * 86_400},
+            ensure_ascii=False,
+        )
     )  # fmt: skip
-    say(f"product #{product.id} {product.name} by {product.institution_name}")
+    product = bank_cli.run("publish-product", str(product_file))
+    say(f"product #{product['id']} {product['name']} by {product['institution_name']}")
     listed = wallet.run("products", "--region", enterprise.division)
     check(
-        "the enterprise finds the product for its region", [p["id"] for p in listed] == [product.id]
+        "the enterprise finds the product for its region",
+        [p["id"] for p in listed] == [product["id"]],
     )
     applied = wallet.run(
-        "apply", str(product.id), "--amount", "500000", "--term", "12",
+        "apply", str(product["id"]), "--amount", "500000", "--term", "12",
         "--region", enterprise.division, "--industry", enterprise.section, "--yes",
     )  # fmt: skip
     say(
@@ -583,14 +590,12 @@ def financing_loop(
         "the application's grant to reach the replica",
     )  # fmt: skip
     check("the bank reads the application's records under its grant", bool(records.records))
-    decided = fin.decide(
-        bank,
-        int(applied["id"]),
-        {"decision": "approved", "amount": 450_000, "rate_bp": 395, "term_months": 12,
-         "pure_credit": True, "first_loan": True},
+    decided = bank_cli.run(
+        "decide", str(applied["id"]), "--approve", "--amount", "450000", "--rate-bp", "395",
+        "--term", "12", "--pure-credit", "--first-loan",
     )  # fmt: skip
-    loan = fin.bank_loan(bank, int(decided.loan_id or 0))
-    say(f"approved: loan #{loan.id}, {loan.amount:,} yuan, sealed and anchored: {loan.anchored}")
+    loan = wallet.run("loan", str(decided["loan_id"]))
+    say(f"approved: loan #{loan['id']}, {loan['amount']:,} yuan, anchored: {loan['anchored']}")
     mine = wallet.run("applications")
     check("the enterprise sees its application approved", mine[-1]["status"] == "approved")
     after = regulator.call("GET", "/v1/audit/kpis")["totals"]
