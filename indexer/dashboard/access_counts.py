@@ -53,6 +53,11 @@ class AccessCounts:
         self._last_id = 0
         self._counts: dict[Group, int] = defaultdict(int)
 
+    @property
+    def counted_through(self) -> int:
+        """The id of the last access-log entry counted (0 before the first pass)."""
+        return self._last_id
+
     @staticmethod
     def serves(filters: Filters) -> bool:
         """Whether the counts answer ``filters``: a period of whole UTC days."""

@@ -31,6 +31,7 @@ from indexer.dashboard.names import Names
 from indexer.dashboard.page import Page
 from indexer.dashboard.pages import PAGES, PageContext
 from indexer.dashboard.violation_cache import ViolationCache
+from indexer.dashboard.warm_up import WarmUp
 from indexer.replica import checksum_address
 from ledger_api.chain.types import Purpose
 
@@ -68,9 +69,12 @@ def create_dashboard(
     *,
     pseudonym_key: bytes | None = None,
     indexer_lag: Callable[[], int | None] | None = None,
+    warm_up: bool = False,
 ) -> Starlette:
     """The dashboard over ``engine``'s replica; ``pseudonym_key`` turns a USCC into its subject
-    id (the enterprise page), ``indexer_lag`` reports how far the replica is behind the chain."""
+    id (the enterprise page), ``indexer_lag`` reports how far the replica is behind the chain;
+    ``warm_up`` reads the whole log in the background now instead of at the first page
+    (``warm_up.py``; the running pass is ``app.state.warm_up``)."""
     chart_js = chart_js_path()
     # Institution filters checksum addresses with web3, whose first import takes seconds:
     # paid at start, not by the first filtered page.
@@ -80,8 +84,8 @@ def create_dashboard(
 
     def page_route(key: str) -> Callable[[Request], Any]:
         def endpoint(request: Request) -> Response:
-            if not is_loopback(request.client.host if request.client else None):
-                return PlainTextResponse("the dashboard is served to this machine only", 403)
+            if not _from_this_machine(request):
+                return _refused()
             lang = language(request.query_params.get("lang"))
             params = dict(request.query_params)
             with Session(engine) as session:
@@ -120,13 +124,28 @@ def create_dashboard(
         return endpoint
 
     def chart_asset(request: Request) -> Response:
+        if not _from_this_machine(request):
+            return _refused()
         if chart_js is None:
             return PlainTextResponse("Chart.js is not installed (docs/dashboard.md)", 404)
         return FileResponse(chart_js, media_type="text/javascript")
 
     routes = [Route(path, page_route(key), name=key) for key, path in PATHS.items()]
     routes.append(Route("/assets/chart.umd.js", chart_asset, name="chart_js"))
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.warm_up = None
+    if warm_up:
+        app.state.warm_up = WarmUp(engine, access_counts, violation_cache)
+        app.state.warm_up.start()
+    return app
+
+
+def _refused() -> Response:
+    return PlainTextResponse("the dashboard is served to this machine only", 403)
+
+
+def _from_this_machine(request: Request) -> bool:
+    return is_loopback(request.client.host if request.client else None)
 
 
 def _csv(page: Page, key: str) -> Response:

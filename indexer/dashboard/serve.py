@@ -73,6 +73,7 @@ def serve(settings: Settings, *, host: str, port: int) -> None:
             engine,
             pseudonym_key=settings.pseudonym_key_bytes,
             indexer_lag=chain_lag(settings, engine),
+            warm_up=True,  # the log's one full pass starts now, not at the first page
         )
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -10,7 +10,9 @@ from dashboard_support import dashboard_for, populate
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 from test_gate import read
+from world import PSEUDONYM_KEY
 
+from indexer.dashboard import create_dashboard
 from ledger_api.accesslog import ACCESS_LOG
 
 
@@ -100,3 +102,18 @@ def test_violations_page_finds_a_violation_logged_after_its_first_render(api: Ap
     assert "Bank B" in page and 'data-col="violation">授权不存在<' in page
     others = http.get("/violations", params={"institution": api.world.bank.address}).text
     assert kpi(others, "violations") == "0"
+
+
+def test_warm_up_counts_the_whole_log_before_the_first_page(api: Api) -> None:
+    populate(api)
+    app = create_dashboard(api.engine, pseudonym_key=PSEUDONYM_KEY, warm_up=True)
+    assert app.state.warm_up.wait(timeout=120)  # a bound on a hang, not a timing
+    with api.engine.connect() as conn:
+        newest = conn.execute(select(func.max(ACCESS_LOG.c.id))).scalar()
+    assert app.state.warm_up.failed is None
+    assert app.state.warm_up.counted_through == newest
+    http = TestClient(app)
+    cold = TestClient(dashboard_for(api))
+    allowed = kpi(http.get("/").text, "accesses_allowed")
+    assert allowed == kpi(cold.get("/").text, "accesses_allowed") == "3"
+    assert kpi(http.get("/violations").text, "violations") == "0"

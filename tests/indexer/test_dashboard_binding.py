@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from indexer.cli import app
 from indexer.dashboard import create_dashboard
-from indexer.dashboard.app import is_loopback
+from indexer.dashboard.app import PATHS, is_loopback
 from indexer.dashboard.serve import NotLoopbackError, check_host
 from ledger_api.store.db import make_engine
 
@@ -36,12 +36,30 @@ def test_only_loopback_clients_count_as_this_machine() -> None:
     assert not is_loopback("10.1.2.3") and not is_loopback(None)
 
 
-def test_a_request_from_another_machine_gets_403(tmp_path) -> None:
+@pytest.mark.parametrize("path", [*PATHS.values(), "/assets/chart.umd.js"])
+@pytest.mark.parametrize("client", ["10.0.0.9", "192.168.1.20", "2001:db8::7"])
+def test_a_request_from_another_machine_gets_403_on_every_path(
+    tmp_path, path: str, client: str
+) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")
     try:
-        remote = TestClient(create_dashboard(engine), client=("10.0.0.9", 50000))
-        response = remote.get("/")
+        remote = TestClient(create_dashboard(engine), client=(client, 50000))
+        response = remote.get(path, params={"csv": "usage"})
         assert response.status_code == 403
-        assert "this machine only" in response.text
+        assert response.text == "the dashboard is served to this machine only"
+    finally:
+        engine.dispose()
+
+
+def test_a_warm_up_that_cannot_read_the_log_says_why_and_leaves_the_server_up(
+    tmp_path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'no-tables.sqlite'}")  # never migrated
+    try:
+        app = create_dashboard(engine, warm_up=True)
+        assert app.state.warm_up.wait(timeout=60)  # a bound on a hang, not a timing
+        assert app.state.warm_up.failed is not None
+        assert "access_log" in app.state.warm_up.failed
+        assert TestClient(app, client=("10.0.0.9", 1)).get("/").status_code == 403
     finally:
         engine.dispose()
