@@ -49,7 +49,7 @@ class WarmUp:
                 self._violation_cache.refresh(session)
             self.seconds = time.perf_counter() - started
             self.counted_through = self._access_counts.counted_through
-        except Exception as error:  # noqa: BLE001  a page repeats the pass; the server stays up
+        except Exception as error:  # a page repeats the pass; the server stays up
             self.failed = f"{type(error).__name__}: {error}"
             log.warning("dashboard warm-up stopped (%s); the first page counts the log", error)
         finally:
