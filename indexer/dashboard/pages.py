@@ -140,9 +140,11 @@ def violations(ctx: PageContext) -> Page:
     else:
         rows = audit_views.violations(ctx.session, limit=2**40, **ctx.filters.view_filters())
     page = Page("violations", ctx.t("violations"))
-    page.kpis = [Kpi("violations", ctx.t("violation_count"), len(rows),
+    # Counted after the category and purpose filters, which only the table applies.
+    table = _access_table(ctx, "violations", ctx.t("violations"), rows, violation=True)
+    page.kpis = [Kpi("violations", ctx.t("violation_count"), len(table.rows),
                      note=ctx.t("violations_healthy"), large=True)]  # fmt: skip
-    page.tables = [_access_table(ctx, "violations", ctx.t("violations"), rows, violation=True)]
+    page.tables = [table]
     return page
 
 

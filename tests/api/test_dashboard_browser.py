@@ -72,6 +72,12 @@ def test_every_page_loads_with_the_audit_apis_numbers_and_nothing_external(
     assert kpi(browser, "accesses_denied") == str(sum(u["denied"] for u in usage)) == "2"
     assert "中原银行郑州分行" in column(browser, "usage", "name")  # names, not addresses
     assert "纳税" in column(browser, "records", "category")
+    assert kpi(browser, "indexer_lag") == "0"
+    anchors = regulator.audit("anchors", limit=500).result
+    assert isinstance(anchors, list)
+    verified = [a["sequence"] for a in anchors if a["status"] == "verified" and a["sequence"]]
+    last_verified = f"#{max(verified)}" if verified else "—"
+    assert kpi(browser, "last_verified_anchor") == last_verified
 
     browser.get(f"{site}/violations")
     assert kpi(browser, "violations") == str(len(regulator.audit("violations").result)) == "0"
@@ -86,13 +92,23 @@ def test_every_page_loads_with_the_audit_apis_numbers_and_nothing_external(
         ".map(c => Chart.getChart(c) !== undefined)"
     )
     assert charts == [True, True, True]  # Chart.js loaded from the dashboard itself
+    denials = sum(int(n) for n in column(browser, "denials", "count"))
+    assert denials == sum(u["denied"] for u in usage) == 2
 
     browser.get(f"{site}/grants")
     history = regulator.audit("grant_history", limit=500).result
     assert len(column(browser, "grant_events", "grant_id")) == len(history)
     browser.get(f"{site}/anchors")
-    anchors = regulator.audit("anchors", limit=500).result
     assert len(column(browser, "anchors", "sequence")) == len(anchors)
+    shown_verified = sum(1 for a in anchors if a["status"] == "verified")
+    assert kpi(browser, "anchors_verified") == f"{shown_verified} / {len(anchors)}"
+
+    bank = api.world.bank.address
+    browser.get(f"{site}/institution?institution={bank}")
+    (bank_usage,) = [u for u in usage if u["institution"] == bank]
+    allowed = bank_usage["queries"] + bank_usage["verifications"]
+    assert kpi(browser, "accesses_allowed") == str(allowed)
+    assert kpi(browser, "accesses_denied") == str(bank_usage["denied"])
 
 
 def test_filtering_by_institution_shows_that_institutions_numbers_only(

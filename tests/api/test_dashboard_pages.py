@@ -104,6 +104,16 @@ def test_violations_page_finds_a_violation_logged_after_its_first_render(api: Ap
     assert kpi(others, "violations") == "0"
 
 
+def test_violations_count_follows_the_category_filter_like_its_rows(api: Api) -> None:
+    populate(api)
+    _forge_allowed_read_without_grant(api)  # category bit 2
+    http = TestClient(dashboard_for(api))
+    matching = http.get("/violations", params={"category": "2"}).text
+    other = http.get("/violations", params={"category": "3"}).text
+    assert kpi(matching, "violations") == "1"
+    assert kpi(other, "violations") == "0" and 'data-col="violation">' not in other
+
+
 def test_warm_up_counts_the_whole_log_before_the_first_page(api: Api) -> None:
     populate(api)
     app = create_dashboard(api.engine, pseudonym_key=PSEUDONYM_KEY, warm_up=True)
