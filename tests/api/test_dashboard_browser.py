@@ -13,7 +13,7 @@ from browser_support import assert_only_local_requests, browser  # noqa: F401
 from dashboard_support import dashboard_for, populate, served
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 from world import USCCS
 
 PAGES = ("", "violations", "access", "grants", "anchors", "institution", "enterprise")
@@ -120,7 +120,8 @@ def test_filtering_by_institution_shows_that_institutions_numbers_only(
     browser.get(f"{site}/access")
     Select(browser.find_element(By.ID, "institution")).select_by_visible_text("Insurer C")
     browser.find_element(By.ID, "apply").click()
-    assert "institution=0x" in browser.current_url
+    # The click submits the form; the next page arrives after it returns (a bound, not a timing).
+    WebDriverWait(browser, 60).until(lambda driver: "institution=0x" in driver.current_url)
     assert set(column(browser, "volumes", "name")) == {"Insurer C"}
     insurer = api.client(api.world.regulator.account).audit(
         "volumes", institution=api.world.insurer.address
@@ -143,6 +144,7 @@ def test_an_enterprise_is_looked_up_by_its_uscc(
     browser.get(f"{site}/enterprise")
     browser.find_element(By.ID, "uscc").send_keys(USCCS[0])
     browser.find_element(By.ID, "apply").click()
+    WebDriverWait(browser, 60).until(lambda driver: "uscc=" in driver.current_url)
     assert USCCS[0] in browser.find_element(By.ID, "page-title").text
     subject = "0x" + api.world.subject_ids[0].hex()
     regulator = api.client(api.world.regulator.account)
