@@ -236,13 +236,13 @@ def _series_chart(
 def grants(ctx: PageContext) -> Page:
     conn = ctx.session.connection()
     history = audit_views.grant_history(ctx.session, limit=ROW_LIMIT, **ctx.filters.view_filters())
-    expired = queries.expiries_by_day(conn, ctx.filters)
+    # The chart counts every event of the period in SQL; the table shows the first page.
     per_day: dict[str, dict[str, int]] = defaultdict(
         lambda: {"issued": 0, "revoked": 0, "expired": 0}
     )
-    for event in history:
-        per_day[(event["at"] or "")[:10]][event["event"]] += 1
-    for day, n in expired.items():
+    for day, counts in queries.grant_events_by_day(conn, ctx.filters).items():
+        per_day[day].update(counts)
+    for day, n in queries.expiries_by_day(conn, ctx.filters).items():
         per_day[day]["expired"] += n
     days = sorted(per_day)
     agreements = audit_views.agreements(ctx.session, limit=ROW_LIMIT, **ctx.filters.view_filters())

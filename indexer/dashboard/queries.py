@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from indexer.audit_views import ACCESS_LOG
 from indexer.dashboard.access_counts import AccessCounts, Group, day_of
@@ -166,22 +166,64 @@ def active_grants(conn: Connection, now: int | None = None) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+_DAY_S = 86_400
+
+
+def _utc_day(epoch_day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(int(epoch_day) * _DAY_S))
+
+
+def _grant_filters(query: Select[Any], filters: Filters) -> Select[Any]:
+    g = GRANTS.c
+    if filters.institution is not None:
+        query = query.where(g.institution == filters.institution)
+    if filters.purpose is not None:
+        query = query.where(g.purpose == filters.purpose)
+    if filters.category is not None:
+        query = query.where(g.categories.op("&")(1 << filters.category) != 0)
+    return query
+
+
+def grant_events_by_day(conn: Connection, filters: Filters) -> dict[str, dict[str, int]]:
+    """Grants issued and revoked per UTC day, counted by the database: the grant-history
+    view's events (a grant's first version is its issue, a revoked version its revocation),
+    every one of the period, not only the page of them a table shows."""
+    g = GRANTS.c
+    # Whole UTC days since the epoch (floor division, the same on PostgreSQL and SQLite).
+    day = (BLOCKS.c.timestamp // _DAY_S).label("day")
+    first_version = and_(g.valid_from_block == g.issued_block, ~g.revoked)
+    query = (
+        select(day, g.revoked, func.count().label("n"))
+        .join(BLOCKS, BLOCKS.c.number == g.valid_from_block)
+        .where(or_(first_version, g.revoked))
+        .group_by(day, g.revoked)
+    )
+    if filters.since is not None:
+        query = query.where(BLOCKS.c.timestamp >= int(filters.since.timestamp()))
+    if filters.until is not None:
+        query = query.where(BLOCKS.c.timestamp < int(filters.until.timestamp()))
+    days: dict[str, dict[str, int]] = {}
+    for row in conn.execute(_grant_filters(query, filters)):
+        counts = days.setdefault(_utc_day(row.day), {"issued": 0, "revoked": 0})
+        counts["revoked" if row.revoked else "issued"] += int(row.n)
+    return days
+
+
 def expiries_by_day(conn: Connection, filters: Filters, now: int | None = None) -> dict[str, int]:
     """Unrevoked grants whose validity ended (before now), per UTC day of their end."""
     now = int(time.time()) if now is None else now
     g = GRANTS.c
-    query = select(g.not_after).where(g.valid_to_block.is_(None), ~g.revoked, g.not_after <= now)
-    if filters.institution is not None:
-        query = query.where(g.institution == filters.institution)
+    day = (g.not_after // _DAY_S).label("day")
+    query = (
+        select(day, func.count().label("n"))
+        .where(g.valid_to_block.is_(None), ~g.revoked, g.not_after <= now)
+        .group_by(day)
+    )
     if filters.since is not None:
         query = query.where(g.not_after >= int(filters.since.timestamp()))
     if filters.until is not None:
         query = query.where(g.not_after < int(filters.until.timestamp()))
-    days: dict[str, int] = {}
-    for (ended,) in conn.execute(query):
-        day = time.strftime("%Y-%m-%d", time.gmtime(int(ended)))
-        days[day] = days.get(day, 0) + 1
-    return days
+    return {_utc_day(row.day): int(row.n) for row in conn.execute(_grant_filters(query, filters))}
 
 
 def latest_anchor_time(conn: Connection) -> int | None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
+import pytest
 from api_support import Api
 from dashboard_support import dashboard_for, populate
 from fastapi.testclient import TestClient
@@ -13,6 +15,7 @@ from test_gate import read
 from world import PSEUDONYM_KEY
 
 from indexer.dashboard import create_dashboard
+from indexer.dashboard import pages as dashboard_pages
 from ledger_api.accesslog import ACCESS_LOG
 
 
@@ -112,6 +115,34 @@ def test_violations_count_follows_the_category_filter_like_its_rows(api: Api) ->
     other = http.get("/violations", params={"category": "3"}).text
     assert kpi(matching, "violations") == "1"
     assert kpi(other, "violations") == "0" and 'data-col="violation">' not in other
+
+
+def _chart(html: str, key: str) -> dict[str, list[int]]:
+    found = re.search(rf'id="chart-data-{key}">(.*?)</script>', html, re.S)
+    assert found is not None, key
+    chart = json.loads(found.group(1))
+    return {d["label"]: d["data"] for d in chart["datasets"]}
+
+
+def test_grants_chart_counts_every_event_of_the_period_not_a_page_of_them(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(api)
+    monkeypatch.setattr(dashboard_pages, "ROW_LIMIT", 1)  # the table: one event of four
+    http = TestClient(dashboard_for(api))
+    history = api.client(api.world.regulator.account).audit("grant_history", limit=500).result
+    assert isinstance(history, list)
+    counted = _chart(http.get("/grants", params={"lang": "en"}).text, "grants_by_day")
+    assert sum(counted["Issued"]) == sum(1 for e in history if e["event"] == "issued") == 3
+    assert sum(counted["Revoked"]) == sum(1 for e in history if e["event"] == "revoked") == 1
+    assert http.get("/grants").text.count('data-col="grant_id"') == 1
+    other = {"lang": "en", "purpose": "credit_rating"}  # no grant was issued for it
+    assert (
+        sum(
+            sum(v) for v in _chart(http.get("/grants", params=other).text, "grants_by_day").values()
+        )
+        == 0
+    )
 
 
 def test_warm_up_counts_the_whole_log_before_the_first_page(api: Api) -> None:
