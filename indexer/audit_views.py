@@ -319,10 +319,17 @@ def violations(
         subject_id=subject_id, since=since, until=until, after_id=after_id,
     )  # fmt: skip
     page = [row.id for row in conn.execute(ids.limit(limit).offset(offset))]
+    return violation_rows(session, page)
+
+
+def violation_rows(session: Session, page: list[int]) -> list[dict[str, Any]]:
+    """The violations view's rows for entries already found violating (``page``: ids,
+    ascending), with the Python re-check naming the failing rule."""
+    conn = _conn(session)
     checker = _Rechecker(conn)
     found: list[dict[str, Any]] = []
-    # In chunks: a caller asking for every row (the dashboard) must not exceed the number
-    # of bound parameters a statement may carry (32,766 on SQLite).
+    # In chunks: a caller asking for many rows must not exceed the number of bound
+    # parameters a statement may carry (32,766 on SQLite).
     for start in range(0, len(page), _ROWS_PER_FETCH):
         chunk = page[start : start + _ROWS_PER_FETCH]
         entries = conn.execute(

@@ -135,14 +135,18 @@ def _last_verified_anchor(ctx: PageContext) -> dict[str, Any] | None:
 
 
 def violations(ctx: PageContext) -> Page:
+    """The count of every violation inside the filters, and the first ROW_LIMIT of them."""
     if ctx.violation_cache is not None:
-        rows = ctx.violation_cache.rows(ctx.session, ctx.filters)
+        count, rows = ctx.violation_cache.page(ctx.session, ctx.filters, ROW_LIMIT)
+        table = _access_table(ctx, "violations", ctx.t("violations"), rows, violation=True)
     else:
         rows = audit_views.violations(ctx.session, limit=2**40, **ctx.filters.view_filters())
+        # Counted after the category and purpose filters, which only the table applies.
+        table = _access_table(ctx, "violations", ctx.t("violations"), rows, violation=True)
+        count = len(table.rows)
+        table.rows[ROW_LIMIT:] = []
     page = Page("violations", ctx.t("violations"))
-    # Counted after the category and purpose filters, which only the table applies.
-    table = _access_table(ctx, "violations", ctx.t("violations"), rows, violation=True)
-    page.kpis = [Kpi("violations", ctx.t("violation_count"), len(table.rows),
+    page.kpis = [Kpi("violations", ctx.t("violation_count"), count,
                      note=ctx.t("violations_healthy"), large=True)]  # fmt: skip
     page.tables = [table]
     return page

@@ -117,6 +117,21 @@ def test_violations_count_follows_the_category_filter_like_its_rows(api: Api) ->
     assert kpi(other, "violations") == "0" and 'data-col="violation">' not in other
 
 
+def test_violations_page_counts_every_violation_and_shows_one_page_of_them(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(api)
+    _forge_allowed_read_without_grant(api)
+    _forge_allowed_read_without_grant(api)
+    monkeypatch.setattr(dashboard_pages, "ROW_LIMIT", 1)
+    http = TestClient(dashboard_for(api))
+    page = http.get("/violations").text
+    assert kpi(page, "violations") == "2"
+    assert page.count('data-col="violation">授权不存在<') == 1
+    api_rows = api.client(api.world.regulator.account).audit("violations").result
+    assert isinstance(api_rows, list) and len(api_rows) == 2
+
+
 def _chart(html: str, key: str) -> dict[str, list[int]]:
     found = re.search(rf'id="chart-data-{key}">(.*?)</script>', html, re.S)
     assert found is not None, key
