@@ -136,6 +136,11 @@ ESSENTIAL: dict[str, list[Column]] = {
         ("caught up", _field("read_by_catch_up")), ("refused", _field("refused")),
         ("failing", _field("failing_endpoints")),
     ],
+    "regulator_acts": [
+        ("act", _field("act")), _AT, ("institution", _who("institution")),
+        ("agreement", _field("agreement_id")), ("regulator", _field("regulator", _short)),
+        ("roles", _field("regulator_roles")), ("block", _field("block")),
+    ],
 }  # fmt: skip
 
 

@@ -40,7 +40,7 @@ VISIBLE = {
     "agreements": [BANK_NAME, "Bank B", "Insurer C", "terminated", "suspended"],
     "anchors": ["data_batch", "access_log", "unknown_log_range"],
     "statistics": ["enterprises_with_any_grant", BANK_NAME, "usage by institution"],
-    "regulator_acts": ["Insurer C", "suspend"],
+    "regulator_acts": ["Insurer C", "suspend_agreement", "terminate_agreement"],
     "supply_chain": [SUPPLY_CHAIN_USCC_MASKED, "10500.00", "3000.00", "200.00"],
     "double_financing_refusals": ["Bank B", BANK_NAME, "part_locked", "2026-12-07 09:30"],
     "subscriptions": [BANK_NAME, "risk_alerts", "hooks.bank.example", "http 503"],
