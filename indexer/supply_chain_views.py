@@ -110,8 +110,9 @@ def double_financing_refusals(
     """Every refused financing of a locked part (oldest first)."""
     checked = check_filters(
         session.connection(),
-        {"institution": institution, "since": since, "until": until, **filters},
-    )
+        {"institution": institution, "since": since, "until": until, "limit": limit,
+         "offset": offset, **filters},
+    )  # fmt: skip
     conn = session.connection()
     table = SUPPLY_CHAIN_REFUSALS.c
     query = select(SUPPLY_CHAIN_REFUSALS).where(
