@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     monitoring_poll_s: float = 0.5
     # GET /metrics (Prometheus) answers loopback clients only unless this is set.
     metrics_remote: bool = False
+    # glibc's allocator in the API process (ledger_api.memory, docs/operators.md "Memory"):
+    # at most this many malloc arenas, and freed memory handed back this often; 0 turns off.
+    malloc_arenas: int = 2
+    malloc_trim_every_s: float = 30.0
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_embedded(self) -> Settings:

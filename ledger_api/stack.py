@@ -23,6 +23,7 @@ from ledger_api.api.context import AppContext, CachedChainState, build_context
 from ledger_api.api.read_connections import ReadConnections
 from ledger_api.chain.connection import ChainConnection, ensure_platform_roles, open_chain
 from ledger_api.chain.deployment import Deployment, check_deployment
+from ledger_api.memory import cap_arenas
 from ledger_api.settings import Settings
 from ledger_api.store.db import SERVING_CACHE_MIB, ensure_schema, make_engine, migrate
 
@@ -42,6 +43,7 @@ class EmbeddedStack:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        cap_arenas(settings.malloc_arenas)  # before the chain's, indexer's and API's threads
         self.connection: ChainConnection = open_chain(settings)
         self.engine = make_engine(
             settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB
@@ -136,6 +138,7 @@ def production_app() -> FastAPI:
     The gate reads the indexer's replica in the shared database; nothing here writes it.
     """
     settings = Settings()
+    cap_arenas(settings.malloc_arenas)  # before this worker's threads
     connection = open_chain(settings)
     engine = make_engine(settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB)
     reads = ReadConnections(engine)

@@ -46,6 +46,7 @@ from ledger_api.api.routes import (
     supply_chain,
     whitelist,
 )
+from ledger_api.memory import cap_arenas, serving_allocator
 from ledger_api.monitoring.delivery import DeliveryWorker
 from ledger_api.monitoring.fanout import FanOut
 from ledger_api.monitoring.service import MonitoringService
@@ -76,6 +77,7 @@ def serving_gc() -> Iterator[None]:
 
 def create_app(settings: Settings | None = None, *, context: AppContext | None = None) -> FastAPI:
     settings = settings or Settings()
+    cap_arenas(settings.malloc_arenas)  # before the serving threads (once per process)
     ctx = context or build_context(settings)
     counts = DailyCounts(ctx.engine, ctx.clock)
     operator_metrics = OperatorMetrics(ctx)
@@ -88,7 +90,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         if settings.monitoring_enabled:
             monitoring.start()
         try:
-            with serving_gc():
+            with serving_gc(), serving_allocator(settings):
                 yield
         finally:
             monitoring.stop()

@@ -1,0 +1,109 @@
+"""ledger_api.memory: glibc's arenas capped once per process, freed memory trimmed while serving."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from ledger_api import memory
+from ledger_api.memory import M_ARENA_MAX, Trimmer, cap_arenas, glibc, serving_allocator
+from ledger_api.settings import Settings
+
+
+class FakeAllocator:
+    """Records the calls; ``trimmed`` is set on each malloc_trim."""
+
+    def __init__(self, mallopt_result: int = 1) -> None:
+        self.mallopt_calls: list[tuple[int, int]] = []
+        self.trims = 0
+        self.trimmed = threading.Event()
+        self.mallopt_result = mallopt_result
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.mallopt_calls.append((param, value))
+        return self.mallopt_result
+
+    def malloc_trim(self, pad: int) -> int:
+        assert pad == 0
+        self.trims += 1
+        self.trimmed.set()
+        return 1
+
+
+@pytest.fixture(autouse=True)
+def _uncapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test process's own app already capped its arenas: each test starts from "not yet".
+    monkeypatch.setattr(memory, "_capped", None)
+
+
+def test_arena_cap_is_set_once_per_process() -> None:
+    allocator = FakeAllocator()
+    assert cap_arenas(2, allocator) is True
+    assert cap_arenas(2, allocator) is False
+    assert cap_arenas(4, allocator) is False
+    assert allocator.mallopt_calls == [(M_ARENA_MAX, 2)]
+
+
+def test_arena_cap_of_zero_leaves_the_allocator_alone() -> None:
+    allocator = FakeAllocator()
+    assert cap_arenas(0, allocator) is False
+    assert allocator.mallopt_calls == []
+
+
+def test_a_refused_arena_cap_is_not_taken_for_set() -> None:
+    refusing = FakeAllocator(mallopt_result=0)
+    assert cap_arenas(2, refusing) is False
+    accepting = FakeAllocator()
+    assert cap_arenas(2, accepting) is True
+
+
+def test_trimmer_trims_until_stopped() -> None:
+    allocator = FakeAllocator()
+    trimmer = Trimmer(0.001, allocator)
+    trimmer.start()
+    assert allocator.trimmed.wait(10)
+    trimmer.stop()
+    assert not trimmer.running
+    after_stop = allocator.trims
+    allocator.trimmed.clear()
+    assert not allocator.trimmed.wait(0.05)
+    assert allocator.trims == after_stop
+
+
+def test_serving_allocator_caps_arenas_and_stops_trimming_on_shutdown() -> None:
+    allocator = FakeAllocator()
+    settings = Settings(malloc_arenas=3, malloc_trim_every_s=0.001)
+    with serving_allocator(settings, allocator):
+        assert allocator.trimmed.wait(10)
+        assert any(t.name == "malloc-trim" for t in threading.enumerate())
+    assert allocator.mallopt_calls == [(M_ARENA_MAX, 3)]
+    assert not any(t.name == "malloc-trim" for t in threading.enumerate())
+
+
+def test_settings_of_zero_disable_both_levers() -> None:
+    allocator = FakeAllocator()
+    settings = Settings(malloc_arenas=0, malloc_trim_every_s=0)
+    with serving_allocator(settings, allocator):
+        assert not any(t.name == "malloc-trim" for t in threading.enumerate())
+    assert allocator.mallopt_calls == []
+    assert allocator.trims == 0
+
+
+def test_levers_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CCL_MALLOC_ARENAS", "0")
+    monkeypatch.setenv("CCL_MALLOC_TRIM_EVERY_S", "0")
+    settings = Settings()
+    assert (settings.malloc_arenas, settings.malloc_trim_every_s) == (0, 0)
+
+
+def test_other_platforms_have_no_glibc_to_tune(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory.sys, "platform", "darwin")
+    assert glibc() is None
+
+
+def test_without_glibc_serving_starts_no_trimmer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "glibc", lambda: None)
+    with serving_allocator(Settings(malloc_trim_every_s=0.001)):
+        assert not any(t.name == "malloc-trim" for t in threading.enumerate())
+    assert memory._capped is None
