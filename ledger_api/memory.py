@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -51,7 +52,7 @@ def glibc() -> Allocator | None:
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
     except (OSError, AttributeError):
         return None
-    return libc  # type: ignore[return-value]
+    return libc
 
 
 _capped_lock = threading.Lock()
@@ -65,7 +66,7 @@ def cap_arenas(arenas: int, allocator: Allocator | None = None) -> bool:
     good once the process has more than 8 arenas, so it must come before the threads do.
     """
     global _capped
-    if arenas <= 0:
+    if arenas <= 0 or _set_for_glibc_itself():
         return False
     with _capped_lock:
         if _capped is not None:
@@ -78,6 +79,12 @@ def cap_arenas(arenas: int, allocator: Allocator | None = None) -> bool:
             return False
         _capped = arenas
         return True
+
+
+def _set_for_glibc_itself() -> bool:
+    """An operator's own MALLOC_ARENA_MAX / glibc tunable is left as they set it."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    return "MALLOC_ARENA_MAX" in os.environ or "glibc.malloc.arena_max" in tunables
 
 
 class Trimmer:

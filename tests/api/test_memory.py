@@ -35,6 +35,8 @@ class FakeAllocator:
 def _uncapped(monkeypatch: pytest.MonkeyPatch) -> None:
     # The test process's own app already capped its arenas: each test starts from "not yet".
     monkeypatch.setattr(memory, "_capped", None)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
 
 
 def test_arena_cap_is_set_once_per_process() -> None:
@@ -48,6 +50,19 @@ def test_arena_cap_is_set_once_per_process() -> None:
 def test_arena_cap_of_zero_leaves_the_allocator_alone() -> None:
     allocator = FakeAllocator()
     assert cap_arenas(0, allocator) is False
+    assert allocator.mallopt_calls == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MALLOC_ARENA_MAX", "4"), ("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")],
+)
+def test_arena_cap_set_for_glibc_itself_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    allocator = FakeAllocator()
+    assert cap_arenas(2, allocator) is False
     assert allocator.mallopt_calls == []
 
 
