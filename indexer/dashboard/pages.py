@@ -23,6 +23,7 @@ from indexer.dashboard.names import Names
 from indexer.dashboard.page import Chart, Kpi, Page, Table
 from indexer.dashboard.violation_cache import ViolationCache
 from ledger_api.chain.types import InstitutionType, Purpose
+from ledger_api.financing.kpis import kpis as financing_kpis
 from ledger_api.identity.uscc import subject_id, uscc_problem
 
 # Rows a list table shows (and exports); the audit API pages the same views by 500 at most.
@@ -99,6 +100,8 @@ def overview(ctx: PageContext) -> Page:
             note="" if anchor is None else f"{ctx.v(anchor['kind'])} · {anchor['at']}",
         ),
     ]
+    loans = financing_kpis(conn, "month", ctx.names.institution)
+    page.kpis += _loan_kpis(ctx, loans["totals"])
     page.tables = [
         Table(
             "records",
@@ -115,8 +118,37 @@ def overview(ctx: PageContext) -> Page:
                 for u in stats["usage_by_institution"]
             ],
         ),
+        _loans_table(ctx, loans),
     ]
     return page
+
+
+# The plan's loan figures, as GET /v1/audit/kpis computes them (ledger_api.financing.kpis).
+LOAN_FIGURES = (
+    "credit_loans",
+    "credit_loan_amount",
+    "pure_credit_share",
+    "first_loans",
+    "renewals_without_repayment",
+)
+
+
+def _share(share: float | None) -> str:
+    return "—" if share is None else f"{share:.2%}"
+
+
+def _loan_kpis(ctx: PageContext, totals: dict[str, Any]) -> list[Kpi]:
+    return [
+        Kpi(key, ctx.t(key), _share(totals[key]) if key == "pure_credit_share" else totals[key])
+        for key in LOAN_FIGURES
+    ]
+
+
+def _loans_table(ctx: PageContext, loans: dict[str, Any]) -> Table:
+    """Loan figures by month of grant, then the total row (the KPI cards' numbers)."""
+    rows = [{"month": r["key"], **{k: r[k] for k in LOAN_FIGURES}} for r in loans["rows"]]
+    rows.append({"month": ctx.t("total"), **{k: loans["totals"][k] for k in LOAN_FIGURES}})
+    return Table("loans", ctx.t("loans_by_month"), ctx.columns("month", *LOAN_FIGURES), rows)
 
 
 def _last_verified_anchor(ctx: PageContext) -> dict[str, Any] | None:

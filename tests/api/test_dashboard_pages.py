@@ -17,6 +17,11 @@ from world import PSEUDONYM_KEY
 from indexer.dashboard import create_dashboard
 from indexer.dashboard import pages as dashboard_pages
 from ledger_api.accesslog import ACCESS_LOG
+from ledger_api.crypto.keys import insert_subjects
+from ledger_api.financing.kpis import kpis
+from ledger_api.identity.uscc import subject_id
+from ledger_api.synth import financing as synth
+from ledger_api.synth.generator import iter_enterprises
 
 
 def kpi(html: str, key: str) -> str:
@@ -173,3 +178,45 @@ def test_warm_up_counts_the_whole_log_before_the_first_page(api: Api) -> None:
     allowed = kpi(http.get("/").text, "accesses_allowed")
     assert allowed == kpi(cold.get("/").text, "accesses_allowed") == "3"
     assert kpi(http.get("/violations").text, "violations") == "0"
+
+
+def _generate_loans(api: Api) -> None:
+    """A small generated set of applications and loans, stored as tests/api/test_financing_kpis
+    stores its larger one."""
+    enterprises = [
+        (subject_id(e.uscc, api.settings.pseudonym_key_bytes), e)
+        for e in iter_enterprises(8, seed=11)
+    ]
+    now = int(api.clock())
+    banks = [api.world.bank.address, api.world.bank_b.address]
+    apps = synth.generate(enterprises, banks, start=now - 60 * 86_400, days=50, count=40, seed=7)
+    keyring = api.ctx.keyrings.current()
+    with api.engine.begin() as conn:
+        insert_subjects(
+            conn, keyring.keys_for(conn, {s: e.uscc for s, e in enterprises}).new_subjects
+        )
+        synth.store(conn, keyring, apps, now)
+
+
+def test_overview_shows_the_loan_kpis_the_financing_kpis_compute(api: Api) -> None:
+    _generate_loans(api)
+    with api.engine.connect() as conn:
+        want = kpis(conn, "month", str)
+    totals = want["totals"]
+    assert totals["credit_loans"] > 0  # the set has loans, so a zero page would fail
+    http = TestClient(dashboard_for(api))
+    zh, en = http.get("/").text, http.get("/", params={"lang": "en"}).text
+    for key in ("credit_loans", "credit_loan_amount", "first_loans", "renewals_without_repayment"):
+        assert kpi(zh, key) == kpi(en, key) == str(totals[key]), key
+    assert kpi(zh, "pure_credit_share") == f"{totals['pure_credit_share']:.2%}"
+    assert "纯信用贷款占比" in zh and "Renewals without principal repayment" in en
+    csv_rows = http.get("/?csv=loans").text.lstrip("\ufeff").splitlines()
+    assert csv_rows[0].split(",")[:2] == ["月份", "信用贷款笔数"]
+    shown = [row.split(",") for row in csv_rows[1:]]
+    expected = [r["key"] for r in want["rows"]] + ["合计"]
+    assert [row[0] for row in shown] == expected
+    assert [int(row[1]) for row in shown] == [r["credit_loans"] for r in want["rows"]] + [
+        totals["credit_loans"]
+    ]
+    figures = dashboard_pages.LOAN_FIGURES[1:]
+    assert shown[-1][2:] == [str(totals[key]) for key in figures]
