@@ -69,6 +69,7 @@ from ledger_api.chain.types import (
     Purpose,
     bits_of,
 )
+from ledger_api.financing.kpis import loan_totals
 from ledger_api.financing.tables import EVENTS as LOOP_EVENTS
 from ledger_api.saferoom import scorecard
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
@@ -584,7 +585,8 @@ def statistics(
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
     offset: int = 0,
 ) -> dict[str, Any]:  # fmt: skip
-    """The plan's KPIs: information collected, coverage, grants, queries and verifications."""
+    """The plan's KPIs: information collected, coverage, grants, queries and verifications,
+    and the loan KPIs of ``ledger_api.financing.kpis`` (all time: the filters do not apply)."""
     conn = _conn(session)
     records = (
         select(RECORDS.c.category, RECORDS.c.provider, func.count().label("n"))
@@ -630,7 +632,7 @@ def statistics(
         "enterprises_with_any_grant": int(conn.execute(with_grant).scalar_one()),
         "enterprises_with_active_grant": int(conn.execute(with_active).scalar_one()),
         "usage_by_institution": [{"institution": k, **v} for k, v in sorted(usage.items())],
-    }
+    } | loan_totals(conn)
 
 
 # One name per view, the API's (/v1/audit/{name}) and the CLI's alike.

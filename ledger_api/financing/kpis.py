@@ -127,12 +127,18 @@ def _count_distinct(conn: Connection, column: Any, *where: Any) -> int:
     return int(conn.execute(select(func.count(distinct(column))).where(*where)).scalar_one())
 
 
-def kpis(conn: Connection, group_by: GroupBy, name_of: Callable[[str], str]) -> dict[str, Any]:
-    buckets = _buckets(conn, group_by)
+# The loan KPIs the audit's statistics view shows (all time, from ``totals``).
+LOAN_KPIS = (
+    "credit_loans", "credit_loan_amount", "pure_credit_share", "first_loans",
+    "renewals_without_repayment", "share_with_loan", "median_days_to_decision",
+)  # fmt: skip
+
+
+def _totals(conn: Connection, buckets: dict[str, Bucket]) -> dict[str, Any]:
     total = _merge(buckets.values())
     covered = _count_distinct(conn, SUBJECTS.c.subject_id, SUBJECTS.c.wrapped_key.is_not(None))
     with_loan = _count_distinct(conn, LOANS.c.subject_id)
-    totals = total.out() | {
+    return total.out() | {
         "enterprises_registered": _count_distinct(
             conn, REGISTRATIONS.c.subject_id, REGISTRATIONS.c.status == "bound"
         ),
@@ -143,6 +149,17 @@ def kpis(conn: Connection, group_by: GroupBy, name_of: Callable[[str], str]) -> 
         "enterprises_with_loan": with_loan,
         "share_with_loan": round(with_loan / covered, 4) if covered else None,
     }
+
+
+def loan_totals(conn: Connection) -> dict[str, Any]:
+    """The loan KPIs over all time: the same figures as ``kpis(...)["totals"]``."""
+    totals = _totals(conn, _buckets(conn, "month"))
+    return {key: totals[key] for key in LOAN_KPIS}
+
+
+def kpis(conn: Connection, group_by: GroupBy, name_of: Callable[[str], str]) -> dict[str, Any]:
+    buckets = _buckets(conn, group_by)
+    totals = _totals(conn, buckets)
     rows = [
         {"key": key, "name": _name(group_by, key, name_of)} | bucket.out()
         for key, bucket in sorted(buckets.items())

@@ -21,8 +21,12 @@ from indexer import audit_views
 from indexer.audit_filters import FilterError, parse_time
 from indexer.cli import app
 from ledger_api.chain.types import AccessLevel, Purpose
+from ledger_api.crypto.keys import MasterKey, SubjectKeyring, insert_subjects
+from ledger_api.financing.kpis import LOAN_KPIS, kpis
 from ledger_api.store.access_log import AccessLogEntry
 from ledger_api.store.models import BATCHES, BatchState
+from ledger_api.synth import financing as synth_financing
+from ledger_api.synth.generator import iter_enterprises
 
 _ids = itertools.count(1)
 
@@ -193,6 +197,24 @@ def test_statistics_report_the_plan_kpis(world: World, engine: Engine, grants: l
         {"institution": world.bank.address, "queries": 1, "verifications": 1, "denied": 1}
     ]
     assert stats["records_by_category_provider"] == [] and stats["enterprises_covered"] == 0
+
+
+def test_statistics_show_the_loan_kpis_of_the_kpi_function(engine: Engine) -> None:
+    enterprises = [(e.uscc.encode().ljust(32, b"\0")[:32], e) for e in iter_enterprises(8, seed=2)]
+    keyring = SubjectKeyring(MasterKey("test", bytes(range(32))))
+    now = int(datetime.now(UTC).timestamp())
+    apps = synth_financing.generate(
+        enterprises, ["0x" + "0b" * 20], start=now - 60 * 86_400, days=50, count=30, seed=1
+    )
+    with engine.begin() as conn:
+        keys = keyring.keys_for(conn, {sid: e.uscc for sid, e in enterprises})
+        insert_subjects(conn, keys.new_subjects)
+        synth_financing.store(conn, keyring, apps, now)
+        totals = kpis(conn, "month", str)["totals"]
+    stats = view(engine, "statistics")
+    assert {k: stats[k] for k in LOAN_KPIS} == {k: totals[k] for k in LOAN_KPIS}
+    assert stats["credit_loans"] == sum(a.loan is not None for a in apps) > 0
+    assert stats["credit_loan_amount"] == sum(a.loan.amount for a in apps if a.loan)
 
 
 def test_cli_takes_the_api_view_names_and_the_old_names_alike(
