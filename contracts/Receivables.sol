@@ -1,20 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-
 import {IAgreements} from "./interfaces/IAgreements.sol";
 import {IMembership} from "./interfaces/IMembership.sol";
 import {IReceivables} from "./interfaces/IReceivables.sol";
 import {Purpose} from "./interfaces/LedgerTypes.sol";
+import {Signatures} from "./Signatures.sol";
 
 /// @title Supply-chain receivables beside the ConsentLedger.
 /// @notice A contract of its own so the consent ledger stays within the code-size limit; it reads
 /// enterprises (bound subjects) and institutions with their agreements from the ledger, so
 /// the same registry and the same regulator decide who takes part.
-contract Receivables is IReceivables, EIP712 {
+contract Receivables is IReceivables, Signatures {
     /// @notice Named in every deployment record beside the ledger's version.
     string public constant CONTRACT_VERSION = "1.0.0";
     /// @notice A receivable falls due at most this long after it is registered or confirmed.
@@ -50,7 +47,7 @@ contract Receivables is IReceivables, EIP712 {
     /// @dev One counter per signer for every signed act but confirmation (which happens once).
     mapping(address signer => uint256) private _nonces;
 
-    constructor(address consentLedger, uint8 categoryBit) EIP712("CreditConsentLedger", "1") {
+    constructor(address consentLedger, uint8 categoryBit) {
         ledger = consentLedger;
         supplyChainCategoryBit = categoryBit;
     }
@@ -394,21 +391,6 @@ contract Receivables is IReceivables, EIP712 {
         unchecked {
             return _nonces[signer]++;
         }
-    }
-
-    /// @dev ECDSA first (rejects high-s), then ERC-1271 for a contract wallet, as the ledger does.
-    function _requireSignature(address signer, bytes32 structHash, uint64 deadline, bytes calldata signature)
-        private
-        view
-    {
-        if (block.timestamp > deadline) revert SignatureDeadlinePassed(deadline);
-        bytes32 digest = _hashTypedDataV4(structHash);
-        (address recovered, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (err == ECDSA.RecoverError.NoError && recovered == signer) return;
-        if (signer.code.length != 0 && SignatureChecker.isValidERC1271SignatureNowCalldata(signer, digest, signature)) {
-            return;
-        }
-        revert SignatureInvalid(signer);
     }
 
     function _institutionAt(uint16 index) private view returns (address) {

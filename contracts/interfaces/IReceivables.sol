@@ -67,8 +67,6 @@ interface IReceivables {
     error PartMatured(uint64 partId, uint64 dueDate);
     error PartNotOverdue(uint64 partId, uint64 dueDate);
     error InstitutionCannotFinance(address institution, FinanceRefusal reason);
-    error SignatureInvalid(address signer);
-    error SignatureDeadlinePassed(uint64 deadline);
 
     /// @notice Why an institution may not finance supply-chain receivables.
     enum FinanceRefusal {
