@@ -3,29 +3,12 @@ wallet's registry; the key verbs are the wallet's own)."""
 
 from __future__ import annotations
 
+from wallet_cli.registry import COMMANDS as WALLET_COMMANDS
 from wallet_cli.registry import CommandEntry
 
 COMMANDS: dict[str, CommandEntry] = {
-    "new": CommandEntry(
-        "wallet_cli.keys",
-        "new",
-        "Create a new account: a fresh random key in an encrypted keystore.",
-    ),
-    "import": CommandEntry(
-        "wallet_cli.keys",
-        "import_",
-        "Import an existing key (hidden prompt or --private-key-file) or v3 keystore file.",
-    ),
-    "list": CommandEntry(
-        "wallet_cli.keys",
-        "list_",
-        "List the accounts in the keystore directory (no password needed).",
-    ),
-    "address": CommandEntry(
-        "wallet_cli.keys",
-        "address",
-        "Print an account's address (no password needed).",
-    ),
+    # The key verbs are the wallet's own: same code, same one-line help.
+    **{verb: WALLET_COMMANDS[verb] for verb in ("new", "import", "list", "address")},
     "agreements": CommandEntry(
         "wallet_cli.bank.agreements",
         "agreements",
