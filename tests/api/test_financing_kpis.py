@@ -3,7 +3,8 @@ computation over the generated values (written here without the KPI module)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,11 @@ from sqlalchemy import func, insert, select
 from ledger_api.crypto.keys import insert_subjects
 from ledger_api.financing.tables import WHITELIST
 from ledger_api.identity.uscc import subject_id
-from ledger_api.store.models import SUBJECTS
+from ledger_api.monitoring.rules import default_rules, region_of
+from ledger_api.store.models import RECORDS, SUBJECTS
+from ledger_api.store.monitoring_tables import SUBJECT_PROFILES
 from ledger_api.synth import financing as synth
-from ledger_api.synth.generator import iter_enterprises
+from ledger_api.synth.generator import Enterprise, iter_enterprises
 
 DAY = 86_400
 
@@ -60,8 +63,17 @@ def _expected(group_by: str, apps: list[synth.SynthApplication]) -> dict[str, di
     return out
 
 
-@pytest.fixture
-def generated(api: Api) -> list[synth.SynthApplication]:
+@dataclass(frozen=True)
+class Generated:
+    apps: list[synth.SynthApplication]
+    enterprises: list[tuple[bytes, Enterprise]]
+    whitelisted: list[tuple[bytes, Enterprise]]  # recommended or pushed entries
+
+
+def store_generated(api: Api) -> Generated:
+    """A generated set of applications and loans over 40 enterprises, each with the region and
+    industry its registration record would give (``subject_profiles``), and six white-list
+    entries, four of them on the list."""
     settings = api.settings
     enterprises = [
         (subject_id(e.uscc, settings.pseudonym_key_bytes), e) for e in iter_enterprises(40, seed=3)
@@ -76,19 +88,35 @@ def generated(api: Api) -> list[synth.SynthApplication]:
         seed=5,
     )
     keyring = api.ctx.keyrings.current()
+    rules = default_rules()
+    states = ("recommended", "pushed", "rejected")
     with api.engine.begin() as conn:
         keys = keyring.keys_for(conn, {sid: e.uscc for sid, e in enterprises})
         insert_subjects(conn, keys.new_subjects)
         synth.store(conn, keyring, apps, now)
+        conn.execute(
+            insert(SUBJECT_PROFILES),
+            [
+                {"subject_id": sid, "region": rules.region_code(region_of(e.division)),
+                 "industry": rules.industry_code(e.section)}
+                for sid, e in enterprises
+            ],
+        )  # fmt: skip
         for i, (sid, e) in enumerate(enterprises[:6]):
             conn.execute(
                 insert(WHITELIST).values(
                     subject_id=sid, account="0x" + "00" * 20, region=e.division,
-                    industry=e.section, state=("recommended", "pushed", "rejected")[i % 3],
+                    industry=e.section, state=states[i % 3],
                     criteria="{}", submitted_at=now - DAY, updated_at=now,
                 )
             )  # fmt: skip
-    return apps
+    listed = [pair for i, pair in enumerate(enterprises[:6]) if states[i % 3] != "rejected"]
+    return Generated(apps, enterprises, listed)
+
+
+@pytest.fixture
+def generated(api: Api) -> list[synth.SynthApplication]:
+    return store_generated(api).apps
 
 
 def test_generated_data_has_realistic_proportions(generated: list[synth.SynthApplication]) -> None:
@@ -105,6 +133,14 @@ def test_generated_data_has_realistic_proportions(generated: list[synth.SynthApp
 def test_kpis_equal_an_independent_computation(
     api: Api, generated: list[synth.SynthApplication], group_by: str
 ) -> None:
+    got = assert_kpis_equal_an_independent_computation(api, generated, group_by)
+    assert got["totals"]["enterprises_covered"] == 42  # 40 generated + the 2 ingested
+    assert {r["category"] for r in got["records_collected"]} >= {"tax", "social_insurance"}
+
+
+def assert_kpis_equal_an_independent_computation(
+    api: Api, generated: list[synth.SynthApplication], group_by: str
+) -> dict[str, Any]:
     regulator = api.client(api.world.regulator.account)
     got = regulator.call("GET", "/v1/audit/kpis", params={"group_by": group_by})
     expected = _expected(group_by, generated)
@@ -129,8 +165,104 @@ def test_kpis_equal_an_independent_computation(
     with api.engine.connect() as conn:
         covered = conn.execute(select(func.count()).select_from(SUBJECTS)).scalar_one()
     assert totals["credit_loans"] == sum(a.loan is not None for a in generated)
-    assert totals["enterprises_covered"] == covered == 42  # 40 generated + the 2 ingested
+    assert totals["enterprises_covered"] == covered
     assert totals["enterprises_with_loan"] == len(borrowers)
     assert totals["share_with_loan"] == round(len(borrowers) / covered, 4)
     assert totals["enterprises_whitelisted"] == 4  # recommended or pushed, not rejected
+    median = _median([(a.decided_at - a.submitted_at) / DAY for a in generated if a.decided_at])
+    assert totals["median_days_to_decision"] == (None if median is None else round(median, 4))
+    return got
+
+
+def _place(group_by: str, region: str | None, industry: str | None) -> str:
+    """An enterprise's group: its prefecture's six-digit code or its industry section."""
+    value = region if group_by == "region" else industry
+    if value is None:
+        return "unknown"
+    if group_by == "region" and len(value) == 4:
+        return value + "00"
+    return value
+
+
+def _profiles(api: Api) -> dict[bytes, tuple[str | None, str | None]]:
+    """Each subject's (region, industry) as its registration record gave them (the input)."""
+    rules = default_rules()
+    with api.engine.connect() as conn:
+        rows = conn.execute(select(SUBJECT_PROFILES)).all()
+    return {
+        bytes(r.subject_id): (
+            None if r.region is None else rules.region_names[r.region - 1],
+            None if r.industry is None else rules.industry_names[r.industry - 1],
+        )
+        for r in rows
+    }
+
+
+@pytest.mark.parametrize("group_by", ["region", "industry"])
+def test_enterprises_covered_and_whitelisted_by_place_equal_an_independent_computation(
+    api: Api, group_by: str
+) -> None:
+    data = store_generated(api)
+    profiles = _profiles(api)
+    covered = Counter(_place(group_by, *profiles[sid]) for sid in profiles)
+    listed = Counter(
+        _place(group_by, e.prefecture, e.section) for _sid, e in data.whitelisted
+    )  # the entries' own region and industry, as applied
+    borrowers: dict[str, set[bytes]] = defaultdict(set)
+    for app in data.apps:
+        if app.loan is not None:
+            region = app.region if app.region.startswith("4190") else app.region[:4]
+            borrowers[_place(group_by, region, app.industry)].add(app.subject_id)
+    regulator = api.client(api.world.regulator.account)
+    got = regulator.call("GET", "/v1/audit/kpis", params={"group_by": group_by})
+    rows = {r["key"]: r for r in got["rows"]}
+    assert sum(covered.values()) == 42 and len(covered) > 3  # places differ, so a mix-up shows
+    for key, n in covered.items():
+        assert rows[key]["enterprises_covered"] == n, key
+        with_loan = len(borrowers.get(key, ()))
+        assert rows[key]["share_with_loan"] == round(with_loan / n, 4), key
+    for key, row in rows.items():
+        assert row["enterprises_whitelisted"] == listed.get(key, 0), key
+        assert row["enterprises_registered"] == 0, key  # no wallet is bound in this world
+    if group_by == "region":
+        assert rows["410100"]["name"] == "郑州市"
+    else:
+        assert rows["C"]["name"] == "制造业"
+
+
+def test_enterprise_counts_have_no_institution_dimension(api: Api) -> None:
+    store_generated(api)
+    regulator = api.client(api.world.regulator.account)
+    got = regulator.call("GET", "/v1/audit/kpis", params={"group_by": "institution"})
+    assert got["rows"]
+    for row in got["rows"]:
+        assert row["enterprises_covered"] is None and row["enterprises_whitelisted"] is None
+        assert row["enterprises_registered"] is None and row["share_with_loan"] is None
+
+
+@pytest.mark.parametrize("group_by", ["month", "region", "industry", "institution"])
+def test_records_collected_per_group_equal_an_independent_count(api: Api, group_by: str) -> None:
+    profiles = _profiles(api)
+    with api.engine.connect() as conn:
+        records = conn.execute(
+            select(RECORDS.c.subject_id, RECORDS.c.category, RECORDS.c.provider)
+        ).all()
+    month = datetime.fromtimestamp(api.clock(), UTC).strftime("%Y-%m")
+    expected: Counter[tuple[str, int, str]] = Counter()
+    for r in records:
+        if group_by == "month":
+            key = month  # every batch of this world is ingested today
+        elif group_by == "institution":
+            key = r.provider
+        else:
+            key = _place(group_by, *profiles.get(bytes(r.subject_id), (None, None)))
+        expected[(key, r.category, r.provider)] += 1
+    regulator = api.client(api.world.regulator.account)
+    got = regulator.call("GET", "/v1/audit/kpis", params={"group_by": group_by})
+    counted = {(r["key"], r["category_bit"], r["provider"]): r["records"]
+               for r in got["records_collected"]}  # fmt: skip
+    assert counted == dict(expected)
+    assert sum(counted.values()) == len(records) > 0
     assert {r["category"] for r in got["records_collected"]} >= {"tax", "social_insurance"}
+    if group_by == "region":
+        assert {r["name"] for r in got["records_collected"]} == {"郑州市"}

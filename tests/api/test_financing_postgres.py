@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from financing_support import apply, approval, assert_refused, publish
 from nodes import PG_URL, postgres_schema
 from sqlalchemy import func, select
+from test_financing_kpis import assert_kpis_equal_an_independent_computation, store_generated
 from test_whitelist import _recommended
 from world import USCCS, World
 
@@ -99,3 +100,11 @@ def test_the_white_list_and_the_kpis_run_on_postgresql(pg_api: Api) -> None:
         assert kpis["totals"]["pure_credit_share"] == 1.0
         assert kpis["totals"]["first_loans"] == 0
         assert kpis["totals"]["enterprises_covered"] == 1
+
+
+def test_the_kpis_of_a_generated_set_equal_an_independent_computation_on_postgresql(
+    pg_api: Api,
+) -> None:
+    generated = store_generated(pg_api).apps
+    for group_by in ("month", "region", "industry", "institution"):
+        assert_kpis_equal_an_independent_computation(pg_api, generated, group_by)
