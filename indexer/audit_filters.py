@@ -35,6 +35,7 @@ _MAX_TIME_TEXT = 64
 # Paging beyond a signed 64-bit integer cannot be bound on any backend.
 _MAX_PAGE_VALUE = 2**62
 _BUCKETS = ("day", "month")
+_GROUP_BYS = ("month", "region", "industry", "institution")  # the KPIs' dimensions
 
 
 class FilterError(InputError):
@@ -138,4 +139,6 @@ def check_filters(conn: Connection, filters: dict[str, Any]) -> dict[str, Any]:
             raise FilterError(field, f"must be an integer from {least} to {_MAX_PAGE_VALUE - 1}")
     if out.get("bucket") is not None and out["bucket"] not in _BUCKETS:
         raise FilterError("bucket", "must be 'day' or 'month'")
+    if out.get("group_by") is not None and out["group_by"] not in _GROUP_BYS:
+        raise FilterError("group_by", "must be one of " + ", ".join(_GROUP_BYS))
     return out

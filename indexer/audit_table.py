@@ -177,8 +177,11 @@ def flat_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
 def _statistics_tables(stats: dict[str, Any], wide: bool) -> list[_Titled]:
     """The KPIs as three small tables: the counts, records by category, usage by institution
     (``wide``: every field of the last two, addresses too)."""
-    counts = [[k, cell(v)] for k, v in stats.items() if not isinstance(v, list | dict)]
+    counts = [[k, cell(v)] for k, v in stats.items()
+              if not isinstance(v, list | dict) and k != "group_by"]  # fmt: skip
     tables: list[_Titled] = [("KPIs", ["kpi", "value"], counts)]
+    if "kpis_by_group" in stats and not wide:
+        tables += _group_tables(stats)
     if wide:
         for key, value in stats.items():
             if isinstance(value, list):
@@ -196,6 +199,32 @@ def _statistics_tables(stats: dict[str, Any], wide: bool) -> list[_Titled]:
           cell(u.get("denied"))] for u in usage],
     ))  # fmt: skip
     return tables
+
+
+# The per-group KPI columns a terminal shows (--wide, JSON and CSV have every figure).
+_GROUP_FIGURES = (
+    ("loans", "credit_loans"), ("amount", "credit_loan_amount"),
+    ("pure credit", "pure_credit_share"), ("first", "first_loans"),
+    ("renewals", "renewals_without_repayment"), ("median days", "median_days_to_decision"),
+    ("covered", "enterprises_covered"), ("white list", "enterprises_whitelisted"),
+    ("with loan", "share_with_loan"),
+)  # fmt: skip
+
+
+def _group_tables(stats: dict[str, Any]) -> list[_Titled]:
+    """The KPIs per group (name beside the code) and the records collected per group."""
+    by = str(stats["group_by"])
+    kpis = (
+        f"KPIs by {by}", [by, "name", *(header for header, _ in _GROUP_FIGURES)],
+        [[cell(_short(r["group"])), cell(r["name"]), *(cell(r[k]) for _, k in _GROUP_FIGURES)]
+         for r in stats["kpis_by_group"]],
+    )  # fmt: skip
+    records = (
+        f"records by {by}, category and provider", [by, "name", "category", "provider", "records"],
+        [[cell(_short(r["group"])), cell(r["name"]), cell(_category(r)), cell(r["provider"]),
+          cell(r["records"])] for r in stats["records_by_group"]],
+    )  # fmt: skip
+    return [kpis, records]
 
 
 def _tables(view: str, result: Any, wide: bool) -> list[_Titled]:

@@ -27,7 +27,9 @@ Views (stable signatures; the API mounts them under /v1/audit):
     agreements(session, **filters) -> list[dict]     agreement status history
     anchors(session, **filters) -> list[dict]        anchored roots with their verification
         status against the database (data batches, access-log ranges)
-    statistics(session, **filters) -> dict           the plan's KPIs
+    statistics(session, *, group_by=None, **filters) -> dict   the plan's KPIs; with
+        group_by (month, region, industry, institution) also per group (``kpis_by_group``,
+        ``records_by_group``)
     subscriptions, deliveries                        monitoring and push, per subscription
         and per institution (``indexer.audit_monitoring``)
 
@@ -56,7 +58,7 @@ from indexer.group_counts import count_groups
 from indexer.regulator_acts import regulator_acts
 from indexer.replica import ReplicaState, checksum_address
 from indexer.supply_chain_views import SUPPLY_CHAIN_VIEWS
-from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, SUBJECT_BINDINGS
+from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
 from indexer.violations_sql import violation_ids_query
 from ledger_api.catalog.loader import default_catalog
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
@@ -69,7 +71,7 @@ from ledger_api.chain.types import (
     Purpose,
     bits_of,
 )
-from ledger_api.financing.kpis import loan_totals
+from ledger_api.financing.kpis import GroupBy, kpis, loan_totals
 from ledger_api.financing.tables import EVENTS as LOOP_EVENTS
 from ledger_api.saferoom import scorecard
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
@@ -583,11 +585,14 @@ def anchors(
 def statistics(
     session: Session, *, institution: str | None = None, subject_id: bytes | None = None,
     since: datetime | None = None, until: datetime | None = None, limit: int = 100,
-    offset: int = 0,
+    offset: int = 0, group_by: GroupBy | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The plan's KPIs: information collected, coverage, grants, queries and verifications,
-    and the loan KPIs of ``ledger_api.financing.kpis`` (all time: the filters do not apply)."""
+    and the loan KPIs of ``ledger_api.financing.kpis`` (all time: the filters do not apply);
+    with ``group_by``, the financing KPIs and records collected per month, region, industry
+    or institution as well (the figures of GET /v1/audit/kpis, docs/financing.md)."""
     conn = _conn(session)
+    by_group = {} if group_by is None else _kpis_by_group(conn, group_by)
     records = (
         select(RECORDS.c.category, RECORDS.c.provider, func.count().label("n"))
         .join(BATCHES, BATCHES.c.batch_id == RECORDS.c.batch_id)
@@ -622,17 +627,46 @@ def statistics(
             usage[actor]["verifications"] += n["total"]
         else:
             usage[actor]["queries"] += n["total"]
+    return (
+        {
+            "records_by_category_provider": [
+                {"category": r.category, "provider": r.provider, "records": r.n}
+                for r in conn.execute(records.order_by(RECORDS.c.category, RECORDS.c.provider))
+            ],
+            "enterprises_covered": int(conn.execute(covered).scalar_one()),
+            "enterprises_bound": int(conn.execute(bound).scalar_one()),
+            "enterprises_with_any_grant": int(conn.execute(with_grant).scalar_one()),
+            "enterprises_with_active_grant": int(conn.execute(with_active).scalar_one()),
+            "usage_by_institution": [{"institution": k, **v} for k, v in sorted(usage.items())],
+        }
+        | loan_totals(conn)
+        | by_group
+    )
+
+
+def _kpis_by_group(conn: Connection, group_by: GroupBy) -> dict[str, Any]:
+    """The KPIs per group, each row named (institutions by the replica's registry), and the
+    records collected per group, category and provider."""
+
+    def name_of(address: str) -> str:
+        name = conn.execute(
+            select(INSTITUTIONS.c.name)
+            .where(INSTITUTIONS.c.address == address)
+            .order_by(INSTITUTIONS.c.valid_from_block.desc(), INSTITUTIONS.c.valid_from_log.desc())
+            .limit(1)
+        ).scalar()
+        return str(name) if name is not None else address
+
+    found = kpis(conn, group_by, name_of)
     return {
-        "records_by_category_provider": [
-            {"category": r.category, "provider": r.provider, "records": r.n}
-            for r in conn.execute(records.order_by(RECORDS.c.category, RECORDS.c.provider))
+        "group_by": group_by,
+        "kpis_by_group": [{"group": r.pop("key"), **r} for r in found["rows"]],
+        "records_by_group": [
+            {"group": r["key"], "name": r["name"], "category": r["category_bit"],
+             "provider": r["provider"], "records": r["records"]}
+            for r in found["records_collected"]
         ],
-        "enterprises_covered": int(conn.execute(covered).scalar_one()),
-        "enterprises_bound": int(conn.execute(bound).scalar_one()),
-        "enterprises_with_any_grant": int(conn.execute(with_grant).scalar_one()),
-        "enterprises_with_active_grant": int(conn.execute(with_active).scalar_one()),
-        "usage_by_institution": [{"institution": k, **v} for k, v in sorted(usage.items())],
-    } | loan_totals(conn)
+    }  # fmt: skip
 
 
 # One name per view, the API's (/v1/audit/{name}) and the CLI's alike.

@@ -188,7 +188,9 @@ def _render(view: str, result: Any, fmt: str, wide: bool) -> None:
     if fmt == "table":
         print_view(view, result, wide=wide)
         return
-    if isinstance(result, dict):  # statistics: one row per KPI, lists flattened by flat_rows
+    if isinstance(result, dict) and "kpis_by_group" in result:  # statistics --group-by
+        columns, rows = flat_rows(result["kpis_by_group"])
+    elif isinstance(result, dict):  # statistics: one row per KPI, lists flattened by flat_rows
         keys, (values,) = flat_rows([result])
         columns, rows = ["kpi", "value"], [list(pair) for pair in zip(keys, values, strict=True)]
     else:
@@ -201,7 +203,7 @@ def _render(view: str, result: Any, fmt: str, wide: bool) -> None:
 
 
 # The CLI's option for each view filter, to name it in errors.
-_OPTIONS = {"subject_id": "--subject"}
+_OPTIONS = {"subject_id": "--subject", "group_by": "--group-by"}
 
 
 @app.command()
@@ -234,6 +236,14 @@ def audit(
     limit: Annotated[str, typer.Option(metavar="N", help="Rows per page.")] = "100",
     offset: Annotated[str, typer.Option(metavar="N", help="Rows to skip.")] = "0",
     bucket: Annotated[str, typer.Option(help="volumes only: day or month.")] = "day",
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="statistics only: the financing KPIs per month, region, industry or "
+            "institution as well (docs/financing.md).",
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     wide: Annotated[
         bool, typer.Option("--wide", help="Table: every field, not only the essential ones.")
@@ -249,7 +259,9 @@ def audit(
     if fmt not in ("table", "json", "csv"):
         raise InputError("--format must be table, json or csv")
     try:
-        result = _run_view(view, institution, subject, since, until, limit, offset, bucket)
+        result = _run_view(
+            view, institution, subject, since, until, limit, offset, bucket, group_by
+        )
     except FilterError as error:
         option = _OPTIONS.get(error.field, "--" + error.field)
         raise InputError(f"{option}: {error.problem}", code=error.code) from None
@@ -258,11 +270,11 @@ def audit(
 
 def _run_view(
     view: str, institution: str | None, subject: str | None, since: str | None,
-    until: str | None, limit: str, offset: str, bucket: str,
+    until: str | None, limit: str, offset: str, bucket: str, group_by: str | None = None,
 ) -> Any:  # fmt: skip
     from sqlalchemy.orm import Session
 
-    from indexer.audit_filters import parse_time
+    from indexer.audit_filters import FilterError, parse_time
     from indexer.audit_names import with_names
     from indexer.audit_views import VIEWS
     from ledger_api.store.db import make_engine, migrate
@@ -277,6 +289,10 @@ def _run_view(
     }  # fmt: skip
     if view == "volumes":
         filters["bucket"] = bucket
+    if group_by is not None:
+        if view != "statistics":
+            raise FilterError("group_by", "applies to the statistics view only")
+        filters["group_by"] = group_by
     engine = make_engine(settings.resolved_database_url)
     try:
         migrate(engine)

@@ -266,3 +266,19 @@ def test_records_collected_per_group_equal_an_independent_count(api: Api, group_
     assert {r["category"] for r in got["records_collected"]} >= {"tax", "social_insurance"}
     if group_by == "region":
         assert {r["name"] for r in got["records_collected"]} == {"郑州市"}
+
+
+def test_the_statistics_audit_view_shows_the_kpis_per_group(
+    api: Api, generated: list[synth.SynthApplication]
+) -> None:
+    regulator = api.client(api.world.regulator.account)
+    want = regulator.call("GET", "/v1/audit/kpis", params={"group_by": "region"})
+    stats = regulator.audit("statistics", group_by="region").result
+    assert isinstance(stats, dict)
+    shown = [(r["group"], r["name"], r["credit_loans"]) for r in stats["kpis_by_group"]]
+    assert shown == [(r["key"], r["name"], r["credit_loans"]) for r in want["rows"]]
+    assert sum(r["credit_loans"] for r in stats["kpis_by_group"]) == stats["credit_loans"] > 0
+    assert {r["category_name"] for r in stats["records_by_group"]} >= {"纳税"}
+    refused = regulator.send("GET", "/v1/audit/statistics", params={"group_by": "planet"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"

@@ -217,6 +217,72 @@ def test_statistics_show_the_loan_kpis_of_the_kpi_function(engine: Engine) -> No
     assert stats["credit_loan_amount"] == sum(a.loan.amount for a in apps if a.loan)
 
 
+def _store_loans(engine: Engine, banks: list[str]) -> list[synth_financing.SynthApplication]:
+    enterprises = [(e.uscc.encode().ljust(32, b"\0")[:32], e) for e in iter_enterprises(12, seed=4)]
+    keyring = SubjectKeyring(MasterKey("test", bytes(range(32))))
+    now = int(datetime.now(UTC).timestamp())
+    apps = synth_financing.generate(
+        enterprises, banks, start=now - 90 * 86_400, days=80, count=60, seed=2
+    )
+    with engine.begin() as conn:
+        keys = keyring.keys_for(conn, {sid: e.uscc for sid, e in enterprises})
+        insert_subjects(conn, keys.new_subjects)
+        synth_financing.store(conn, keyring, apps, now)
+    return apps
+
+
+@pytest.mark.parametrize("group_by", ["month", "region", "industry", "institution"])
+def test_statistics_by_group_are_the_kpi_functions_rows_with_names(
+    world: World, engine: Engine, group_by: str
+) -> None:
+    make_indexer(world.w3, world.ledger.deployment, engine).run_once()
+    apps = _store_loans(engine, [world.bank.address, world.bank_b.address])
+    with engine.connect() as conn:
+        want = kpis(conn, group_by, str)  # type: ignore[arg-type]
+    stats = view(engine, "statistics", group_by=group_by)
+    got = stats["kpis_by_group"]
+    assert stats["group_by"] == group_by
+    assert [r["group"] for r in got] == [r["key"] for r in want["rows"]]
+    for figure in ("credit_loans", "credit_loan_amount", "first_loans", "applications",
+                   "median_days_to_decision", "enterprises_with_loan"):  # fmt: skip
+        assert [r[figure] for r in got] == [r[figure] for r in want["rows"]], figure
+    assert sum(r["credit_loans"] for r in got) == sum(a.loan is not None for a in apps) > 0
+    names = {r["group"]: r["name"] for r in got}
+    if group_by == "institution":
+        assert names == {world.bank.address: "中原银行郑州分行", world.bank_b.address: "Bank B"}
+    elif group_by == "region":
+        assert names["410100"] == "郑州市"
+    elif group_by == "industry":
+        assert all(names[k] != k for k in names if k != "unknown")  # the catalog names them
+    assert "kpis_by_group" not in view(engine, "statistics")  # only when asked
+
+
+def test_cli_statistics_group_by_prints_the_groups_and_refuses_a_bad_one_in_one_line(
+    world: World, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store_loans(engine, [world.bank.address])
+    monkeypatch.setenv("CCL_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("COLUMNS", "120")
+    runner = CliRunner()
+    as_json = runner.invoke(
+        app, ["audit", "statistics", "--group-by", "region", "--format", "json"]
+    )
+    assert as_json.exit_code == 0, as_json.output
+    rows = json.loads(as_json.stdout)["kpis_by_group"]
+    table = runner.invoke(app, ["audit", "statistics", "--group-by", "region"])
+    assert table.exit_code == 0, table.output
+    assert "KPIs by region" in table.stdout and "郑州市" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 120
+    as_csv = runner.invoke(app, ["audit", "statistics", "--group-by", "region", "--format", "csv"])
+    header, *lines = as_csv.stdout.splitlines()
+    assert header.startswith("group,name,credit_loans") and len(lines) == len(rows)
+    for args in (["statistics", "--group-by", "planet"], ["volumes", "--group-by", "month"]):
+        refused = runner.invoke(app, ["audit", *args])
+        assert refused.exit_code == 2, refused.output
+        assert refused.stderr.startswith("error: --group-by: ")
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_cli_takes_the_api_view_names_and_the_old_names_alike(
     world: World, engine: Engine, grants: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,7 +27,8 @@ from ledger_api.errors import NotFoundError
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=PROBLEMS)
 
 # Every view takes the same filters: (session, *, institution, subject_id, since, until,
-# limit, offset); volumes also takes bucket. The same names as the indexer CLI's.
+# limit, offset); volumes also takes bucket, statistics group_by. The same names as the
+# indexer CLI's.
 VIEWS: dict[str, Callable[..., Any]] = audit_views.VIEWS
 
 _TIME_RULES = (
@@ -59,6 +60,10 @@ def audit_view(
     bucket: Annotated[
         Literal["day", "month"] | None, Query(description="volumes only: UTC day or month")
     ] = None,
+    group_by: Annotated[
+        Literal["month", "region", "industry", "institution"] | None,
+        Query(description="statistics only: the financing KPIs per group as well"),
+    ] = None,
 ) -> AuditRows:
     function = VIEWS.get(view)
     if function is None:
@@ -79,6 +84,8 @@ def audit_view(
                 raise FilterError("uscc", "names another enterprise than subject_id")
         if view == "volumes":
             filters["bucket"] = bucket
+        if view == "statistics":
+            filters["group_by"] = group_by
         with Session(ctx.engine) as session:
             result = function(session, **{k: v for k, v in filters.items() if v is not None})
             result = with_names(session.connection(), result)
