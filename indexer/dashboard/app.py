@@ -34,6 +34,7 @@ from indexer.dashboard.violation_cache import ViolationCache
 from indexer.dashboard.warm_up import WarmUp
 from indexer.replica import checksum_address
 from ledger_api.chain.types import Purpose
+from ledger_api.financing.kpis import GROUP_BYS
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 TEMPLATES.env.filters["value"] = value
@@ -52,6 +53,7 @@ PATHS = {
     "anchors": "/anchors",
     "enterprise": "/enterprise",
     "institution": "/institution",
+    "kpis": "/kpis",
 }
 
 
@@ -114,6 +116,7 @@ def create_dashboard(
                     "filters": filters,
                     "categories": names.category_choices(),
                     "purposes": [p.name.lower() for p in Purpose],
+                    "group_bys": GROUP_BYS,
                     "institutions": sorted(names.institutions.items(), key=lambda i: i[1]),
                     "charts_available": chart_js is not None,
                     "shown_rows": SHOWN_ROWS,

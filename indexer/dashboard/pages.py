@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from indexer import audit_views
+from indexer.audit_filters import FilterError
 from indexer.dashboard import queries
 from indexer.dashboard.access_counts import AccessCounts, Group
 from indexer.dashboard.filters import Filters
@@ -23,6 +24,7 @@ from indexer.dashboard.names import Names
 from indexer.dashboard.page import Chart, Kpi, Page, Table
 from indexer.dashboard.violation_cache import ViolationCache
 from ledger_api.chain.types import InstitutionType, Purpose
+from ledger_api.financing.kpis import GROUP_BYS, UNKNOWN, GroupBy
 from ledger_api.financing.kpis import kpis as financing_kpis
 from ledger_api.identity.uscc import subject_id, uscc_problem
 
@@ -432,6 +434,59 @@ def institution(ctx: PageContext) -> Page:
     return page
 
 
+# The per-group columns of the KPI page, after the group's code and name.
+GROUP_FIGURES = (
+    *LOAN_FIGURES, "applications", "median_days_to_decision", "enterprises_registered",
+    "enterprises_covered", "enterprises_whitelisted", "enterprises_with_loan", "share_with_loan",
+)  # fmt: skip
+_SHARES = ("pure_credit_share", "share_with_loan")
+
+
+def kpi_page(ctx: PageContext) -> Page:
+    """The plan's financing KPIs per month, region, industry or institution (``group_by``):
+    the figures of GET /v1/audit/kpis, each group named beside its code. All time: the page's
+    period, category and purpose filters do not apply (the page says so)."""
+    group_by = ctx.params.get("group_by", "month").strip() or "month"
+    if group_by not in GROUP_BYS:
+        raise FilterError("group_by", "must be one of " + ", ".join(GROUP_BYS))
+    chosen: GroupBy = group_by  # checked against GROUP_BYS above
+    found = financing_kpis(ctx.session.connection(), chosen, ctx.names.institution)
+    totals = found["totals"]
+    median = totals["median_days_to_decision"]
+
+    def shown(row: dict[str, Any]) -> dict[str, Any]:
+        name = ctx.t(UNKNOWN) if row["key"] == UNKNOWN else row["name"]
+        figures = {k: _share(row[k]) if k in _SHARES else row[k] for k in GROUP_FIGURES}
+        return {"group": row["key"], "name": name, **figures}
+
+    rows = [shown(r) for r in found["rows"]]
+    page = Page("kpis", ctx.t("kpis"), message=ctx.t("kpis_all_time"))
+    page.kpis = [
+        *_loan_kpis(ctx, totals),
+        Kpi("median_days_to_decision", ctx.t("median_days_to_decision"),
+            "—" if median is None else median),
+        Kpi("enterprises_covered", ctx.t("enterprises_covered"), totals["enterprises_covered"]),
+        Kpi("enterprises_whitelisted", ctx.t("enterprises_whitelisted"),
+            totals["enterprises_whitelisted"]),
+        Kpi("share_with_loan", ctx.t("share_with_loan"), _share(totals["share_with_loan"])),
+    ]  # fmt: skip
+    page.charts = [
+        Chart("loans_by_group", ctx.t("loans_by_group"), "bar", [r["name"] for r in rows],
+              [{"label": ctx.t("credit_loans"), "data": [r["credit_loans"] for r in rows]}]),
+    ]  # fmt: skip
+    page.tables = [
+        Table("kpis_by_group", ctx.t("kpis_by_group"),
+              ctx.columns("group", "name", *GROUP_FIGURES), rows),
+        Table("records_by_group", ctx.t("records_by_group"),
+              ctx.columns("group", "name", "category", "provider", "records"),
+              [{**r, "group": r["key"],
+                "name": ctx.t(UNKNOWN) if r["key"] == UNKNOWN else r["name"],
+                "category": ctx.names.category(r["category_bit"])}
+               for r in found["records_collected"]]),
+    ]  # fmt: skip
+    return page
+
+
 PAGES: dict[str, Callable[[PageContext], Page]] = {
     "overview": overview,
     "violations": violations,
@@ -440,4 +495,5 @@ PAGES: dict[str, Callable[[PageContext], Page]] = {
     "anchors": anchors,
     "enterprise": enterprise,
     "institution": institution,
+    "kpis": kpi_page,
 }

@@ -16,7 +16,11 @@ from world import PSEUDONYM_KEY
 
 from indexer.dashboard import create_dashboard
 from indexer.follower import Indexer
+from ledger_api.crypto.keys import insert_subjects
 from ledger_api.errors import LedgerError
+from ledger_api.identity.uscc import subject_id
+from ledger_api.synth import financing as synth
+from ledger_api.synth.generator import iter_enterprises
 
 
 def populate(api: Api) -> dict[str, int]:
@@ -40,6 +44,24 @@ def populate(api: Api) -> dict[str, int]:
     world.ledger.revoke_grant(world.subject_tx[0], first)
     Indexer.for_engine(world.w3, world.ledger.deployment, api.engine, api.settings).run_once()
     return {"grant": first, "denied": denied}
+
+
+def generate_loans(api: Api) -> None:
+    """A small generated set of applications and loans, stored as tests/api/test_financing_kpis
+    stores its larger one."""
+    enterprises = [
+        (subject_id(e.uscc, api.settings.pseudonym_key_bytes), e)
+        for e in iter_enterprises(8, seed=11)
+    ]
+    now = int(api.clock())
+    banks = [api.world.bank.address, api.world.bank_b.address]
+    apps = synth.generate(enterprises, banks, start=now - 60 * 86_400, days=50, count=40, seed=7)
+    keyring = api.ctx.keyrings.current()
+    with api.engine.begin() as conn:
+        insert_subjects(
+            conn, keyring.keys_for(conn, {s: e.uscc for s, e in enterprises}).new_subjects
+        )
+        synth.store(conn, keyring, apps, now)
 
 
 def dashboard_for(api: Api) -> Starlette:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from api_support import Api
 from browser_support import assert_only_local_requests, browser  # noqa: F401
-from dashboard_support import dashboard_for, populate, served
+from dashboard_support import dashboard_for, generate_loans, populate, served
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 from world import USCCS
 
-PAGES = ("", "violations", "access", "grants", "anchors", "institution", "enterprise")
+PAGES = ("", "violations", "access", "grants", "anchors", "institution", "kpis", "enterprise")
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +133,34 @@ def test_filtering_by_institution_shows_that_institutions_numbers_only(
     assert column(browser, "denials", "reason") == ["无共享协议"]
     assert_only_local_requests(browser)
     browser.save_screenshot(str(screenshots / "access-insurer.png"))
+
+
+def test_the_kpi_page_regroups_by_the_selector_with_names_and_a_local_chart(
+    api: Api,
+    site: str,
+    browser: webdriver.Chrome,  # noqa: F811
+    screenshots: Path,
+) -> None:
+    generate_loans(api)
+    regulator = api.client(api.world.regulator.account)
+    browser.get(f"{site}/kpis")
+    months = regulator.call("GET", "/v1/audit/kpis", params={"group_by": "month"})
+    assert column(browser, "kpis_by_group", "group") == [r["key"] for r in months["rows"]]
+    Select(browser.find_element(By.ID, "group_by")).select_by_value("institution")
+    browser.find_element(By.ID, "apply").click()
+    WebDriverWait(browser, 60).until(lambda driver: "group_by=institution" in driver.current_url)
+    banks = regulator.call("GET", "/v1/audit/kpis", params={"group_by": "institution"})
+    assert column(browser, "kpis_by_group", "name") == [r["name"] for r in banks["rows"]]
+    assert set(column(browser, "kpis_by_group", "name")) == {"中原银行郑州分行", "Bank B"}
+    shown = [int(n) for n in column(browser, "kpis_by_group", "credit_loans")]
+    assert shown == [r["credit_loans"] for r in banks["rows"]] and sum(shown) > 0
+    charts = browser.execute_script(
+        "return [...document.querySelectorAll('canvas[data-chart]')]"
+        ".map(c => Chart.getChart(c) !== undefined)"
+    )
+    assert charts == [True]
+    assert_only_local_requests(browser)
+    browser.save_screenshot(str(screenshots / "kpis-institution.png"))
 
 
 def test_an_enterprise_is_looked_up_by_its_uscc(

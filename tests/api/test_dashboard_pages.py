@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from api_support import Api
-from dashboard_support import dashboard_for, populate
+from dashboard_support import dashboard_for, generate_loans, populate
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 from test_gate import read
@@ -16,12 +16,9 @@ from world import PSEUDONYM_KEY
 
 from indexer.dashboard import create_dashboard
 from indexer.dashboard import pages as dashboard_pages
+from indexer.follower import Indexer
 from ledger_api.accesslog import ACCESS_LOG
-from ledger_api.crypto.keys import insert_subjects
 from ledger_api.financing.kpis import kpis
-from ledger_api.identity.uscc import subject_id
-from ledger_api.synth import financing as synth
-from ledger_api.synth.generator import iter_enterprises
 
 
 def kpi(html: str, key: str) -> str:
@@ -180,26 +177,8 @@ def test_warm_up_counts_the_whole_log_before_the_first_page(api: Api) -> None:
     assert kpi(http.get("/violations").text, "violations") == "0"
 
 
-def _generate_loans(api: Api) -> None:
-    """A small generated set of applications and loans, stored as tests/api/test_financing_kpis
-    stores its larger one."""
-    enterprises = [
-        (subject_id(e.uscc, api.settings.pseudonym_key_bytes), e)
-        for e in iter_enterprises(8, seed=11)
-    ]
-    now = int(api.clock())
-    banks = [api.world.bank.address, api.world.bank_b.address]
-    apps = synth.generate(enterprises, banks, start=now - 60 * 86_400, days=50, count=40, seed=7)
-    keyring = api.ctx.keyrings.current()
-    with api.engine.begin() as conn:
-        insert_subjects(
-            conn, keyring.keys_for(conn, {s: e.uscc for s, e in enterprises}).new_subjects
-        )
-        synth.store(conn, keyring, apps, now)
-
-
 def test_overview_shows_the_loan_kpis_the_financing_kpis_compute(api: Api) -> None:
-    _generate_loans(api)
+    generate_loans(api)
     with api.engine.connect() as conn:
         want = kpis(conn, "month", str)
     totals = want["totals"]
@@ -220,3 +199,39 @@ def test_overview_shows_the_loan_kpis_the_financing_kpis_compute(api: Api) -> No
     ]
     figures = dashboard_pages.LOAN_FIGURES[1:]
     assert shown[-1][2:] == [str(totals[key]) for key in figures]
+
+
+@pytest.mark.parametrize("group_by", ["month", "region", "industry", "institution"])
+def test_kpi_page_shows_the_kpis_per_group_with_names_beside_codes(api: Api, group_by: str) -> None:
+    generate_loans(api)
+    Indexer.for_engine(api.world.w3, api.world.ledger.deployment, api.engine,
+                       api.settings).run_once()  # the registry's names  # fmt: skip
+    with api.engine.connect() as conn:
+        want = kpis(conn, group_by, str)  # type: ignore[arg-type]
+    assert want["rows"]
+    http = TestClient(dashboard_for(api))
+    page = http.get("/kpis", params={"group_by": group_by})
+    assert page.status_code == 200
+    assert f'<option value="{group_by}" selected>' in page.text
+    assert kpi(page.text, "credit_loans") == str(want["totals"]["credit_loans"])
+    body = http.get("/kpis", params={"group_by": group_by, "csv": "kpis_by_group"}).text
+    header, *lines = body.lstrip("\ufeff").splitlines()
+    assert header.split(",")[:3] == ["代码", "名称", "信用贷款笔数"]
+    shown = [line.split(",") for line in lines]
+    assert [row[0] for row in shown] == [r["key"] for r in want["rows"]]
+    assert [int(row[2]) for row in shown] == [r["credit_loans"] for r in want["rows"]]
+    names = {row[0]: row[1] for row in shown}
+    if group_by == "region":
+        assert names["410100"] == "郑州市"
+    elif group_by == "industry":
+        assert names["C"] == "制造业"
+    elif group_by == "institution":
+        assert names[api.world.bank.address] == "中原银行郑州分行"
+    records = http.get("/kpis", params={"group_by": group_by, "csv": "records_by_group"}).text
+    assert "纳税" in records  # categories by name
+
+
+def test_kpi_page_refuses_an_unknown_group_in_one_line(api: Api) -> None:
+    page = TestClient(dashboard_for(api)).get("/kpis", params={"group_by": "planet"})
+    assert page.status_code == 422
+    assert "group_by: must be one of month, region, industry, institution" in page.text
