@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -162,6 +162,23 @@ class ReviewIn(BaseModel):
     repairable: bool | None = None
 
 
+class FindingIn(BaseModel):
+    """A reviewer's finding on one criterion: the hash of the evidence it examined (the
+    document stays with the reviewer) and whether the criterion is met."""
+
+    evidence_hash: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    met: bool = True
+
+
+class ReviewerPushIn(BaseModel):
+    """Banks a reviewer pushes a recommended entry to: each must hold the enterprise's live
+    loan_application grant (the enterprise chose it by granting it)."""
+
+    banks: list[Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]] = Field(
+        min_length=1, max_length=20
+    )
+
+
 class PushTarget(BaseModel):
     institution: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     grant_id: int = Field(ge=1, lt=2**63)
@@ -190,6 +207,8 @@ class WhitelistOut(BaseModel):
     industry: str
     state: str
     criteria: dict[str, str]
+    # criterion -> the reviewer's finding {evidence, met, reviewer, at}
+    findings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reason: str | None
     repairable: bool | None
     reviewer: str | None

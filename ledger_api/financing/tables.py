@@ -126,6 +126,8 @@ class WhitelistEntry(Base):
     industry: Mapped[str] = mapped_column(String(1))
     state: Mapped[str] = mapped_column(String(16))
     criteria: Mapped[str] = mapped_column(Text)  # JSON: criterion -> evidence hash (0x-hex)
+    # JSON: criterion -> the reviewer's finding {evidence, met, reviewer, at} (migration 0025)
+    findings: Mapped[str | None] = mapped_column(Text, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(48), nullable=True)
     repairable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     reviewer: Mapped[str | None] = mapped_column(String(42), nullable=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from ledger_api.errors import ConflictError, ForbiddenError, NotFoundError
+from ledger_api.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from ledger_api.financing.events import add_event
 from ledger_api.financing.tables import PUSHES, REVIEWERS, WHITELIST
 
@@ -161,6 +161,64 @@ def move(
     return add_event(
         conn, "whitelist_" + to, int(entry.id), actor, now, **{"from": entry.state}, **fields
     )
+
+
+def findings_of(entry: Any) -> dict[str, dict[str, Any]]:
+    return dict(json.loads(entry.findings)) if entry.findings else {}
+
+
+def record_finding(
+    conn: Connection,
+    entry: Any,
+    criterion: str,
+    evidence: str,
+    met: bool,
+    reviewer: str,
+    now: int,
+) -> int:
+    """The reviewer's finding on one criterion of an entry under review (a later finding on
+    the same criterion replaces it; both stay in the anchored events). Returns the event id."""
+    if criterion not in CRITERIA:
+        raise InputError(
+            f"unknown criterion {criterion!r}; one of {', '.join(CRITERIA)}",
+            code="unknown_criterion",
+        )
+    if entry.state != "under_review":
+        raise ConflictError(
+            f"white-list entry {entry.id} is {entry.state}: criteria are recorded under review",
+            code="whitelist_state_order",
+        )
+    findings = findings_of(entry)
+    findings[criterion] = {"evidence": evidence.lower(), "met": met, "reviewer": reviewer,
+                           "at": now}  # fmt: skip
+    done = conn.execute(
+        update(WHITELIST)
+        .where(WHITELIST.c.id == entry.id, WHITELIST.c.state == "under_review")
+        .values(findings=json.dumps(findings, sort_keys=True), updated_at=now)
+    ).rowcount
+    if done != 1:
+        raise ConflictError(
+            f"white-list entry {entry.id} changed meanwhile", code="whitelist_state_order"
+        )
+    return add_event(
+        conn, "whitelist_criterion_recorded", int(entry.id), reviewer, now,
+        criterion=criterion, evidence=evidence.lower(), met=met,
+    )  # fmt: skip
+
+
+def require_criteria_met(entry: Any) -> None:
+    """A recommendation needs the reviewer's finding on all five criteria, each met."""
+    findings = findings_of(entry)
+    missing = [c for c in CRITERIA if c not in findings]
+    unmet = [c for c in CRITERIA if c in findings and not findings[c]["met"]]
+    if missing or unmet:
+        parts = ([f"not recorded: {', '.join(missing)}"] if missing else []) + (
+            [f"not met: {', '.join(unmet)}"] if unmet else []
+        )
+        raise ConflictError(
+            f"white-list entry {entry.id} cannot be recommended ({'; '.join(parts)})",
+            code="criteria_not_met",
+        )
 
 
 def pushes_of(conn: Connection, entry_id: int) -> list[Any]:

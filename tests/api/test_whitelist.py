@@ -55,11 +55,19 @@ def _review(who: LedgerClient, entry_id: int, action: str, **extra: Any) -> Any:
     )
 
 
+def _find(who: LedgerClient, entry_id: int, criterion: str, met: bool = True) -> Any:
+    """The reviewer's finding on one criterion, with the hash of the evidence it examined."""
+    body = {"evidence_hash": "0x" + "ab" * 32, "met": met}
+    return who.send("POST", f"/v1/audit/whitelist/{entry_id}/criteria/{criterion}", json_body=body)
+
+
 def _recommended(api: Api) -> tuple[dict[str, Any], LedgerClient]:
     reviewer = _reviewer(api, ["410100"])
     entry = _apply(api)
-    for action in ("start_review", "recommend"):
-        assert _review(reviewer, entry["id"], action).status_code == 200
+    assert _review(reviewer, entry["id"], "start_review").status_code == 200
+    for criterion in EVIDENCE:
+        assert _find(reviewer, entry["id"], criterion).status_code == 200
+    assert _review(reviewer, entry["id"], "recommend").status_code == 200
     return entry, reviewer
 
 
@@ -93,6 +101,7 @@ def test_a_reviewer_of_the_prefecture_recommends_and_the_chosen_bank_answers_eve
     assert [e["kind"] for e in events] == [
         "whitelist_submitted",
         "whitelist_under_review",
+        *["whitelist_criterion_recorded"] * 5,
         "whitelist_recommended",
         "whitelist_pushed",
         "whitelist_bank_approved",

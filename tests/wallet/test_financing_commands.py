@@ -114,9 +114,12 @@ def test_whitelist_apply_review_and_push_through_the_wallet(
     regulator.call("POST", "/v1/audit/whitelist/reviewers",
                    json_body={"address": reviewer.address, "regions": ["410100"]})  # fmt: skip
     reviewing = enterprise.platform.client(reviewer)
-    for action in ("start_review", "recommend"):
-        reviewing.call("POST", f"/v1/audit/whitelist/{applied['id']}/review",
-                       json_body={"action": action})  # fmt: skip
+    entry_path = f"/v1/audit/whitelist/{applied['id']}"
+    reviewing.call("POST", f"{entry_path}/review", json_body={"action": "start_review"})
+    for criterion in CRITERIA:  # the reviewer's findings, each met
+        reviewing.call("POST", f"{entry_path}/criteria/{criterion}",
+                       json_body={"evidence_hash": "0x" + "cd" * 32})  # fmt: skip
+    reviewing.call("POST", f"{entry_path}/review", json_body={"action": "recommend"})
     grant_id = enterprise.grant()
     bank = enterprise.platform.bank.address
     pushed = enterprise.json("whitelist-push", str(applied["id"]), "--bank", f"{bank}:{grant_id}")

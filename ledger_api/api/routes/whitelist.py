@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import Connection, or_, select
@@ -23,11 +23,13 @@ from ledger_api.errors import ConflictError, ForbiddenError, InputError
 from ledger_api.financing import whitelist as wl
 from ledger_api.financing.applications import DAY_S, check_place, serves
 from ledger_api.financing.schemas import (
+    FindingIn,
     PushDecisionIn,
     PushIn,
     PushOut,
     ReviewerIn,
     ReviewerOut,
+    ReviewerPushIn,
     ReviewIn,
     WhitelistIn,
     WhitelistOut,
@@ -53,6 +55,7 @@ def entry_out(conn: Connection, ctx: AppContext, row: Any) -> WhitelistOut:
         industry=row.industry,
         state=row.state,
         criteria=json.loads(row.criteria),
+        findings=wl.findings_of(row),
         reason=row.reason,
         repairable=row.repairable,
         reviewer=row.reviewer,
@@ -156,6 +159,60 @@ def entries(
         return [entry_out(conn, ctx, r) for r in conn.execute(query).all()]
 
 
+@audit_router.get(
+    "/my-regions",
+    response_model=list[WhitelistOut],
+    summary="The entries of the regions I am designated to review",
+)
+def my_regions(
+    ctx: ContextDep,
+    actor: RegulatorDep,
+    state: Annotated[str | None, Query(pattern=r"^[a-z_]{1,16}$")] = None,
+) -> list[WhitelistOut]:
+    """A prefecture's designation covers its counties, as for the review itself."""
+    with ctx.engine.connect() as conn:
+        regions = sorted(wl.reviewer_regions(conn, actor.address))
+        if not regions:
+            raise ForbiddenError(
+                "this key is designated to review no region", code="reviewer_out_of_region"
+            )
+        covered = [WHITELIST.c.region.in_(regions)] + [
+            WHITELIST.c.region.like(r[:4] + "%") for r in regions if r.endswith("00")
+        ]
+        query = select(WHITELIST).where(or_(*covered)).order_by(WHITELIST.c.id)
+        if state is not None:
+            query = query.where(WHITELIST.c.state == state)
+        return [entry_out(conn, ctx, r) for r in conn.execute(query).all()]
+
+
+Criterion = Literal[
+    "compliant_operation", "fixed_premises", "financing_need", "good_credit", "lawful_loan_use"
+]
+
+
+@audit_router.post(
+    "/{entry_id}/criteria/{criterion}",
+    response_model=WhitelistOut,
+    summary="A reviewer of the entry's region records its finding on one of the five criteria",
+)
+def record_criterion(
+    entry_id: IdPath,
+    criterion: Criterion,
+    body: FindingIn,
+    ctx: ContextDep,
+    actor: RegulatorDep,
+) -> WhitelistOut:
+    now = now_of(ctx)
+    with ctx.engine.begin() as conn:
+        entry = wl.load_entry(conn, entry_id)
+        wl.require_reviewer_of(conn, actor.address, entry.region)
+        event = wl.record_finding(
+            conn, entry, criterion, body.evidence_hash, body.met, actor.address, now
+        )
+    anchor(ctx, [event])
+    return _one(ctx, entry_id)
+
+
 def _review_values(body: ReviewIn, actor: str) -> dict[str, Any]:
     if body.action == "reject" and (body.reason is None or body.repairable is None):
         raise InputError("a rejection needs a reason and repairable", code="reason_required")
@@ -181,6 +238,8 @@ def review(entry_id: IdPath, body: ReviewIn, ctx: ContextDep, actor: RegulatorDe
         entry = wl.load_entry(conn, entry_id)
         wl.require_reviewer_of(conn, actor.address, entry.region)
         values = _review_values(body, actor.address)
+        if body.action == "recommend" and entry.state == "under_review":
+            wl.require_criteria_met(entry)
         if body.action == "expire" and entry.state == "pushed":
             waiting = [
                 p.id
@@ -192,6 +251,59 @@ def review(entry_id: IdPath, body: ReviewIn, ctx: ContextDep, actor: RegulatorDe
                     f"banks still have time to answer (pushes {waiting})", code="pushes_pending"
                 )
         event = wl.move(conn, entry, allowed, to, actor.address, now, **values)
+    anchor(ctx, [event])
+    return _one(ctx, entry_id)
+
+
+def _live_grant(ctx: AppContext, subject_id: bytes, institution: str, now: int) -> int:
+    """The enterprise's live loan_application grant to ``institution`` (the newest): holding
+    one is how an enterprise chooses a bank a reviewer may push its entry to."""
+    state = ctx.state()
+    binding = state.subject_by_id(subject_id)
+    profile = state.institution(institution)
+    if binding is not None and profile is not None:
+        live = [
+            g.grant_id
+            for g in state.grants_of_subject(binding.subject_index)
+            if g.institution_index == profile.index
+            and g.purpose == Purpose.LOAN_APPLICATION
+            and not g.revoked
+            and g.not_before <= now < g.not_after
+        ]
+        if live:
+            return max(live)
+    name = names(ctx)(institution)
+    raise InputError(
+        f"the enterprise holds no live loan_application grant to {name} ({institution})",
+        code="push_grant_mismatch",
+    )
+
+
+@audit_router.post(
+    "/{entry_id}/pushes",
+    response_model=WhitelistOut,
+    summary="A reviewer pushes a recommended entry to banks holding the enterprise's grant",
+)
+def reviewer_push(
+    entry_id: IdPath, body: ReviewerPushIn, ctx: ContextDep, actor: RegulatorDep
+) -> WhitelistOut:
+    now = now_of(ctx)
+    banks = list(dict.fromkeys(str(Web3.to_checksum_address(b)) for b in body.banks))
+    with ctx.engine.connect() as conn:
+        entry = wl.load_entry(conn, entry_id)
+        wl.require_reviewer_of(conn, actor.address, entry.region)
+    if entry.state != "recommended":
+        raise ConflictError(
+            f"white-list entry {entry_id} is {entry.state}: only a recommended one is pushed",
+            code="whitelist_state_order",
+        )
+    targets = [(bank, _live_grant(ctx, bytes(entry.subject_id), bank, now)) for bank in banks]
+    due = now + ctx.settings.financing_decision_days * DAY_S
+    with ctx.engine.begin() as conn:
+        entry = wl.load_entry(conn, entry_id)
+        event = wl.move(conn, entry, ("recommended",), "pushed", actor.address, now)
+        for institution, grant_id in targets:
+            wl.add_push(conn, entry_id, institution, grant_id, now, due)
     anchor(ctx, [event])
     return _one(ctx, entry_id)
 
