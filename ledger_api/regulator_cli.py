@@ -218,3 +218,13 @@ def acts(
             f"{row['at']}  {row['act']}{agreement}  {row['institution_name']} "
             f"({row['institution']})  by {row['regulator']}"
         )
+
+
+def _add_reviewer_commands() -> None:
+    """``ccl regulator whitelist ...`` (ledger_api.reviewer_cli): a reviewer is a regulator key."""
+    from ledger_api.reviewer_cli import whitelist_app
+
+    regulator_app.add_typer(whitelist_app, name="whitelist")
+
+
+_add_reviewer_commands()

@@ -167,3 +167,30 @@ def my_self_reports(client: LedgerClient) -> list[dict[str, Any]]:
 
 def withdraw_self_report(client: LedgerClient, report_id: int) -> dict[str, Any]:
     return dict(client.call("POST", f"/v1/subject/self-reports/{report_id}/withdrawal"))
+
+
+# -- a white-list reviewer (a regulator-role key designated for regions) ----------------------
+
+
+def reviewer_entries(client: LedgerClient, state: str | None = None) -> list[dict[str, Any]]:
+    params = {} if state is None else {"state": state}
+    return list(client.call("GET", "/v1/audit/whitelist/my-regions", params=params))
+
+
+def review(client: LedgerClient, entry_id: int, action: str, **extra: Any) -> dict[str, Any]:
+    body = {"action": action} | {k: v for k, v in extra.items() if v is not None}
+    path = f"/v1/audit/whitelist/{entry_id}/review"
+    return dict(client.call("POST", path, json_body=body))
+
+
+def record_criterion(
+    client: LedgerClient, entry_id: int, criterion: str, evidence_hash: str, met: bool
+) -> dict[str, Any]:
+    path = f"/v1/audit/whitelist/{entry_id}/criteria/{criterion}"
+    body = {"evidence_hash": evidence_hash, "met": met}
+    return dict(client.call("POST", path, json_body=body))
+
+
+def reviewer_push(client: LedgerClient, entry_id: int, banks: list[str]) -> dict[str, Any]:
+    path = f"/v1/audit/whitelist/{entry_id}/pushes"
+    return dict(client.call("POST", path, json_body={"banks": banks}))
