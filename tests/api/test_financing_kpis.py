@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from api_support import Api
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
 from ledger_api.crypto.keys import insert_subjects
+from ledger_api.financing.kpis import GroupBy, kpis
 from ledger_api.financing.tables import WHITELIST
 from ledger_api.identity.uscc import subject_id
 from ledger_api.monitoring.rules import default_rules, region_of
@@ -282,3 +283,26 @@ def test_the_statistics_audit_view_shows_the_kpis_per_group(
     refused = regulator.send("GET", "/v1/audit/statistics", params={"group_by": "planet"})
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("group_by", ["month", "region", "industry", "institution"])
+def test_every_kpi_query_aggregates_in_the_database(
+    api: Api, generated: list[synth.SynthApplication], group_by: GroupBy
+) -> None:
+    """No statement hands whole loan, application, white-list or record rows to Python: each
+    one groups or counts, so what comes back is bounded by the groups, not the tables."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(api.engine, "before_cursor_execute", seen)
+    try:
+        with api.engine.connect() as conn:
+            kpis(conn, group_by, str)
+    finally:
+        event.remove(api.engine, "before_cursor_execute", seen)
+    selects = [s for s in statements if s.upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) > 5
+    for statement in selects:
+        assert "GROUP BY" in statement or statement.startswith("SELECT count("), statement
