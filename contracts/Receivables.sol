@@ -13,7 +13,7 @@ import {Signatures} from "./Signatures.sol";
 /// the same registry and the same regulator decide who takes part.
 contract Receivables is IReceivables, Signatures {
     /// @notice Named in every deployment record beside the ledger's version.
-    string public constant CONTRACT_VERSION = "1.0.0";
+    string public constant CONTRACT_VERSION = "1.1.0";
     /// @notice A receivable falls due at most this long after it is registered or confirmed.
     uint64 public constant MAX_TERM = 365 days;
 
@@ -21,6 +21,9 @@ contract Receivables is IReceivables, Signatures {
         keccak256("ReceivableConfirmation(uint32 receivableId,address debtor,uint64 deadline)");
     bytes32 private constant REGISTRATION_TYPEHASH = keccak256(
         "ReceivableRegistration(address debtor,uint48 amount,bytes3 currency,uint64 dueDate,bytes32 invoiceHash,bytes32 contractHash,uint256 nonce,uint64 deadline)"
+    );
+    bytes32 private constant PAYABLE_TYPEHASH = keccak256(
+        "PayableRegistration(address supplier,uint48 amount,bytes3 currency,uint64 dueDate,bytes32 invoiceHash,bytes32 contractHash,uint256 nonce,uint64 deadline)"
     );
     bytes32 private constant SPLIT_TYPEHASH =
         keccak256("PartSplit(uint64 partId,uint48 value,uint256 nonce,uint64 deadline)");
@@ -99,6 +102,31 @@ contract Receivables is IReceivables, Signatures {
     ) external returns (uint32 receivableId, uint64 partId) {
         receivableId = _register(supplier, msg.sender, amount, currency, dueDate, invoiceHash, contractHash);
         partId = _confirm(receivableId, msg.sender);
+    }
+
+    /// @inheritdoc IReceivables
+    function registerPayableBySig(NewPayable calldata terms, address debtor, uint64 deadline, bytes calldata signature)
+        external
+        returns (uint32 receivableId, uint64 partId)
+    {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                PAYABLE_TYPEHASH,
+                terms.supplier,
+                terms.amount,
+                terms.currency,
+                terms.dueDate,
+                terms.invoiceHash,
+                terms.contractHash,
+                _useNonce(debtor),
+                deadline
+            )
+        );
+        _requireSignature(debtor, structHash, deadline, signature);
+        receivableId = _register(
+            terms.supplier, debtor, terms.amount, terms.currency, terms.dueDate, terms.invoiceHash, terms.contractHash
+        );
+        partId = _confirm(receivableId, debtor);
     }
 
     /// @inheritdoc IReceivables

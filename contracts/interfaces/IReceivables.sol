@@ -50,6 +50,16 @@ interface IReceivables {
         bytes32 contractHash;
     }
 
+    /// @notice What a debtor signs to register its own payable through the platform.
+    struct NewPayable {
+        address supplier;
+        uint48 amount;
+        bytes3 currency;
+        uint64 dueDate;
+        bytes32 invoiceHash;
+        bytes32 contractHash;
+    }
+
     error NotASubject(address account);
     error SameParty(address account);
     error AmountOutOfRange(uint256 amount);
@@ -126,6 +136,12 @@ interface IReceivables {
         bytes32 invoiceHash,
         bytes32 contractHash
     ) external returns (uint32 receivableId, uint64 partId);
+
+    /// @notice Anyone relays a debtor's EIP-712 PayableRegistration (the debtor's nonce): the
+    /// same rules as registerPayable, confirmed at once.
+    function registerPayableBySig(NewPayable calldata terms, address debtor, uint64 deadline, bytes calldata signature)
+        external
+        returns (uint32 receivableId, uint64 partId);
 
     /// @notice The debtor (caller) confirms a pending receivable.
     function confirmReceivable(uint32 receivableId) external returns (uint64 partId);

@@ -71,6 +71,17 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("nonce", "uint256"),
         ("deadline", "uint64"),
     ],
+    # Signed by a core enterprise registering its own payable: counts as its confirmation.
+    "PayableRegistration": [
+        ("supplier", "address"),
+        ("amount", "uint48"),
+        ("currency", "bytes3"),
+        ("dueDate", "uint64"),
+        ("invoiceHash", "bytes32"),
+        ("contractHash", "bytes32"),
+        ("nonce", "uint256"),
+        ("deadline", "uint64"),
+    ],
     "PartSplit": [
         ("partId", "uint64"),
         ("value", "uint48"),

@@ -29,7 +29,7 @@ from ledger_api.chain.transactor import Transactor
 from ledger_api.errors import ChainError
 
 CONTRACT_NAME = "Receivables"
-RECEIVABLES_VERSION = "1.0.0"
+RECEIVABLES_VERSION = "1.1.0"
 # The catalog's supply_chain category bit: an agreement must cover it to finance a part.
 SUPPLY_CHAIN_CATEGORY_BIT = 14
 MAX_AMOUNT = 2**48 - 1  # minor units a receivable can hold (uint48 on chain)
@@ -138,6 +138,7 @@ def deploy_receivables(w3: Web3, deployer: Transactor, ledger_address: str) -> s
 # Signed act (EIP-712 primary type) -> the contract function that relays it.
 SIGNED_ACTS = {
     "ReceivableRegistration": "registerReceivableBySig",
+    "PayableRegistration": "registerPayableBySig",
     "PartSplit": "splitPartBySig",
     "PartTransfer": "transferPartBySig",
     "PartFinancing": "financePartBySig",
@@ -280,6 +281,12 @@ class ReceivablesContract:
                 m["contractHash"],
             )  # fmt: skip
             args: tuple[Any, ...] = (terms, signer, deadline, act.signature)
+        elif act.primary == "PayableRegistration":
+            terms = (
+                m["supplier"], m["amount"], m["currency"], m["dueDate"], m["invoiceHash"],
+                m["contractHash"],
+            )  # fmt: skip
+            args = (terms, signer, deadline, act.signature)
         elif act.primary == "PartSplit":
             args = (m["partId"], m["value"], signer, deadline, act.signature)
         elif act.primary == "PartTransfer":
@@ -294,6 +301,23 @@ class ReceivablesContract:
             args = (m["partId"], m["value"], signer, deadline, act.signature)
         function: ContractFunction = getattr(self.contract.functions, SIGNED_ACTS[act.primary])
         return function(*args)
+
+    def sign_payable(
+        self, debtor: LocalAccount, new: NewReceivable, deadline: int | None = None
+    ) -> SignedAct:
+        """The debtor's signed PayableRegistration of ``new`` (counterparty: the supplier)."""
+        supplier, amount, currency, due, invoice, contract = new.as_args()
+        fields = {
+            "supplier": supplier, "amount": amount, "currency": currency, "dueDate": due,
+            "invoiceHash": invoice, "contractHash": contract,
+        }  # fmt: skip
+        return self.sign_act(debtor, "PayableRegistration", fields, deadline)
+
+    def relay_payable(self, relayer: Transactor, act: SignedAct) -> tuple[int, int, TxReceipt]:
+        """Relay a signed payable: (receivable id, its first part, the receipt)."""
+        receipt = self.relay(relayer, act)
+        confirmed = self.events(receipt, "ReceivableConfirmed")[0]["args"]
+        return int(confirmed["receivableId"]), int(confirmed["partId"]), receipt
 
     def split(self, holder: Transactor, part_id: int, value: int) -> int:
         receipt = self.transact(holder, "splitPart", part_id, value)

@@ -63,6 +63,7 @@ GAS_LIMITS: dict[str, int] = {
     "settlePart": 100_000,
     "declareDefault": 80_000,
     "registerReceivableBySig": 250_000,
+    "registerPayableBySig": 300_000,
     "splitPartBySig": 150_000,
     "transferPartBySig": 130_000,
     "financePartBySig": 150_000,

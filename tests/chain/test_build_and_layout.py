@@ -64,4 +64,5 @@ def test_gas_of_every_hot_path_is_within_its_budget() -> None:
         "receivable_split": True,
         "receivable_transfer": True,
         "receivable_finance": True,
+        "receivable_payable_signed": True,
     }, result

@@ -7,9 +7,11 @@ import pytest
 from receivables_kit import DAY, SupplyChain
 
 from ledger_api.chain.receivables import (
+    RECEIVABLES_VERSION,
     FinanceRefusal,
     NewReceivable,
     ReceivableStatus,
+    SignedAct,
 )
 from ledger_api.chain.revert import ContractRevert
 from ledger_api.chain.types import Purpose, mask_of
@@ -110,6 +112,92 @@ def test_the_debtor_registering_its_payable_confirms_it_at_once(chain: SupplyCha
     rid, part_id = chain.receivables.register_payable(chain.core, payable)
     assert chain.receivables.receivable(rid).status is ReceivableStatus.CONFIRMED
     assert chain.receivables.part(part_id).holder == chain.supplier.address
+
+
+def _payable(chain: SupplyChain, days: int = 30, invoice: str = "INV-P-SIGNED") -> NewReceivable:
+    due = chain.now() + days * DAY + 60 * (days > 0)
+    return NewReceivable(chain.supplier.address, 500_000, due, invoice, "C-1")
+
+
+def test_a_payable_signed_by_the_debtor_and_relayed_is_confirmed_at_once(
+    chain: SupplyChain,
+) -> None:
+    world, contract = chain.world, chain.receivables
+    core_key = world.subject_keys[0]
+    signed = contract.sign_payable(core_key, _payable(chain))
+
+    rid, part_id, receipt = contract.relay_payable(world.operator, signed)
+
+    owed = contract.receivable(rid)
+    assert (owed.status, owed.debtor, owed.supplier, owed.amount) == (
+        ReceivableStatus.CONFIRMED, chain.core.address, chain.supplier.address, 500_000,
+    )  # fmt: skip
+    part = contract.part(part_id)
+    assert (part.holder, part.value, part.receivable_id) == (chain.supplier.address, 500_000, rid)
+    registered = contract.events(receipt, "ReceivableRegistered")[0]["args"]
+    assert (registered["supplier"], registered["debtor"]) == (
+        chain.supplier.address,
+        chain.core.address,
+    )
+    assert contract.nonce_of(core_key.address) == 1
+    # The supplier holds the part at once: it moves it like any confirmed part.
+    chain.receivables.split(chain.supplier, part_id, 100_000)
+
+
+def test_a_payable_signed_by_anyone_but_the_debtor_is_refused(chain: SupplyChain) -> None:
+    world, contract = chain.world, chain.receivables
+    # The supplier signs the debtor's payable: the relay names the debtor, the contract
+    # recovers the supplier.
+    forged = contract.sign_payable(world.subject_keys[1], _payable(chain))
+    as_debtor = SignedAct(forged.primary, chain.core.address, forged.message, forged.signature)
+    with refused("SignatureInvalid"):
+        contract.relay(world.operator, as_debtor)
+    assert contract.counts() == (0, 0)
+
+
+def test_an_expired_payable_signature_is_refused(chain: SupplyChain) -> None:
+    world, contract = chain.world, chain.receivables
+    late = contract.sign_payable(world.subject_keys[0], _payable(chain), chain.now() - 10)
+    with refused("SignatureDeadlinePassed"):
+        contract.relay(world.operator, late)
+    assert contract.counts() == (0, 0)
+    assert contract.nonce_of(world.subject_keys[0].address) == 0
+
+
+def test_a_replayed_payable_signature_is_refused(chain: SupplyChain) -> None:
+    world, contract = chain.world, chain.receivables
+    signed = contract.sign_payable(world.subject_keys[0], _payable(chain))
+    contract.relay_payable(world.operator, signed)
+    # The debtor's nonce moved on, so the same signature recovers someone else.
+    with refused("SignatureInvalid"):
+        contract.relay(world.operator, signed)
+    assert contract.counts() == (1, 1)
+
+
+def test_a_signed_payable_of_an_already_registered_receivable_is_refused(
+    chain: SupplyChain,
+) -> None:
+    world, contract = chain.world, chain.receivables
+    payable = _payable(chain, invoice="INV-TWICE")
+    # The supplier registered the same invoice for the same amount: same unique key.
+    contract.register_receivable(
+        chain.supplier,
+        NewReceivable(chain.core.address, 500_000, payable.due_date, "INV-TWICE", "C-1"),
+    )
+    with refused("DuplicateReceivable"):
+        contract.relay(world.operator, contract.sign_payable(world.subject_keys[0], payable))
+    assert contract.counts() == (1, 0)
+
+
+@pytest.mark.parametrize("days", [-1, 0, 366])
+def test_a_signed_payable_due_in_the_past_or_beyond_a_year_is_refused(
+    chain: SupplyChain, days: int
+) -> None:
+    world, contract = chain.world, chain.receivables
+    signed = contract.sign_payable(world.subject_keys[0], _payable(chain, days))
+    with refused("DueDateOutOfRange"):
+        contract.relay(world.operator, signed)
+    assert contract.counts() == (0, 0)
 
 
 @pytest.mark.parametrize("days", [-1, 0, 366])
@@ -380,3 +468,8 @@ def test_a_signed_act_from_the_wrong_party_is_refused(chain: SupplyChain) -> Non
     with refused("PartNotLocked"):
         contract.relay(world.operator, release)
     assert contract.part(whole).value == 1_000_000
+
+
+def test_the_deployed_contract_is_the_version_the_code_speaks(chain: SupplyChain) -> None:
+    version = chain.receivables.contract.functions.CONTRACT_VERSION().call()
+    assert version == RECEIVABLES_VERSION
