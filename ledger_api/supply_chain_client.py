@@ -24,6 +24,7 @@ PREFIX = "/v1/supply-chain"
 # act -> the POST path that relays it ({part_id} / {receivable_id} come from the terms).
 ACT_PATHS = {
     "registration": PREFIX + "/receivables",
+    "payable": PREFIX + "/payables",
     "confirmation": PREFIX + "/receivables/{receivable_id}/confirmation",
     "split": PREFIX + "/parts/{part_id}/split",
     "transfer": PREFIX + "/parts/{part_id}/transfer",
@@ -55,7 +56,7 @@ def check_terms(act: str, terms: dict[str, Any], offer: ActToSign) -> None:
         expected["receivableId"] = int(terms["receivable_id"])
     if act in ("split", "settlement"):
         expected["value"] = to_fen(str(terms["value"]))
-    if act == "registration":
+    if act in ("registration", "payable"):
         expected["amount"] = to_fen(str(terms["amount"]))
     for key, value in expected.items():
         if message.get(key) != value:

@@ -22,7 +22,10 @@ from wallet_cli.preview import show_and_confirm
 if TYPE_CHECKING:
     from ledger_api.api.supply_chain_schemas import ActToSign
 
-SUMMARY = "Supply-chain receivables: register, confirm, split, transfer, finance, settle, list."
+SUMMARY = (
+    "Supply-chain receivables: register, register-payable, confirm, split, transfer, finance, "
+    "settle, list."
+)
 
 app = typer.Typer(name="receivable", help=SUMMARY, no_args_is_help=True)
 app.__doc__ = SUMMARY  # the registry's one-line help is read from here
@@ -80,6 +83,32 @@ def register(
     )
     get_output().done(
         f"Receivable {done['receivable_id']} registered; it counts once the debtor confirms it",
+        done,
+    )
+
+
+@app.command("register-payable")
+def register_payable(
+    supplier: Annotated[str, typer.Argument(help="The supplier you owe: its USCC.")],
+    amount: Amount,
+    due: Annotated[str, typer.Option("--due", help="Due date YYYY-MM-DD (within a year).")],
+    invoice: Annotated[str, typer.Option("--invoice", help="Invoice number (hashed on chain).")],
+    contract: Annotated[str, typer.Option("--contract", help="Contract number (hashed).")],
+    my_uscc: Annotated[str, typer.Option("--my-uscc", help="Your own USCC (for the record).")],
+    currency: Annotated[str, typer.Option("--currency")] = "CNY",
+    name: AccountName = DEFAULT_ACCOUNT,
+    password_file: PasswordFile = None,
+    yes: AssumeYes = False,
+) -> None:
+    """Register, as the core enterprise, what you owe a supplier: confirmed at once."""
+    terms = {
+        "supplier": supplier, "amount": amount, "currency": currency, "due_date": due,
+        "invoice_no": invoice, "contract_no": contract,
+    }  # fmt: skip
+    done = sign_act("payable", terms, name, password_file, yes, extra={"debtor_uscc": my_uscc})
+    get_output().done(
+        f"Payable registered and confirmed: receivable {done['receivable_id']}, "
+        f"part {done['part_id']} held by {supplier}",
         done,
     )
 

@@ -124,7 +124,8 @@ COMMANDS: dict[str, CommandEntry] = {
     "receivable": CommandEntry(
         "wallet_cli.receivables",
         "app",
-        "Supply-chain receivables: register, confirm, split, transfer, finance, settle, list.",
+        "Supply-chain receivables: register, register-payable, confirm, split, transfer, finance, "
+        "settle, list.",
     ),
     "products": CommandEntry(
         "wallet_cli.financing",

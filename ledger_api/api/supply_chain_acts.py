@@ -44,6 +44,7 @@ MAX_INSTITUTIONS = 4096  # registry indices scanned when an institution is named
 # API act name -> (EIP-712 primary type, the role that signs it).
 ACTS: dict[str, tuple[str, str]] = {
     "registration": ("ReceivableRegistration", "subject"),
+    "payable": ("PayableRegistration", "subject"),  # the debtor registers: confirmed at once
     "confirmation": ("ReceivableConfirmation", "subject"),
     "split": ("PartSplit", "subject"),
     "transfer": ("PartTransfer", "subject"),
@@ -134,6 +135,7 @@ class ActRequest:
     receivable_id: int | None = None
     part_id: int | None = None
     debtor: str | None = None
+    supplier: str | None = None  # a debtor's payable: whom it owes
     amount: str | None = None
     currency: str = "CNY"
     due_date: date | None = None
@@ -153,6 +155,7 @@ class ResolvedAct:
     words: str  # what is signed, in words
     debtor: Enterprise | None = None
     institution: InstitutionProfile | None = None
+    supplier: Enterprise | None = None
 
 
 def _need(value: Any, name: str) -> Any:
@@ -178,24 +181,8 @@ def act_fields(
     if request.act not in ACTS:
         raise NotFoundError(f"no supply-chain act {request.act!r}", code="unknown_act")
     primary = ACTS[request.act][0]
-    if request.act == "registration":
-        debtor = resolve_enterprise(state, _need(request.debtor, "debtor"), pseudonym_key)
-        fen = to_fen(_need(request.amount, "amount"))
-        due = _need(request.due_date, "due_date")
-        fields = {
-            "debtor": debtor.address,
-            "amount": fen,
-            "currency": currency_code(request.currency),
-            "dueDate": due_timestamp(due),
-            "invoiceHash": _invoice_hash(request),
-            "contractHash": bytes.fromhex(_need(request.contract_hash, "contract_hash")[2:]),
-        }
-        words = (
-            f"Register a receivable of {yuan(fen)} {request.currency.upper()} owed by "
-            f"{request.debtor} (debtor {debtor.address}), due {due.isoformat()}; invoice and "
-            "contract numbers as hashes"
-        )
-        return ResolvedAct(primary, fields, words, debtor=debtor)
+    if request.act in ("registration", "payable"):
+        return _registration(state, request, primary, pseudonym_key)
     if request.act == "confirmation":
         rid = _need(request.receivable_id, "receivable_id")
         fields = {"receivableId": rid, "debtor": Web3.to_checksum_address(signer)}
@@ -224,6 +211,39 @@ def act_fields(
             words += f" (registry number {registry})"
         return ResolvedAct(primary, fields, words, institution=profile)
     return ResolvedAct(primary, {"partId": part_id}, f"Release the lock on part {part_id}")
+
+
+def _registration(
+    state: ChainState, request: ActRequest, primary: str, pseudonym_key: bytes
+) -> ResolvedAct:
+    """A supplier's receivable or a debtor's payable: the same terms, the other party named."""
+    fen = to_fen(_need(request.amount, "amount"))
+    due = _need(request.due_date, "due_date")
+    terms = {
+        "amount": fen,
+        "currency": currency_code(request.currency),
+        "dueDate": due_timestamp(due),
+        "invoiceHash": _invoice_hash(request),
+        "contractHash": bytes.fromhex(_need(request.contract_hash, "contract_hash")[2:]),
+    }
+    money = f"{yuan(fen)} {request.currency.upper()}"
+    if request.act == "payable":
+        named = _need(request.supplier, "supplier")
+        supplier = resolve_enterprise(state, named, pseudonym_key)
+        words = (
+            f"Register that you owe {named} (supplier {supplier.address}) {money}, due "
+            f"{due.isoformat()}; this counts as your confirmation; invoice and contract numbers "
+            "as hashes"
+        )
+        fields = {"supplier": supplier.address, **terms}
+        return ResolvedAct(primary, fields, words, supplier=supplier)
+    named = _need(request.debtor, "debtor")
+    debtor = resolve_enterprise(state, named, pseudonym_key)
+    words = (
+        f"Register a receivable of {money} owed by {named} (debtor {debtor.address}), due "
+        f"{due.isoformat()}; invoice and contract numbers as hashes"
+    )
+    return ResolvedAct(primary, {"debtor": debtor.address, **terms}, words, debtor=debtor)
 
 
 def typed_data(

@@ -16,8 +16,9 @@ PartId = Field(ge=1, lt=2**64)
 HASH_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 
 
-class ReceivableBase(BaseModel):
-    debtor: str = Field(min_length=1, max_length=42, description="the debtor's USCC or address")
+class OwedTerms(BaseModel):
+    """What is owed, whoever registers it (the counterparty is added by the act)."""
+
     amount: str = Field(pattern=YUAN_PATTERN, description="yuan, at most two decimals")
     currency: str = Field(default="CNY", min_length=3, max_length=3)
     due_date: date
@@ -26,12 +27,28 @@ class ReceivableBase(BaseModel):
     )
 
 
-class ReceivableTerms(ReceivableBase):
-    """The query of the typed data: numbers only as hashes (a URL ends up in access logs)."""
+class ReceivableBase(OwedTerms):
+    debtor: str = Field(min_length=1, max_length=42, description="the debtor's USCC or address")
 
+
+class PayableBase(OwedTerms):
+    supplier: str = Field(
+        min_length=1, max_length=42, description="the supplier owed it: its USCC or address"
+    )
+
+
+class InvoiceHash(BaseModel):
     invoice_hash: str = Field(
         pattern=HASH_PATTERN, description="keccak256 of the trimmed invoice number (UTF-8)"
     )
+
+
+class ReceivableTerms(ReceivableBase, InvoiceHash):
+    """The query of the typed data: numbers only as hashes (a URL ends up in access logs)."""
+
+
+class PayableTerms(PayableBase, InvoiceHash):
+    """The query of a debtor's payable typed data (numbers only as hashes)."""
 
 
 class ConfirmationTerms(BaseModel):
@@ -69,6 +86,18 @@ class SignedReceivable(ReceivableBase, Signed):
         min_length=18,
         max_length=18,
         description="your own USCC, for your supply_chain record (checked against your key)",
+    )
+
+
+class SignedPayable(PayableBase, Signed):
+    invoice_no: str = Field(
+        min_length=1, max_length=40, description="the invoice number, for the supplier's record"
+    )
+    debtor_uscc: str | None = Field(
+        default=None,
+        min_length=18,
+        max_length=18,
+        description="your own USCC, for the supplier's record (checked against your key)",
     )
 
 

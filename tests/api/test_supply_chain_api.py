@@ -130,6 +130,69 @@ def test_only_the_debtor_confirms_and_a_duplicate_is_refused(api: Api) -> None:
         _register(api)
 
 
+def _payable_terms(invoice: str = "INV-P-77", amount: str = "2500.00") -> dict[str, Any]:
+    return {
+        "supplier": USCCS[SUPPLIER],
+        "amount": amount,
+        "currency": "CNY",
+        "due_date": (date.today() + timedelta(days=60)).isoformat(),
+        "invoice_no": invoice,
+        "contract_no": "PO-P-1",
+    }
+
+
+def test_the_debtor_registers_its_payable_and_the_supplier_holds_it_confirmed_with_its_record(
+    api: Api,
+) -> None:
+    core = (_enterprise(api, CORE), api.world.subject_keys[CORE])
+    shown: list[Any] = []
+    done = perform(
+        *core, "payable", _payable_terms(), extra={"debtor_uscc": USCCS[CORE]},
+        review=shown.append,
+    )  # fmt: skip
+
+    [offer] = shown
+    assert offer.primary_type == "PayableRegistration"
+    assert offer.typed_data["message"]["supplier"] == api.world.subject_keys[SUPPLIER].address
+    assert "2500.00 CNY" in offer.summary and "counts as your confirmation" in offer.summary
+    assert (done.act, done.record_status) == ("payable", "confirmed")
+    with api.engine.connect() as conn:
+        [record] = read_subject_records(
+            conn, api.settings, api.world.subject_ids[SUPPLIER], categories=["supply_chain"]
+        )
+    assert (record.fields["core_enterprise_uscc"], record.fields["invoice_no"]) == (
+        USCCS[CORE], "INV-P-77",
+    )  # fmt: skip
+    assert record.fields["status"] == "confirmed"
+    _index(api)
+    held = my_receivables(_enterprise(api, SUPPLIER))["parts_held"]
+    assert [(p["part_id"], p["value"]) for p in held] == [(done.part_id, "2500.00")]
+
+
+def test_a_payable_is_refused_when_signed_by_another_key_for_another_uscc_or_twice(
+    api: Api,
+) -> None:
+    world = api.world
+    core_client = _enterprise(api, CORE)
+    # The core's request carrying the supplier's signature: not the requester's.
+    with _with_code("signer_mismatch"):
+        perform(core_client, world.subject_keys[SUPPLIER], "payable", _payable_terms(),
+                extra={"debtor_uscc": USCCS[CORE]})  # fmt: skip
+    with _with_code("uscc_mismatch"):
+        perform(core_client, world.subject_keys[CORE], "payable", _payable_terms(),
+                extra={"debtor_uscc": USCCS[SUB]})  # fmt: skip
+    with _with_code("debtor_uscc_required"):
+        perform(core_client, world.subject_keys[CORE], "payable", _payable_terms())
+    # The supplier already registered this invoice for this amount: the same unique key.
+    _register(api, "2500.00", "INV-P-77")
+    with _with_code("duplicate_receivable"):
+        perform(core_client, world.subject_keys[CORE], "payable", _payable_terms(),
+                extra={"debtor_uscc": USCCS[CORE]})  # fmt: skip
+    with api.engine.connect() as conn:
+        kept = conn.execute(select(SUPPLY_CHAIN_REFUSALS.c.act, SUPPLY_CHAIN_REFUSALS.c.code)).all()
+    assert [tuple(k) for k in kept] == [("payable", "duplicate_receivable")]
+
+
 def test_split_transfer_finance_and_a_second_financing_is_refused_and_kept(api: Api) -> None:
     world = api.world
     _, whole = _confirmed(api)

@@ -87,6 +87,27 @@ def test_register_confirm_split_transfer_finance_settle_and_list(
     assert table.exit_code == 0 and "6000.00" in table.stdout
 
 
+def test_the_core_enterprise_registers_its_payable_confirmed_at_once(
+    chain_wallet: Wallet, platform: InProcessPlatform
+) -> None:
+    due = (date.today() + timedelta(days=45)).isoformat()
+    args = ("register-payable", USCCS[SUPPLIER], "3000.00", "--due", due, "--invoice", "INV-W-P",
+            "--contract", "PO-W-P", "--my-uscc", USCCS[CORE])  # fmt: skip
+    registered = _as(chain_wallet, "core", *args)
+    assert registered.exit_code == 0, registered.stderr
+    assert "3000.00 CNY" in registered.stderr and "counts as your confirmation" in registered.stderr
+    done = json.loads(registered.stdout)
+    assert (done["act"], done["record_status"]) == ("payable", "confirmed")
+
+    # The supplier holds the part at once and moves it like any confirmed part.
+    split = _ok(chain_wallet, "supplier", "split", str(done["part_id"]), "1000")
+    assert split["new_part_id"] > done["part_id"]
+
+    again = _as(chain_wallet, "core", *args)
+    assert_one_line_error(again, again.exit_code, "already registered")
+    assert again.exit_code != 0
+
+
 def _financed_part(platform: InProcessPlatform) -> int:
     """A receivable of the core, confirmed, financed whole by the supplier with the bank."""
     world = platform.world

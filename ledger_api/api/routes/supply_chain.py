@@ -35,10 +35,12 @@ from ledger_api.api.supply_chain_schemas import (
     MyReceivables,
     PartOut,
     PartTerms,
+    PayableTerms,
     ReceivableTerms,
     Signed,
     SignedConfirmation,
     SignedFinancing,
+    SignedPayable,
     SignedReceivable,
     SignedTransfer,
     SignedValue,
@@ -109,6 +111,17 @@ def registration_to_sign(
     terms: Annotated[ReceivableTerms, Query()], ctx: ContextDep, actor: SubjectDep
 ) -> ActToSign:
     return _to_sign(ctx, ActRequest("registration", **terms.model_dump()), actor.address)
+
+
+@router.get(
+    "/typed-data/payable",
+    response_model=ActToSign,
+    summary="The EIP-712 PayableRegistration a core enterprise signs for what it owes a supplier",
+)
+def payable_to_sign(
+    terms: Annotated[PayableTerms, Query()], ctx: ContextDep, actor: SubjectDep
+) -> ActToSign:
+    return _to_sign(ctx, ActRequest("payable", **terms.model_dump()), actor.address)
 
 
 @router.get(
@@ -195,16 +208,16 @@ def _require_debtor(contract: ReceivablesContract, receivable_id: int, signer: s
         )
 
 
-def _own_uscc(ctx: Any, actor: Any, supplied: str | None) -> str:
+def _own_uscc(ctx: Any, actor: Any, supplied: str | None, field: str = "supplier_uscc") -> str:
     """The requester's own USCC, checked against the subject its key is bound to."""
     if supplied is None:
         raise InputError(
-            "supplier_uscc (your own USCC) is needed for your supply_chain record",
-            code="supplier_uscc_required",
+            f"{field} (your own USCC) is needed for the supply_chain record",
+            code=f"{field}_required",
         )
     uscc = validate_uscc(supplied.strip().upper())
     if make_subject_id(uscc, ctx.settings.pseudonym_key_bytes) != actor.subject.subject_id:
-        raise InputError("supplier_uscc is not the enterprise of this key", code="uscc_mismatch")
+        raise InputError(f"{field} is not the enterprise of this key", code="uscc_mismatch")
     return uscc
 
 
@@ -223,7 +236,7 @@ def register_receivable(body: SignedReceivable, ctx: ContextDep, actor: SubjectD
     rid = int(event["receivableId"])
     debtor = resolved.debtor
     assert debtor is not None  # a registration always resolves its debtor
-    debtor_uscc = debtor.uscc or _uscc_of_debtor(ctx, debtor.address)
+    debtor_uscc = debtor.uscc or _uscc_of(ctx, debtor.address, "debtor")
     keep_document(
         ctx, rid, actor.address, debtor.address,
         supplier_uscc=supplier_uscc, debtor_uscc=debtor_uscc, invoice_no=body.invoice_no,
@@ -231,16 +244,41 @@ def register_receivable(body: SignedReceivable, ctx: ContextDep, actor: SubjectD
     return _done("registration", receipt, receivable_id=rid)
 
 
-def _uscc_of_debtor(ctx: Any, address: str) -> str:
+def _uscc_of(ctx: Any, address: str, role: str) -> str:
     binding = ctx.state().subject_by_account(address)
     try:
         with ctx.engine.connect() as conn:
             return str(ctx.keyrings.current().uscc_of(conn, binding.subject_id))
     except Exception:
         raise InputError(
-            "name the debtor by its USCC: the platform does not know this address's USCC",
-            code="debtor_uscc_required",
+            f"name the {role} by its USCC: the platform does not know this address's USCC",
+            code=f"{role}_uscc_required",
         ) from None
+
+
+@router.post(
+    "/payables",
+    response_model=ActDone,
+    status_code=201,
+    summary="Relay a core enterprise's signed registration of its own payable (confirmed at "
+    "once); the supplier's supply_chain record follows",
+)
+def register_payable(body: SignedPayable, ctx: ContextDep, actor: SubjectDep) -> ActDone:
+    debtor_uscc = _own_uscc(ctx, actor, body.debtor_uscc, "debtor_uscc")
+    terms = body.model_dump(exclude={"deadline", "signature", "debtor_uscc"})
+    resolved, receipt = _relay(ctx, ActRequest("payable", **terms), actor.address, body)
+    contract = _contract(ctx)
+    confirmed = contract.events(receipt, "ReceivableConfirmed")[0]["args"]
+    rid, part_id = int(confirmed["receivableId"]), int(confirmed["partId"])
+    supplier = resolved.supplier
+    assert supplier is not None  # a payable always resolves its supplier
+    supplier_uscc = supplier.uscc or _uscc_of(ctx, supplier.address, "supplier")
+    keep_document(
+        ctx, rid, supplier.address, actor.address,
+        supplier_uscc=supplier_uscc, debtor_uscc=debtor_uscc, invoice_no=body.invoice_no,
+    )  # fmt: skip
+    record_state(ctx, contract.receivable(rid), "confirmed")
+    return _done("payable", receipt, receivable_id=rid, part_id=part_id, record_status="confirmed")
 
 
 @router.post(
