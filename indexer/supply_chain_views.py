@@ -2,7 +2,8 @@
 
     supply_chain(session, **filters) -> list[dict]   per core enterprise (debtor): receivables
         confirmed, outstanding, financed (locked parts) and overdue, counts and amounts;
-        ``subject_id`` (or the API's ``uscc``) keeps one core enterprise
+        ``subject_id`` (or the API's ``uscc``) keeps one core enterprise; overdue is computed
+        at read time (the wall clock or the indexed head block's time, whichever is later)
     double_financing_refusals(session, **filters) -> list[dict]   every refused financing of
         a part already locked: who tried, which part, with whom, who holds the lock, when
 
@@ -19,11 +20,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from indexer.audit_filters import check_filters
-from indexer.tables import INSTITUTIONS, RECEIVABLE_PARTS, RECEIVABLES, SUBJECT_BINDINGS
+from indexer.tables import (
+    CHECKPOINT,
+    INSTITUTIONS,
+    RECEIVABLE_PARTS,
+    RECEIVABLES,
+    SUBJECT_BINDINGS,
+)
 from ledger_api.chain.receivables import ReceivableStatus
 from ledger_api.store.supply_chain import RECEIVABLE_DOCUMENTS, SUPPLY_CHAIN_REFUSALS
 
@@ -40,6 +47,13 @@ def _masked_usccs(conn: Connection) -> dict[str, str]:
     return {row.debtor: row.debtor_uscc_masked for row in conn.execute(query)}
 
 
+def _now(conn: Connection) -> int:
+    """The later of the wall clock and the indexed head block's time: overdue follows time
+    itself, not the last act, and a chain whose clock runs ahead is believed."""
+    head = conn.execute(select(func.max(CHECKPOINT.c.block_timestamp))).scalar()
+    return max(int(time.time()), int(head or 0))
+
+
 def _page(rows: list[dict[str, Any]], limit: int, offset: int) -> list[dict[str, Any]]:
     limit = max(1, min(int(limit), _MAX_PAGE))
     return rows[max(0, int(offset)) :][:limit]
@@ -52,7 +66,7 @@ def supply_chain(
     """Per core enterprise: confirmed, outstanding, financed and overdue (counts, amounts)."""
     checked = check_filters(session.connection(), {"limit": limit, "offset": offset, **filters})
     conn = session.connection()
-    now = int(time.time()) if now is None else now
+    now = _now(conn) if now is None else now
     query = select(RECEIVABLES).where(
         RECEIVABLES.c.valid_to_block.is_(None), RECEIVABLES.c.status.in_(_OWED)
     )

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from ledger_api.anchoring.merkle import record_leaf
+from ledger_api.api.supply_chain_overdue import CATEGORY as OWED_CATEGORY
+from ledger_api.api.supply_chain_overdue import record_as_of
 from ledger_api.catalog.loader import Catalog
 from ledger_api.crypto.envelope import open_record
 from ledger_api.crypto.keys import SubjectKeyring
@@ -93,10 +95,12 @@ def read_records(
     open_leaves: set[bytes] | frozenset[bytes] = frozenset(),
     hidden_leaves: set[bytes] | frozenset[bytes] = frozenset(),
     with_leaves: bool = False,
+    now: int | None = None,
 ) -> list[ReadRecord]:
     """Newest version of each record, oldest first; records in ``hidden_leaves`` left out.
 
-    ``category_bits`` None: every category of ``catalog``."""
+    ``category_bits`` None: every category of ``catalog``. ``now``: supply-chain records
+    shown as of that moment (overdue once due and unpaid, ``supply_chain_overdue``)."""
     bits = list(catalog.category_bits if category_bits is None else category_bits)
     rows = _select_rows(conn, subject_id, bits)
     if not rows:
@@ -107,6 +111,7 @@ def read_records(
     aead = keyring.aead(conn, subject_id)
     need_leaf = with_leaves or bool(open_leaves) or bool(hidden_leaves)
     out: list[ReadRecord] = []
+    owed_bit = catalog.category(OWED_CATEGORY).bit if now is not None else None
     for row in sorted(newest.values(), key=lambda r: r.id):
         leaf = None
         if need_leaf:
@@ -114,13 +119,16 @@ def read_records(
             leaf = record_leaf(row.salt, row.record_uid, subject_id, row.category, digest)
             if leaf in hidden_leaves:
                 continue
+        fields = json.loads(open_record(aead, row.record_uid, subject_id, row.sealed))
+        if row.category == owed_bit and now is not None:
+            fields = record_as_of(fields, now)
         out.append(
             ReadRecord(
                 record_uid=row.record_uid,
                 category=catalog.category(row.category).name,
                 category_bit=row.category,
                 provider=row.provider,
-                fields=json.loads(open_record(aead, row.record_uid, subject_id, row.sealed)),
+                fields=fields,
                 leaf=leaf,
                 disputed=leaf is not None and leaf in open_leaves,
             )

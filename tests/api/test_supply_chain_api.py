@@ -324,3 +324,58 @@ def test_a_payment_that_leaves_a_receivable_unpaid_past_its_due_date_records_it_
             conn, api.settings, api.world.subject_ids[SUPPLIER], categories=["supply_chain"]
         )
     assert record.fields["status"] == "overdue"
+
+
+def test_a_receivable_past_its_due_date_is_overdue_in_every_view_without_any_act(
+    api: Api,
+) -> None:
+    world = api.world
+    rid, whole = _confirmed(api)  # 10000.00, due in 90 days
+    paid_rid, paid_part = _confirmed(api, "500.00")
+    core = (_enterprise(api, CORE), world.subject_keys[CORE])
+    perform(*core, "settlement", {"part_id": paid_part, "value": "500.00"})
+    grant = api.grant(
+        SUPPLIER, categories=1 << 14, level=AccessLevel.DETAIL,
+        not_after=int(api.clock()) + 200 * 86400,
+    )  # fmt: skip
+    regulator = api.client(world.regulator.account)
+    supplier_id = "0x" + world.subject_ids[SUPPLIER].hex()
+
+    def views() -> tuple[dict[int, str], dict[str, str], dict[str, Any]]:
+        _index(api)
+        mine = my_receivables(_enterprise(api, SUPPLIER))
+        listed = {r["receivable_id"]: r["status"] for r in mine["as_supplier"]}
+        held = [(p["part_id"], p["overdue"]) for p in mine["parts_held"]]
+        assert held == [(whole, listed[rid] == "overdue")]  # the paid part holds nothing
+        own = _enterprise(api, SUPPLIER).my_records("supply_chain").records
+        bank = api.client(world.bank.account).records(
+            supplier_id, category="supply_chain", purpose="loan_application", grant_id=grant,
+            level="detail",
+        ).records  # fmt: skip
+        shown = {r.fields["invoice_no"] + "/" + str(r.fields["payable_amount"]): r.fields["status"]
+                 for r in own}  # fmt: skip
+        assert shown == {
+            r.fields["invoice_no"] + "/" + str(r.fields["payable_amount"]): r.fields["status"]
+            for r in bank
+        }
+        [row] = regulator.call("GET", "/v1/audit/supply_chain")["result"]
+        return listed, shown, row
+
+    listed, shown, row = views()
+    assert listed == {rid: "confirmed", paid_rid: "settled"}
+    assert shown == {f"{INVOICE}/10000.00": "confirmed", f"{INVOICE}/500.00": "paid"}
+    assert row["overdue_count"] == 0
+
+    # Only the chain's clock moves past the due date (the platform's clock stays): nobody acts.
+    tester = world.w3.provider.ethereum_tester
+    tester.time_travel(int(world.w3.eth.get_block("latest")["timestamp"]) + 91 * 86400)
+    tester.mine_blocks(1)
+
+    listed, shown, row = views()
+    assert listed == {rid: "overdue", paid_rid: "settled"}
+    assert shown == {f"{INVOICE}/10000.00": "overdue", f"{INVOICE}/500.00": "paid"}
+    assert (row["overdue_count"], row["overdue_amount"]) == (1, "10000.00")
+    with api.engine.connect() as conn:  # the stored record still says what its last act wrote
+        stored = read_subject_records(conn, api.settings, world.subject_ids[SUPPLIER],
+                                      categories=["supply_chain"])  # fmt: skip
+    assert {r.fields["status"] for r in stored} == {"confirmed", "paid"}

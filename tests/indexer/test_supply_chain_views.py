@@ -53,6 +53,22 @@ def test_per_core_enterprise_confirmed_outstanding_financed_and_overdue(
     assert (due["overdue_count"], due["overdue_amount"]) == (2, "10300.00")
 
 
+def test_overdue_follows_the_indexed_head_block_time_without_any_act(
+    supply_chain: SupplyChain, engine: Engine
+) -> None:
+    _activity(supply_chain, engine)
+    # The chain's clock passes both due dates; a block is mined and indexed, nothing else.
+    supply_chain.advance(200 * DAY)
+    tester: Any = getattr(supply_chain.world.w3.provider, "ethereum_tester")  # noqa: B009
+    tester.mine_blocks(1)
+    make_indexer(supply_chain.world.w3, supply_chain.world.ledger.deployment, engine).run_once()
+
+    [row] = _view(engine, "supply_chain")
+
+    assert (row["overdue_count"], row["overdue_amount"]) == (2, "10300.00")
+    assert row["settled_amount"] == "200.00"  # what was paid is not overdue
+
+
 def test_every_refused_double_financing_names_who_which_part_and_the_lock(
     supply_chain: SupplyChain, engine: Engine
 ) -> None:

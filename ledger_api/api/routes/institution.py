@@ -28,6 +28,7 @@ from ledger_api.api.gate_route import GatedRoute
 from ledger_api.api.problems import PROBLEMS
 from ledger_api.api.reading import ReadRecord, read_records
 from ledger_api.api.schemas import CreditReport, RecordsPage, Score, Verification
+from ledger_api.api.supply_chain_overdue import chain_now
 from ledger_api.catalog.masking import mask_record, public_fields
 from ledger_api.chain.types import AccessLevel
 from ledger_api.financing.self_reports import self_reported_mark
@@ -65,6 +66,7 @@ def _records(access: Access, bits: list[int] | None) -> list[ReadRecord]:
             bits,
             open_leaves=open_leaves,
             hidden_leaves=hidden,
+            now=chain_now(ctx),
         )
 
 

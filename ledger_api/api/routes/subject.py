@@ -43,6 +43,7 @@ from ledger_api.api.schemas import (
     SubjectMe,
     TxResult,
 )
+from ledger_api.api.supply_chain_overdue import chain_now
 from ledger_api.chain import eip712
 from ledger_api.chain.direct_state import DirectChainState
 from ledger_api.chain.grant_rules import AccessRequest, check_grant
@@ -260,6 +261,7 @@ async def own_records(
             bits,
             open_leaves=state.open_dispute_leaves(access.subject_index),
             with_leaves=True,
+            now=chain_now(ctx),
         )
     return await access.respond(
         {

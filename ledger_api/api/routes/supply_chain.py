@@ -26,6 +26,7 @@ from ledger_api.api.supply_chain_acts import (
     typed_data,
 )
 from ledger_api.api.supply_chain_lists import parts_financed_by, receivables_of
+from ledger_api.api.supply_chain_overdue import chain_now
 from ledger_api.api.supply_chain_records import keep_document, record_state
 from ledger_api.api.supply_chain_schemas import (
     ActDone,
@@ -370,7 +371,7 @@ def _record_after(ctx: Any, part_id: int, status: str | None) -> str | None:
     owed = contract.receivable(contract.part(part_id).receivable_id)
     if owed.status is ReceivableStatus.SETTLED:
         status = "paid"
-    elif status is None and owed.due_date < int(ctx.clock()):
+    elif status is None and owed.due_date < chain_now(ctx):
         status = "overdue"
     if status is None:
         return None
@@ -394,7 +395,7 @@ def _record_after(ctx: Any, part_id: int, status: str | None) -> str | None:
 async def my_receivables(ctx: ContextDep, actor: SubjectDep) -> MyReceivables:
     def read() -> dict[str, Any]:
         with ctx.engine.connect() as conn:
-            return receivables_of(conn, actor.address, int(ctx.clock()))
+            return receivables_of(conn, actor.address, chain_now(ctx))
 
     return MyReceivables(**await run_in_threadpool(read))
 
@@ -409,6 +410,6 @@ async def financed_parts(
 ) -> list[PartOut]:
     def read() -> list[PartOut]:
         with ctx.engine.connect() as conn:
-            return parts_financed_by(conn, actor.address, int(ctx.clock()), current=financed)
+            return parts_financed_by(conn, actor.address, chain_now(ctx), current=financed)
 
     return await run_in_threadpool(read)
