@@ -49,6 +49,7 @@ from ledger_api.api.routes import (
 from ledger_api.memory import cap_arenas, serving_allocator
 from ledger_api.monitoring.delivery import DeliveryWorker
 from ledger_api.monitoring.fanout import FanOut
+from ledger_api.monitoring.receivable_defaults import ReceivableDefaults
 from ledger_api.monitoring.service import MonitoringService
 from ledger_api.settings import Settings
 
@@ -155,7 +156,8 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
 
 
 def monitoring_service(ctx: AppContext) -> MonitoringService:
-    """Fan-out and webhook delivery over the app's engine, chain state and access log."""
+    """Supply-chain defaults, fan-out and webhook delivery over the app's engine, chain state
+    and access log."""
     fanout = FanOut(ctx.engine, ctx.state, clock=ctx.clock)
     delivery = DeliveryWorker(
         ctx.engine,
@@ -165,7 +167,10 @@ def monitoring_service(ctx: AppContext) -> MonitoringService:
         clock=ctx.clock,
         production=ctx.settings.mode == "production",
     )
-    return MonitoringService(fanout, delivery, poll_s=ctx.settings.monitoring_poll_s)
+    defaults = ReceivableDefaults(ctx.engine, ctx.state, clock=ctx.clock)
+    return MonitoringService(
+        fanout, delivery, poll_s=ctx.settings.monitoring_poll_s, sources=[defaults]
+    )
 
 
 def _daily(counts: DailyCounts) -> Callable[[str, str, int, float], None]:

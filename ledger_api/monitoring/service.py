@@ -1,4 +1,5 @@
-"""The API process's monitoring loop: fan-out, then webhook deliveries, repeated.
+"""The API process's monitoring loop: event sources (supply-chain defaults from the replica),
+fan-out, then webhook deliveries, repeated.
 
 One daemon thread; it sleeps ``poll_s`` only when a pass found nothing to do, so a backlog
 drains at full speed. ``ccl stack`` and every API worker run it (the fan-out's single
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
+from typing import Protocol
 
 from ledger_api.monitoring.delivery import DeliveryWorker
 from ledger_api.monitoring.fanout import FanOut
@@ -17,17 +20,32 @@ from ledger_api.monitoring.fanout import FanOut
 log = logging.getLogger(__name__)
 
 
+class EventSource(Protocol):
+    """Writes outbox events the ingest transaction cannot (chain facts read from the replica)."""
+
+    def run_once(self) -> int: ...
+
+
 class MonitoringService:
-    def __init__(self, fanout: FanOut, delivery: DeliveryWorker, *, poll_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        fanout: FanOut,
+        delivery: DeliveryWorker,
+        *,
+        poll_s: float = 0.5,
+        sources: Sequence[EventSource] = (),
+    ) -> None:
         self.fanout = fanout
         self.delivery = delivery
         self.poll_s = poll_s
+        self.sources = tuple(sources)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
-        """One fan-out pass and one delivery pass; how much either did."""
-        return self.fanout.run_once() + self.delivery.run_once()
+        """The sources' passes, one fan-out pass and one delivery pass; how much they did."""
+        written = sum(source.run_once() for source in self.sources)
+        return written + self.fanout.run_once() + self.delivery.run_once()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="monitoring", daemon=True)

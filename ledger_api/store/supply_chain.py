@@ -6,6 +6,8 @@ the platform learns from the registration request: they are kept here sealed (AE
 key derived from the master key) keyed by receivable id until the debtor confirms.
 Refused supply-chain acts are kept with the part they named, which the access log (one route
 template per operation) cannot say: the regulator's double-financing view reads them.
+Risk events a part gave the monitoring outbox are kept by part (migration 0024), so each is
+written once whatever the indexer replays.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BigInteger, Index, String, Table
+from sqlalchemy import BigInteger, Index, SmallInteger, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger_api.store.base import Base
@@ -52,5 +54,19 @@ class SupplyChainRefusal(Base):
     detail: Mapped[str] = mapped_column(String(400))
 
 
+class SupplyChainAlert(Base):
+    """A risk event of one kind a part gave the monitoring outbox: at most one per part and
+    kind, written in the outbox event's own transaction."""
+
+    __tablename__ = "supply_chain_alerts"
+
+    kind: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    part_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    outbox_id: Mapped[int] = mapped_column(BigInteger)
+    block_number: Mapped[int] = mapped_column(BigInteger)  # the block of the chain event
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 RECEIVABLE_DOCUMENTS = cast(Table, ReceivableDocument.__table__)
 SUPPLY_CHAIN_REFUSALS = cast(Table, SupplyChainRefusal.__table__)
+SUPPLY_CHAIN_ALERTS = cast(Table, SupplyChainAlert.__table__)
