@@ -155,7 +155,6 @@ class ResolvedAct:
     words: str  # what is signed, in words
     debtor: Enterprise | None = None
     institution: InstitutionProfile | None = None
-    supplier: Enterprise | None = None
 
 
 def _need(value: Any, name: str) -> Any:
@@ -236,7 +235,7 @@ def _registration(
             "as hashes"
         )
         fields = {"supplier": supplier.address, **terms}
-        return ResolvedAct(primary, fields, words, supplier=supplier)
+        return ResolvedAct(primary, fields, words)
     named = _need(request.debtor, "debtor")
     debtor = resolve_enterprise(state, named, pseudonym_key)
     words = (

@@ -20,7 +20,8 @@ class OwedTerms(BaseModel):
     """What is owed, whoever registers it (the counterparty is added by the act)."""
 
     amount: str = Field(pattern=YUAN_PATTERN, description="yuan, at most two decimals")
-    currency: str = Field(default="CNY", min_length=3, max_length=3)
+    # Checked here, so a malformed code is a 422 like any malformed parameter.
+    currency: str = Field(default="CNY", pattern=r"^[A-Za-z]{3}$", description="ISO 4217 code")
     due_date: date
     contract_hash: str = Field(
         pattern=HASH_PATTERN, description="keccak256 of the trimmed contract number (UTF-8)"

@@ -280,6 +280,12 @@ def test_bad_amounts_and_unknown_parties_are_422_before_anything_is_signed(api: 
         "GET", "/v1/supply-chain/typed-data/registration", params={"debtor": USCCS[CORE], **terms}
     )
     assert response.status_code == 422
+    for path, party in (("registration", "debtor"), ("payable", "supplier")):
+        response = client.send(
+            "GET", f"/v1/supply-chain/typed-data/{path}",
+            params={party: USCCS[CORE], **terms, "amount": "12.34", "currency": "C\x0fY"},
+        )  # fmt: skip
+        assert response.status_code == 422, response.text  # not a 502 from the chain layer
     response = client.send(
         "GET",
         "/v1/supply-chain/typed-data/financing",

@@ -23,6 +23,7 @@ from ledger_api.api.supply_chain_acts import (
     act_fields,
     check_signed_by,
     recording_refusals,
+    resolve_enterprise,
     typed_data,
 )
 from ledger_api.api.supply_chain_lists import parts_financed_by, receivables_of
@@ -230,14 +231,14 @@ def _own_uscc(ctx: Any, actor: Any, supplied: str | None, field: str = "supplier
 )
 def register_receivable(body: SignedReceivable, ctx: ContextDep, actor: SubjectDep) -> ActDone:
     supplier_uscc = _own_uscc(ctx, actor, body.supplier_uscc)
+    # Both USCCs are known before relaying: a registration on chain always gets its document.
+    debtor = resolve_enterprise(ctx.state(), body.debtor, ctx.settings.pseudonym_key_bytes)
+    debtor_uscc = debtor.uscc or _uscc_of(ctx, debtor.address, "debtor")
     terms = body.model_dump(exclude={"deadline", "signature", "supplier_uscc"})
     request = ActRequest("registration", **terms)
-    resolved, receipt = _relay(ctx, request, actor.address, body)
+    _, receipt = _relay(ctx, request, actor.address, body)
     event = _contract(ctx).events(receipt, "ReceivableRegistered")[0]["args"]
     rid = int(event["receivableId"])
-    debtor = resolved.debtor
-    assert debtor is not None  # a registration always resolves its debtor
-    debtor_uscc = debtor.uscc or _uscc_of(ctx, debtor.address, "debtor")
     keep_document(
         ctx, rid, actor.address, debtor.address,
         supplier_uscc=supplier_uscc, debtor_uscc=debtor_uscc, invoice_no=body.invoice_no,
@@ -266,14 +267,14 @@ def _uscc_of(ctx: Any, address: str, role: str) -> str:
 )
 def register_payable(body: SignedPayable, ctx: ContextDep, actor: SubjectDep) -> ActDone:
     debtor_uscc = _own_uscc(ctx, actor, body.debtor_uscc, "debtor_uscc")
+    # Both USCCs are known before relaying: a payable on chain always gets its record.
+    supplier = resolve_enterprise(ctx.state(), body.supplier, ctx.settings.pseudonym_key_bytes)
+    supplier_uscc = supplier.uscc or _uscc_of(ctx, supplier.address, "supplier")
     terms = body.model_dump(exclude={"deadline", "signature", "debtor_uscc"})
-    resolved, receipt = _relay(ctx, ActRequest("payable", **terms), actor.address, body)
+    _, receipt = _relay(ctx, ActRequest("payable", **terms), actor.address, body)
     contract = _contract(ctx)
     confirmed = contract.events(receipt, "ReceivableConfirmed")[0]["args"]
     rid, part_id = int(confirmed["receivableId"]), int(confirmed["partId"])
-    supplier = resolved.supplier
-    assert supplier is not None  # a payable always resolves its supplier
-    supplier_uscc = supplier.uscc or _uscc_of(ctx, supplier.address, "supplier")
     keep_document(
         ctx, rid, supplier.address, actor.address,
         supplier_uscc=supplier_uscc, debtor_uscc=debtor_uscc, invoice_no=body.invoice_no,
