@@ -143,6 +143,36 @@ async def authenticate(request: Request, ctx: AppContext) -> tuple[str, str]:
     The nonce is NOT reserved here: the caller reserves it (``verify_signature`` at once; the
     gate in the same transaction as the request's access-log entry, before any data leaves).
     """
+    address, timestamp, nonce, signature = _signing_headers(request, ctx)
+    body = await _body(request)
+    query = request_query(request).canonical
+    try:
+        if query is None:
+            raise ValueError("the query string is not UTF-8")
+        canonical = canonical_request(
+            request.method, _signed_path(request), query, body, timestamp, nonce
+        )
+        signer = recover_address_bytes(canonical, signature)
+    except Exception:
+        raise AuthError("X-CCL-Signature is not a valid signature", code="bad_signature") from None
+    if signer != bytes.fromhex(address[2:]):
+        raise AuthError(
+            "the signature does not match the request and X-CCL-Address", code="bad_signature"
+        )
+    return address, nonce
+
+
+def claimed_headers(request: Request, ctx: AppContext) -> str | None:
+    """The checksum address of a request whose four signing headers are present, well-formed
+    and fresh (everything authentication checks short of the signature), or None."""
+    try:
+        return _signing_headers(request, ctx)[0]
+    except AuthError:
+        return None
+
+
+def _signing_headers(request: Request, ctx: AppContext) -> tuple[str, int, str, str]:
+    """``(address, timestamp, nonce, signature)``: the headers checked, the signature not."""
     headers = request.headers
     raw_address = headers.get(HEADER_ADDRESS)
     raw_timestamp = headers.get(HEADER_TIMESTAMP)
@@ -172,22 +202,7 @@ async def authenticate(request: Request, ctx: AppContext) -> tuple[str, str]:
         )
     if not _NONCE.match(nonce):
         raise AuthError("X-CCL-Nonce must be 8..64 characters [A-Za-z0-9_-]", code="bad_nonce")
-    body = await _body(request)
-    query = request_query(request).canonical
-    try:
-        if query is None:
-            raise ValueError("the query string is not UTF-8")
-        canonical = canonical_request(
-            request.method, _signed_path(request), query, body, timestamp, nonce
-        )
-        signer = recover_address_bytes(canonical, signature)
-    except Exception:
-        raise AuthError("X-CCL-Signature is not a valid signature", code="bad_signature") from None
-    if signer != bytes.fromhex(address[2:]):
-        raise AuthError(
-            "the signature does not match the request and X-CCL-Address", code="bad_signature"
-        )
-    return address, nonce
+    return address, timestamp, nonce, signature
 
 
 def check_rate(ctx: AppContext, address: str) -> None:

@@ -8,7 +8,10 @@ Transfer-Encoding: a GET) passes untouched, at the cost of one look at its heade
    body is signed), before it is read (a chunked body, whose size is not announced, is
    counted without being kept, so that an oversized one is 413 signed or not);
 3. read, counting, and refused 413 as soon as it passes the limit (chunked bodies announce no
-   size): never more than the limit is held;
+   size): never more than the limit is held. A 413 whose request carries well-formed, fresh
+   signing headers is recorded for the regulator although its signature, which covers the
+   body, cannot be checked: claimed address, role ``unverified``, nonce not spent
+   (``ledger_api.api.refusals.log_unverified_refusal``);
 4. refused 400 if it nests deeper than ``max_depth`` (``ledger_api.json_depth``): the JSON parser
    recurses per level, and py-evm / py_ecc raise Python's recursion limit, so a deep enough
    body overflows the C stack and kills the process. The refusal is audited when the request
@@ -26,7 +29,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from ledger_api.api.problems import problem_response
-from ledger_api.api.refusals import log_body_refusal
+from ledger_api.api.refusals import log_body_refusal, log_unverified_refusal
 from ledger_api.api.signing import (
     HEADER_ADDRESS,
     HEADER_NONCE,
@@ -45,6 +48,9 @@ _SIGNING_HEADERS = frozenset(
     name.lower().encode()
     for name in (HEADER_ADDRESS, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE)
 )
+
+
+TOO_LARGE = "payload_too_large"
 
 
 class _Refusal(Exception):
@@ -92,8 +98,7 @@ class BodyGuardMiddleware:
     async def _checked_body(self, scope: Scope, receive: Receive, length: bytes | None) -> bytes:
         if length is not None and _over(length, self.max_bytes):
             raise self._too_large()
-        present = {name for name, value in scope["headers"] if name in _SIGNING_HEADERS and value}
-        if len(present) < len(_SIGNING_HEADERS):
+        if not _signed(scope):
             if length is None:  # chunked: an oversized body is 413 whoever sends it
                 await self._discard(receive)
             raise _Refusal(
@@ -145,14 +150,16 @@ class BodyGuardMiddleware:
     def _too_large(self) -> _Refusal:
         return _Refusal(
             413,
-            "payload_too_large",
+            TOO_LARGE,
             "Payload too large",
             f"request bodies are limited to {self.max_bytes} bytes",
         )
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, refusal: _Refusal) -> None:
         path = scope.get("path", "")
-        if refusal.body is not None and not await log_body_refusal(
+        if refusal.code == TOO_LARGE and _signed(scope):
+            await log_unverified_refusal(scope, TOO_LARGE)
+        elif refusal.body is not None and not await log_body_refusal(
             scope, refusal.body, refusal.code
         ):
             refusal = _Refusal(
@@ -165,6 +172,12 @@ class BodyGuardMiddleware:
             refusal.status, refusal.code, refusal.title, refusal.detail, path
         )
         await response(scope, receive, send)
+
+
+def _signed(scope: Scope) -> bool:
+    """All four signing headers are present (not yet whether they are well-formed)."""
+    present = {name for name, value in scope["headers"] if name in _SIGNING_HEADERS and value}
+    return len(present) == len(_SIGNING_HEADERS)
 
 
 def _over(length: bytes, limit: int) -> bool:

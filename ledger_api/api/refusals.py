@@ -15,6 +15,14 @@ The problem handlers (``ledger_api.api.problems``) call ``log_refusal`` for ever
 response, so no route logs its own refusals, and a gated read that succeeds pays one dict
 write here. The body guard refuses some bodies before any route runs; ``log_body_refusal``
 audits those (the signature covers the body's hash, checked on the raw bytes, unparsed).
+
+An oversized body is refused before it is read (or as soon as it passes the limit), so its
+signature, which covers the body's hash, can never be checked. ``log_unverified_refusal``
+still records such a request when it carries well-formed, fresh signing headers, so that the
+regulator sees oversized attempts: its claimed address as the actor, in the role
+``unverified`` (anyone can claim any address), and its nonce is NOT spent (an unverified
+request could otherwise burn another signer's nonce). These entries are bounded by one
+token bucket for all of them together, so forged headers cannot flood the log.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ log = logging.getLogger(__name__)
 AUDIT_STATE = "ccl.audit"
 LOGGED = "logged"
 SIGNER_ROLE = "signer"  # authenticated, no role resolved (yet)
+UNVERIFIED_ROLE = "unverified"  # the signature could not be checked: the address is a claim
+_UNVERIFIED_BUCKET = "unverified-refusals"  # one rate-limiter key shared by all such entries
 _ACTION_LENGTH = 96  # access_log.action
 
 
@@ -170,6 +180,41 @@ async def log_body_refusal(scope: Scope, body: bytes, code: str) -> bool:
     except Exception:  # the refusal still goes out; the failure is in the server's log
         log.exception("logging a refusal (%s) failed", code)
         return True
+
+
+async def log_unverified_refusal(scope: Scope, code: str) -> bool:
+    """Record a refusal whose signature cannot be checked (the body was never read): one
+    denied entry, actor the claimed address in role ``unverified``, nonce not spent. True
+    when an entry was written; nothing is written for a request whose path names no
+    operation, whose signing headers are malformed or stale, or beyond the shared rate."""
+    app = scope.get("app")
+    if app is None:
+        return False
+    template = _template_of(app, scope["method"], scope["path"])
+    if template is None:
+        return False
+    # Imported here: auth imports the problem handlers, which import this module.
+    from ledger_api.api.auth import claimed_headers
+
+    ctx = app.state.ctx
+    request = Request({**scope, "route": _Template(template)})
+    address = claimed_headers(request, ctx)
+    if address is None or not ctx.rate_limiter.allow(_UNVERIFIED_BUCKET):
+        return False
+    try:
+        await ctx.writer.append_async(
+            EntryDraft(
+                actor=address,
+                actor_role=UNVERIFIED_ROLE,
+                action=operation_of(request),
+                decision=DENIED,
+                reason=code,
+            )
+        )
+    except Exception:  # the refusal still goes out; the failure is in the server's log
+        log.exception("logging an unverified refusal (%s) failed", code)
+        return False
+    return True
 
 
 @dataclass(frozen=True)

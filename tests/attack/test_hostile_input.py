@@ -4,6 +4,7 @@ the server down, answer 5xx or leak; each gets a 4xx problem+json with its code.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -74,10 +75,11 @@ def test_a_17_mib_body_with_content_length_is_413(server: LiveServer, cast: Cast
     assert_refused(response, 413, "payload_too_large", cast)
 
 
-def _chunked(path: str, total: int) -> Iterator[bytes]:
+def _chunked(path: str, total: int, headers: dict[str, str] | None = None) -> Iterator[bytes]:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items() if k != "Content-Type")
     yield (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n"
+        f"{extra}Transfer-Encoding: chunked\r\n\r\n"
     ).encode()
     chunk = b"[" * MIB
     for _ in range(total // MIB):
@@ -89,6 +91,57 @@ def test_a_17_mib_chunked_body_is_413(server: LiveServer, cast: Cast) -> None:
     response = server.raw(_chunked(REGISTRATIONS, 17 * MIB))
     assert server.alive()
     assert_refused(response, 413, "payload_too_large", cast)
+
+
+# An oversized body is refused before (or while) it is read, so its signature, which covers the
+# body, is never checked: the refusal is recorded under the claimed address as "unverified",
+# and the nonce stays unspent (refusals.log_unverified_refusal). The entry is committed before
+# the 413 is sent, so it is in the log once the answer is here.
+GRANTS = "/v1/subject/grants"
+
+
+def _assert_recorded_unverified_and_nonce_unspent(
+    server: LiveServer, cast: Cast, before: int, nonce: str
+) -> None:
+    rows = server.log_rows(cast.subject_a.address)[before:]
+    assert [(r["actor_role"], r["action"], r["decision"], r["reason"]) for r in rows] == [
+        ("unverified", f"POST {GRANTS}", "denied", "payload_too_large")
+    ], rows
+    # The nonce was not spent: a correctly signed request with it is served.
+    again = server.send(cast.subject_a.sign("GET", GRANTS, nonce=nonce))
+    assert again.status == 200, again.body[:300]
+
+
+def test_a_signed_17_mib_body_is_recorded_as_an_unverified_refusal(
+    server: LiveServer, cast: Cast
+) -> None:
+    before = log_position(server, cast.subject_a.address)
+    signed = cast.subject_a.sign("POST", GRANTS, body=b" " * (17 * MIB))
+    response = server.send(signed)
+    assert_refused(response, 413, "payload_too_large", cast)
+    _assert_recorded_unverified_and_nonce_unspent(server, cast, before, signed.nonce)
+
+
+def test_a_signed_17_mib_chunked_body_is_recorded_as_an_unverified_refusal(
+    server: LiveServer, cast: Cast
+) -> None:
+    before = log_position(server, cast.subject_a.address)
+    signed = cast.subject_a.sign("POST", GRANTS, body=b"[" * (17 * MIB))
+    response = server.raw(_chunked(GRANTS, 17 * MIB, signed.headers))
+    assert_refused(response, 413, "payload_too_large", cast)
+    _assert_recorded_unverified_and_nonce_unspent(server, cast, before, signed.nonce)
+
+
+def test_a_17_mib_body_with_stale_signing_headers_is_not_recorded(
+    server: LiveServer, cast: Cast
+) -> None:
+    """Headers authentication would refuse without the body (here a timestamp an hour old)
+    are not recorded: only what passes every check short of the signature is."""
+    before = log_position(server, cast.subject_a.address)
+    stale = cast.subject_a.sign("POST", GRANTS, b"", timestamp=int(time.time()) - 3600)
+    response = server.send(stale, body=b" " * (17 * MIB))
+    assert_refused(response, 413, "payload_too_large", cast)
+    assert server.log_rows(cast.subject_a.address)[before:] == []
 
 
 # -- malformed bodies, signed (authenticated) ---------------------------------------------------
