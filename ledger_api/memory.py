@@ -12,6 +12,13 @@ both through ``mallopt``/``malloc_trim`` (docs/operators.md, "Memory"):
   thread of its own, off the request path, handing freed pages back to the system.
 
 0 turns either off.
+
+A third lever bounds the threads themselves: ``bound_thread_pool`` sets the event loop's
+default thread limiter (synchronous routes and dependencies) to ``CCL_THREAD_POOL_SIZE``
+(default 8) instead of anyio's 40. Every thread that ever served keeps its stack, its
+thread-local caches and a pooled database connection with its page cache, so the process's
+memory follows the largest burst it has seen; the database pool is sized to match
+(``ledger_api.store.db.serving_pool_size``).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
+
+from anyio import to_thread
 
 from ledger_api.settings import Settings
 
@@ -115,6 +124,12 @@ class Trimmer:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+
+def bound_thread_pool(threads: int) -> None:
+    """At most ``threads`` threads run the running event loop's synchronous work (FastAPI's
+    sync routes and dependencies, ``run_in_threadpool``). Call from the event loop."""
+    to_thread.current_default_thread_limiter().total_tokens = threads
 
 
 @contextmanager

@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     # at most this many malloc arenas, and freed memory handed back this often; 0 turns off.
     malloc_arenas: int = 2
     malloc_trim_every_s: float = 30.0
+    # Threads serving synchronous routes and dependencies (anyio's default limiter, 40 if left
+    # alone): each thread that ever ran keeps its stack, SQLite and allocator state for good.
+    # The database pool holds this many connections plus the background threads' (see
+    # ``ledger_api.store.db.serving_pool``), so no serving thread waits for or churns one.
+    thread_pool_size: int = Field(default=8, ge=1, le=128)
+    # SQLite's memory in the process (PRAGMA soft_heap_limit, all connections together): past
+    # it the connections' page caches reuse their pages instead of growing as the database
+    # does. 0: no limit (each serving connection's cache grows to SERVING_CACHE_MIB).
+    sqlite_heap_limit_mib: int = Field(default=8, ge=0, le=4096)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_outside_embedded(self) -> Settings:

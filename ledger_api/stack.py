@@ -25,7 +25,7 @@ from ledger_api.chain.connection import ChainConnection, ensure_platform_roles, 
 from ledger_api.chain.deployment import Deployment, check_deployment
 from ledger_api.memory import cap_arenas
 from ledger_api.settings import Settings
-from ledger_api.store.db import SERVING_CACHE_MIB, ensure_schema, make_engine, migrate
+from ledger_api.store.db import ensure_schema, make_serving_engine, migrate
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,7 @@ class EmbeddedStack:
         self.settings = settings
         cap_arenas(settings.malloc_arenas)  # before the chain's, indexer's and API's threads
         self.connection: ChainConnection = open_chain(settings)
-        self.engine = make_engine(
-            settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB
-        )
+        self.engine = make_serving_engine(settings)
         migrate(self.engine)
         reads = ReadConnections(self.engine)
         replica = CachedChainState(
@@ -125,7 +123,7 @@ def check_ready(settings: Settings) -> None:
         check_deployment(connection.w3, deployment)
     finally:
         connection.close()
-    engine = make_engine(settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB)
+    engine = make_serving_engine(settings)
     try:
         ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")
     finally:
@@ -140,7 +138,7 @@ def production_app() -> FastAPI:
     settings = Settings()
     cap_arenas(settings.malloc_arenas)  # before this worker's threads
     connection = open_chain(settings)
-    engine = make_engine(settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB)
+    engine = make_serving_engine(settings)
     reads = ReadConnections(engine)
     replica = CachedChainState(
         replica_state(engine, connection.w3.eth.chain_id, reads), settings.state_cache_ttl_s

@@ -46,7 +46,7 @@ from ledger_api.api.routes import (
     supply_chain,
     whitelist,
 )
-from ledger_api.memory import cap_arenas, serving_allocator
+from ledger_api.memory import bound_thread_pool, cap_arenas, serving_allocator
 from ledger_api.monitoring.delivery import DeliveryWorker
 from ledger_api.monitoring.fanout import FanOut
 from ledger_api.monitoring.receivable_defaults import ReceivableDefaults
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, context: AppContext | None =
         counts.start()
         if settings.monitoring_enabled:
             monitoring.start()
+        bound_thread_pool(settings.thread_pool_size)
         try:
             with serving_gc(), serving_allocator(settings):
                 yield

@@ -45,7 +45,7 @@ from ledger_api.chain.transactor import Transactor
 from ledger_api.chain.txqueue import TxQueue
 from ledger_api.crypto.keys import MasterKey, SubjectKeyring
 from ledger_api.settings import Settings
-from ledger_api.store.db import SERVING_CACHE_MIB, ensure_schema, make_engine, session_factory
+from ledger_api.store.db import ensure_schema, make_serving_engine, session_factory
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +372,7 @@ def build_context(
         closers.append(connection.close)
         w3 = connection.w3
     if engine is None:
-        engine = make_engine(settings.resolved_database_url, sqlite_cache_mib=SERVING_CACHE_MIB)
+        engine = make_serving_engine(settings)
         closers.append(engine.dispose)
     if run_migrations:
         ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")

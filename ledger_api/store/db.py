@@ -21,6 +21,7 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_api.errors import SchemaError
+from ledger_api.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 HEAD = "heads"  # every branch: the API and indexer migrations branch from 0001
@@ -40,6 +41,29 @@ def is_sqlite(url: str | Engine) -> bool:
 # Bulk ingestion keeps the larger cache, which holds its index pages hot.
 SERVING_CACHE_MIB = 2
 BULK_CACHE_MIB = 64
+# Threads of an API process that check connections out of its pool besides the serving thread
+# pool: the access-log writer and its WAL checkpointer, the anchoring loop, the indexer (in
+# the embedded stack), the monitoring loop and the daily request counts.
+BACKGROUND_CONNECTIONS = 6
+
+
+def serving_pool_size(settings: Settings) -> int:
+    """Connections an API process keeps: one per serving thread and per background thread.
+
+    SQLAlchemy's default (5, plus 10 opened and closed again under load) made the thread
+    pool's threads open and drop connections, each time a fresh SQLite page cache to fill.
+    """
+    return settings.thread_pool_size + BACKGROUND_CONNECTIONS
+
+
+def make_serving_engine(settings: Settings) -> Engine:
+    """The API process's engine: serving page caches, a pool sized to its threads."""
+    return make_engine(
+        settings.resolved_database_url,
+        sqlite_cache_mib=SERVING_CACHE_MIB,
+        pool_size=serving_pool_size(settings),
+        sqlite_heap_limit_mib=settings.sqlite_heap_limit_mib,
+    )
 
 
 def make_engine(
@@ -48,17 +72,23 @@ def make_engine(
     schema: str | None = None,
     echo: bool = False,
     sqlite_cache_mib: int = BULK_CACHE_MIB,
+    pool_size: int | None = None,
+    sqlite_heap_limit_mib: int = 0,
 ) -> Engine:
-    """An engine for ``url``; SQLite files get WAL mode and their parent directory."""
+    """An engine for ``url``; SQLite files get WAL mode and their parent directory.
+    ``pool_size``: connections kept (SQLAlchemy's default, 5, if None)."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
+    if pool_size is not None:
+        kwargs["pool_size"] = pool_size
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
         engine = create_engine(parsed, **kwargs)
-        event.listen(engine, "connect", functools.partial(_sqlite_pragmas, sqlite_cache_mib))
+        pragmas = functools.partial(_sqlite_pragmas, sqlite_cache_mib, sqlite_heap_limit_mib)
+        event.listen(engine, "connect", pragmas)
         return engine
     kwargs["pool_pre_ping"] = True
     if schema is not None:
@@ -66,7 +96,9 @@ def make_engine(
     return create_engine(parsed, **kwargs)
 
 
-def _sqlite_pragmas(cache_mib: int, dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(
+    cache_mib: int, heap_limit_mib: int, dbapi_connection: Any, _record: Any
+) -> None:
     cursor = dbapi_connection.cursor()
     # 4 KiB pages (SQLite's default): every API read dirties a few index pages that the WAL
     # and a checkpoint copy, so smaller pages make reads cheaper (docs/benchmarks.md). Takes
@@ -78,6 +110,10 @@ def _sqlite_pragmas(cache_mib: int, dbapi_connection: Any, _record: Any) -> None
     cursor.execute("PRAGMA secure_delete=ON")  # shredded keys are overwritten, not just freed
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute(f"PRAGMA cache_size=-{cache_mib * 1024}")
+    if heap_limit_mib > 0:
+        # Process-wide: all of SQLite's connections together stop growing their page caches
+        # (they reuse their least recently used pages) once SQLite holds this much memory.
+        cursor.execute(f"PRAGMA soft_heap_limit={heap_limit_mib * 2**20}")
     cursor.close()
 
 

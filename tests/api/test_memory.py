@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
+from anyio import to_thread
+from api_support import ApiWorld, make_api
+from fastapi.testclient import TestClient
+from sqlalchemy.pool import QueuePool
+from world import World
 
 from ledger_api import memory
+from ledger_api.api.app import create_app
 from ledger_api.memory import M_ARENA_MAX, Trimmer, cap_arenas, glibc, serving_allocator
 from ledger_api.settings import Settings
+from ledger_api.store.db import BACKGROUND_CONNECTIONS, make_serving_engine
 
 
 class FakeAllocator:
@@ -122,3 +130,39 @@ def test_without_glibc_serving_starts_no_trimmer(monkeypatch: pytest.MonkeyPatch
     with serving_allocator(Settings(malloc_trim_every_s=0.001)):
         assert not any(t.name == "malloc-trim" for t in threading.enumerate())
     assert memory._capped is None
+
+
+def test_the_serving_app_runs_synchronous_work_on_its_thread_pool_size(
+    api_world: ApiWorld, world: World, tmp_path: Path
+) -> None:
+    """anyio's default (40 threads) is replaced by CCL_THREAD_POOL_SIZE once the app serves."""
+    api = make_api(api_world, world, tmp_path, thread_pool_size=3, monitoring_enabled=False)
+    try:
+        with TestClient(create_app(api.settings, context=api.ctx)) as http:
+            limiter = http.portal.call(to_thread.current_default_thread_limiter)  # type: ignore[union-attr]
+            assert limiter.total_tokens == 3
+    finally:
+        api.ctx.engine.dispose()
+
+
+def test_the_serving_pool_keeps_a_connection_per_serving_and_background_thread(
+    tmp_path: Path,
+) -> None:
+    engine = make_serving_engine(Settings(data_dir=tmp_path, thread_pool_size=3))
+    try:
+        assert isinstance(engine.pool, QueuePool)
+        assert engine.pool.size() == 3 + BACKGROUND_CONNECTIONS
+    finally:
+        engine.dispose()
+
+
+def test_serving_sqlite_connections_stop_growing_their_caches_at_the_heap_limit(
+    tmp_path: Path,
+) -> None:
+    engine = make_serving_engine(Settings(data_dir=tmp_path, sqlite_heap_limit_mib=5))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == 5 * 2**20
+            conn.exec_driver_sql("PRAGMA soft_heap_limit=0")  # process-wide: not for others
+    finally:
+        engine.dispose()
