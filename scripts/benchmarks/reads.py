@@ -194,9 +194,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_server(data_dir: Path, port: int, code: str = SERVER_CODE) -> subprocess.Popen[bytes]:
     env = {**os.environ, **SERVER_ENV, "CCL_DATA_DIR": str(data_dir)}
-    command = [sys.executable, "-c", SERVER_CODE, str(port)]
+    command = [sys.executable, "-c", code, str(port)]
     process = subprocess.Popen(command, env=env)
     deadline = time.time() + 120
     while time.time() < deadline:

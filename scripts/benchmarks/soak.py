@@ -20,6 +20,12 @@ must be refused with its status, an allowed request served), ``server_5xx``, ``r
 (after the warm-up) and ``rss_end_mb`` (at the end) of the server process,
 ``rss_growth_ratio``, ``p99_ms`` (over the soak), and the rates. Goal: errors 0, server_5xx 0,
 rss_growth_ratio <= 1.10.
+
+Debugging aid: with ``CCL_SOAK_DIAGNOSE=DIR`` the server loads ``soak_probe``, which records
+after the warm-up and at the end where its memory is (anonymous or file-backed pages, glibc's
+heap allocated and free, SQLite's heap and page caches, threads, pending cyclic garbage) and,
+with ``CCL_SOAK_TRACE_FRAMES=N``, the Python allocations made in between and still alive
+(tracemalloc; several times slower). The comparison goes to stderr; the JSON line is the same.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import json
 import os
 import random
 import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +70,9 @@ WARMUP_S = 15.0
 DEFAULT_SECONDS = 120
 RELAY_EVERY_S = 5.0
 SAMPLE_EVERY_S = 10.0
+# A directory: the server runs with soak_probe (tracemalloc, smaps, mallinfo2), which writes a
+# probe after the warm-up and one at the end; the two are compared on stderr.
+DIAGNOSE_ENV = "CCL_SOAK_DIAGNOSE"
 TAX = 1 << 2
 BANK_KEY = (2).to_bytes(32, "big")
 BANK_B_KEY = (4).to_bytes(32, "big")
@@ -417,13 +428,35 @@ def rss_mb(pid: int) -> float:
         raise RuntimeError(f"no VmRSS for process {pid}") from None
 
 
+def _start_server(data_dir: Path, port: int, probe_dir: str | None) -> subprocess.Popen[bytes]:
+    if probe_dir is None:
+        return reads._start_server(data_dir, port)
+    prelude = (
+        f"import sys; sys.path.append({str(Path(__file__).parent)!r})\n"
+        f"import soak_probe; soak_probe.install({probe_dir!r})\n"
+    )
+    return reads._start_server(data_dir, port, prelude + reads.SERVER_CODE)
+
+
+def _probe(server: subprocess.Popen[bytes], probe_dir: str | None, number: int) -> None:
+    """Have the server's probe write its ``number``-th snapshot, and wait for it."""
+    if probe_dir is None:
+        return
+    server.send_signal(signal.SIGUSR1)
+    done = Path(probe_dir) / f"probe-{number}.done"
+    deadline = time.time() + 120
+    while not done.exists() and time.time() < deadline:
+        time.sleep(0.2)
+
+
 def run(seconds: float = DEFAULT_SECONDS) -> dict[str, Any]:
+    probe_dir = os.environ.get(DIAGNOSE_ENV) or None
     with tempfile.TemporaryDirectory(prefix="ccl-bench-soak-") as tmp:
         data_dir = Path(tmp)
         settings = Settings(data_dir=data_dir)
         seeded = seed(data_dir, settings)
         port = reads._free_port()
-        server = reads._start_server(data_dir, port)
+        server = _start_server(data_dir, port, probe_dir)
         try:
             mix = Mix(seeded)
             maximum = asyncio.run(drive(port, mix.read, MEASURE_S, None))
@@ -440,16 +473,22 @@ def run(seconds: float = DEFAULT_SECONDS) -> dict[str, Any]:
             if unseen:
                 raise RuntimeError(f"the warm-up sent no {', '.join(sorted(unseen))} request")
             rss_start = rss_mb(server.pid)
+            _probe(server, probe_dir, 1)
             _log(f"warm-up: {warmup.requests} requests, RSS {rss_start:.1f} MiB")
             samples: list[float] = []
             soak = asyncio.run(
                 drive(port, mix.next, seconds, rate, relay=mix.relay, sample=(server.pid, samples))
             )
             rss_end = rss_mb(server.pid)
+            _probe(server, probe_dir, 2)
             database_mb = (data_dir / "ledger.sqlite").stat().st_size / 2**20
         finally:
             server.terminate()
             server.wait(timeout=30)
+    if probe_dir is not None:
+        from benchmarks import soak_probe
+
+        _log("probe: " + json.dumps(soak_probe.report(Path(probe_dir)), indent=1))
     ordered = sorted(soak.latencies)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else float("nan")
     for error in soak.errors[:5]:
