@@ -15,10 +15,10 @@ both through ``mallopt``/``malloc_trim`` (docs/operators.md, "Memory"):
 
 A third lever bounds the threads themselves: ``bound_thread_pool`` sets the event loop's
 default thread limiter (synchronous routes and dependencies) to ``CCL_THREAD_POOL_SIZE``
-(default 8) instead of anyio's 40. Every thread that ever served keeps its stack, its
-thread-local caches and a pooled database connection with its page cache, so the process's
-memory follows the largest burst it has seen; the database pool is sized to match
-(``ledger_api.store.db.serving_pool_size``).
+(default 8) instead of anyio's 40. Every thread that ever served keeps its stack and its
+thread-local caches, and the connections a burst of threads opened keep their page caches, so
+the process's memory would follow the largest burst it has seen; the database pool is sized to
+match (``ledger_api.store.db.serving_pool_size``).
 """
 
 from __future__ import annotations
