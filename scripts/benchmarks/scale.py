@@ -11,14 +11,17 @@ how it equals what the indexer builds). Timed, each on the loaded state:
 * ``violations_day_s``, ``violations_day_institution_s``: the violations view for the middle
   UTC day of the log, all institutions / one institution, first page (100 rows);
 * ``volumes_day_s``, ``volumes_day_institution_s``: the volumes view, same windows;
-* ``access_log_page_ms``: an enterprise's access-log page (``access_audit`` by subject).
+* ``access_log_page_ms``: an enterprise's access-log page (``access_audit`` by subject);
+* ``load_s`` (each step's seconds on stderr) and ``size_mb``, the database with its indexes.
 
 Not measured here (see docs/benchmarks.md): authorized reads/s at c=32 and the own-data page,
 which need encrypted records per enterprise; ``reads_ratio`` is null.
 
-``run(max_enterprises)`` returns {"sizes": {db: {N: figures}}, "gate_p99_ratio" (largest vs
-smallest size, PostgreSQL), "reads_ratio", "violations_day_s_at_max" (the larger of the two
-databases), "max_enterprises", "load"}.
+SQLite runs the sizes up to ``sqlite_max`` (default 10^6), PostgreSQL all of them.
+``run(max_enterprises, sqlite_max)`` returns {"sizes": {db: {N: figures}}, "gate_p99_ratio"
+(largest vs smallest size, PostgreSQL), "reads_ratio", "violations_day_s_at_max" (the larger
+of the databases that ran the largest size), "max_enterprises" (the largest size loaded and
+measured), "sqlite_max", "load"}.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ from ledger_api.stack import replica_state
 from ledger_api.store.db import make_engine, migrate
 
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
+# SQLite stops here unless ``--sqlite-max`` says otherwise: the issue asks 10^7 of PostgreSQL
+# (a province's deployment), and SQLite's single writer loads 10^6 in minutes, not seconds.
+SQLITE_MAX = 1_000_000
 DECISIONS = int(os.environ.get("CCL_BENCH_SCALE_DECISIONS", "3000"))
 WARMUP = 300
 PG_URL = os.environ.get(
@@ -112,6 +118,17 @@ def _timed(engine: Engine, view: str, **filters: Any) -> float:
     return round(time.perf_counter() - started, 3)
 
 
+def _size_mb(engine: Engine) -> int:
+    """The loaded database's size on disk, indexes included."""
+    if engine.dialect.name == "sqlite":
+        return Path(str(engine.url.database)).stat().st_size // 2**20
+    with engine.connect() as conn:
+        size = conn.execute(text("""SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
+            WHERE c.relnamespace = CAST(current_schema() AS regnamespace)
+              AND c.relkind = 'r'""")).scalar_one()  # fmt: skip
+    return int(size) // 2**20
+
+
 def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
     day0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     t0 = int((day0 - timedelta(days=state_rows.DAYS)).timestamp())
@@ -122,6 +139,7 @@ def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
         took = state_rows.load(engine, shape)
         load_s = round(time.perf_counter() - started, 1)
         print(f"  loaded {enterprises:,} enterprises in {load_s} s {took}", file=sys.stderr)
+        size_mb = _size_mb(engine)
         timings = asyncio.run(_gate_timings(engine, shape))
         cuts = statistics.quantiles(timings, n=100)
         since = datetime.fromtimestamp(t0, UTC) + timedelta(days=state_rows.DAYS // 2)
@@ -130,6 +148,7 @@ def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
         subject = state_rows.subject_id(enterprises // 2)
         return {
             "load_s": load_s,
+            "size_mb": size_mb,
             "log_entries": shape.log_entries,
             "gate_p50_us": round(statistics.median(timings), 1),
             "gate_p99_us": round(cuts[98], 1),
@@ -163,13 +182,15 @@ def _postgres(enterprises: int) -> dict[str, Any]:
         admin.dispose()
 
 
-def run(max_enterprises: int = 100_000, databases: tuple[str, ...] = ("sqlite", "postgres")
-        ) -> dict[str, Any]:  # fmt: skip
+def run(max_enterprises: int = 100_000, sqlite_max: int = SQLITE_MAX,
+        databases: tuple[str, ...] = ("sqlite", "postgres")) -> dict[str, Any]:  # fmt: skip
     sizes = [n for n in SIZES if n <= max_enterprises] or [max_enterprises]
     measure = {"sqlite": _sqlite, "postgres": _postgres}
     results: dict[str, dict[int, dict[str, Any]]] = {db: {} for db in databases}
     for n in sizes:
         for db in databases:
+            if db == "sqlite" and n > sqlite_max:
+                continue
             print(f"scale: {n:,} enterprises on {db}", file=sys.stderr)
             results[db][n] = measure[db](n)
     largest, smallest = sizes[-1], sizes[0]
@@ -179,7 +200,10 @@ def run(max_enterprises: int = 100_000, databases: tuple[str, ...] = ("sqlite", 
         "sizes": results,
         "gate_p99_ratio": round(p99[largest]["gate_p99_us"] / p99[smallest]["gate_p99_us"], 2),
         "reads_ratio": None,
-        "violations_day_s_at_max": max(r[largest]["violations_day_s"] for r in results.values()),
-        "max_enterprises": largest,
+        "violations_day_s_at_max": max(
+            r[largest]["violations_day_s"] for r in results.values() if largest in r
+        ),
+        "max_enterprises": max(max(r, default=0) for r in results.values()),
+        "sqlite_max": sqlite_max,
         "load": os.getloadavg()[0],
     }
