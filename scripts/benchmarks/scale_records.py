@@ -1,0 +1,493 @@
+"""Records for the scale state (``benchmarks.scale_state``), written at database level in the
+tables and the encrypted form ingestion writes, for the scale benchmark's reads.
+
+Ingesting tens of millions of rows through the pipeline would take hours, so the rows the
+pipeline would have stored are built here directly, with its own functions and formulas:
+
+* ``subjects``: one per enterprise of the state (its subject id as ``scale_state`` writes it),
+  with a fresh random AES-256 data key wrapped under the benchmark's master key and the USCC
+  sealed under that key (``crypto.envelope.new_data_keys``, what ingestion calls for a new
+  subject). Enterprise i's USCC is ``make_uscc(division, i)``, its division the template's.
+* ``records``: RECORDS_LARGE per enterprise up to 10^6 enterprises (2 tax, 1 registration,
+  9 social-insurance and 8 utilities records), RECORDS_HUGE (the 2 tax records) beyond, so
+  the disk holds 10^7. Their contents come from TEMPLATES template enterprises (names, amounts,
+  months as ``ledger_api.synth`` makes them, each row checked by the catalog's validator): an
+  enterprise's records are its template's with its own USCC, in the canonical form the
+  validator gives (the USCC is substituted in the canonical bytes; a test checks they equal
+  the validator's output). Per record, as ``ingest.workers`` computes it: the keyed record-key
+  and content hashes, the record uid, a random 32-byte salt and 12-byte nonce, AES-256-GCM
+  under the subject's data key with the record's associated data, the salted leaf.
+* ``ingest_batches``: one batch per category per BATCH_ENTERPRISES consecutive enterprises
+  (leaves in subject order, as ingestion sorts them), its Merkle root, each record's proof and
+  the manifest of uids; the batch id is ``ingest.batch.batch_id_of`` over the batch's rows as
+  a JSON-lines file in normal form (the canonical payloads, one a line). State ``anchored``.
+* ``chain_anchors``: each batch's root anchored (kind DATA_BATCH, submitted by the platform's
+  key), one anchor per block from the state's first block, as the indexer projects an
+  ``Anchored`` event; those blocks' ``event_count`` and the checkpoint's count include them.
+
+What differs from ingestion, on purpose: the subject ids are the state's synthetic ones, not
+HMAC-SHA256 of the USCC under the pseudonym key (``scale_state`` binds them on its chain
+replica); transaction hashes of the anchors are placeholders, as the state's are; every
+subject's data key is new (no key is reused across subjects). Nothing on the read path
+depends on either: a read finds the records by subject id, unwraps the data key and opens
+every record with its associated data, which fails on any record not sealed as above.
+
+Rows are built in worker processes (WORKERS, one block of enterprises a task) and written by
+this process: PostgreSQL by binary ``COPY``, SQLite by ``executemany``, in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import struct
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
+from typing import Any
+
+from eth_account import Account
+from sqlalchemy import Connection, Engine, insert, text
+
+from benchmarks import scale_state as state_rows
+from indexer.tables import ANCHORS, BLOCKS, CHECKPOINT
+from ledger_api.anchoring.keccak import keccak256_hasher
+from ledger_api.anchoring.kinds import AnchorKind
+from ledger_api.anchoring.merkle import MerkleTree
+from ledger_api.catalog.loader import default_catalog
+from ledger_api.crypto.envelope import new_data_keys
+from ledger_api.devnodes import ANVIL_KEY
+from ledger_api.identity.uscc import CHARSET, WEIGHTS
+from ledger_api.ingest.batch import batch_id_of
+from ledger_api.ingest.validate import RowValidator
+from ledger_api.store.models import BATCHES, BatchState
+from ledger_api.store.types import utcnow
+from ledger_api.synth.generator import iter_enterprises, iter_records
+
+# The benchmark's own secrets (never a deployment's): the API serving the reads gets the same.
+MASTER_KEY = hashlib.sha256(b"ccl-bench-scale-master-key").digest()
+MASTER_KEY_ID = "bench-scale-1"
+PSEUDONYM_KEY = hashlib.sha256(b"ccl-bench-scale-pseudonym-key").digest()
+# The platform's key that anchored the batches (anvil's first account: the reads' operator).
+PLATFORM_KEY = ANVIL_KEY
+
+TEMPLATES = 64
+BATCH_ENTERPRISES = 1024
+RECORDS_LARGE = 20  # per enterprise, up to LARGE enterprises
+RECORDS_HUGE = 2  # beyond
+LARGE = 1_000_000
+WORKERS = int(os.environ.get("CCL_BENCH_SCALE_RECORD_WORKERS", str(min(2, os.cpu_count() or 1))))
+SEED = 32
+PROVIDERS = {
+    "tax": "henan-tax",
+    "registration": "henan-samr",
+    "social_insurance": "henan-hrss",
+    "utilities": "henan-utilities",
+}
+_RECORD_AD = b"ccl/record/v1"
+_MONTHS = tuple(f"{2025 - (n + 6) // 12:04d}-{12 - (n + 6) % 12:02d}" for n in range(12))
+_RECORD_COLUMNS = ("record_uid", "batch_id", "leaf_index", "provider", "category", "subject_id",
+                   "record_key_hash", "content_digest", "salt", "sealed", "proof")  # fmt: skip
+_SUBJECT_COLUMNS = ("subject_id", "key_id", "wrapped_key", "uscc_sealed", "created_at")
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+
+
+def records_per_enterprise(enterprises: int) -> int:
+    return RECORDS_LARGE if enterprises <= LARGE else RECORDS_HUGE
+
+
+@dataclass(frozen=True)
+class TemplateRow:
+    """One record of a template enterprise, its USCC cut out: the bytes between its
+    occurrences in the record key and in the canonical payload."""
+
+    category: str
+    bit: int
+    provider: str
+    key_parts: tuple[bytes, ...]
+    payload_parts: tuple[bytes, ...]
+
+    def record_key(self, uscc: bytes) -> bytes:
+        return uscc.join(self.key_parts)
+
+    def payload(self, uscc: bytes) -> bytes:
+        return uscc.join(self.payload_parts)
+
+
+@dataclass(frozen=True)
+class Template:
+    division: str
+    rows: tuple[TemplateRow, ...]
+
+
+def template_source_rows(index: int) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """Template ``index``'s USCC and its RECORDS_LARGE rows as a provider would send them
+    (tax first: an enterprise beyond LARGE keeps the first RECORDS_HUGE)."""
+    enterprise = next(islice(iter_enterprises(index + 1, SEED), index, None))
+    u = enterprise.uscc
+    generated = list(iter_records(enterprise, SEED))
+    tax = [row for category, row in generated if category == "tax"][:2]
+    registration = next(row for category, row in generated if category == "registration")
+    rng = random.Random(f"{SEED}/{index}/scale")
+    heads = max(1, enterprise.size)
+    account = f"{enterprise.division}{rng.randrange(10**8):08d}"
+    rows: list[tuple[str, dict[str, Any]]] = [("tax", r) for r in tax]
+    rows.append(("registration", registration))
+    rows += [("social_insurance", {
+        "uscc": u, "record_key": f"SI-{u}-{month}", "month": month, "insured_headcount": heads,
+        "contribution_base_total": f"{heads * 4500:.2f}", "paid_amount": f"{heads * 1350:.2f}",
+        "arrears_months": 0, "arrears_amount": "0.00",
+    }) for month in _MONTHS[:9]]  # fmt: skip
+    rows += [("utilities", {
+        "uscc": u, "record_key": f"UT-{u}-{month}", "month": month, "account_no": account,
+        "water_arrears": "0.00", "electricity_arrears": "0.00", "gas_arrears": "0.00",
+        "electricity_kwh": rng.randrange(500, 200_000),
+    }) for month in _MONTHS[:8]]  # fmt: skip
+    cleaned = [(c, {k: v for k, v in r.items() if v is not None}) for c, r in rows]
+    assert len(cleaned) == RECORDS_LARGE
+    return u, cleaned
+
+
+def build_templates() -> list[Template]:
+    """Every template's rows, validated and canonicalised by the catalog's validators."""
+    catalog = default_catalog()
+    validators = {name: RowValidator(catalog, catalog.category(name)) for name in PROVIDERS}
+    templates = []
+    for index in range(TEMPLATES):
+        uscc, rows = template_source_rows(index)
+        cut = uscc.encode()
+        made = []
+        for category, raw in rows:
+            validator = validators[category]
+            normal = validator.normalise(raw)
+            payload = validator.canonical(normal)
+            key = str(normal["record_key"]).encode()
+            # The USCC must appear only as itself and in the record key, else the
+            # substitution would change more than the enterprise.
+            assert payload.count(cut) == 2 and key.count(cut) == 1, (category, raw)
+            made.append(TemplateRow(category, validator.category.bit, PROVIDERS[category],
+                                    tuple(key.split(cut)), tuple(payload.split(cut))))  # fmt: skip
+        templates.append(Template(uscc[2:8], tuple(made)))
+    return templates
+
+
+def enterprise_uscc(templates: list[Template], index: int) -> str:
+    """``make_uscc(division, index)`` with the template's division (see ``fast_uscc``)."""
+    return fast_uscc(templates[index % TEMPLATES].division, index)
+
+
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+_USCC_VALUE = {ch: i for i, ch in enumerate(CHARSET)}
+
+
+@lru_cache(maxsize=TEMPLATES)
+def _division_sum(division: str) -> int:
+    return sum(_USCC_VALUE[c] * w for c, w in zip("91" + division, WEIGHTS[:8], strict=True))
+
+
+def fast_uscc(division: str, serial: int) -> str:
+    """``synth.generator.make_uscc(division, serial)`` for a numeric serial below 10^8, in
+    a fifth of the time (10^7 of them are made at the largest size; a test compares the
+    two): the kind and division's share of the check sum is computed once per division."""
+    body = f"{serial:08d}"
+    digits = [ord(c) - 48 for c in body]
+    check = 11 - sum(d * w for d, w in zip(digits, _ORG_WEIGHTS, strict=True)) % 11
+    last = "X" if check == 10 else "0" if check == 11 else str(check)
+    total = _division_sum(division) + sum(d * w for d, w in zip(digits, WEIGHTS[8:16], strict=True))
+    total += _USCC_VALUE[last] * WEIGHTS[16]
+    first17 = f"91{division}{body}{last}"
+    return first17 + CHARSET[(31 - total % 31) % 31]
+
+
+# -- the workers -------------------------------------------------------------------------------
+
+_templates: list[Template] = []
+
+
+def _init_worker() -> None:
+    _templates[:] = build_templates()
+
+
+@dataclass
+class BlockRows:
+    """One block of enterprises: its subjects' and records' rows (``COPY`` data or tuples)
+    and its batches ``(sequence, category bit, provider, batch id, root, leaf count,
+    manifest)``."""
+
+    subjects: Any
+    records: Any
+    batches: list[tuple[int, int, str, bytes, bytes, int, bytes]]
+    count: int
+
+
+def _block(first: int, last: int, per: int, first_sequence: int, binary: bool) -> BlockRows:
+    """Enterprises ``first..last`` (inclusive): keys, sealed records, batches."""
+    templates = _templates
+    sids = [state_rows.subject_id(i) for i in range(first, last + 1)]
+    usccs = [enterprise_uscc(templates, i) for i in range(first, last + 1)]
+    keys = new_data_keys(MASTER_KEY, MASTER_KEY_ID, list(zip(sids, usccs, strict=True)))
+    now = utcnow()
+    # The timestamp as each driver stores it (SQLite: SQLAlchemy's text form).
+    created: Any = now if binary else now.strftime("%Y-%m-%d %H:%M:%S.%f")
+    subjects = [
+        (sid, MASTER_KEY_ID, k[2], k[3], created) for sid, k in zip(sids, keys, strict=True)
+    ]
+    by_category: dict[int, list[tuple[int, TemplateRow]]] = {}
+    for slot, row in enumerate(templates[0].rows[:per]):
+        by_category.setdefault(row.bit, []).append((slot, row))
+    records: list[tuple[Any, ...]] = []
+    batches = []
+    sha256 = hashlib.sha256
+    k = keccak256_hasher
+    blake2b = hashlib.blake2b
+    content_mac = blake2b(key=PSEUDONYM_KEY, digest_size=32, person=b"ccl/content").copy
+    catalog_version = default_catalog().version
+    for n, (bit, slots) in enumerate(sorted(by_category.items())):
+        provider = slots[0][1].provider
+        rk_mac = blake2b(f"rk\x00{provider}\x00{bit}\x00".encode(), key=PSEUDONYM_KEY,
+                         digest_size=32).copy  # fmt: skip
+        prefix_uid = f"uid\x00{provider}\x00{bit}\x00".encode()
+        bit_word = bit.to_bytes(32, "big")
+        rows: list[tuple[bytes, ...]] = []
+        payloads: list[bytes] = []
+        leaves: list[bytes] = []
+        randomness = os.urandom(44 * len(sids) * len(slots))
+        off = 0
+        for e, sid in enumerate(sids):
+            index = first + e
+            rows_of = templates[index % TEMPLATES].rows
+            uscc = usccs[e].encode()
+            encrypt = keys[e][1].encrypt
+            for slot, _ in slots:
+                template = rows_of[slot]
+                payload = template.payload(uscc)
+                mac = rk_mac()
+                mac.update(template.record_key(uscc))
+                key_hash = mac.digest()
+                mac = content_mac()
+                mac.update(payload)
+                content = mac.digest()
+                uid = sha256(prefix_uid + key_hash + content).digest()
+                salt, nonce = randomness[off : off + 32], randomness[off + 32 : off + 44]
+                off += 44
+                ids = uid + sid
+                sealed = nonce + encrypt(nonce, payload, _RECORD_AD + ids)
+                leaves.append(
+                    k(k(salt + ids + bit_word + sha256(sealed).digest()).digest()).digest()
+                )
+                rows.append((uid, sid, key_hash, content, salt, sealed))
+                payloads.append(payload)
+        tree = MerkleTree(leaves)
+        batch_id = batch_id_of(
+            provider, _category(bit), catalog_version, b"\n".join(payloads) + b"\n"
+        )
+        manifest = b"".join(r[0] for r in rows)
+        batches.append(
+            (first_sequence + n, bit, provider, batch_id, tree.root, len(rows), manifest)
+        )
+        proofs = tree.packed_proofs()
+        for leaf_index, (uid, sid, key_hash, content, salt, sealed) in enumerate(rows):
+            proof = proofs[leaf_index]
+            records.append((uid, batch_id, leaf_index, provider, bit, sid, key_hash, content, salt,
+                            sealed, proof))  # fmt: skip
+    if binary:
+        return BlockRows(_copy_subjects(subjects), _copy_records(records), batches, len(records))
+    return BlockRows(subjects, records, batches, len(records))
+
+
+def _category(bit: int) -> Any:
+    return default_catalog().category(bit)
+
+
+def _field(value: bytes) -> bytes:
+    return struct.pack(">i", len(value)) + value
+
+
+def _copy_records(records: list[tuple[Any, ...]]) -> bytes:
+    """The rows in PostgreSQL's binary ``COPY`` format (without header and trailer): each
+    row's fixed-width fields in one ``struct`` call, then the sealed value and the proof."""
+    out = bytearray()
+    shapes: dict[str, tuple[struct.Struct, bytes]] = {}
+    for uid, batch_id, leaf, provider, bit, sid, key_hash, content, salt, sealed, proof in records:
+        shape = shapes.get(provider)
+        if shape is None:
+            name = provider.encode()
+            layout = f">hi32si32sii i{len(name)}s ih i32si32si32si32s i"
+            shape = shapes[provider] = (struct.Struct(layout), name)
+        fixed, encoded = shape
+        out += fixed.pack(len(_RECORD_COLUMNS), 32, uid, 32, batch_id, 4, leaf,
+                          len(encoded), encoded, 2, bit, 32, sid, 32, key_hash, 32, content,
+                          32, salt, len(sealed))  # fmt: skip
+        out += sealed
+        out += struct.pack(">i", len(proof))
+        out += proof
+    return bytes(out)
+
+
+_PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01, PostgreSQL's timestamp origin
+
+
+def _copy_subjects(subjects: list[tuple[Any, ...]]) -> bytes:
+    out = bytearray()
+    for sid, key_id, wrapped, sealed, created in subjects:
+        micros = int(created.timestamp() * 1_000_000) - _PG_EPOCH_US
+        out += struct.pack(">h", len(_SUBJECT_COLUMNS))
+        out += _field(sid) + _field(key_id.encode()) + _field(wrapped) + _field(sealed)
+        out += struct.pack(">iq", 8, micros)
+    return bytes(out)
+
+
+# -- the writer --------------------------------------------------------------------------------
+
+
+def categories_loaded(per: int) -> int:
+    """How many categories (so batches per block) the first ``per`` records of each
+    enterprise span."""
+    return len({category for category, _ in template_source_rows(0)[1][:per]})
+
+
+def _blocks(enterprises: int, per: int) -> Iterator[tuple[int, int, int]]:
+    """(first, last, first anchor sequence) per block of enterprises."""
+    categories = categories_loaded(per)
+    for n, first in enumerate(range(1, enterprises + 1, BATCH_ENTERPRISES)):
+        yield first, min(first + BATCH_ENTERPRISES - 1, enterprises), 1 + n * categories
+
+
+def _results(enterprises: int, per: int, binary: bool) -> Iterator[BlockRows]:
+    """Every block's rows in order, built by WORKERS processes (at most two blocks each in
+    flight, so memory stays bounded whatever the size)."""
+    if WORKERS < 2:
+        _init_worker()
+        for first, last, sequence in _blocks(enterprises, per):
+            yield _block(first, last, per, sequence, binary)
+        return
+    pending: deque[Future[BlockRows]] = deque()
+    with ProcessPoolExecutor(WORKERS, initializer=_init_worker) as pool:
+        for first, last, sequence in _blocks(enterprises, per):
+            pending.append(pool.submit(_block, first, last, per, sequence, binary))
+            if len(pending) >= 2 * WORKERS:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def load(engine: Engine, shape: state_rows.Shape, progress: bool = True) -> dict[str, Any]:
+    """Write the state's records (after ``scale_state.load``); seconds and counts."""
+    per = records_per_enterprise(shape.enterprises)
+    started = time.perf_counter()
+    records = batches = 0
+    with engine.begin() as conn:
+        pg = conn.dialect.name == "postgresql"
+        if pg:
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        blocks = _anchor_blocks(conn, shape, per)
+        platform = Account.from_key(PLATFORM_KEY).address
+        for done, block in enumerate(_results(shape.enterprises, per, binary=pg)):
+            _write_batches(conn, block, blocks, platform)
+            if pg:
+                _copy(conn, "subjects", _SUBJECT_COLUMNS, block.subjects)
+                _copy(conn, "records", _RECORD_COLUMNS, block.records)
+            else:
+                _insert(conn, "subjects", _SUBJECT_COLUMNS, block.subjects)
+                _insert(conn, "records", _RECORD_COLUMNS, block.records)
+            records += block.count
+            batches += len(block.batches)
+            if progress and done % 100 == 99:
+                rate = records / (time.perf_counter() - started)
+                print(f"  records: {records:,} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+        _count_anchors(conn, shape, batches)
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    return {
+        "records": records,
+        "records_per_enterprise": per,
+        "batches": batches,
+        "records_load_s": round(time.perf_counter() - started, 1),
+    }
+
+
+def _anchor_blocks(conn: Connection, shape: state_rows.Shape, per: int) -> dict[int, int]:
+    """The blocks the anchors go in (number -> timestamp): the state's, from its first."""
+    wanted = -(-shape.enterprises // BATCH_ENTERPRISES) * categories_loaded(per)
+    rows = conn.execute(
+        text("SELECT number, timestamp FROM chain_blocks WHERE number >= :a AND number < :b"),
+        {"a": state_rows.FIRST_BLOCK, "b": state_rows.FIRST_BLOCK + wanted},
+    ).all()
+    if len(rows) < wanted:
+        raise RuntimeError(f"the state has {len(rows)} blocks for {wanted} anchors")
+    return {int(r.number): int(r.timestamp) for r in rows}
+
+
+def _write_batches(conn: Connection, block: BlockRows, blocks: dict[int, int], platform: str
+                   ) -> None:  # fmt: skip
+    now = utcnow()
+    batch_rows, anchor_rows = [], []
+    for sequence, bit, provider, batch_id, root, count, manifest in block.batches:
+        number = state_rows.FIRST_BLOCK + sequence - 1
+        tx = hashlib.sha256(b"ccl-bench-scale-anchor" + sequence.to_bytes(8, "big")).digest()
+        batch_rows.append({
+            "batch_id": batch_id, "provider": provider, "category": bit,
+            "catalog_version": default_catalog().version, "state": BatchState.ANCHORED,
+            "rows_total": count, "rows_accepted": count, "rows_duplicate": 0,
+            "rows_rejected": 0, "root": root, "leaf_count": count, "manifest": manifest,
+            "tx_hash": tx, "anchor_sequence": sequence, "block_number": number,
+            "anchored_at": blocks[number], "created_at": now, "updated_at": now,
+        })  # fmt: skip
+        anchor_rows.append({
+            "sequence": sequence, "root": root, "kind": int(AnchorKind.DATA_BATCH),
+            "submitter": platform, "leaf_count": count, "ref": batch_id,
+            "block_number": number, "log_index": state_rows.GRANTS_PER_BLOCK, "tx_hash": tx,
+        })  # fmt: skip
+    conn.execute(insert(BATCHES), batch_rows)
+    conn.execute(insert(ANCHORS), anchor_rows)
+
+
+def _count_anchors(conn: Connection, shape: state_rows.Shape, batches: int) -> None:
+    """The anchors' blocks hold one event more each; the checkpoint counts them."""
+    last = state_rows.FIRST_BLOCK + batches - 1
+    conn.execute(
+        BLOCKS.update()
+        .where(BLOCKS.c.number.between(state_rows.FIRST_BLOCK, last))
+        .values(event_count=BLOCKS.c.event_count + 1)
+    )
+    conn.execute(CHECKPOINT.update().values(event_count=CHECKPOINT.c.event_count + batches))
+
+
+def _copy(conn: Connection, table: str, columns: tuple[str, ...], data: bytes) -> None:
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_COPY_HEADER)
+            copy.write(data)
+            copy.write(_COPY_TRAILER)
+    finally:
+        cursor.close()
+
+
+def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[Any]) -> None:
+    marks = ", ".join("?" * len(columns))
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+    finally:
+        cursor.close()
+
+
+def enterprise_rows(index: int, per: int) -> list[tuple[str, dict[str, Any]]]:
+    """Enterprise ``index``'s first ``per`` records as a provider would send them: its
+    template's rows with its USCC (tests ingest them and compare)."""
+    templates = build_templates()
+    uscc = enterprise_uscc(templates, index)
+    source, rows = template_source_rows(index % TEMPLATES)
+    return [
+        (category, {k: v.replace(source, uscc) if isinstance(v, str) else v
+                    for k, v in row.items()})
+        for category, row in rows[:per]
+    ]  # fmt: skip
