@@ -14,12 +14,13 @@ how it equals what the indexer builds). Timed, each on the loaded state:
 * ``access_log_page_ms``: an enterprise's access-log page (``access_audit`` by subject);
 * ``load_s`` (each step's seconds on stderr) and ``size_mb``, the database with its indexes.
 
-Not measured here (see docs/benchmarks.md): authorized reads/s at c=32 and the own-data page,
-which need encrypted records per enterprise; ``reads_ratio`` is null.
+Then, on the same state: its records (``benchmarks.scale_records``: what is loaded and how it
+equals what ingestion stores) and, over HTTP against ``ccl serve``, authorized reads/s at
+concurrency 32 and an enterprise's own-data and access-log pages (``benchmarks.scale_reads``).
 
 SQLite runs the sizes up to ``sqlite_max`` (default 10^6), PostgreSQL all of them.
 ``run(max_enterprises, sqlite_max)`` returns {"sizes": {db: {N: figures}}, "gate_p99_ratio"
-(largest vs smallest size, PostgreSQL), "reads_ratio", "violations_day_s_at_max" (the larger
+and "reads_ratio" (largest vs smallest size, PostgreSQL), "violations_day_s_at_max" (the larger
 of the databases that ran the largest size), "max_enterprises" (the largest size loaded and
 measured), "sqlite_max", "load"}.
 """
@@ -43,6 +44,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
+from benchmarks import scale_reads, scale_records
 from benchmarks import scale_state as state_rows
 from indexer import audit_views
 from ledger_api.api.context import AppContext
@@ -129,7 +131,7 @@ def _size_mb(engine: Engine) -> int:
     return int(size) // 2**20
 
 
-def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
+def _measure(engine: Engine, url: str, enterprises: int) -> dict[str, Any]:
     day0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     t0 = int((day0 - timedelta(days=state_rows.DAYS)).timestamp())
     shape = state_rows.Shape(enterprises, 3 * enterprises, t0)
@@ -146,7 +148,7 @@ def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
         day = {"since": since, "until": since + timedelta(days=1)}
         bank = state_rows.institution_address(1)
         subject = state_rows.subject_id(enterprises // 2)
-        return {
+        figures = {
             "load_s": load_s,
             "size_mb": size_mb,
             "log_entries": shape.log_entries,
@@ -160,13 +162,17 @@ def _measure(engine: Engine, enterprises: int) -> dict[str, Any]:
                 1000 * _timed(engine, "access_audit", subject_id=subject), 1
             ),
         }
+        figures.update(scale_records.load(engine, shape))
+        figures.update(scale_reads.measure(url, shape))
+        return figures
     finally:
         engine.dispose()
 
 
 def _sqlite(enterprises: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        return _measure(make_engine(f"sqlite:///{Path(tmp) / 'scale.db'}"), enterprises)
+        url = f"sqlite:///{Path(tmp) / 'scale.db'}"
+        return _measure(make_engine(url), url, enterprises)
 
 
 def _postgres(enterprises: int) -> dict[str, Any]:
@@ -175,7 +181,8 @@ def _postgres(enterprises: int) -> dict[str, Any]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        return _measure(make_engine(PG_URL, schema=schema), enterprises)
+        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        return _measure(make_engine(PG_URL, schema=schema), url, enterprises)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -199,7 +206,7 @@ def run(max_enterprises: int = 100_000, sqlite_max: int = SQLITE_MAX,
     return {
         "sizes": results,
         "gate_p99_ratio": round(p99[largest]["gate_p99_us"] / p99[smallest]["gate_p99_us"], 2),
-        "reads_ratio": None,
+        "reads_ratio": round(p99[largest]["reads_per_s"] / p99[smallest]["reads_per_s"], 2),
         "violations_day_s_at_max": max(
             r[largest]["violations_day_s"] for r in results.values() if largest in r
         ),
