@@ -97,6 +97,7 @@ _MONTHS = tuple(f"{2025 - (n + 6) // 12:04d}-{12 - (n + 6) % 12:02d}" for n in r
 _RECORD_COLUMNS = ("record_uid", "batch_id", "leaf_index", "provider", "category", "subject_id",
                    "record_key_hash", "content_digest", "salt", "sealed", "proof")  # fmt: skip
 _SUBJECT_COLUMNS = ("subject_id", "key_id", "wrapped_key", "uscc_sealed", "created_at")
+_ANALYZED = ("subjects", "records", "ingest_batches", "chain_anchors", "chain_blocks")
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _COPY_TRAILER = struct.pack(">h", -1)
 
@@ -411,7 +412,9 @@ def load(engine: Engine, shape: state_rows.Shape, progress: bool = True) -> dict
         for name, definition in constraints:
             conn.exec_driver_sql(f"ALTER TABLE records ADD CONSTRAINT {name} {definition}")
     with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+        # These tables only: a bare ANALYZE on PostgreSQL takes every schema of the database.
+        for table in _ANALYZED:  # SQLite's ANALYZE takes one name
+            conn.execute(text(f"ANALYZE {table}"))
     return {
         "records": records,
         "records_per_enterprise": per,
