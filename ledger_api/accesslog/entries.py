@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ledger_api.anchoring.keccak import keccak256
 from ledger_api.store.access_log import AccessLogAnchor, AccessLogEntry
-from ledger_api.store.compiled import CompiledQuery
+from ledger_api.store.compiled import CompiledQuery, PgPrepared
 
 ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
 ANCHORS = cast(Table, AccessLogAnchor.__table__)
@@ -134,15 +134,17 @@ def entry_leaf(entry_hash: bytes) -> bytes:
     return keccak256(keccak256(entry_hash))
 
 
-_USES = CompiledQuery(
-    select(func.count())
-    .select_from(ACCESS_LOG)
-    .where(ACCESS_LOG.c.grant_id == bindparam("grant_id"), ACCESS_LOG.c.decision == ALLOWED)
+_USES = PgPrepared(
+    CompiledQuery(
+        select(func.count())
+        .select_from(ACCESS_LOG)
+        .where(ACCESS_LOG.c.grant_id == bindparam("grant_id"), ACCESS_LOG.c.decision == ALLOWED)
+    )
 )
 
 
 def count_uses(conn: Connection, grant_id: int) -> int:
-    """``used_count`` for the gate's hot path: compiled once, run on the driver's cursor."""
+    """``used_count`` for the gate's hot path: compiled once, prepared on PostgreSQL."""
     return int(_USES.tuples(conn, {"grant_id": grant_id})[0][0])
 
 
