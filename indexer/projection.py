@@ -16,6 +16,7 @@ from web3 import Web3
 
 from indexer.decode import EventRecord
 from indexer.errors import IndexerError
+from indexer.gate_rows import keys_changed_after, refresh_gate_rows
 from indexer.receivables_projection import supply_chain_handlers
 from indexer.tables import (
     AGREEMENTS,
@@ -59,6 +60,7 @@ class _Versions:
         self.columns = tuple(c.name for c in table.columns if c.name != "id")
         self._pending: list[dict[str, Any]] = []
         self._latest: dict[tuple[Any, ...], dict[str, Any]] = {}  # rows opened in this chunk
+        self.touched: set[tuple[Any, ...]] = set()  # keys opened or closed (the gate's rows)
 
     def current(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
         row = self._latest.get(key)
@@ -76,7 +78,9 @@ class _Versions:
                "valid_to_block": None}  # fmt: skip
         row.pop("id", None)
         self._pending.append(row)
-        self._latest[tuple(row[name] for name in self.key)] = row
+        key = tuple(row[name] for name in self.key)
+        self._latest[key] = row
+        self.touched.add(key)
 
     def close(self, row: dict[str, Any], at: EventRecord) -> None:
         if "id" in row:  # stored by an earlier chunk
@@ -86,6 +90,7 @@ class _Versions:
                 .values(valid_to_block=at.block_number)
             )
         row["valid_to_block"] = at.block_number
+        self.touched.add(tuple(row[name] for name in self.key))
 
     def change(self, key: tuple[Any, ...], at: EventRecord, **changes: Any) -> None:
         row = self.current(key)
@@ -164,6 +169,16 @@ class Projector:
         bulk_insert(self.conn, NONCE_INCREASES, _NONCE_COLUMNS, self._nonces)
         self._anchors.clear()
         self._nonces.clear()
+        touched = (self.grants, self.subjects, self.institutions, self.agreements)
+        refresh_gate_rows(
+            self.conn,
+            grant_ids=(k[0] for k in self.grants.touched),
+            subject_indexes=(k[0] for k in self.subjects.touched),
+            addresses=(k[0] for k in self.institutions.touched),
+            agreement_ids=(k[0] for k in self.agreements.touched),
+        )
+        for versions in touched:
+            versions.touched.clear()
 
     # -- members -------------------------------------------------------------------------------
     def _role_granted(self, e: EventRecord) -> None:
@@ -303,7 +318,9 @@ _NONCE_COLUMNS = ("block_number", "log_index", "account", "previous_nonce", "new
 
 
 def rollback_state(conn: Connection, last_kept_block: int) -> None:
-    """Undo every state change made after ``last_kept_block`` (see indexer.tables)."""
+    """Undo every state change made after ``last_kept_block`` (see indexer.tables), and read
+    the gate's rows of what it undid again."""
+    changed = keys_changed_after(conn, last_kept_block)
     for table in VERSIONED_TABLES:
         conn.execute(delete(table).where(table.c.valid_from_block > last_kept_block))
         conn.execute(
@@ -313,3 +330,4 @@ def rollback_state(conn: Connection, last_kept_block: int) -> None:
         )
     for table in APPEND_ONLY_TABLES:
         conn.execute(delete(table).where(table.c.block_number > last_kept_block))
+    refresh_gate_rows(conn, **changed)

@@ -239,6 +239,45 @@ class ReceivablePartVersion(Versioned, Base):
     defaulted: Mapped[bool] = mapped_column(Boolean)
 
 
+class GateGrant(Base):
+    """A grant as the gate decides on it now: its live version and its subject's live binding,
+    one row per grant (``indexer.gate_rows`` keeps it in step with the versions)."""
+
+    __tablename__ = "chain_gate_grants"
+
+    grant_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    subject_index: Mapped[int] = mapped_column(BigInteger, index=True)
+    institution_index: Mapped[int] = mapped_column(BigInteger)
+    categories: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[int] = mapped_column(SmallInteger)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    not_before: Mapped[int] = mapped_column(BigInteger)
+    not_after: Mapped[int] = mapped_column(BigInteger)
+    max_uses: Mapped[int] = mapped_column(BigInteger)
+    revoked: Mapped[bool] = mapped_column(Boolean)
+    subject_id: Mapped[bytes | None] = mapped_column(Bytes, nullable=True)
+    account: Mapped[str | None] = mapped_column(String(42), nullable=True)
+
+
+class GateInstitution(Base):
+    """An institution as the gate decides on it now: its live version and the live version of
+    its current agreement (NULLs without one), one row per institution."""
+
+    __tablename__ = "chain_gate_institutions"
+
+    address: Mapped[str] = mapped_column(String(42), primary_key=True)
+    institution_index: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(Text)
+    suspended: Mapped[bool] = mapped_column(Boolean)
+    agreement_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    agreement_status: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    agreement_categories: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    agreement_purposes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agreement_not_before: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    agreement_not_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class AnchorRow(Base):
     """An anchored Merkle root (append-only on chain, so no versions)."""
 
@@ -285,11 +324,15 @@ ANCHORS = _table(AnchorRow)
 NONCE_INCREASES = _table(NonceIncrease)
 RECEIVABLES = _table(ReceivableVersion)
 RECEIVABLE_PARTS = _table(ReceivablePartVersion)
+GATE_GRANTS = _table(GateGrant)
+GATE_INSTITUTIONS = _table(GateInstitution)
 
 VERSIONED_TABLES: tuple[Table, ...] = (
     ROLE_MEMBERS, INSTITUTIONS, SUBJECT_BINDINGS, GRANTS, AGREEMENTS, DISPUTES, RECEIVABLES,
     RECEIVABLE_PARTS,
 )  # fmt: skip
 APPEND_ONLY_TABLES: tuple[Table, ...] = (ANCHORS, NONCE_INCREASES)
-STATE_TABLES = VERSIONED_TABLES + APPEND_ONLY_TABLES
+# Derived from the live versions (``indexer.gate_rows``): rebuilt, not versioned.
+GATE_TABLES: tuple[Table, ...] = (GATE_GRANTS, GATE_INSTITUTIONS)
+STATE_TABLES = VERSIONED_TABLES + APPEND_ONLY_TABLES + GATE_TABLES
 ALL_TABLES = (EVENTS, BLOCKS, CHECKPOINT, *STATE_TABLES)

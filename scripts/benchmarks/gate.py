@@ -37,6 +37,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, create_engine, insert, text
 from starlette.requests import Request
 
+from indexer.gate_rows import rebuild_gate_rows
 from indexer.tables import AGREEMENTS, CHECKPOINT, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
 from ledger_api.api.context import AppContext, CachedChainState
 from ledger_api.api.gate import SubjectAccessGate
@@ -108,6 +109,7 @@ def _seed(engine: Engine) -> None:
               "issued_block": 10, "issued_tx": i.to_bytes(32, "big")}
              for i in range(1, SUBJECTS + 1)],
         )  # fmt: skip
+        rebuild_gate_rows(conn)  # as the indexer keeps them beside the versions
 
 
 def _requests() -> list[Request]:

@@ -1,9 +1,11 @@
 """One statement answers what a grant-checked read decides on, exactly as the look-ups one by
-one do (on SQLite and PostgreSQL, now and at a past block), and the gate's cache keeps it."""
+one do (on SQLite and PostgreSQL, now and at a past block, from the gate's rows or, where they
+do not answer, from the versions), and the gate's cache keeps it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from nodes import PG_URL, postgres_schema
 from sqlalchemy import Engine, insert
 
+from indexer.gate_rows import rebuild_gate_rows
 from indexer.replica import ReplicaState
 from indexer.tables import AGREEMENTS, CHECKPOINT, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
 from ledger_api.accesslog.entries import ACCESS_LOG, count_uses
@@ -79,6 +82,7 @@ def _seed(engine: Engine) -> None:
             [_entry(1, CAPPED, "allowed"), _entry(2, CAPPED, "allowed"),
              _entry(3, CAPPED, "denied"), _entry(4, UNCAPPED, "allowed")],
         )  # fmt: skip
+        rebuild_gate_rows(conn)  # as the indexer keeps them for the versions loaded above
 
 
 def _one_by_one(state: ReplicaState, address: str, sid: bytes, grant_id: int) -> DecisionInputs:
@@ -128,6 +132,30 @@ def test_one_statement_reads_what_the_look_ups_read_on_postgres() -> None:
             _assert_same_as_one_by_one(engine)
         finally:
             engine.dispose()
+
+
+def test_a_decision_about_a_known_grant_is_one_select_of_the_gate_rows(
+    sqlite_engine: Engine,
+) -> None:
+    """The grant's and the institution's rows answer it, now or pinned at the checkpoint's
+    block; a grant of another subject or an unknown grant reads the versions as well (a second
+    statement)."""
+    _seed(sqlite_engine)
+    replica = ReplicaState(sqlite_engine, chain_id=CHAIN_ID)
+    with sqlite_engine.connect() as conn:
+        statements: list[str] = []
+        conn.connection.dbapi_connection.set_trace_callback(statements.append)  # type: ignore[union-attr]
+        state = ReplicaState(sqlite_engine, chain_id=CHAIN_ID, connect=lambda: nullcontext(conn))
+        expected = _one_by_one(replica, BANK, SUBJECT, CAPPED)
+        assert state.decision_inputs(BANK, SUBJECT, CAPPED) == expected
+        assert len(statements) == 1 and "chain_gate_grants" in statements[0]
+        statements.clear()
+        assert state.at(50).decision_inputs(BANK, SUBJECT, CAPPED) == expected  # the checkpoint
+        assert len(statements) == 1
+        statements.clear()
+        assert state.decision_inputs(BANK, OTHER_SUBJECT, CAPPED).subject is None
+        assert state.decision_inputs(BANK, SUBJECT, MISSING).grant is None
+        assert len(statements) == 4 and "chain_grants " in statements[1]
 
 
 def test_the_gate_cache_keeps_the_inputs_read_after_a_new_block(sqlite_engine: Engine) -> None:
