@@ -4,6 +4,7 @@ do not answer, from the versions), and the gate's cache keeps it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -11,14 +12,17 @@ from pathlib import Path
 
 import pytest
 from nodes import PG_URL, postgres_schema
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, insert, text
+from sqlalchemy.exc import DBAPIError
 
 from indexer.gate_rows import rebuild_gate_rows
 from indexer.replica import ReplicaState
 from indexer.tables import AGREEMENTS, CHECKPOINT, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
 from ledger_api.accesslog.entries import ACCESS_LOG, count_uses
 from ledger_api.api.context import CachedChainState
+from ledger_api.api.read_connections import ReadConnections
 from ledger_api.chain.state import DecisionInputs
+from ledger_api.stack import replica_state
 from ledger_api.store.db import make_engine, migrate
 
 CHAIN_ID = 31337
@@ -170,3 +174,55 @@ def test_the_gate_cache_keeps_the_inputs_read_after_a_new_block(sqlite_engine: E
     assert cached.institution(BANK) == first.institution
     assert cached.grant(CAPPED) == first.grant
     assert cached.decision_inputs(BANK, SUBJECT, UNCAPPED) is not None  # not cached yet
+
+
+@pytest.mark.postgres
+def test_on_postgres_the_statement_is_prepared_once_per_connection_and_survives_a_lost_one() -> (
+    None
+):
+    """Prepared by name on the held connection the first time, executed as prepared after; a
+    connection lost under it raises SQLAlchemy's DBAPIError and its replacement prepares
+    the statement again."""
+    with postgres_schema("ccl_test_prepared") as schema:
+        engine = make_engine(PG_URL, schema=schema)
+        try:
+            _seed(engine)
+            reads = ReadConnections(engine)
+            replica = replica_state(engine, CHAIN_ID, reads)
+
+            async def decide() -> DecisionInputs:
+                return replica.decision_inputs(BANK, SUBJECT, CAPPED)
+
+            def prepared() -> list[tuple[object, ...]]:
+                with reads.connect() as conn:
+                    dbapi = conn.connection.dbapi_connection
+                    assert dbapi is not None
+                    return list(
+                        dbapi.execute(
+                            "SELECT statement, generic_plans + custom_plans"
+                            " FROM pg_prepared_statements WHERE name LIKE 'ccl_prepared_%'"
+                        )
+                    )
+
+            async def scenario() -> None:
+                first = await decide()
+                for _ in range(9):
+                    assert await decide() == first
+                (row,) = prepared()
+                assert "chain_gate_grants" in str(row[0]) and row[1] == 10
+                with reads.connect() as conn:
+                    dbapi = conn.connection.dbapi_connection
+                    assert dbapi is not None
+                    pid = dbapi.info.backend_pid
+                with engine.connect() as admin:
+                    admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    admin.commit()
+                with pytest.raises(DBAPIError):
+                    await decide()
+                assert await decide() == first  # a new connection, prepared again
+                assert [r[1] for r in prepared()] == [1]
+
+            asyncio.run(scenario())
+            reads.close()
+        finally:
+            engine.dispose()
