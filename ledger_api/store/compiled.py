@@ -127,15 +127,20 @@ class PgPrepared:
         self.query = query
         self.name = f"ccl_prepared_{PgPrepared._count}".encode()
         self._sql = b""  # compiled on first use: the PostgreSQL dialect is not imported before
-        self._order: tuple[str, ...] = ()
-        self._defaults: dict[str, Any] = {}
+        self._template: list[bytes | None] = []
+        self._formats: list[int] = []
+        self._slots: tuple[tuple[int, str], ...] = ()
 
     def _compile(self) -> None:
         from sqlalchemy.dialects.postgresql.psycopg import dialect
 
         compiled = self.query.statement.compile(dialect=dialect(paramstyle="numeric_dollar"))
-        self._order = tuple(compiled.positiontup or ())  # $1, $2 ... as libpq numbers them
-        self._defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        order = tuple(compiled.positiontup or ())  # $1, $2 ... as libpq numbers them
+        defaults = {k: v for k, v in compiled.params.items() if v is not None}
+        # Values bound in the statement itself are encoded once; the caller's fill the gaps.
+        self._template = [None if n not in defaults else _encode(defaults[n])[0] for n in order]
+        self._formats = [0 if n not in defaults else _encode(defaults[n])[1] for n in order]
+        self._slots = tuple((i, n) for i, n in enumerate(order) if n not in defaults)
         self._sql = str(compiled).encode()
 
     def tuples(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -143,17 +148,10 @@ class PgPrepared:
             return self.query.tuples(conn, params)
         if not self._sql:
             self._compile()
-        values = {**self._defaults, **params}
-        bound: list[bytes | None] = []
-        formats: list[int] = []
-        for name in self._order:
-            value = values[name]
-            if isinstance(value, bytes):
-                bound.append(value)
-                formats.append(1)  # binary: bytea as is
-            else:
-                bound.append(None if value is None else _text(value))
-                formats.append(0)
+        bound = self._template.copy()
+        formats = self._formats.copy()
+        for index, name in self._slots:
+            bound[index], formats[index] = _encode(params[name])
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         session: _PgSession | None = conn.info.get("ccl_pq")
@@ -184,7 +182,13 @@ class PgPrepared:
         return result
 
 
-def _text(value: Any) -> bytes:
+def _encode(value: Any) -> tuple[bytes | None, int]:
+    """A parameter for libpq and its format: bytes as binary (bytea as is), others as text
+    (cast by the statement, ``::BIGINT``)."""
+    if isinstance(value, bytes):
+        return value, 1
+    if value is None:
+        return None, 0
     if isinstance(value, bool):
-        return b"t" if value else b"f"
-    return str(value).encode()
+        return (b"t" if value else b"f"), 0
+    return str(value).encode(), 0
