@@ -4,17 +4,27 @@ after every kind of change the indexer replicates, and after a reorg on SQLite a
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from activity import STEPS, agreement_changes, issue_grants, membership_changes, revoke_one
 from indexer_support import make_indexer
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select
 from world import World
 
 from indexer.gate_rows import rebuild_gate_rows
 from indexer.replica import ReplicaState
-from indexer.tables import GATE_GRANTS, GATE_INSTITUTIONS, GATE_TABLES
+from indexer.tables import (
+    AGREEMENTS,
+    GATE_GRANTS,
+    GATE_INSTITUTIONS,
+    GATE_TABLES,
+    GRANTS,
+    INSTITUTIONS,
+    SUBJECT_BINDINGS,
+)
 from ledger_api.chain.types import AgreementStatus
+from ledger_api.store.db import make_engine, migrate
 
 
 def _rows(conn: Connection) -> dict[str, list[tuple[object, ...]]]:
@@ -120,3 +130,48 @@ def test_gate_rows_are_undone_with_a_reorg_on_sqlite(
 @pytest.mark.postgres
 def test_gate_rows_are_undone_with_a_reorg_on_postgres(world: World, pg_engine: Engine) -> None:
     _reorg_then_check(world, pg_engine)
+
+
+def test_the_migration_fills_the_gate_rows_of_a_replica_indexed_before_it(tmp_path: Path) -> None:
+    """A replica whose versions were written before revision 0026 gets the rows the indexer
+    would have kept: live versions only, the agreement of the institution's current one."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'before.sqlite'}")
+    try:
+        migrate(engine, "0002_indexer")
+        bank, other = "0x" + "11" * 20, "0x" + "22" * 20
+        live = {"valid_from_block": 10, "valid_from_log": 0, "valid_to_block": None}
+        closed = {**live, "valid_to_block": 30}
+        with engine.begin() as conn:
+            conn.execute(insert(INSTITUTIONS), [
+                {**closed, "address": bank, "institution_index": 1, "kind": 0, "name": "Old",
+                 "suspended": False, "agreement_id": 0, "registered_block": 10},
+                {**live, "valid_from_block": 30, "address": bank, "institution_index": 1,
+                 "kind": 0, "name": "Bank", "suspended": True, "agreement_id": 1,
+                 "registered_block": 10},
+                {**live, "address": other, "institution_index": 2, "kind": 1, "name": "Other",
+                 "suspended": False, "agreement_id": 0, "registered_block": 10},
+            ])  # fmt: skip
+            conn.execute(insert(AGREEMENTS), [
+                {**live, "agreement_id": 1, "institution": bank, "categories": 7,
+                 "purposes": 3, "not_before": 0, "not_after": 99, "document_hash": b"\x02" * 32,
+                 "status": int(AgreementStatus.ACTIVE), "proposed_block": 10},
+            ])  # fmt: skip
+            conn.execute(insert(SUBJECT_BINDINGS), [
+                {**live, "subject_index": 1, "subject_id": b"\x05" * 32, "account": other},
+            ])  # fmt: skip
+            conn.execute(insert(GRANTS), [
+                {**version, "grant_id": 7, "subject_index": 1, "institution_index": 1,
+                 "institution": bank, "categories": 4, "purpose": 0, "level": 1,
+                 "not_before": 0, "not_after": 99, "max_uses": 3, "revoked": revoked,
+                 "issued_block": 10, "issued_tx": b"\x07" * 32}
+                for version, revoked in ((closed, False), ({**live, "valid_from_block": 30}, True))
+            ])  # fmt: skip
+        migrate(engine)
+        rows = assert_gate_rows_are_the_live_versions(engine)
+        assert rows[GATE_GRANTS.name] == [(7, 1, 1, 4, 0, 1, 0, 99, 3, True, b"\x05" * 32, other)]
+        assert sorted(rows[GATE_INSTITUTIONS.name]) == [
+            (bank, 1, 0, "Bank", True, 1, int(AgreementStatus.ACTIVE), 7, 3, 0, 99),
+            (other, 2, 1, "Other", False, 0, None, None, None, None, None),
+        ]
+    finally:
+        engine.dispose()
