@@ -12,7 +12,7 @@ from indexer_support import make_indexer
 from sqlalchemy import Connection, Engine, insert, select
 from world import World
 
-from indexer.gate_rows import rebuild_gate_rows
+from indexer.gate_rows import rebuild_gate_rows, refresh_gate_rows
 from indexer.replica import ReplicaState
 from indexer.tables import (
     AGREEMENTS,
@@ -173,5 +173,38 @@ def test_the_migration_fills_the_gate_rows_of_a_replica_indexed_before_it(tmp_pa
             (bank, 1, 0, "Bank", True, 1, int(AgreementStatus.ACTIVE), 7, 3, 0, 99),
             (other, 2, 1, "Other", False, 0, None, None, None, None, None),
         ]
+    finally:
+        engine.dispose()
+
+
+def test_a_refresh_of_runs_of_consecutive_and_scattered_grants_equals_a_rebuild(
+    tmp_path: Path,
+) -> None:
+    """A chunk of new grants is refreshed as ranges, scattered changes as lists of keys: both
+    leave exactly the rows a rebuild reads (revoked versions live, closed ones not)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'runs.sqlite'}")
+    try:
+        migrate(engine)
+        live = {"valid_from_block": 10, "valid_from_log": 0, "valid_to_block": None}
+        grant = {"subject_index": 1, "institution_index": 1, "institution": "0x" + "11" * 20,
+                 "categories": 4, "purpose": 0, "level": 1, "not_before": 0, "not_after": 99,
+                 "max_uses": 0, "issued_block": 10}  # fmt: skip
+        ids = [*range(1, 301), 500, 502, 1000]  # a run of 300, then three apart
+        with engine.begin() as conn:
+            conn.execute(insert(SUBJECT_BINDINGS), [
+                {**live, "subject_index": 1, "subject_id": b"\x05" * 32,
+                 "account": "0x" + "44" * 20},
+            ])  # fmt: skip
+            rows = [{**live, **grant, "grant_id": n, "revoked": False,
+                     "issued_tx": n.to_bytes(32, "big")} for n in ids]  # fmt: skip
+            for n in (7, 500):  # revoked at block 30: the first version closed
+                rows[ids.index(n)]["valid_to_block"] = 30
+                rows.append({**rows[ids.index(n)], "valid_from_block": 30,
+                             "valid_to_block": None, "revoked": True})  # fmt: skip
+            conn.execute(insert(GRANTS), rows)
+            refresh_gate_rows(conn, grant_ids=iter(ids))
+        kept = assert_gate_rows_are_the_live_versions(engine)
+        assert len(kept[GATE_GRANTS.name]) == len(ids)
+        assert {r[0] for r in kept[GATE_GRANTS.name] if r[9]} == {7, 500}
     finally:
         engine.dispose()
