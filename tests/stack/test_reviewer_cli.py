@@ -60,6 +60,11 @@ def stack_api(tmp_path: Path) -> Iterator[tuple[EmbeddedStack, str]]:
     terms = GrantTerms(BANK.address, 0b101, Purpose.LOAN_APPLICATION, AccessLevel.QUERY,
                        now - 60, now + 60 * DAY)  # fmt: skip
     ledger.issue_grant(Transactor(ledger.w3, ENTERPRISE), terms)
+    # The roles above reach the API through the indexer's thread: wait until it has them.
+    give_up_at = time.monotonic() + 30
+    while stack.indexer.lag() > 0 and time.monotonic() < give_up_at:
+        time.sleep(0.05)
+    assert stack.indexer.lag() == 0, "the indexer did not catch up with the setup's transactions"
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(stack.app(), host="127.0.0.1", port=port, log_level="warning")
