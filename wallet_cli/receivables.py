@@ -32,6 +32,11 @@ app.__doc__ = SUMMARY  # the registry's one-line help is read from here
 
 PartArg = Annotated[int, typer.Argument(help="The part id (see 'receivable list').", min=1)]
 Amount = Annotated[str, typer.Argument(help="Yuan, at most two decimals (e.g. 12000.50).")]
+# A receivable's terms, the same whichever party registers it.
+Due = Annotated[str, typer.Option("--due", help="Due date YYYY-MM-DD (within a year).")]
+InvoiceNo = Annotated[str, typer.Option("--invoice", help="Invoice number (hashed on chain).")]
+ContractNo = Annotated[str, typer.Option("--contract", help="Contract number (hashed).")]
+Currency = Annotated[str, typer.Option("--currency")]
 
 
 def sign_act(
@@ -64,11 +69,11 @@ def sign_act(
 def register(
     debtor: Annotated[str, typer.Argument(help="The core enterprise that owes it: its USCC.")],
     amount: Amount,
-    due: Annotated[str, typer.Option("--due", help="Due date YYYY-MM-DD (within a year).")],
-    invoice: Annotated[str, typer.Option("--invoice", help="Invoice number (hashed on chain).")],
-    contract: Annotated[str, typer.Option("--contract", help="Contract number (hashed).")],
+    due: Due,
+    invoice: InvoiceNo,
+    contract: ContractNo,
     my_uscc: Annotated[str, typer.Option("--my-uscc", help="Your own USCC (for your record).")],
-    currency: Annotated[str, typer.Option("--currency")] = "CNY",
+    currency: Currency = "CNY",
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,
     yes: AssumeYes = False,
@@ -91,11 +96,11 @@ def register(
 def register_payable(
     supplier: Annotated[str, typer.Argument(help="The supplier you owe: its USCC.")],
     amount: Amount,
-    due: Annotated[str, typer.Option("--due", help="Due date YYYY-MM-DD (within a year).")],
-    invoice: Annotated[str, typer.Option("--invoice", help="Invoice number (hashed on chain).")],
-    contract: Annotated[str, typer.Option("--contract", help="Contract number (hashed).")],
+    due: Due,
+    invoice: InvoiceNo,
+    contract: ContractNo,
     my_uscc: Annotated[str, typer.Option("--my-uscc", help="Your own USCC (for the record).")],
-    currency: Annotated[str, typer.Option("--currency")] = "CNY",
+    currency: Currency = "CNY",
     name: AccountName = DEFAULT_ACCOUNT,
     password_file: PasswordFile = None,
     yes: AssumeYes = False,
