@@ -17,8 +17,9 @@ Views (stable signatures; the API mounts them under /v1/audit):
     violations(session, after_id=None, **filters) -> list[dict]   entries logged "allowed"
         that had no usable grant at that block (must be empty); same rows as access_audit.
         An access that drew on several categories (a score: ``categories``) is a violation
-        when any one of them was not usable. Found by one SQL statement
-        (``indexer.violations_sql``); ``after_id`` pages by key
+        when any one of them was not usable. Found by one SQL statement over the verdicts
+        the indexer recorded and the entries after them (``indexer.log_recheck``,
+        ``indexer.violations_sql``); ``after_id`` pages by key
     refusals(session, **filters) -> list[dict]       every refused request after
         authentication (and the gate's unauthenticated ones); same rows as access_audit
     volumes(session, *, bucket="day"|"month", **filters) -> list[dict]   accesses per
@@ -59,7 +60,8 @@ from indexer.regulator_acts import regulator_acts
 from indexer.replica import ReplicaState, checksum_address
 from indexer.supply_chain_views import SUPPLY_CHAIN_VIEWS
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
-from indexer.violations_sql import violation_ids_query
+from indexer.log_recheck import checked_through
+from indexer.violations_sql import violations_page_query
 from ledger_api.catalog.loader import default_catalog
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant
 from ledger_api.chain.state import institution_state
@@ -307,8 +309,10 @@ def violations(
 ) -> list[dict[str, Any]]:  # fmt: skip
     """Entries logged as allowed without a usable grant at their block. Must be empty.
 
-    The database finds them (``indexer.violations_sql``: one statement, the window's rows
-    only); the page is then shown with the Python re-check, which names the failing rule.
+    The database finds them in one statement: the verdicts the indexer recorded for the
+    entries it has re-checked (``indexer.log_recheck``), and the re-check of the window's
+    later entries (``indexer.violations_sql``); the page is then shown with the Python
+    re-check, which names the failing rule.
     ``after_id`` pages by key: the next page starts after the last ``entry_id`` shown.
     """
     limit, offset = _page(limit, offset)
@@ -317,12 +321,13 @@ def violations(
         # A window's statement runs in well under a second; compiling it (JIT, chosen by the
         # plan's cost, which grows with the log) took about 0.2 s more.
         conn.execute(text("SET LOCAL jit = off"))
-    ids = violation_ids_query(
-        conn, institution=None if institution is None else checksum_address(institution),
-        subject_id=subject_id, since=since, until=until, after_id=after_id,
+    ids = violations_page_query(
+        conn, checked_through=checked_through(conn),
+        institution=None if institution is None else checksum_address(institution),
+        subject_id=subject_id, since=since, until=until, after_id=after_id, limit=limit,
+        offset=offset,
     )  # fmt: skip
-    page = [row.id for row in conn.execute(ids.limit(limit).offset(offset))]
-    return violation_rows(session, page)
+    return violation_rows(session, [row.id for row in conn.execute(ids)])
 
 
 def violation_rows(session: Session, page: list[int]) -> list[dict[str, Any]]:

@@ -151,6 +151,51 @@ def status(
         typer.echo(f"{key:17} {value}")
 
 
+@app.command()
+@handles_errors
+def recheck(
+    limit: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Entries per pass (one transaction).")
+    ] = 20_000,
+) -> None:
+    """Re-check the access log through the last entry whose verdict is final, recording the
+    violations (after an upgrade; the follower keeps it up to date: docs/audit.md). Prints a
+    JSON line per pass and one at the end."""
+    from indexer.log_recheck import recheck_all
+    from ledger_api.store.db import ensure_schema, make_engine
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        ensure_schema(engine, migrate_if_behind=settings.mode == "embedded")
+        report = recheck_all(
+            engine, chain_id=_indexed_chain(engine), reorg_window=settings.reorg_window_blocks,
+            limit=limit, progress=lambda step: typer.echo(json.dumps(step)),
+        )  # fmt: skip
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps(report | {"done": True}))
+
+
+def _indexed_chain(engine: Any) -> int:
+    """The chain the replica mirrors (one per database): verdicts are final only against it."""
+    from sqlalchemy import select
+
+    from indexer.errors import IndexerError
+    from indexer.tables import CHECKPOINT
+
+    with engine.connect() as conn:
+        chains = list(conn.execute(select(CHECKPOINT.c.chain_id)).scalars())
+    if len(chains) != 1:
+        raise IndexerError(
+            "nothing is indexed yet: run `ccl-indexer catch-up` first"
+            if not chains
+            else "the database holds several chains' checkpoints: rebuild it",
+            code="not_indexed",
+        )
+    return int(chains[0])
+
+
 def _refuse_beside_a_running_stack(settings: Settings) -> None:
     """`ccl stack` runs its own indexer over the chain it holds: a second one cannot open it."""
     from ledger_api.errors import ChainError

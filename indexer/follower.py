@@ -11,6 +11,7 @@ the new branch. A reorg deeper than ``reorg_window`` stops with ``ReorgTooDeepEr
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from sqlalchemy import Engine
 from web3 import Web3
 
 from indexer.errors import ReorgTooDeepError, ReplicaMismatchError
+from indexer.log_recheck import PASS_ENTRIES, recheck_pass
 from indexer.source import ChainSource
 from indexer.store import BlockInfo, Checkpoint, Chunk, FaultHook, IndexStore, SqlIndexStore
 from ledger_api.chain.deployment import Deployment
@@ -65,6 +67,7 @@ class Indexer:
         target_events_per_chunk: int = 20_000,
         progress: Progress | None = None,
         fault_hook: FaultHook | None = None,
+        recheck: Callable[[], int] | None = None,
     ) -> None:
         beside = [deployment.receivables] if deployment.receivables else []
         self.source = ChainSource(w3, deployment.address, beside)
@@ -76,6 +79,8 @@ class Indexer:
         self.target_events_per_chunk = target_events_per_chunk
         self.progress = progress
         self.fault_hook = fault_hook
+        # One bounded pass of the access log's re-check (``indexer.log_recheck``) per tick.
+        self.recheck = recheck
         self._span = chunk_blocks
         self._checked = False
 
@@ -89,6 +94,10 @@ class Indexer:
         kwargs.setdefault("confirmation_depth", settings.confirmation_depth)
         kwargs.setdefault("reorg_window", settings.reorg_window_blocks)
         store = SqlIndexStore(engine, fault_hook=kwargs.get("fault_hook"))
+        kwargs.setdefault("recheck", functools.partial(
+            recheck_pass, engine, chain_id=deployment.chain_id,
+            reorg_window=kwargs["reorg_window"],
+        ))  # fmt: skip
         return cls(w3, deployment, store, **kwargs)
 
     @property
@@ -136,13 +145,25 @@ class Indexer:
         """Follow the chain until ``stop_event`` is set. A too-deep reorg or a mismatched
         replica stops the loop (raised); node or database hiccups are logged and retried."""
         while not stop_event.is_set():
+            busy = False
             try:
                 self.run_once()
+                busy = self.recheck_tick()
             except (ReorgTooDeepError, ReplicaMismatchError):
                 raise
             except Exception:
                 log.exception("indexer run failed; retrying in %.1fs", poll_interval_s)
-            stop_event.wait(poll_interval_s)
+            if not busy:
+                stop_event.wait(poll_interval_s)
+
+    def recheck_tick(self) -> bool:
+        """One bounded pass of the access log's re-check, after indexing or idle alike:
+        verdicts become final as the checkpoint moves, and entries arrive meanwhile. True
+        when it judged a full pass (more may be waiting: the next tick comes at once)."""
+        if self.recheck is None:
+            return False
+        judged = self.recheck()
+        return judged >= PASS_ENTRIES
 
     def catch_up(self) -> int:
         """Run until nothing is left to index (the chain may grow meanwhile)."""

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from indexer.decode import EventRecord, args_to_json
+from indexer.log_recheck import forget as forget_verdicts
 from indexer.projection import Projector, rollback_state
 from indexer.tables import ALL_TABLES, BLOCKS, CHECKPOINT, EVENTS, STATE_TABLES
 from ledger_api.store.types import utcnow
@@ -255,6 +256,8 @@ class SqlIndexStore:
 
     def reset(self) -> None:
         with self.engine.begin() as conn:
+            # The log's verdicts were judged against this replica: judged again after it.
+            forget_verdicts(conn)
             for table in reversed(ALL_TABLES):
                 conn.execute(delete(table))
 

@@ -20,7 +20,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BigInteger, Boolean, Index, Integer, SmallInteger, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ledger_api.store.base import Base
@@ -306,6 +316,30 @@ class NonceIncrease(Base):
     new_nonce: Mapped[str] = mapped_column(String(80))
 
 
+class LogRecheckMark(Base):
+    """How far the indexer has re-checked the access log (``indexer.log_recheck``): every
+    entry with ``id <= checked_through_id`` has its final verdict recorded. One row (id 1)."""
+
+    __tablename__ = "access_log_recheck"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    checked_through_id: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LogViolation(Base):
+    """An access-log entry the re-check found logged "allowed" without a usable grant at its
+    ``checked_block`` (``indexer.violations_sql``), recorded once its verdict was final."""
+
+    __tablename__ = "access_log_violations"
+
+    entry_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("access_log.id"), primary_key=True, autoincrement=False
+    )
+    checked_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -326,6 +360,8 @@ RECEIVABLES = _table(ReceivableVersion)
 RECEIVABLE_PARTS = _table(ReceivablePartVersion)
 GATE_GRANTS = _table(GateGrant)
 GATE_INSTITUTIONS = _table(GateInstitution)
+RECHECK_MARK = _table(LogRecheckMark)
+LOG_VIOLATIONS = _table(LogViolation)
 
 VERSIONED_TABLES: tuple[Table, ...] = (
     ROLE_MEMBERS, INSTITUTIONS, SUBJECT_BINDINGS, GRANTS, AGREEMENTS, DISPUTES, RECEIVABLES,

@@ -39,18 +39,19 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    union_all,
 )
 from sqlalchemy import (
     cast as sql_cast,
 )
 
-from indexer.tables import AGREEMENTS, GRANTS, INSTITUTIONS
+from indexer.tables import AGREEMENTS, GRANTS, INSTITUTIONS, LOG_VIOLATIONS
 from ledger_api.catalog.loader import default_catalog
 from ledger_api.chain.types import AgreementStatus
 from ledger_api.saferoom import scorecard
 from ledger_api.store.access_log import AccessLogEntry
 
-__all__ = ["violation_ids_query"]
+__all__ = ["violation_ids_query", "violations_page_query"]
 
 ACCESS_LOG = cast(Table, AccessLogEntry.__table__)
 GRANT_ACTIONS = ("records", "score", "verify")
@@ -184,6 +185,17 @@ def violation_ids_query(
         )
         .where(log.decision == "allowed", violated == 1)
     )
+    query = _in_window(query, institution, subject_id, since, until)
+    if after_id is not None:
+        query = query.where(log.id > after_id)
+    return query.order_by(log.id)
+
+
+def _in_window(
+    query: Select[Any], institution: str | None, subject_id: bytes | None,
+    since: datetime | None, until: datetime | None,
+) -> Select[Any]:  # fmt: skip
+    log = ACCESS_LOG.c
     if institution is not None:
         query = query.where(log.actor == institution)
     if subject_id is not None:
@@ -192,6 +204,29 @@ def violation_ids_query(
         query = query.where(log.at >= since)
     if until is not None:
         query = query.where(log.at < until)
-    if after_id is not None:
-        query = query.where(log.id > after_id)
-    return query.order_by(log.id)
+    return query
+
+
+def violations_page_query(
+    conn: Connection, *, checked_through: int, institution: str | None,
+    subject_id: bytes | None, since: datetime | None, until: datetime | None,
+    after_id: int | None, limit: int, offset: int,
+) -> Select[Any]:  # fmt: skip
+    """A page of violation ids (ascending) when the indexer has recorded the verdicts of every
+    entry up to ``checked_through`` (``indexer.log_recheck``): the recorded violations there,
+    joined with their entries by key for the filters, then ``violation_ids_query`` over the
+    entries after it only. Same ids, in the same order, as ``violation_ids_query`` alone."""
+    after = after_id or 0
+    found = LOG_VIOLATIONS.c
+    recorded = _in_window(
+        select(found.entry_id.label("id"))
+        .join(ACCESS_LOG, ACCESS_LOG.c.id == found.entry_id)
+        .where(found.entry_id > after, found.entry_id <= checked_through),
+        institution, subject_id, since, until,
+    )  # fmt: skip
+    tail = violation_ids_query(
+        conn, institution=institution, subject_id=subject_id, since=since, until=until,
+        after_id=max(after, checked_through),
+    ).order_by(None)  # fmt: skip
+    both = union_all(recorded, tail).subquery("found")
+    return select(both.c.id).order_by(both.c.id).limit(limit).offset(offset)
