@@ -56,11 +56,11 @@ from sqlalchemy.orm import Session
 from indexer import audit_monitoring
 from indexer.audit_filters import FilterError, check_filters
 from indexer.group_counts import count_groups
+from indexer.log_recheck import checked_through
 from indexer.regulator_acts import regulator_acts
 from indexer.replica import ReplicaState, checksum_address
 from indexer.supply_chain_views import SUPPLY_CHAIN_VIEWS
 from indexer.tables import AGREEMENTS, ANCHORS, BLOCKS, GRANTS, INSTITUTIONS, SUBJECT_BINDINGS
-from indexer.log_recheck import checked_through
 from indexer.violations_sql import violations_page_query
 from ledger_api.catalog.loader import default_catalog
 from ledger_api.chain.grant_rules import AccessRequest, GrantState, check_grant

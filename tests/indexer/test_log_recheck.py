@@ -33,7 +33,7 @@ from ledger_api.store.access_log import AccessLogEntry
 ENTRIES = 3000
 CHAIN_ID = 4242
 WINDOW = 20  # the reorg window the tests' passes use
-ONE_DAY = {
+ONE_DAY: dict[str, Any] = {
     "since": datetime.fromtimestamp(T0 + 3 * DAY, UTC),
     "until": datetime.fromtimestamp(T0 + 4 * DAY, UTC),
 }
@@ -82,7 +82,7 @@ def _recorded(engine: Engine) -> list[tuple[int, int | None]]:
                 LOG_VIOLATIONS.c.entry_id
             )
         )
-        return [tuple(row) for row in rows]  # type: ignore[misc]
+        return [(row.entry_id, row.checked_block) for row in rows]
 
 
 def _view(engine: Engine, **filters: Any) -> list[dict[str, Any]]:
@@ -135,7 +135,7 @@ def test_the_view_answers_the_same_whether_none_part_or_all_of_the_log_is_rechec
 def test_entries_checked_inside_the_reorg_window_are_judged_only_once_it_has_passed_them(
     forged: Engine,
 ) -> None:
-    log = AccessLogEntry.__table__.c  # type: ignore[attr-defined]
+    log = AccessLogEntry.__table__.c
     allowed = log.decision == "allowed"
     with forged.begin() as conn:  # entry 400 is the first allowed one checked above block 190
         conn.execute(update(AccessLogEntry).where(log.id < 400, allowed, log.checked_block > 190)
