@@ -21,6 +21,13 @@ versioning rules (``indexer/tables.py``):
   was usable at that time, else "denied" with the reason; one entry in 100,000 forged
   (allowed under another institution's grant) so the violations view has something to find.
   Hashes are placeholders: the chain of entry hashes is not what this benchmark measures.
+* ``access_log_recheck`` / ``access_log_violations``: the verdicts the indexer's re-check
+  (``indexer.log_recheck``) records, computed here from the shape instead of judged: the mark
+  is where ``recheck_pass`` stops, before the first allowed entry checked at a block less than
+  ``reorg_window`` below the checkpoint (refused entries do not hold it back), and the
+  violations below it are exactly the forged entries (the log's only violations, as
+  tests/indexer/test_scale_state.py proves with the Python re-check; it also runs the re-check
+  from scratch on a loaded state and finds these very rows).
 
 Records (encrypted per enterprise) are not loaded: see docs/benchmarks.md.
 """
@@ -38,7 +45,7 @@ from sqlalchemy import Connection, Engine, insert, text
 from sqlalchemy.pool import PoolProxiedConnection
 
 from indexer.gate_rows import rebuild_gate_rows
-from indexer.tables import AGREEMENTS, CHECKPOINT, INSTITUTIONS
+from indexer.tables import AGREEMENTS, CHECKPOINT, INSTITUTIONS, LOG_VIOLATIONS, RECHECK_MARK
 from ledger_api.chain.types import AgreementStatus, InstitutionType
 
 INSTITUTIONS_N = 50
@@ -94,6 +101,9 @@ def subject_id(index: int) -> bytes:
 SERIES = "__series__"
 LOADED_TABLES = ("chain_subjects", "chain_grants", "chain_blocks", "access_log")
 SMALL_TABLES = ("chain_institutions", "chain_agreements", "chain_checkpoint")
+# The re-check's verdicts reference access-log entries: emptied with them (TRUNCATE).
+VERDICT_TABLES = ("access_log_violations", "access_log_recheck")
+REORG_WINDOW = 64  # the indexer's default (CCL_REORG_WINDOW_BLOCKS)
 
 
 class _Sql:
@@ -153,7 +163,9 @@ class _Rows:
     select: str
 
 
-def load(engine: Engine, shape: Shape, *, unlogged: bool = False) -> dict[str, float]:
+def load(
+    engine: Engine, shape: Shape, *, unlogged: bool = False, reorg_window: int = REORG_WINDOW
+) -> dict[str, float]:
     """Write the state; seconds per step.
 
     The four large tables lose their secondary indexes (and PostgreSQL's primary keys) while
@@ -174,7 +186,47 @@ def load(engine: Engine, shape: Shape, *, unlogged: bool = False) -> dict[str, f
     with engine.begin() as conn:  # the gate's rows of those versions, as the indexer keeps them
         rebuild_gate_rows(conn)
     took["gate_rows"] = round(time.perf_counter() - started, 2)
+    with engine.begin() as conn:
+        _verdicts(conn, shape, reorg_window)
     return took
+
+
+def _block_of(grant: int) -> int:
+    return FIRST_BLOCK + (grant - 1) // GRANTS_PER_BLOCK
+
+
+def _allowed(shape: Shape, entry: int) -> bool:
+    """Whether entry ``entry`` is logged "allowed" (the Python twin of ``_access_log``)."""
+    grant = (entry - 1) % shape.grants + 1
+    at = shape.t0 + (entry - 1) * DAYS * DAY // shape.log_entries
+    not_after = (
+        shape.t0 + (grant % DAYS) * DAY if expires_in_window(grant) else shape.t0 + 400 * DAY
+    )
+    return at < not_after or entry % FORGED_EVERY == 0
+
+
+def recheck_mark(shape: Shape, reorg_window: int) -> int:
+    """Where ``indexer.log_recheck`` stops on the loaded log: before the first allowed entry
+    checked above ``last_block - reorg_window`` (each entry is checked at its grant's block)."""
+    final = shape.last_block - reorg_window
+    first_late = max(1, (final - FIRST_BLOCK + 1) * GRANTS_PER_BLOCK + 1)  # first grant above
+    for wrap in range(0, shape.log_entries, shape.grants):  # the log cycles through the grants
+        for entry in range(wrap + first_late, min(wrap + shape.grants, shape.log_entries) + 1):
+            if _allowed(shape, entry):
+                return entry - 1
+    return shape.log_entries
+
+
+def _verdicts(conn: Connection, shape: Shape, reorg_window: int) -> None:
+    mark = recheck_mark(shape, reorg_window)
+    now = datetime.now(UTC)
+    conn.execute(insert(RECHECK_MARK).values(id=1, checked_through_id=mark, updated_at=now))
+    forged = [
+        {"entry_id": i, "checked_block": _block_of((i - 1) % shape.grants + 1), "found_at": now}
+        for i in range(FORGED_EVERY, mark + 1, FORGED_EVERY)
+    ]
+    if forged:
+        conn.execute(insert(LOG_VIOLATIONS), forged)
 
 
 def _steps(sql: _Sql, shape: Shape) -> list[tuple[str, list[_Rows]]]:
@@ -224,7 +276,8 @@ def _load_postgres(engine: Engine, shape: Shape, unlogged: bool) -> dict[str, fl
             conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '1GB'")
             conn.exec_driver_sql("SET LOCAL max_parallel_maintenance_workers = 2")
             indexes = _drop_indexes(conn)
-            conn.exec_driver_sql("TRUNCATE " + ", ".join(LOADED_TABLES))  # enables FREEZE
+            # Truncating enables FREEZE.
+            conn.exec_driver_sql("TRUNCATE " + ", ".join((*LOADED_TABLES, *VERDICT_TABLES)))
             if unlogged:
                 for table in LOADED_TABLES:
                     conn.exec_driver_sql(f"ALTER TABLE {table} SET UNLOGGED")
@@ -302,11 +355,21 @@ def _drop_indexes(conn: Connection) -> list[str]:
                               AND c.connamespace = CAST(current_schema() AS regnamespace))"""),
             {"tables": list(LOADED_TABLES)},
         ).all()  # fmt: skip
+        # Foreign keys onto those tables depend on their primary keys: dropped first.
+        referring = conn.execute(text("""
+            SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid)
+            FROM pg_constraint c WHERE c.contype = 'f'
+              AND c.confrelid = ANY(CAST(:tables AS regclass[]))"""),
+            {"tables": list(LOADED_TABLES)},
+        ).all()  # fmt: skip
+        for table, name, _ in referring:
+            conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _ in others:
             conn.exec_driver_sql(f'DROP INDEX "{name}"')
         for table, name, _ in keys:
             conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        return [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in keys] + [
+        constraints = [*keys, *referring]  # keys first: the foreign keys need them
+        return [f'ALTER TABLE {t} ADD CONSTRAINT "{n}" {d}' for t, n, d in constraints] + [
             d for _, d in others
         ]
     # SQLite: the indexes CREATE INDEX made; those behind primary keys cannot be dropped.

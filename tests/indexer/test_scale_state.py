@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 from nodes import PG_URL, postgres_schema
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from violations_oracle import python_violations
 
-from indexer import audit_views
+from indexer import audit_views, log_recheck
+from indexer.tables import LOG_VIOLATIONS
 from ledger_api.store.db import make_engine, migrate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -86,3 +87,36 @@ def test_the_only_violations_loaded_are_the_forged_entries(fresh: Callable[[], E
     assert found == oracle
     assert [row["entry_id"] for row in found] == [scale_state.FORGED_EVERY]
     assert found[0]["violation"] == "wrong_institution"
+
+
+@pytest.mark.parametrize("reorg_window", [0, 10])
+def test_a_recheck_from_scratch_finds_exactly_the_verdicts_the_loader_wrote(
+    fresh: Callable[[], Engine], monkeypatch: pytest.MonkeyPatch, reorg_window: int
+) -> None:
+    # Forged every 100 entries, so that a small log holds several; a window of 10 blocks
+    # leaves the log's last entries unjudged.
+    monkeypatch.setattr(scale_state, "FORGED_EVERY", 100)
+    shape = scale_state.Shape(500, 1500, SHAPE.t0)
+    engine = fresh()
+    scale_state.load(engine, shape, reorg_window=reorg_window)
+    loaded = _verdicts(engine)
+    with engine.begin() as conn:
+        log_recheck.forget(conn)
+    while log_recheck.recheck_pass(
+        engine, chain_id=scale_state.CHAIN_ID, reorg_window=reorg_window, limit=400
+    ):
+        pass
+    assert _verdicts(engine) == loaded
+    mark, found = loaded
+    assert mark == (1500 if reorg_window == 0 else 1050)
+    assert [entry_id for entry_id, _ in found] == list(range(100, mark + 1, 100))
+
+
+def _verdicts(engine: Engine) -> tuple[int, list[tuple[int, int | None]]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(LOG_VIOLATIONS.c.entry_id, LOG_VIOLATIONS.c.checked_block).order_by(
+                LOG_VIOLATIONS.c.entry_id
+            )
+        )
+        return log_recheck.checked_through(conn), [(r.entry_id, r.checked_block) for r in rows]
