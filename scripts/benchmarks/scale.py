@@ -9,7 +9,12 @@ how it equals what the indexer builds). Timed, each on the loaded state:
   reads of random enterprises under usable grants, every look-up reaching the database (no
   state cache), as ``benchmarks.gate`` measures it;
 * ``violations_day_s``, ``violations_day_institution_s``: the violations view for the middle
-  UTC day of the log, all institutions / one institution, first page (100 rows);
+  UTC day of the log, all institutions / one institution, first page (100 rows), as the
+  regulator gets it: the indexer's recorded verdicts and the unjudged tail re-checked;
+* ``violations_day_recheck_s``: the same day with every entry re-checked at question time
+  (the re-check's mark set back to 0 for that one transaction, rolled back);
+* ``recheck_us_per_entry``: ``indexer.log_recheck.recheck_pass`` over 20,000 entries from the
+  middle of the log (mark set back there, then restored): the indexer's cost per access;
 * ``volumes_day_s``, ``volumes_day_institution_s``: the volumes view, same windows;
 * ``access_log_page_ms``: an enterprise's access-log page (``access_audit`` by subject);
 * ``load_s`` (each step's seconds on stderr) and ``size_mb``, the database with its indexes.
@@ -40,13 +45,14 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, text, update
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from benchmarks import scale_reads, scale_records
 from benchmarks import scale_state as state_rows
-from indexer import audit_views
+from indexer import audit_views, log_recheck
+from indexer.tables import RECHECK_MARK
 from ledger_api.api.context import AppContext
 from ledger_api.api.gate import SubjectAccessGate
 from ledger_api.api.read_connections import ReadConnections
@@ -120,6 +126,30 @@ def _timed(engine: Engine, view: str, **filters: Any) -> float:
     return round(time.perf_counter() - started, 3)
 
 
+def _timed_on_the_fly(engine: Engine, **filters: Any) -> float:
+    """The violations view with no recorded verdict: the whole window re-checked."""
+    with Session(engine) as session:
+        session.execute(update(RECHECK_MARK).values(checked_through_id=0))
+        started = time.perf_counter()
+        audit_views.violations(session, **filters)
+        took = round(time.perf_counter() - started, 3)
+        session.rollback()
+    return took
+
+
+def _recheck_us_per_entry(engine: Engine, shape: state_rows.Shape) -> float:
+    with engine.begin() as conn:
+        mark = log_recheck.checked_through(conn)
+        conn.execute(update(RECHECK_MARK).values(checked_through_id=shape.log_entries // 2))
+    started = time.perf_counter()
+    judged = log_recheck.recheck_pass(engine, chain_id=state_rows.CHAIN_ID,
+                                      reorg_window=state_rows.REORG_WINDOW)  # fmt: skip
+    took = time.perf_counter() - started
+    with engine.begin() as conn:
+        conn.execute(update(RECHECK_MARK).values(checked_through_id=mark))
+    return round(1e6 * took / max(judged, 1), 1)
+
+
 def _size_mb(engine: Engine) -> int:
     """The loaded database's size on disk, indexes included."""
     if engine.dialect.name == "sqlite":
@@ -156,6 +186,8 @@ def _measure(engine: Engine, url: str, enterprises: int) -> dict[str, Any]:
             "gate_p99_us": round(cuts[98], 1),
             "violations_day_s": _timed(engine, "violations", **day),
             "violations_day_institution_s": _timed(engine, "violations", institution=bank, **day),
+            "violations_day_recheck_s": _timed_on_the_fly(engine, **day),
+            "recheck_us_per_entry": _recheck_us_per_entry(engine, shape),
             "volumes_day_s": _timed(engine, "volumes", **day),
             "volumes_day_institution_s": _timed(engine, "volumes", institution=bank, **day),
             "access_log_page_ms": round(
