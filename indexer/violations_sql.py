@@ -218,12 +218,15 @@ def violations_page_query(
     entries after it only. Same ids, in the same order, as ``violation_ids_query`` alone."""
     after = after_id or 0
     found = LOG_VIOLATIONS.c
-    recorded = _in_window(
-        select(found.entry_id.label("id"))
-        .join(ACCESS_LOG, ACCESS_LOG.c.id == found.entry_id)
-        .where(found.entry_id > after, found.entry_id <= checked_through),
+    # Each recorded violation's entry is looked up by key (EXISTS keeps the few recorded rows
+    # the outer loop: joined, SQLite walked the log's ids up to the mark instead).
+    entry = _in_window(
+        select(ACCESS_LOG.c.id).where(ACCESS_LOG.c.id == found.entry_id),
         institution, subject_id, since, until,
     )  # fmt: skip
+    recorded = select(found.entry_id.label("id")).where(
+        found.entry_id > after, found.entry_id <= checked_through, entry.exists()
+    )
     tail = violation_ids_query(
         conn, institution=institution, subject_id=subject_id, since=since, until=until,
         after_id=max(after, checked_through),
