@@ -12,7 +12,8 @@ Modules, one job each:
   ``status``), reorg handling.
 - ``replica``: ``ReplicaState``, the API's ``ChainState`` over the tables (now or at a block).
 - ``audit_views``: the audit views as functions over a Session.
-- ``cli``: ``ccl-indexer run | catch-up | status | rebuild | audit VIEW``.
+- ``log_recheck``: the access log re-checked once its verdicts are final (``recheck_pass``).
+- ``cli``: ``ccl-indexer run | catch-up | status | rebuild | recheck | audit VIEW``.
 
 Embedded use (the stack runs the follower in a thread)::
 

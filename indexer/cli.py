@@ -1,4 +1,5 @@
-"""``ccl-indexer``: follow the ledger into SQL, report status, rebuild, print audit views.
+"""``ccl-indexer``: follow the ledger into SQL, report status, rebuild, re-check the access
+log, print audit views.
 
 Settings come from ``CCL_*`` (ledger_api.settings): chain_url (empty: the embedded chain under
 data_dir/chain, which only one process may hold: the embedded stack runs the indexer in a

@@ -7,6 +7,9 @@ hash moved, the chain reorganised mid-read and the chunk is dropped and re-read 
 Before each run the checkpoint's hash is compared with the chain; on a mismatch the follower
 walks back over stored hashes to the common ancestor, undoes everything above it and indexes
 the new branch. A reorg deeper than ``reorg_window`` stops with ``ReorgTooDeepError``.
+
+``run_forever`` also runs, after each round, one bounded pass of the access log's re-check
+(``indexer.log_recheck``): entries whose checked block is now final get their verdicts kept.
 """
 
 from __future__ import annotations

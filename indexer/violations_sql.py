@@ -18,6 +18,10 @@ Only the boolean "was it usable" is computed here: the page of violating entries
 first failing rule exactly as the gate would have. The statement reads only the rows of the
 window (indexes ``ix_access_log_at``, ``ix_access_log_grant_uses``, migration 0019; one grant
 look-up per entry) and holds nothing in Python beyond the page.
+
+The indexer runs the same statement over each range of entries once their verdicts are final
+and keeps the violations (``indexer.log_recheck``); ``violations_page_query`` then reads those
+and re-checks only the entries after them.
 """
 
 from __future__ import annotations
