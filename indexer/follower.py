@@ -92,7 +92,8 @@ class Indexer:
         cls, w3: Web3, deployment: Deployment, engine: Engine, settings: Settings | None = None,
         **kwargs: Any,
     ) -> Indexer:  # fmt: skip
-        """The usual wiring: SQL store on ``engine``, depth and window from ``settings``."""
+        """The usual wiring: SQL store on ``engine``, depth and window from ``settings``, the
+        access log's re-check on the same database."""
         settings = settings or Settings()
         kwargs.setdefault("confirmation_depth", settings.confirmation_depth)
         kwargs.setdefault("reorg_window", settings.reorg_window_blocks)
