@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import InitVar, dataclass, field, replace
 from typing import Any
@@ -255,23 +256,46 @@ class KeyringCache:
 
 
 class RateLimiter:
-    """Token bucket per actor address (in memory, per worker)."""
+    """Token bucket per actor address (in memory, per worker).
 
-    def __init__(self, per_minute: int, burst: int, clock: Clock = time.monotonic) -> None:
+    Any key pair signs a valid request, so the addresses seen are the attacker's to choose:
+    buckets are kept in order of last use, a bucket idle long enough to have refilled is the
+    same as no bucket and is dropped, and at most ``max_keys`` are kept (the least recently
+    used go first: such a key only gets its burst back).
+    """
+
+    def __init__(
+        self, per_minute: int, burst: int, clock: Clock = time.monotonic, max_keys: int = 100_000
+    ) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(max(burst, 1))
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.max_keys = max(max_keys, 1)
+        self._refill_s = self.capacity / self.rate if self.rate > 0 else float("inf")
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def allow(self, key: str) -> bool:
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.capacity, now))
-        tokens = min(self.capacity, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[key] = (tokens, now)
-            return False
-        self._buckets[key] = (tokens - 1.0, now)
-        return True
+        with self._lock:
+            now = self.clock()
+            tokens, last = self._buckets.pop(key, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - last) * self.rate)
+            allowed = tokens >= 1.0
+            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            self._forget(now)
+            return allowed
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _forget(self, now: float) -> None:
+        """Drop buckets from the least recently used end: full again, or beyond the cap."""
+        buckets = self._buckets
+        while buckets:
+            key, (_, last) = next(iter(buckets.items()))
+            if len(buckets) <= self.max_keys and now - last < self._refill_s:
+                return
+            del buckets[key]
 
 
 @dataclass

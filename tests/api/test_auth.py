@@ -135,3 +135,31 @@ def test_a_query_string_that_is_not_utf8_has_no_signed_form() -> None:
     from ledger_api.api.auth import parse_query
 
     assert parse_query(b"k=\xff").canonical is None
+
+
+def test_rate_limiter_memory_is_bounded_however_many_addresses_sign() -> None:
+    from ledger_api.api.context import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=3, clock=lambda: now[0], max_keys=1_000)
+    for n in range(5_000):  # fresh addresses, all within one refill period: the cap holds
+        now[0] += 0.0001
+        assert limiter.allow(f"0x{n:040x}")
+    assert len(limiter) == 1_000
+    now[0] += 3.0  # every bucket has refilled (3 tokens at 1/s): one request keeps just its own
+    assert limiter.allow("0x" + "ab" * 20)
+    assert len(limiter) == 1
+
+
+def test_rate_limiter_still_limits_a_busy_address_among_many() -> None:
+    from ledger_api.api.context import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=2, clock=lambda: now[0], max_keys=100)
+    busy = "0x" + "cd" * 20
+    assert limiter.allow(busy) and limiter.allow(busy)
+    for n in range(50):  # others come and go; the busy address keeps its spent bucket
+        limiter.allow(f"0x{n:040x}")
+    assert not limiter.allow(busy)
+    now[0] += 1.0  # one token back after a second
+    assert limiter.allow(busy) and not limiter.allow(busy)
