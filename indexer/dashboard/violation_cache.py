@@ -1,15 +1,17 @@
 """Violations found so far, kept in memory as ids: each render re-checks only recent entries
 and shows one page of rows with the count of all.
 
-The violations view re-checks every allowed entry of its window against the grant state at
-its block, so a page over the whole log grows with the log. Both sides of that check are
+Re-checking every allowed entry of the log against the grant state at its block grows with
+the log. Both sides of that check are
 fixed once written (the log is append-only; the replica's state at a past block does not
 change), so a violation found stays one and an entry found clean stays clean. The first
-render checks the whole log in SQL; later ones ask the database only for entries logged
-since the newest entry seen, less OVERLAP (an entry's time is taken when its request arrives
-and it is committed milliseconds later, so one logged just before the last look may appear
-after it). Only what the filters need is kept per violation; a page's rows, with the failing
-rule named by the Python re-check, are built for the rows shown only, however many there are.
+render takes the violations the indexer has recorded (``indexer.log_recheck``: the verdicts
+of every entry up to its mark) and checks in SQL only the entries after the mark; later ones
+ask the database only for entries logged since the newest entry seen, less OVERLAP (an
+entry's time is taken when its request arrives and it is committed milliseconds later, so one
+logged just before the last look may appear after it). Only what the filters need is kept
+per violation; a page's rows, with the failing rule named by the Python re-check, are built
+for the rows shown only, however many there are.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from sqlalchemy.orm import Session
 from indexer import audit_views
 from indexer.audit_views import ACCESS_LOG
 from indexer.dashboard.filters import Filters
+from indexer.log_recheck import checked_through
+from indexer.tables import LOG_VIOLATIONS
 from indexer.violations_sql import violation_ids_query
 
 OVERLAP = timedelta(minutes=10)
@@ -68,12 +72,24 @@ class ViolationCache:
                 return
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SET LOCAL jit = off"))  # as the violations view does
-            since = None if self._newest_seen is None else self._newest_seen - OVERLAP
             log = ACCESS_LOG.c
+            shown = (log.id, log.at, log.actor, log.purpose, log.category, log.categories)
+            since = after_id = None
+            if self._newest_seen is not None:
+                since = self._newest_seen - OVERLAP
+            else:
+                after_id = checked_through(conn)
+                recorded = (
+                    select(*shown)
+                    .join(LOG_VIOLATIONS, LOG_VIOLATIONS.c.entry_id == log.id)
+                    .where(log.id <= after_id)
+                )
+                for row in conn.execute(recorded):
+                    self._found[row.id] = Found(*row)
             query = violation_ids_query(
-                conn, institution=None, subject_id=None, since=since, until=None, after_id=None
-            ).with_only_columns(log.id, log.at, log.actor, log.purpose, log.category,
-                                log.categories)  # fmt: skip
+                conn, institution=None, subject_id=None, since=since, until=None,
+                after_id=after_id,
+            ).with_only_columns(*shown)  # fmt: skip
             for row in conn.execute(query):
                 self._found[row.id] = Found(*row)
             self._newest_seen = newest

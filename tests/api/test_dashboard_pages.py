@@ -235,3 +235,31 @@ def test_kpi_page_refuses_an_unknown_group_in_one_line(api: Api) -> None:
     page = TestClient(dashboard_for(api)).get("/kpis", params={"group_by": "planet"})
     assert page.status_code == 422
     assert "group_by: must be one of month, region, industry, institution" in page.text
+
+
+def test_violations_first_render_takes_the_recorded_verdicts_and_checks_only_the_rest(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from indexer.dashboard import violation_cache
+    from indexer.log_recheck import checked_through, recheck_all
+    from indexer.tables import CHECKPOINT
+
+    populate(api)
+    _forge_allowed_read_without_grant(api)
+    with api.engine.connect() as conn:
+        chain_id = conn.execute(select(CHECKPOINT.c.chain_id)).scalar_one()
+    recheck_all(api.engine, chain_id=chain_id, reorg_window=0)
+    with api.engine.connect() as conn:
+        mark = checked_through(conn)
+    assert mark >= api.entry_count()  # every entry judged, the forged one recorded
+    asked: list[dict[str, object]] = []
+    real = violation_cache.violation_ids_query
+
+    def spy(conn: object, **filters: object) -> object:
+        asked.append(filters)
+        return real(conn, **filters)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(violation_cache, "violation_ids_query", spy)
+    page = TestClient(dashboard_for(api)).get("/violations").text
+    assert kpi(page, "violations") == "1" and 'data-col="violation">授权不存在<' in page
+    assert [(a["since"], a["after_id"]) for a in asked] == [(None, mark)]
