@@ -385,6 +385,7 @@ def load(engine: Engine, shape: state_rows.Shape, progress: bool = True) -> dict
     """Write the state's records (after ``scale_state.load``); seconds and counts."""
     per = records_per_enterprise(shape.enterprises)
     started = time.perf_counter()
+    steps = dict.fromkeys(("wait", "write", "constraints", "analyze"), 0.0)
     records = batches = 0
     with engine.begin() as conn:
         pg = conn.dialect.name == "postgresql"
@@ -395,7 +396,15 @@ def load(engine: Engine, shape: state_rows.Shape, progress: bool = True) -> dict
             constraints = _drop_constraints(conn)
         blocks = _anchor_blocks(conn, shape, per)
         platform = Account.from_key(PLATFORM_KEY).address
-        for done, block in enumerate(_results(shape.enterprises, per, binary=pg)):
+        results = _results(shape.enterprises, per, binary=pg)
+        done = 0
+        while True:
+            waited = time.perf_counter()
+            block = next(results, None)
+            writing = time.perf_counter()
+            steps["wait"] += writing - waited
+            if block is None:
+                break
             _write_batches(conn, block, blocks, platform)
             if pg:
                 _copy(conn, "subjects", _SUBJECT_COLUMNS, block.subjects)
@@ -405,21 +414,32 @@ def load(engine: Engine, shape: state_rows.Shape, progress: bool = True) -> dict
                 _insert(conn, "records", _RECORD_COLUMNS, block.records)
             records += block.count
             batches += len(block.batches)
-            if progress and done % 100 == 99:
+            steps["write"] += time.perf_counter() - writing
+            done += 1
+            if progress and done % 100 == 0:
                 rate = records / (time.perf_counter() - started)
                 print(f"  records: {records:,} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
         _count_anchors(conn, shape, batches)
+        mark = time.perf_counter()
         for name, definition in constraints:
             conn.exec_driver_sql(f"ALTER TABLE records ADD CONSTRAINT {name} {definition}")
+        steps["constraints"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     with engine.begin() as conn:
         # These tables only: a bare ANALYZE on PostgreSQL takes every schema of the database.
         for table in _ANALYZED:  # SQLite's ANALYZE takes one name
             conn.execute(text(f"ANALYZE {table}"))
+    steps["analyze"] = time.perf_counter() - mark
+    took = {name: round(seconds, 1) for name, seconds in steps.items()}
+    if progress:
+        print(f"  records: {records:,} in {time.perf_counter() - started:.1f} s {took}",
+              file=sys.stderr, flush=True)  # fmt: skip
     return {
         "records": records,
         "records_per_enterprise": per,
         "batches": batches,
         "records_load_s": round(time.perf_counter() - started, 1),
+        "records_steps_s": took,
     }
 
 
