@@ -94,8 +94,9 @@ PROVIDERS = {
 }
 _RECORD_AD = b"ccl/record/v1"
 _MONTHS = tuple(f"{2025 - (n + 6) // 12:04d}-{12 - (n + 6) % 12:02d}" for n in range(12))
-_RECORD_COLUMNS = ("record_uid", "batch_id", "leaf_index", "provider", "category", "subject_id",
-                   "record_key_hash", "content_digest", "salt", "sealed", "proof")  # fmt: skip
+# The batch id, leaf index and proof last: they are known once the whole batch is sealed.
+_RECORD_COLUMNS = ("record_uid", "provider", "category", "subject_id", "record_key_hash",
+                   "content_digest", "salt", "sealed", "batch_id", "leaf_index", "proof")  # fmt: skip
 _SUBJECT_COLUMNS = ("subject_id", "key_id", "wrapped_key", "uscc_sealed", "created_at")
 _ANALYZED = ("subjects", "records", "ingest_batches", "chain_anchors", "chain_blocks")
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -195,18 +196,33 @@ def _division_sum(division: str) -> int:
     return sum(_USCC_VALUE[c] * w for c, w in zip("91" + division, WEIGHTS[:8], strict=True))
 
 
+@lru_cache(maxsize=1)
+def _serial_sums() -> tuple[list[int], list[int], list[int], list[int]]:
+    """Weighted digit sums of every 4-digit half of a serial, for the organisation code's
+    check (high, low) and the USCC's (high, low)."""
+
+    def table(weights: tuple[int, ...]) -> list[int]:
+        w0, w1, w2, w3 = weights
+        ten = range(10)
+        return [a * w0 + b * w1 + c * w2 + d * w3 for a in ten for b in ten for c in ten for d in ten]
+
+    return (table(_ORG_WEIGHTS[:4]), table(_ORG_WEIGHTS[4:]), table(WEIGHTS[8:12]),
+            table(WEIGHTS[12:16]))  # fmt: skip
+
+
+_ORG_CHECK = tuple("X" if c == 10 else "0" if c == 11 else str(c) for c in range(12))
+
+
 def fast_uscc(division: str, serial: int) -> str:
-    """``synth.generator.make_uscc(division, serial)`` for a numeric serial below 10^8, in
-    a fifth of the time (10^7 of them are made at the largest size; a test compares the
-    two): the kind and division's share of the check sum is computed once per division."""
-    body = f"{serial:08d}"
-    digits = [ord(c) - 48 for c in body]
-    check = 11 - sum(d * w for d, w in zip(digits, _ORG_WEIGHTS, strict=True)) % 11
-    last = "X" if check == 10 else "0" if check == 11 else str(check)
-    total = _division_sum(division) + sum(d * w for d, w in zip(digits, WEIGHTS[8:16], strict=True))
-    total += _USCC_VALUE[last] * WEIGHTS[16]
-    first17 = f"91{division}{body}{last}"
-    return first17 + CHARSET[(31 - total % 31) % 31]
+    """``synth.generator.make_uscc(division, serial)`` for a numeric serial below 10^8, in a
+    tenth of the time (10^7 of them are made at the largest size; a test compares the two):
+    the kind and division's share of the check sum is computed once per division, each
+    4-digit half of the serial's once for all (table look-ups)."""
+    org_high, org_low, high, low = _serial_sums()
+    h, lo = divmod(serial, 10_000)
+    last = _ORG_CHECK[11 - (org_high[h] + org_low[lo]) % 11]
+    total = _division_sum(division) + high[h] + low[lo] + _USCC_VALUE[last] * WEIGHTS[16]
+    return f"91{division}{serial:08d}{last}{CHARSET[(31 - total % 31) % 31]}"
 
 
 # -- the workers -------------------------------------------------------------------------------
@@ -231,20 +247,26 @@ class BlockRows:
 
 
 def _block(first: int, last: int, per: int, first_sequence: int, binary: bool) -> BlockRows:
-    """Enterprises ``first..last`` (inclusive): keys, sealed records, batches."""
+    """Enterprises ``first..last`` (inclusive): keys, sealed records, batches.
+
+    The hot loop runs once per record (2x10^7 at the largest sizes): it calls the hashes and
+    the cipher directly, and on PostgreSQL packs each row's ``COPY`` bytes as soon as its
+    values are known (all but the batch id and the proof, which come last in the column
+    list), so no per-record tuple or dict is kept."""
     templates = _templates
     sids = [state_rows.subject_id(i) for i in range(first, last + 1)]
     usccs = [enterprise_uscc(templates, i) for i in range(first, last + 1)]
     keys = new_data_keys(MASTER_KEY, MASTER_KEY_ID, list(zip(sids, usccs, strict=True)))
     now = utcnow()
-    # The timestamp as each driver stores it (SQLite: SQLAlchemy's text form).
-    created: Any = now if binary else now.strftime("%Y-%m-%d %H:%M:%S.%f")
-    subjects = [
-        (sid, MASTER_KEY_ID, k[2], k[3], created) for sid, k in zip(sids, keys, strict=True)
-    ]
-    by_category: dict[int, list[tuple[int, TemplateRow]]] = {}
+    if binary:
+        subjects: Any = _copy_subjects(sids, keys, now)
+    else:  # the timestamp as SQLAlchemy stores it in SQLite (text)
+        created = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        subjects = [(sid, MASTER_KEY_ID, k[2], k[3], created) for sid, k in zip(sids, keys)]
+    by_category: dict[int, list[int]] = {}
     for slot, row in enumerate(templates[0].rows[:per]):
-        by_category.setdefault(row.bit, []).append((slot, row))
+        by_category.setdefault(row.bit, []).append(slot)
+    out = bytearray()
     records: list[tuple[Any, ...]] = []
     batches = []
     sha256 = hashlib.sha256
@@ -252,98 +274,110 @@ def _block(first: int, last: int, per: int, first_sequence: int, binary: bool) -
     blake2b = hashlib.blake2b
     content_mac = blake2b(key=PSEUDONYM_KEY, digest_size=32, person=b"ccl/content").copy
     catalog_version = default_catalog().version
+    encrypts = [key[1].encrypt for key in keys]
+    encoded = [u.encode() for u in usccs]
+    count = 0
     for n, (bit, slots) in enumerate(sorted(by_category.items())):
-        provider = slots[0][1].provider
+        provider = templates[0].rows[slots[0]].provider
         rk_mac = blake2b(f"rk\x00{provider}\x00{bit}\x00".encode(), key=PSEUDONYM_KEY,
                          digest_size=32).copy  # fmt: skip
         prefix_uid = f"uid\x00{provider}\x00{bit}\x00".encode()
         bit_word = bit.to_bytes(32, "big")
-        rows: list[tuple[bytes, ...]] = []
+        # Each template's (key parts, payload parts) of this category's slots.
+        parts = [[(t.rows[s].key_parts, t.rows[s].payload_parts) for s in slots] for t in templates]
+        head = _record_head(provider)
+        name, fields = provider.encode(), len(_RECORD_COLUMNS)
+        heads: list[bytes] = []  # PostgreSQL: each row's COPY bytes up to the batch id
+        rows: list[tuple[bytes, ...]] = []  # SQLite: each row's values up to the batch id
+        uids: list[bytes] = []
         payloads: list[bytes] = []
         leaves: list[bytes] = []
         randomness = os.urandom(44 * len(sids) * len(slots))
         off = 0
         for e, sid in enumerate(sids):
-            index = first + e
-            rows_of = templates[index % TEMPLATES].rows
-            uscc = usccs[e].encode()
-            encrypt = keys[e][1].encrypt
-            for slot, _ in slots:
-                template = rows_of[slot]
-                payload = template.payload(uscc)
+            uscc = encoded[e]
+            encrypt = encrypts[e]
+            for key_parts, payload_parts in parts[(first + e) % TEMPLATES]:
+                payload = uscc.join(payload_parts)
                 mac = rk_mac()
-                mac.update(template.record_key(uscc))
+                mac.update(uscc.join(key_parts))
                 key_hash = mac.digest()
                 mac = content_mac()
                 mac.update(payload)
                 content = mac.digest()
                 uid = sha256(prefix_uid + key_hash + content).digest()
-                salt, nonce = randomness[off : off + 32], randomness[off + 32 : off + 44]
+                salt = randomness[off : off + 32]
+                nonce = randomness[off + 32 : off + 44]
                 off += 44
                 ids = uid + sid
                 sealed = nonce + encrypt(nonce, payload, _RECORD_AD + ids)
                 leaves.append(
                     k(k(salt + ids + bit_word + sha256(sealed).digest()).digest()).digest()
                 )
-                rows.append((uid, sid, key_hash, content, salt, sealed))
+                if binary:
+                    heads.append(head(fields, 32, uid, len(name), name, 2, bit, 32, sid, 32,
+                                      key_hash, 32, content, 32, salt, len(sealed)) + sealed)  # fmt: skip
+                else:
+                    rows.append((uid, provider, bit, sid, key_hash, content, salt, sealed))
+                uids.append(uid)
                 payloads.append(payload)
         tree = MerkleTree(leaves)
         batch_id = batch_id_of(
             provider, _category(bit), catalog_version, b"\n".join(payloads) + b"\n"
         )
-        manifest = b"".join(r[0] for r in rows)
         batches.append(
-            (first_sequence + n, bit, provider, batch_id, tree.root, len(rows), manifest)
+            (first_sequence + n, bit, provider, batch_id, tree.root, len(uids), b"".join(uids))
         )
         proofs = tree.packed_proofs()
-        for leaf_index, (uid, sid, key_hash, content, salt, sealed) in enumerate(rows):
-            proof = proofs[leaf_index]
-            records.append((uid, batch_id, leaf_index, provider, bit, sid, key_hash, content, salt,
-                            sealed, proof))  # fmt: skip
-    if binary:
-        return BlockRows(_copy_subjects(subjects), _copy_records(records), batches, len(records))
-    return BlockRows(subjects, records, batches, len(records))
+        if binary:
+            tail = _TAIL.pack
+            for leaf_index, row_head in enumerate(heads):
+                proof = proofs[leaf_index]
+                out += row_head
+                out += tail(32, batch_id, 4, leaf_index, len(proof))
+                out += proof
+        else:
+            records += [(*row, batch_id, leaf_index, proofs[leaf_index])
+                        for leaf_index, row in enumerate(rows)]  # fmt: skip
+        count += len(uids)
+    return BlockRows(subjects, bytes(out) if binary else records, batches, count)
 
 
 def _category(bit: int) -> Any:
     return default_catalog().category(bit)
 
 
-def _field(value: bytes) -> bytes:
-    return struct.pack(">i", len(value)) + value
+# A record's COPY row (``_RECORD_COLUMNS`` order) is the field count, then each field's length
+# and value: ``_record_head`` up to the sealed value, the sealed value, ``_TAIL``, the proof.
+_TAIL = struct.Struct(">i32sii i")  # batch id, leaf index, then the proof's length
 
 
-def _copy_records(records: list[tuple[Any, ...]]) -> bytes:
-    """The rows in PostgreSQL's binary ``COPY`` format (without header and trailer): each
-    row's fixed-width fields in one ``struct`` call, then the sealed value and the proof."""
-    out = bytearray()
-    shapes: dict[str, tuple[struct.Struct, bytes]] = {}
-    for uid, batch_id, leaf, provider, bit, sid, key_hash, content, salt, sealed, proof in records:
-        shape = shapes.get(provider)
-        if shape is None:
-            name = provider.encode()
-            layout = f">hi32si32sii i{len(name)}s ih i32si32si32si32s i"
-            shape = shapes[provider] = (struct.Struct(layout), name)
-        fixed, encoded = shape
-        out += fixed.pack(len(_RECORD_COLUMNS), 32, uid, 32, batch_id, 4, leaf,
-                          len(encoded), encoded, 2, bit, 32, sid, 32, key_hash, 32, content,
-                          32, salt, len(sealed))  # fmt: skip
-        out += sealed
-        out += struct.pack(">i", len(proof))
-        out += proof
-    return bytes(out)
+@lru_cache(maxsize=8)
+def _record_head(provider: str) -> Any:
+    """The ``pack`` of a row's COPY bytes up to its sealed value: (field count, 32, uid,
+    len(name), name, 2, bit, 32, subject id, 32, key hash, 32, content digest, 32, salt,
+    len(sealed))."""
+    return struct.Struct(f">hi32si{len(provider.encode())}s ih i32si32si32si32s i").pack
 
 
 _PG_EPOCH_US = 946_684_800 * 1_000_000  # 2000-01-01, PostgreSQL's timestamp origin
 
 
-def _copy_subjects(subjects: list[tuple[Any, ...]]) -> bytes:
+def _copy_subjects(sids: list[bytes], keys: list[tuple[bytes, Any, bytes, bytes]], now: Any
+                   ) -> bytes:  # fmt: skip
+    """The subjects' rows in binary ``COPY`` form: the key id and timestamp are the block's,
+    every other field has one length (a test loads them), so a row is one ``pack``."""
+    if not sids:
+        return b""
+    key_id = MASTER_KEY_ID.encode()
+    micros = int(now.timestamp() * 1_000_000) - _PG_EPOCH_US
+    sizes = (len(sids[0]), len(keys[0][2]), len(keys[0][3]))
+    row = struct.Struct(f">h i{sizes[0]}s i{len(key_id)}s i{sizes[1]}s i{sizes[2]}s iq").pack
     out = bytearray()
-    for sid, key_id, wrapped, sealed, created in subjects:
-        micros = int(created.timestamp() * 1_000_000) - _PG_EPOCH_US
-        out += struct.pack(">h", len(_SUBJECT_COLUMNS))
-        out += _field(sid) + _field(key_id.encode()) + _field(wrapped) + _field(sealed)
-        out += struct.pack(">iq", 8, micros)
+    for sid, (_, _, wrapped, sealed) in zip(sids, keys, strict=True):
+        assert (len(sid), len(wrapped), len(sealed)) == sizes
+        out += row(len(_SUBJECT_COLUMNS), len(sid), sid, len(key_id), key_id, len(wrapped),
+                   wrapped, len(sealed), sealed, 8, micros)  # fmt: skip
     return bytes(out)
 
 
