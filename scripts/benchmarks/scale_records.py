@@ -96,7 +96,8 @@ _RECORD_AD = b"ccl/record/v1"
 _MONTHS = tuple(f"{2025 - (n + 6) // 12:04d}-{12 - (n + 6) % 12:02d}" for n in range(12))
 # The batch id, leaf index and proof last: they are known once the whole batch is sealed.
 _RECORD_COLUMNS = ("record_uid", "provider", "category", "subject_id", "record_key_hash",
-                   "content_digest", "salt", "sealed", "batch_id", "leaf_index", "proof")  # fmt: skip
+                   "content_digest", "salt", "sealed", "batch_id", "leaf_index",
+                   "proof")  # fmt: skip
 _SUBJECT_COLUMNS = ("subject_id", "key_id", "wrapped_key", "uscc_sealed", "created_at")
 _ANALYZED = ("subjects", "records", "ingest_batches", "chain_anchors", "chain_blocks")
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -204,7 +205,8 @@ def _serial_sums() -> tuple[list[int], list[int], list[int], list[int]]:
     def table(weights: tuple[int, ...]) -> list[int]:
         w0, w1, w2, w3 = weights
         ten = range(10)
-        return [a * w0 + b * w1 + c * w2 + d * w3 for a in ten for b in ten for c in ten for d in ten]
+        return [a * w0 + b * w1 + c * w2 + d * w3
+                for a in ten for b in ten for c in ten for d in ten]  # fmt: skip
 
     return (table(_ORG_WEIGHTS[:4]), table(_ORG_WEIGHTS[4:]), table(WEIGHTS[8:12]),
             table(WEIGHTS[12:16]))  # fmt: skip
@@ -262,7 +264,7 @@ def _block(first: int, last: int, per: int, first_sequence: int, binary: bool) -
         subjects: Any = _copy_subjects(sids, keys, now)
     else:  # the timestamp as SQLAlchemy stores it in SQLite (text)
         created = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-        subjects = [(sid, MASTER_KEY_ID, k[2], k[3], created) for sid, k in zip(sids, keys)]
+        subjects = [(sid, MASTER_KEY_ID, k[2], k[3], created) for sid, k in zip(sids, keys, strict=True)]
     by_category: dict[int, list[int]] = {}
     for slot, row in enumerate(templates[0].rows[:per]):
         by_category.setdefault(row.bit, []).append(slot)
@@ -315,8 +317,9 @@ def _block(first: int, last: int, per: int, first_sequence: int, binary: bool) -
                     k(k(salt + ids + bit_word + sha256(sealed).digest()).digest()).digest()
                 )
                 if binary:
-                    heads.append(head(fields, 32, uid, len(name), name, 2, bit, 32, sid, 32,
-                                      key_hash, 32, content, 32, salt, len(sealed)) + sealed)  # fmt: skip
+                    fixed = head(fields, 32, uid, len(name), name, 2, bit, 32, sid, 32, key_hash,
+                                 32, content, 32, salt, len(sealed))  # fmt: skip
+                    heads.append(fixed + sealed)
                 else:
                     rows.append((uid, provider, bit, sid, key_hash, content, salt, sealed))
                 uids.append(uid)
