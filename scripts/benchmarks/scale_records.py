@@ -264,7 +264,9 @@ def _block(first: int, last: int, per: int, first_sequence: int, binary: bool) -
         subjects: Any = _copy_subjects(sids, keys, now)
     else:  # the timestamp as SQLAlchemy stores it in SQLite (text)
         created = now.strftime("%Y-%m-%d %H:%M:%S.%f")
-        subjects = [(sid, MASTER_KEY_ID, k[2], k[3], created) for sid, k in zip(sids, keys, strict=True)]
+        subjects = [
+            (sid, MASTER_KEY_ID, k[2], k[3], created) for sid, k in zip(sids, keys, strict=True)
+        ]
     by_category: dict[int, list[int]] = {}
     for slot, row in enumerate(templates[0].rows[:per]):
         by_category.setdefault(row.bit, []).append(slot)
