@@ -292,7 +292,7 @@ def _block(first: int, last: int, per: int, first_sequence: int, binary: bool) -
         head = _record_head(provider)
         name, fields = provider.encode(), len(_RECORD_COLUMNS)
         heads: list[bytes] = []  # PostgreSQL: each row's COPY bytes up to the batch id
-        rows: list[tuple[bytes, ...]] = []  # SQLite: each row's values up to the batch id
+        rows: list[tuple[Any, ...]] = []  # SQLite: each row's values up to the batch id
         uids: list[bytes] = []
         payloads: list[bytes] = []
         leaves: list[bytes] = []
