@@ -208,10 +208,12 @@ def read_params(grant: int) -> tuple[str, dict[str, str]]:
     return f"/v1/institution/subjects/{sid}/records", params
 
 
-def _signed_reads(base: str, grants: list[int], count: int, seed: int) -> list[str]:
+def _signed_reads(http: httpx.Client, grants: list[int], count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
+    # Signers only: they share ``http`` (a client of its own each cost ~60 ms of TLS setup).
     clients = {
-        k: LedgerClient(base, institution_key(k)) for k in range(1, state_rows.INSTITUTIONS_N + 1)
+        k: LedgerClient(str(http.base_url), institution_key(k), http)
+        for k in range(1, state_rows.INSTITUTIONS_N + 1)
     }
     out = []
     for _ in range(count):
@@ -223,22 +225,21 @@ def _signed_reads(base: str, grants: list[int], count: int, seed: int) -> list[s
     return out
 
 
-def _page_latencies(base: str, grants: list[int], path: str, check: Any) -> list[float]:
+def _page_latencies(http: httpx.Client, grants: list[int], path: str, check: Any) -> list[float]:
     """``path`` signed by sampled enterprises, one request at a time: seconds each."""
     signed = []
     for n in range(PAGES):
         index = subject_of(grants[n % len(grants)])
-        client = LedgerClient(base, subject_key(index))
+        client = LedgerClient(str(http.base_url), subject_key(index), http)
         signed.append((index, client.signed_headers("GET", path)))
     latencies = []
-    with httpx.Client(base_url=base, timeout=60) as http:
-        for index, headers in signed:
-            started = time.perf_counter()
-            response = http.get(path, headers=headers)
-            latencies.append(time.perf_counter() - started)
-            if response.status_code != 200:
-                raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
-            check(index, response.json())
+    for index, headers in signed:
+        started = time.perf_counter()
+        response = http.get(path, headers=headers)
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path}: {response.status_code} {response.text[:300]}")
+        check(index, response.json())
     return latencies
 
 
@@ -261,11 +262,15 @@ def measure(db_url: str, shape: state_rows.Shape) -> dict[str, Any]:
         if len(page["records"]) != per:
             raise RuntimeError(f"enterprise {index} has {len(page['records'])} records, not {per}")
 
-    with serving(db_url) as base, tempfile.TemporaryDirectory() as work:
+    with (
+        serving(db_url) as base,
+        tempfile.TemporaryDirectory() as work,
+        httpx.Client(base_url=base, timeout=60) as http,
+    ):
         port = int(base.rsplit(":", 1)[1])
         phases = {
-            "warmup": _signed_reads(base, grants, WARMUP, 1),
-            "reads": _signed_reads(base, grants, REQUESTS, 2),
+            "warmup": _signed_reads(http, grants, WARMUP, 1),
+            "reads": _signed_reads(http, grants, REQUESTS, 2),
         }
         _log(f"{len(grants)} enterprises, {REQUESTS} reads at concurrency {reads.CONCURRENCY}")
         results = reads._run_driver(port, phases, Path(work))
@@ -273,8 +278,8 @@ def measure(db_url: str, shape: state_rows.Shape) -> dict[str, Any]:
             bad = {s: n for s, n in phase["statuses"].items() if s != "200"}
             if bad:
                 raise RuntimeError(f"{name}: non-200 answers {bad}: {phase['failures']}")
-        own = _page_latencies(base, grants, "/v1/subject/records", own_records)
-        log = _page_latencies(base, grants, "/v1/subject/access-log", lambda i, p: None)
+        own = _page_latencies(http, grants, "/v1/subject/records", own_records)
+        log = _page_latencies(http, grants, "/v1/subject/access-log", lambda i, p: None)
     timed = results["reads"]
     return {
         "reads_per_s": round(len(timed["latencies"]) / timed["elapsed"], 1),
