@@ -128,3 +128,35 @@ def test_fast_uscc_is_make_uscc() -> None:
     for division in ("410100", "411400", "419001"):
         for serial in (*range(0, 2000, 7), 99_999_999, 10_000_000, 3_141_592):
             assert records.fast_uscc(division, serial) == make_uscc(division, serial)
+
+
+def test_sqlite_gets_records_and_reads_up_to_its_reads_limit_postgresql_at_every_size() -> None:
+    from benchmarks import scale
+
+    sizes = [10_000, 100_000, 1_000_000, 10_000_000]
+    both = ("sqlite", "postgres")
+    assert scale.reads_sizes(sizes, both, 1_000_000, 100_000) == {
+        "sqlite": [10_000, 100_000],
+        "postgres": sizes,
+    }
+    # Never beyond the sizes SQLite builds at all.
+    assert scale.reads_sizes(sizes, both, 100_000, 10_000_000)["sqlite"] == [10_000, 100_000]
+
+
+def test_the_scale_command_line_takes_each_limit_once() -> None:
+    import bench
+
+    assert bench._parse(["scale", "--max", "10000000", "--sqlite-reads-max", "1000000"]) == (
+        "scale",
+        {"max_enterprises": 10_000_000, "sqlite_reads_max": 1_000_000},
+    )
+    assert (
+        bench._parse(["scale", "--sqlite-reads-max", "1000", "--sqlite-reads-max", "1000"]) is None
+    )
+    assert bench._parse(["scale", "--sqlite-reads-max", "999"]) is None
+
+
+def test_enterprises_have_twenty_records_up_to_large_and_two_beyond() -> None:
+    assert records.records_per_enterprise(records.LARGE) == records.RECORDS_LARGE == 20
+    assert records.records_per_enterprise(records.LARGE + 1) == records.RECORDS_HUGE == 2
+    assert records.LARGE == 100_000
