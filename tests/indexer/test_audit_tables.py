@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -29,13 +29,15 @@ from ledger_api.monitoring.subscriptions import RISK_ALERTS, SubscriptionRequest
 from ledger_api.store.monitoring_tables import SUBSCRIPTIONS
 
 BANK_NAME = "中原银行郑州分行"
-AT = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
+# The accesses' time: an hour after the run starts, inside the windows of the grants the test
+# issues (a fixed time went outside them once the clock passed it).
+AT = (datetime.now(UTC) + timedelta(hours=1)).replace(second=0, microsecond=0)
 # What each view's table must show of the demo activity below: names, never bare addresses.
 VISIBLE = {
-    "access_audit": [BANK_NAME, "纳税", "贷前审查", "allowed", "usable", "2026-12-07 23:30"],
+    "access_audit": [BANK_NAME, "纳税", "贷前审查", "allowed", "usable", f"{AT:%Y-%m-%d %H:%M}"],
     "violations": [BANK_NAME, "revoked", "纳税", "0x"],  # the subject, shortened
     "refusals": ["Bank B", "revoked", "社会保险"],
-    "volumes": [BANK_NAME, "Bank B", "2026-12-07", "纳税", "贷前审查"],
+    "volumes": [BANK_NAME, "Bank B", f"{AT:%Y-%m-%d}", "纳税", "贷前审查"],
     "grant_history": [BANK_NAME, "Bank B", "issued", "revoked", "纳税, 社会保险", "担保"],
     "agreements": [BANK_NAME, "Bank B", "Insurer C", "terminated", "suspended"],
     "anchors": ["data_batch", "access_log", "unknown_log_range"],
