@@ -71,10 +71,8 @@ def _hold_mark(conn: Connection) -> int:
     if conn.execute(hold.values(checked_through_id=RECHECK_MARK.c.checked_through_id)).rowcount:
         return checked_through(conn)
     first = {"id": _MARK_ID, "checked_through_id": 0, "updated_at": utcnow()}
-    if conn.dialect.name == "postgresql":
-        conn.execute(postgresql.insert(RECHECK_MARK).values(first).on_conflict_do_nothing())
-    else:
-        conn.execute(sqlite.insert(RECHECK_MARK).values(first).on_conflict_do_nothing())
+    insert_first = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
+    conn.execute(insert_first(RECHECK_MARK).values(first).on_conflict_do_nothing())
     conn.execute(hold.values(checked_through_id=RECHECK_MARK.c.checked_through_id))
     return checked_through(conn)
 
@@ -118,6 +116,12 @@ def recheck_pass(
     """Judge the next entries whose verdicts are final (``limit`` at most), record the
     violations among them and move the mark past them, in one transaction. Returns the
     number of entries judged (0: nothing final to judge)."""
+    # The follower calls this on every tick: when nothing is left to judge, say so from a
+    # read, without the write lock a pass takes (on SQLite the API's log writer waits for it).
+    with engine.connect() as conn:
+        final = _final_block(conn, chain_id, reorg_window)
+        if final is None or _judged_through(conn, checked_through(conn), final, 1)[1] == 0:
+            return 0
     with engine.begin() as conn:
         mark = _hold_mark(conn)
         final = _final_block(conn, chain_id, reorg_window)
