@@ -11,7 +11,7 @@ from pathlib import Path
 from web3 import Web3
 
 from ledger_api.chain.artifacts import load_artifact
-from ledger_api.chain.receivables import deploy_receivables
+from ledger_api.chain.receivables import RECEIVABLES_VERSION, deploy_receivables
 from ledger_api.chain.transactor import Transactor
 from ledger_api.errors import ChainError
 
@@ -126,12 +126,27 @@ def check_deployment(w3: Web3, deployment: Deployment) -> None:
             f"no Receivables contract at {deployment.receivables}", code="not_deployed"
         )
     require_known_version(deployment.contract_version, f"record for {deployment.address}")
+    if deployment.receivables:
+        _require_receivables_version(w3, deployment.receivables)
     on_chain = version_on_chain(w3, address)
     if on_chain != deployment.contract_version:
         raise ChainError(
             f"the contract at {deployment.address} is ConsentLedger "
             f"{on_chain or '(unversioned, before 2.0.0)'}, its record says "
             f"{deployment.contract_version} (see docs/upgrading.md)",
+            code="unknown_contract_version",
+        )
+
+
+def _require_receivables_version(w3: Web3, address: str) -> None:
+    """The Receivables contract beside the ledger must be the one this code speaks: 1.0.0 had
+    no ``registerPayableBySig``, and a call to it would fail only when a payable is relayed."""
+    on_chain = version_on_chain(w3, address)
+    if on_chain != RECEIVABLES_VERSION:
+        raise ChainError(
+            f"the Receivables contract at {address} is "
+            f"{on_chain or '(unversioned)'}; this software knows Receivables "
+            f"{RECEIVABLES_VERSION} (see docs/upgrading.md)",
             code="unknown_contract_version",
         )
 

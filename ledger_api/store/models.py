@@ -31,7 +31,7 @@ class Subject(Base):
     __tablename__ = "subjects"
 
     subject_id: Mapped[bytes] = mapped_column(Bytes, primary_key=True)
-    key_id: Mapped[str] = mapped_column(String(64))  # master key that wraps the data key
+    key_id: Mapped[str] = mapped_column(String(64), index=True)  # master key wrapping the data key
     wrapped_key: Mapped[bytes | None] = mapped_column(Bytes)  # NULL once shredded
     uscc_sealed: Mapped[bytes | None] = mapped_column(Bytes)  # nonce || AES-GCM(USCC)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -178,7 +178,8 @@ def load(
     STDOUT``, binary), into another (``COPY .. FROM STDIN .. FREEZE``) in one transaction that
     truncates the tables first, so the rows arrive frozen and the first reads need not rewrite
     them to set hint bits; the gate's rows are read from the loaded versions in the same
-    transaction, before the indexes (``indexer.gate_rows.rebuild_gate_rows``). ``unlogged``
+    transaction, before the indexes (``indexer.gate_rows.rebuild_gate_rows``); after its
+    commit two sessions build the indexes at once (``benchmarks.scale_indexes``). ``unlogged``
     loads PostgreSQL's tables UNLOGGED and sets them LOGGED at the end (a lever measured in
     docs/benchmarks.md; slower there). SQLite loads in one transaction with its journal off.
     """

@@ -325,3 +325,16 @@ def test_a_record_pointing_at_an_unversioned_contract_is_refused(world: World) -
     with pytest.raises(ChainError) as caught:
         check_deployment(world.w3, lookalike)
     assert caught.value.code == "unknown_contract_version"
+
+
+def test_a_record_whose_receivables_contract_is_another_version_is_refused(world: World) -> None:
+    assert world.ledger.deployment.receivables
+    check_deployment(world.w3, world.ledger.deployment)  # the deployed pair passes
+    # The ledger itself answers CONTRACT_VERSION with its own version, not Receivables 1.1.0.
+    lookalike = Deployment(
+        **{**world.ledger.deployment.__dict__, "receivables": world.ledger.deployment.address}
+    )
+    with pytest.raises(ChainError) as caught:
+        check_deployment(world.w3, lookalike)
+    assert caught.value.code == "unknown_contract_version"
+    assert "Receivables" in str(caught.value) and "docs/upgrading.md" in str(caught.value)

@@ -33,6 +33,7 @@ from ledger_api.crypto.keys import (
 from ledger_api.errors import CryptoError, NotFoundError
 from ledger_api.identity.uscc import subject_id
 from ledger_api.ingest.pipeline import Ingestor
+from ledger_api.operator.master_key import check_master_key
 from ledger_api.settings import Settings
 from ledger_api.store.db import alembic_config, downgrade, make_engine, migrate
 from ledger_api.store.models import RECORDS, SUBJECTS
@@ -271,6 +272,23 @@ def test_master_key_rotation_rewraps_keys_without_touching_records(
         with pytest.raises(CryptoError) as old_key:
             read_subject_records(conn, settings, sid)
         assert old_key.value.code == "wrong_master_key"
+
+
+@pytest.mark.parametrize("stray", ["a-older", "z-newer"])  # sorting below and above "dev-1"
+def test_start_up_refuses_the_master_key_while_any_data_key_is_wrapped_under_another(
+    ingestor, engine, settings, stray: str
+) -> None:
+    ingestor.ingest(
+        "henan-tax", "tax", jsonl([tax_row(key="1"), tax_row(USCC_B, "2")]), fmt="jsonl"
+    )
+    master = MasterKey.from_settings(settings)
+    check_master_key(engine, master)  # every data key under it: starts
+    one = subject_id(USCC_B, settings.pseudonym_key_bytes)
+    with engine.begin() as conn:
+        conn.execute(update(SUBJECTS).where(SUBJECTS.c.subject_id == one).values(key_id=stray))
+    with pytest.raises(CryptoError) as caught:
+        check_master_key(engine, master)
+    assert caught.value.code == "wrong_master_key" and repr(stray) in str(caught.value)
 
 
 def test_crypto_shredding_makes_records_unreadable_and_verification_still_passes(

@@ -176,6 +176,25 @@ def test_passes_repeated_or_started_again_from_a_set_back_mark_record_the_same_v
     assert _mark(forged) == ENTRIES and _recorded(forged) == once
 
 
+def test_a_pass_with_nothing_final_to_judge_only_reads(forged: Engine) -> None:
+    """The follower runs a pass on every tick: when it is caught up, the pass must not take
+    the write lock (on SQLite the API's log writer would wait for it)."""
+    while _pass(forged, limit=1000):
+        pass
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.lstrip().upper())
+
+    event.listen(forged, "before_cursor_execute", record)
+    try:
+        assert _pass(forged) == 0
+    finally:
+        event.remove(forged, "before_cursor_execute", record)
+    assert statements and all(s.startswith("SELECT") for s in statements), statements
+    assert not any("FOR UPDATE" in s for s in statements)
+
+
 def test_a_pass_that_fails_before_its_commit_leaves_the_mark_and_the_verdicts_unchanged(
     forged: Engine,
 ) -> None:
