@@ -1,13 +1,15 @@
 """Benchmarks. Usage: ``python scripts/bench.py NAME [--seconds N | --max N [--sqlite-max N]
-[--sqlite-reads-max N]]`` where NAME is one of the modules in ``scripts/benchmarks`` (gas,
-ingest, reads, indexer, soak, cli, gate, dashboard, scale, alerts) or ``all``. ``--seconds``
-sets how long the soak runs (default 120); ``--max`` the largest number of enterprises the
-scale benchmark builds (default 100000; 10000000 at most), ``--sqlite-max`` the largest it
-builds on SQLite (default 1000000: 10^7 is measured on PostgreSQL only) and
-``--sqlite-reads-max`` the largest it loads records and measures reads at on SQLite (default
-100000, so that ``--max 10000000`` fits 30 minutes; see docs/benchmarks.md). ``reads --production``
-runs the reads on the production path instead (anvil, PostgreSQL, ``ccl serve --workers 1``
-then ``2`` beside one indexer; ``benchmarks/reads_production.py``).
+[--sqlite-reads-max N] [--records-full-max N]]`` where NAME is one of the modules in
+``scripts/benchmarks`` (gas, ingest, reads, indexer, soak, cli, gate, dashboard, scale, alerts)
+or ``all``. ``--seconds`` sets how long the soak runs (default 120); ``--max`` the largest
+number of enterprises the scale benchmark builds (default 100000; 10000000 at most),
+``--sqlite-max`` the largest it builds on SQLite (default 1000000: 10^7 is measured on
+PostgreSQL only), ``--sqlite-reads-max`` the largest it loads records and measures reads at on
+SQLite (default 100000, so that ``--max 10000000`` fits 30 minutes; see docs/benchmarks.md) and
+``--records-full-max`` the largest whose enterprises get 20 records each (default 100000; 2
+each beyond). ``reads --production`` runs the reads on the production path instead (anvil,
+PostgreSQL, ``ccl serve --workers 1`` then ``2`` beside one indexer;
+``benchmarks/reads_production.py``).
 
 Each benchmark prints progress to stderr and ONE JSON object as the last line of stdout.
 """
@@ -26,11 +28,14 @@ NAMES = (
 )  # fmt: skip
 USAGE = (
     f"usage: bench.py {{{'|'.join((*NAMES, 'all'))}}} [--seconds N"
-    " | --max N [--sqlite-max N] [--sqlite-reads-max N]]"
+    " | --max N [--sqlite-max N] [--sqlite-reads-max N] [--records-full-max N]]"
     " | bench.py reads --production"
 )
 PRODUCTION = "reads_production"  # module run by ``reads --production``
-_OPTIONS = {"soak": ("seconds",), "scale": ("max_enterprises", "sqlite_max", "sqlite_reads_max")}
+_OPTIONS = {
+    "soak": ("seconds",),
+    "scale": ("max_enterprises", "sqlite_max", "sqlite_reads_max", "records_full_max"),
+}
 
 
 def _parse(argv: list[str]) -> tuple[str, dict[str, float]] | None:
@@ -49,14 +54,14 @@ def _parse(argv: list[str]) -> tuple[str, dict[str, float]] | None:
             return None
         if seconds > 0:
             return argv[0], {"seconds": seconds}
-    if argv[0] in ("scale", "all") and len(rest) in (2, 4, 6):
+    if argv[0] in ("scale", "all") and len(rest) in (2, 4, 6, 8):
         return _scale_options(argv[0], rest)
     return None
 
 
 def _scale_options(name: str, rest: list[str]) -> tuple[str, dict[str, float]] | None:
-    """``--max N``, ``--sqlite-max N`` and ``--sqlite-reads-max N`` (each at most once), all
-    1000 .. 10^7."""
+    """``--max N``, ``--sqlite-max N``, ``--sqlite-reads-max N`` and ``--records-full-max N``
+    (each at most once), all 1000 .. 10^7."""
     pairs = dict(zip(rest[::2], rest[1::2], strict=True))
     if len(pairs) * 2 != len(rest) or not set(pairs) <= set(_SCALE_FLAGS):
         return None
@@ -76,6 +81,7 @@ _SCALE_FLAGS = {
     "--max": "max_enterprises",
     "--sqlite-max": "sqlite_max",
     "--sqlite-reads-max": "sqlite_reads_max",
+    "--records-full-max": "records_full_max",
 }
 
 

@@ -207,7 +207,9 @@ def _size_mb(engine: Engine) -> int:
     return int(size) // 2**20
 
 
-def _measure(engine: Engine, url: str, enterprises: int, reads: bool) -> dict[str, Any]:
+def _measure(
+    engine: Engine, url: str, enterprises: int, reads: bool, full_max: int
+) -> dict[str, Any]:
     day0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     t0 = int((day0 - timedelta(days=state_rows.DAYS)).timestamp())
     shape = state_rows.Shape(enterprises, 3 * enterprises, t0)
@@ -246,27 +248,27 @@ def _measure(engine: Engine, url: str, enterprises: int, reads: bool) -> dict[st
             ),
         }
         if reads:
-            figures.update(scale_records.load(engine, shape))
-            figures.update(scale_reads.measure(url, shape))
+            figures.update(scale_records.load(engine, shape, full_max=full_max))
+            figures.update(scale_reads.measure(url, shape, figures["records_per_enterprise"]))
         return figures
     finally:
         engine.dispose()
 
 
-def _sqlite(enterprises: int, reads: bool) -> dict[str, Any]:
+def _sqlite(enterprises: int, reads: bool, full_max: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'scale.db'}"
-        return _measure(make_engine(url), url, enterprises, reads)
+        return _measure(make_engine(url), url, enterprises, reads, full_max)
 
 
-def _postgres(enterprises: int, reads: bool) -> dict[str, Any]:
+def _postgres(enterprises: int, reads: bool, full_max: int) -> dict[str, Any]:
     schema = f"ccl_bench_scale_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-        return _measure(make_engine(PG_URL, schema=schema), url, enterprises, reads)
+        return _measure(make_engine(PG_URL, schema=schema), url, enterprises, reads, full_max)
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -284,7 +286,8 @@ def reads_sizes(
 
 def run(max_enterprises: int = 100_000, sqlite_max: int = SQLITE_MAX,
         databases: tuple[str, ...] = ("sqlite", "postgres"),
-        sqlite_reads_max: int = SQLITE_READS_MAX) -> dict[str, Any]:  # fmt: skip
+        sqlite_reads_max: int = SQLITE_READS_MAX,
+        records_full_max: int = scale_records.LARGE) -> dict[str, Any]:  # fmt: skip
     sizes = [n for n in SIZES if n <= max_enterprises] or [max_enterprises]
     measure = {"sqlite": _sqlite, "postgres": _postgres}
     with_reads = reads_sizes(sizes, databases, sqlite_max, sqlite_reads_max)
@@ -294,7 +297,7 @@ def run(max_enterprises: int = 100_000, sqlite_max: int = SQLITE_MAX,
             if db == "sqlite" and n > sqlite_max:
                 continue
             print(f"scale: {n:,} enterprises on {db}", file=sys.stderr)
-            results[db][n] = measure[db](n, n in with_reads[db])
+            results[db][n] = measure[db](n, n in with_reads[db], records_full_max)
     largest, smallest = sizes[-1], sizes[0]
     ratio_db = "postgres" if "postgres" in databases else databases[0]
     p99 = results[ratio_db]
@@ -312,5 +315,6 @@ def run(max_enterprises: int = 100_000, sqlite_max: int = SQLITE_MAX,
         "max_enterprises": max(max(r, default=0) for r in results.values()),
         "sqlite_max": sqlite_max,
         "sqlite_reads_max": sqlite_reads_max,
+        "records_full_max": records_full_max,
         "load": os.getloadavg()[0],
     }

@@ -248,15 +248,15 @@ def _ms(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
 
 
-def measure(db_url: str, shape: state_rows.Shape) -> dict[str, Any]:
-    """Reads/s at concurrency 32 and the own pages' p50/p99 on the loaded state."""
+def measure(db_url: str, shape: state_rows.Shape, per: int) -> dict[str, Any]:
+    """Reads/s at concurrency 32 and the own pages' p50/p99 on the loaded state, whose
+    enterprises were loaded with ``per`` records each (every own-data page must hold them)."""
     grants = sample_grants(shape, SAMPLE)
     engine = make_engine(db_url)
     try:
         bind_sample(engine, grants)
     finally:
         engine.dispose()
-    per = records.records_per_enterprise(shape.enterprises)
 
     def own_records(index: int, page: dict[str, Any]) -> None:
         if len(page["records"]) != per:

@@ -154,9 +154,16 @@ def test_the_scale_command_line_takes_each_limit_once() -> None:
         bench._parse(["scale", "--sqlite-reads-max", "1000", "--sqlite-reads-max", "1000"]) is None
     )
     assert bench._parse(["scale", "--sqlite-reads-max", "999"]) is None
+    assert bench._parse(["scale", "--max", "1000000", "--records-full-max", "1000000"]) == (
+        "scale",
+        {"max_enterprises": 1_000_000, "records_full_max": 1_000_000},
+    )
 
 
 def test_enterprises_have_twenty_records_up_to_large_and_two_beyond() -> None:
     assert records.records_per_enterprise(records.LARGE) == records.RECORDS_LARGE == 20
     assert records.records_per_enterprise(records.LARGE + 1) == records.RECORDS_HUGE == 2
     assert records.LARGE == 100_000
+    # --records-full-max: the shape, 20 an enterprise up to 10^6, in a run of its own.
+    assert records.records_per_enterprise(1_000_000, full_max=1_000_000) == 20
+    assert records.records_per_enterprise(10_000_000, full_max=1_000_000) == 2
