@@ -24,7 +24,7 @@ demo: setup
 test: setup
 	$(PY) scripts/ensure_services.py
 	$(PY) scripts/ensure_chromium.py
-	$(PY) -m pytest -n 2 --dist loadgroup tests
+	$(PY) -m pytest -n 2 --dist loadgroup --durations=25 tests
 
 test-fast: setup
 	$(PY) -m pytest -x -q -m "not postgres and not anvil" tests

@@ -29,6 +29,14 @@ _KEY = re.compile(
     r"(?P<kind>PRIMARY KEY|UNIQUE) \((?P<columns>[^()]*)\)$"
 )
 _INDEX_ON = re.compile(r"^CREATE (?:UNIQUE )?INDEX \S+ ON (?:ONLY )?(?P<table>\S+) ")
+_ALTER = re.compile(r"^ALTER TABLE (?:ONLY )?(?P<table>\S+) ")
+
+
+def table_of(statement: str) -> str | None:
+    """The table a ``CREATE INDEX`` or ``ALTER TABLE`` statement builds on, without its
+    schema; None for another statement."""
+    found = _INDEX_ON.match(statement) or _ALTER.match(statement)
+    return None if found is None else found["table"].rsplit(".", 1)[-1].strip('"')
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,16 @@ def test_keys_become_unique_indexes_built_in_the_pool_then_constraints_using_the
     ]  # fmt: skip
 
 
+def test_the_table_a_statement_builds_on_is_named_without_its_schema() -> None:
+    assert scale_indexes.table_of("CREATE INDEX ix ON s.chain_gate_grants USING btree (a)") == (
+        "chain_gate_grants"
+    )
+    assert scale_indexes.table_of(
+        'ALTER TABLE access_log ADD CONSTRAINT "pk" PRIMARY KEY (id)'
+    ) == ("access_log")
+    assert scale_indexes.table_of("ANALYZE access_log") is None
+
+
 @pytest.fixture
 def migrated() -> Iterator[Engine]:
     with postgres_schema("ccl_si") as schema:
