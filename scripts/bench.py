@@ -6,7 +6,7 @@ number of enterprises the scale benchmark builds (default 100000; 10000000 at mo
 ``--sqlite-max`` the largest it builds on SQLite (default 1000000: 10^7 is measured on
 PostgreSQL only), ``--sqlite-reads-max`` the largest it loads records and measures reads at on
 SQLite (default 100000, so that ``--max 10000000`` fits 30 minutes; see docs/benchmarks.md) and
-``--records-full-max`` the largest whose enterprises get 20 records each (default 100000; 2
+``--records-full-max`` the largest whose enterprises get 20 records each (default 1000000; 2
 each beyond). ``reads --production`` runs the reads on the production path instead (anvil,
 PostgreSQL, ``ccl serve --workers 1`` then ``2`` beside one indexer;
 ``benchmarks/reads_production.py``).
