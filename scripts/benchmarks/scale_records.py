@@ -440,7 +440,6 @@ def load(
         freeze = False
         if pg:
             conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
             constraints = _drop_constraints(conn)
             freeze = _truncate_if_empty(conn)
         else:
