@@ -6,11 +6,12 @@ the gate's rows (``indexer.gate_rows``): the checkpoint, the asking institution'
 agreement) and the grant's row (with its subject's binding), each a primary-key look-up,
 left-joined on a one-row source so a missing piece is NULLs rather than no row. Those rows are
 the state at the checkpoint read in the same statement, so they also answer a read pinned at
-that block (the API's cached state pins the position it has just read). When they do not
-answer everything (no such grant or institution, the grant is another subject's: the decision
-will refuse; or a read at an earlier block), the same inputs come from the versioned tables,
-five look-ups joined, in a second statement. The access log lives in the replica's
-database (one database per ledger); the uses are counted only for a grant that caps them
+that block (the API's cached state pins the position it has just read). That statement also
+reads the access log's last id, from which a gate mirror counts the grant's later uses. When
+they do not answer everything (no such grant or institution, the grant is another subject's:
+the decision will refuse; or a read at an earlier block), the same inputs come from the
+versioned tables, five look-ups joined, in a second statement. The access log lives in the
+replica's database (one database per ledger); the uses are counted only for a grant that caps them
 (``CASE``: the count is not evaluated otherwise), as the gate does.
 
 On PostgreSQL the statements run through libpq, prepared once per connection
@@ -95,6 +96,7 @@ def _from_gate_rows(by_chain: bool) -> Select[Any]:
         g.grant_id, g.subject_index, g.institution_index, g.categories, g.purpose,   # 14-18
         g.level, g.not_before, g.not_after, g.max_uses, g.revoked,                   # 19-23
         _uses(g.grant_id, g.max_uses), g.subject_id,                                 # 24-25
+        select(func.max(ACCESS_LOG.c.id)).scalar_subquery(),                         # 26
     )  # fmt: skip
     joined = (
         _checkpoint(by_chain)
@@ -133,6 +135,7 @@ def read_decision_inputs(
         params["chain_id"] = chain_id
     r: tuple[Any, ...] | None
     (r,) = _FROM_GATE_ROWS[chain_id is not None].tuples(conn, params)
+    log_horizon: int | None = int(r[26] or 0)
     if (
         (at_block is not None and r[0] != at_block)  # the rows are of another block
         or r[2] is None
@@ -140,7 +143,7 @@ def read_decision_inputs(
         or r[25] is None
         or bytes(r[25]) != subject_id
     ):
-        r = None  # not everything answered here: the versions say what is missing
+        r = log_horizon = None  # not everything answered here: the versions say what is missing
     if r is None:
         params["subject_id"] = subject_id
         if at_block is not None:
@@ -162,4 +165,6 @@ def read_decision_inputs(
             purpose=Purpose(r[18]), level=AccessLevel(r[19]), not_before=r[20],
             not_after=r[21], max_uses=r[22], revoked=bool(r[23]),
         )  # fmt: skip
-    return DecisionInputs(point, institution, agreement, subject, grant, int(r[24] or 0))
+    return DecisionInputs(
+        point, institution, agreement, subject, grant, int(r[24] or 0), log_horizon
+    )

@@ -12,6 +12,10 @@ again from the live versions, in the transaction that changed the versions (the 
 chunk, or the undo of a reorg), so they can never disagree with the versions a reader sees.
 An institution row carries its agreement, so an agreement's change rewrites the row of the
 institution whose current agreement it is (one row, not one per grant).
+
+Every key read again is also written to the gate's change log (``chain_gate_changes``), in the
+same transaction: each API process keeps the rows it has read in its gate mirror
+(``indexer.gate_mirror``) and drops a key's when the log names it.
 """
 
 from __future__ import annotations
@@ -19,16 +23,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, insert, or_, select, true
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, true
 
 from indexer.tables import (
     AGREEMENTS,
+    GATE_CHANGES,
     GATE_GRANTS,
     GATE_INSTITUTIONS,
     GRANTS,
     INSTITUTIONS,
     SUBJECT_BINDINGS,
 )
+
+# Kinds of key in the change log; EVERYTHING: every row may have changed.
+EVERYTHING, GRANT, SUBJECT, INSTITUTION, AGREEMENT = 0, 1, 2, 3, 4
+# More keys than this in one change are logged as EVERYTHING (a catch-up's chunk of new grants:
+# a mirror then starts afresh rather than reading thousands of keys it mostly does not hold).
+_LISTED_MAX = 1000
+# Changes kept for mirrors; one that falls further behind starts afresh.
+_KEPT = 100_000
 
 # Keys per statement: an IN list well below SQLite's and PostgreSQL's parameter limits.
 _BATCH = 2000
@@ -102,9 +115,18 @@ def refresh_gate_rows(
     agreement_ids: Iterable[int] = (),
 ) -> None:
     """Read again the rows of these grants, of every grant of these subjects, of these
-    institutions, and of the institutions whose current agreement is one of these."""
+    institutions, and of the institutions whose current agreement is one of these; log them."""
     gg, gi, g, i = GATE_GRANTS.c, GATE_INSTITUTIONS.c, GRANTS.c, INSTITUTIONS.c
-    for key, keys in (("grant_id", set(grant_ids)), ("subject_index", set(subject_indexes))):
+    grant_ids, subject_indexes = set(grant_ids), set(subject_indexes)
+    addresses, agreement_ids = set(addresses), set(agreement_ids)
+    log_changes(
+        conn,
+        [(GRANT, str(key)) for key in grant_ids]
+        + [(SUBJECT, str(key)) for key in subject_indexes]
+        + [(INSTITUTION, key.lower()) for key in addresses]
+        + [(AGREEMENT, str(key)) for key in agreement_ids],
+    )
+    for key, keys in (("grant_id", grant_ids), ("subject_index", subject_indexes)):
         for kept, live in zip(_selections(gg[key], keys), _selections(g[key], keys), strict=True):
             conn.execute(delete(GATE_GRANTS).where(kept))
             conn.execute(insert(GATE_GRANTS).from_select(_GRANT_COLUMNS, _grants_where(live)))
@@ -112,10 +134,9 @@ def refresh_gate_rows(
         conn.execute(delete(GATE_INSTITUTIONS).where(gi.address.in_(batch)))
         rows = _institutions_where(i.address.in_(batch))
         conn.execute(insert(GATE_INSTITUTIONS).from_select(_INSTITUTION_COLUMNS, rows))
-    agreements = set(agreement_ids)
     for kept, live in zip(
-        _selections(gi.agreement_id, agreements),
-        _selections(i.agreement_id, agreements),
+        _selections(gi.agreement_id, agreement_ids),
+        _selections(i.agreement_id, agreement_ids),
         strict=True,
     ):
         conn.execute(delete(GATE_INSTITUTIONS).where(kept))
@@ -125,12 +146,25 @@ def refresh_gate_rows(
 
 def rebuild_gate_rows(conn: Connection) -> None:
     """Every row read again from the live versions (after loading versions directly)."""
+    log_changes(conn, [(EVERYTHING, "")])
     conn.execute(delete(GATE_GRANTS))
     conn.execute(delete(GATE_INSTITUTIONS))
     conn.execute(insert(GATE_GRANTS).from_select(_GRANT_COLUMNS, _grants_where(true())))
     conn.execute(
         insert(GATE_INSTITUTIONS).from_select(_INSTITUTION_COLUMNS, _institutions_where(true()))
     )
+
+
+def log_changes(conn: Connection, changes: list[tuple[int, str]]) -> None:
+    """Append ``(kind, key)`` changes to the gate's change log and drop those beyond ``_KEPT``
+    (the newest is always kept, so the numbering goes on from it)."""
+    if not changes:
+        return
+    if len(changes) > _LISTED_MAX:
+        changes = [(EVERYTHING, "")]
+    conn.execute(insert(GATE_CHANGES).values([{"kind": k, "key": key} for k, key in changes]))
+    newest = select(func.max(GATE_CHANGES.c.seq)).scalar_subquery()
+    conn.execute(delete(GATE_CHANGES).where(GATE_CHANGES.c.seq < newest - _KEPT))
 
 
 def keys_changed_after(conn: Connection, block: int) -> dict[str, set[Any]]:

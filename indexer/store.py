@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from indexer.decode import EventRecord, args_to_json
+from indexer.gate_rows import EVERYTHING, log_changes
 from indexer.log_recheck import forget as forget_verdicts
 from indexer.projection import Projector, rollback_state
 from indexer.tables import ALL_TABLES, BLOCKS, CHECKPOINT, EVENTS, STATE_TABLES
@@ -260,6 +261,7 @@ class SqlIndexStore:
             forget_verdicts(conn)
             for table in reversed(ALL_TABLES):
                 conn.execute(delete(table))
+            log_changes(conn, [(EVERYTHING, "")])  # the gate mirrors drop what they hold
 
 
 def dump_state(engine: Engine, *, include_events: bool = True) -> dict[str, list[tuple[Any, ...]]]:

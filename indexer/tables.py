@@ -288,6 +288,20 @@ class GateInstitution(Base):
     agreement_not_after: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
+class GateChange(Base):
+    """A key whose gate row was read again (``indexer.gate_rows``), in the order written: what
+    each API process's gate mirror (``indexer.gate_mirror``) follows to drop what it holds of
+    it. ``kind`` 0 means every row changed (a rebuild, or more keys than worth listing)."""
+
+    __tablename__ = "chain_gate_changes"
+    # Never reuse a number (SQLite would after a delete): a mirror reads what follows its own.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[int] = mapped_column(SmallInteger)
+    key: Mapped[str] = mapped_column(String(66))
+
+
 class AnchorRow(Base):
     """An anchored Merkle root (append-only on chain, so no versions)."""
 
@@ -360,6 +374,7 @@ RECEIVABLES = _table(ReceivableVersion)
 RECEIVABLE_PARTS = _table(ReceivablePartVersion)
 GATE_GRANTS = _table(GateGrant)
 GATE_INSTITUTIONS = _table(GateInstitution)
+GATE_CHANGES = _table(GateChange)
 RECHECK_MARK = _table(LogRecheckMark)
 LOG_VIOLATIONS = _table(LogViolation)
 

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = 6000
     rate_limit_burst: int = 200  # token-bucket capacity per actor
     state_cache_ttl_s: float = 0.25  # how long the chain head / state lookups are reused
+    # Gate rows each API process holds (indexer.gate_mirror), synced every state_cache_ttl_s;
+    # 0 (or a TTL of 0) reads the database for every decision.
+    gate_mirror_entries: int = Field(default=100_000, ge=0)
     keyring_cache_ttl_s: float = 5.0  # unwrapped data keys are re-read this often (shredding)
     nonce_retention_s: int = 600  # seen request nonces older than this are pruned
     access_log_batch_max: int = 256  # entries per group commit of the access-log writer

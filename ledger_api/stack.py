@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,12 +18,15 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from indexer.follower import Indexer
+from indexer.gate_mirror import GateMirror
 from indexer.replica import ReplicaState
 from ledger_api.api.app import create_app
 from ledger_api.api.context import AppContext, CachedChainState, build_context
+from ledger_api.api.mirrored_state import MirroredState
 from ledger_api.api.read_connections import ReadConnections
 from ledger_api.chain.connection import ChainConnection, ensure_platform_roles, open_chain
 from ledger_api.chain.deployment import Deployment, check_deployment
+from ledger_api.chain.state import ChainState
 from ledger_api.memory import cap_arenas
 from ledger_api.settings import Settings
 from ledger_api.store.db import ensure_schema, make_serving_engine, migrate
@@ -37,6 +41,27 @@ def replica_state(engine: Engine, chain_id: int, reads: ReadConnections) -> Repl
     return ReplicaState(engine, chain_id=chain_id, connect=reads.connect)
 
 
+def gate_state(
+    engine: Engine, chain_id: int, reads: ReadConnections, settings: Settings
+) -> tuple[ChainState, Callable[[], None]]:
+    """The API's chain state over the replica and what stops it: the cached state, with the
+    gate's decisions answered by this process's gate mirror (``indexer.gate_mirror``) unless
+    ``gate_mirror_entries`` or ``state_cache_ttl_s`` is 0."""
+    replica = replica_state(engine, chain_id, reads)
+    cached = CachedChainState(replica, settings.state_cache_ttl_s)
+    interval = settings.state_cache_ttl_s
+    if interval <= 0 or settings.gate_mirror_entries <= 0:
+        return cached, lambda: None
+    mirror = GateMirror(
+        engine,
+        chain_id=chain_id,
+        capacity=settings.gate_mirror_entries,
+        max_age_s=max(5.0, 20 * interval),  # a follower that stopped syncing is not trusted
+    )
+    mirror.start(interval)
+    return MirroredState(cached, mirror, replica), mirror.stop
+
+
 class EmbeddedStack:
     """Everything the platform runs, wired from ``settings`` (embedded chain unless
     ``CCL_CHAIN_URL`` names a node)."""
@@ -48,9 +73,8 @@ class EmbeddedStack:
         self.engine = make_serving_engine(settings)
         migrate(self.engine)
         reads = ReadConnections(self.engine)
-        replica = CachedChainState(
-            replica_state(self.engine, self.connection.w3.eth.chain_id, reads),
-            settings.state_cache_ttl_s,
+        replica, stop_mirror = gate_state(
+            self.engine, self.connection.w3.eth.chain_id, reads, settings
         )
         # Deploys the ledger on first start in embedded mode; loads the record afterwards.
         self.context: AppContext = build_context(
@@ -61,6 +85,7 @@ class EmbeddedStack:
             run_migrations=False,
             reads=reads,
         )
+        self.context.closers.append(stop_mirror)
         ensure_platform_roles(self.context.ledger, self.context.relayer)
         self.indexer = Indexer.for_engine(
             self.connection.w3, self.context.ledger.deployment, self.engine, settings
@@ -140,11 +165,9 @@ def production_app() -> FastAPI:
     connection = open_chain(settings)
     engine = make_serving_engine(settings)
     reads = ReadConnections(engine)
-    replica = CachedChainState(
-        replica_state(engine, connection.w3.eth.chain_id, reads), settings.state_cache_ttl_s
-    )
+    replica, stop_mirror = gate_state(engine, connection.w3.eth.chain_id, reads, settings)
     context = build_context(
         settings, w3=connection.w3, engine=engine, state_provider=lambda: replica, reads=reads
     )
-    context.closers.extend([connection.close, engine.dispose])
+    context.closers.extend([connection.close, engine.dispose, stop_mirror])
     return create_app(settings, context=context)

@@ -67,6 +67,9 @@ class DecisionInputs:
     subject: SubjectBinding | None
     grant: GrantState | None
     uses: int
+    # The access log's last entry id in the read that counted ``uses`` (where the gate's rows
+    # answered it): a gate mirror counts later uses from there (``indexer.gate_mirror``).
+    log_horizon: int | None = None
 
 
 class ChainState(Protocol):

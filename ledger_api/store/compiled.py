@@ -117,7 +117,7 @@ class PgPrepared:
     its prepared-statement bookkeeping, per-row Python) cost 20-35 µs of the 60-100 µs a
     25-column row took through it, on a statement whose round trip is about 10 µs. Parameters
     are sent as text (cast by the statement, ``::BIGINT``), bytes as binary. Elsewhere (SQLite,
-    another driver) ``tuples`` is ``CompiledQuery.tuples``.
+    another driver, a connection in a transaction) ``tuples`` is ``CompiledQuery.tuples``.
     """
 
     _count = 0
@@ -144,7 +144,11 @@ class PgPrepared:
         self._sql = str(compiled).encode()
 
     def tuples(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        if conn.dialect.driver != "psycopg":
+        dbapi = conn.connection.dbapi_connection
+        if conn.dialect.driver != "psycopg" or not getattr(dbapi, "autocommit", False):
+            # Prepared only on an AUTOCOMMIT connection (the API's held read connections): on
+            # one that rolls back, psycopg deallocates every statement after a rollback once
+            # it has prepared its own, and ours would be gone.
             return self.query.tuples(conn, params)
         if not self._sql:
             self._compile()
@@ -152,7 +156,6 @@ class PgPrepared:
         formats = self._formats.copy()
         for index, name in self._slots:
             bound[index], formats[index] = _encode(params[name])
-        dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         session: _PgSession | None = conn.info.get("ccl_pq")
         if session is None:  # info lives as long as this DBAPI connection
