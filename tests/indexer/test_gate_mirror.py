@@ -90,7 +90,7 @@ def _follow_every_change(world: World, engine: Engine) -> None:
     for step in STEPS:  # grants, suspensions, agreements, supersession, a rebinding, disputes
         result = step(world)
         if step is issue_grants:
-            grants = list(result)  # type: ignore[call-overload]
+            grants = list(result)
         indexer.run_once()
         held_total += _agrees(mirror, replica, _decisions(world, grants))
     assert held_total > 0  # the comparison was not empty
