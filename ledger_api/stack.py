@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -43,23 +42,30 @@ def replica_state(engine: Engine, chain_id: int, reads: ReadConnections) -> Repl
 
 def gate_state(
     engine: Engine, chain_id: int, reads: ReadConnections, settings: Settings
-) -> tuple[ChainState, Callable[[], None]]:
-    """The API's chain state over the replica and what stops it: the cached state, with the
-    gate's decisions answered by this process's gate mirror (``indexer.gate_mirror``) unless
-    ``gate_mirror_entries`` or ``state_cache_ttl_s`` is 0."""
+) -> tuple[ChainState, GateMirror | None]:
+    """The API's chain state over the replica: the cached state, with the gate's decisions
+    answered by this process's gate mirror (``indexer.gate_mirror``, not started yet: see
+    ``follow``) unless ``gate_mirror_entries`` or ``state_cache_ttl_s`` is 0."""
     replica = replica_state(engine, chain_id, reads)
     cached = CachedChainState(replica, settings.state_cache_ttl_s)
     interval = settings.state_cache_ttl_s
     if interval <= 0 or settings.gate_mirror_entries <= 0:
-        return cached, lambda: None
+        return cached, None
     mirror = GateMirror(
         engine,
         chain_id=chain_id,
         capacity=settings.gate_mirror_entries,
         max_age_s=max(5.0, 20 * interval),  # a follower that stopped syncing is not trusted
     )
-    mirror.start(interval)
-    return MirroredState(cached, mirror, replica), mirror.stop
+    return MirroredState(cached, mirror, replica), mirror
+
+
+def follow(mirror: GateMirror | None, context: AppContext) -> None:
+    """Start the gate mirror's follower once the context (and so the schema) is checked; it
+    stops with the context."""
+    if mirror is not None:
+        mirror.start(context.settings.state_cache_ttl_s)
+        context.closers.append(mirror.stop)
 
 
 class EmbeddedStack:
@@ -73,9 +79,7 @@ class EmbeddedStack:
         self.engine = make_serving_engine(settings)
         migrate(self.engine)
         reads = ReadConnections(self.engine)
-        replica, stop_mirror = gate_state(
-            self.engine, self.connection.w3.eth.chain_id, reads, settings
-        )
+        replica, mirror = gate_state(self.engine, self.connection.w3.eth.chain_id, reads, settings)
         # Deploys the ledger on first start in embedded mode; loads the record afterwards.
         self.context: AppContext = build_context(
             settings,
@@ -85,7 +89,7 @@ class EmbeddedStack:
             run_migrations=False,
             reads=reads,
         )
-        self.context.closers.append(stop_mirror)
+        follow(mirror, self.context)
         ensure_platform_roles(self.context.ledger, self.context.relayer)
         self.indexer = Indexer.for_engine(
             self.connection.w3, self.context.ledger.deployment, self.engine, settings
@@ -165,9 +169,10 @@ def production_app() -> FastAPI:
     connection = open_chain(settings)
     engine = make_serving_engine(settings)
     reads = ReadConnections(engine)
-    replica, stop_mirror = gate_state(engine, connection.w3.eth.chain_id, reads, settings)
+    replica, mirror = gate_state(engine, connection.w3.eth.chain_id, reads, settings)
     context = build_context(
         settings, w3=connection.w3, engine=engine, state_provider=lambda: replica, reads=reads
     )
-    context.closers.extend([connection.close, engine.dispose, stop_mirror])
+    context.closers.extend([connection.close, engine.dispose])
+    follow(mirror, context)
     return create_app(settings, context=context)
