@@ -118,7 +118,7 @@ class GateMirror:
         engine: Engine,
         *,
         chain_id: int,
-        capacity: int = 100_000,
+        capacity: int = 20_000,
         max_age_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

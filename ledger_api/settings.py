@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     state_cache_ttl_s: float = 0.25  # how long the chain head / state lookups are reused
     # Gate rows each API process holds (indexer.gate_mirror), synced every state_cache_ttl_s;
     # 0 (or a TTL of 0) reads the database for every decision.
-    gate_mirror_entries: int = Field(default=100_000, ge=0)
+    gate_mirror_entries: int = Field(default=20_000, ge=0)  # about 1 KB each
     keyring_cache_ttl_s: float = 5.0  # unwrapped data keys are re-read this often (shredding)
     nonce_retention_s: int = 600  # seen request nonces older than this are pruned
     access_log_batch_max: int = 256  # entries per group commit of the access-log writer

@@ -28,14 +28,19 @@ from indexer.gate_mirror import GateMirror
 from indexer.gate_rows import refresh_gate_rows
 from indexer.replica import ReplicaState
 from indexer.tables import AGREEMENTS, CHECKPOINT, GRANTS
+from ledger_api.accesslog import ALLOWED, DENIED, EntryDraft
 from ledger_api.accesslog.entries import ACCESS_LOG
+from ledger_api.accesslog.writer import AccessLogWriter
 from ledger_api.api.context import AppContext
-from ledger_api.api.gate import SubjectAccessGate
+from ledger_api.api.gate import Access, SubjectAccessGate
 from ledger_api.api.mirrored_state import MirroredState
+from ledger_api.api.read_connections import ReadConnections
 from ledger_api.catalog.loader import default_catalog
 from ledger_api.chain.state import DecisionInputs
 from ledger_api.chain.types import AgreementStatus
 from ledger_api.errors import GrantError
+from ledger_api.settings import Settings
+from ledger_api.stack import gate_state
 from ledger_api.store.db import make_engine
 
 
@@ -276,40 +281,91 @@ def _records_request(grant_id: int) -> Request:
     )
 
 
-def test_a_revocation_reaches_the_gate_at_the_mirrors_next_sync(seeded: Engine) -> None:
-    """Allowed from the mirror at block 50 (the receipt names 50, where the grant was live);
-    after the revocation at 60 and one sync, refused as revoked, naming 60."""
-    with seeded.begin() as conn:  # the seeded agreement accepted
+def _gate_on_a_mirror(engine: Engine) -> tuple[AppContext, GateMirror]:
+    """The gate's context over a synced mirror, the seeded agreement accepted."""
+    with engine.begin() as conn:
         conn.execute(update(AGREEMENTS).values(status=int(AgreementStatus.ACTIVE)))
         refresh_gate_rows(conn, agreement_ids=[1])
-    replica = ReplicaState(seeded, chain_id=CHAIN_ID)
-    mirror = GateMirror(seeded, chain_id=CHAIN_ID)
+    replica = ReplicaState(engine, chain_id=CHAIN_ID)
+    mirror = GateMirror(engine, chain_id=CHAIN_ID)
     state = MirroredState(replica, mirror, replica)
     mirror.sync()
     settings = SimpleNamespace(
         strict_gate=False, max_replica_lag_blocks=100, pseudonym_key_bytes=b"\x00" * 32
     )
-    ctx = cast(
-        AppContext,
-        SimpleNamespace(
-            settings=settings,
-            state=lambda: state,
-            chain_head=lambda: 60,
-            clock=time.time,
-            catalog=default_catalog(),
-        ),
+    ctx = SimpleNamespace(
+        settings=settings,
+        state=lambda: state,
+        chain_head=lambda: 60,
+        clock=time.time,
+        catalog=default_catalog(),
     )
-    gate = SubjectAccessGate("records")
+    return cast(AppContext, ctx), mirror
+
+
+def _decide(ctx: AppContext, grant_id: int, entry: dict[str, Any] | None = None) -> Access:
+    async def decide() -> Access:
+        return SubjectAccessGate("records")._decide(
+            _records_request(grant_id), ctx, BANK, {} if entry is None else entry
+        )
+
+    return asyncio.run(decide())  # on an event loop, as uvicorn runs it
+
+
+def test_a_revocation_reaches_the_gate_at_the_mirrors_next_sync(seeded: Engine) -> None:
+    """Allowed from the mirror at block 50 (the receipt names 50, where the grant was live);
+    after the revocation at 60 and one sync, refused as revoked, naming 60."""
+    ctx, mirror = _gate_on_a_mirror(seeded)
     tax_grant = CAPPED  # categories 4: tax; QUERY; loan application
-
-    async def decide() -> Any:
-        return gate._decide(_records_request(tax_grant), ctx, BANK, {})
-
-    assert asyncio.run(decide()).checked_block == 50
+    assert _decide(ctx, tax_grant).checked_block == 50
     _revoke(seeded, tax_grant, 60)
-    assert asyncio.run(decide()).checked_block == 50  # the mirror still stands at 50
+    assert _decide(ctx, tax_grant).checked_block == 50  # the mirror still stands at 50
     mirror.sync()
     entry: dict[str, Any] = {}
     with pytest.raises(GrantError) as refused:
-        gate._decide(_records_request(tax_grant), ctx, BANK, entry)
+        _decide(ctx, tax_grant, entry)
     assert refused.value.code == "revoked" and entry["checked_block"] == 60
+
+
+def test_a_cap_run_out_by_another_worker_is_refused_at_the_append(seeded: Engine) -> None:
+    """The mirror counts 2 of 3 uses while another worker logs the third: the gate lets the
+    read through and the log's append refuses it, with the gate's own code; after the next
+    sync the gate refuses it itself."""
+    ctx, mirror = _gate_on_a_mirror(seeded)
+    assert _decide(ctx, CAPPED).grant is not None  # read once: the mirror holds 2 uses
+    _allowed(seeded, 5)  # another worker's read, the third of 3
+    access = _decide(ctx, CAPPED)
+    assert access.grant is not None and access.grant.max_uses == 3
+    writer = AccessLogWriter(seeded)
+    try:
+        draft = EntryDraft(
+            actor=BANK, actor_role="institution", action="records", decision=ALLOWED,
+            reason="ok", subject_id=SUBJECT, grant_id=CAPPED, checked_block=50,
+            response_hash=b"\x01" * 32, max_uses=access.grant.max_uses,
+        )  # fmt: skip
+        result = writer.append(draft)
+    finally:
+        writer.close()
+    assert (result.decision, result.reason) == (DENIED, "usage_cap_reached")
+    mirror.sync()
+    with pytest.raises(GrantError) as refused:
+        _decide(ctx, CAPPED)
+    assert refused.value.code == "usage_cap_reached"
+
+
+def test_the_api_wiring_decides_from_a_mirror_unless_it_is_turned_off(seeded: Engine) -> None:
+    reads = ReadConnections(seeded)
+    try:
+        for ttl, entries, mirrored in (
+            (0.25, 20_000, True),
+            (0.0, 20_000, False),
+            (0.25, 0, False),
+        ):
+            settings = cast(
+                Settings, SimpleNamespace(state_cache_ttl_s=ttl, gate_mirror_entries=entries)
+            )
+            state, mirror = gate_state(seeded, CHAIN_ID, reads, settings)
+            assert isinstance(state, MirroredState) is mirrored
+            assert (mirror is not None) is mirrored
+    finally:
+        reads.close()
