@@ -7,7 +7,8 @@ how it equals what the indexer builds). Timed, each on the loaded state:
 
 * ``gate_p50_us`` / ``gate_p99_us``: ``SubjectAccessGate("records")._decide`` for allowed
   reads of random enterprises under usable grants, every look-up reaching the database (no
-  state cache), as ``benchmarks.gate`` measures it, once the gate's tables are in memory as
+  state cache, no gate mirror: a random grant among millions is one a mirror does not hold),
+  as ``benchmarks.gate`` measures its ``_db`` figures, once the gate's tables are in memory as
   on a serving host (PostgreSQL: ``pg_prewarm``, ``gate_prewarm_s``); ``gate_p50_us_after_load``
   / ``gate_p99_us_after_load``: other grants, straight after the load, before that;
 * ``violations_day_s``, ``violations_day_institution_s``: the violations view for the middle
