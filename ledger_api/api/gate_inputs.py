@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from ledger_api.chain.grant_rules import AgreementState, GrantState
 from ledger_api.chain.state import (
-    AgreementRecord,
     ChainState,
     DecisionInputs,
+    DelegatingState,
     InstitutionProfile,
     StatePoint,
     SubjectBinding,
 )
 
 
-class PrefetchedState:
+class PrefetchedState(DelegatingState):
     """``inner`` with one decision's look-ups answered from ``inputs``."""
 
     def __init__(
@@ -33,7 +33,7 @@ class PrefetchedState:
         subject_id: bytes,
         grant_id: int,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.inputs = inputs
         self._address = address
         self._subject_id = subject_id
@@ -66,34 +66,6 @@ class PrefetchedState:
     def uses(self, grant_id: int) -> int | None:
         """Allowed uses logged under ``grant_id`` as read with the rest, if it was read."""
         return self.inputs.uses if grant_id == self._grant_id else None
-
-    # -- the rest of ChainState, from the wrapped state ----------------------------------------
-    def grants_of_subject(self, subject_index: int) -> list[GrantState]:
-        return self.inner.grants_of_subject(subject_index)
-
-    def grants_of_institution(self, address: str) -> list[GrantState]:
-        return self.inner.grants_of_institution(address)
-
-    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
-        return self.inner.agreements_of_institution(address)
-
-    def institution_at(self, index: int) -> InstitutionProfile | None:
-        return self.inner.institution_at(index)
-
-    def subject_by_account(self, address: str) -> SubjectBinding | None:
-        return self.inner.subject_by_account(address)
-
-    def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
-        return self.inner.subject_by_index(subject_index)
-
-    def roles_of(self, address: str) -> set[str]:
-        return self.inner.roles_of(address)
-
-    def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
-        return self.inner.open_dispute_leaves(subject_index)
-
-    def hidden_leaves(self, subject_index: int) -> set[bytes]:
-        return self.inner.hidden_leaves(subject_index)
 
 
 def prefetched(state: ChainState, address: str, subject_id: bytes, grant_id: int) -> ChainState:

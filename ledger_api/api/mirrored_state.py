@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from indexer.gate_mirror import GateMirror
 from indexer.replica import ReplicaState
-from ledger_api.chain.grant_rules import AgreementState, GrantState
-from ledger_api.chain.state import (
-    AgreementRecord,
-    ChainState,
-    DecisionInputs,
-    InstitutionProfile,
-    StatePoint,
-    SubjectBinding,
-)
+from ledger_api.chain.state import ChainState, DecisionInputs, DelegatingState
 
 
-class MirroredState:
+class MirroredState(DelegatingState):
     """``inner`` with decision inputs from ``mirror``, or read from ``replica`` and held."""
 
     def __init__(self, inner: ChainState, mirror: GateMirror, replica: ReplicaState) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.mirror = mirror
         self.replica = replica
 
@@ -37,46 +29,3 @@ class MirroredState:
         inputs = self.replica.decision_inputs(address, subject_id, grant_id)
         self.mirror.remember(address, inputs, epoch)
         return inputs
-
-    # -- the rest of ChainState, from the cached state -----------------------------------------
-    def position(self) -> StatePoint:
-        return self.inner.position()
-
-    def grant(self, grant_id: int) -> GrantState | None:
-        return self.inner.grant(grant_id)
-
-    def grants_of_subject(self, subject_index: int) -> list[GrantState]:
-        return self.inner.grants_of_subject(subject_index)
-
-    def grants_of_institution(self, address: str) -> list[GrantState]:
-        return self.inner.grants_of_institution(address)
-
-    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
-        return self.inner.agreements_of_institution(address)
-
-    def institution(self, address: str) -> InstitutionProfile | None:
-        return self.inner.institution(address)
-
-    def institution_at(self, index: int) -> InstitutionProfile | None:
-        return self.inner.institution_at(index)
-
-    def agreement(self, agreement_id: int) -> AgreementState | None:
-        return self.inner.agreement(agreement_id)
-
-    def subject_by_account(self, address: str) -> SubjectBinding | None:
-        return self.inner.subject_by_account(address)
-
-    def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
-        return self.inner.subject_by_id(subject_id)
-
-    def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
-        return self.inner.subject_by_index(subject_index)
-
-    def roles_of(self, address: str) -> set[str]:
-        return self.inner.roles_of(address)
-
-    def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
-        return self.inner.open_dispute_leaves(subject_index)
-
-    def hidden_leaves(self, subject_index: int) -> set[bytes]:
-        return self.inner.hidden_leaves(subject_index)

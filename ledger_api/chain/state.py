@@ -114,6 +114,56 @@ class ChainState(Protocol):
         ...
 
 
+class DelegatingState:
+    """Every ``ChainState`` question answered by ``inner``: the base of a state that answers
+    a few itself (a decision's prefetched inputs, the gate mirror's)."""
+
+    def __init__(self, inner: ChainState) -> None:
+        self.inner = inner
+
+    def position(self) -> StatePoint:
+        return self.inner.position()
+
+    def grant(self, grant_id: int) -> GrantState | None:
+        return self.inner.grant(grant_id)
+
+    def grants_of_subject(self, subject_index: int) -> list[GrantState]:
+        return self.inner.grants_of_subject(subject_index)
+
+    def grants_of_institution(self, address: str) -> list[GrantState]:
+        return self.inner.grants_of_institution(address)
+
+    def agreements_of_institution(self, address: str) -> list[AgreementRecord]:
+        return self.inner.agreements_of_institution(address)
+
+    def institution(self, address: str) -> InstitutionProfile | None:
+        return self.inner.institution(address)
+
+    def institution_at(self, index: int) -> InstitutionProfile | None:
+        return self.inner.institution_at(index)
+
+    def agreement(self, agreement_id: int) -> AgreementState | None:
+        return self.inner.agreement(agreement_id)
+
+    def subject_by_account(self, address: str) -> SubjectBinding | None:
+        return self.inner.subject_by_account(address)
+
+    def subject_by_id(self, subject_id: bytes) -> SubjectBinding | None:
+        return self.inner.subject_by_id(subject_id)
+
+    def subject_by_index(self, subject_index: int) -> SubjectBinding | None:
+        return self.inner.subject_by_index(subject_index)
+
+    def roles_of(self, address: str) -> set[str]:
+        return self.inner.roles_of(address)
+
+    def open_dispute_leaves(self, subject_index: int) -> set[bytes]:
+        return self.inner.open_dispute_leaves(subject_index)
+
+    def hidden_leaves(self, subject_index: int) -> set[bytes]:
+        return self.inner.hidden_leaves(subject_index)
+
+
 def institution_state(profile: InstitutionProfile | None) -> InstitutionState | None:
     if profile is None:
         return None
