@@ -41,7 +41,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine, text
 
@@ -56,7 +55,7 @@ log = logging.getLogger(__name__)
 _SYNC_ROWS = 10_000
 
 # One statement, one snapshot on both databases: part 0 the checkpoint, 1 the changes after
-# :seq, 2 the allowed entries after :log_id, 3 the change log's bounds and the log's last id.
+# :seq, 2 the allowed entries after :log_id, 3 the change log's bounds, 4 the log's last id.
 _SYNC_SQL = text(
     f"""
     SELECT 0 AS part, block_number AS a, block_timestamp AS b, NULL AS c
@@ -72,7 +71,9 @@ _SYNC_SQL = text(
       ORDER BY id LIMIT {_SYNC_ROWS}) AS uses
     UNION ALL
     SELECT 3, (SELECT min(seq) FROM chain_gate_changes), (SELECT max(seq) FROM chain_gate_changes),
-           CAST((SELECT max(id) FROM access_log) AS VARCHAR(20))
+           NULL
+    UNION ALL
+    SELECT 4, (SELECT max(id) FROM access_log), NULL, NULL
     """
 )
 
@@ -202,7 +203,7 @@ class GateMirror:
         point = StatePoint(-1, 0)
         changes: list[tuple[int, int, str]] = []
         used: list[tuple[int, int]] = []
-        bounds: tuple[Any, Any, Any] = (None, None, None)
+        first_seq = last_seq = last_log_id = 0
         for part, a, b, c in rows:
             if part == 0:
                 point = StatePoint(int(a), int(b))
@@ -210,10 +211,10 @@ class GateMirror:
                 changes.append((int(a), int(b), str(c)))
             elif part == 2:
                 used.append((int(a), int(b)))
+            elif part == 3:
+                first_seq, last_seq = int(a or 0), int(b or 0)
             else:
-                bounds = (a, b, c)
-        first_seq, last_seq = int(bounds[0] or 0), int(bounds[1] or 0)
-        last_log_id = int(bounds[2] or 0)
+                last_log_id = int(a or 0)
         afresh = (
             first
             or len(changes) >= _SYNC_ROWS
@@ -232,13 +233,12 @@ class GateMirror:
                 self._seq = max(seq, changes[-1][0]) if changes else seq
             if len(used) >= _SYNC_ROWS or last_log_id < log_id:
                 self._uses.clear()
-                self._log_id = last_log_id
             else:
                 for entry_id, grant_id in used:
                     counted = self._uses.get(grant_id)
                     if counted is not None and entry_id > counted.horizon:
                         counted.count += 1
-                self._log_id = last_log_id
+            self._log_id = last_log_id
             if moved or afresh:
                 self._epoch += 1
             self._position = point
